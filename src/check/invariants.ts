@@ -1,0 +1,42 @@
+import type { Emulator } from '../emulator.ts';
+import { PageState } from '../memory/guest-memory.ts';
+
+/**
+ * The end-of-run invariant checker (the hot paths assert their own local rules as they go:
+ * a page loaded twice, a write to a missing page, a put on a full ring all throw). Returns the
+ * violations found; an empty list means the run is sound.
+ */
+export function checkRun(emu: Emulator): string[] {
+  const out: string[] = [];
+  const { memory, ring, vcpus, source, pager, scenario } = emu;
+  if (ring.maxOccupancy > ring.capacity) out.push(`ring held ${ring.maxOccupancy} requests, capacity ${ring.capacity}`);
+  if (emu.finished) {
+    let missing = 0, stale = 0, first = -1;
+    for (let g = 0; g < memory.pages; g++) {
+      const s = memory.state[g];
+      if (s !== PageState.READY && s !== PageState.DROPPED) {
+        missing++;
+        if (first < 0) first = g;
+      } else if (s === PageState.READY && memory.destVersion[g]! < memory.sourceVersion[g]!) {
+        stale++;
+        if (first < 0) first = g;
+      }
+    }
+    if (missing > 0) out.push(`${missing} pages never arrived (first gfn ${first})`);
+    if (stale > 0) out.push(`${stale} pages hold older data than the source (first gfn ${first})`);
+    if (ring.occupancy !== 0) out.push(`${ring.occupancy} ring requests were never answered`);
+    if (pager.waiting !== 0) out.push(`${pager.waiting} pager waits were never released`);
+    for (const v of vcpus.blockedAtStop) out.push(`vCPU ${v} still blocked at the end`);
+    if (scenario.source.policy === 'xen' && source.pagesPushed + source.pagesDemanded !== memory.outstandingAtStart) {
+      out.push(`pushed ${source.pagesPushed} + demand-fetched ${source.pagesDemanded} ≠ outstanding ${memory.outstandingAtStart}`);
+    }
+  } else if (emu.kernel.pending === 0) {
+    // Nothing left to happen, yet the run did not finish: somebody waits forever.
+    for (const v of vcpus.blockedAtStop) out.push(`vCPU ${v} waits forever (deadlock)`);
+    if (emu.mapper.active) out.push('the device model waits forever (deadlock)');
+  }
+  if (pager.pagesLoaded + memory.dropped !== memory.outstandingAtStart - memory.pending) {
+    out.push(`loaded ${pager.pagesLoaded} + dropped ${memory.dropped} ≠ pages settled ${memory.outstandingAtStart - memory.pending}`);
+  }
+  return out;
+}

@@ -1,0 +1,45 @@
+import type { RunReport } from '../metrics/report.ts';
+
+/** The rows a person reads first, as (label, unit, value of a report). */
+const ROWS: Array<[string, string, (r: RunReport) => number | string | null]> = [
+  ['status', '', (r) => r.status],
+  ['downtime', 'ms', (r) => r.downtime],
+  ['total-time', 'ms', (r) => r['total-time']],
+  ['postcopy-duration', 'ms', (r) => r.emulator['postcopy-duration']],
+  ['eviction-time', 'ms', (r) => r.emulator['eviction-time']],
+  ['outstanding pages', '', (r) => r.emulator['outstanding-at-start']],
+  ['pages pushed', '', (r) => r.emulator['pages-pushed']],
+  ['pages demand-fetched', '', (r) => r.emulator['pages-demand-fetched']],
+  ['faults vCPU / foreign', '', (r) => `${r.emulator.faults.vcpu} / ${r.emulator.faults.foreign}`],
+  ['ring max occupancy', '', (r) => `${r.emulator.ring['max-occupancy']} / ${r.emulator.ring.capacity}`],
+  ['ring time full', 'ms', (r) => r.emulator.ring['time-full']],
+  ['ring EBUSY', '', (r) => r.emulator.ring.ebusy],
+  ['mapper retries', '', (r) => r.emulator.mapper.retries],
+  ['fault latency p50', 'µs', (r) => us(r.emulator['fault-latency'].p50)],
+  ['fault latency p99', 'µs', (r) => us(r.emulator['fault-latency'].p99)],
+  ['fault latency max', 'µs', (r) => us(r.emulator['fault-latency'].max)],
+  ['postcopy-blocktime', 'ms', (r) => r['postcopy-blocktime']],
+  ['ram transferred', 'MiB', (r) => Math.round((r.ram.transferred / 2 ** 20) * 10) / 10],
+  ['events', '', (r) => r.emulator.events],
+];
+
+const us = (ns: number) => Math.round(ns / 100) / 10;
+
+function cell(v: number | string | null): string {
+  if (v === null) return '-';
+  if (typeof v === 'string') return v;
+  return Number.isInteger(v) ? String(v) : v.toFixed(3);
+}
+
+/** One column per report, one row per metric, aligned for a terminal. */
+export function formatTable(reports: readonly RunReport[], headers: readonly string[]): string {
+  const labels = ROWS.map(([l, u]) => (u ? `${l} (${u})` : l));
+  const cols = reports.map((r) => ROWS.map(([, , f]) => cell(f(r))));
+  const lw = Math.max(6, ...labels.map((l) => l.length));
+  const widths = cols.map((c, i) => Math.max(headers[i]!.length, ...c.map((x) => x.length)));
+  const line = (label: string, cells: string[]) =>
+    [label.padEnd(lw), ...cells.map((c, i) => c.padStart(widths[i]!))].join('  ').trimEnd();
+  const out = [line('', [...headers]), line('-'.repeat(lw), widths.map((w) => '-'.repeat(w)))];
+  labels.forEach((l, j) => out.push(line(l, cols.map((c) => c[j]!))));
+  return out.join('\n');
+}

@@ -1,0 +1,174 @@
+import { EventEmitter, type EmulatorEvents } from './events.ts';
+import { Kernel } from './kernel/kernel.ts';
+import { Rng } from './kernel/rng.ts';
+import { Link } from './link/link.ts';
+import { GuestMemory, outstandingSet } from './memory/guest-memory.ts';
+import { LatencyLog } from './metrics/latency.ts';
+import { Pager } from './pager/pager.ts';
+import { FOREIGN, FaultRing, RequestKind } from './ring/ring.ts';
+import type { Scenario } from './scenario/schema.ts';
+import { parseScenario } from './scenario/validate.ts';
+import { Source } from './source/source.ts';
+import { RecordType, faultBytes, type BackRecord, type StreamRecord } from './stream/records.ts';
+import { Mapper } from './workload/mapper.ts';
+import { Vcpus } from './workload/vcpu.ts';
+
+/**
+ * One postcopy migration, wired: source → stream link → pager ← ring ← vCPUs and mapper,
+ * pager → back-channel → source. Time 0 is the moment the guest is paused at the source.
+ */
+export class Emulator {
+  readonly scenario: Scenario;
+  readonly kernel = new Kernel();
+  readonly events: EmulatorEvents = new EventEmitter();
+  readonly memory: GuestMemory;
+  readonly ring: FaultRing;
+  readonly stream: Link;
+  readonly backChannel: Link;
+  readonly pager: Pager;
+  readonly source: Source;
+  readonly mapper: Mapper;
+  readonly vcpus: Vcpus;
+  readonly latency = new LatencyLog();
+  /** When the guest ran again at the destination (ns), or −1. */
+  resumedAt = -1;
+  foreignFaults = 0;
+  vcpuFaults = 0;
+  private readonly inFlight: StreamRecord[] = [];
+  private inFlightHead = 0;
+  private readonly backInFlight: BackRecord[] = [];
+  private readonly arriveKind: number;
+  private readonly backArriveKind: number;
+
+  constructor(input: unknown) {
+    const s = (this.scenario = parseScenario(input));
+    const k = this.kernel;
+    this.memory = new GuestMemory(s.memory.pages, s.memory.pageSize,
+      outstandingSet(s.memory.outstanding, s.memory.pages, new Rng(s.seed, 'memory')));
+    this.ring = new FaultRing({ capacity: s.ring.capacity, vcpus: s.workload.vcpus, blackEye: s.ring.blackEye }, k);
+    this.stream = new Link(s.link);
+    this.backChannel = new Link(s.backChannel);
+    this.arriveKind = k.register(() => this.pager.receive(this.shiftInFlight()));
+    this.backArriveKind = k.register(() => this.backArrived());
+    this.pager = new Pager(k, this.memory, this.ring, s, {
+      consumed: (bytes) => {
+        this.stream.consume(bytes);
+        this.source.windowUpdate();
+      },
+      sendBack: (rec) => this.sendBack(rec),
+      settled: (g) => {
+        this.mapper.settled(g);
+        if (this.events.listenerCount('page-loaded') > 0) this.events.emit('page-loaded', { time: k.now, gfn: g });
+      },
+      answered: (id) => this.answered(id),
+      slotsFreed: () => this.ring.wake((v, fromQueue) => this.vcpus.woke(v, fromQueue)),
+      transition: () => this.mapper.start(),
+    });
+    this.source = new Source(k, this.memory, this.stream, s, (rec, arrival) => {
+      this.inFlight.push(rec);
+      k.at(arrival, this.arriveKind);
+    });
+    this.mapper = new Mapper(k, this.memory, this.ring, s, new Rng(s.seed, 'mapper'), {
+      put: (id) => this.put(id),
+      kick: () => this.pager.kick(),
+      mapped: () => this.guestResumed(),
+    });
+    this.vcpus = new Vcpus(k, this.memory, this.ring, s, {
+      put: (id) => {
+        this.put(id);
+        this.pager.kick();
+      },
+      faulted: (v, g) => {
+        this.vcpuFaults++;
+        if (this.events.listenerCount('vcpu-blocked') > 0) this.events.emit('vcpu-blocked', { time: k.now, vcpu: v, gfn: g });
+      },
+      resumed: (v, g, since) => {
+        const waited = k.now - since;
+        this.latency.add(waited);
+        if (this.events.listenerCount('vcpu-resumed') > 0) this.events.emit('vcpu-resumed', { time: k.now, vcpu: v, gfn: g, waited });
+      },
+    });
+    this.source.start();
+  }
+
+  /** True once the source has COMPLETE and the guest runs at the destination. */
+  get finished(): boolean {
+    return this.source.done && this.resumedAt >= 0;
+  }
+
+  /** Processes one event; false when the run is over. */
+  step(): boolean {
+    return this.kernel.step();
+  }
+
+  runUntil(t: number): void {
+    this.kernel.runUntil(t);
+  }
+
+  /** Runs to the end: postcopy complete, the horizon (limits.horizonNs), or nothing left to happen. */
+  run(): this {
+    const k = this.kernel, horizon = this.scenario.limits.horizonNs;
+    while (k.nextTime() <= horizon && k.step());
+    this.vcpus.stop();
+    return this;
+  }
+
+  private shiftInFlight(): StreamRecord {
+    const rec = this.inFlight[this.inFlightHead]!;
+    this.inFlight[this.inFlightHead++] = undefined as unknown as StreamRecord;
+    if (this.inFlightHead > 1024 && this.inFlightHead * 2 > this.inFlight.length) {
+      this.inFlight.splice(0, this.inFlightHead);
+      this.inFlightHead = 0;
+    }
+    return rec;
+  }
+
+  private sendBack(rec: BackRecord): void {
+    const k = this.kernel;
+    const bytes = rec.type === RecordType.POSTCOPY_COMPLETE ? 8 : faultBytes(rec.pfns.length, rec.ranges.length / 2);
+    this.backInFlight.push(rec);
+    k.at(this.backChannel.send(k.now, bytes), this.backArriveKind);
+    if (rec.type === RecordType.POSTCOPY_FAULT && this.events.listenerCount('forward') > 0) {
+      this.events.emit('forward', { time: k.now, pfns: rec.pfns, ranges: rec.ranges });
+    }
+  }
+
+  /** A request was put on the ring: count it, tell observers. */
+  private put(id: number): void {
+    const ring = this.ring, k = this.kernel;
+    const producer = ring.producerOf(id);
+    if (producer === FOREIGN) this.foreignFaults++;
+    if (this.events.listenerCount('fault') > 0) {
+      const count = ring.kindOf(id) === RequestKind.RANGE ? ring.countOf(id) : 1;
+      this.events.emit('fault', { time: k.now, producer, gfn: ring.gfnOf(id), count });
+    }
+    if (ring.free === 0 && this.events.listenerCount('ring-full') > 0) {
+      this.events.emit('ring-full', { time: k.now, occupancy: ring.occupancy });
+    }
+  }
+
+  private answered(id: number): void {
+    const producer = this.ring.producerOf(id);
+    if (producer === FOREIGN) this.latency.add(this.kernel.now - this.ring.putTimeOf(id));
+    else this.vcpus.answered(producer);
+  }
+
+  private backArrived(): void {
+    this.source.receive(this.backInFlight.shift()!);
+    if (!this.source.done) return;
+    if (this.events.listenerCount('complete') > 0) this.events.emit('complete', { time: this.kernel.now });
+    this.checkFinished();
+  }
+
+  private guestResumed(): void {
+    const k = this.kernel;
+    this.resumedAt = k.now;
+    this.vcpus.start();
+    if (this.events.listenerCount('guest-resumed') > 0) this.events.emit('guest-resumed', { time: k.now });
+    this.checkFinished();
+  }
+
+  private checkFinished(): void {
+    if (this.finished) this.kernel.halt();
+  }
+}

@@ -1,0 +1,73 @@
+import { EventQueue } from './queue.ts';
+
+/** What a component does when one of its events fires. */
+export type EventHandler = (arg: number) => void;
+
+/**
+ * The simulation kernel: a virtual clock in integer nanoseconds and one event queue.
+ * Components register a handler and get an event kind; the kernel only orders and dispatches.
+ */
+export class Kernel {
+  now = 0;
+  events = 0;
+  private readonly queue = new EventQueue();
+  private readonly handlers: EventHandler[] = [];
+  private halted = false;
+
+  /** Registers a handler; the returned kind is what `at`/`after` schedule. */
+  register(handler: EventHandler): number {
+    this.handlers.push(handler);
+    return this.handlers.length - 1;
+  }
+
+  /** Schedules `kind(arg)` at absolute time `time` (ns, integer, never in the past). */
+  at(time: number, kind: number, arg = 0): void {
+    if (!(time >= this.now) || !Number.isInteger(time)) {
+      throw new Error(`event at ${time} ns is not an integer time at or after now (${this.now} ns)`);
+    }
+    this.queue.push(time, kind, arg);
+  }
+
+  /** Schedules `kind(arg)` `delay` ns from now. */
+  after(delay: number, kind: number, arg = 0): void {
+    this.at(this.now + delay, kind, arg);
+  }
+
+  /** Stops `run`/`runUntil` after the current event. */
+  halt(): void {
+    this.halted = true;
+  }
+
+  get isHalted(): boolean {
+    return this.halted;
+  }
+
+  get pending(): number {
+    return this.queue.size;
+  }
+
+  nextTime(): number {
+    return this.queue.peekTime();
+  }
+
+  /** Processes one event; false when nothing is left or the run was halted. */
+  step(): boolean {
+    if (this.halted || !this.queue.pop()) return false;
+    const q = this.queue;
+    this.now = q.time;
+    this.events++;
+    this.handlers[q.kind]!(q.arg);
+    return true;
+  }
+
+  /** Processes every event up to and including time `t`, then sets the clock to `t`. */
+  runUntil(t: number): void {
+    while (!this.halted && this.queue.peekTime() <= t) this.step();
+    if (!this.halted && t > this.now) this.now = t;
+  }
+
+  /** Processes events until none is left or the run is halted. */
+  run(): void {
+    while (this.step());
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Binary min-heap of events on parallel typed arrays, ordered by (time, sequence).
+ * No per-event objects: an event is (time ns, kind, argument); `pop()` leaves the
+ * popped event in `time`, `kind` and `arg`.
+ */
+export class EventQueue {
+  private t: Float64Array;
+  private s: Float64Array;
+  private k: Int32Array;
+  private a: Float64Array;
+  private n = 0;
+  private nextSeq = 0;
+  /** The last popped event. */
+  time = 0;
+  kind = 0;
+  arg = 0;
+
+  constructor(initialCapacity = 1024) {
+    this.t = new Float64Array(initialCapacity);
+    this.s = new Float64Array(initialCapacity);
+    this.k = new Int32Array(initialCapacity);
+    this.a = new Float64Array(initialCapacity);
+  }
+
+  get size(): number {
+    return this.n;
+  }
+
+  /** Time of the earliest event, or Infinity when empty. */
+  peekTime(): number {
+    return this.n > 0 ? this.t[0]! : Infinity;
+  }
+
+  push(time: number, kind: number, arg: number): void {
+    if (this.n === this.t.length) this.grow();
+    const seq = this.nextSeq++;
+    let i = this.n++;
+    const t = this.t, s = this.s, k = this.k, a = this.a;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const pt = t[p]!;
+      if (pt < time || (pt === time && s[p]! < seq)) break;
+      t[i] = pt; s[i] = s[p]!; k[i] = k[p]!; a[i] = a[p]!;
+      i = p;
+    }
+    t[i] = time; s[i] = seq; k[i] = kind; a[i] = arg;
+  }
+
+  /** Removes the earliest event into (time, kind, arg); returns false when empty. */
+  pop(): boolean {
+    if (this.n === 0) return false;
+    const t = this.t, s = this.s, k = this.k, a = this.a;
+    this.time = t[0]!; this.kind = k[0]!; this.arg = a[0]!;
+    const n = --this.n;
+    if (n === 0) return true;
+    const lt = t[n]!, ls = s[n]!, lk = k[n]!, la = a[n]!;
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      const r = c + 1;
+      if (r < n && (t[r]! < t[c]! || (t[r]! === t[c]! && s[r]! < s[c]!))) c = r;
+      const ct = t[c]!;
+      if (lt < ct || (lt === ct && ls < s[c]!)) break;
+      t[i] = ct; s[i] = s[c]!; k[i] = k[c]!; a[i] = a[c]!;
+      i = c;
+    }
+    t[i] = lt; s[i] = ls; k[i] = lk; a[i] = la;
+    return true;
+  }
+
+  private grow(): void {
+    const cap = this.t.length * 2;
+    const t = new Float64Array(cap); t.set(this.t); this.t = t;
+    const s = new Float64Array(cap); s.set(this.s); this.s = s;
+    const k = new Int32Array(cap); k.set(this.k); this.k = k;
+    const a = new Float64Array(cap); a.set(this.a); this.a = a;
+  }
+}

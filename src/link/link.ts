@@ -1,0 +1,74 @@
+import type { LinkParams } from '../scenario/schema.ts';
+
+/**
+ * One direction of a TCP stream as a FIFO wire: a record is serialised after everything queued
+ * before it (head-of-line blocking) and arrives one latency after its last bit. The sender may
+ * write when no more than a send buffer's worth of bytes is still waiting for the wire, as a
+ * blocking write() on a socket with SO_SNDBUF = sendBufferBytes, and while the receiver has not
+ * fallen more than both buffers behind (TCP flow control: a receiver that does not read closes
+ * its window and the sender stalls).
+ */
+export class Link {
+  /** When the wire has sent everything queued so far. */
+  private wireFreeAt = 0;
+  private readonly nsPerByte: number;
+  private readonly mss: number;
+  private readonly perSegmentBytes: number;
+  private readonly bufferNs: number;
+  /** Payload bytes sent but not yet read by the receiving application. */
+  unread = 0;
+  bytesPayload = 0;
+  bytesOnWire = 0;
+  records = 0;
+
+  constructor(readonly params: LinkParams) {
+    this.nsPerByte = 8000 / params.rateMbps;
+    // Each TCP segment carries at most MSS payload bytes and costs its headers plus Ethernet
+    // framing (preamble, header, FCS, inter-frame gap) on the wire.
+    this.mss = params.mtuBytes - params.ipTcpHeaderBytes;
+    this.perSegmentBytes = params.ipTcpHeaderBytes + params.frameOverheadBytes;
+    this.bufferNs = params.sendBufferBytes * this.nsPerByte;
+  }
+
+  /** Bytes on the wire for a payload of `bytes` (TCP segmentation + framing). */
+  wireBytes(bytes: number): number {
+    return bytes + Math.ceil(bytes / this.mss) * this.perSegmentBytes;
+  }
+
+  /** Time the wire needs to serialise a payload of `bytes`, in whole ns. */
+  serialiseNs(bytes: number): number {
+    return Math.ceil(this.wireBytes(bytes) * this.nsPerByte);
+  }
+
+  /** Earliest time at or after `now` when a blocking write may start (send buffer has room). */
+  writableAt(now: number): number {
+    return Math.max(now, Math.ceil(this.wireFreeAt - this.bufferNs));
+  }
+
+  /** Queues a record at `now`; returns its arrival time at the far end. */
+  send(now: number, bytes: number): number {
+    const start = Math.max(now, this.wireFreeAt);
+    const wire = this.wireBytes(bytes);
+    this.wireFreeAt = start + Math.ceil(wire * this.nsPerByte);
+    this.bytesPayload += bytes;
+    this.unread += bytes;
+    this.bytesOnWire += wire;
+    this.records++;
+    return this.wireFreeAt + this.params.latencyNs;
+  }
+
+  /** The receiving application read a record of `bytes`. */
+  consume(bytes: number): void {
+    this.unread -= bytes;
+  }
+
+  /** False while the receiver's window is closed: the sender must wait for `consume`. */
+  get windowOpen(): boolean {
+    return this.unread <= this.params.sendBufferBytes + this.params.receiveBufferBytes;
+  }
+
+  /** Bytes queued but not yet on the wire at `now`. */
+  backlogBytes(now: number): number {
+    return Math.max(0, (this.wireFreeAt - now) / this.nsPerByte);
+  }
+}

@@ -1,0 +1,125 @@
+import type { Range } from '../scenario/schema.ts';
+import type { Rng } from '../kernel/rng.ts';
+import { NextMember } from './skip-list.ts';
+
+/**
+ * Per-pfn state at the destination, as in the RFC's pager: outstanding → requested → ready,
+ * or outstanding → dropped. PAGING_IN is Xen's p2m_ram_paging_in: a ring request was put for the
+ * page but the pager has not drained it yet (foreign accessors do not re-request such a page).
+ */
+export const enum PageState {
+  READY = 0,
+  OUTSTANDING = 1,
+  PAGING_IN = 2,
+  REQUESTED = 3,
+  DROPPED = 4,
+}
+
+/** Guest memory: one byte of state and two content versions per page, all in typed arrays. */
+export class GuestMemory {
+  readonly state: Uint8Array;
+  /** Content version at the source (frozen once the guest is paused there). */
+  readonly sourceVersion: Uint32Array;
+  /** Content version at the destination (what a load copied in, plus guest writes since). */
+  readonly destVersion: Uint32Array;
+  /** Pages still OUTSTANDING (no ring request put yet), for the mapper's walk. */
+  readonly unasked: NextMember;
+  /** Outstanding + paging-in + requested: the RFC's nr_pending. */
+  pending = 0;
+  dropped = 0;
+  readonly outstandingAtStart: number;
+
+  constructor(readonly pages: number, readonly pageSize: number, outstanding: OutstandingSet) {
+    this.state = new Uint8Array(pages);
+    this.sourceVersion = new Uint32Array(pages).fill(1);
+    this.destVersion = new Uint32Array(pages).fill(1);
+    this.unasked = new NextMember(pages);
+    outstanding.forEach((g) => {
+      if (this.state[g] === PageState.OUTSTANDING) return;
+      this.state[g] = PageState.OUTSTANDING;
+      // Dirtied at the source after the destination's copy (or never copied at all).
+      this.sourceVersion[g] = 2;
+      this.destVersion[g] = 0;
+      this.pending++;
+    });
+    this.outstandingAtStart = this.pending;
+    for (let g = 0; g < pages; g++) if (this.state[g] !== PageState.OUTSTANDING) this.unasked.remove(g);
+  }
+
+  /** Xen put a page-in request for the page on the ring (p2m_ram_paging_in). */
+  markPagingIn(gfn: number): void {
+    this.state[gfn] = PageState.PAGING_IN;
+    this.unasked.remove(gfn);
+  }
+
+  /** The pager forwarded the page to the source; false if it was already requested or present. */
+  markRequested(gfn: number): boolean {
+    const s = this.state[gfn];
+    if (s !== PageState.OUTSTANDING && s !== PageState.PAGING_IN) return false;
+    this.state[gfn] = PageState.REQUESTED;
+    this.unasked.remove(gfn);
+    return true;
+  }
+
+  /** Ready or dropped: nothing will ever be loaded into it again. */
+  isSettled(gfn: number): boolean {
+    const s = this.state[gfn];
+    return s === PageState.READY || s === PageState.DROPPED;
+  }
+
+  isReady(gfn: number): boolean {
+    return this.state[gfn] === PageState.READY;
+  }
+
+  /** Loads the source's content of a pending page; returns false for a dropped page (discarded). */
+  load(gfn: number): boolean {
+    const s = this.state[gfn];
+    if (s === PageState.DROPPED) return false;
+    if (s === PageState.READY) throw new Error(`invariant: page ${gfn} loaded twice`);
+    this.state[gfn] = PageState.READY;
+    this.unasked.remove(gfn);
+    this.destVersion[gfn] = this.sourceVersion[gfn]!;
+    this.pending--;
+    return true;
+  }
+
+  /** The guest no longer needs the page (ballooned out): the RFC's outstanding → dropped. */
+  drop(gfn: number): void {
+    const s = this.state[gfn];
+    if (s === PageState.READY || s === PageState.DROPPED) return;
+    this.state[gfn] = PageState.DROPPED;
+    this.unasked.remove(gfn);
+    this.pending--;
+    this.dropped++;
+  }
+
+  /** A guest write at the destination: only legal once the page is there. */
+  write(gfn: number): void {
+    if (this.state[gfn] !== PageState.READY) throw new Error(`invariant: write to missing page ${gfn}`);
+    this.destVersion[gfn]!++;
+  }
+}
+
+/** Enumerates the outstanding pfns in ascending order without materialising a list. */
+export interface OutstandingSet {
+  forEach(fn: (gfn: number) => void): void;
+}
+
+export function outstandingSet(
+  spec: { kind: 'all' } | { kind: 'ranges'; ranges: Range[] } | { kind: 'fraction'; fraction: number },
+  pages: number,
+  rng: Rng,
+): OutstandingSet {
+  switch (spec.kind) {
+    case 'all':
+      return { forEach: (fn) => { for (let g = 0; g < pages; g++) fn(g); } };
+    case 'ranges':
+      return {
+        forEach: (fn) => {
+          for (const r of spec.ranges) for (let g = r.start; g < r.start + r.count; g++) fn(g);
+        },
+      };
+    case 'fraction':
+      return { forEach: (fn) => { for (let g = 0; g < pages; g++) if (rng.float() < spec.fraction) fn(g); } };
+  }
+}

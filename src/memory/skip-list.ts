@@ -1,0 +1,33 @@
+/**
+ * "Next index still in the set" over 0..n-1, as a union-find with path halving: removing an
+ * index is O(1), finding the next member from any position is amortised near O(1). Used for
+ * the source's next unsent page and the mapper's next page not yet asked for, so that scans
+ * never walk the same page twice.
+ */
+export class NextMember {
+  private readonly parent: Int32Array;
+
+  constructor(readonly size: number) {
+    this.parent = new Int32Array(size + 1);
+    for (let i = 0; i <= size; i++) this.parent[i] = i;
+  }
+
+  has(i: number): boolean {
+    return this.parent[i] === i && i < this.size;
+  }
+
+  remove(i: number): void {
+    this.parent[i] = i + 1;
+  }
+
+  /** The first member at or after i, or `size` when none is left. */
+  next(i: number): number {
+    const p = this.parent;
+    while (p[i] !== i) {
+      const up = p[p[i]!]!;
+      p[i] = up;
+      i = up;
+    }
+    return i;
+  }
+}

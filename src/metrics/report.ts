@@ -1,0 +1,72 @@
+import type { Emulator } from '../emulator.ts';
+
+/** Milliseconds with microsecond resolution, from integer nanoseconds. */
+const ms = (ns: number) => Math.round(ns / 1000) / 1000;
+
+/** QEMU's query-migrate status values that a postcopy-only run can end in. */
+export type MigrationStatus = 'completed' | 'postcopy-active';
+
+/**
+ * The run's result as JSON, with QEMU's query-migrate names where QEMU has one (same units:
+ * times in ms, latency in ns, bytes). Emulator-only figures live under `emulator`. Everything
+ * here is a function of the scenario and seed: wall-clock figures are added by the caller under
+ * `emulator.host`.
+ */
+export function buildReport(emu: Emulator) {
+  const { kernel, memory, ring, pager, source, mapper, vcpus, latency, stream, backChannel, scenario } = emu;
+  const end = kernel.now;
+  const [p50, p90, p99] = latency.percentiles([50, 90, 99]);
+  const resumed = emu.resumedAt;
+  // The migration is over when the source has COMPLETE and the guest runs at the destination.
+  const finishedAt = emu.finished ? Math.max(source.completeAt, resumed) : end;
+  return {
+    status: (emu.finished ? 'completed' : 'postcopy-active') as MigrationStatus,
+    'total-time': ms(finishedAt),
+    downtime: ms(resumed >= 0 ? resumed : end),
+    'postcopy-blocktime': ms(vcpus.allBlockedNs),
+    'postcopy-vcpu-blocktime': Array.from(vcpus.blockedNs, ms),
+    'postcopy-latency': latency.mean(),
+    'postcopy-latency-dist': [...latency.buckets],
+    ram: {
+      transferred: stream.bytesPayload,
+      total: memory.pages * memory.pageSize,
+      'page-size': memory.pageSize,
+      'postcopy-requests': source.requestsReceived,
+      'postcopy-bytes': source.postcopyBytes,
+    },
+    emulator: {
+      scenario: scenario.name,
+      seed: scenario.seed,
+      'simulated-time': ms(end),
+      // From the guest running at the destination to the last page: 0 when nothing was left.
+      'postcopy-duration': resumed >= 0 ? ms(finishedAt - resumed) : null,
+      'eviction-time': ms(pager.evictionNs),
+      'outstanding-at-start': memory.outstandingAtStart,
+      'pages-pending': memory.pending,
+      faults: { vcpu: emu.vcpuFaults, foreign: emu.foreignFaults },
+      'pfns-requested': pager.pfnsRequested,
+      'fault-records': pager.faultRecords,
+      'pages-pushed': source.pagesPushed,
+      'pages-demand-fetched': source.pagesDemanded,
+      'pages-loaded': pager.pagesLoaded,
+      'fault-latency': { count: latency.count, p50, p90, p99, max: latency.max },
+      ring: {
+        capacity: ring.capacity,
+        'max-occupancy': ring.maxOccupancy,
+        'time-full': ms(ring.timeFull(end)),
+        ebusy: ring.ebusy,
+      },
+      mapper: { calls: mapper.calls, retries: mapper.retries, requests: mapper.requests, 'done-at': mapper.doneAt >= 0 ? ms(mapper.doneAt) : null },
+      vcpu: { accesses: vcpus.accesses, writes: vcpus.writes },
+      link: {
+        'stream-wire-bytes': stream.bytesOnWire,
+        'back-channel-bytes': backChannel.bytesPayload,
+        'stream-records': stream.records,
+      },
+      'pager-busy': ms(pager.busyNs),
+      events: kernel.events,
+    },
+  };
+}
+
+export type RunReport = ReturnType<typeof buildReport>;

@@ -1,0 +1,254 @@
+import type { Kernel } from '../kernel/kernel.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import { FaultRing, RequestKind } from '../ring/ring.ts';
+import type { Scenario } from '../scenario/schema.ts';
+import { RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
+import { Waiters } from './waiters.ts';
+
+/** What the pager needs from the rest of the destination. */
+export interface PagerHost {
+  /** The pager read a stream record of `bytes` from its socket. */
+  consumed(bytes: number): void;
+  /** Writes a record to the back-channel now. */
+  sendBack(record: BackRecord): void;
+  /** A page was loaded (guest-accessible now) or dropped. */
+  settled(gfn: number): void;
+  /** Xen consumed the response to ring request `id` (its slot is about to be freed). */
+  answered(id: number): void;
+  /** The responses of a notify were consumed: time to wake ring waiters. */
+  slotsFreed(): void;
+  /** POSTCOPY_TRANSITION was processed: the domain build (device model) continues. */
+  transition(): void;
+}
+
+const enum Job {
+  WAKE,
+  RECORD,
+  DRAIN,
+}
+
+/**
+ * The destination pager: the RFC's single-threaded loop. It handles incoming stream records
+ * first, then drains the ring; one FAULT record per drain carries the newly requested pfns.
+ * A loaded page answers every request waiting on it; responses are notified once per record.
+ */
+export class Pager {
+  private readonly params: Scenario['pager'];
+  private readonly waiters: Waiters;
+  private readonly remaining: Int32Array;
+  private readonly inbox: StreamRecord[] = [];
+  private inboxHead = 0;
+  private busy = false;
+  private job = Job.WAKE;
+  private record: StreamRecord | null = null;
+  private faultPfns: number[] = [];
+  private faultRanges: number[] = [];
+  private responses: number[] = [];
+  private readonly notifies: number[][] = [];
+  private readonly doneKind: number;
+  private readonly notifyKind: number;
+  private transitioned = false;
+  completeSent = false;
+  /** Stats. */
+  pagesLoaded = 0;
+  pagesDiscarded = 0;
+  pfnsRequested = 0;
+  faultRecords = 0;
+  evictionNs = 0;
+  busyNs = 0;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly memory: GuestMemory,
+    private readonly ring: FaultRing,
+    scenario: Scenario,
+    private readonly host: PagerHost,
+  ) {
+    this.params = scenario.pager;
+    this.waiters = new Waiters(memory.pages);
+    this.remaining = new Int32Array(ring.capacity);
+    this.doneKind = kernel.register(() => this.jobDone());
+    this.notifyKind = kernel.register(() => this.consumeResponses());
+  }
+
+  /** A stream record arrived from the source. */
+  receive(record: StreamRecord): void {
+    this.inbox.push(record);
+    this.wake();
+  }
+
+  /** The ring's event channel fired. */
+  kick(): void {
+    this.wake();
+  }
+
+  get idle(): boolean {
+    return !this.busy;
+  }
+
+  /** Requests taken from the ring and not answered yet. */
+  get waiting(): number {
+    return this.waiters.live;
+  }
+
+  private wake(): void {
+    if (this.busy) return;
+    this.busy = true;
+    this.job = Job.WAKE;
+    this.kernel.after(this.params.wakeNs, this.doneKind);
+  }
+
+  private startNext(): void {
+    const p = this.params;
+    let cost: number;
+    if (this.inboxHead < this.inbox.length) {
+      const rec = this.inbox[this.inboxHead++]!;
+      if (this.inboxHead > 1024 && this.inboxHead * 2 > this.inbox.length) {
+        this.inbox.splice(0, this.inboxHead);
+        this.inboxHead = 0;
+      }
+      this.record = rec;
+      this.job = Job.RECORD;
+      this.host.consumed(rec.bytes);
+      cost = this.recordCost(rec);
+    } else if (this.ring.queued > 0) {
+      this.job = Job.DRAIN;
+      cost = this.drain() * p.drainPerRequestNs;
+      if (this.faultPfns.length > 0 || this.faultRanges.length > 0) cost += p.faultRecordNs;
+    } else {
+      this.busy = false;
+      return;
+    }
+    this.busyNs += cost;
+    this.kernel.after(cost, this.doneKind);
+  }
+
+  private recordCost(rec: StreamRecord): number {
+    const p = this.params;
+    switch (rec.type) {
+      case RecordType.POSTCOPY_PFNS: {
+        // Eviction at the transition: v1 nominates + evicts per pfn; v2 batches populate_evicted.
+        const n = rec.count;
+        const cost = p.eviction === 'per-pfn'
+          ? n * p.evictPerPfnNs
+          : Math.ceil(n / p.evictBatchPages) * p.evictBatchCallNs + n * p.evictBatchPerPageNs;
+        this.evictionNs += cost;
+        return cost;
+      }
+      case RecordType.POSTCOPY_PAGE_DATA: {
+        const singles = rec.count - rec.batched;
+        // One load hypercall per page; a range's pages are loaded with one batched call.
+        return rec.count * p.recvPerPageNs + singles * p.loadPageNs
+          + (rec.batched > 0 ? p.batchLoadCallNs + rec.batched * p.batchLoadPerPageNs : 0);
+      }
+      default:
+        return 0;
+    }
+  }
+
+  private jobDone(): void {
+    if (this.job === Job.RECORD) this.finishRecord(this.record!);
+    else if (this.job === Job.DRAIN) this.finishDrain();
+    this.record = null;
+    this.flushResponses();
+    this.startNext();
+  }
+
+  private finishRecord(rec: StreamRecord): void {
+    if (rec.type === RecordType.POSTCOPY_TRANSITION) {
+      this.transitioned = true;
+      this.host.transition();
+    } else if (rec.type === RecordType.POSTCOPY_PAGE_DATA) {
+      const pfns = rec.pfns!;
+      for (let i = 0; i < rec.count; i++) {
+        const g = pfns[i]!;
+        if (!this.memory.load(g)) {
+          this.pagesDiscarded++;
+          continue;
+        }
+        this.pagesLoaded++;
+        this.host.settled(g);
+        this.waiters.release(g, this.pageArrivedFor);
+      }
+    }
+    this.maybeComplete();
+  }
+
+  private maybeComplete(): void {
+    if (this.transitioned && !this.completeSent && this.memory.pending === 0) {
+      this.completeSent = true;
+      this.host.sendBack({ type: RecordType.POSTCOPY_COMPLETE, pfns: [], ranges: [] });
+    }
+  }
+
+  private readonly pageArrivedFor = (id: number): void => {
+    if (--this.remaining[id]! === 0) this.responses.push(id);
+  };
+
+  /** Takes every queued request (the RFC's drain); returns how many were taken. */
+  private drain(): number {
+    const ring = this.ring, mem = this.memory;
+    let n = 0;
+    for (let id = ring.take(); id >= 0; id = ring.take()) {
+      n++;
+      const kind = ring.kindOf(id), gfn = ring.gfnOf(id);
+      this.remaining[id] = 0;
+      if (kind === RequestKind.DROP) {
+        if (!mem.isSettled(gfn)) {
+          mem.drop(gfn);
+          this.host.settled(gfn);
+        }
+        this.waiters.release(gfn, this.pageArrivedFor);
+        this.responses.push(id);
+        continue;
+      }
+      const count = kind === RequestKind.RANGE ? ring.countOf(id) : 1;
+      let newRun = -1;
+      for (let g = gfn; g < gfn + count; g++) {
+        if (mem.isSettled(g)) continue;
+        this.waiters.add(g, id);
+        this.remaining[id]!++;
+        if (mem.markRequested(g)) {
+          this.pfnsRequested++;
+          if (kind === RequestKind.PAGE) this.faultPfns.push(g);
+          else if (newRun < 0) newRun = g;
+        }
+      }
+      if (newRun >= 0) this.faultRanges.push(gfn, count);
+      if (this.remaining[id] === 0) this.responses.push(id);
+    }
+    return n;
+  }
+
+  private finishDrain(): void {
+    this.maybeComplete();
+    if (this.faultPfns.length === 0 && this.faultRanges.length === 0) return;
+    this.faultRecords++;
+    this.host.sendBack({ type: RecordType.POSTCOPY_FAULT, pfns: this.faultPfns, ranges: this.faultRanges });
+    this.faultPfns = [];
+    this.faultRanges = [];
+  }
+
+  /** Puts the responses of this job on the ring and notifies once. */
+  private flushResponses(): void {
+    if (this.responses.length === 0) return;
+    this.notifies.push(this.responses);
+    this.responses = [];
+    this.kernel.after(this.params.notifyNs, this.notifyKind);
+  }
+
+  /** Xen's vm_event_resume: consumes the responses, frees their slots, then wakes waiters. */
+  private consumeResponses(): void {
+    const batch = this.notifies.shift()!;
+    for (const id of batch) {
+      this.host.answered(id);
+      this.ring.respond(id);
+    }
+    this.host.slotsFreed();
+  }
+
+  /** True when the guest state is correct: nothing pending, nobody waiting. */
+  get settled(): boolean {
+    return this.memory.pending === 0 && this.waiters.live === 0 && this.notifies.length === 0;
+  }
+}

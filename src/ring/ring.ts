@@ -1,0 +1,234 @@
+/** Ring request kinds: Xen's single-gfn page-in, the range-population fix, and a drop. */
+export const enum RequestKind {
+  PAGE = 0,
+  RANGE = 1,
+  DROP = 2,
+}
+
+/** Producer id of a foreign accessor (the device model or toolstack); vCPUs are 0..n-1. */
+export const FOREIGN = -1;
+/** `putForeign` result when the ring has no free slot (Xen's -EBUSY). */
+export const EBUSY = -1;
+
+export interface Clock {
+  readonly now: number;
+}
+
+export interface RingOptions {
+  /** Slots (Xen: (4096 − 64) / 312 rounded down to a power of two = 8). */
+  capacity: number;
+  /** vCPUs in the domain, for the black-eye rule. */
+  vcpus: number;
+  /** Pause a vCPU that leaves fewer free slots than the domain has vCPUs. */
+  blackEye: boolean;
+}
+
+/** A request as seen from outside (tests, observers); the ring itself stores typed arrays. */
+export interface RingRequest {
+  id: number;
+  kind: RequestKind;
+  gfn: number;
+  count: number;
+  producer: number;
+}
+
+/**
+ * The bounded paging ring with Xen's vm_event rules. A slot stays claimed from `put` until its
+ * response is consumed (`respond`), because Xen counts free requests as
+ * RING_SIZE − (req_prod − rsp_cons): the ring holds every request that is not yet answered.
+ * - Full ring, guest vCPU: sleeps on the wait queue until a slot frees (`claimGuest` → false).
+ * - Full ring, foreign accessor: -EBUSY, nothing is queued; it must retry (`putForeign` → EBUSY).
+ * - Wake order after responses: wait-queue sleepers first (FIFO), then black-eye-blocked vCPUs
+ *   round-robin from the one after the last woken (vm_event_wake_queued / _wake_blocked).
+ */
+export class FaultRing {
+  readonly capacity: number;
+  private readonly kinds: Uint8Array;
+  private readonly gfns: Int32Array;
+  private readonly counts: Int32Array;
+  private readonly producers: Int32Array;
+  private readonly putTimes: Float64Array;
+  private readonly freeIds: Int32Array;
+  private freeTop: number;
+  private readonly fifo: Int32Array;
+  private head = 0;
+  private queuedCount = 0;
+  private readonly sleepers: number[] = [];
+  private readonly blocked: Uint8Array;
+  private blockedCount = 0;
+  private lastWoken: number;
+  private fullSince = -1;
+
+  maxOccupancy = 0;
+  timeFullNs = 0;
+  ebusy = 0;
+  puts = 0;
+
+  constructor(readonly options: RingOptions, private readonly clock: Clock = { now: 0 }) {
+    const cap = options.capacity;
+    if (!(Number.isInteger(cap) && cap >= 1)) throw new Error(`ring.capacity must be an integer ≥ 1, got ${cap}`);
+    this.capacity = cap;
+    this.kinds = new Uint8Array(cap);
+    this.gfns = new Int32Array(cap);
+    this.counts = new Int32Array(cap);
+    this.producers = new Int32Array(cap);
+    this.putTimes = new Float64Array(cap);
+    this.freeIds = new Int32Array(cap);
+    for (let i = 0; i < cap; i++) this.freeIds[i] = cap - 1 - i;
+    this.freeTop = cap;
+    this.fifo = new Int32Array(cap);
+    this.blocked = new Uint8Array(options.vcpus);
+    this.lastWoken = options.vcpus - 1;
+  }
+
+  /** Unanswered requests: queued plus taken by the pager but not yet responded to. */
+  get occupancy(): number {
+    return this.capacity - this.freeTop;
+  }
+
+  get free(): number {
+    return this.freeTop;
+  }
+
+  /** Requests put but not yet taken by the pager. */
+  get queued(): number {
+    return this.queuedCount;
+  }
+
+  /** vCPUs asleep on the wait queue, in wake order. */
+  get waitQueue(): readonly number[] {
+    return this.sleepers;
+  }
+
+  isBlocked(vcpu: number): boolean {
+    return this.blocked[vcpu] === 1;
+  }
+
+  /** A foreign accessor's page-in request: queued if a slot is free, else EBUSY (not queued). */
+  putForeign(kind: RequestKind, gfn: number, count = 1): number {
+    if (this.freeTop === 0) {
+      this.ebusy++;
+      return EBUSY;
+    }
+    return this.put(kind, gfn, count, FOREIGN);
+  }
+
+  /** A guest vCPU wants a slot: true if one is free, else the vCPU joins the wait queue. */
+  claimGuest(vcpu: number): boolean {
+    if (this.freeTop > this.sleepers.length) return true;
+    this.sleepers.push(vcpu);
+    return false;
+  }
+
+  /** A guest vCPU's request after a successful claim (or after being woken from the wait queue). */
+  putGuest(vcpu: number, kind: RequestKind, gfn: number, count = 1): number {
+    if (this.freeTop === 0) throw new Error(`invariant: vCPU ${vcpu} put on a full ring`);
+    const id = this.put(kind, gfn, count, vcpu);
+    if (this.options.blackEye && this.freeTop < this.options.vcpus && this.blocked[vcpu] === 0) {
+      this.blocked[vcpu] = 1;
+      this.blockedCount++;
+    }
+    return id;
+  }
+
+  /** The pager takes the oldest queued request; -1 when none. The slot stays claimed. */
+  take(): number {
+    if (this.queuedCount === 0) return -1;
+    const id = this.fifo[this.head]!;
+    this.head = (this.head + 1) % this.capacity;
+    this.queuedCount--;
+    return id;
+  }
+
+  /** The response to a taken request is consumed: its slot is free again. */
+  respond(id: number): void {
+    if (this.freeTop === 0) this.noteFull(false);
+    this.freeIds[this.freeTop++] = id;
+    if (this.freeTop > this.capacity) throw new Error('invariant: ring answered more requests than it held');
+  }
+
+  /**
+   * After responses: wakes wait-queue sleepers while slots are free (each is then expected to
+   * `putGuest`), else unblocks black-eye vCPUs round-robin. Calls `woke(vcpu, fromWaitQueue)`.
+   */
+  wake(woke: (vcpu: number, fromWaitQueue: boolean) => void): void {
+    if (this.sleepers.length > 0) {
+      let avail = this.freeTop;
+      while (avail-- > 0 && this.sleepers.length > 0) woke(this.sleepers.shift()!, true);
+      return;
+    }
+    const n = this.options.vcpus;
+    let avail = this.freeTop;
+    for (let j = 0, i = this.lastWoken + 1; j < n && this.blockedCount > 0 && avail > 0; j++, i++) {
+      const k = i % n;
+      if (this.blocked[k] === 1) {
+        this.blocked[k] = 0;
+        this.blockedCount--;
+        avail--;
+        this.lastWoken = k;
+        woke(k, false);
+      }
+    }
+  }
+
+  kindOf(id: number): RequestKind {
+    return this.kinds[id]!;
+  }
+  gfnOf(id: number): number {
+    return this.gfns[id]!;
+  }
+  countOf(id: number): number {
+    return this.counts[id]!;
+  }
+  producerOf(id: number): number {
+    return this.producers[id]!;
+  }
+  /** When the request was put (ns). */
+  putTimeOf(id: number): number {
+    return this.putTimes[id]!;
+  }
+
+  /** The queued (not yet taken) requests in FIFO order; allocates, for tests and observers. */
+  contents(): RingRequest[] {
+    const out: RingRequest[] = [];
+    for (let i = 0; i < this.queuedCount; i++) {
+      const id = this.fifo[(this.head + i) % this.capacity]!;
+      out.push(this.describe(id));
+    }
+    return out;
+  }
+
+  describe(id: number): RingRequest {
+    return { id, kind: this.kindOf(id), gfn: this.gfnOf(id), count: this.countOf(id), producer: this.producerOf(id) };
+  }
+
+  /** Time the ring has been full so far, including a full period still running. */
+  timeFull(now: number): number {
+    return this.timeFullNs + (this.fullSince >= 0 ? now - this.fullSince : 0);
+  }
+
+  private put(kind: RequestKind, gfn: number, count: number, producer: number): number {
+    const id = this.freeIds[--this.freeTop]!;
+    this.kinds[id] = kind;
+    this.gfns[id] = gfn;
+    this.counts[id] = count;
+    this.producers[id] = producer;
+    this.putTimes[id] = this.clock.now;
+    this.fifo[(this.head + this.queuedCount) % this.capacity] = id;
+    this.queuedCount++;
+    this.puts++;
+    const occ = this.capacity - this.freeTop;
+    if (occ > this.maxOccupancy) this.maxOccupancy = occ;
+    if (this.freeTop === 0) this.noteFull(true);
+    return id;
+  }
+
+  private noteFull(full: boolean): void {
+    const now = this.clock.now;
+    if (full) this.fullSince = now;
+    else if (this.fullSince >= 0) {
+      this.timeFullNs += now - this.fullSince;
+      this.fullSince = -1;
+    }
+  }
+}

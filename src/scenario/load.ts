@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { presets } from './presets.ts';
+import type { ScenarioInput } from './schema.ts';
+import { ScenarioError } from './validate.ts';
+
+type Json = Record<string, unknown>;
+
+/** A preset by name, as a fresh copy; ScenarioError naming the choices when unknown. */
+export function presetInput(name: string): ScenarioInput {
+  const p = presets.get(name);
+  if (!p) throw new ScenarioError('preset', `unknown preset "${name}"; choose one of ${[...presets.keys()].join(', ')}`);
+  return structuredClone(p);
+}
+
+/**
+ * Reads a YAML or JSON scenario file. A top-level `preset: NAME` starts from that preset and
+ * the file's other fields override it.
+ */
+export function readScenarioFile(path: string): ScenarioInput {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ScenarioError('file', `cannot read ${path}: ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch (e) {
+    throw new ScenarioError('file', `${path} is not valid YAML or JSON: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) doc = {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ScenarioError('file', `${path} must hold a mapping of scenario fields`);
+  const { preset, ...rest } = doc as Json;
+  if (preset === undefined) return rest as ScenarioInput;
+  if (typeof preset !== 'string') throw new ScenarioError('preset', 'must be a preset name');
+  return merge(presetInput(preset) as Json, rest) as ScenarioInput;
+}
+
+/** Deep merge of plain objects: `over` wins; arrays and scalars replace. */
+export function merge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isPlain(v) && isPlain(b) ? merge(b, v) : v;
+  }
+  return out;
+}
+
+function isPlain(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Applies `path=value` overrides (value in YAML flow syntax: 8, true, range, {kind: all}).
+ * The result is validated by the schema afterwards, so a bad path or value names its field.
+ */
+export function applySets(input: ScenarioInput, sets: readonly string[]): ScenarioInput {
+  const root = structuredClone(input) as Json;
+  for (const set of sets) {
+    const eq = set.indexOf('=');
+    if (eq <= 0) throw new ScenarioError('--set', `"${set}" must look like path=value, e.g. ring.capacity=64`);
+    const path = set.slice(0, eq).trim();
+    const keys = path.split('.');
+    if (keys.some((k) => k === '' || k === '__proto__' || k === 'constructor' || k === 'prototype')) {
+      throw new ScenarioError('--set', `"${path}" is not a valid dotted path`);
+    }
+    let value: unknown;
+    try {
+      value = YAML.parse(set.slice(eq + 1));
+    } catch (e) {
+      throw new ScenarioError(path, `value is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    }
+    let o = root;
+    for (const k of keys.slice(0, -1)) {
+      const next = o[k];
+      if (next === undefined) o[k] = {};
+      else if (!isPlain(next)) throw new ScenarioError(path, `${k} is not a section`);
+      o = o[k] as Json;
+    }
+    o[keys.at(-1)!] = value;
+  }
+  return root as ScenarioInput;
+}

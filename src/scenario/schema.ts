@@ -1,0 +1,107 @@
+import { z } from 'zod';
+
+// Every default below is a physical or protocol fact; docs/model.md gives the source of each.
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+const ns = int(0, 1e12);
+// A section may be left out: it then takes every default.
+const section = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict().prefault({} as never);
+
+const range = z.object({ start: int(0, 2 ** 31 - 1), count: int(1, 2 ** 31 - 1) }).strict();
+
+/** Which pages are still at the source when postcopy starts (the RFC's POSTCOPY_PFNS set). */
+const outstanding = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('all') }).strict(),
+  z.object({ kind: z.literal('ranges'), ranges: z.array(range).min(1) }).strict(),
+  z.object({ kind: z.literal('fraction'), fraction: z.number().gt(0).max(1) }).strict(),
+]);
+
+/** What the device model maps while the domain is created (the storm). */
+const mapping = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('none') }).strict(),
+  z.object({ kind: z.literal('all') }).strict(),
+  z.object({ kind: z.literal('ranges'), ranges: z.array(range).min(1) }).strict(),
+  z.object({
+    kind: z.literal('buckets'),
+    bucketPages: int(1, 2 ** 30).default(256), // QEMU's Xen map cache: 1 MiB buckets on 64-bit hosts
+    count: int(1, 2 ** 30),
+  }).strict(),
+]);
+
+const link = {
+  rateMbps: z.number().gt(0).max(1e7).default(1000),
+  latencyNs: ns.default(50_000),
+  sendBufferBytes: int(0, 2 ** 40).default(4 * 1024 * 1024),
+  receiveBufferBytes: int(0, 2 ** 40).default(6 * 1024 * 1024),
+  mtuBytes: int(576, 65535).default(1500),
+  frameOverheadBytes: int(0, 4096).default(38),
+  ipTcpHeaderBytes: int(0, 4096).default(52),
+};
+
+export const scenarioSchema = z.object({
+  name: z.string().default('custom'),
+  description: z.string().default(''),
+  seed: int(0, Number.MAX_SAFE_INTEGER).default(1),
+  memory: section({
+    pages: int(1, 2 ** 30).default(524_288),
+    pageSize: int(512, 2 ** 30).default(4096),
+    outstanding: outstanding.default({ kind: 'all' }),
+  }),
+  ring: section({
+    capacity: int(1, 65_536).default(8),
+    blackEye: z.boolean().default(false),
+  }),
+  link: section(link),
+  backChannel: section(link),
+  source: section({
+    policy: z.enum(['xen', 'demand']).default('xen'),
+    recordPages: int(1, 65_536).default(64),
+    pfnBatch: int(1, 2 ** 30).default(524_288),
+    perPageNs: ns.default(400),
+    perRecordNs: ns.default(5_000),
+    transitionBytes: int(0, 2 ** 40).default(65_536),
+  }),
+  pager: section({
+    eviction: z.enum(['per-pfn', 'batched']).default('per-pfn'),
+    evictPerPfnNs: ns.default(3_000),
+    evictBatchPages: int(1, 2 ** 30).default(1024),
+    evictBatchCallNs: ns.default(5_000),
+    evictBatchPerPageNs: ns.default(100),
+    recvPerPageNs: ns.default(400),
+    loadPageNs: ns.default(1_500),
+    batchLoadCallNs: ns.default(3_000),
+    batchLoadPerPageNs: ns.default(400),
+    drainPerRequestNs: ns.default(200),
+    faultRecordNs: ns.default(2_000),
+    wakeNs: ns.default(5_000),
+    notifyNs: ns.default(2_000),
+  }),
+  mapper: section({
+    mapping: mapping.default({ kind: 'none' }),
+    request: z.enum(['page', 'range']).default('page'),
+    order: z.enum(['sequential', 'random']).default('sequential'),
+    retryNs: ns.default(100_000),
+    timerSlackNs: ns.default(50_000),
+    mapCallNs: ns.default(5_000),
+    perGfnNs: ns.default(200),
+  }),
+  workload: section({
+    kind: z.enum(['idle', 'sequential', 'random', 'hot-set', 'memtest']).default('idle'),
+    vcpus: int(1, 4096).default(1),
+    region: range.optional(),
+    hotPages: int(1, 2 ** 30).default(1024),
+    hotProbability: z.number().min(0).max(1).default(0.9),
+    writeFraction: z.number().min(0).max(1).default(0.5),
+    thinkNs: ns.default(4_000),
+    prefetchPages: int(0, 2 ** 20).default(0),
+  }),
+  limits: section({
+    horizonNs: int(1, 1e15).default(3_600e9),
+  }),
+});
+
+/** A scenario as written in a file (every field optional). */
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+/** A validated scenario with every default filled in. */
+export type Scenario = z.output<typeof scenarioSchema>;
+export type LinkParams = Scenario['link'];
+export type Range = z.output<typeof range>;

@@ -1,0 +1,40 @@
+import { scenarioSchema, type Range, type Scenario } from './schema.ts';
+
+/** A scenario that cannot run: `path` is the dotted field, `message` says what is allowed. */
+export class ScenarioError extends Error {
+  constructor(readonly path: string, readonly detail: string) {
+    super(`${path || '(scenario)'}: ${detail}`);
+    this.name = 'ScenarioError';
+  }
+}
+
+/** Validates a scenario (schema, then the checks that span fields); throws ScenarioError. */
+export function parseScenario(input: unknown): Scenario {
+  const r = scenarioSchema.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    let path = issue.path.join('.');
+    let detail = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      path = [...issue.path, issue.keys[0]].join('.');
+      detail = 'unknown field';
+    }
+    throw new ScenarioError(path, detail);
+  }
+  const s = r.data;
+  const pages = s.memory.pages;
+  const inMemory = (path: string, ranges: Range[]) =>
+    ranges.forEach((x, i) => {
+      if (x.start + x.count > pages) {
+        throw new ScenarioError(`${path}.${i}`, `range [${x.start}, ${x.start + x.count}) must lie within memory.pages (${pages})`);
+      }
+    });
+  if (s.memory.outstanding.kind === 'ranges') inMemory('memory.outstanding.ranges', s.memory.outstanding.ranges);
+  const m = s.mapper.mapping;
+  if (m.kind === 'ranges') inMemory('mapper.mapping.ranges', m.ranges);
+  if (m.kind === 'buckets' && m.count * m.bucketPages > pages) {
+    throw new ScenarioError('mapper.mapping.count', `at most ${Math.floor(pages / m.bucketPages)} buckets of ${m.bucketPages} pages fit in memory`);
+  }
+  if (s.workload.region) inMemory('workload.region', [s.workload.region]);
+  return s;
+}

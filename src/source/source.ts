@@ -1,0 +1,167 @@
+import type { Kernel } from '../kernel/kernel.ts';
+import type { Link } from '../link/link.ts';
+import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
+import { NextMember } from '../memory/skip-list.ts';
+import type { Scenario } from '../scenario/schema.ts';
+import {
+  RECORD_HEADER_BYTES, RecordType, pageDataBytes, pfnListBytes, type BackRecord, type StreamRecord,
+} from '../stream/records.ts';
+import { makePolicy, type PushPolicy } from './policy.ts';
+
+const enum Phase {
+  PFNS,
+  PUSH,
+  DONE,
+}
+
+/**
+ * The migration source after the guest is paused: it announces the outstanding pfns, sends the
+ * transition, then loops: read the back-channel (only between records), put requested pfns still
+ * unsent into the record, fill the rest with background pages from the push policy, write.
+ * A blocking write returns once the link holds no more than a send buffer, so the loop runs at
+ * link speed and the back-channel is read a buffer's worth of data ahead of the wire.
+ */
+export class Source {
+  private readonly params: Scenario['source'];
+  readonly unsent: NextMember;
+  private readonly policy: PushPolicy;
+  private readonly inbox: BackRecord[] = [];
+  /** Requests in arrival order as (next, end, fromRange) triples; a single pfn g is (g, g + 1, 0). */
+  private readonly queue: number[] = [];
+  private queueHead = 0;
+  private phase = Phase.PFNS;
+  private pfnsAnnounced = 0;
+  private idle = false;
+  private stalled = false;
+  private writeDoneAt = 0;
+  private readonly stepKind: number;
+  /** Stats. */
+  requestsReceived = 0;
+  pagesPushed = 0;
+  pagesDemanded = 0;
+  postcopyBytes = 0;
+  completeAt = -1;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly memory: GuestMemory,
+    private readonly link: Link,
+    scenario: Scenario,
+    private readonly deliver: (record: StreamRecord, arrival: number) => void,
+  ) {
+    this.params = scenario.source;
+    this.unsent = new NextMember(memory.pages);
+    for (let g = 0; g < memory.pages; g++) if (memory.state[g] === PageState.READY) this.unsent.remove(g);
+    this.policy = makePolicy(this.params.policy, this.unsent);
+    this.stepKind = kernel.register(() => this.step());
+  }
+
+  /** Pauses the guest at the source and starts postcopy (time 0 of the run). */
+  start(): void {
+    this.write({ type: RecordType.POSTCOPY_BEGIN, bytes: RECORD_HEADER_BYTES, pfns: null, count: 0, batched: 0 }, 0);
+  }
+
+  /** A back-channel record arrived. */
+  receive(record: BackRecord): void {
+    this.inbox.push(record);
+    if (this.idle) {
+      this.idle = false;
+      this.step();
+    }
+  }
+
+  get done(): boolean {
+    return this.phase === Phase.DONE;
+  }
+
+  private step(): void {
+    this.readBackChannel();
+    if (this.phase === Phase.DONE) return;
+    const total = this.memory.outstandingAtStart;
+    if (this.phase === Phase.PFNS) {
+      if (this.pfnsAnnounced < total) {
+        const n = Math.min(this.params.pfnBatch, total - this.pfnsAnnounced);
+        this.pfnsAnnounced += n;
+        this.write({ type: RecordType.POSTCOPY_PFNS, bytes: pfnListBytes(n), pfns: null, count: n, batched: 0 }, 0);
+      } else {
+        this.phase = Phase.PUSH;
+        // TRANSITION follows the CPU context records; the guest then resumes at the destination.
+        const bytes = RECORD_HEADER_BYTES + this.params.transitionBytes;
+        this.write({ type: RecordType.POSTCOPY_TRANSITION, bytes, pfns: null, count: 0, batched: 0 }, 0);
+      }
+      return;
+    }
+    this.pushRecord();
+  }
+
+  private readBackChannel(): void {
+    for (const rec of this.inbox) {
+      if (rec.type === RecordType.POSTCOPY_COMPLETE) {
+        this.phase = Phase.DONE;
+        this.completeAt = this.kernel.now;
+        continue;
+      }
+      for (const g of rec.pfns) this.queue.push(g, g + 1, 0);
+      for (let i = 0; i < rec.ranges.length; i += 2) this.queue.push(rec.ranges[i]!, rec.ranges[i]! + rec.ranges[i + 1]!, 1);
+      this.requestsReceived += rec.pfns.length + rec.ranges.length / 2;
+    }
+    this.inbox.length = 0;
+  }
+
+  private pushRecord(): void {
+    const max = this.params.recordPages;
+    const pfns = new Int32Array(max);
+    let n = 0, batched = 0;
+    const q = this.queue;
+    // Requested pfns still unsent join the record first, in arrival order.
+    while (n < max && this.queueHead < q.length) {
+      const start = q[this.queueHead]!, end = q[this.queueHead + 1]!, fromRange = q[this.queueHead + 2]!;
+      let g = this.unsent.next(start);
+      for (; g < end && n < max; g = this.unsent.next(g + 1)) {
+        pfns[n++] = g;
+        this.unsent.remove(g);
+        this.policy.requested(g);
+        this.pagesDemanded++;
+        batched += fromRange;
+      }
+      if (g >= end) this.queueHead += 3;
+      else q[this.queueHead] = g;
+    }
+    if (this.queueHead === q.length) {
+      q.length = 0;
+      this.queueHead = 0;
+    }
+    // The rest of the record is background.
+    while (n < max) {
+      const g = this.policy.nextBackground();
+      if (g < 0) break;
+      pfns[n++] = g;
+      this.unsent.remove(g);
+      this.pagesPushed++;
+    }
+    if (n === 0) {
+      this.idle = true;
+      return;
+    }
+    const bytes = pageDataBytes(n, this.memory.pageSize);
+    this.postcopyBytes += bytes;
+    this.write({ type: RecordType.POSTCOPY_PAGE_DATA, bytes, pfns, count: n, batched },
+      this.params.perRecordNs + n * this.params.perPageNs);
+  }
+
+  /** Builds for `cpuNs`, writes, and loops again when the blocking write returns. */
+  private write(record: StreamRecord, cpuNs: number): void {
+    const t = this.kernel.now + cpuNs;
+    this.deliver(record, this.link.send(t, record.bytes));
+    this.writeDoneAt = t;
+    if (this.link.windowOpen) this.kernel.at(this.link.writableAt(t), this.stepKind);
+    else this.stalled = true;
+  }
+
+  /** The destination read from the stream: a stalled write may return now. */
+  windowUpdate(): void {
+    if (!this.stalled || !this.link.windowOpen) return;
+    this.stalled = false;
+    this.kernel.at(this.link.writableAt(Math.max(this.kernel.now, this.writeDoneAt)), this.stepKind);
+  }
+}

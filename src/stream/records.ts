@@ -1,0 +1,51 @@
+/**
+ * Migration stream records (libxc stream v2 + the postcopy RFC's extensions). Every record has
+ * an 8-byte header {u32 type; u32 length}; pfn lists are u64 each.
+ */
+export const enum RecordType {
+  POSTCOPY_BEGIN = 0x10,
+  POSTCOPY_PFNS = 0x12,
+  POSTCOPY_TRANSITION = 0x13,
+  POSTCOPY_PAGE_DATA = 0x14,
+  POSTCOPY_FAULT = 0x15,
+  POSTCOPY_COMPLETE = 0x16,
+}
+
+export const RECORD_HEADER_BYTES = 8;
+/** {u32 count; u32 reserved} before a pfn list. */
+const LIST_HEADER_BYTES = 8;
+const PFN_BYTES = 8;
+/** A range entry {u64 start; u32 count; u32 reserved} (the range-population extension). */
+const RANGE_BYTES = 16;
+
+/** A record in flight from the source to the destination. */
+export interface StreamRecord {
+  type: RecordType;
+  /** Payload bytes, for flow control. */
+  bytes: number;
+  /** PAGE_DATA: the pfns carried; `batched` of them came from range requests. */
+  pfns: Int32Array | null;
+  count: number;
+  batched: number;
+}
+
+/** A record in flight on the back-channel. */
+export interface BackRecord {
+  type: RecordType.POSTCOPY_FAULT | RecordType.POSTCOPY_COMPLETE;
+  pfns: number[];
+  /** Range requests as [start, count] pairs. */
+  ranges: number[];
+}
+
+export function pfnListBytes(count: number): number {
+  return RECORD_HEADER_BYTES + LIST_HEADER_BYTES + count * PFN_BYTES;
+}
+
+export function pageDataBytes(count: number, pageSize: number): number {
+  return pfnListBytes(count) + count * pageSize;
+}
+
+/** One FAULT record for the pfns plus one range record per range request. */
+export function faultBytes(pfns: number, ranges: number): number {
+  return (pfns > 0 ? pfnListBytes(pfns) : 0) + ranges * (RECORD_HEADER_BYTES + RANGE_BYTES);
+}

@@ -1,0 +1,157 @@
+import type { Kernel } from '../kernel/kernel.ts';
+import type { Rng } from '../kernel/rng.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import { EBUSY, RequestKind, type FaultRing } from '../ring/ring.ts';
+import type { Range, Scenario } from '../scenario/schema.ts';
+
+/** What the mapper tells the rest of the destination. */
+export interface MapperHost {
+  /** Request `id` was put on the ring. */
+  put(id: number): void;
+  /** Requests were put on the ring: the pager's event channel fires. */
+  kick(): void;
+  /** Every mapping succeeded: the domain build can finish and unpause the guest. */
+  mapped(): void;
+}
+
+/**
+ * The device model mapping guest memory while the domain is created (xenforeignmemory_map).
+ * A map call walks every gfn still failing; each paged-out gfn not yet being paged in gets a
+ * page-in request if the ring has a slot (else -EBUSY: nothing queued); every missing gfn fails
+ * with ENOENT. The library then sleeps usleep(100) — plus the kernel's timer slack — and
+ * re-issues each run of consecutive failed gfns. With `request: range` each such run of
+ * paged-out gfns is one range-population request instead of one request per gfn.
+ */
+export class Mapper {
+  private readonly params: Scenario['mapper'];
+  private readonly mappings: Range[];
+  private index = -1;
+  private lo = 0;
+  private hi = 0;
+  private missing = 0;
+  private firstCall = true;
+  private readonly callKind: number;
+  private readonly finishKind: number;
+  /** Stats. */
+  calls = 0;
+  retries = 0;
+  requests = 0;
+  doneAt = -1;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly memory: GuestMemory,
+    private readonly ring: FaultRing,
+    scenario: Scenario,
+    private readonly rng: Rng,
+    private readonly host: MapperHost,
+  ) {
+    this.params = scenario.mapper;
+    this.mappings = planMappings(scenario, rng);
+    this.callKind = kernel.register(() => this.call());
+    this.finishKind = kernel.register(() => this.nextMapping());
+  }
+
+  get active(): boolean {
+    return this.index >= 0 && this.doneAt < 0;
+  }
+
+  /** The device model starts mapping (after POSTCOPY_TRANSITION). */
+  start(): void {
+    this.nextMapping();
+  }
+
+  /** A page was loaded or dropped; keeps the count of gfns the current mapping still misses. */
+  settled(gfn: number): void {
+    if (gfn >= this.lo && gfn < this.hi) this.missing--;
+  }
+
+  private nextMapping(): void {
+    this.index++;
+    if (this.index >= this.mappings.length) {
+      this.doneAt = this.kernel.now;
+      this.host.mapped();
+      return;
+    }
+    const m = this.mappings[this.index]!;
+    this.lo = m.start;
+    this.hi = m.start + m.count;
+    let missing = 0;
+    for (let g = this.lo; g < this.hi; g++) if (!this.memory.isSettled(g)) missing++;
+    this.missing = missing;
+    this.firstCall = true;
+    this.call();
+  }
+
+  private call(): void {
+    const p = this.params;
+    this.calls++;
+    // The first call walks the whole mapping; a retry re-issues only the failed gfns.
+    const walked = this.firstCall ? this.hi - this.lo : this.missing;
+    const cost = p.mapCallNs + walked * p.perGfnNs;
+    this.firstCall = false;
+    if (this.missing === 0) {
+      this.kernel.after(cost, this.finishKind);
+      return;
+    }
+    if (this.putRequests() > 0) this.host.kick();
+    this.retries++;
+    const slack = p.timerSlackNs > 0 ? this.rng.int(0, p.timerSlackNs) : 0;
+    this.kernel.after(cost + p.retryNs + slack, this.callKind);
+  }
+
+  /** Hypervisor side of the walk: one request per paged-out gfn (or run) until the ring is full. */
+  private putRequests(): number {
+    const mem = this.memory, ring = this.ring, hi = this.hi;
+    let put = 0;
+    for (let g = mem.unasked.next(this.lo); g < hi; g = mem.unasked.next(g)) {
+      let count = 1;
+      if (this.params.request === 'range') {
+        while (g + count < hi && mem.unasked.has(g + count)) count++;
+      }
+      const id = ring.putForeign(this.params.request === 'range' ? RequestKind.RANGE : RequestKind.PAGE, g, count);
+      if (id === EBUSY) break;
+      for (let i = 0; i < count; i++) mem.markPagingIn(g + i);
+      this.host.put(id);
+      put++;
+    }
+    this.requests += put;
+    return put;
+  }
+}
+
+/** The list of mappings the device model performs, in order. */
+function planMappings(scenario: Scenario, rng: Rng): Range[] {
+  const m = scenario.mapper.mapping;
+  const pages = scenario.memory.pages;
+  let list: Range[];
+  switch (m.kind) {
+    case 'none':
+      return [];
+    case 'all':
+      list = [{ start: 0, count: pages }];
+      break;
+    case 'ranges':
+      list = m.ranges.map((r) => ({ ...r }));
+      break;
+    case 'buckets': {
+      const buckets = Math.floor(pages / m.bucketPages);
+      const order = Array.from({ length: buckets }, (_, i) => i);
+      list = [];
+      for (let i = 0; i < m.count; i++) {
+        // Partial Fisher-Yates: m.count distinct buckets, each equally likely.
+        const j = scenario.mapper.order === 'random' ? rng.int(i, buckets - 1) : i;
+        [order[i], order[j]] = [order[j]!, order[i]!];
+        list.push({ start: order[i]! * m.bucketPages, count: m.bucketPages });
+      }
+      return list;
+    }
+  }
+  if (scenario.mapper.order === 'random') {
+    for (let i = list.length - 1; i > 0; i--) {
+      const j = rng.int(0, i);
+      [list[i], list[j]] = [list[j]!, list[i]!];
+    }
+  }
+  return list;
+}

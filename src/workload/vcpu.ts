@@ -1,0 +1,191 @@
+import type { Kernel } from '../kernel/kernel.ts';
+import { Rng } from '../kernel/rng.ts';
+import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
+import { RequestKind, type FaultRing } from '../ring/ring.ts';
+import type { Scenario } from '../scenario/schema.ts';
+import { AccessPattern } from './access.ts';
+
+export const enum VcpuState {
+  STOPPED,
+  RUNNING,
+  /** Paused by Xen until the response to its page-in request (vm_event_vcpu_pause). */
+  FAULTED,
+  /** Asleep on the ring's wait queue: the ring was full when it faulted. */
+  SLEEPING,
+  /** Its page arrived but the black-eye rule still holds it until the ring drains. */
+  BLOCKED,
+}
+
+/** What the vCPUs tell the rest of the destination. */
+export interface VcpuHost {
+  /** Request `id` was put on the ring; the event channel wakes the pager. */
+  put(id: number): void;
+  /** vCPU `vcpu` ran again after a fault that began at `since`. */
+  resumed(vcpu: number, gfn: number, since: number): void;
+  /** vCPU `vcpu` faulted on `gfn`. */
+  faulted(vcpu: number, gfn: number): void;
+}
+
+/** Accesses a vCPU runs ahead of the clock in one slice, at most (see docs/architecture.md). */
+const SLICE_ACCESSES = 64;
+
+/**
+ * Guest vCPUs at the destination. Each runs its access pattern in slices: touches of present
+ * pages are applied at once; a touch of a missing page ends the slice and is re-examined at its
+ * own time, where it either proceeds (the page arrived meanwhile) or faults into the ring.
+ */
+export class Vcpus {
+  readonly n: number;
+  readonly state: Uint8Array;
+  private readonly gfn: Int32Array;
+  private readonly write: Uint8Array;
+  private readonly since: Float64Array;
+  private readonly patterns: AccessPattern[];
+  private readonly rngs: Rng[];
+  private readonly stepKind: number;
+  private readonly thinkNs: number;
+  private readonly prefetch: number;
+  private readonly idle: boolean;
+  private blockedNow = 0;
+  private allBlockedSince = -1;
+  /** Stats. */
+  accesses = 0;
+  writes = 0;
+  faults = 0;
+  allBlockedNs = 0;
+  readonly blockedNs: Float64Array;
+  /** vCPUs that were still blocked when the run stopped. */
+  readonly blockedAtStop: number[] = [];
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly memory: GuestMemory,
+    private readonly ring: FaultRing,
+    scenario: Scenario,
+    private readonly host: VcpuHost,
+  ) {
+    const w = scenario.workload;
+    this.n = w.vcpus;
+    this.state = new Uint8Array(this.n);
+    this.gfn = new Int32Array(this.n).fill(-1);
+    this.write = new Uint8Array(this.n);
+    this.since = new Float64Array(this.n);
+    this.blockedNs = new Float64Array(this.n);
+    this.rngs = Array.from({ length: this.n }, (_, v) => new Rng(scenario.seed, `vcpu${v}`));
+    this.patterns = this.rngs.map((rng, v) => new AccessPattern(scenario, v, rng));
+    this.thinkNs = w.thinkNs;
+    this.prefetch = w.prefetchPages;
+    this.idle = w.kind === 'idle';
+    this.stepKind = kernel.register((v) => this.step(v));
+  }
+
+  /** The guest is unpaused at the destination. */
+  start(): void {
+    for (let v = 0; v < this.n; v++) {
+      this.state[v] = VcpuState.RUNNING;
+      if (!this.idle) this.kernel.after(0, this.stepKind, v);
+    }
+  }
+
+  /** Stops every vCPU (the run is over); accounts blocked time up to now. */
+  stop(): void {
+    for (let v = 0; v < this.n; v++) {
+      if (this.isBlocked(v)) {
+        this.blockedAtStop.push(v);
+        this.unblock(v);
+      }
+      this.state[v] = VcpuState.STOPPED;
+    }
+  }
+
+  isBlocked(v: number): boolean {
+    const s = this.state[v];
+    return s === VcpuState.FAULTED || s === VcpuState.SLEEPING || s === VcpuState.BLOCKED;
+  }
+
+  /** The response to vCPU v's request was consumed. */
+  answered(v: number): void {
+    if (this.state[v] !== VcpuState.FAULTED) throw new Error(`invariant: vCPU ${v} answered while not faulted`);
+    if (this.ring.isBlocked(v)) this.state[v] = VcpuState.BLOCKED;
+    else this.resume(v);
+  }
+
+  /** The ring woke vCPU v: from the wait queue (it may now put its request) or from black eye. */
+  woke(v: number, fromWaitQueue: boolean): void {
+    if (fromWaitQueue) this.putRequest(v);
+    else if (this.state[v] === VcpuState.BLOCKED) this.resume(v);
+  }
+
+  private step(v: number): void {
+    if (this.state[v] !== VcpuState.RUNNING) return;
+    const mem = this.memory, pattern = this.patterns[v]!, rng = this.rngs[v]!;
+    let t = this.kernel.now;
+    // A touch deferred from the last slice is examined first, at its own time.
+    let g = this.gfn[v]!;
+    let w = this.write[v] === 1;
+    if (g < 0) {
+      g = pattern.next();
+      w = pattern.isWrite();
+    }
+    for (let i = 0; i < SLICE_ACCESSES; i++) {
+      if (mem.state[g] !== PageState.READY) {
+        if (t === this.kernel.now) return this.fault(v, g, w);
+        this.defer(v, g, w, t);
+        return;
+      }
+      this.accesses++;
+      if (w) {
+        mem.write(g);
+        this.writes++;
+      }
+      t += this.thinkNs > 0 ? rng.exp(this.thinkNs) : 0;
+      g = pattern.next();
+      w = pattern.isWrite();
+    }
+    this.defer(v, g, w, t);
+  }
+
+  private defer(v: number, g: number, w: boolean, t: number): void {
+    this.gfn[v] = g;
+    this.write[v] = w ? 1 : 0;
+    this.kernel.at(t, this.stepKind, v);
+  }
+
+  private fault(v: number, g: number, w: boolean): void {
+    this.faults++;
+    this.gfn[v] = g;
+    this.write[v] = w ? 1 : 0;
+    this.since[v] = this.kernel.now;
+    this.block();
+    this.host.faulted(v, g);
+    if (this.ring.claimGuest(v)) this.putRequest(v);
+    else this.state[v] = VcpuState.SLEEPING;
+  }
+
+  private putRequest(v: number): void {
+    const g = this.gfn[v]!;
+    const count = this.prefetch > 0 ? Math.min(this.prefetch, this.memory.pages - g) : 1;
+    const id = this.ring.putGuest(v, count > 1 ? RequestKind.RANGE : RequestKind.PAGE, g, count);
+    // Xen turns a paged-out gfn into paging-in when its request is put.
+    for (let i = g; i < g + count; i++) if (this.memory.state[i] === PageState.OUTSTANDING) this.memory.markPagingIn(i);
+    this.state[v] = VcpuState.FAULTED;
+    this.host.put(id);
+  }
+
+  private resume(v: number): void {
+    this.unblock(v);
+    this.state[v] = VcpuState.RUNNING;
+    this.host.resumed(v, this.gfn[v]!, this.since[v]!);
+    this.kernel.after(0, this.stepKind, v);
+  }
+
+  private block(): void {
+    if (++this.blockedNow === this.n) this.allBlockedSince = this.kernel.now;
+  }
+
+  private unblock(v: number): void {
+    const now = this.kernel.now;
+    this.blockedNs[v]! += now - this.since[v]!;
+    if (this.blockedNow-- === this.n) this.allBlockedNs += now - this.allBlockedSince;
+  }
+}
