@@ -61,7 +61,10 @@ export class Emulator {
         if (this.events.listenerCount('page-loaded') > 0) this.events.emit('page-loaded', { time: k.now, gfn: g });
       },
       answered: (id) => this.answered(id),
-      slotsFreed: () => this.ring.wake((v, fromQueue) => this.vcpus.woke(v, fromQueue)),
+      slotsFreed: () => {
+        this.ring.wake((v, fromQueue) => this.vcpus.woke(v, fromQueue));
+        this.checkFinished();
+      },
       transition: () => this.mapper.start(),
     });
     this.source = new Source(k, this.memory, this.stream, s, (rec, arrival) => {
@@ -91,9 +94,38 @@ export class Emulator {
     this.source.start();
   }
 
-  /** True once the source has COMPLETE and the guest runs at the destination. */
+  /**
+   * True once the source has COMPLETE, the guest runs at the destination and every fault put
+   * before the last page arrived has been answered.
+   */
   get finished(): boolean {
-    return this.source.done && this.resumedAt >= 0;
+    return this.source.done && this.resumedAt >= 0 && this.ring.occupancy === 0 && this.ring.waitQueue.length === 0;
+  }
+
+  /** True when the run has reached what limits.stopAt asks for. */
+  get stopped(): boolean {
+    return this.scenario.limits.stopAt === 'resume' ? this.resumedAt >= 0 : this.finished;
+  }
+
+  /**
+   * A foreign accessor (the device model) asks for gfn..gfn+count−1 now, as one page request
+   * (count 1) or one range request: the ring id, or EBUSY (−1) when the ring is full. Pages
+   * already being paged in are not asked for again, as in Xen; −2 when nothing was missing.
+   */
+  foreignFault(gfn: number, count = 1): number {
+    const mem = this.memory;
+    if (!(Number.isInteger(gfn) && Number.isInteger(count) && count >= 1 && gfn >= 0 && gfn + count <= mem.pages)) {
+      throw new RangeError(`pages ${gfn}..${gfn + count - 1} are outside guest memory (0..${mem.pages - 1})`);
+    }
+    let first = gfn;
+    while (first < gfn + count && !mem.unasked.has(first)) first++;
+    if (first === gfn + count) return -2;
+    const id = this.ring.putForeign(count > 1 ? RequestKind.RANGE : RequestKind.PAGE, gfn, count);
+    if (id < 0) return id;
+    for (let g = gfn; g < gfn + count; g++) if (mem.unasked.has(g)) mem.markPagingIn(g);
+    this.put(id);
+    this.pager.kick();
+    return id;
   }
 
   /** Processes one event; false when the run is over. */
@@ -169,6 +201,6 @@ export class Emulator {
   }
 
   private checkFinished(): void {
-    if (this.finished) this.kernel.halt();
+    if (this.stopped) this.kernel.halt();
   }
 }

@@ -16,6 +16,7 @@ export class EventQueue {
   arg = 0;
 
   constructor(initialCapacity = 1024) {
+    initialCapacity = Math.max(1, initialCapacity);
     this.t = new Float64Array(initialCapacity);
     this.s = new Float64Array(initialCapacity);
     this.k = new Int32Array(initialCapacity);

@@ -22,6 +22,7 @@ export class NextMember {
 
   /** The first member at or after i, or `size` when none is left. */
   next(i: number): number {
+    if (i >= this.size) return this.size;
     const p = this.parent;
     while (p[i] !== i) {
       const up = p[p[i]!]!;

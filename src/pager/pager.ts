@@ -203,6 +203,7 @@ export class Pager {
         continue;
       }
       const count = kind === RequestKind.RANGE ? ring.countOf(id) : 1;
+      this.waiters.reserve(count);
       let newRun = -1;
       for (let g = gfn; g < gfn + count; g++) {
         if (mem.isSettled(g)) continue;

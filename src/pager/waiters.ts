@@ -9,6 +9,7 @@ export class Waiters {
   private next: Int32Array;
   private freeHead = -1;
   private used = 0;
+  private free = 0;
   live = 0;
 
   constructor(pages: number) {
@@ -17,13 +18,20 @@ export class Waiters {
     this.next = new Int32Array(64);
   }
 
+  /** Makes room for `n` more waits at once (a range request), so the pool grows no further than needed. */
+  reserve(n: number): void {
+    const need = this.used + n - this.free;
+    if (need > this.req.length) this.resize(Math.max(need, Math.min(this.req.length * 2, need + (need >> 3))));
+  }
+
   add(gfn: number, request: number): void {
     let e: number;
     if (this.freeHead >= 0) {
       e = this.freeHead;
       this.freeHead = this.next[e]!;
+      this.free--;
     } else {
-      if (this.used === this.req.length) this.grow();
+      if (this.used === this.req.length) this.resize(this.req.length * 2);
       e = this.used++;
     }
     this.req[e] = request;
@@ -42,13 +50,14 @@ export class Waiters {
       fn(this.req[e]!);
       this.next[e] = this.freeHead;
       this.freeHead = e;
+      this.free++;
       this.live--;
       e = n;
     }
   }
 
-  private grow(): void {
-    const r = new Int32Array(this.req.length * 2); r.set(this.req); this.req = r;
-    const n = new Int32Array(this.next.length * 2); n.set(this.next); this.next = n;
+  private resize(size: number): void {
+    const r = new Int32Array(size); r.set(this.req); this.req = r;
+    const n = new Int32Array(size); n.set(this.next); this.next = n;
   }
 }

@@ -96,8 +96,10 @@ export const scenarioSchema = z.object({
   }),
   limits: section({
     horizonNs: int(1, 1e15).default(3_600e9),
+    /** End the run when postcopy is complete, or as soon as the guest runs (downtime studies). */
+    stopAt: z.enum(['complete', 'resume']).default('complete'),
   }),
-});
+}).strict();
 
 /** A scenario as written in a file (every field optional). */
 export type ScenarioInput = z.input<typeof scenarioSchema>;

@@ -35,6 +35,19 @@ export function parseScenario(input: unknown): Scenario {
   if (m.kind === 'buckets' && m.count * m.bucketPages > pages) {
     throw new ScenarioError('mapper.mapping.count', `at most ${Math.floor(pages / m.bucketPages)} buckets of ${m.bucketPages} pages fit in memory`);
   }
-  if (s.workload.region) inMemory('workload.region', [s.workload.region]);
+  const region = s.workload.region;
+  if (region && region.start + region.count > pages) {
+    throw new ScenarioError('workload.region', `range [${region.start}, ${region.start + region.count}) must lie within memory.pages (${pages})`);
+  }
+  if (s.ring.blackEye && s.ring.capacity < s.workload.vcpus) {
+    // Xen's round-robin wake unblocks at most one vCPU per free slot: with fewer slots than
+    // vCPUs a blocked vCPU can stay paused for ever once the faults stop.
+    throw new ScenarioError('ring.blackEye', `needs ring.capacity (${s.ring.capacity}) ≥ workload.vcpus (${s.workload.vcpus})`);
+  }
+  for (const l of ['link', 'backChannel'] as const) {
+    if (s[l].ipTcpHeaderBytes >= s[l].mtuBytes) {
+      throw new ScenarioError(`${l}.ipTcpHeaderBytes`, `must be smaller than ${l}.mtuBytes (${s[l].mtuBytes}) so a segment carries payload`);
+    }
+  }
   return s;
 }

@@ -98,6 +98,25 @@ export class Vcpus {
     }
   }
 
+  /**
+   * vCPU v touches gfn now (library API: drive faults by hand). Returns true if the page was
+   * present and the touch done, false if the vCPU faulted (or is not running).
+   */
+  touch(v: number, gfn: number, write: boolean): boolean {
+    if (!(gfn >= 0 && gfn < this.memory.pages)) throw new RangeError(`gfn ${gfn} is outside guest memory (0..${this.memory.pages - 1})`);
+    if (this.state[v] !== VcpuState.RUNNING) return false;
+    if (this.memory.state[gfn] === PageState.READY) {
+      this.accesses++;
+      if (write) {
+        this.memory.write(gfn);
+        this.writes++;
+      }
+      return true;
+    }
+    this.fault(v, gfn, write);
+    return false;
+  }
+
   isBlocked(v: number): boolean {
     const s = this.state[v];
     return s === VcpuState.FAULTED || s === VcpuState.SLEEPING || s === VcpuState.BLOCKED;
@@ -124,6 +143,7 @@ export class Vcpus {
     let g = this.gfn[v]!;
     let w = this.write[v] === 1;
     if (g < 0) {
+      if (this.idle) return;
       g = pattern.next();
       w = pattern.isWrite();
     }
@@ -138,7 +158,13 @@ export class Vcpus {
         mem.write(g);
         this.writes++;
       }
-      t += this.thinkNs > 0 ? rng.exp(this.thinkNs) : 0;
+      if (this.idle) {
+        // An idle guest only finishes the touch it was driven to (library API): nothing follows.
+        this.gfn[v] = -1;
+        return;
+      }
+      // A touch takes at least 1 ns, so a slice always moves the clock forward.
+      t += Math.max(1, rng.exp(this.thinkNs));
       g = pattern.next();
       w = pattern.isWrite();
     }

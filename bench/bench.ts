@@ -1,0 +1,25 @@
+/**
+ * npm run bench: each case runs in its own process (peak RSS is per case) and prints a table.
+ * Targets (issue #2): ≥ 5 M events/s; 16 GiB storm ≤ 3 s wall; ≤ 32 bytes of RSS per guest page.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const cases = ['kernel', 'xen-2017-pure', 'storm-16g', 'storm-16g-range'];
+const rows: Record<string, unknown>[] = [];
+for (const c of cases) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `${here}case.ts`, c], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    process.stderr.write(`bench case ${c} failed:\n${r.stderr}`);
+    process.exit(1);
+  }
+  rows.push(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
+}
+const cols = ['case', 'pages', 'downtimeMs', 'events', 'wallMs', 'eventsPerSec', 'pageOpsPerSec', 'peakRssMiB', 'rssBytesPerPage'];
+const cell = (v: unknown) => (v === undefined ? '-' : typeof v === 'number' ? v.toLocaleString('en-US') : String(v));
+const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i]!)).join(' | ')} |`;
+console.log(line(cols));
+console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+for (const r of rows) console.log(line(cols.map((c) => cell(r[c]))));

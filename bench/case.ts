@@ -1,0 +1,59 @@
+/**
+ * One benchmark case in a fresh process (so peak RSS is its own). Prints one JSON line.
+ * Wall-clock measurement is fine here: the benchmark measures the emulator, it is not simulated.
+ */
+import { Emulator } from '../src/emulator.ts';
+import { Kernel } from '../src/kernel/kernel.ts';
+import { presetInput } from '../src/scenario/load.ts';
+import type { ScenarioInput } from '../src/scenario/schema.ts';
+
+function kernelOnly(): object {
+  // 1024 concurrent timers, each rescheduling itself: the queue's raw throughput.
+  const k = new Kernel();
+  const total = 10_000_000;
+  let fired = 0;
+  const kind = k.register((i) => {
+    if (++fired < total) k.after(1 + ((i * 7919 + fired) % 997), kind, i);
+  });
+  for (let i = 0; i < 1024; i++) k.at(i, kind, i);
+  const t0 = process.hrtime.bigint();
+  k.run();
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { case: 'kernel', events: k.events, wallMs: Math.round(s * 1000), eventsPerSec: Math.round(k.events / s) };
+}
+
+function scenario(name: string, input: ScenarioInput): object {
+  const rss0 = process.memoryUsage().rss;
+  const t0 = process.hrtime.bigint();
+  const emu = new Emulator(input).run();
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const peak = process.resourceUsage().maxRSS * 1024;
+  const pages = emu.memory.pages;
+  // Page operations: pages sent + pages loaded + guest accesses; each kernel event batches many.
+  const pageOps = emu.source.pagesPushed + emu.source.pagesDemanded + emu.pager.pagesLoaded + emu.vcpus.accesses;
+  return {
+    case: name,
+    pages,
+    status: emu.finished ? 'completed' : 'incomplete',
+    downtimeMs: Math.round(emu.resumedAt / 1e6),
+    events: emu.kernel.events,
+    wallMs: Math.round(s * 1000),
+    eventsPerSec: Math.round(emu.kernel.events / s),
+    pageOpsPerSec: Math.round(pageOps / s),
+    peakRssMiB: Math.round(peak / 2 ** 20),
+    rssBytesPerPage: Math.round(((peak - rss0) / pages) * 10) / 10,
+  };
+}
+
+const which = process.argv[2];
+const storm16 = { ...presetInput('xen-2017-pure'), memory: { pages: 4_194_304 } };
+const out = which === 'kernel' ? kernelOnly()
+  : which === 'xen-2017-pure' ? scenario(which, presetInput(which))
+  : which === 'storm-16g' ? scenario(which, storm16)
+  : which === 'storm-16g-range' ? scenario(which, { ...storm16, mapper: { ...storm16.mapper, request: 'range' } })
+  : null;
+if (!out) {
+  process.stderr.write(`unknown bench case ${which}\n`);
+  process.exit(2);
+}
+process.stdout.write(`${JSON.stringify(out)}\n`);

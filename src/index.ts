@@ -1,0 +1,27 @@
+/**
+ * postcopy-emu's library API: the building blocks with their types, so a test can build a small
+ * scenario, fault pages by hand, step the clock and look at the ring, the pager and the source.
+ */
+export { Emulator } from './emulator.ts';
+export type { EmulatorEventMap, EmulatorEvents } from './events.ts';
+export { Kernel, type EventHandler } from './kernel/kernel.ts';
+export { EventQueue } from './kernel/queue.ts';
+export { Rng, streamSeed } from './kernel/rng.ts';
+export { Link } from './link/link.ts';
+export { GuestMemory, PageState, outstandingSet } from './memory/guest-memory.ts';
+export { NextMember } from './memory/skip-list.ts';
+export { LatencyLog, LATENCY_BUCKETS } from './metrics/latency.ts';
+export { buildReport, type RunReport, type MigrationStatus } from './metrics/report.ts';
+export { Pager, type PagerHost } from './pager/pager.ts';
+export { FaultRing, RequestKind, FOREIGN, EBUSY, type RingOptions, type RingRequest, type Clock } from './ring/ring.ts';
+export { scenarioSchema, type Scenario, type ScenarioInput } from './scenario/schema.ts';
+export { parseScenario, ScenarioError } from './scenario/validate.ts';
+export { presets, CORE_COMPARISON } from './scenario/presets.ts';
+export { applySets, readScenarioFile, presetInput } from './scenario/load.ts';
+export { Source } from './source/source.ts';
+export { XenPush, DemandOnly, type PushPolicy } from './source/policy.ts';
+export { RecordType } from './stream/records.ts';
+export { Mapper } from './workload/mapper.ts';
+export { Vcpus, VcpuState } from './workload/vcpu.ts';
+export { checkRun } from './check/invariants.ts';
+export { runScenario } from './cli/main.ts';

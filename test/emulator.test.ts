@@ -1,0 +1,420 @@
+import { describe, expect, it, vi } from 'vitest';
+import { checkRun } from '../src/check/invariants.ts';
+import { Emulator } from '../src/emulator.ts';
+import { buildReport } from '../src/metrics/report.ts';
+import { EBUSY, FOREIGN, RequestKind } from '../src/ring/ring.ts';
+import type { ScenarioInput } from '../src/scenario/schema.ts';
+import { ScenarioError } from '../src/scenario/validate.ts';
+
+/** A small scenario every hand calculation below starts from (defaults elsewhere). */
+function small(over: ScenarioInput = {}): ScenarioInput {
+  const base: ScenarioInput = {
+    memory: { pages: 256 },
+    ring: { capacity: 4 },
+    link: { latencyNs: 10_000 },
+    backChannel: { latencyNs: 10_000 },
+    mapper: { mapping: { kind: 'none' } },
+    workload: { kind: 'idle', vcpus: 1 },
+  };
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = b && typeof b === 'object' && v && typeof v === 'object' && !Array.isArray(v) ? { ...b, ...v } : v;
+  }
+  return out as ScenarioInput;
+}
+
+/**
+ * vCPU-driven scenarios: pages 0..255 are outstanding, the vCPUs sweep pages 256..511, which are
+ * already present, so they never fault on their own; the test faults them by hand with touch().
+ */
+function vcpuScenario(over: ScenarioInput = {}): ScenarioInput {
+  return small({
+    memory: { pages: 512, outstanding: { kind: 'ranges', ranges: [{ start: 0, count: 256 }] } },
+    workload: { kind: 'sequential', vcpus: 1, region: { start: 256, count: 256 } },
+    ...over,
+  });
+}
+
+function stepUntilResumed(emu: Emulator): void {
+  while (emu.resumedAt < 0) if (!emu.step()) throw new Error('run ended before the guest resumed');
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+describe('library API walk-through (1 vCPU, 4-slot ring, 256 pages)', () => {
+  it('touch, foreign faults up to EBUSY, drain, then a clean run to the end', () => {
+    const emu = new Emulator(small());
+    stepUntilResumed(emu);
+    // PFNS (2064 B) arrives at 28 736 ns, the pager wakes 5 µs later and evicts 256 × 3 µs:
+    // the transition (already queued) is handled at 33 736 + 768 000 = 801 736 ns.
+    expect(emu.resumedAt).toBe(801_736);
+    expect(emu.pager.pagesLoaded).toBe(0);
+
+    expect(emu.vcpus.touch(0, 200, true)).toBe(false);
+    expect(emu.ring.contents()).toEqual([
+      { id: expect.any(Number), kind: RequestKind.PAGE, gfn: 200, count: 1, producer: 0 },
+    ]);
+    expect(emu.vcpus.isBlocked(0)).toBe(true);
+
+    const ids = [201, 202, 203, 204].map((g) => emu.foreignFault(g));
+    expect(ids.slice(0, 3).every((id) => id >= 0)).toBe(true);
+    expect(new Set(ids.slice(0, 3)).size).toBe(3);
+    expect(ids[3]).toBe(EBUSY);
+    expect(ids[3]).toBe(-1);
+    expect(emu.ring.ebusy).toBe(1);
+    expect(emu.ring.occupancy).toBe(4);
+    expect(emu.ring.contents().map((r) => [r.gfn, r.producer])).toEqual([[200, 0], [201, FOREIGN], [202, FOREIGN], [203, FOREIGN]]);
+
+    emu.runUntil(emu.resumedAt + 50_000);
+    expect(emu.ring.queued).toBe(0); // the pager drained the ring...
+    expect(emu.ring.occupancy).toBe(4); // ...but every slot stays claimed until its page arrives
+    expect(emu.pager.pfnsRequested).toBe(4);
+    expect(emu.pager.faultRecords).toBe(1);
+
+    emu.run();
+    expect(emu.finished).toBe(true);
+    expect(checkRun(emu)).toEqual([]);
+    expect(emu.ring.occupancy).toBe(0);
+    expect(emu.vcpuFaults).toBe(1);
+    expect(emu.foreignFaults).toBe(3);
+    expect(emu.latency.count).toBe(4);
+    expect(emu.memory.destVersion[200]).toBe(3); // source version 2, plus the vCPU's write
+  });
+
+  it('an idle vCPU that faulted through touch() stays idle once its page arrives', () => {
+    const emu = new Emulator(small());
+    const blocked: number[] = [];
+    emu.events.on('vcpu-blocked', (e) => blocked.push(e.gfn));
+    stepUntilResumed(emu);
+    expect(emu.vcpus.touch(0, 17, false)).toBe(false);
+    emu.run();
+    expect(blocked).toEqual([17]);
+    expect(emu.vcpuFaults).toBe(1);
+    expect(emu.ring.puts).toBe(1);
+    expect(emu.ring.occupancy).toBe(0);
+    expect(emu.vcpus.blockedAtStop).toEqual([]);
+  });
+
+  it('touching a present page succeeds at once and applies the write', () => {
+    const emu = new Emulator(vcpuScenario());
+    stepUntilResumed(emu);
+    expect(emu.vcpus.touch(0, 300, true)).toBe(true);
+    expect(emu.memory.destVersion[300]).toBe(2);
+    expect(emu.ring.occupancy).toBe(0);
+    expect(emu.vcpuFaults).toBe(0);
+  });
+});
+
+describe('demand-only source', () => {
+  it('fetches exactly the touched page and pushes nothing', () => {
+    const emu = new Emulator(vcpuScenario({
+      memory: { pages: 512, outstanding: { kind: 'ranges', ranges: [{ start: 0, count: 64 }] } },
+      source: { policy: 'demand' },
+      limits: { horizonNs: 30_000_000 },
+    }));
+    const loaded: number[] = [];
+    const resumed: Array<[number, number]> = [];
+    emu.events.on('page-loaded', (e) => loaded.push(e.gfn));
+    emu.events.on('vcpu-resumed', (e) => resumed.push([e.vcpu, e.gfn]));
+    stepUntilResumed(emu);
+    expect(emu.vcpus.touch(0, 37, false)).toBe(false);
+    emu.run();
+    expect(loaded).toEqual([37]);
+    expect(resumed).toEqual([[0, 37]]);
+    expect(emu.source.pagesDemanded).toBe(1);
+    expect(emu.source.pagesPushed).toBe(0);
+    expect(emu.source.requestsReceived).toBe(1);
+    expect(emu.memory.isReady(37)).toBe(true);
+    expect(range(0, 64).filter((g) => emu.memory.isReady(g))).toEqual([37]);
+    expect(emu.memory.pending).toBe(63);
+    // 63 pages never travel: the source never receives COMPLETE.
+    expect(emu.finished).toBe(false);
+    expect(emu.source.done).toBe(false);
+    expect(checkRun(emu)).toEqual([]);
+  });
+});
+
+describe('requested pages jump the queue', () => {
+  it('a requested gfn leads the next record and the xen scan continues from it + 1', () => {
+    // No send buffer: the source writes a record only when the previous one is on the wire,
+    // so a request reaches it while most of memory is still unsent.
+    const emu = new Emulator(small({
+      memory: { pages: 4096 },
+      link: { latencyNs: 10_000, sendBufferBytes: 0 },
+      pager: { eviction: 'batched' },
+    }));
+    const loaded: number[] = [];
+    const forwards: Array<{ pfns: number[]; ranges: number[] }> = [];
+    emu.events.on('page-loaded', (e) => loaded.push(e.gfn));
+    emu.events.on('forward', (e) => forwards.push({ pfns: [...e.pfns], ranges: [...e.ranges] }));
+    stepUntilResumed(emu);
+    expect(emu.foreignFault(3000)).toBeGreaterThanOrEqual(0);
+    emu.run();
+
+    expect(forwards).toEqual([{ pfns: [3000], ranges: [] }]);
+    const k = loaded.indexOf(3000);
+    // Only the first record (pages 0..63) left the source before the request arrived.
+    expect(k).toBe(64);
+    expect(loaded.slice(k, k + 8)).toEqual([3000, 3001, 3002, 3003, 3004, 3005, 3006, 3007]);
+    expect(loaded).toEqual([...range(0, 64), ...range(3000, 4096), ...range(64, 3000)]);
+    expect(emu.source.pagesDemanded).toBe(1);
+    expect(emu.source.pagesPushed).toBe(4095);
+    expect(emu.finished).toBe(true);
+    expect(checkRun(emu)).toEqual([]);
+  });
+});
+
+describe('range requests', () => {
+  const scenario = () => small({
+    memory: { pages: 1024 },
+    link: { latencyNs: 10_000, sendBufferBytes: 0 },
+    pager: { eviction: 'batched' },
+  });
+
+  it('one ring request covers the range; every page is loaded once', () => {
+    const emu = new Emulator(scenario());
+    const loaded: number[] = [];
+    const forwards: Array<{ pfns: number[]; ranges: number[] }> = [];
+    emu.events.on('page-loaded', (e) => loaded.push(e.gfn));
+    emu.events.on('forward', (e) => forwards.push({ pfns: [...e.pfns], ranges: [...e.ranges] }));
+    stepUntilResumed(emu);
+    const id = emu.foreignFault(500, 32);
+    expect(id).toBeGreaterThanOrEqual(0);
+    expect(emu.ring.contents()).toEqual([{ id, kind: RequestKind.RANGE, gfn: 500, count: 32, producer: FOREIGN }]);
+    expect(emu.ring.occupancy).toBe(1);
+    emu.run();
+
+    expect(forwards).toEqual([{ pfns: [], ranges: [500, 32] }]);
+    expect(emu.pager.pfnsRequested).toBe(32);
+    expect(emu.source.pagesDemanded).toBe(32);
+    expect(emu.source.requestsReceived).toBe(1);
+    const k = loaded.indexOf(500);
+    expect(loaded.slice(k, k + 32)).toEqual(range(500, 532));
+    expect(loaded).toHaveLength(1024);
+    expect(new Set(loaded).size).toBe(1024);
+    expect(emu.pager.pagesLoaded).toBe(1024);
+    expect(emu.latency.count).toBe(1);
+    expect(emu.finished).toBe(true);
+    expect(checkRun(emu)).toEqual([]);
+  });
+
+  it('a range overlapping requested and present pages asks only for the missing ones', () => {
+    const emu = new Emulator(scenario());
+    const loaded: number[] = [];
+    const forwards: Array<{ pfns: number[]; ranges: number[] }> = [];
+    emu.events.on('page-loaded', (e) => loaded.push(e.gfn));
+    emu.events.on('forward', (e) => forwards.push({ pfns: [...e.pfns], ranges: [...e.ranges] }));
+    stepUntilResumed(emu);
+
+    const single = emu.foreignFault(600);
+    expect(single).toBeGreaterThanOrEqual(0);
+    const overlapping = emu.foreignFault(590, 32); // 600 is already paging in
+    expect(overlapping).toBeGreaterThanOrEqual(0);
+    expect(emu.foreignFault(600)).toBe(-2); // nothing left to ask for
+    expect(emu.foreignFault(595, 4)).toBe(-2);
+    expect(emu.ring.occupancy).toBe(2);
+
+    // Let the first record (pages 0..63) arrive, then ask for a range straddling its end.
+    while (!emu.memory.isReady(63)) expect(emu.step()).toBe(true);
+    expect(emu.memory.isReady(64)).toBe(false);
+    expect(emu.foreignFault(0, 8)).toBe(-2);
+    const straddling = emu.foreignFault(60, 8);
+    expect(straddling).toBeGreaterThanOrEqual(0);
+    emu.run();
+
+    expect(forwards).toEqual([
+      { pfns: [600], ranges: [590, 32] },
+      { pfns: [], ranges: [60, 8] },
+    ]);
+    // 600, the 31 other pages of 590..621, then 64..67: 60..63 were already present.
+    expect(emu.pager.pfnsRequested).toBe(36);
+    expect(emu.source.pagesDemanded).toBe(36);
+    expect(loaded.slice(0, 64 + 64 + 4)).toEqual([
+      ...range(0, 64), 600, ...range(590, 600), ...range(601, 654), 64, 65, 66, 67,
+    ]);
+    expect(loaded).toHaveLength(1024);
+    expect(new Set(loaded).size).toBe(1024);
+    expect(emu.latency.count).toBe(3);
+    expect(emu.ring.puts).toBe(3);
+    expect(emu.finished).toBe(true);
+    expect(checkRun(emu)).toEqual([]);
+  });
+
+  it('counts requested pages, not requests, when a range and a page request are drained together', () => {
+    const emu = new Emulator(scenario());
+    stepUntilResumed(emu);
+    expect(emu.foreignFault(700)).toBeGreaterThanOrEqual(0);
+    expect(emu.foreignFault(690, 32)).toBeGreaterThanOrEqual(0);
+    emu.runUntil(emu.kernel.now + 20_000);
+    expect(emu.ring.queued).toBe(0);
+    expect(emu.pager.pfnsRequested).toBe(32);
+    expect(emu.pager.faultRecords).toBe(1);
+  });
+});
+
+describe('duplicate faults', () => {
+  it('two vCPUs on the same missing page: two ring requests, one forward, both resume together', () => {
+    const emu = new Emulator(vcpuScenario({
+      workload: { kind: 'sequential', vcpus: 2, region: { start: 256, count: 256 } },
+    }));
+    const forwarded: number[] = [];
+    const resumed: Array<{ vcpu: number; gfn: number; time: number }> = [];
+    emu.events.on('forward', (e) => forwarded.push(...e.pfns));
+    emu.events.on('vcpu-resumed', (e) => resumed.push({ vcpu: e.vcpu, gfn: e.gfn, time: e.time }));
+    stepUntilResumed(emu);
+
+    expect(emu.vcpus.touch(0, 42, false)).toBe(false);
+    expect(emu.vcpus.touch(1, 42, true)).toBe(false);
+    expect(emu.ring.occupancy).toBe(2);
+    expect(emu.ring.contents().map((r) => [r.gfn, r.producer])).toEqual([[42, 0], [42, 1]]);
+    emu.run();
+
+    expect(forwarded.filter((g) => g === 42)).toHaveLength(1);
+    expect(emu.pager.pfnsRequested).toBe(1);
+    expect(resumed.map((r) => [r.vcpu, r.gfn]).sort()).toEqual([[0, 42], [1, 42]]);
+    expect(resumed[0]!.time).toBe(resumed[1]!.time);
+    expect(emu.latency.count).toBe(2);
+    expect(emu.finished).toBe(true);
+    expect(checkRun(emu)).toEqual([]);
+  });
+});
+
+describe('full ring with vCPUs', () => {
+  it('a vCPU that finds the ring full sleeps on the wait queue and is served later', () => {
+    const emu = new Emulator(vcpuScenario({
+      ring: { capacity: 1 },
+      workload: { kind: 'sequential', vcpus: 2, region: { start: 256, count: 256 } },
+    }));
+    const resumed: Array<[number, number]> = [];
+    const faults: Array<[number, number]> = [];
+    emu.events.on('vcpu-resumed', (e) => resumed.push([e.vcpu, e.gfn]));
+    emu.events.on('fault', (e) => faults.push([e.producer, e.gfn]));
+    stepUntilResumed(emu);
+
+    expect(emu.vcpus.touch(0, 10, false)).toBe(false);
+    expect(emu.vcpus.touch(1, 200, false)).toBe(false);
+    expect(emu.ring.occupancy).toBe(1);
+    expect(emu.ring.waitQueue).toEqual([1]);
+    expect(emu.ring.contents().map((r) => r.gfn)).toEqual([10]);
+    expect(faults).toEqual([[0, 10]]); // vCPU 1 has not put its request yet
+    expect(emu.foreignFault(100)).toBe(EBUSY);
+    emu.run();
+
+    expect(emu.ring.waitQueue).toEqual([]);
+    expect(faults).toEqual([[0, 10], [1, 200]]);
+    expect(resumed).toEqual([[0, 10], [1, 200]]);
+    expect(emu.vcpuFaults).toBe(2);
+    expect(emu.ring.puts).toBe(2);
+    expect(emu.latency.count).toBe(2);
+    expect(emu.ring.maxOccupancy).toBe(1);
+    expect(emu.ring.occupancy).toBe(0);
+    expect(emu.finished).toBe(true);
+    expect(checkRun(emu)).toEqual([]);
+  });
+});
+
+describe('eviction at the transition', () => {
+  const run = (eviction: 'per-pfn' | 'batched') =>
+    buildReport(new Emulator(small({ memory: { pages: 4096 }, pager: { eviction } })).run());
+
+  it('per-pfn costs pages × evictPerPfnNs; batched costs ⌈pages / batch⌉ calls plus a per-page cost', () => {
+    const perPfn = run('per-pfn'), batched = run('batched');
+    expect(perPfn.emulator['eviction-time']).toBe(12.288); // 4096 × 3 000 ns
+    expect(batched.emulator['eviction-time']).toBe(0.43); // 4 × 5 000 + 4096 × 100 = 429 600 ns
+    // PFNS arrives at 289 616 ns, the pager starts 5 µs later; per-pfn the transition waits for
+    // the eviction; batched the eviction ends first and the transition (847 088 ns) wakes the pager.
+    expect(perPfn.downtime).toBe(12.583); // 294 616 + 12 288 000
+    expect(batched.downtime).toBe(0.852); // 847 088 + 5 000
+    expect(perPfn.status).toBe('completed');
+    expect(batched.status).toBe('completed');
+    expect(perPfn.emulator['pages-loaded']).toBe(4096);
+  });
+
+  it('eviction uses the configured costs', () => {
+    const r = buildReport(new Emulator(small({
+      memory: { pages: 3000 },
+      pager: { eviction: 'batched', evictBatchPages: 1000, evictBatchCallNs: 7_000, evictBatchPerPageNs: 10 },
+    })).run());
+    expect(r.emulator['eviction-time']).toBe(0.051); // 3 × 7 000 + 3000 × 10
+  });
+});
+
+describe('observer events', () => {
+  it('nothing is emitted without listeners', () => {
+    const emu = new Emulator(small());
+    const emit = vi.spyOn(emu.events, 'emit');
+    stepUntilResumed(emu);
+    emu.foreignFault(5);
+    emu.run();
+    expect(emu.finished).toBe(true);
+    expect(emit).not.toHaveBeenCalled();
+  });
+
+  it('only the events listened to are emitted: one page-loaded per page', () => {
+    const emu = new Emulator(small());
+    const emit = vi.spyOn(emu.events, 'emit');
+    const loaded: number[] = [];
+    emu.events.on('page-loaded', (e) => loaded.push(e.gfn));
+    stepUntilResumed(emu);
+    emu.foreignFault(5);
+    emu.run();
+    expect(loaded).toHaveLength(256);
+    expect(emu.pager.pagesLoaded).toBe(256);
+    expect(emit).toHaveBeenCalledTimes(256);
+    expect(new Set(emit.mock.calls.map((c) => c[0]))).toEqual(new Set(['page-loaded']));
+  });
+
+  it('guest-resumed and complete fire once, in order, and the run then stops', () => {
+    const emu = new Emulator(small());
+    const seen: Array<[string, number]> = [];
+    emu.events.on('guest-resumed', (e) => seen.push(['guest-resumed', e.time]));
+    emu.events.on('complete', (e) => seen.push(['complete', e.time]));
+    emu.run();
+    expect(seen.map((s) => s[0])).toEqual(['guest-resumed', 'complete']);
+    expect(seen[0]![1]).toBe(801_736);
+    expect(seen[0]![1]).toBe(emu.resumedAt);
+    expect(seen[1]![1]).toBe(emu.source.completeAt);
+    expect(emu.kernel.now).toBe(emu.source.completeAt);
+    expect(emu.step()).toBe(false);
+  });
+});
+
+describe('end of the run', () => {
+  it('a completed migration has consumed every response, even when the notify is slower than COMPLETE', () => {
+    // The last page answers a foreign request; its response is consumed 1 ms after the load,
+    // while COMPLETE reaches the source about 60 µs after it.
+    const emu = new Emulator(small({ pager: { notifyNs: 1_000_000 } }));
+    stepUntilResumed(emu);
+    expect(emu.foreignFault(255)).toBeGreaterThanOrEqual(0);
+    emu.run();
+    expect(emu.finished).toBe(true);
+    expect(emu.ring.occupancy).toBe(0);
+    expect(emu.latency.count).toBe(1);
+    expect(checkRun(emu)).toEqual([]);
+  });
+
+  it('black eye on a ring smaller than the vCPU count never leaves a vCPU paused after completion', () => {
+    let emu: Emulator;
+    try {
+      emu = new Emulator({ memory: { pages: 256 }, ring: { capacity: 1, blackEye: true }, workload: { kind: 'random', vcpus: 2 } });
+    } catch (e) {
+      // Rejecting the configuration up front is a correct answer too.
+      expect(e).toBeInstanceOf(ScenarioError);
+      return;
+    }
+    emu.run();
+    expect(emu.finished).toBe(true);
+    expect(emu.vcpus.blockedAtStop).toEqual([]);
+    expect(checkRun(emu)).toEqual([]);
+  });
+
+  it('a workload with zero think time still lets the clock reach the end of the migration', () => {
+    const emu = new Emulator(small({ workload: { kind: 'sequential', vcpus: 1, thinkNs: 0 } }));
+    // The same scenario with the default think time takes a few thousand events.
+    while (emu.kernel.events < 200_000 && emu.step());
+    expect(emu.memory.pending).toBe(0);
+    expect(emu.finished).toBe(true);
+    expect(emu.kernel.now).toBe(emu.source.completeAt);
+  });
+});

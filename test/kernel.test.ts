@@ -1,0 +1,318 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { EventQueue } from '../src/kernel/queue.ts';
+import { Kernel } from '../src/kernel/kernel.ts';
+import { Rng, streamSeed } from '../src/kernel/rng.ts';
+
+/** Pops everything as [time, kind, arg] triples. */
+function drain(q: EventQueue): Array<[number, number, number]> {
+  const out: Array<[number, number, number]> = [];
+  while (q.pop()) out.push([q.time, q.kind, q.arg]);
+  return out;
+}
+
+describe('EventQueue', () => {
+  it('is empty at first', () => {
+    const q = new EventQueue();
+    expect(q.size).toBe(0);
+    expect(q.peekTime()).toBe(Infinity);
+    expect(q.pop()).toBe(false);
+  });
+
+  it('pops in time order', () => {
+    const q = new EventQueue();
+    q.push(30, 1, 300);
+    q.push(10, 2, 100);
+    q.push(20, 3, 200);
+    expect(q.size).toBe(3);
+    expect(q.peekTime()).toBe(10);
+    expect(drain(q)).toEqual([
+      [10, 2, 100],
+      [20, 3, 200],
+      [30, 1, 300],
+    ]);
+    expect(q.size).toBe(0);
+  });
+
+  it('equal times come out in push order', () => {
+    const q = new EventQueue();
+    for (let i = 0; i < 10; i++) q.push(5, 0, i);
+    q.push(4, 1, 99);
+    for (let i = 10; i < 20; i++) q.push(5, 0, i);
+    const out = drain(q);
+    expect(out[0]).toEqual([4, 1, 99]);
+    expect(out.slice(1).map((e) => e[2])).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  });
+
+  it('interleaved pushes and pops keep (time, sequence) order', () => {
+    const q = new EventQueue();
+    q.push(10, 0, 1);
+    q.push(10, 0, 2);
+    expect(q.pop()).toBe(true);
+    expect(q.arg).toBe(1);
+    q.push(10, 0, 3);
+    q.push(5, 0, 4);
+    expect(drain(q).map((e) => e[2])).toEqual([4, 2, 3]);
+  });
+
+  it('grows beyond its initial capacity without losing events', () => {
+    const q = new EventQueue(2);
+    for (let i = 0; i < 37; i++) q.push((i * 7919) % 101, i % 5, i);
+    expect(q.size).toBe(37);
+    const out = drain(q);
+    expect(out.length).toBe(37);
+    const expected = Array.from({ length: 37 }, (_, i) => [(i * 7919) % 101, i % 5, i] as [number, number, number]).sort(
+      (a, b) => a[0] - b[0] || a[2] - b[2],
+    );
+    expect(out).toEqual(expected);
+  });
+
+  it('grows from an initial capacity of 1', () => {
+    const q = new EventQueue(1);
+    q.push(3, 0, 0);
+    q.push(1, 0, 1);
+    q.push(2, 0, 2);
+    expect(drain(q)).toEqual([
+      [1, 0, 1],
+      [2, 0, 2],
+      [3, 0, 0],
+    ]);
+  });
+
+  it('an initial capacity of 0 still holds events', () => {
+    // Either reject capacity 0 up front or grow from it; silently dropping events is wrong.
+    let q: EventQueue;
+    try {
+      q = new EventQueue(0);
+    } catch {
+      return;
+    }
+    q.push(5, 1, 2);
+    q.push(3, 1, 1);
+    expect(drain(q)).toEqual([
+      [3, 1, 1],
+      [5, 1, 2],
+    ]);
+  });
+
+  it('random pushes pop sorted by time with stable ties (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 7 })), { maxLength: 300, size: 'max' }), fc.integer({ min: 1, max: 8 }), (evs, cap) => {
+        const q = new EventQueue(cap);
+        evs.forEach(([t, k], i) => q.push(t, k, i));
+        const expected = evs.map(([t, k], i) => [t, k, i] as [number, number, number]).sort((a, b) => a[0] - b[0] || a[2] - b[2]);
+        expect(drain(q)).toEqual(expected);
+      }),
+      { numRuns: 200, seed: 7 },
+    );
+  });
+});
+
+describe('Kernel', () => {
+  it('register returns consecutive kinds', () => {
+    const k = new Kernel();
+    expect(k.register(() => {})).toBe(0);
+    expect(k.register(() => {})).toBe(1);
+  });
+
+  it('step dispatches one event, advances the clock and counts it', () => {
+    const k = new Kernel();
+    const seen: Array<[string, number, number]> = [];
+    const a = k.register((arg) => seen.push(['a', arg, k.now]));
+    const b = k.register((arg) => seen.push(['b', arg, k.now]));
+    k.at(20, b, 7);
+    k.at(10, a, 3);
+    expect(k.pending).toBe(2);
+    expect(k.nextTime()).toBe(10);
+    expect(k.step()).toBe(true);
+    expect(seen).toEqual([['a', 3, 10]]);
+    expect(k.now).toBe(10);
+    expect(k.events).toBe(1);
+    expect(k.step()).toBe(true);
+    expect(seen).toEqual([
+      ['a', 3, 10],
+      ['b', 7, 20],
+    ]);
+    expect(k.now).toBe(20);
+    expect(k.step()).toBe(false);
+    expect(k.events).toBe(2);
+    expect(k.now).toBe(20);
+    expect(k.nextTime()).toBe(Infinity);
+  });
+
+  it('after() schedules relative to now and arg defaults to 0', () => {
+    const k = new Kernel();
+    const seen: Array<[number, number]> = [];
+    const kind = k.register((arg) => {
+      seen.push([k.now, arg]);
+      if (seen.length < 3) k.after(100, kind, arg + 1);
+    });
+    k.at(50, kind);
+    k.run();
+    expect(seen).toEqual([
+      [50, 0],
+      [150, 1],
+      [250, 2],
+    ]);
+  });
+
+  it('events scheduled for the same time run in scheduling order', () => {
+    const k = new Kernel();
+    const seen: number[] = [];
+    const kind = k.register((arg) => {
+      seen.push(arg);
+      if (arg === 1) k.after(0, kind, 9); // same time, after those already scheduled
+    });
+    k.at(5, kind, 1);
+    k.at(5, kind, 2);
+    k.at(5, kind, 3);
+    k.run();
+    expect(seen).toEqual([1, 2, 3, 9]);
+  });
+
+  it('runUntil processes events up to and including t, then sets the clock to t', () => {
+    const k = new Kernel();
+    const seen: number[] = [];
+    const kind = k.register((arg) => seen.push(arg));
+    k.at(10, kind, 10);
+    k.at(20, kind, 20);
+    k.at(30, kind, 30);
+    k.runUntil(20);
+    expect(seen).toEqual([10, 20]);
+    expect(k.now).toBe(20);
+    expect(k.pending).toBe(1);
+    k.runUntil(25);
+    expect(seen).toEqual([10, 20]);
+    expect(k.now).toBe(25);
+    // The clock never goes back.
+    k.runUntil(5);
+    expect(k.now).toBe(25);
+    k.runUntil(1000);
+    expect(seen).toEqual([10, 20, 30]);
+    expect(k.now).toBe(1000);
+  });
+
+  it('run processes until the queue is empty', () => {
+    const k = new Kernel();
+    let n = 0;
+    const kind = k.register(() => {
+      n++;
+    });
+    for (let i = 0; i < 50; i++) k.at(i * 3, kind);
+    k.run();
+    expect(n).toBe(50);
+    expect(k.events).toBe(50);
+    expect(k.now).toBe(147);
+    expect(k.pending).toBe(0);
+  });
+
+  it('halt stops run after the current event and stays halted', () => {
+    const k = new Kernel();
+    const seen: number[] = [];
+    const kind = k.register((arg) => {
+      seen.push(arg);
+      if (arg === 2) k.halt();
+    });
+    for (let i = 1; i <= 5; i++) k.at(i * 10, kind, i);
+    expect(k.isHalted).toBe(false);
+    k.run();
+    expect(seen).toEqual([1, 2]);
+    expect(k.isHalted).toBe(true);
+    expect(k.now).toBe(20);
+    expect(k.pending).toBe(3);
+    expect(k.step()).toBe(false);
+    k.run();
+    expect(seen).toEqual([1, 2]);
+  });
+
+  it('halt stops runUntil without advancing the clock to t', () => {
+    const k = new Kernel();
+    const seen: number[] = [];
+    const kind = k.register((arg) => {
+      seen.push(arg);
+      k.halt();
+    });
+    k.at(10, kind, 1);
+    k.at(20, kind, 2);
+    k.runUntil(100);
+    expect(seen).toEqual([1]);
+    expect(k.now).toBe(10);
+  });
+
+  it('scheduling in the past throws', () => {
+    const k = new Kernel();
+    const kind = k.register(() => {});
+    k.at(100, kind);
+    k.run();
+    expect(k.now).toBe(100);
+    expect(() => k.at(99, kind)).toThrow(/event at 99 ns is not an integer time at or after now \(100 ns\)/);
+    expect(() => k.after(-1, kind)).toThrow(/event at 99 ns/);
+    expect(() => k.at(100, kind)).not.toThrow();
+    expect(k.pending).toBe(1);
+  });
+
+  it('non-integer and non-finite times throw', () => {
+    const k = new Kernel();
+    const kind = k.register(() => {});
+    expect(() => k.at(1.5, kind)).toThrow(/event at 1\.5 ns/);
+    expect(() => k.at(Number.NaN, kind)).toThrow(/event at NaN ns/);
+    expect(() => k.at(Infinity, kind)).toThrow(/event at Infinity ns/);
+    expect(() => k.after(0.25, kind)).toThrow(/event at 0\.25 ns/);
+    expect(k.pending).toBe(0);
+  });
+});
+
+describe('Rng', () => {
+  const draws = (r: Rng, n: number) => Array.from({ length: n }, () => r.float());
+
+  it('the same (seed, name) gives the same sequence', () => {
+    const a = new Rng(42, 'mapper');
+    const b = new Rng(42, 'mapper');
+    const xs = draws(a, 100);
+    expect(draws(b, 100)).toEqual(xs);
+    expect(new Set(xs).size).toBe(100);
+    for (const x of xs) {
+      expect(x).toBeGreaterThanOrEqual(0);
+      expect(x).toBeLessThan(1);
+    }
+  });
+
+  it('different names or seeds give different sequences', () => {
+    const base = draws(new Rng(42, 'mapper'), 20);
+    expect(draws(new Rng(42, 'vcpu0'), 20)).not.toEqual(base);
+    expect(draws(new Rng(43, 'mapper'), 20)).not.toEqual(base);
+    expect(streamSeed(42, 'mapper')).not.toBe(streamSeed(42, 'vcpu0'));
+    expect(streamSeed(42, 'mapper')).not.toBe(streamSeed(43, 'mapper'));
+    // Seeds above 2^32 still matter.
+    expect(streamSeed(2 ** 32 + 5, 'x')).not.toBe(streamSeed(5, 'x'));
+    expect(streamSeed(42, 'mapper')).toBe(streamSeed(42, 'mapper'));
+  });
+
+  it('int() stays within its inclusive bounds and reaches both ends', () => {
+    const r = new Rng(7, 'int');
+    const seen = new Set<number>();
+    for (let i = 0; i < 2000; i++) {
+      const x = r.int(3, 9);
+      expect(Number.isInteger(x)).toBe(true);
+      expect(x).toBeGreaterThanOrEqual(3);
+      expect(x).toBeLessThanOrEqual(9);
+      seen.add(x);
+    }
+    expect([...seen].sort((a, b) => a - b)).toEqual([3, 4, 5, 6, 7, 8, 9]);
+    expect(r.int(5, 5)).toBe(5);
+  });
+
+  it('exp() has roughly the requested mean and yields whole nanoseconds', () => {
+    const r = new Rng(1, 'exp');
+    const mean = 10_000;
+    let sum = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const x = r.exp(mean);
+      expect(Number.isInteger(x)).toBe(true);
+      expect(x).toBeGreaterThanOrEqual(0);
+      sum += x;
+    }
+    const m = sum / 10_000;
+    expect(Math.abs(m - mean) / mean).toBeLessThan(0.05);
+  });
+});

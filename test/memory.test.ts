@@ -1,0 +1,366 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { NextMember } from '../src/memory/skip-list.ts';
+import { GuestMemory, PageState, outstandingSet } from '../src/memory/guest-memory.ts';
+import { Rng } from '../src/kernel/rng.ts';
+import { Waiters } from '../src/pager/waiters.ts';
+import { LATENCY_BUCKETS, LatencyLog } from '../src/metrics/latency.ts';
+
+describe('NextMember', () => {
+  it('starts with every index a member', () => {
+    const n = new NextMember(5);
+    expect([0, 1, 2, 3, 4].map((i) => n.has(i))).toEqual([true, true, true, true, true]);
+    expect([0, 1, 2, 3, 4].map((i) => n.next(i))).toEqual([0, 1, 2, 3, 4]);
+    expect(n.has(5)).toBe(false);
+    expect(n.next(5)).toBe(5);
+  });
+
+  it('next skips removed indices, including whole runs', () => {
+    const n = new NextMember(10);
+    for (const i of [2, 3, 4, 5, 7]) n.remove(i);
+    expect(n.has(1)).toBe(true);
+    expect(n.has(2)).toBe(false);
+    expect(n.has(5)).toBe(false);
+    expect(n.has(6)).toBe(true);
+    expect(n.next(2)).toBe(6);
+    expect(n.next(3)).toBe(6);
+    expect(n.next(6)).toBe(6);
+    expect(n.next(7)).toBe(8);
+    expect(n.next(1)).toBe(1);
+    // Removing the member that ended a run joins the runs.
+    n.remove(6);
+    expect(n.next(2)).toBe(8);
+    expect(n.next(0)).toBe(0);
+  });
+
+  it('returns size when nothing is left at or after i', () => {
+    const n = new NextMember(6);
+    for (const i of [3, 4, 5]) n.remove(i);
+    expect(n.next(3)).toBe(6);
+    expect(n.next(5)).toBe(6);
+    expect(n.next(6)).toBe(6);
+    for (const i of [0, 1, 2]) n.remove(i);
+    expect(n.next(0)).toBe(6);
+    expect([0, 1, 2, 3, 4, 5].map((i) => n.has(i))).toEqual([false, false, false, false, false, false]);
+  });
+
+  it('returns size when queried from beyond the end', () => {
+    // Documented: "the first member at or after i, or `size` when none is left".
+    const n = new NextMember(5);
+    expect(n.next(7)).toBe(5);
+  });
+
+  it('removing twice is harmless', () => {
+    const n = new NextMember(4);
+    n.remove(1);
+    n.remove(2);
+    expect(n.next(1)).toBe(3);
+    n.remove(1);
+    expect(n.next(1)).toBe(3);
+    expect(n.next(0)).toBe(0);
+    expect(n.has(1)).toBe(false);
+  });
+
+  it('a zero-size set is always at its end', () => {
+    const n = new NextMember(0);
+    expect(n.next(0)).toBe(0);
+    expect(n.has(0)).toBe(false);
+  });
+
+  it('agrees with a naive Set model (property)', () => {
+    type Op = { op: 'remove' | 'next' | 'has'; at: number };
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 64 }),
+        fc.array(fc.record({ op: fc.constantFrom<'remove' | 'next' | 'has'>('remove', 'next', 'has'), at: fc.nat() }), { maxLength: 200, size: 'max' }),
+        (size, ops: Op[]) => {
+          const n = new NextMember(size);
+          const model = new Set(Array.from({ length: size }, (_, i) => i));
+          const nextOf = (i: number) => {
+            for (let j = i; j < size; j++) if (model.has(j)) return j;
+            return size;
+          };
+          for (const { op, at } of ops) {
+            if (op === 'remove') {
+              const i = at % size;
+              n.remove(i);
+              model.delete(i);
+            } else if (op === 'next') {
+              const i = at % (size + 1);
+              expect(n.next(i)).toBe(nextOf(i));
+            } else {
+              const i = at % (size + 1);
+              expect(n.has(i)).toBe(model.has(i));
+            }
+          }
+          for (let i = 0; i <= size; i++) {
+            expect(n.next(i)).toBe(nextOf(i));
+            expect(n.has(i)).toBe(model.has(i));
+          }
+        },
+      ),
+      { numRuns: 300, seed: 11 },
+    );
+  });
+});
+
+function memory(pages: number, spec: Parameters<typeof outstandingSet>[0], seed = 1): GuestMemory {
+  return new GuestMemory(pages, 4096, outstandingSet(spec, pages, new Rng(seed, 'outstanding')));
+}
+
+const statesOf = (m: GuestMemory) => Array.from(m.state);
+
+describe('GuestMemory outstanding sets', () => {
+  it('kind all: every page pending', () => {
+    const m = memory(16, { kind: 'all' });
+    expect(m.pending).toBe(16);
+    expect(m.outstandingAtStart).toBe(16);
+    expect(statesOf(m)).toEqual(new Array(16).fill(PageState.OUTSTANDING));
+    expect(m.unasked.next(0)).toBe(0);
+    expect(Array.from(m.sourceVersion)).toEqual(new Array(16).fill(2));
+    expect(Array.from(m.destVersion)).toEqual(new Array(16).fill(0));
+    expect(m.isReady(3)).toBe(false);
+    expect(m.isSettled(3)).toBe(false);
+    expect(m.pageSize).toBe(4096);
+  });
+
+  it('kind ranges: only the ranges are pending; overlaps count once', () => {
+    const m = memory(10, { kind: 'ranges', ranges: [{ start: 2, count: 3 }, { start: 4, count: 3 }] });
+    expect(m.pending).toBe(5);
+    expect(m.outstandingAtStart).toBe(5);
+    const O = PageState.OUTSTANDING, R = PageState.READY;
+    expect(statesOf(m)).toEqual([R, R, O, O, O, O, O, R, R, R]);
+    expect(Array.from(m.sourceVersion)).toEqual([1, 1, 2, 2, 2, 2, 2, 1, 1, 1]);
+    expect(Array.from(m.destVersion)).toEqual([1, 1, 0, 0, 0, 0, 0, 1, 1, 1]);
+    expect(m.unasked.next(0)).toBe(2);
+    expect(m.unasked.next(7)).toBe(10);
+    expect(m.unasked.has(1)).toBe(false);
+    expect(m.unasked.has(6)).toBe(true);
+    expect(m.isReady(0)).toBe(true);
+    expect(m.isSettled(0)).toBe(true);
+  });
+
+  it('kind fraction: about that fraction pending, reproducible from the seed', () => {
+    const m = memory(4000, { kind: 'fraction', fraction: 0.25 }, 99);
+    const outstanding = statesOf(m).filter((s) => s === PageState.OUTSTANDING).length;
+    expect(m.pending).toBe(outstanding);
+    expect(outstanding).toBeGreaterThan(900);
+    expect(outstanding).toBeLessThan(1100);
+    const again = memory(4000, { kind: 'fraction', fraction: 0.25 }, 99);
+    expect(statesOf(again)).toEqual(statesOf(m));
+    const other = memory(4000, { kind: 'fraction', fraction: 0.25 }, 100);
+    expect(statesOf(other)).not.toEqual(statesOf(m));
+    // Unasked is exactly the outstanding set.
+    for (let g = 0; g < 4000; g++) expect(m.unasked.has(g)).toBe(m.state[g] === PageState.OUTSTANDING);
+  });
+
+  it('kind fraction 1 makes every page pending', () => {
+    expect(memory(100, { kind: 'fraction', fraction: 1 }).pending).toBe(100);
+  });
+});
+
+describe('GuestMemory transitions', () => {
+  it('load makes a pending page ready with the source content', () => {
+    const m = memory(4, { kind: 'all' });
+    expect(m.load(1)).toBe(true);
+    expect(m.state[1]).toBe(PageState.READY);
+    expect(m.destVersion[1]).toBe(2);
+    expect(m.pending).toBe(3);
+    expect(m.isReady(1)).toBe(true);
+    expect(m.isSettled(1)).toBe(true);
+    expect(m.unasked.has(1)).toBe(false);
+    expect(m.unasked.next(1)).toBe(2);
+  });
+
+  it('loading a page twice throws', () => {
+    const m = memory(4, { kind: 'all' });
+    m.load(2);
+    expect(() => m.load(2)).toThrow(/invariant: page 2 loaded twice/);
+    expect(m.pending).toBe(3);
+    // A page that was never outstanding is already there.
+    const p = memory(4, { kind: 'ranges', ranges: [{ start: 0, count: 1 }] });
+    expect(() => p.load(3)).toThrow(/page 3 loaded twice/);
+  });
+
+  it('writes are only legal to present pages and bump the destination version', () => {
+    const m = memory(4, { kind: 'ranges', ranges: [{ start: 2, count: 2 }] });
+    expect(() => m.write(3)).toThrow(/invariant: write to missing page 3/);
+    m.write(0);
+    m.write(0);
+    expect(m.destVersion[0]).toBe(3);
+    m.markRequested(3);
+    expect(() => m.write(3)).toThrow(/write to missing page 3/);
+    m.load(3);
+    m.write(3);
+    expect(m.destVersion[3]).toBe(3);
+    m.drop(2);
+    expect(() => m.write(2)).toThrow(/write to missing page 2/);
+  });
+
+  it('drop settles a pending page once; a dropped page discards its load', () => {
+    const m = memory(4, { kind: 'all' });
+    m.drop(0);
+    expect(m.state[0]).toBe(PageState.DROPPED);
+    expect(m.pending).toBe(3);
+    expect(m.dropped).toBe(1);
+    expect(m.isSettled(0)).toBe(true);
+    expect(m.isReady(0)).toBe(false);
+    expect(m.unasked.has(0)).toBe(false);
+    m.drop(0); // again: no change
+    expect(m.pending).toBe(3);
+    expect(m.dropped).toBe(1);
+    expect(m.load(0)).toBe(false);
+    expect(m.pending).toBe(3);
+    expect(m.state[0]).toBe(PageState.DROPPED);
+
+    m.load(1);
+    m.drop(1); // ready pages stay ready
+    expect(m.state[1]).toBe(PageState.READY);
+    expect(m.dropped).toBe(1);
+    expect(m.pending).toBe(2);
+
+    m.markRequested(2); // requested pages can still be dropped
+    m.drop(2);
+    expect(m.state[2]).toBe(PageState.DROPPED);
+    expect(m.dropped).toBe(2);
+    expect(m.pending).toBe(1);
+  });
+
+  it('markRequested: true for outstanding or paging-in pages, false once requested, ready or dropped', () => {
+    const m = memory(5, { kind: 'ranges', ranges: [{ start: 0, count: 4 }] });
+    expect(m.markRequested(0)).toBe(true);
+    expect(m.state[0]).toBe(PageState.REQUESTED);
+    expect(m.unasked.has(0)).toBe(false);
+    expect(m.markRequested(0)).toBe(false);
+    expect(m.pending).toBe(4); // requested pages are still pending
+
+    m.markPagingIn(1);
+    expect(m.state[1]).toBe(PageState.PAGING_IN);
+    expect(m.unasked.has(1)).toBe(false);
+    expect(m.unasked.next(0)).toBe(2);
+    expect(m.markRequested(1)).toBe(true);
+    expect(m.state[1]).toBe(PageState.REQUESTED);
+
+    m.load(2);
+    expect(m.markRequested(2)).toBe(false);
+    expect(m.state[2]).toBe(PageState.READY);
+    m.drop(3);
+    expect(m.markRequested(3)).toBe(false);
+    expect(m.state[3]).toBe(PageState.DROPPED);
+    expect(m.markRequested(4)).toBe(false); // never outstanding
+    expect(m.pending).toBe(2);
+  });
+});
+
+describe('Waiters', () => {
+  const released = (w: Waiters, gfn: number) => {
+    const out: number[] = [];
+    w.release(gfn, (r) => out.push(r));
+    return out;
+  };
+
+  it('release hands back every request added for the gfn, newest first, and forgets them', () => {
+    const w = new Waiters(8);
+    w.add(3, 10);
+    w.add(5, 20);
+    w.add(3, 11);
+    w.add(3, 12);
+    expect(w.live).toBe(4);
+    expect(released(w, 3)).toEqual([12, 11, 10]);
+    expect(w.live).toBe(1);
+    expect(released(w, 3)).toEqual([]);
+    expect(released(w, 4)).toEqual([]);
+    expect(released(w, 5)).toEqual([20]);
+    expect(w.live).toBe(0);
+  });
+
+  it('the same request may wait on several gfns (a range)', () => {
+    const w = new Waiters(8);
+    for (let g = 2; g < 6; g++) w.add(g, 7);
+    expect(w.live).toBe(4);
+    expect([2, 3, 4, 5].map((g) => released(w, g))).toEqual([[7], [7], [7], [7]]);
+    expect(w.live).toBe(0);
+  });
+
+  it('reuses released entries instead of growing', () => {
+    const w = new Waiters(100);
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 64; i++) w.add(i % 100, round * 1000 + i);
+      expect(w.live).toBe(64);
+      for (let g = 0; g < 64; g++) expect(released(w, g)).toEqual([round * 1000 + g]);
+      expect(w.live).toBe(0);
+    }
+    expect(w['req'].length).toBe(64);
+  });
+
+  it('grows past its initial pool and keeps every entry', () => {
+    const w = new Waiters(4);
+    for (let i = 0; i < 300; i++) w.add(i % 4, i);
+    expect(w.live).toBe(300);
+    const all = [0, 1, 2, 3].flatMap((g) => released(w, g));
+    expect(all.length).toBe(300);
+    expect([...all].sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(released(w, 1).length).toBe(0);
+    expect(w.live).toBe(0);
+  });
+});
+
+describe('LatencyLog', () => {
+  it('buckets by log2 of microseconds', () => {
+    const l = new LatencyLog();
+    expect(LATENCY_BUCKETS).toBe(24);
+    l.add(500); // 0.5 µs
+    expect(l.buckets[0]).toBe(1);
+    l.add(3_000); // 3 µs
+    expect(l.buckets[1]).toBe(1);
+    l.add(1e9); // 1 s = 1e6 µs, log2 = 19.93
+    expect(l.buckets[19]).toBe(1);
+    l.add(1e18); // huge: last bucket
+    expect(l.buckets[23]).toBe(1);
+    l.add(1_999); // just under 2 µs
+    l.add(2_000); // exactly 2 µs
+    l.add(4_000); // exactly 4 µs
+    const expected = new Array(24).fill(0);
+    expected[0] = 2;
+    expected[1] = 2;
+    expected[2] = 1;
+    expected[19] = 1;
+    expected[23] = 1;
+    expect(l.buckets).toEqual(expected);
+    expect(l.count).toBe(7);
+    expect(l.max).toBe(1e18);
+  });
+
+  it('nearest-rank percentiles on a known list', () => {
+    const l = new LatencyLog();
+    for (const v of [7, 3, 10, 1, 9, 2, 8, 6, 4, 5]) l.add(v * 1000);
+    expect(l.percentiles([0, 10, 50, 90, 95, 99, 100])).toEqual([1000, 1000, 5000, 9000, 10000, 10000, 10000]);
+    expect(l.percentiles([11])).toEqual([2000]);
+    expect(l.mean()).toBe(5500);
+    expect(l.sum).toBe(55_000);
+    expect(l.max).toBe(10_000);
+  });
+
+  it('sorts numerically, not as strings', () => {
+    const l = new LatencyLog();
+    for (const v of [100, 20, 3]) l.add(v);
+    expect(l.percentiles([0, 50, 100])).toEqual([3, 20, 100]);
+  });
+
+  it('is empty-safe and rounds the mean', () => {
+    const l = new LatencyLog();
+    expect(l.mean()).toBe(0);
+    expect(l.percentiles([50, 99])).toEqual([0, 0]);
+    l.add(1);
+    l.add(2);
+    expect(l.mean()).toBe(2); // 1.5 rounds up
+  });
+
+  it('keeps every value past its initial capacity', () => {
+    const l = new LatencyLog();
+    for (let i = 3000; i >= 1; i--) l.add(i);
+    expect(l.count).toBe(3000);
+    expect(l.percentiles([50, 100])).toEqual([1500, 3000]);
+    expect(l.sum).toBe((3000 * 3001) / 2);
+  });
+});
