@@ -106,6 +106,21 @@ describe('library API walk-through (1 vCPU, 4-slot ring, 256 pages)', () => {
   });
 });
 
+describe('library API argument checks', () => {
+  it('touch and foreignFault refuse pages outside guest memory', () => {
+    const emu = new Emulator(small());
+    stepUntilResumed(emu);
+    expect(() => emu.vcpus.touch(0, 256, false)).toThrow(RangeError);
+    expect(() => emu.vcpus.touch(0, -1, false)).toThrow(RangeError);
+    expect(() => emu.foreignFault(256)).toThrow(RangeError);
+    expect(() => emu.foreignFault(250, 10)).toThrow(RangeError);
+    expect(() => emu.foreignFault(10, 0)).toThrow(RangeError);
+    expect(emu.ring.occupancy).toBe(0);
+    expect(emu.ring.puts).toBe(0);
+    expect(emu.foreignFault(250, 6)).toBeGreaterThanOrEqual(0); // the last six pages: in range
+  });
+});
+
 describe('demand-only source', () => {
   it('fetches exactly the touched page and pushes nothing', () => {
     const emu = new Emulator(vcpuScenario({
@@ -383,7 +398,7 @@ describe('observer events', () => {
 describe('end of the run', () => {
   it('a completed migration has consumed every response, even when the notify is slower than COMPLETE', () => {
     // The last page answers a foreign request; its response is consumed 1 ms after the load,
-    // while COMPLETE reaches the source about 60 µs after it.
+    // while COMPLETE reaches the source about 11 µs after it.
     const emu = new Emulator(small({ pager: { notifyNs: 1_000_000 } }));
     stepUntilResumed(emu);
     expect(emu.foreignFault(255)).toBeGreaterThanOrEqual(0);
@@ -394,18 +409,32 @@ describe('end of the run', () => {
     expect(checkRun(emu)).toEqual([]);
   });
 
-  it('black eye on a ring smaller than the vCPU count never leaves a vCPU paused after completion', () => {
-    let emu: Emulator;
+  it('black eye on a ring smaller than the vCPU count is rejected: it could leave a vCPU paused for ever', () => {
+    let err: unknown;
     try {
-      emu = new Emulator({ memory: { pages: 256 }, ring: { capacity: 1, blackEye: true }, workload: { kind: 'random', vcpus: 2 } });
+      new Emulator({ memory: { pages: 256 }, ring: { capacity: 1, blackEye: true }, workload: { kind: 'random', vcpus: 2 } });
     } catch (e) {
-      // Rejecting the configuration up front is a correct answer too.
-      expect(e).toBeInstanceOf(ScenarioError);
-      return;
+      err = e;
     }
+    expect(err).toBeInstanceOf(ScenarioError);
+    expect((err as ScenarioError).path).toBe('ring.blackEye');
+  });
+
+  it('black eye with a slot per vCPU completes with every vCPU running', () => {
+    const emu = new Emulator(vcpuScenario({
+      ring: { capacity: 2, blackEye: true },
+      workload: { kind: 'sequential', vcpus: 2, region: { start: 256, count: 256 } },
+    }));
+    stepUntilResumed(emu);
+    expect(emu.vcpus.touch(0, 10, false)).toBe(false);
+    expect(emu.vcpus.touch(1, 20, false)).toBe(false);
+    // Two puts leave 0 free slots < 2 vCPUs: both are marked for the black eye.
+    expect(emu.ring.isBlocked(0)).toBe(true);
+    expect(emu.ring.isBlocked(1)).toBe(true);
     emu.run();
     expect(emu.finished).toBe(true);
     expect(emu.vcpus.blockedAtStop).toEqual([]);
+    expect(emu.latency.count).toBe(2);
     expect(checkRun(emu)).toEqual([]);
   });
 

@@ -70,7 +70,10 @@ function scenarioArb(policy: fc.Arbitrary<'xen' | 'demand'>): fc.Arbitrary<Scena
         thinkNs: fc.integer({ min: 1_000, max: 10_000 }),
         prefetchPages: fc.integer({ min: 0, max: 16 }),
       }, { requiredKeys: ['kind', 'vcpus', 'hotPages', 'writeFraction', 'thinkNs', 'prefetchPages'] }),
-    }) as fc.Arbitrary<ScenarioInput>;
+    }).map((s) => (s.ring.blackEye && s.ring.capacity < s.workload.vcpus
+      // Black eye needs a slot per vCPU (the scenario is rejected otherwise).
+      ? { ...s, ring: { ...s.ring, capacity: s.workload.vcpus } }
+      : s)) as fc.Arbitrary<ScenarioInput>;
   });
 }
 

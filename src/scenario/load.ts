@@ -28,7 +28,7 @@ export function readScenarioFile(path: string): ScenarioInput {
   try {
     doc = YAML.parse(text);
   } catch (e) {
-    throw new ScenarioError('file', `${path} is not valid YAML or JSON: ${(e as Error).message.split('\n')[0]}`);
+    throw new ScenarioError('file', `${path} is not valid YAML or JSON: ${firstLine(e)}`);
   }
   if (doc === null || doc === undefined) doc = {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ScenarioError('file', `${path} must hold a mapping of scenario fields`);
@@ -70,7 +70,7 @@ export function applySets(input: ScenarioInput, sets: readonly string[]): Scenar
     try {
       value = YAML.parse(set.slice(eq + 1));
     } catch (e) {
-      throw new ScenarioError(path, `value is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+      throw new ScenarioError(path, `value is not valid YAML: ${firstLine(e)}`);
     }
     let o = root;
     for (const k of keys.slice(0, -1)) {
@@ -82,4 +82,9 @@ export function applySets(input: ScenarioInput, sets: readonly string[]): Scenar
     o[keys.at(-1)!] = value;
   }
   return root as ScenarioInput;
+}
+
+/** The parser's message without its source excerpt. */
+function firstLine(e: unknown): string {
+  return (e as Error).message.split('\n')[0]!.replace(/:\s*$/, '');
 }

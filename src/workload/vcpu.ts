@@ -40,6 +40,8 @@ export class Vcpus {
   private readonly gfn: Int32Array;
   private readonly write: Uint8Array;
   private readonly since: Float64Array;
+  /** Generation of each vCPU's scheduled slice: a superseded slice event is ignored. */
+  private readonly generation: Float64Array;
   private readonly patterns: AccessPattern[];
   private readonly rngs: Rng[];
   private readonly stepKind: number;
@@ -70,20 +72,24 @@ export class Vcpus {
     this.gfn = new Int32Array(this.n).fill(-1);
     this.write = new Uint8Array(this.n);
     this.since = new Float64Array(this.n);
+    this.generation = new Float64Array(this.n);
     this.blockedNs = new Float64Array(this.n);
     this.rngs = Array.from({ length: this.n }, (_, v) => new Rng(scenario.seed, `vcpu${v}`));
     this.patterns = this.rngs.map((rng, v) => new AccessPattern(scenario, v, rng));
     this.thinkNs = w.thinkNs;
     this.prefetch = w.prefetchPages;
     this.idle = w.kind === 'idle';
-    this.stepKind = kernel.register((v) => this.step(v));
+    this.stepKind = kernel.register((arg) => {
+      const v = arg % this.n;
+      if ((arg - v) / this.n === this.generation[v]) this.step(v);
+    });
   }
 
   /** The guest is unpaused at the destination. */
   start(): void {
     for (let v = 0; v < this.n; v++) {
       this.state[v] = VcpuState.RUNNING;
-      if (!this.idle) this.kernel.after(0, this.stepKind, v);
+      if (!this.idle) this.schedule(v, this.kernel.now);
     }
   }
 
@@ -174,10 +180,17 @@ export class Vcpus {
   private defer(v: number, g: number, w: boolean, t: number): void {
     this.gfn[v] = g;
     this.write[v] = w ? 1 : 0;
-    this.kernel.at(t, this.stepKind, v);
+    this.schedule(v, t);
+  }
+
+  /** Schedules vCPU v's next slice at t, superseding any slice scheduled before. */
+  private schedule(v: number, t: number): void {
+    const gen = ++this.generation[v]!;
+    this.kernel.at(t, this.stepKind, gen * this.n + v);
   }
 
   private fault(v: number, g: number, w: boolean): void {
+    this.generation[v]!++; // a slice still scheduled (library touch) must not run in parallel
     this.faults++;
     this.gfn[v] = g;
     this.write[v] = w ? 1 : 0;
@@ -202,7 +215,7 @@ export class Vcpus {
     this.unblock(v);
     this.state[v] = VcpuState.RUNNING;
     this.host.resumed(v, this.gfn[v]!, this.since[v]!);
-    this.kernel.after(0, this.stepKind, v);
+    this.schedule(v, this.kernel.now);
   }
 
   private block(): void {
