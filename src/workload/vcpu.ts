@@ -190,7 +190,6 @@ export class Vcpus {
   }
 
   private fault(v: number, g: number, w: boolean): void {
-    this.generation[v]!++; // a slice still scheduled (library touch) must not run in parallel
     this.faults++;
     this.gfn[v] = g;
     this.write[v] = w ? 1 : 0;
