@@ -457,6 +457,7 @@ describe('library touches on a running vCPU', () => {
     const accessesBy = (touch: boolean) => {
       const emu = new Emulator(vcpuScenario({ workload, source: { policy: 'demand' } }));
       stepUntilResumed(emu);
+      emu.runUntil(emu.resumedAt + 1_000_000); // the first slice ran; the next is ~320 ms ahead
       if (touch) expect(emu.vcpus.touch(0, 5, false)).toBe(false);
       emu.runUntil(emu.resumedAt + 2_000_000_000);
       return emu.vcpus.accesses;
