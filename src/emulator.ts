@@ -4,6 +4,7 @@ import { Rng } from './kernel/rng.ts';
 import { Link } from './link/link.ts';
 import { GuestMemory, outstandingSet } from './memory/guest-memory.ts';
 import { LatencyLog } from './metrics/latency.ts';
+import { Timeline } from './metrics/timeline.ts';
 import { Pager } from './pager/pager.ts';
 import { FOREIGN, FaultRing, RequestKind } from './ring/ring.ts';
 import type { Scenario } from './scenario/schema.ts';
@@ -30,6 +31,7 @@ export class Emulator {
   readonly mapper: Mapper;
   readonly vcpus: Vcpus;
   readonly latency = new LatencyLog();
+  readonly timeline: Timeline | null;
   /** When the guest ran again at the destination (ns), or −1. */
   resumedAt = -1;
   foreignFaults = 0;
@@ -91,6 +93,14 @@ export class Emulator {
         if (this.events.listenerCount('vcpu-resumed') > 0) this.events.emit('vcpu-resumed', { time: k.now, vcpu: v, gfn: g, waited });
       },
     });
+    this.timeline = s.timeline.samples > 0
+      ? new Timeline(k, s.timeline.samples, {
+        ringOccupancy: () => this.ring.occupancy,
+        pagesResident: () => this.memory.pages - this.memory.pending,
+        vcpusBlocked: () => this.vcpus.blockedCount,
+        bytesTransferred: () => this.stream.bytesPayload,
+      })
+      : null;
     this.source.start();
   }
 

@@ -24,4 +24,4 @@ export { RecordType } from './stream/records.ts';
 export { Mapper } from './workload/mapper.ts';
 export { Vcpus, VcpuState } from './workload/vcpu.ts';
 export { checkRun } from './check/invariants.ts';
-export { runScenario } from './cli/main.ts';
+export { runScenario } from './cli/run-scenario.ts';

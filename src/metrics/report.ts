@@ -16,6 +16,7 @@ export function buildReport(emu: Emulator) {
   const { kernel, memory, ring, pager, source, mapper, vcpus, latency, stream, backChannel, scenario } = emu;
   const end = kernel.now;
   const [p50, p90, p99] = latency.percentiles([50, 90, 99]);
+  const cdf = latency.percentiles(CDF_QUANTILES);
   const resumed = emu.resumedAt;
   // The migration is over when the source has COMPLETE and the guest runs at the destination.
   const finishedAt = emu.finished ? Math.max(source.completeAt, resumed) : end;
@@ -49,7 +50,8 @@ export function buildReport(emu: Emulator) {
       'pages-pushed': source.pagesPushed,
       'pages-demand-fetched': source.pagesDemanded,
       'pages-loaded': pager.pagesLoaded,
-      'fault-latency': { count: latency.count, p50, p90, p99, max: latency.max },
+      // cdf: latency (ns) at quantiles 0, 5, …, 100 (nearest rank), for CDF plots.
+      'fault-latency': { count: latency.count, p50, p90, p99, max: latency.max, cdf },
       ring: {
         capacity: ring.capacity,
         'max-occupancy': ring.maxOccupancy,
@@ -65,8 +67,12 @@ export function buildReport(emu: Emulator) {
       },
       'pager-busy': ms(pager.busyNs),
       events: kernel.events,
+      ...(emu.timeline ? { timeline: emu.timeline.data } : {}),
     },
   };
 }
+
+/** The quantiles (%) reported as `fault-latency.cdf`. */
+export const CDF_QUANTILES = Array.from({ length: 21 }, (_, i) => i * 5);
 
 export type RunReport = ReturnType<typeof buildReport>;

@@ -94,6 +94,10 @@ export const scenarioSchema = z.object({
     thinkNs: ns.default(4_000),
     prefetchPages: int(0, 2 ** 20).default(0),
   }),
+  /** Sampled time series for plots: 0 = off, else the number of samples to keep (±2×). */
+  timeline: section({
+    samples: int(0, 100_000).default(0),
+  }),
   limits: section({
     horizonNs: int(1, 1e15).default(3_600e9),
     /** End the run when postcopy is complete, or as soon as the guest runs (downtime studies). */

@@ -123,6 +123,11 @@ export class Vcpus {
     return false;
   }
 
+  /** vCPUs blocked right now (faulted, asleep on the ring or held by the black-eye rule). */
+  get blockedCount(): number {
+    return this.blockedNow;
+  }
+
   isBlocked(v: number): boolean {
     const s = this.state[v];
     return s === VcpuState.FAULTED || s === VcpuState.SLEEPING || s === VcpuState.BLOCKED;

@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { applySets, presetInput, readScenarioFile } from '../../scenario/load.ts';
+import type { ScenarioInput } from '../../scenario/schema.ts';
+import { ScenarioError } from '../../scenario/validate.ts';
+import { UsageError, collect, writeAtomic } from '../io.ts';
+import { runScenario } from '../run-scenario.ts';
+import { formatTable } from '../table.ts';
+
+export interface ScenarioOptions {
+  preset?: string;
+  set: string[];
+  seed?: string;
+}
+
+/** The scenario a command line names: a file or a preset, a seed, then `--set` overrides. */
+export function scenarioFrom(file: string | undefined, o: ScenarioOptions): ScenarioInput {
+  if (file && o.preset) throw new UsageError('give a scenario FILE or --preset, not both');
+  let input: ScenarioInput = file ? readScenarioFile(file) : o.preset ? presetInput(o.preset) : {};
+  if (o.seed !== undefined) {
+    if (!/^\d+$/.test(o.seed)) throw new ScenarioError('--seed', `must be a non-negative integer, got "${o.seed}"`);
+    input = { ...input, seed: Number(o.seed) };
+  }
+  return applySets(input, o.set);
+}
+
+export function registerRun(cmd: Command, out: (s: string) => void, fail: () => void): void {
+  cmd.command('run')
+    .description('run one scenario (a YAML/JSON FILE or --preset) and print its summary')
+    .argument('[file]', 'scenario file, YAML or JSON')
+    .option('-p, --preset <name>', 'start from a preset (see `presets`)')
+    .option('-s, --set <path=value>', 'override a scenario field by dotted path (repeatable)', collect, [])
+    .option('--seed <n>', 'seed for every random stream')
+    .option('--json <file>', 'write the full JSON result to FILE (- for stdout)')
+    .option('--check', 'run the invariant checker; violations exit with code 1')
+    .option('--timeline', 'record sampled time series (ring occupancy, pages resident, …) for reports')
+    .action((file: string | undefined, o: ScenarioOptions & { json?: string; check?: boolean; timeline?: boolean }) => {
+      let input = scenarioFrom(file, o);
+      if (o.timeline && !input.timeline?.samples) input = { ...input, timeline: { samples: 1000 } };
+      const { report, violations } = runScenario(input, o.check);
+      if (o.json) {
+        const text = JSON.stringify(report, null, 2) + '\n';
+        if (o.json === '-') out(text);
+        else writeAtomic(o.json, text);
+      }
+      if (o.json !== '-') out(`${formatTable([report], [report.emulator.scenario])}\n`);
+      for (const v of violations) process.stderr.write(`invariant violated: ${v}\n`);
+      if (violations.length > 0) fail();
+    });
+}
