@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { ScenarioError } from '../scenario/validate.ts';
+import { registerCompare } from './commands/compare.ts';
 import { registerPresets } from './commands/presets.ts';
 import { registerRun } from './commands/run.ts';
+import { registerSweep } from './commands/sweep.ts';
 import { UsageError } from './io.ts';
 
 /** The CLI entry point; returns the process exit code (0 ok, 1 invariant violated, 2 bad input). */
@@ -13,6 +15,8 @@ export async function main(argv: readonly string[], out: (s: string) => void = (
     .configureOutput({ writeOut: out, writeErr: (s) => process.stderr.write(s) });
   registerRun(cmd, out, () => (failed = true));
   registerPresets(cmd, out);
+  registerSweep(cmd, out);
+  registerCompare(cmd, out);
   try {
     await cmd.parseAsync([...argv]);
     return failed ? 1 : 0;

@@ -31,10 +31,20 @@ function cell(v: number | string | null): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(3);
 }
 
-/** One column per report, one row per metric, aligned for a terminal. */
-export function formatTable(reports: readonly RunReport[], headers: readonly string[]): string {
+/** `value (×ratio)` against the first column, for numbers both sides have. */
+function withRatio(v: number | string | null, first: number | string | null): string {
+  if (typeof v !== 'number' || typeof first !== 'number' || first === 0) return cell(v);
+  return `${cell(v)} (×${(v / first).toFixed(2)})`;
+}
+
+/**
+ * One column per report, one row per metric, aligned for a terminal; with `ratios`, every
+ * column after the first also shows its ratio to the first.
+ */
+export function formatTable(reports: readonly RunReport[], headers: readonly string[], ratios = false): string {
   const labels = ROWS.map(([l, u]) => (u ? `${l} (${u})` : l));
-  const cols = reports.map((r) => ROWS.map(([, , f]) => cell(f(r))));
+  const values = reports.map((r) => ROWS.map(([, , f]) => f(r)));
+  const cols = values.map((col, i) => col.map((v, j) => (ratios && i > 0 ? withRatio(v, values[0]![j]!) : cell(v))));
   const lw = Math.max(6, ...labels.map((l) => l.length));
   const widths = cols.map((c, i) => Math.max(headers[i]!.length, ...c.map((x) => x.length)));
   const line = (label: string, cells: string[]) =>

@@ -1,0 +1,55 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { RunReport } from '../../metrics/report.ts';
+import { readRecords } from '../../sweep/output.ts';
+import { UsageError } from '../io.ts';
+import { formatTable } from '../table.ts';
+
+function readReport(path: string): RunReport {
+  try {
+    const r = JSON.parse(readFileSync(path, 'utf8')) as RunReport;
+    if (typeof r.downtime !== 'number' || !r.emulator) throw new Error('not a run result');
+    return r;
+  } catch (e) {
+    throw new UsageError(`${path}: ${(e as Error).message} (expected the JSON of postcopy-emu run --json)`);
+  }
+}
+
+/** The mean of several reports: numbers averaged leaf by leaf, everything else from the first. */
+export function meanReport(reports: RunReport[]): RunReport {
+  const mean = (xs: unknown[]): unknown => {
+    const x0 = xs[0];
+    if (typeof x0 === 'number') return (xs as number[]).reduce((a, b) => a + b, 0) / xs.length;
+    if (Array.isArray(x0)) return x0.map((_, i) => mean(xs.map((x) => (x as unknown[])[i])));
+    if (x0 !== null && typeof x0 === 'object') {
+      return Object.fromEntries(Object.keys(x0).map((k) => [k, mean(xs.map((x) => (x as Record<string, unknown>)[k]))]));
+    }
+    return x0;
+  };
+  return mean(reports) as RunReport;
+}
+
+export function registerCompare(cmd: Command, out: (s: string) => void): void {
+  cmd.command('compare')
+    .description('side-by-side table of run results (ratios against the first), or of a sweep grouped --by an axis')
+    .argument('<inputs...>', 'run JSON files, or one sweep directory')
+    .option('--by <path>', 'with a sweep directory: the axis whose values become the columns')
+    .action((inputs: string[], o: { by?: string }) => {
+      if (inputs.length === 1 && existsSync(inputs[0]!) && statSync(inputs[0]!).isDirectory()) {
+        const records = readRecords(inputs[0]!).filter((r) => r.status === 'ok' && r.result);
+        if (records.length === 0) throw new UsageError(`${inputs[0]} has no successful runs in runs.jsonl`);
+        const by = o.by ?? Object.keys(records[0]!.params)[0]!;
+        if (!(by in records[0]!.params)) throw new UsageError(`--by ${by} is not an axis of this sweep (axes: ${Object.keys(records[0]!.params).join(', ')})`);
+        const groups = new Map<string, RunReport[]>();
+        for (const r of records) {
+          const key = JSON.stringify(r.params[by]);
+          groups.set(key, [...(groups.get(key) ?? []), r.result!]);
+        }
+        const headers = [...groups.keys()].map((k) => `${by}=${k}`);
+        out(`${formatTable([...groups.values()].map(meanReport), headers, true)}\n(mean over ${records.length} runs)\n`);
+        return;
+      }
+      if (o.by) throw new UsageError('--by needs one sweep directory');
+      out(`${formatTable(inputs.map(readReport), inputs, true)}\n`);
+    });
+}

@@ -1,0 +1,49 @@
+import { cpus } from 'node:os';
+import type { Command } from 'commander';
+import { ScenarioError } from '../../scenario/validate.ts';
+import { mergeSweeps } from '../../sweep/merge.ts';
+import { runSweep } from '../../sweep/run.ts';
+import { resolveShard } from '../../sweep/shard.ts';
+import { readSweep } from '../../sweep/spec.ts';
+import { progressBar } from '../progress.ts';
+
+function jobsOf(v: string | undefined): number {
+  if (v === undefined) return cpus().length;
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new ScenarioError('--jobs', `must be a whole number ≥ 1, got "${v}"`);
+  return Number(v);
+}
+
+export function registerSweep(cmd: Command, out: (s: string) => void): void {
+  cmd.command('sweep')
+    .description('run a sweep file: every combination of its axes × replications, in parallel')
+    .argument('<file>', 'sweep file, YAML or JSON')
+    .option('-o, --out <dir>', 'output directory', 'sweep-out')
+    .option('-j, --jobs <n>', 'worker threads (default: cores)')
+    .option('--resume', 'continue an interrupted sweep in --out, skipping runs already done')
+    .option('--shard <K/N>', 'run only the runs whose index ≡ K (mod N)')
+    .option('--shards <n>', 'shard count for a Kubernetes Indexed Job (with JOB_COMPLETION_INDEX)')
+    .action(async (file: string, o: { out: string; jobs?: string; resume?: boolean; shard?: string; shards?: string }) => {
+      const sweep = readSweep(file);
+      const shard = resolveShard(o.shard, o.shards, process.env);
+      const t0 = Date.now();
+      const bar = progressBar('sweep [{bar}] {value}/{total} runs | ETA {eta_formatted} | {evps} events/s');
+      const records = await runSweep(sweep, {
+        dir: o.out, jobs: jobsOf(o.jobs), resume: o.resume === true, shard,
+        timestamp: () => new Date().toISOString(),
+        progress: (done, total, events) => bar.update(done, total, { evps: Math.round(events / Math.max(1e-3, (Date.now() - t0) / 1000)).toLocaleString('en-US') }),
+      });
+      bar.stop();
+      const failed = records.filter((r) => r.status === 'failed');
+      out(`${records.length} runs (${sweep.configs} configurations × ${sweep.spec.replications} replications${shard ? `, shard ${shard.index}/${shard.count}` : ''}) in ${o.out}: ${records.length - failed.length} ok, ${failed.length} failed\n`);
+      for (const f of failed.slice(0, 5)) out(`  run ${f.index} ${JSON.stringify(f.params)}: ${f.error}\n`);
+    });
+
+  cmd.command('merge')
+    .description('merge shard directories of one sweep into one directory, as an unsharded run writes it')
+    .argument('<dirs...>', 'shard output directories')
+    .requiredOption('-o, --out <dir>', 'merged output directory')
+    .action((dirs: string[], o: { out: string }) => {
+      const records = mergeSweeps(dirs, o.out);
+      out(`merged ${records.length} runs from ${dirs.length} directories into ${o.out}\n`);
+    });
+}

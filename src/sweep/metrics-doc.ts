@@ -1,0 +1,65 @@
+/**
+ * Definitions and units of the run report's fields, for metrics.md beside every sweep. Keys are
+ * the CSV column names (dotted paths into the run JSON; array columns end in .N).
+ */
+export const METRIC_DOCS: Record<string, [unit: string, definition: string]> = {
+  index: ['', 'run number in the sweep (configuration × replications + replication)'],
+  config: ['', 'configuration number: the position in the cartesian product of the axes, first axis slowest'],
+  replication: ['', 'replication number; replication i has the same seed in every configuration'],
+  seed: ['', 'the run\'s seed, derived from the sweep seed and the replication'],
+  status: ['', 'ok, or failed (see error)'],
+  error: ['', 'why a failed run failed'],
+  'result.status': ['', 'QEMU status at the end: completed, or postcopy-active when the horizon or limits.stopAt ended it first'],
+  'result.total-time': ['ms', 'from pausing the guest at the source until postcopy is complete and the guest runs at the destination'],
+  'result.downtime': ['ms', 'from pausing the guest at the source until it runs at the destination (the RFC\'s suspend duration)'],
+  'result.postcopy-blocktime': ['ms', 'time during which all vCPUs were blocked on faults at once'],
+  'result.postcopy-vcpu-blocktime.N': ['ms', 'time vCPU N spent blocked on faults'],
+  'result.postcopy-latency': ['ns', 'mean fault latency (vCPU fault → running again; foreign request → answered)'],
+  'result.postcopy-latency-dist.N': ['faults', 'faults with latency in [2^N µs, 2^(N+1) µs); the last bucket takes everything larger'],
+  'result.ram.transferred': ['bytes', 'bytes written to the migration stream (records, headers, page data)'],
+  'result.ram.total': ['bytes', 'guest memory size'],
+  'result.ram.page-size': ['bytes', 'guest page size'],
+  'result.ram.postcopy-requests': ['requests', 'page requests received by the source (a range request counts once)'],
+  'result.ram.postcopy-bytes': ['bytes', 'bytes of POSTCOPY_PAGE_DATA records'],
+  'result.emulator.scenario': ['', 'scenario name'],
+  'result.emulator.seed': ['', 'scenario seed'],
+  'result.emulator.simulated-time': ['ms', 'virtual time when the run ended'],
+  'result.emulator.postcopy-duration': ['ms', 'from the guest running at the destination until postcopy is complete'],
+  'result.emulator.eviction-time': ['ms', 'pager time spent evicting outstanding pages at the transition'],
+  'result.emulator.outstanding-at-start': ['pages', 'pages still at the source when postcopy started'],
+  'result.emulator.pages-pending': ['pages', 'pages not yet at the destination when the run ended'],
+  'result.emulator.faults.vcpu': ['faults', 'guest vCPU touches of missing pages'],
+  'result.emulator.faults.foreign': ['requests', 'page-in requests put on the ring by the device model'],
+  'result.emulator.pfns-requested': ['pages', 'pages the pager forwarded to the source'],
+  'result.emulator.fault-records': ['records', 'FAULT records written on the back-channel'],
+  'result.emulator.pages-pushed': ['pages', 'pages the source sent in the background'],
+  'result.emulator.pages-demand-fetched': ['pages', 'pages the source sent because they were requested'],
+  'result.emulator.pages-loaded': ['pages', 'pages loaded at the destination'],
+  'result.emulator.fault-latency.count': ['faults', 'faults answered'],
+  'result.emulator.fault-latency.p50': ['ns', 'median fault latency'],
+  'result.emulator.fault-latency.p90': ['ns', '90th percentile fault latency'],
+  'result.emulator.fault-latency.p99': ['ns', '99th percentile fault latency'],
+  'result.emulator.fault-latency.max': ['ns', 'largest fault latency'],
+  'result.emulator.fault-latency.cdf.N': ['ns', 'fault latency at quantile 5·N %'],
+  'result.emulator.ring.capacity': ['slots', 'ring slots'],
+  'result.emulator.ring.max-occupancy': ['requests', 'most unanswered requests held at once'],
+  'result.emulator.ring.time-full': ['ms', 'time the ring had no free slot'],
+  'result.emulator.ring.ebusy': ['requests', 'foreign requests refused with EBUSY'],
+  'result.emulator.mapper.calls': ['calls', 'device-model map calls'],
+  'result.emulator.mapper.retries': ['calls', 'map calls that failed and were retried'],
+  'result.emulator.mapper.requests': ['requests', 'ring requests the device model put'],
+  'result.emulator.mapper.done-at': ['ms', 'when the device model had every mapping'],
+  'result.emulator.vcpu.accesses': ['touches', 'guest page touches'],
+  'result.emulator.vcpu.writes': ['touches', 'guest page writes'],
+  'result.emulator.link.stream-wire-bytes': ['bytes', 'stream bytes on the wire including TCP/IP headers and Ethernet framing'],
+  'result.emulator.link.back-channel-bytes': ['bytes', 'back-channel payload bytes'],
+  'result.emulator.link.stream-records': ['records', 'records written to the stream'],
+  'result.emulator.pager-busy': ['ms', 'pager thread busy time'],
+  'result.emulator.events': ['events', 'kernel events processed'],
+};
+
+/** The definition row for a column, matching array columns by their `.N` pattern. */
+export function describeColumn(column: string): [string, string] {
+  return METRIC_DOCS[column] ?? METRIC_DOCS[column.replace(/\.\d+$/, '.N')]
+    ?? ['', column.startsWith('params.') ? 'the value of this sweep axis' : 'see docs/model.md'];
+}

@@ -1,0 +1,82 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError, writeAtomic } from '../cli/io.ts';
+import { RunPool } from './pool.ts';
+import { appendRecord, readRecords, writeResults, RUNS, type RunRecord } from './output.ts';
+import { scenarioOf, type Sweep } from './spec.ts';
+import type { Shard } from './shard.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface SweepOptions {
+  dir: string;
+  jobs: number;
+  resume: boolean;
+  shard: Shard | null;
+  /** Wall-clock timestamps for manifest.json (host information, never part of results). */
+  timestamp: () => string;
+  /** Called after each finished run with (done, total, events so far). */
+  progress?: (done: number, total: number, events: number) => void;
+}
+
+/** The tool's identity for manifest.json: version, and the git commit when it can be read. */
+export function toolIdentity(): { tool: string; version: string; commit: string | null } {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  let commit: string | null = null;
+  try {
+    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    commit = null;
+  }
+  return { tool: 'postcopy-emu', version: pkg.version, commit };
+}
+
+/**
+ * Runs a sweep (or one shard of it) into `dir`: each finished run is appended to runs.jsonl at
+ * once, so a killed sweep resumes with `resume` and skips what is there; at the end runs.jsonl is
+ * rewritten sorted, with runs.csv, metrics.md and manifest.json beside it.
+ */
+export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<RunRecord[]> {
+  mkdirSync(o.dir, { recursive: true });
+  if (!o.resume && existsSync(join(o.dir, RUNS))) {
+    throw new UsageError(`${o.dir} already holds ${RUNS}: use --resume to continue it, or another --out`);
+  }
+  const mine = sweep.runs.filter((r) => !o.shard || r.index % o.shard.count === o.shard.index % o.shard.count);
+  const wanted = new Set(mine.map((r) => r.index));
+  const records = readRecords(o.dir).filter((r) => wanted.has(r.index));
+  const done = new Set(records.map((r) => r.index));
+  const todo = mine.filter((r) => !done.has(r.index));
+  const manifest = {
+    ...toolIdentity(),
+    sweep: sweep.spec,
+    runs: sweep.runs.length,
+    configurations: sweep.configs,
+    shard: o.shard ? `${o.shard.index}/${o.shard.count}` : null,
+    startedAt: o.timestamp(),
+  };
+  writeAtomic(join(o.dir, 'manifest.json'), JSON.stringify({ ...manifest, finishedAt: null }, null, 2) + '\n');
+
+  let events = 0;
+  const pool = new RunPool(Math.max(1, Math.min(o.jobs, todo.length)));
+  try {
+    await Promise.all(todo.map(async (run) => {
+      const outcome = await pool.run(run.index, scenarioOf(sweep, run));
+      const rec: RunRecord = 'report' in outcome
+        ? { ...run, status: 'ok', result: outcome.report }
+        : { ...run, status: 'failed', error: outcome.error };
+      if (rec.result) events += rec.result.emulator.events;
+      appendRecord(o.dir, rec);
+      records.push(rec);
+      o.progress?.(records.length, mine.length, events);
+    }));
+  } finally {
+    await pool.close();
+  }
+  writeResults(o.dir, records);
+  const failed = records.filter((r) => r.status === 'failed').length;
+  writeAtomic(join(o.dir, 'manifest.json'),
+    JSON.stringify({ ...manifest, finishedAt: o.timestamp(), completed: records.length - failed, failed }, null, 2) + '\n');
+  return records.sort((a, b) => a.index - b.index);
+}
