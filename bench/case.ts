@@ -6,6 +6,11 @@ import { Emulator } from '../src/emulator.ts';
 import { Kernel } from '../src/kernel/kernel.ts';
 import { presetInput } from '../src/scenario/load.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runSweep } from '../src/sweep/run.ts';
+import { expandSweep } from '../src/sweep/spec.ts';
 
 function kernelOnly(): object {
   // 1024 concurrent timers, each rescheduling itself: the queue's raw throughput.
@@ -45,12 +50,31 @@ function scenario(name: string, input: ScenarioInput): object {
   };
 }
 
+/** 64 runs of the xen-2017 storm: 4 ring sizes × 2 request kinds × 2 link rates × 4 replications. */
+async function sweep64(jobs: number): Promise<object> {
+  const sweep = expandSweep({
+    base: { preset: 'xen-2017-pure', set: { 'limits.stopAt': 'resume' } },
+    axes: { 'ring.capacity': [1, 8, 64, 512], 'mapper.request': ['page', 'range'], 'link.rateMbps': [1000, 10000] },
+    replications: 4,
+    seed: 1,
+  }, process.cwd());
+  const dir = mkdtempSync(join(tmpdir(), 'pce-bench-'));
+  const t0 = process.hrtime.bigint();
+  const records = await runSweep(sweep, { dir, jobs, resume: false, shard: null, timestamp: () => '' });
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  rmSync(dir, { recursive: true });
+  const events = records.reduce((n, r) => n + (r.result?.emulator.events ?? 0), 0);
+  return { case: `sweep-64 --jobs ${jobs}`, runs: records.length, events, wallMs: Math.round(s * 1000), eventsPerSec: Math.round(events / s) };
+}
+
 const which = process.argv[2];
 const storm16 = { ...presetInput('xen-2017-pure'), memory: { pages: 4_194_304 } };
 const out = which === 'kernel' ? kernelOnly()
   : which === 'xen-2017-pure' ? scenario(which, presetInput(which))
   : which === 'storm-16g' ? scenario(which, storm16)
   : which === 'storm-16g-range' ? scenario(which, { ...storm16, mapper: { ...storm16.mapper, request: 'range' } })
+  : which === 'sweep-64-j1' ? await sweep64(1)
+  : which === 'sweep-64-j2' ? await sweep64(2)
   : null;
 if (!out) {
   process.stderr.write(`unknown bench case ${which}\n`);

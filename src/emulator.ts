@@ -147,10 +147,14 @@ export class Emulator {
     this.kernel.runUntil(t);
   }
 
-  /** Runs to the end: postcopy complete, the horizon (limits.horizonNs), or nothing left to happen. */
-  run(): this {
+  /**
+   * Runs to the end: postcopy complete, the horizon (limits.horizonNs), or nothing left to
+   * happen. `onProgress` hears the simulated time every 65 536 events.
+   */
+  run(onProgress?: (nowNs: number) => void): this {
     const k = this.kernel, horizon = this.scenario.limits.horizonNs;
-    while (k.nextTime() <= horizon && k.step());
+    let n = 0;
+    while (k.nextTime() <= horizon && k.step()) if (onProgress && (++n & 0xffff) === 0) onProgress(k.now);
     this.vcpus.stop();
     return this;
   }

@@ -13,9 +13,9 @@ export interface HostFigures {
 export type HostedReport = RunReport & { emulator: RunReport['emulator'] & { host: HostFigures } };
 
 /** Runs one scenario and adds the wall-clock figures under emulator.host. */
-export function runScenario(input: ScenarioInput, check = false): { report: HostedReport; violations: string[] } {
+export function runScenario(input: ScenarioInput, check = false, onProgress?: (nowNs: number) => void): { report: HostedReport; violations: string[] } {
   const t0 = process.hrtime.bigint();
-  const emu = new Emulator(input).run();
+  const emu = new Emulator(input).run(onProgress);
   const wallNs = Number(process.hrtime.bigint() - t0);
   const violations = check ? checkRun(emu) : [];
   const report = buildReport(emu);

@@ -4,6 +4,7 @@ import type { ScenarioInput } from '../../scenario/schema.ts';
 import { ScenarioError } from '../../scenario/validate.ts';
 import { UsageError, collect, writeAtomic } from '../io.ts';
 import { runScenario } from '../run-scenario.ts';
+import { progressBar } from '../progress.ts';
 import { formatTable } from '../table.ts';
 
 export interface ScenarioOptions {
@@ -36,7 +37,13 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
     .action((file: string | undefined, o: ScenarioOptions & { json?: string; check?: boolean; timeline?: boolean }) => {
       let input = scenarioFrom(file, o);
       if (o.timeline && !input.timeline?.samples) input = { ...input, timeline: { samples: 1000 } };
-      const { report, violations } = runScenario(input, o.check);
+      const t0 = Date.now();
+      const bar = progressBar('run {sim} s simulated | {speed}× real time');
+      const { report, violations } = runScenario(input, o.check, (now) => {
+        const wall = Math.max(1, Date.now() - t0) / 1000;
+        bar.update(0, 0, { sim: (now / 1e9).toFixed(2), speed: (now / 1e9 / wall).toFixed(1) });
+      });
+      bar.stop();
       if (o.json) {
         const text = JSON.stringify(report, null, 2) + '\n';
         if (o.json === '-') out(text);
