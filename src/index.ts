@@ -19,6 +19,8 @@ export { parseScenario, ScenarioError } from './scenario/validate.ts';
 export { presets, CORE_COMPARISON } from './scenario/presets.ts';
 export { applySets, readScenarioFile, presetInput } from './scenario/load.ts';
 export { Source } from './source/source.ts';
+export { readTrace, decodeTrace, encodeTrace, traceStats, TraceFormatError, TraceOp, type Trace } from './trace/format.ts';
+export { importCsv, importLackey, TraceImportError } from './trace/import.ts';
 export { XenPush, DemandOnly, type PushPolicy } from './source/policy.ts';
 export { RecordType } from './stream/records.ts';
 export { Mapper } from './workload/mapper.ts';

@@ -4,9 +4,9 @@ import { renameSync, writeFileSync } from 'node:fs';
 export class UsageError extends Error {}
 
 /** Writes through a temp file and a rename, so a reader never sees half a file. */
-export function writeAtomic(path: string, text: string): void {
+export function writeAtomic(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
+  writeFileSync(tmp, data);
   renameSync(tmp, path);
 }
 

@@ -2,7 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { ScenarioError } from '../scenario/validate.ts';
 import { registerCompare } from './commands/compare.ts';
 import { registerPresets } from './commands/presets.ts';
+import { registerReport } from './commands/report.ts';
 import { registerRun } from './commands/run.ts';
+import { registerTrace } from './commands/trace.ts';
 import { registerSweep } from './commands/sweep.ts';
 import { UsageError } from './io.ts';
 
@@ -15,8 +17,10 @@ export async function main(argv: readonly string[], out: (s: string) => void = (
     .configureOutput({ writeOut: out, writeErr: (s) => process.stderr.write(s) });
   registerRun(cmd, out, () => (failed = true));
   registerPresets(cmd, out);
+  registerTrace(cmd, out);
   registerSweep(cmd, out);
   registerCompare(cmd, out);
+  registerReport(cmd, out);
   try {
     await cmd.parseAsync([...argv]);
     return failed ? 1 : 0;

@@ -85,7 +85,9 @@ export const scenarioSchema = z.object({
     perGfnNs: ns.default(200),
   }),
   workload: section({
-    kind: z.enum(['idle', 'sequential', 'random', 'hot-set', 'memtest']).default('idle'),
+    kind: z.enum(['idle', 'sequential', 'random', 'hot-set', 'memtest', 'trace']).default('idle'),
+    /** kind trace: a .pctrace file (docs/traces.md), relative to the current directory. */
+    trace: z.string().min(1).optional(),
     vcpus: int(1, 4096).default(1),
     region: range.optional(),
     hotPages: int(1, 2 ** 30).default(1024),

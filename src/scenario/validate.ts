@@ -1,3 +1,4 @@
+import { TraceFormatError, gfnSpan, loadTrace } from '../trace/format.ts';
 import { scenarioSchema, type Range, type Scenario } from './schema.ts';
 
 /** A scenario that cannot run: `path` is the dotted field, `message` says what is allowed. */
@@ -39,6 +40,7 @@ export function parseScenario(input: unknown): Scenario {
   if (region && region.start + region.count > pages) {
     throw new ScenarioError('workload.region', `range [${region.start}, ${region.start + region.count}) must lie within memory.pages (${pages})`);
   }
+  checkTrace(s);
   if (s.ring.blackEye && s.ring.capacity < s.workload.vcpus) {
     // Xen's round-robin wake unblocks at most one vCPU per free slot: with fewer slots than
     // vCPUs a blocked vCPU can stay paused for ever once the faults stop.
@@ -50,4 +52,29 @@ export function parseScenario(input: unknown): Scenario {
     }
   }
   return s;
+}
+
+/** A trace workload names a readable trace whose pages fit the region it replays into. */
+function checkTrace(s: Scenario): void {
+  const w = s.workload;
+  if (w.kind !== 'trace') {
+    if (w.trace !== undefined) throw new ScenarioError('workload.trace', `is only read when workload.kind is trace (it is ${w.kind})`);
+    return;
+  }
+  if (w.trace === undefined) throw new ScenarioError('workload.trace', 'workload.kind trace needs a .pctrace file');
+  let trace;
+  try {
+    trace = loadTrace(w.trace);
+  } catch (e) {
+    if (e instanceof TraceFormatError) throw new ScenarioError('workload.trace', e.message);
+    throw e;
+  }
+  if (trace.gfns.length === 0) throw new ScenarioError('workload.trace', `${w.trace} holds no records`);
+  if (trace.pageSize !== s.memory.pageSize) {
+    throw new ScenarioError('workload.trace', `${w.trace} has ${trace.pageSize}-byte pages, memory.pageSize is ${s.memory.pageSize}`);
+  }
+  const room = w.region ? w.region.count : s.memory.pages, span = gfnSpan(trace);
+  if (span > room) {
+    throw new ScenarioError('workload.trace', `${w.trace} touches gfns up to ${span - 1}, more than the ${room} pages of ${w.region ? 'workload.region' : 'memory.pages'}`);
+  }
 }

@@ -1,10 +1,13 @@
 import type { Rng } from '../kernel/rng.ts';
 import type { Scenario } from '../scenario/schema.ts';
+import { loadTrace, type Trace } from '../trace/format.ts';
 
 /**
  * One vCPU's stream of page touches: sequential (each vCPU sweeps its own slice of the region),
  * uniform random over the region, or a hot set (a working set at the start of the region hit
  * with probability hotProbability, the rest uniform). memtest is a write-only sequential sweep.
+ * trace replays a recorded trace in a loop from the start of the region, each vCPU from its own
+ * offset, with the trace's gaps as think times (docs/traces.md).
  */
 export class AccessPattern {
   private readonly lo: number;
@@ -14,17 +17,30 @@ export class AccessPattern {
   private readonly hotPages: number;
   private readonly hotProbability: number;
   readonly writeFraction: number;
+  private readonly meanThinkNs: number;
+  private readonly trace: Trace | null;
+  /** The op of the trace record last returned by next(). */
+  private traceOp = 0;
 
   constructor(scenario: Scenario, vcpu: number, private readonly rng: Rng) {
     const w = scenario.workload;
     const region = w.region ?? { start: 0, count: scenario.memory.pages };
     this.lo = region.start;
-    this.count = region.count;
     this.kind = w.kind;
-    this.cursor = Math.floor((vcpu * region.count) / w.vcpus);
+    this.trace = w.kind === 'trace' ? loadTrace(w.trace!) : null;
+    this.count = this.trace ? this.trace.gfns.length : region.count;
+    this.cursor = Math.floor((vcpu * this.count) / w.vcpus);
     this.hotPages = Math.min(w.hotPages, region.count);
     this.hotProbability = w.hotProbability;
     this.writeFraction = w.kind === 'memtest' ? 1 : w.writeFraction;
+    this.meanThinkNs = w.thinkNs;
+  }
+
+  /** Think time before the next touch: the trace's gap (the caller adds the 1 ns floor), else exponential. */
+  thinkNs(): number {
+    if (this.trace === null) return this.rng.exp(this.meanThinkNs);
+    const c = this.cursor;
+    return c === 0 ? 0 : this.trace.times[c]! - this.trace.times[c - 1]!;
   }
 
   /** The next gfn touched. */
@@ -42,12 +58,19 @@ export class AccessPattern {
         return this.rng.float() < this.hotProbability
           ? this.lo + this.rng.int(0, this.hotPages - 1)
           : this.lo + this.rng.int(0, this.count - 1);
+      case 'trace': {
+        const c = this.cursor, t = this.trace!;
+        this.cursor = c + 1 === this.count ? 0 : c + 1;
+        this.traceOp = t.ops[c]!;
+        return this.lo + t.gfns[c]!;
+      }
       case 'idle':
         return -1;
     }
   }
 
   isWrite(): boolean {
+    if (this.trace !== null) return this.traceOp === 1;
     return this.writeFraction >= 1 || (this.writeFraction > 0 && this.rng.float() < this.writeFraction);
   }
 }

@@ -43,9 +43,7 @@ export class Vcpus {
   /** Generation of each vCPU's scheduled slice: a superseded slice event is ignored. */
   private readonly generation: Float64Array;
   private readonly patterns: AccessPattern[];
-  private readonly rngs: Rng[];
   private readonly stepKind: number;
-  private readonly thinkNs: number;
   private readonly prefetch: number;
   private readonly idle: boolean;
   private blockedNow = 0;
@@ -74,9 +72,8 @@ export class Vcpus {
     this.since = new Float64Array(this.n);
     this.generation = new Float64Array(this.n);
     this.blockedNs = new Float64Array(this.n);
-    this.rngs = Array.from({ length: this.n }, (_, v) => new Rng(scenario.seed, `vcpu${v}`));
-    this.patterns = this.rngs.map((rng, v) => new AccessPattern(scenario, v, rng));
-    this.thinkNs = w.thinkNs;
+    const rngs = Array.from({ length: this.n }, (_, v) => new Rng(scenario.seed, `vcpu${v}`));
+    this.patterns = rngs.map((rng, v) => new AccessPattern(scenario, v, rng));
     this.prefetch = w.prefetchPages;
     this.idle = w.kind === 'idle';
     this.stepKind = kernel.register((arg) => {
@@ -148,7 +145,7 @@ export class Vcpus {
 
   private step(v: number): void {
     if (this.state[v] !== VcpuState.RUNNING) return;
-    const mem = this.memory, pattern = this.patterns[v]!, rng = this.rngs[v]!;
+    const mem = this.memory, pattern = this.patterns[v]!;
     let t = this.kernel.now;
     // A touch deferred from the last slice is examined first, at its own time.
     let g = this.gfn[v]!;
@@ -175,7 +172,7 @@ export class Vcpus {
         return;
       }
       // A touch takes at least 1 ns, so a slice always moves the clock forward.
-      t += Math.max(1, rng.exp(this.thinkNs));
+      t += Math.max(1, pattern.thinkNs());
       g = pattern.next();
       w = pattern.isWrite();
     }

@@ -42,7 +42,8 @@ export function registerCompare(cmd: Command, out: (s: string) => void): void {
         if (!(by in records[0]!.params)) throw new UsageError(`--by ${by} is not an axis of this sweep (axes: ${Object.keys(records[0]!.params).join(', ')})`);
         const groups = new Map<string, RunReport[]>();
         for (const r of records) {
-          const key = JSON.stringify(r.params[by]);
+          const v = r.params[by];
+          const key = typeof v === 'string' ? v : JSON.stringify(v);
           groups.set(key, [...(groups.get(key) ?? []), r.result!]);
         }
         const headers = [...groups.keys()].map((k) => `${by}=${k}`);
