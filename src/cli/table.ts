@@ -10,8 +10,8 @@ const ROWS: Array<[string, string, (r: RunReport) => number | string | null]> = 
   ['outstanding pages', '', (r) => r.emulator['outstanding-at-start']],
   ['pages pushed', '', (r) => r.emulator['pages-pushed']],
   ['pages demand-fetched', '', (r) => r.emulator['pages-demand-fetched']],
-  ['faults vCPU / foreign', '', (r) => `${r.emulator.faults.vcpu} / ${r.emulator.faults.foreign}`],
-  ['ring max occupancy', '', (r) => `${r.emulator.ring['max-occupancy']} / ${r.emulator.ring.capacity}`],
+  ['faults vCPU / foreign', '', (r) => `${num(r.emulator.faults.vcpu)} / ${num(r.emulator.faults.foreign)}`],
+  ['ring max occupancy', '', (r) => `${num(r.emulator.ring['max-occupancy'])} / ${num(r.emulator.ring.capacity)}`],
   ['ring time full', 'ms', (r) => r.emulator.ring['time-full']],
   ['ring EBUSY', '', (r) => r.emulator.ring.ebusy],
   ['mapper retries', '', (r) => r.emulator.mapper.retries],
@@ -24,6 +24,8 @@ const ROWS: Array<[string, string, (r: RunReport) => number | string | null]> = 
 ];
 
 const us = (ns: number) => Math.round(ns / 100) / 10;
+/** A count inside a text cell; a mean over runs may be fractional. */
+const num = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
 
 function cell(v: number | string | null): string {
   if (v === null) return '-';
