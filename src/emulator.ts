@@ -2,6 +2,7 @@ import { EventEmitter, type EmulatorEvents } from './events.ts';
 import { Kernel } from './kernel/kernel.ts';
 import { Rng } from './kernel/rng.ts';
 import { Link } from './link/link.ts';
+import { FRESH, type Alloc } from './memory/arena.ts';
 import { GuestMemory, outstandingSet } from './memory/guest-memory.ts';
 import { LatencyLog } from './metrics/latency.ts';
 import { Timeline } from './metrics/timeline.ts';
@@ -42,11 +43,12 @@ export class Emulator {
   private readonly arriveKind: number;
   private readonly backArriveKind: number;
 
-  constructor(input: unknown) {
+  /** `alloc`: where per-page arrays come from; pass an Arena only when runs never overlap. */
+  constructor(input: unknown, alloc: Alloc = FRESH) {
     const s = (this.scenario = parseScenario(input));
     const k = this.kernel;
     this.memory = new GuestMemory(s.memory.pages, s.memory.pageSize,
-      outstandingSet(s.memory.outstanding, s.memory.pages, new Rng(s.seed, 'memory')));
+      outstandingSet(s.memory.outstanding, s.memory.pages, new Rng(s.seed, 'memory')), alloc);
     this.ring = new FaultRing({ capacity: s.ring.capacity, vcpus: s.workload.vcpus, blackEye: s.ring.blackEye }, k);
     this.stream = new Link(s.link);
     this.backChannel = new Link(s.backChannel);
@@ -68,11 +70,11 @@ export class Emulator {
         this.checkFinished();
       },
       transition: () => this.mapper.start(),
-    });
+    }, alloc);
     this.source = new Source(k, this.memory, this.stream, s, (rec, arrival) => {
       this.inFlight.push(rec);
       k.at(arrival, this.arriveKind);
-    });
+    }, alloc);
     this.mapper = new Mapper(k, this.memory, this.ring, s, new Rng(s.seed, 'mapper'), {
       put: (id) => this.put(id),
       kick: () => this.pager.kick(),

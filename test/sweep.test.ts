@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
 import { main } from '../src/cli/main.ts';
 import { resolveShard } from '../src/sweep/shard.ts';
 import { expandSweep, replicationSeed, scenarioOf } from '../src/sweep/spec.ts';
@@ -202,3 +203,23 @@ describe('compare', () => {
     expect((await cli('compare', join(d, 'missing.json'))).code).toBe(2);
   });
 });
+
+describe('failed runs', () => {
+  it('records a run that throws with its error and finishes the others', async () => {
+    const { runSweep } = await import('../src/sweep/run.ts');
+    const good = expandSweep(parse(SWEEP), root);
+    // Break configuration 1 after validation, as a run that fails at run time would.
+    const broken = { ...good, runs: good.runs.map((r) => (r.config === 1 ? { ...r, params: { ...r.params, 'ring.capacity': 0 } } : r)) };
+    const dir = join(tmp(), 'f');
+    const records = await runSweep(broken, { dir, jobs: 2, resume: false, shard: null, timestamp: () => 't' });
+    expect(records.map((r) => r.status)).toEqual(['ok', 'ok', 'failed', 'failed', 'ok', 'ok', 'ok', 'ok']);
+    expect(records[2]!.error).toContain('ring.capacity');
+    const manifest = JSON.parse(read(dir, 'manifest.json'));
+    expect(manifest).toMatchObject({ completed: 6, failed: 2, startedAt: 't', finishedAt: 't' });
+    expect(read(dir, 'runs.csv').split('\n')[3]).toMatch(/^2,1,0,\d+,failed,/);
+  });
+});
+
+function parse(yaml: string): unknown {
+  return YAML.parse(yaml);
+}

@@ -1,5 +1,6 @@
 import type { Range } from '../scenario/schema.ts';
 import type { Rng } from '../kernel/rng.ts';
+import { FRESH, type Alloc } from './arena.ts';
 import { NextMember } from './skip-list.ts';
 
 /**
@@ -29,11 +30,11 @@ export class GuestMemory {
   dropped = 0;
   readonly outstandingAtStart: number;
 
-  constructor(readonly pages: number, readonly pageSize: number, outstanding: OutstandingSet) {
-    this.state = new Uint8Array(pages);
-    this.sourceVersion = new Uint32Array(pages).fill(1);
-    this.destVersion = new Uint32Array(pages).fill(1);
-    this.unasked = new NextMember(pages);
+  constructor(readonly pages: number, readonly pageSize: number, outstanding: OutstandingSet, alloc: Alloc = FRESH) {
+    this.state = alloc.uint8(pages);
+    this.sourceVersion = alloc.uint32(pages).fill(1);
+    this.destVersion = alloc.uint32(pages).fill(1);
+    this.unasked = new NextMember(pages, alloc);
     outstanding.forEach((g) => {
       if (this.state[g] === PageState.OUTSTANDING) return;
       this.state[g] = PageState.OUTSTANDING;

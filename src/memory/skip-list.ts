@@ -1,3 +1,5 @@
+import { FRESH, type Alloc } from './arena.ts';
+
 /**
  * "Next index still in the set" over 0..n-1, as a union-find with path halving: removing an
  * index is O(1), finding the next member from any position is amortised near O(1). Used for
@@ -7,8 +9,8 @@
 export class NextMember {
   private readonly parent: Int32Array;
 
-  constructor(readonly size: number) {
-    this.parent = new Int32Array(size + 1);
+  constructor(readonly size: number, alloc: Alloc = FRESH) {
+    this.parent = alloc.int32(size + 1);
     for (let i = 0; i <= size; i++) this.parent[i] = i;
   }
 

@@ -1,4 +1,5 @@
 import type { Kernel } from '../kernel/kernel.ts';
+import { FRESH, type Alloc } from '../memory/arena.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { FaultRing, RequestKind } from '../ring/ring.ts';
 import type { Scenario } from '../scenario/schema.ts';
@@ -63,9 +64,10 @@ export class Pager {
     private readonly ring: FaultRing,
     scenario: Scenario,
     private readonly host: PagerHost,
+    alloc: Alloc = FRESH,
   ) {
     this.params = scenario.pager;
-    this.waiters = new Waiters(memory.pages);
+    this.waiters = new Waiters(memory.pages, alloc);
     this.remaining = new Int32Array(ring.capacity);
     this.doneKind = kernel.register(() => this.jobDone());
     this.notifyKind = kernel.register(() => this.consumeResponses());

@@ -1,3 +1,5 @@
+import { FRESH, type Alloc } from '../memory/arena.ts';
+
 /**
  * The pager's pending slots: for each pfn, the ring requests waiting for it (a pfn can have
  * several: several vCPUs, or a range request covering it). Linked lists in a growable pool of
@@ -12,8 +14,8 @@ export class Waiters {
   private free = 0;
   live = 0;
 
-  constructor(pages: number) {
-    this.head = new Int32Array(pages).fill(-1);
+  constructor(pages: number, alloc: Alloc = FRESH) {
+    this.head = alloc.int32(pages).fill(-1);
     this.req = new Int32Array(64);
     this.next = new Int32Array(64);
   }

@@ -1,6 +1,7 @@
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Link } from '../link/link.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
+import { FRESH, type Alloc } from '../memory/arena.ts';
 import { NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import {
@@ -48,9 +49,10 @@ export class Source {
     private readonly link: Link,
     scenario: Scenario,
     private readonly deliver: (record: StreamRecord, arrival: number) => void,
+    alloc: Alloc = FRESH,
   ) {
     this.params = scenario.source;
-    this.unsent = new NextMember(memory.pages);
+    this.unsent = new NextMember(memory.pages, alloc);
     for (let g = 0; g < memory.pages; g++) if (memory.state[g] === PageState.READY) this.unsent.remove(g);
     this.policy = makePolicy(this.params.policy, this.unsent);
     this.stepKind = kernel.register(() => this.step());
