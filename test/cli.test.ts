@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeEach, afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cliHarness } from './cli-harness.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const PRESETS = ['xen-2017-pure', 'xen-2017-hybrid', 'xen-2017-pure-range', 'xen-2017-hybrid-range'];
@@ -13,24 +13,8 @@ const SMALL = ['--set', 'memory.pages=2048'];
 const dir = mkdtempSync(join(tmpdir(), 'postcopy-emu-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-let stderr: string[] = [];
-beforeEach(() => {
-  stderr = [];
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr.push(String(chunk));
-    return true;
-  });
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+const cli = cliHarness();
 
-/** Runs the CLI in-process: exit code, stdout text, stderr text. */
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  const code = await main(['node', 'postcopy-emu', ...args], (s) => { out += s; });
-  return { code, out, err: stderr.join('') };
-}
 
 function file(name: string, text: string): string {
   const path = join(dir, name);

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliHarness } from './cli-harness.ts';
 import { BUCKET_LABELS, formatMicros, geometric } from '../src/report/charts.ts';
 import { configsOf, meanCdf, metricPoints } from '../src/report/configs.ts';
 import { loadReportInput, type SweepInput } from '../src/report/input.ts';
@@ -30,23 +30,8 @@ beforeAll(async () => {
   writeSweep(plainSweepDir, { timeline: false });
 });
 
-let stderr: string[] = [];
-beforeEach(() => {
-  stderr = [];
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr.push(String(chunk));
-    return true;
-  });
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+const cli = cliHarness();
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  const code = await main(['node', 'postcopy-emu', ...args], (s) => { out += s; });
-  return { code, out, err: stderr.join('') };
-}
 
 /** The inner HTML of `<figure id=ID>`, or null. */
 function figureOf(html: string, id: string): string | null {
@@ -249,7 +234,6 @@ describe('helpers', () => {
 describe('bad input: one line on stderr, exit 2, nothing written', () => {
   const bad = async (args: string[], message: RegExp) => {
     const before = readdirSync(dir).length;
-    stderr = [];
     const r = await cli('report', ...args);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(message);

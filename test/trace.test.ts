@@ -2,9 +2,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { checkRun } from '../src/check/invariants.ts';
-import { main } from '../src/cli/main.ts';
+import { cliHarness } from './cli-harness.ts';
 import { Emulator } from '../src/emulator.ts';
 import { presetInput } from '../src/scenario/load.ts';
 import { ScenarioError } from '../src/scenario/validate.ts';
@@ -264,23 +264,7 @@ describe('trace workload', () => {
 });
 
 describe('CLI trace import', () => {
-  let stderr: string[] = [];
-  beforeEach(() => {
-    stderr = [];
-    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      stderr.push(String(chunk));
-      return true;
-    });
-  });
-  afterEach(() => {
-    vi.restoreAllMocks();
-  });
-
-  async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    const code = await main(['node', 'postcopy-emu', ...args], (s) => { out += s; });
-    return { code, out, err: stderr.join('') };
-  }
+  const cli = cliHarness();
 
   it('imports a CSV, writes the file atomically and runs it', async () => {
     const csv = join(dir, 'in.csv'), out = join(dir, 'in.pctrace');
