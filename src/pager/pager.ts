@@ -249,9 +249,4 @@ export class Pager {
     }
     this.host.slotsFreed();
   }
-
-  /** True when the guest state is correct: nothing pending, nobody waiting. */
-  get settled(): boolean {
-    return this.memory.pending === 0 && this.waiters.live === 0 && this.notifies.length === 0;
-  }
 }
