@@ -94,7 +94,7 @@ export class Emulator {
         this.latency.add(waited);
         if (this.events.listenerCount('vcpu-resumed') > 0) this.events.emit('vcpu-resumed', { time: k.now, vcpu: v, gfn: g, waited });
       },
-    });
+    }, alloc);
     this.timeline = s.timeline.samples > 0
       ? new Timeline(k, s.timeline.samples, {
         ringOccupancy: () => this.ring.occupancy,

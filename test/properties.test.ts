@@ -21,7 +21,11 @@ const linkArb = fc.record({
 });
 
 /** Small random scenarios over every knob that changes the paging protocol. */
-function scenarioArb(policy: fc.Arbitrary<'xen' | 'demand'>): fc.Arbitrary<ScenarioInput> {
+type Policy = 'xen' | 'demand' | 'bubbling' | 'adaptive-chunk' | 'prefault';
+/** Every policy that pushes in the background (all but demand). */
+const PUSH_POLICIES = ['xen', 'bubbling', 'adaptive-chunk', 'prefault'] as const;
+
+function scenarioArb(policy: fc.Arbitrary<Policy>): fc.Arbitrary<ScenarioInput> {
   return fc.integer({ min: 64, max: 2048 }).chain((pages) => {
     const outstanding = fc.oneof(
       fc.constant({ kind: 'all' as const }),
@@ -46,6 +50,12 @@ function scenarioArb(policy: fc.Arbitrary<'xen' | 'demand'>): fc.Arbitrary<Scena
         policy,
         recordPages: fc.integer({ min: 1, max: 128 }),
         pfnBatch: fc.integer({ min: 1, max: pages }),
+        pivots: fc.integer({ min: 1, max: 8 }),
+        bubbleDirection: fc.constantFrom('both' as const, 'forward' as const),
+        chunkMinPages: fc.integer({ min: 1, max: 32 }),
+        chunkMaxPages: fc.integer({ min: 32, max: 256 }),
+        prefaultAfter: fc.integer({ min: 0, max: 64 }),
+        prefaultBefore: fc.integer({ min: 0, max: 16 }),
       }),
       pager: fc.record({
         eviction: fc.constantFrom('per-pfn' as const, 'batched' as const),
@@ -89,10 +99,10 @@ function runBounded(input: ScenarioInput): Emulator {
   return emu;
 }
 
-describe('random scenarios with the xen push policy', () => {
+describe('random scenarios with a push policy (xen, bubbling, adaptive-chunk, prefault)', () => {
   it('always complete soundly', () => {
     fc.assert(
-      fc.property(scenarioArb(fc.constant('xen' as const)), (input) => {
+      fc.property(scenarioArb(fc.constantFrom(...PUSH_POLICIES)), (input) => {
         const emu = runBounded(input);
         const { memory, ring, source, vcpus, pager, latency } = emu;
         expect(emu.finished).toBe(true);
@@ -149,7 +159,7 @@ describe('random scenarios with the demand-only policy', () => {
 describe('determinism', () => {
   it('the same scenario and seed give the same report', () => {
     fc.assert(
-      fc.property(scenarioArb(fc.constantFrom('xen' as const, 'demand' as const)), (input) => {
+      fc.property(scenarioArb(fc.constantFrom<Policy>('demand', ...PUSH_POLICIES)), (input) => {
         const bounded = { ...input, limits: { horizonNs: 200_000_000 } };
         const a = JSON.stringify(buildReport(runBounded(bounded)));
         const b = JSON.stringify(buildReport(runBounded(structuredClone(bounded))));

@@ -27,7 +27,7 @@ export function checkRun(emu: Emulator): string[] {
     if (ring.occupancy !== 0) out.push(`${ring.occupancy} ring requests were never answered`);
     if (pager.waiting !== 0) out.push(`${pager.waiting} pager waits were never released`);
     for (const v of vcpus.blockedAtStop) out.push(`vCPU ${v} still blocked at the end`);
-    if (scenario.source.policy === 'xen' && source.pagesPushed + source.pagesDemanded !== memory.outstandingAtStart) {
+    if (scenario.source.policy !== 'demand' && source.pagesPushed + source.pagesDemanded !== memory.outstandingAtStart) {
       out.push(`pushed ${source.pagesPushed} + demand-fetched ${source.pagesDemanded} ≠ outstanding ${memory.outstandingAtStart}`);
     }
   } else if (emu.kernel.pending === 0) {

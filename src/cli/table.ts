@@ -11,6 +11,7 @@ const ROWS: Array<[string, string, (r: RunReport) => number | string | null]> = 
   ['pages pushed', '', (r) => r.emulator['pages-pushed']],
   ['pages demand-fetched', '', (r) => r.emulator['pages-demand-fetched']],
   ['faults vCPU / foreign', '', (r) => `${num(r.emulator.faults.vcpu)} / ${num(r.emulator.faults.foreign)}`],
+  ['touched pages network / minor', '', (r) => `${num(r.emulator.faults.network)} / ${num(r.emulator.faults.minor)}`],
   ['ring max occupancy', '', (r) => `${num(r.emulator.ring['max-occupancy'])} / ${num(r.emulator.ring.capacity)}`],
   ['ring time full', 'ms', (r) => r.emulator.ring['time-full']],
   ['ring EBUSY', '', (r) => r.emulator.ring.ebusy],

@@ -34,3 +34,34 @@ export class NextMember {
     return i;
   }
 }
+
+/**
+ * The mirror of NextMember: "previous index still in the set" over 0..n-1, for scans that walk
+ * downwards (the bubbling policy's left edge). Slot i + 1 stands for index i; slot 0 is the
+ * "none left" sentinel, so prev() returns −1 when nothing at or below i is a member.
+ */
+export class PrevMember {
+  private readonly parent: Int32Array;
+
+  constructor(readonly size: number, alloc: Alloc = FRESH) {
+    this.parent = alloc.int32(size + 1);
+    for (let i = 0; i <= size; i++) this.parent[i] = i;
+  }
+
+  remove(i: number): void {
+    this.parent[i + 1] = i;
+  }
+
+  /** The last member at or before i, or −1 when none is left. */
+  prev(i: number): number {
+    if (i < 0) return -1;
+    let j = (i >= this.size ? this.size - 1 : i) + 1;
+    const p = this.parent;
+    while (p[j] !== j) {
+      const up = p[p[j]!]!;
+      p[j] = up;
+      j = up;
+    }
+    return j - 1;
+  }
+}

@@ -44,7 +44,17 @@ export function buildReport(emu: Emulator) {
       'eviction-time': ms(pager.evictionNs),
       'outstanding-at-start': memory.outstandingAtStart,
       'pages-pending': memory.pending,
-      faults: { vcpu: emu.vcpuFaults, foreign: emu.foreignFaults },
+      // network / minor: outstanding pages by the guest's first touch — it had to wait for the
+      // page (a vCPU fault) or the page had already been pushed (docs/policies.md).
+      faults: {
+        vcpu: emu.vcpuFaults,
+        foreign: emu.foreignFaults,
+        network: vcpus.networkPages,
+        minor: vcpus.minorPages,
+        'network-share': vcpus.networkPages + vcpus.minorPages > 0
+          ? Math.round((vcpus.networkPages / (vcpus.networkPages + vcpus.minorPages)) * 1e6) / 1e6
+          : null,
+      },
       'pfns-requested': pager.pfnsRequested,
       'fault-records': pager.faultRecords,
       'pages-pushed': source.pagesPushed,

@@ -53,7 +53,21 @@ export const scenarioSchema = z.object({
   link: section(link),
   backChannel: section(link),
   source: section({
-    policy: z.enum(['xen', 'demand']).default('xen'),
+    // docs/policies.md: xen (RFC), demand, bubbling (Hines & Gopalan, VEE 2009),
+    // adaptive-chunk (CRIU lazy pages), prefault (Yabusame).
+    policy: z.enum(['xen', 'demand', 'bubbling', 'adaptive-chunk', 'prefault']).default('xen'),
+    /** bubbling: pivots kept (Hines & Gopalan's journal version found k = 7 best; 1 = the VEE paper). */
+    pivots: int(1, 1024).default(1),
+    /** bubbling: push both sides of a pivot, or only forward (X+1, X+2, …). */
+    bubbleDirection: z.enum(['both', 'forward']).default('both'),
+    /** adaptive-chunk: first background chunk and growth step, pages (CRIU DEFAULT_XFER_LEN 64 KiB / 4 KiB pages). */
+    chunkMinPages: int(1, 2 ** 20).default(16),
+    /** adaptive-chunk: largest background chunk, pages (CRIU MAX_XFER_LEN 4 MiB / 4 KiB pages). */
+    chunkMaxPages: int(1, 2 ** 20).default(1024),
+    /** prefault: pages after each requested page sent with it (Yabusame's default unknown: 16). */
+    prefaultAfter: int(0, 2 ** 20).default(16),
+    /** prefault: pages before each requested page sent with it. */
+    prefaultBefore: int(0, 2 ** 20).default(0),
     recordPages: int(1, 65_536).default(64),
     pfnBatch: int(1, 2 ** 30).default(524_288),
     perPageNs: ns.default(400),

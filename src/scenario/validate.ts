@@ -46,6 +46,9 @@ export function parseScenario(input: unknown): Scenario {
     // vCPUs a blocked vCPU can stay paused for ever once the faults stop.
     throw new ScenarioError('ring.blackEye', `needs ring.capacity (${s.ring.capacity}) ≥ workload.vcpus (${s.workload.vcpus})`);
   }
+  if (s.source.chunkMaxPages < s.source.chunkMinPages) {
+    throw new ScenarioError('source.chunkMaxPages', `must be at least source.chunkMinPages (${s.source.chunkMinPages})`);
+  }
   for (const l of ['link', 'backChannel'] as const) {
     if (s[l].ipTcpHeaderBytes >= s[l].mtuBytes) {
       throw new ScenarioError(`${l}.ipTcpHeaderBytes`, `must be smaller than ${l}.mtuBytes (${s[l].mtuBytes}) so a segment carries payload`);

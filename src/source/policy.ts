@@ -1,8 +1,10 @@
 import type { NextMember } from '../memory/skip-list.ts';
 
 /**
- * Where the source's background push goes next. The source asks for one pfn at a time while
- * filling a record and tells the policy which requested pfns it just took.
+ * Where the source's background push goes next. Per record the source takes requested pfns
+ * first (telling the policy about each), asks the policy how many background pages the record
+ * may carry, then asks for them one at a time, and reports how many it got. Every pfn the policy
+ * returns must still be in `unsent`; the source removes it.
  */
 export interface PushPolicy {
   readonly name: string;
@@ -10,6 +12,12 @@ export interface PushPolicy {
   requested(gfn: number): void;
   /** The next unsent pfn to push in the background, or -1 for none. */
   nextBackground(): number;
+  /** The source read a FAULT record from the back-channel. */
+  faulted(): void;
+  /** Background pages the record being built may carry; `room` is what is left of recordPages. */
+  backgroundBudget(room: number): number;
+  /** The record was written with `count` background pages. */
+  backgroundSent(count: number): void;
 }
 
 /**
@@ -17,10 +25,10 @@ export interface PushPolicy {
  * (locality), wrapping once it reaches the end of memory.
  */
 export class XenPush implements PushPolicy {
-  readonly name = 'xen';
-  private cursor = 0;
+  readonly name: string = 'xen';
+  protected cursor = 0;
 
-  constructor(private readonly unsent: NextMember) {}
+  constructor(protected readonly unsent: NextMember) {}
 
   requested(gfn: number): void {
     this.cursor = gfn + 1;
@@ -34,6 +42,14 @@ export class XenPush implements PushPolicy {
     this.cursor = g + 1;
     return g;
   }
+
+  faulted(): void {}
+
+  backgroundBudget(room: number): number {
+    return room;
+  }
+
+  backgroundSent(_count: number): void {}
 }
 
 /** Pure demand paging: nothing is pushed; only requested pages travel. */
@@ -43,8 +59,9 @@ export class DemandOnly implements PushPolicy {
   nextBackground(): number {
     return -1;
   }
-}
-
-export function makePolicy(name: 'xen' | 'demand', unsent: NextMember): PushPolicy {
-  return name === 'xen' ? new XenPush(unsent) : new DemandOnly();
+  faulted(): void {}
+  backgroundBudget(): number {
+    return 0;
+  }
+  backgroundSent(): void {}
 }

@@ -7,7 +7,8 @@ import type { Scenario } from '../scenario/schema.ts';
 import {
   RECORD_HEADER_BYTES, RecordType, pageDataBytes, pfnListBytes, type BackRecord, type StreamRecord,
 } from '../stream/records.ts';
-import { makePolicy, type PushPolicy } from './policy.ts';
+import { makePolicy } from './make-policy.ts';
+import type { PushPolicy } from './policy.ts';
 
 const enum Phase {
   PFNS,
@@ -54,7 +55,7 @@ export class Source {
     this.params = scenario.source;
     this.unsent = new NextMember(memory.pages, alloc);
     for (let g = 0; g < memory.pages; g++) if (memory.state[g] === PageState.READY) this.unsent.remove(g);
-    this.policy = makePolicy(this.params.policy, this.unsent);
+    this.policy = makePolicy(this.params, this.unsent, alloc);
     this.stepKind = kernel.register(() => this.step());
   }
 
@@ -103,6 +104,7 @@ export class Source {
         this.completeAt = this.kernel.now;
         continue;
       }
+      this.policy.faulted();
       for (const g of rec.pfns) this.queue.push(g, g + 1, 0);
       for (let i = 0; i < rec.ranges.length; i += 2) this.queue.push(rec.ranges[i]!, rec.ranges[i]! + rec.ranges[i + 1]!, 1);
       this.requestsReceived += rec.pfns.length + rec.ranges.length / 2;
@@ -112,7 +114,8 @@ export class Source {
 
   private pushRecord(): void {
     const max = this.params.recordPages;
-    const pfns = new Int32Array(max);
+    const demanded = new Int32Array(max);
+    let pfns = demanded;
     let n = 0, batched = 0;
     const q = this.queue;
     // Requested pfns still unsent join the record first, in arrival order.
@@ -133,14 +136,21 @@ export class Source {
       q.length = 0;
       this.queueHead = 0;
     }
-    // The rest of the record is background.
-    while (n < max) {
+    // Then background pages, as many as the policy allows (the rest of the record for most).
+    const budget = this.policy.backgroundBudget(max - n);
+    if (n + budget > max) {
+      pfns = new Int32Array(n + budget);
+      pfns.set(demanded.subarray(0, n));
+    }
+    const end = n + budget;
+    while (n < end) {
       const g = this.policy.nextBackground();
       if (g < 0) break;
       pfns[n++] = g;
       this.unsent.remove(g);
       this.pagesPushed++;
     }
+    this.policy.backgroundSent(n - (end - budget));
     if (n === 0) {
       this.idle = true;
       return;

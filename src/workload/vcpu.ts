@@ -1,4 +1,5 @@
 import type { Kernel } from '../kernel/kernel.ts';
+import { FRESH, type Alloc } from '../memory/arena.ts';
 import { Rng } from '../kernel/rng.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
 import { RequestKind, type FaultRing } from '../ring/ring.ts';
@@ -46,12 +47,21 @@ export class Vcpus {
   private readonly stepKind: number;
   private readonly prefetch: number;
   private readonly idle: boolean;
+  /**
+   * One bit per page: set once the guest has touched it, or from the start for a page that was
+   * not outstanding (only pages that travel during postcopy count as network or minor).
+   */
+  private readonly touched: Uint8Array;
   private blockedNow = 0;
   private allBlockedSince = -1;
   /** Stats. */
   accesses = 0;
   writes = 0;
   faults = 0;
+  /** Outstanding pages whose first guest touch had to wait for the network (a vCPU fault). */
+  networkPages = 0;
+  /** Outstanding pages already present at their first guest touch (pushed in time). */
+  minorPages = 0;
   allBlockedNs = 0;
   readonly blockedNs: Float64Array;
   /** vCPUs that were still blocked when the run stopped. */
@@ -63,6 +73,7 @@ export class Vcpus {
     private readonly ring: FaultRing,
     scenario: Scenario,
     private readonly host: VcpuHost,
+    alloc: Alloc = FRESH,
   ) {
     const w = scenario.workload;
     this.n = w.vcpus;
@@ -72,6 +83,8 @@ export class Vcpus {
     this.since = new Float64Array(this.n);
     this.generation = new Float64Array(this.n);
     this.blockedNs = new Float64Array(this.n);
+    this.touched = alloc.uint8((memory.pages + 7) >> 3);
+    for (let g = 0; g < memory.pages; g++) if (memory.state[g] !== PageState.OUTSTANDING) this.touched[g >> 3]! |= 1 << (g & 7);
     const rngs = Array.from({ length: this.n }, (_, v) => new Rng(scenario.seed, `vcpu${v}`));
     this.patterns = rngs.map((rng, v) => new AccessPattern(scenario, v, rng));
     this.prefetch = w.prefetchPages;
@@ -109,6 +122,7 @@ export class Vcpus {
     if (!(gfn >= 0 && gfn < this.memory.pages)) throw new RangeError(`gfn ${gfn} is outside guest memory (0..${this.memory.pages - 1})`);
     if (this.state[v] !== VcpuState.RUNNING) return false;
     if (this.memory.state[gfn] === PageState.READY) {
+      this.firstTouch(gfn, false);
       this.accesses++;
       if (write) {
         this.memory.write(gfn);
@@ -145,7 +159,7 @@ export class Vcpus {
 
   private step(v: number): void {
     if (this.state[v] !== VcpuState.RUNNING) return;
-    const mem = this.memory, pattern = this.patterns[v]!;
+    const mem = this.memory, pattern = this.patterns[v]!, touched = this.touched;
     let t = this.kernel.now;
     // A touch deferred from the last slice is examined first, at its own time.
     let g = this.gfn[v]!;
@@ -160,6 +174,11 @@ export class Vcpus {
         if (t === this.kernel.now) return this.fault(v, g, w);
         this.defer(v, g, w, t);
         return;
+      }
+      const bit = 1 << (g & 7);
+      if ((touched[g >> 3]! & bit) === 0) {
+        touched[g >> 3]! |= bit;
+        this.minorPages++;
       }
       this.accesses++;
       if (w) {
@@ -191,8 +210,18 @@ export class Vcpus {
     this.kernel.at(t, this.stepKind, gen * this.n + v);
   }
 
+  /** The guest's first touch of an outstanding page is counted once: network or minor. */
+  private firstTouch(g: number, network: boolean): void {
+    const bit = 1 << (g & 7);
+    if ((this.touched[g >> 3]! & bit) !== 0) return;
+    this.touched[g >> 3]! |= bit;
+    if (network) this.networkPages++;
+    else this.minorPages++;
+  }
+
   private fault(v: number, g: number, w: boolean): void {
     this.faults++;
+    this.firstTouch(g, true);
     this.gfn[v] = g;
     this.write[v] = w ? 1 : 0;
     this.since[v] = this.kernel.now;

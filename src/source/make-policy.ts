@@ -1,0 +1,23 @@
+import { FRESH, type Alloc } from '../memory/arena.ts';
+import type { NextMember } from '../memory/skip-list.ts';
+import type { Scenario } from '../scenario/schema.ts';
+import { AdaptiveChunkPush } from './adaptive-chunk.ts';
+import { BubblingPush } from './bubbling.ts';
+import { DemandOnly, XenPush, type PushPolicy } from './policy.ts';
+import { PrefaultPush } from './prefault.ts';
+
+/** The push policy a scenario's `source` section asks for (docs/policies.md). */
+export function makePolicy(params: Scenario['source'], unsent: NextMember, alloc: Alloc = FRESH): PushPolicy {
+  switch (params.policy) {
+    case 'xen':
+      return new XenPush(unsent);
+    case 'demand':
+      return new DemandOnly();
+    case 'bubbling':
+      return new BubblingPush(unsent, params.pivots, params.bubbleDirection, alloc);
+    case 'adaptive-chunk':
+      return new AdaptiveChunkPush(unsent, params.chunkMinPages, params.chunkMaxPages);
+    case 'prefault':
+      return new PrefaultPush(unsent, params.prefaultAfter, params.prefaultBefore);
+  }
+}
