@@ -1,7 +1,9 @@
 import { EventEmitter, type EmulatorEvents } from './events.ts';
 import { Kernel } from './kernel/kernel.ts';
 import { Rng } from './kernel/rng.ts';
+import { InFlight } from './link/in-flight.ts';
 import { Link } from './link/link.ts';
+import { PreemptChannel } from './link/preempt.ts';
 import { FRESH, type Alloc } from './memory/arena.ts';
 import { GuestMemory, outstandingSet } from './memory/guest-memory.ts';
 import { LatencyLog } from './metrics/latency.ts';
@@ -27,6 +29,8 @@ export class Emulator {
   readonly ring: FaultRing;
   readonly stream: Link;
   readonly backChannel: Link;
+  /** QEMU's postcopy-preempt channel, when the scenario enables it. */
+  readonly preempt: PreemptChannel | null;
   readonly pager: Pager;
   readonly source: Source;
   readonly mapper: Mapper;
@@ -37,9 +41,9 @@ export class Emulator {
   resumedAt = -1;
   foreignFaults = 0;
   vcpuFaults = 0;
-  private readonly inFlight: StreamRecord[] = [];
-  private inFlightHead = 0;
-  private readonly backInFlight: BackRecord[] = [];
+  private readonly inFlight = new InFlight<StreamRecord>();
+  private readonly preemptInFlight = new InFlight<StreamRecord>();
+  private readonly backInFlight = new InFlight<BackRecord>();
   private readonly arriveKind: number;
   private readonly backArriveKind: number;
 
@@ -52,11 +56,13 @@ export class Emulator {
     this.ring = new FaultRing({ capacity: s.ring.capacity, vcpus: s.workload.vcpus, blackEye: s.ring.blackEye }, k);
     this.stream = new Link(s.link);
     this.backChannel = new Link(s.backChannel);
-    this.arriveKind = k.register(() => this.pager.receive(this.shiftInFlight()));
+    this.arriveKind = k.register(() => this.pager.receive(this.inFlight.shift()));
+    const preemptArriveKind = k.register(() => this.pager.receive(this.preemptInFlight.shift()));
     this.backArriveKind = k.register(() => this.backArrived());
     this.pager = new Pager(k, this.memory, this.ring, s, {
-      consumed: (bytes) => {
-        this.stream.consume(bytes);
+      consumed: (rec) => {
+        if (rec.preempt) return; // its own socket, with room to spare for single pages
+        this.stream.consume(rec.bytes);
         this.source.windowUpdate();
       },
       sendBack: (rec) => this.sendBack(rec),
@@ -71,10 +77,18 @@ export class Emulator {
       },
       transition: () => this.mapper.start(),
     }, alloc);
+    this.preempt = s.preempt.enabled ? new PreemptChannel(this.stream, s.preempt.share) : null;
+    const preemptPath = this.preempt && {
+      channel: this.preempt,
+      deliver: (rec: StreamRecord, arrival: number) => {
+        this.preemptInFlight.push(rec);
+        k.at(arrival, preemptArriveKind);
+      },
+    };
     this.source = new Source(k, this.memory, this.stream, s, (rec, arrival) => {
       this.inFlight.push(rec);
       k.at(arrival, this.arriveKind);
-    }, alloc);
+    }, preemptPath, alloc);
     this.mapper = new Mapper(k, this.memory, this.ring, s, new Rng(s.seed, 'mapper'), {
       put: (id) => this.put(id),
       kick: () => this.pager.kick(),
@@ -159,16 +173,6 @@ export class Emulator {
     while (k.nextTime() <= horizon && k.step()) if (onProgress && (++n & 0xffff) === 0) onProgress(k.now);
     this.vcpus.stop();
     return this;
-  }
-
-  private shiftInFlight(): StreamRecord {
-    const rec = this.inFlight[this.inFlightHead]!;
-    this.inFlight[this.inFlightHead++] = undefined as unknown as StreamRecord;
-    if (this.inFlightHead > 1024 && this.inFlightHead * 2 > this.inFlight.length) {
-      this.inFlight.splice(0, this.inFlightHead);
-      this.inFlightHead = 0;
-    }
-    return rec;
   }
 
   private sendBack(rec: BackRecord): void {

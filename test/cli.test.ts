@@ -37,13 +37,13 @@ function withoutHost(r: Report): Report {
 }
 
 describe('presets', () => {
-  it('lists the four xen-2017 presets and the trace preset with their descriptions', async () => {
+  it('lists the xen-2017, trace and qemu presets with their descriptions', async () => {
     const { code, out, err } = await cli('presets');
     expect(code).toBe(0);
     expect(err).toBe('');
     const lines = out.trimEnd().split('\n');
-    expect(lines).toHaveLength(5);
-    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual([...PRESETS, 'trace-hashtable']);
+    expect(lines).toHaveLength(7);
+    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual([...PRESETS, 'trace-hashtable', 'qemu-vanilla', 'qemu-preempt']);
     expect(lines[1]).toContain('256 MiB writable working set');
   });
 });

@@ -30,6 +30,16 @@ export class Link {
     this.bufferNs = params.sendBufferBytes * this.nsPerByte;
   }
 
+  /** When the wire will have sent everything queued so far. */
+  get busyUntil(): number {
+    return this.wireFreeAt;
+  }
+
+  /** Another flow on the same wire took `ns` of its time: what is queued here goes out later. */
+  yieldWire(now: number, ns: number): void {
+    if (this.wireFreeAt > now) this.wireFreeAt += ns;
+  }
+
   /** Bytes on the wire for a payload of `bytes` (TCP segmentation + framing). */
   wireBytes(bytes: number): number {
     return bytes + Math.ceil(bytes / this.mss) * this.perSegmentBytes;

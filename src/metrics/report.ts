@@ -29,7 +29,7 @@ export function buildReport(emu: Emulator) {
     'postcopy-latency': latency.mean(),
     'postcopy-latency-dist': [...latency.buckets],
     ram: {
-      transferred: stream.bytesPayload,
+      transferred: stream.bytesPayload + (emu.preempt?.bytesPayload ?? 0),
       total: memory.pages * memory.pageSize,
       'page-size': memory.pageSize,
       'postcopy-requests': source.requestsReceived,
@@ -74,6 +74,8 @@ export function buildReport(emu: Emulator) {
         'stream-wire-bytes': stream.bytesOnWire,
         'back-channel-bytes': backChannel.bytesPayload,
         'stream-records': stream.records,
+        'preempt-records': emu.preempt?.records ?? 0,
+        'preempt-bytes': emu.preempt?.bytesPayload ?? 0,
       },
       'pager-busy': ms(pager.busyNs),
       events: kernel.events,

@@ -8,8 +8,8 @@ import { Waiters } from './waiters.ts';
 
 /** What the pager needs from the rest of the destination. */
 export interface PagerHost {
-  /** The pager read a stream record of `bytes` from its socket. */
-  consumed(bytes: number): void;
+  /** The pager read a stream record from its socket. */
+  consumed(record: StreamRecord): void;
   /** Writes a record to the back-channel now. */
   sendBack(record: BackRecord): void;
   /** A page was loaded (guest-accessible now) or dropped. */
@@ -111,7 +111,7 @@ export class Pager {
       }
       this.record = rec;
       this.job = Job.RECORD;
-      this.host.consumed(rec.bytes);
+      this.host.consumed(rec);
       cost = this.recordCost(rec);
     } else if (this.ring.queued > 0) {
       this.job = Job.DRAIN;

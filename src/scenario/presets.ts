@@ -27,6 +27,24 @@ function variant(name: string, description: string, patch: (s: ScenarioInput) =>
   return [name, s];
 }
 
+/**
+ * QEMU postcopy over 10 Gbit/s with and without the preempt channel: a 4 GiB guest whose 4 vCPUs
+ * keep rewriting a 1 GiB working set, every page outstanding (postcopy from the start), no
+ * device-model storm. QEMU discards pages with madvise, so eviction is batched; userfaultfd has
+ * no 8-slot ring, so the ring is large. Fault latency is dominated by queueing behind background
+ * data without preempt (shared/reference/postcopy.md §2).
+ */
+const qemu2022: ScenarioInput = {
+  memory: { pages: 1_048_576, outstanding: { kind: 'all' } },
+  ring: { capacity: 1024 },
+  link: { rateMbps: 10_000 },
+  backChannel: { rateMbps: 10_000 },
+  source: { policy: 'xen' },
+  pager: { eviction: 'batched' },
+  mapper: { mapping: { kind: 'none' } },
+  workload: { kind: 'random', vcpus: 4, region: { start: 0, count: 262_144 }, writeFraction: 1 },
+};
+
 export const presets: ReadonlyMap<string, ScenarioInput> = new Map([
   variant('xen-2017-pure', 'Pure postcopy of a 2 GiB guest, every page outstanding, device-model mapping storm on an 8-slot ring', () => {}),
   variant('xen-2017-hybrid', 'The same after one precopy pass: only the 256 MiB writable working set outstanding', (s) => {
@@ -45,6 +63,8 @@ export const presets: ReadonlyMap<string, ScenarioInput> = new Map([
     s.mapper = { mapping: { kind: 'none' } };
     s.workload = { kind: 'trace', vcpus: 1, trace: 'traces/hashtable.pctrace' };
   }),
+  ['qemu-vanilla', { ...structuredClone(qemu2022), name: 'qemu-vanilla', description: 'QEMU postcopy at 10 Gbit/s, 4 vCPUs rewriting 1 GiB of a 4 GiB guest; requested pages queue behind the background stream' }],
+  ['qemu-preempt', { ...structuredClone(qemu2022), name: 'qemu-preempt', description: 'qemu-vanilla with the postcopy-preempt channel: requested pages on their own connection', preempt: { enabled: true } }],
 ]);
 
 /** The presets `npm start` compares side by side. */

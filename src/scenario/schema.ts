@@ -110,6 +110,14 @@ export const scenarioSchema = z.object({
     thinkNs: ns.default(4_000),
     prefetchPages: int(0, 2 ** 20).default(0),
   }),
+  /**
+   * QEMU postcopy-preempt: requested pages travel on their own connection. `share`: the preempt
+   * flow's part of the wire while the main stream is backlogged (fair queuing of two flows: 0.5).
+   */
+  preempt: section({
+    enabled: z.boolean().default(false),
+    share: z.number().gt(0).max(1).default(0.5),
+  }),
   /** Sampled time series for plots: 0 = off, else the number of samples to keep (±2×). */
   timeline: section({
     samples: int(0, 100_000).default(0),

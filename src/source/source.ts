@@ -9,6 +9,13 @@ import {
 } from '../stream/records.ts';
 import { makePolicy } from './make-policy.ts';
 import type { PushPolicy } from './policy.ts';
+import type { PreemptChannel } from '../link/preempt.ts';
+
+/** The preempt channel and where its records go. */
+export interface PreemptPath {
+  channel: PreemptChannel;
+  deliver: (record: StreamRecord, arrival: number) => void;
+}
 
 const enum Phase {
   PFNS,
@@ -37,6 +44,7 @@ export class Source {
   private stalled = false;
   private writeDoneAt = 0;
   private readonly stepKind: number;
+  private preemptCpuFreeAt = 0;
   /** Stats. */
   requestsReceived = 0;
   pagesPushed = 0;
@@ -50,6 +58,7 @@ export class Source {
     private readonly link: Link,
     scenario: Scenario,
     private readonly deliver: (record: StreamRecord, arrival: number) => void,
+    private readonly preempt: PreemptPath | null = null,
     alloc: Alloc = FRESH,
   ) {
     this.params = scenario.source;
@@ -67,6 +76,11 @@ export class Source {
   /** A back-channel record arrived. */
   receive(record: BackRecord): void {
     this.inbox.push(record);
+    if (this.preempt) {
+      // QEMU's return-path thread takes the request at once and the preempt thread sends it.
+      this.readBackChannel();
+      this.servePreempt();
+    }
     if (this.idle) {
       this.idle = false;
       this.step();
@@ -112,13 +126,11 @@ export class Source {
     this.inbox.length = 0;
   }
 
-  private pushRecord(): void {
-    const max = this.params.recordPages;
-    const demanded = new Int32Array(max);
-    let pfns = demanded;
+  /** Moves requested pfns still unsent, in arrival order, into `pfns` (up to its length). */
+  private takeRequested(pfns: Int32Array): { n: number; batched: number } {
+    const max = pfns.length;
     let n = 0, batched = 0;
     const q = this.queue;
-    // Requested pfns still unsent join the record first, in arrival order.
     while (n < max && this.queueHead < q.length) {
       const start = q[this.queueHead]!, end = q[this.queueHead + 1]!, fromRange = q[this.queueHead + 2]!;
       let g = this.unsent.next(start);
@@ -136,6 +148,33 @@ export class Source {
       q.length = 0;
       this.queueHead = 0;
     }
+    return { n, batched };
+  }
+
+  /** Sends every queued request on the preempt channel now, in records of recordPages. */
+  private servePreempt(): void {
+    const p = this.preempt!, params = this.params;
+    while (this.queueHead < this.queue.length) {
+      const pfns = new Int32Array(params.recordPages);
+      const { n, batched } = this.takeRequested(pfns);
+      if (n === 0) break;
+      const bytes = pageDataBytes(n, this.memory.pageSize);
+      this.postcopyBytes += bytes;
+      // The preempt thread has its own CPU; its records go out one after another.
+      const t = Math.max(this.kernel.now, this.preemptCpuFreeAt) + params.perRecordNs + n * params.perPageNs;
+      this.preemptCpuFreeAt = t;
+      p.deliver({ type: RecordType.POSTCOPY_PAGE_DATA, bytes, pfns, count: n, batched, preempt: true }, p.channel.send(t, bytes));
+    }
+  }
+
+  private pushRecord(): void {
+    const max = this.params.recordPages;
+    const demanded = new Int32Array(max);
+    let pfns = demanded;
+    // Requested pfns still unsent join the record first, in arrival order.
+    const taken = this.takeRequested(demanded);
+    let n = taken.n;
+    const batched = taken.batched;
     // Then background pages, as many as the policy allows (the rest of the record for most).
     const budget = this.policy.backgroundBudget(max - n);
     if (n + budget > max) {

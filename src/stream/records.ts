@@ -23,6 +23,8 @@ export interface StreamRecord {
   type: RecordType;
   /** Payload bytes, for flow control. */
   bytes: number;
+  /** Sent on the preempt channel rather than the main stream. */
+  preempt?: boolean;
   /** PAGE_DATA: the pfns carried; `batched` of them came from range requests. */
   pfns: Int32Array | null;
   count: number;

@@ -16,7 +16,7 @@ export const METRIC_DOCS: Record<string, [unit: string, definition: string]> = {
   'result.postcopy-vcpu-blocktime.N': ['ms', 'time vCPU N spent blocked on faults'],
   'result.postcopy-latency': ['ns', 'mean fault latency (vCPU fault → running again; foreign request → answered)'],
   'result.postcopy-latency-dist.N': ['faults', 'faults with latency in [2^N µs, 2^(N+1) µs); the last bucket takes everything larger'],
-  'result.ram.transferred': ['bytes', 'bytes written to the migration stream (records, headers, page data)'],
+  'result.ram.transferred': ['bytes', 'bytes written to the migration stream and the preempt channel (records, headers, page data)'],
   'result.ram.total': ['bytes', 'guest memory size'],
   'result.ram.page-size': ['bytes', 'guest page size'],
   'result.ram.postcopy-requests': ['requests', 'page requests received by the source (a range request counts once)'],
@@ -57,6 +57,8 @@ export const METRIC_DOCS: Record<string, [unit: string, definition: string]> = {
   'result.emulator.link.stream-wire-bytes': ['bytes', 'stream bytes on the wire including TCP/IP headers and Ethernet framing'],
   'result.emulator.link.back-channel-bytes': ['bytes', 'back-channel payload bytes'],
   'result.emulator.link.stream-records': ['records', 'records written to the stream'],
+  'result.emulator.link.preempt-records': ['records', 'records sent on the postcopy-preempt channel'],
+  'result.emulator.link.preempt-bytes': ['bytes', 'payload bytes sent on the postcopy-preempt channel'],
   'result.emulator.pager-busy': ['ms', 'pager thread busy time'],
   'result.emulator.events': ['events', 'kernel events processed'],
 };
