@@ -39,6 +39,8 @@ export class Emulator {
   readonly timeline: Timeline | null;
   /** When the guest ran again at the destination (ns), or −1. */
   resumedAt = -1;
+  /** Things about the scenario a user should know (printed by the CLI, kept in the JSON). */
+  readonly warnings: string[] = [];
   foreignFaults = 0;
   vcpuFaults = 0;
   private readonly inFlight = new InFlight<StreamRecord>();
@@ -53,7 +55,11 @@ export class Emulator {
     const k = this.kernel;
     this.memory = new GuestMemory(s.memory.pages, s.memory.pageSize,
       outstandingSet(s.memory.outstanding, s.memory.pages, new Rng(s.seed, 'memory')), alloc);
-    this.ring = new FaultRing({ capacity: s.ring.capacity, vcpus: s.workload.vcpus, blackEye: s.ring.blackEye }, k);
+    // userfaultfd has no ring: QEMU's faults queue without bound (shared/reference/postcopy.md §2).
+    const uffd = s.source.policy === 'qemu';
+    const ringGiven = typeof input === 'object' && input !== null && 'ring' in input;
+    if (uffd && ringGiven) this.warnings.push('ring.capacity and ring.blackEye are ignored with source.policy qemu: userfaultfd queues faults without bound');
+    this.ring = new FaultRing({ capacity: s.ring.capacity, vcpus: s.workload.vcpus, blackEye: s.ring.blackEye && !uffd, unbounded: uffd }, k);
     this.stream = new Link(s.link);
     this.backChannel = new Link(s.backChannel);
     this.arriveKind = k.register(() => this.pager.receive(this.inFlight.shift()));

@@ -37,6 +37,7 @@ export function buildReport(emu: Emulator) {
     },
     emulator: {
       scenario: scenario.name,
+      warnings: emu.warnings,
       seed: scenario.seed,
       'simulated-time': ms(end),
       // From the guest running at the destination to the last page: 0 when nothing was left.

@@ -36,7 +36,7 @@ const enum Job {
 export class Pager {
   private readonly params: Scenario['pager'];
   private readonly waiters: Waiters;
-  private readonly remaining: Int32Array;
+  private remaining: Int32Array;
   private readonly inbox: StreamRecord[] = [];
   private inboxHead = 0;
   private busy = false;
@@ -194,6 +194,7 @@ export class Pager {
     for (let id = ring.take(); id >= 0; id = ring.take()) {
       n++;
       const kind = ring.kindOf(id), gfn = ring.gfnOf(id);
+      if (id >= this.remaining.length) this.widenRemaining();
       this.remaining[id] = 0;
       if (kind === RequestKind.DROP) {
         if (!mem.isSettled(gfn)) {
@@ -221,6 +222,13 @@ export class Pager {
       if (this.remaining[id] === 0) this.responses.push(id);
     }
     return n;
+  }
+
+  /** An unbounded ring grew: room for its new request ids. */
+  private widenRemaining(): void {
+    const r = new Int32Array(this.ring.capacity);
+    r.set(this.remaining);
+    this.remaining = r;
   }
 
   private finishDrain(): void {

@@ -21,6 +21,11 @@ export interface RingOptions {
   vcpus: number;
   /** Pause a vCPU that leaves fewer free slots than the domain has vCPUs. */
   blackEye: boolean;
+  /**
+   * No bound at all (userfaultfd's fault queue): slots are added whenever the ring is full, so
+   * nobody ever waits for a slot or gets EBUSY; `capacity` is then only the starting size.
+   */
+  unbounded?: boolean;
 }
 
 /** A request as seen from outside (tests, observers); the ring itself stores typed arrays. */
@@ -42,15 +47,16 @@ export interface RingRequest {
  *   round-robin from the one after the last woken (vm_event_wake_queued / _wake_blocked).
  */
 export class FaultRing {
-  readonly capacity: number;
-  private readonly kinds: Uint8Array;
-  private readonly gfns: Int32Array;
-  private readonly counts: Int32Array;
-  private readonly producers: Int32Array;
-  private readonly putTimes: Float64Array;
-  private readonly freeIds: Int32Array;
+  /** Slots; grows on demand when the ring is unbounded. */
+  capacity: number;
+  private kinds: Uint8Array;
+  private gfns: Int32Array;
+  private counts: Int32Array;
+  private producers: Int32Array;
+  private putTimes: Float64Array;
+  private freeIds: Int32Array;
   private freeTop: number;
-  private readonly fifo: Int32Array;
+  private fifo: Int32Array;
   private head = 0;
   private queuedCount = 0;
   private readonly sleepers: number[] = [];
@@ -106,6 +112,7 @@ export class FaultRing {
 
   /** A foreign accessor's page-in request: queued if a slot is free, else EBUSY (not queued). */
   putForeign(kind: RequestKind, gfn: number, count = 1): number {
+    if (this.freeTop === 0 && this.options.unbounded) this.grow();
     if (this.freeTop === 0) {
       this.ebusy++;
       return EBUSY;
@@ -115,6 +122,7 @@ export class FaultRing {
 
   /** A guest vCPU wants a slot: true if one is free, else the vCPU joins the wait queue. */
   claimGuest(vcpu: number): boolean {
+    if (this.freeTop === 0 && this.options.unbounded) this.grow();
     if (this.freeTop > this.sleepers.length) return true;
     this.sleepers.push(vcpu);
     return false;
@@ -207,6 +215,30 @@ export class FaultRing {
     return this.timeFullNs + (this.fullSince >= 0 ? now - this.fullSince : 0);
   }
 
+  /** Doubles the slots (unbounded ring only), keeping queued requests in FIFO order. */
+  private grow(): void {
+    const old = this.capacity, cap = old * 2;
+    const widen = <T extends Uint8Array | Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.kinds = widen(this.kinds, (n) => new Uint8Array(n));
+    this.gfns = widen(this.gfns, (n) => new Int32Array(n));
+    this.counts = widen(this.counts, (n) => new Int32Array(n));
+    this.producers = widen(this.producers, (n) => new Int32Array(n));
+    this.putTimes = widen(this.putTimes, (n) => new Float64Array(n));
+    const fifo = new Int32Array(cap);
+    for (let i = 0; i < this.queuedCount; i++) fifo[i] = this.fifo[(this.head + i) % old]!;
+    this.fifo = fifo;
+    this.head = 0;
+    const freeIds = new Int32Array(cap);
+    freeIds.set(this.freeIds.subarray(0, this.freeTop));
+    for (let id = cap - 1; id >= old; id--) freeIds[this.freeTop++] = id;
+    this.freeIds = freeIds;
+    this.capacity = cap;
+  }
+
   private put(kind: RequestKind, gfn: number, count: number, producer: number): number {
     const id = this.freeIds[--this.freeTop]!;
     this.kinds[id] = kind;
@@ -219,7 +251,7 @@ export class FaultRing {
     this.puts++;
     const occ = this.capacity - this.freeTop;
     if (occ > this.maxOccupancy) this.maxOccupancy = occ;
-    if (this.freeTop === 0) this.noteFull(true);
+    if (this.freeTop === 0 && !this.options.unbounded) this.noteFull(true);
     return id;
   }
 

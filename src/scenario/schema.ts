@@ -53,9 +53,9 @@ export const scenarioSchema = z.object({
   link: section(link),
   backChannel: section(link),
   source: section({
-    // docs/policies.md: xen (RFC), demand, bubbling (Hines & Gopalan, VEE 2009),
-    // adaptive-chunk (CRIU lazy pages), prefault (Yabusame).
-    policy: z.enum(['xen', 'demand', 'bubbling', 'adaptive-chunk', 'prefault']).default('xen'),
+    // docs/policies.md: xen (RFC), qemu (userfaultfd: unbounded fault queue), demand,
+    // bubbling (Hines & Gopalan, VEE 2009), adaptive-chunk (CRIU lazy pages), prefault (Yabusame).
+    policy: z.enum(['xen', 'qemu', 'demand', 'bubbling', 'adaptive-chunk', 'prefault']).default('xen'),
     /** bubbling: pivots kept (Hines & Gopalan's journal version found k = 7 best; 1 = the VEE paper). */
     pivots: int(1, 1024).default(1),
     /** bubbling: push both sides of a pivot, or only forward (X+1, X+2, …). */

@@ -41,7 +41,7 @@ export function parseScenario(input: unknown): Scenario {
     throw new ScenarioError('workload.region', `range [${region.start}, ${region.start + region.count}) must lie within memory.pages (${pages})`);
   }
   checkTrace(s);
-  if (s.ring.blackEye && s.ring.capacity < s.workload.vcpus) {
+  if (s.ring.blackEye && s.source.policy !== 'qemu' && s.ring.capacity < s.workload.vcpus) {
     // Xen's round-robin wake unblocks at most one vCPU per free slot: with fewer slots than
     // vCPUs a blocked vCPU can stay paused for ever once the faults stop.
     throw new ScenarioError('ring.blackEye', `needs ring.capacity (${s.ring.capacity}) ≥ workload.vcpus (${s.workload.vcpus})`);

@@ -11,6 +11,10 @@ export function makePolicy(params: Scenario['source'], unsent: NextMember, alloc
   switch (params.policy) {
     case 'xen':
       return new XenPush(unsent);
+    case 'qemu':
+      // QEMU's scan restarts at the requested page, which was just sent: the same order as
+      // Xen's last-faulted + 1. What differs is the fault path (userfaultfd: unbounded queue).
+      return new XenPush(unsent, 'qemu');
     case 'demand':
       return new DemandOnly();
     case 'bubbling':

@@ -25,10 +25,9 @@ export interface PushPolicy {
  * (locality), wrapping once it reaches the end of memory.
  */
 export class XenPush implements PushPolicy {
-  readonly name: string = 'xen';
   protected cursor = 0;
 
-  constructor(protected readonly unsent: NextMember) {}
+  constructor(protected readonly unsent: NextMember, readonly name: string = 'xen') {}
 
   requested(gfn: number): void {
     this.cursor = gfn + 1;

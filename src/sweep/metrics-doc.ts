@@ -23,6 +23,7 @@ export const METRIC_DOCS: Record<string, [unit: string, definition: string]> = {
   'result.ram.postcopy-bytes': ['bytes', 'bytes of POSTCOPY_PAGE_DATA records'],
   'result.emulator.scenario': ['', 'scenario name'],
   'result.emulator.seed': ['', 'scenario seed'],
+  'result.emulator.warnings.N': ['', 'a warning about the scenario (e.g. a setting the chosen policy ignores)'],
   'result.emulator.simulated-time': ['ms', 'virtual time when the run ended'],
   'result.emulator.postcopy-duration': ['ms', 'from the guest running at the destination until postcopy is complete'],
   'result.emulator.eviction-time': ['ms', 'pager time spent evicting outstanding pages at the transition'],

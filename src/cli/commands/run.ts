@@ -50,6 +50,7 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
         else writeAtomic(o.json, text);
       }
       if (o.json !== '-') out(`${formatTable([report], [report.emulator.scenario])}\n`);
+      for (const w of report.emulator.warnings) process.stderr.write(`postcopy-emu: warning: ${w}\n`);
       for (const v of violations) process.stderr.write(`invariant violated: ${v}\n`);
       if (violations.length > 0) fail();
     });

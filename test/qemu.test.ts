@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { checkRun } from '../src/check/invariants.ts';
+import { Emulator } from '../src/emulator.ts';
+import { FaultRing, RequestKind } from '../src/ring/ring.ts';
+
+describe('the qemu policy: userfaultfd semantics', () => {
+  it('an unbounded ring grows instead of refusing, keeping FIFO order', () => {
+    const ring = new FaultRing({ capacity: 2, vcpus: 2, blackEye: false, unbounded: true });
+    const ids = [10, 11, 12, 13, 14].map((g) => ring.putForeign(RequestKind.PAGE, g));
+    expect(ids.every((id) => id >= 0)).toBe(true);
+    expect(ring.ebusy).toBe(0);
+    expect(ring.capacity).toBe(8);
+    expect(ring.take()).toBe(ids[0]);
+    expect(ring.contents().map((r) => r.gfn)).toEqual([11, 12, 13, 14]);
+    expect(ring.claimGuest(0)).toBe(true);
+    ring.putGuest(0, RequestKind.PAGE, 15);
+    expect(ring.waitQueue).toEqual([]);
+    expect(ring.occupancy).toBe(6);
+    expect(ring.timeFull(1_000)).toBe(0);
+  });
+
+  it('vCPUs never wait for a slot, the device model never gets EBUSY, and the run stays sound', () => {
+    const input = {
+      memory: { pages: 4096 },
+      ring: { capacity: 1 },
+      source: { policy: 'qemu' as const },
+      mapper: { mapping: { kind: 'ranges' as const, ranges: [{ start: 1024, count: 512 }] } },
+      workload: { kind: 'random' as const, vcpus: 4, writeFraction: 1 },
+    };
+    const emu = new Emulator(input);
+    expect(emu.warnings).toEqual(['ring.capacity and ring.blackEye are ignored with source.policy qemu: userfaultfd queues faults without bound']);
+    emu.run();
+    expect(emu.finished).toBe(true);
+    expect(checkRun(emu)).toEqual([]);
+    expect(emu.ring.ebusy).toBe(0);
+    // The first map call asked for every missing gfn at once: no 8-at-a-time batches.
+    expect(emu.mapper.requests).toBe(512);
+    expect(emu.ring.maxOccupancy).toBeGreaterThanOrEqual(512);
+  });
+
+  it('pushes in the same order as xen (the scan restarts at the requested page) and warns only when the ring is set', () => {
+    const base = { memory: { pages: 2048 }, workload: { kind: 'hot-set' as const, vcpus: 2 } };
+    const xen = new Emulator({ ...base, source: { policy: 'xen' as const } }).run();
+    const qemu = new Emulator({ ...base, source: { policy: 'qemu' as const } }).run();
+    expect(qemu.warnings).toEqual([]);
+    expect(qemu.source.pagesDemanded).toBe(xen.source.pagesDemanded);
+    expect(qemu.kernel.now).toBe(xen.kernel.now);
+  });
+});
