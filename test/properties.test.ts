@@ -21,9 +21,9 @@ const linkArb = fc.record({
 });
 
 /** Small random scenarios over every knob that changes the paging protocol. */
-type Policy = 'xen' | 'demand' | 'bubbling' | 'adaptive-chunk' | 'prefault';
+type Policy = 'xen' | 'qemu' | 'demand' | 'bubbling' | 'adaptive-chunk' | 'prefault';
 /** Every policy that pushes in the background (all but demand). */
-const PUSH_POLICIES = ['xen', 'bubbling', 'adaptive-chunk', 'prefault'] as const;
+const PUSH_POLICIES = ['xen', 'qemu', 'bubbling', 'adaptive-chunk', 'prefault'] as const;
 
 function scenarioArb(policy: fc.Arbitrary<Policy>): fc.Arbitrary<ScenarioInput> {
   return fc.integer({ min: 64, max: 2048 }).chain((pages) => {
@@ -99,7 +99,7 @@ function runBounded(input: ScenarioInput): Emulator {
   return emu;
 }
 
-describe('random scenarios with a push policy (xen, bubbling, adaptive-chunk, prefault)', () => {
+describe('random scenarios with a push policy (xen, qemu, bubbling, adaptive-chunk, prefault)', () => {
   it('always complete soundly', () => {
     fc.assert(
       fc.property(scenarioArb(fc.constantFrom(...PUSH_POLICIES)), (input) => {
