@@ -42,7 +42,7 @@ function scenarioArb(policy: fc.Arbitrary<Policy>): fc.Arbitrary<ScenarioInput> 
     );
     return fc.record({
       seed: fc.integer({ min: 0, max: 2 ** 32 }),
-      memory: fc.record({ pages: fc.constant(pages), outstanding }),
+      memory: fc.record({ pages: fc.constant(pages), outstanding, hostPageSize: fc.constantFrom(4096, 4096, 16_384, 65_536) }),
       ring: fc.record({ capacity: fc.integer({ min: 1, max: 32 }), blackEye: fc.boolean() }),
       link: linkArb,
       backChannel: linkArb,

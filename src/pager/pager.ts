@@ -4,6 +4,7 @@ import type { GuestMemory } from '../memory/guest-memory.ts';
 import { FaultRing, RequestKind } from '../ring/ring.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
+import { HostPages } from './host-pages.ts';
 import { Waiters } from './waiters.ts';
 
 /** What the pager needs from the rest of the destination. */
@@ -36,6 +37,8 @@ const enum Job {
 export class Pager {
   private readonly params: Scenario['pager'];
   private readonly waiters: Waiters;
+  /** Huge host pages, placed whole; null for 4 KiB host pages. */
+  private readonly hostPages: HostPages | null;
   private remaining: Int32Array;
   private readonly inbox: StreamRecord[] = [];
   private inboxHead = 0;
@@ -68,6 +71,8 @@ export class Pager {
   ) {
     this.params = scenario.pager;
     this.waiters = new Waiters(memory.pages, alloc);
+    const perHost = scenario.memory.hostPageSize / scenario.memory.pageSize;
+    this.hostPages = perHost > 1 ? new HostPages(memory, perHost, alloc) : null;
     this.remaining = new Int32Array(ring.capacity);
     this.doneKind = kernel.register(() => this.jobDone());
     this.notifyKind = kernel.register(() => this.consumeResponses());
@@ -161,19 +166,29 @@ export class Pager {
       this.transitioned = true;
       this.host.transition();
     } else if (rec.type === RecordType.POSTCOPY_PAGE_DATA) {
-      const pfns = rec.pfns!;
+      const pfns = rec.pfns!, huge = this.hostPages;
       for (let i = 0; i < rec.count; i++) {
         const g = pfns[i]!;
-        if (!this.memory.load(g)) {
-          this.pagesDiscarded++;
-          continue;
+        if (huge === null) this.place(g);
+        else {
+          // A huge page waits for its last piece, then is placed whole.
+          const first = huge.arrive(g);
+          if (first >= 0) for (let p = first, end = huge.end(first); p < end; p++) if (!this.memory.isSettled(p)) this.place(p);
         }
-        this.pagesLoaded++;
-        this.host.settled(g);
-        this.waiters.release(g, this.pageArrivedFor);
       }
     }
     this.maybeComplete();
+  }
+
+  /** Makes a page accessible and answers whoever waits for it. */
+  private place(g: number): void {
+    if (!this.memory.load(g)) {
+      this.pagesDiscarded++;
+      return;
+    }
+    this.pagesLoaded++;
+    this.host.settled(g);
+    this.waiters.release(g, this.pageArrivedFor);
   }
 
   private maybeComplete(): void {

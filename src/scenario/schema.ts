@@ -44,6 +44,8 @@ export const scenarioSchema = z.object({
   memory: section({
     pages: int(1, 2 ** 30).default(524_288),
     pageSize: int(512, 2 ** 30).default(4096),
+    /** Host page backing guest memory: 4 KiB, or huge pages of 2 MiB / 1 GiB (placed whole). */
+    hostPageSize: int(512, 2 ** 30).default(4096),
     outstanding: outstanding.default({ kind: 'all' }),
   }),
   ring: section({

@@ -36,6 +36,9 @@ export function parseScenario(input: unknown): Scenario {
   if (m.kind === 'buckets' && m.count * m.bucketPages > pages) {
     throw new ScenarioError('mapper.mapping.count', `at most ${Math.floor(pages / m.bucketPages)} buckets of ${m.bucketPages} pages fit in memory`);
   }
+  if (s.memory.hostPageSize % s.memory.pageSize !== 0) {
+    throw new ScenarioError('memory.hostPageSize', `must be a multiple of memory.pageSize (${s.memory.pageSize}), e.g. 4096, 2097152 or 1073741824`);
+  }
   const region = s.workload.region;
   if (region && region.start + region.count > pages) {
     throw new ScenarioError('workload.region', `range [${region.start}, ${region.start + region.count}) must lie within memory.pages (${pages})`);

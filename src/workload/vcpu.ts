@@ -46,6 +46,7 @@ export class Vcpus {
   private readonly patterns: AccessPattern[];
   private readonly stepKind: number;
   private readonly prefetch: number;
+  private readonly perHostPage: number;
   private readonly idle: boolean;
   /**
    * One bit per page: set once the guest has touched it, or from the start for a page that was
@@ -88,6 +89,7 @@ export class Vcpus {
     const rngs = Array.from({ length: this.n }, (_, v) => new Rng(scenario.seed, `vcpu${v}`));
     this.patterns = rngs.map((rng, v) => new AccessPattern(scenario, v, rng));
     this.prefetch = w.prefetchPages;
+    this.perHostPage = scenario.memory.hostPageSize / scenario.memory.pageSize;
     this.idle = w.kind === 'idle';
     this.stepKind = kernel.register((arg) => {
       const v = arg % this.n;
@@ -232,8 +234,13 @@ export class Vcpus {
   }
 
   private putRequest(v: number): void {
-    const g = this.gfn[v]!;
-    const count = this.prefetch > 0 ? Math.min(this.prefetch, this.memory.pages - g) : 1;
+    let g = this.gfn[v]!;
+    let count = this.prefetch > 0 ? Math.min(this.prefetch, this.memory.pages - g) : 1;
+    if (this.perHostPage > 1) {
+      // Requests are per host page: the fault asks for the whole huge page it lies in.
+      g -= g % this.perHostPage;
+      count = Math.min(this.perHostPage, this.memory.pages - g);
+    }
     const id = this.ring.putGuest(v, count > 1 ? RequestKind.RANGE : RequestKind.PAGE, g, count);
     // Xen turns a paged-out gfn into paging-in when its request is put.
     for (let i = g; i < g + count; i++) if (this.memory.state[i] === PageState.OUTSTANDING) this.memory.markPagingIn(i);

@@ -1,0 +1,30 @@
+import type { Alloc } from '../memory/arena.ts';
+import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
+
+/**
+ * Huge host pages (QEMU with 2 MiB or 1 GiB hugetlbfs): userfaultfd places a whole host page at
+ * once, so a guest page becomes accessible only when every page of its host page has arrived
+ * (shared/reference/postcopy.md §2: a fault blocks until the whole huge page is there).
+ * Counts, per host page, the outstanding pages still to arrive.
+ */
+export class HostPages {
+  private readonly missing: Int32Array;
+
+  constructor(private readonly memory: GuestMemory, readonly pagesPerHostPage: number, alloc: Alloc) {
+    this.missing = alloc.int32(Math.ceil(memory.pages / pagesPerHostPage));
+    for (let g = 0; g < memory.pages; g++) {
+      if (memory.state[g] !== PageState.READY) this.missing[Math.floor(g / pagesPerHostPage)]!++;
+    }
+  }
+
+  /** Page g arrived; returns its host page's first gfn when that host page is now complete, else −1. */
+  arrive(gfn: number): number {
+    const h = Math.floor(gfn / this.pagesPerHostPage);
+    return --this.missing[h]! === 0 ? h * this.pagesPerHostPage : -1;
+  }
+
+  /** One past the last gfn of the host page starting at `first`. */
+  end(first: number): number {
+    return Math.min(first + this.pagesPerHostPage, this.memory.pages);
+  }
+}
