@@ -2,12 +2,13 @@
  * npm run bench: each case runs in its own process (peak RSS is per case) and prints a table.
  * Targets (issue #2): ≥ 5 M events/s; 16 GiB storm ≤ 3 s wall; ≤ 32 bytes of RSS per guest page.
  * Issue #3: a 64-run sweep of the xen-2017 storm with --jobs 1 and --jobs 2, and the speed-up.
+ * Issue #4: a soak of 10,000 random scenarios under the invariant checker (--jobs 2), 0 violations.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const cases = ['kernel', 'xen-2017-pure', 'storm-16g', 'storm-16g-range', 'sweep-64-j1', 'sweep-64-j2'];
+const cases = ['kernel', 'xen-2017-pure', 'storm-16g', 'storm-16g-range', 'sweep-64-j1', 'sweep-64-j2', 'soak-10000'];
 const rows: Record<string, unknown>[] = [];
 for (const c of cases) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', `${here}case.ts`, c], { encoding: 'utf8' });
@@ -17,7 +18,7 @@ for (const c of cases) {
   }
   rows.push(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
 }
-const cols = ['case', 'pages', 'runs', 'downtimeMs', 'events', 'wallMs', 'eventsPerSec', 'pageOpsPerSec', 'peakRssMiB', 'rssBytesPerPage'];
+const cols = ['case', 'pages', 'runs', 'violations', 'downtimeMs', 'events', 'wallMs', 'eventsPerSec', 'pageOpsPerSec', 'peakRssMiB', 'rssBytesPerPage'];
 const cell = (v: unknown) => (v === undefined ? '-' : typeof v === 'number' ? v.toLocaleString('en-US') : String(v));
 const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
 const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i]!)).join(' | ')} |`;
@@ -27,3 +28,8 @@ for (const r of rows) console.log(line(cols.map((c) => cell(r[c]))));
 const j1 = rows.find((r) => r.case === 'sweep-64 --jobs 1')?.wallMs as number;
 const j2 = rows.find((r) => r.case === 'sweep-64 --jobs 2')?.wallMs as number;
 console.log(`\nsweep-64 speed-up with 2 jobs: ${(j1 / j2).toFixed(2)}×`);
+const soakRow = rows.find((r) => r.case === 'soak-10000 --jobs 2');
+if (soakRow) {
+  console.log(`soak-10000: ${soakRow.violations} violations in ${((soakRow.wallMs as number) / 1000).toFixed(1)} s wall`);
+  if (soakRow.violations !== 0) process.exit(1);
+}

@@ -1,4 +1,6 @@
 import { EventEmitter, type EmulatorEvents } from './events.ts';
+import { Recovery, type MigrationStatus } from './faults/recovery.ts';
+import { FaultSchedule } from './faults/schedule.ts';
 import { Kernel } from './kernel/kernel.ts';
 import { Rng } from './kernel/rng.ts';
 import { InFlight } from './link/in-flight.ts';
@@ -37,6 +39,8 @@ export class Emulator {
   readonly vcpus: Vcpus;
   readonly latency = new LatencyLog();
   readonly timeline: Timeline | null;
+  readonly faults: FaultSchedule;
+  readonly recovery: Recovery;
   /** When the guest ran again at the destination (ns), or −1. */
   resumedAt = -1;
   /** Things about the scenario a user should know (printed by the CLI, kept in the JSON). */
@@ -48,6 +52,7 @@ export class Emulator {
   private readonly backInFlight = new InFlight<BackRecord>();
   private readonly arriveKind: number;
   private readonly backArriveKind: number;
+  private switchedOver = false;
 
   /** `alloc`: where per-page arrays come from; pass an Arena only when runs never overlap. */
   constructor(input: unknown, alloc: Alloc = FRESH) {
@@ -62,12 +67,17 @@ export class Emulator {
     this.ring = new FaultRing({ capacity: s.ring.capacity, vcpus: s.workload.vcpus, blackEye: s.ring.blackEye && !uffd, unbounded: uffd }, k);
     this.stream = new Link(s.link);
     this.backChannel = new Link(s.backChannel);
-    this.arriveKind = k.register(() => this.pager.receive(this.inFlight.shift()));
-    const preemptArriveKind = k.register(() => this.pager.receive(this.preemptInFlight.shift()));
-    this.backArriveKind = k.register(() => this.backArrived());
+    // Arrivals carry the connection epoch they were sent in: after a cut they are stale.
+    const current = (f: () => void) => (epoch: number) => {
+      if (epoch === this.recovery.epoch) f();
+    };
+    this.arriveKind = k.register(current(() => this.arrived(this.inFlight.shift())));
+    const preemptArriveKind = k.register(current(() => this.arrived(this.preemptInFlight.shift())));
+    this.backArriveKind = k.register(current(() => this.backArrived()));
     this.pager = new Pager(k, this.memory, this.ring, s, {
       consumed: (rec) => {
-        if (rec.preempt) return; // its own socket, with room to spare for single pages
+        // The preempt socket has room to spare for single pages; a stale record's socket is gone.
+        if (rec.preempt || rec.epoch !== this.recovery.epoch) return;
         this.stream.consume(rec.bytes);
         this.source.windowUpdate();
       },
@@ -87,14 +97,29 @@ export class Emulator {
     const preemptPath = this.preempt && {
       channel: this.preempt,
       deliver: (rec: StreamRecord, arrival: number) => {
+        rec.epoch = this.recovery.epoch;
         this.preemptInFlight.push(rec);
-        k.at(arrival, preemptArriveKind);
+        k.at(arrival, preemptArriveKind, rec.epoch);
       },
     };
     this.source = new Source(k, this.memory, this.stream, s, (rec, arrival) => {
+      rec.epoch = this.recovery.epoch;
       this.inFlight.push(rec);
-      k.at(arrival, this.arriveKind);
+      k.at(arrival, this.arriveKind, rec.epoch);
     }, preemptPath, alloc);
+    this.recovery = new Recovery(k, s.recovery, this.stream, this.backChannel, this.source, this.pager, {
+      dropConnection: () => {
+        for (const q of [this.inFlight, this.preemptInFlight, this.backInFlight]) q.clear();
+        this.stream.reset(k.now);
+        this.backChannel.reset(k.now);
+        this.preempt?.reset(k.now);
+      },
+      switchedOver: () => this.switchedOver,
+      statusChanged: (status) => {
+        if (this.events.listenerCount('status') > 0) this.events.emit('status', { time: k.now, status });
+      },
+    });
+    this.faults = new FaultSchedule(k, s, [this.stream, this.backChannel], this.recovery);
     this.mapper = new Mapper(k, this.memory, this.ring, s, new Rng(s.seed, 'mapper'), {
       put: (id) => this.put(id),
       kick: () => this.pager.kick(),
@@ -132,6 +157,11 @@ export class Emulator {
    */
   get finished(): boolean {
     return this.source.done && this.resumedAt >= 0 && this.ring.occupancy === 0 && this.ring.waitQueue.length === 0;
+  }
+
+  /** QEMU's migration status now: `completed` once finished. */
+  get status(): MigrationStatus {
+    return this.finished ? 'completed' : this.recovery.status;
   }
 
   /** True when the run has reached what limits.stopAt asks for. */
@@ -181,11 +211,27 @@ export class Emulator {
     return this;
   }
 
+  /** A stream record reached the destination. */
+  private arrived(rec: StreamRecord): void {
+    if (rec.type === RecordType.POSTCOPY_RESUME_ACK) {
+      this.stream.consume(rec.bytes);
+      this.source.windowUpdate(); // with tiny socket buffers the source waits on this read
+      this.recovery.resumeAcked();
+      return;
+    }
+    if (rec.type === RecordType.POSTCOPY_TRANSITION) this.switchedOver = true;
+    this.pager.receive(rec);
+  }
+
   private sendBack(rec: BackRecord): void {
     const k = this.kernel;
     const bytes = rec.type === RecordType.POSTCOPY_COMPLETE ? 8 : faultBytes(rec.pfns.length, rec.ranges.length / 2);
-    this.backInFlight.push(rec);
-    k.at(this.backChannel.send(k.now, bytes), this.backArriveKind);
+    // While the connection is down the record is lost; the pager sends it again on resume.
+    const lost = !this.recovery.connected || (rec.type === RecordType.POSTCOPY_FAULT && this.faults.loseFault());
+    if (!lost) {
+      this.backInFlight.push(rec);
+      k.at(this.backChannel.send(k.now, bytes), this.backArriveKind, this.recovery.epoch);
+    }
     if (rec.type === RecordType.POSTCOPY_FAULT && this.events.listenerCount('forward') > 0) {
       this.events.emit('forward', { time: k.now, pfns: rec.pfns, ranges: rec.ranges });
     }

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
+import type { MigrationStatus } from './faults/recovery.ts';
 
 /** Observer events. They are emitted only while someone listens, so an unobserved run pays nothing. */
 export interface EmulatorEventMap {
@@ -16,6 +17,8 @@ export interface EmulatorEventMap {
   'vcpu-resumed': (e: { time: number; vcpu: number; gfn: number; waited: number }) => void;
   /** The guest runs at the destination (the end of downtime). */
   'guest-resumed': (e: { time: number }) => void;
+  /** The migration status changed (docs/recovery.md). */
+  status: (e: { time: number; status: MigrationStatus }) => void;
   /** The source received POSTCOPY_COMPLETE. */
   complete: (e: { time: number }) => void;
 }

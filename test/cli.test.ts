@@ -42,8 +42,8 @@ describe('presets', () => {
     expect(code).toBe(0);
     expect(err).toBe('');
     const lines = out.trimEnd().split('\n');
-    expect(lines).toHaveLength(7);
-    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual([...PRESETS, 'trace-hashtable', 'qemu-vanilla', 'qemu-preempt']);
+    expect(lines).toHaveLength(8);
+    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual([...PRESETS, 'trace-hashtable', 'qemu-vanilla', 'qemu-preempt', 'recovery-link-cut']);
     expect(lines[1]).toContain('256 MiB writable working set');
   });
 });

@@ -10,6 +10,7 @@ export function checkRun(emu: Emulator): string[] {
   const out: string[] = [];
   const { memory, ring, vcpus, source, pager, scenario } = emu;
   if (ring.maxOccupancy > ring.capacity) out.push(`ring held ${ring.maxOccupancy} requests, capacity ${ring.capacity}`);
+  // A failed run (emu.recovery.failure) stopped half-way: only the checks below the branch apply.
   if (emu.finished) {
     let missing = 0, stale = 0, first = -1;
     for (let g = 0; g < memory.pages; g++) {
@@ -27,8 +28,10 @@ export function checkRun(emu: Emulator): string[] {
     if (ring.occupancy !== 0) out.push(`${ring.occupancy} ring requests were never answered`);
     if (pager.waiting !== 0) out.push(`${pager.waiting} pager waits were never released`);
     for (const v of vcpus.blockedAtStop) out.push(`vCPU ${v} still blocked at the end`);
-    if (scenario.source.policy !== 'demand' && source.pagesPushed + source.pagesDemanded !== memory.outstandingAtStart) {
-      out.push(`pushed ${source.pagesPushed} + demand-fetched ${source.pagesDemanded} ≠ outstanding ${memory.outstandingAtStart}`);
+    // Pages lost in flight at a cut were sent twice.
+    const sent = memory.outstandingAtStart + emu.recovery.resentPages;
+    if (scenario.source.policy !== 'demand' && source.pagesPushed + source.pagesDemanded !== sent) {
+      out.push(`pushed ${source.pagesPushed} + demand-fetched ${source.pagesDemanded} ≠ outstanding ${memory.outstandingAtStart} + re-sent ${emu.recovery.resentPages}`);
     }
   } else if (emu.kernel.pending === 0) {
     // Nothing left to happen, yet the run did not finish: somebody waits forever.

@@ -4,6 +4,7 @@ import { registerCompare } from './commands/compare.ts';
 import { registerPresets } from './commands/presets.ts';
 import { registerReport } from './commands/report.ts';
 import { registerRun } from './commands/run.ts';
+import { registerSoak } from './commands/soak.ts';
 import { registerTrace } from './commands/trace.ts';
 import { registerSweep } from './commands/sweep.ts';
 import { UsageError } from './io.ts';
@@ -21,6 +22,7 @@ export async function main(argv: readonly string[], out: (s: string) => void = (
   registerSweep(cmd, out);
   registerCompare(cmd, out);
   registerReport(cmd, out);
+  registerSoak(cmd, out, () => (failed = true));
   try {
     await cmd.parseAsync([...argv]);
     return failed ? 1 : 0;

@@ -7,6 +7,12 @@ export class InFlight<T> {
     this.items.push(item);
   }
 
+  /** The connection failed: every record still on its way is lost. */
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+
   shift(): T {
     const item = this.items[this.head]!;
     this.items[this.head++] = undefined;

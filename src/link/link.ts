@@ -11,10 +11,14 @@ import type { LinkParams } from '../scenario/schema.ts';
 export class Link {
   /** When the wire has sent everything queued so far. */
   private wireFreeAt = 0;
-  private readonly nsPerByte: number;
+  /** The last arrival: TCP delivers in order even when a degrade lowers the latency. */
+  private lastArrival = 0;
+  private nsPerByte: number;
   private readonly mss: number;
   private readonly perSegmentBytes: number;
-  private readonly bufferNs: number;
+  private bufferNs: number;
+  /** One-way latency for records sent from now on. */
+  latencyNs: number;
   /** Payload bytes sent but not yet read by the receiving application. */
   unread = 0;
   bytesPayload = 0;
@@ -28,6 +32,27 @@ export class Link {
     this.mss = params.mtuBytes - params.ipTcpHeaderBytes;
     this.perSegmentBytes = params.ipTcpHeaderBytes + params.frameOverheadBytes;
     this.bufferNs = params.sendBufferBytes * this.nsPerByte;
+    this.latencyNs = params.latencyNs;
+  }
+
+  /** A degrade fault: records sent from now on use this rate and latency; queued ones keep their times. */
+  setSpeed(rateMbps: number, latencyNs: number): void {
+    this.nsPerByte = 8000 / rateMbps;
+    this.bufferNs = this.params.sendBufferBytes * this.nsPerByte;
+    this.latencyNs = latencyNs;
+  }
+
+  /** The connection failed at `now`: whatever was queued or unread is gone. */
+  reset(now: number): void {
+    this.wireFreeAt = now;
+    this.lastArrival = now;
+    this.unread = 0;
+  }
+
+  /** Arrival time of a record whose last bit leaves at `sentAt`, never before an earlier record. */
+  private arrival(sentAt: number): number {
+    this.lastArrival = Math.max(this.lastArrival, sentAt + this.latencyNs);
+    return this.lastArrival;
   }
 
   /** When the wire will have sent everything queued so far. */
@@ -64,7 +89,7 @@ export class Link {
     this.unread += bytes;
     this.bytesOnWire += wire;
     this.records++;
-    return this.wireFreeAt + this.params.latencyNs;
+    return this.arrival(this.wireFreeAt);
   }
 
   /** The receiving application read a record of `bytes`. */

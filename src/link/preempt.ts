@@ -10,6 +10,7 @@ import type { Link } from './link.ts';
  */
 export class PreemptChannel {
   private freeAt = 0;
+  private lastArrival = 0;
   records = 0;
   bytesPayload = 0;
 
@@ -24,6 +25,13 @@ export class PreemptChannel {
     this.freeAt = start + (contended ? Math.ceil(wire / this.share) : wire);
     this.records++;
     this.bytesPayload += bytes;
-    return this.freeAt + this.main.params.latencyNs;
+    this.lastArrival = Math.max(this.lastArrival, this.freeAt + this.main.latencyNs);
+    return this.lastArrival;
+  }
+
+  /** The connection failed at `now`: queued preempt data is gone. */
+  reset(now: number): void {
+    this.freeAt = now;
+    this.lastArrival = now;
   }
 }

@@ -1,10 +1,10 @@
 import type { Emulator } from '../emulator.ts';
+import type { MigrationStatus } from '../faults/recovery.ts';
 
 /** Milliseconds with microsecond resolution, from integer nanoseconds. */
 const ms = (ns: number) => Math.round(ns / 1000) / 1000;
 
-/** QEMU's query-migrate status values that a postcopy-only run can end in. */
-export type MigrationStatus = 'completed' | 'postcopy-active';
+export type { MigrationStatus };
 
 /**
  * The run's result as JSON, with QEMU's query-migrate names where QEMU has one (same units:
@@ -20,8 +20,11 @@ export function buildReport(emu: Emulator) {
   const resumed = emu.resumedAt;
   // The migration is over when the source has COMPLETE and the guest runs at the destination.
   const finishedAt = emu.finished ? Math.max(source.completeAt, resumed) : end;
+  const { recovery } = emu;
+  const history = recovery.history.map((h) => ({ status: h.status, 'at-ms': ms(h.at) }));
+  if (emu.finished) history.push({ status: 'completed', 'at-ms': ms(finishedAt) });
   return {
-    status: (emu.finished ? 'completed' : 'postcopy-active') as MigrationStatus,
+    status: emu.status,
     'total-time': ms(finishedAt),
     downtime: ms(resumed >= 0 ? resumed : end),
     'postcopy-blocktime': ms(vcpus.allBlockedNs),
@@ -38,6 +41,17 @@ export function buildReport(emu: Emulator) {
     emulator: {
       scenario: scenario.name,
       warnings: emu.warnings,
+      // Set when the run failed: why, and what became of the guest.
+      ...(recovery.failure !== null ? { failure: recovery.failure } : {}),
+      'status-history': history,
+      recovery: {
+        pauses: recovery.pauses,
+        'resent-pages': recovery.resentPages,
+        're-requested-pages': recovery.reRequestedPages,
+        // Still paused at the end: counted up to the end.
+        'paused-time-ms': ms(recovery.pausedNs + (recovery.downSince >= 0 ? end - recovery.downSince : 0)),
+        'lost-fault-records': emu.faults.lostFaultRecords,
+      },
       seed: scenario.seed,
       'simulated-time': ms(end),
       // From the guest running at the destination to the last page: 0 when nothing was left.

@@ -9,9 +9,12 @@ import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
  */
 export class HostPages {
   private readonly missing: Int32Array;
+  /** Pages that arrived while their host page is incomplete count as received (recovery's bitmap). */
+  readonly arrived: Uint8Array;
 
   constructor(private readonly memory: GuestMemory, readonly pagesPerHostPage: number, alloc: Alloc) {
     this.missing = alloc.int32(Math.ceil(memory.pages / pagesPerHostPage));
+    this.arrived = alloc.uint8(memory.pages);
     for (let g = 0; g < memory.pages; g++) {
       if (memory.state[g] !== PageState.READY) this.missing[Math.floor(g / pagesPerHostPage)]!++;
     }
@@ -20,6 +23,7 @@ export class HostPages {
   /** Page g arrived; returns its host page's first gfn when that host page is now complete, else −1. */
   arrive(gfn: number): number {
     const h = Math.floor(gfn / this.pagesPerHostPage);
+    this.arrived[gfn] = 1;
     return --this.missing[h]! === 0 ? h * this.pagesPerHostPage : -1;
   }
 

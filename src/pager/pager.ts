@@ -1,6 +1,6 @@
 import type { Kernel } from '../kernel/kernel.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
-import type { GuestMemory } from '../memory/guest-memory.ts';
+import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
 import { FaultRing, RequestKind } from '../ring/ring.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
@@ -71,7 +71,7 @@ export class Pager {
   ) {
     this.params = scenario.pager;
     this.waiters = new Waiters(memory.pages, alloc);
-    const perHost = scenario.memory.hostPageSize / scenario.memory.pageSize;
+    const perHost = (scenario.memory.hostPageSize ?? scenario.memory.pageSize) / scenario.memory.pageSize;
     this.hostPages = perHost > 1 ? new HostPages(memory, perHost, alloc) : null;
     this.remaining = new Int32Array(ring.capacity);
     this.doneKind = kernel.register(() => this.jobDone());
@@ -261,6 +261,41 @@ export class Pager {
     this.notifies.push(this.responses);
     this.responses = [];
     this.kernel.after(this.params.notifyNs, this.notifyKind);
+  }
+
+  /**
+   * Recovery's RECV_BITMAP: 1 for every page the destination has or has already received
+   * (present, dropped, a piece of an incomplete huge page, or in a record waiting to be loaded).
+   */
+  receivedMap(): Uint8Array {
+    const mem = this.memory, map = new Uint8Array(mem.pages);
+    for (let g = 0; g < mem.pages; g++) if (mem.isSettled(g)) map[g] = 1;
+    if (this.hostPages) for (let g = 0; g < mem.pages; g++) map[g] |= this.hostPages.arrived[g]!;
+    const mark = (rec: StreamRecord | null) => {
+      if (rec?.type === RecordType.POSTCOPY_PAGE_DATA) for (let i = 0; i < rec.count; i++) map[rec.pfns![i]!] = 1;
+    };
+    mark(this.record);
+    for (let i = this.inboxHead; i < this.inbox.length; i++) mark(this.inbox[i]!);
+    return map;
+  }
+
+  /**
+   * The source resumed: FAULT and COMPLETE records written while the connection was down were
+   * lost, so ask again for every page still requested and say COMPLETE again if nothing is
+   * pending. Returns the pages asked for again.
+   */
+  resend(): number {
+    const mem = this.memory, pfns: number[] = [];
+    for (let g = 0; g < mem.pages; g++) if (mem.state[g] === PageState.REQUESTED) pfns.push(g);
+    if (pfns.length > 0) {
+      this.faultRecords++;
+      this.host.sendBack({ type: RecordType.POSTCOPY_FAULT, pfns, ranges: [] });
+    }
+    if (this.transitioned && mem.pending === 0) {
+      this.completeSent = true;
+      this.host.sendBack({ type: RecordType.POSTCOPY_COMPLETE, pfns: [], ranges: [] });
+    }
+    return pfns.length;
   }
 
   /** Xen's vm_event_resume: consumes the responses, frees their slots, then wakes waiters. */

@@ -64,6 +64,14 @@ export const presets: ReadonlyMap<string, ScenarioInput> = new Map([
   }),
   ['qemu-vanilla', { ...structuredClone(qemu2022), name: 'qemu-vanilla', description: 'QEMU postcopy at 10 Gbit/s, 4 vCPUs rewriting 1 GiB of a 4 GiB guest; requested pages queue behind the background stream' }],
   ['qemu-preempt', { ...structuredClone(qemu2022), name: 'qemu-preempt', description: 'qemu-vanilla with the postcopy-preempt channel: requested pages on their own connection', preempt: { enabled: true } }],
+  variant('recovery-link-cut', 'A 1 GiB hybrid guest (256 MiB outstanding, hot-set writers) whose connection is cut for 2 s mid-postcopy, then recovered', (s) => {
+    const ws = { start: 131_072, count: 65_536 }; // 256 MiB at 512 MiB
+    s.memory = { pages: 262_144, outstanding: { kind: 'ranges', ranges: [ws] } };
+    s.mapper = { mapping: { kind: 'none' } };
+    s.workload = { kind: 'hot-set', vcpus: 2, region: ws, writeFraction: 1 };
+    // Postcopy runs from about 0.2 s (eviction) to 2.4 s: the cut starts half-way.
+    s.faults = [{ kind: 'link-cut', at: 1_200_000_000, durationNs: 2_000_000_000 }];
+  }),
 ]);
 
 /** The presets `npm start` compares side by side. */

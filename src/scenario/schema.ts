@@ -37,6 +37,17 @@ const link = {
   ipTcpHeaderBytes: int(0, 4096).default(52),
 };
 
+const at = { at: ns.optional(), window: z.object({ from: ns, to: ns }).strict().optional() };
+const durationNs = int(1, 1e15);
+
+/** Injected faults (docs/recovery.md): each at a fixed time or at one drawn from a window. */
+const fault = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('link-cut'), ...at, durationNs }).strict(),
+  z.object({ kind: z.literal('degrade'), ...at, durationNs, rateMbps: z.number().gt(0).max(1e7).optional(), latencyNs: ns.optional() }).strict(),
+  z.object({ kind: z.literal('backchannel-loss'), ...at, durationNs, probability: z.number().min(0).max(1) }).strict(),
+  z.object({ kind: z.literal('source-crash'), ...at, restartNs: durationNs }).strict(),
+]);
+
 export const scenarioSchema = z.object({
   name: z.string().default('custom'),
   description: z.string().default(''),
@@ -44,8 +55,8 @@ export const scenarioSchema = z.object({
   memory: section({
     pages: int(1, 2 ** 30).default(524_288),
     pageSize: int(512, 2 ** 30).default(4096),
-    /** Host page backing guest memory: 4 KiB, or huge pages of 2 MiB / 1 GiB (placed whole). */
-    hostPageSize: int(512, 2 ** 30).default(4096),
+    /** Host page backing guest memory (default: the guest page), or huge pages of 2 MiB / 1 GiB, placed whole. */
+    hostPageSize: int(512, 2 ** 30).optional(),
     outstanding: outstanding.default({ kind: 'all' }),
   }),
   ring: section({
@@ -124,6 +135,13 @@ export const scenarioSchema = z.object({
   timeline: section({
     samples: int(0, 100_000).default(0),
   }),
+  faults: z.array(fault).default([]),
+  /** QEMU's postcopy recovery: a paused migration resumes once the connection is back. */
+  recovery: section({
+    enabled: z.boolean().default(true),
+    /** Extra time between reconnecting and sending the received bitmap (the operator's migrate-recover). */
+    setupNs: ns.default(0),
+  }),
   limits: section({
     horizonNs: int(1, 1e15).default(3_600e9),
     /** End the run when postcopy is complete, or as soon as the guest runs (downtime studies). */
@@ -137,3 +155,4 @@ export type ScenarioInput = z.input<typeof scenarioSchema>;
 export type Scenario = z.output<typeof scenarioSchema>;
 export type LinkParams = Scenario['link'];
 export type Range = z.output<typeof range>;
+export type FaultSpec = z.output<typeof fault>;

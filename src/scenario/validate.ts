@@ -36,7 +36,7 @@ export function parseScenario(input: unknown): Scenario {
   if (m.kind === 'buckets' && m.count * m.bucketPages > pages) {
     throw new ScenarioError('mapper.mapping.count', `at most ${Math.floor(pages / m.bucketPages)} buckets of ${m.bucketPages} pages fit in memory`);
   }
-  if (s.memory.hostPageSize % s.memory.pageSize !== 0) {
+  if (s.memory.hostPageSize !== undefined && s.memory.hostPageSize % s.memory.pageSize !== 0) {
     throw new ScenarioError('memory.hostPageSize', `must be a multiple of memory.pageSize (${s.memory.pageSize}), e.g. 4096, 2097152 or 1073741824`);
   }
   const region = s.workload.region;
@@ -57,7 +57,20 @@ export function parseScenario(input: unknown): Scenario {
       throw new ScenarioError(`${l}.ipTcpHeaderBytes`, `must be smaller than ${l}.mtuBytes (${s[l].mtuBytes}) so a segment carries payload`);
     }
   }
+  checkFaults(s);
   return s;
+}
+
+/** Each fault has exactly one of `at` and `window`; a window runs forwards; degrade changes something. */
+function checkFaults(s: Scenario): void {
+  s.faults.forEach((f, i) => {
+    const path = `faults.${i}`;
+    if ((f.at === undefined) === (f.window === undefined)) throw new ScenarioError(`${path}.at`, 'give exactly one of at (ns) and window ({ from, to })');
+    if (f.window && f.window.to < f.window.from) throw new ScenarioError(`${path}.window.to`, `must be at least window.from (${f.window.from})`);
+    if (f.kind === 'degrade' && f.rateMbps === undefined && f.latencyNs === undefined) {
+      throw new ScenarioError(`${path}.rateMbps`, 'a degrade needs rateMbps, latencyNs or both');
+    }
+  });
 }
 
 /** A trace workload names a readable trace whose pages fit the region it replays into. */

@@ -32,8 +32,9 @@ const enum Phase {
  */
 export class Source {
   private readonly params: Scenario['source'];
-  readonly unsent: NextMember;
-  private readonly policy: PushPolicy;
+  /** Rebuilt from the destination's received bitmap on recovery (NextMember only shrinks). */
+  unsent: NextMember;
+  private policy: PushPolicy;
   private readonly inbox: BackRecord[] = [];
   /** Requests in arrival order as (next, end, fromRange) triples; a single pfn g is (g, g + 1, 0). */
   private readonly queue: number[] = [];
@@ -44,6 +45,8 @@ export class Source {
   private stalled = false;
   private writeDoneAt = 0;
   private readonly stepKind: number;
+  /** Bumped when the connection fails: steps the stopped loop had scheduled are then stale. */
+  private loop = 0;
   private preemptCpuFreeAt = 0;
   /** Stats. */
   requestsReceived = 0;
@@ -59,13 +62,15 @@ export class Source {
     scenario: Scenario,
     private readonly deliver: (record: StreamRecord, arrival: number) => void,
     private readonly preempt: PreemptPath | null = null,
-    alloc: Alloc = FRESH,
+    private readonly alloc: Alloc = FRESH,
   ) {
     this.params = scenario.source;
     this.unsent = new NextMember(memory.pages, alloc);
     for (let g = 0; g < memory.pages; g++) if (memory.state[g] === PageState.READY) this.unsent.remove(g);
     this.policy = makePolicy(this.params, this.unsent, alloc);
-    this.stepKind = kernel.register(() => this.step());
+    this.stepKind = kernel.register((loop) => {
+      if (loop === this.loop) this.step();
+    });
   }
 
   /** Pauses the guest at the source and starts postcopy (time 0 of the run). */
@@ -85,6 +90,43 @@ export class Source {
       this.idle = false;
       this.step();
     }
+  }
+
+  /** The connection failed (postcopy-paused): the loop stops until `recover`. */
+  pause(): void {
+    this.loop++;
+    this.idle = false;
+    this.stalled = false;
+  }
+
+  /** The source process died: besides the loop, its request queue and unread requests are gone. */
+  crash(): void {
+    this.pause();
+    this.inbox.length = 0;
+    this.queue.length = 0;
+    this.queueHead = 0;
+  }
+
+  /**
+   * postcopy-recover: every page the destination has not received is unsent again (pages lost in
+   * flight are sent again), the push policy starts afresh over that set, old requests are
+   * forgotten (the destination asks again), RESUME_ACK goes out and the loop runs again.
+   * Returns the pages that will be sent a second time.
+   */
+  recover(received: Uint8Array): number {
+    const old = this.unsent, pages = this.memory.pages;
+    this.unsent = new NextMember(pages, this.alloc);
+    let resent = 0;
+    for (let g = 0; g < pages; g++) {
+      if (received[g]) this.unsent.remove(g);
+      else if (!old.has(g)) resent++;
+    }
+    this.policy = makePolicy(this.params, this.unsent, this.alloc);
+    this.inbox.length = 0;
+    this.queue.length = 0;
+    this.queueHead = 0;
+    this.write({ type: RecordType.POSTCOPY_RESUME_ACK, bytes: RECORD_HEADER_BYTES, pfns: null, count: 0, batched: 0 }, 0);
+    return resent;
   }
 
   get done(): boolean {
@@ -205,7 +247,7 @@ export class Source {
     const t = this.kernel.now + cpuNs;
     this.deliver(record, this.link.send(t, record.bytes));
     this.writeDoneAt = t;
-    if (this.link.windowOpen) this.kernel.at(this.link.writableAt(t), this.stepKind);
+    if (this.link.windowOpen) this.kernel.at(this.link.writableAt(t), this.stepKind, this.loop);
     else this.stalled = true;
   }
 
@@ -213,6 +255,6 @@ export class Source {
   windowUpdate(): void {
     if (!this.stalled || !this.link.windowOpen) return;
     this.stalled = false;
-    this.kernel.at(this.link.writableAt(Math.max(this.kernel.now, this.writeDoneAt)), this.stepKind);
+    this.kernel.at(this.link.writableAt(Math.max(this.kernel.now, this.writeDoneAt)), this.stepKind, this.loop);
   }
 }

@@ -9,6 +9,9 @@ export const enum RecordType {
   POSTCOPY_PAGE_DATA = 0x14,
   POSTCOPY_FAULT = 0x15,
   POSTCOPY_COMPLETE = 0x16,
+  /** Recovery (QEMU's MIG_RP_MSG_RECV_BITMAP / MIG_RP_MSG_RESUME_ACK): received bitmap, resume. */
+  POSTCOPY_RECV_BITMAP = 0x17,
+  POSTCOPY_RESUME_ACK = 0x18,
 }
 
 export const RECORD_HEADER_BYTES = 8;
@@ -29,6 +32,8 @@ export interface StreamRecord {
   pfns: Int32Array | null;
   count: number;
   batched: number;
+  /** The connection's epoch when sent (set on delivery): a record from before a cut is stale. */
+  epoch?: number;
 }
 
 /** A record in flight on the back-channel. */
@@ -41,6 +46,11 @@ export interface BackRecord {
 
 export function pfnListBytes(count: number): number {
   return RECORD_HEADER_BYTES + LIST_HEADER_BYTES + count * PFN_BYTES;
+}
+
+/** RECV_BITMAP: a u64 bit count, then one bit per page. */
+export function bitmapBytes(pages: number): number {
+  return RECORD_HEADER_BYTES + 8 + Math.ceil(pages / 8);
 }
 
 export function pageDataBytes(count: number, pageSize: number): number {

@@ -1,6 +1,6 @@
 /**
  * Definitions and units of the run report's fields, for metrics.md beside every sweep. Keys are
- * the CSV column names (dotted paths into the run JSON; array columns end in .N).
+ * the CSV column names (dotted paths into the run JSON; array indices are .N).
  */
 export const METRIC_DOCS: Record<string, [unit: string, definition: string]> = {
   index: ['', 'run number in the sweep (configuration × replications + replication)'],
@@ -9,7 +9,7 @@ export const METRIC_DOCS: Record<string, [unit: string, definition: string]> = {
   seed: ['', 'the run\'s seed, derived from the sweep seed and the replication'],
   status: ['', 'ok, or failed (see error)'],
   error: ['', 'why a failed run failed'],
-  'result.status': ['', 'QEMU status at the end: completed, or postcopy-active when the horizon or limits.stopAt ended it first'],
+  'result.status': ['', 'QEMU status at the end: completed; failed (a connection fault without recovery); else the postcopy status when the horizon or limits.stopAt ended the run'],
   'result.total-time': ['ms', 'from pausing the guest at the source until postcopy is complete and the guest runs at the destination'],
   'result.downtime': ['ms', 'from pausing the guest at the source until it runs at the destination (the RFC\'s suspend duration)'],
   'result.postcopy-blocktime': ['ms', 'time during which all vCPUs were blocked on faults at once'],
@@ -24,6 +24,14 @@ export const METRIC_DOCS: Record<string, [unit: string, definition: string]> = {
   'result.emulator.scenario': ['', 'scenario name'],
   'result.emulator.seed': ['', 'scenario seed'],
   'result.emulator.warnings.N': ['', 'a warning about the scenario (e.g. a setting the chosen policy ignores)'],
+  'result.emulator.failure': ['', 'why the migration failed and what became of the guest (failed runs only)'],
+  'result.emulator.status-history.N.status': ['', 'QEMU migration status entered (docs/recovery.md)'],
+  'result.emulator.status-history.N.at-ms': ['ms', 'when that status was entered'],
+  'result.emulator.recovery.pauses': ['pauses', 'times the migration entered postcopy-paused'],
+  'result.emulator.recovery.resent-pages': ['pages', 'pages lost in flight at a cut and sent again'],
+  'result.emulator.recovery.re-requested-pages': ['pages', 'requested pages the destination asked for again after resuming'],
+  'result.emulator.recovery.paused-time-ms': ['ms', 'time postcopy was not active (paused or recovering)'],
+  'result.emulator.recovery.lost-fault-records': ['records', 'FAULT records lost to back-channel loss'],
   'result.emulator.simulated-time': ['ms', 'virtual time when the run ended'],
   'result.emulator.postcopy-duration': ['ms', 'from the guest running at the destination until postcopy is complete'],
   'result.emulator.eviction-time': ['ms', 'pager time spent evicting outstanding pages at the transition'],
@@ -66,6 +74,6 @@ export const METRIC_DOCS: Record<string, [unit: string, definition: string]> = {
 
 /** The definition row for a column, matching array columns by their `.N` pattern. */
 export function describeColumn(column: string): [string, string] {
-  return METRIC_DOCS[column] ?? METRIC_DOCS[column.replace(/\.\d+$/, '.N')]
+  return METRIC_DOCS[column] ?? METRIC_DOCS[column.replace(/\.\d+(?=\.|$)/g, '.N')]
     ?? ['', column.startsWith('params.') ? 'the value of this sweep axis' : 'see docs/model.md'];
 }

@@ -89,7 +89,7 @@ export class Vcpus {
     const rngs = Array.from({ length: this.n }, (_, v) => new Rng(scenario.seed, `vcpu${v}`));
     this.patterns = rngs.map((rng, v) => new AccessPattern(scenario, v, rng));
     this.prefetch = w.prefetchPages;
-    this.perHostPage = scenario.memory.hostPageSize / scenario.memory.pageSize;
+    this.perHostPage = (scenario.memory.hostPageSize ?? scenario.memory.pageSize) / scenario.memory.pageSize;
     this.idle = w.kind === 'idle';
     this.stepKind = kernel.register((arg) => {
       const v = arg % this.n;

@@ -51,6 +51,7 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
       }
       if (o.json !== '-') out(`${formatTable([report], [report.emulator.scenario])}\n`);
       for (const w of report.emulator.warnings) process.stderr.write(`postcopy-emu: warning: ${w}\n`);
+      if (report.emulator.failure) process.stderr.write(`postcopy-emu: migration failed: ${report.emulator.failure}\n`);
       for (const v of violations) process.stderr.write(`invariant violated: ${v}\n`);
       if (violations.length > 0) fail();
     });

@@ -1,0 +1,166 @@
+import { Rng } from '../kernel/rng.ts';
+import { scenarioSchema, type Scenario, type ScenarioInput } from '../scenario/schema.ts';
+
+type Policy = Scenario['source']['policy'];
+type Range = { start: number; count: number };
+
+/**
+ * Every `source.policy` the schema accepts, read from the zod enum itself so a policy added to
+ * the schema is soaked without touching this file.
+ */
+export const SOAK_POLICIES: readonly Policy[] = scenarioSchema.shape.source.unwrap().shape.policy.unwrap().options;
+
+/**
+ * The workload kinds soaked: every kind but `trace` (which needs a file on disk). Listed, not
+ * read from the schema, because a new kind may need parameters this generator cannot guess.
+ */
+export const SOAK_WORKLOADS = ['idle', 'sequential', 'random', 'hot-set', 'memtest'] as const;
+
+/** Policies that push every page in the background and so always complete. */
+const PULL_ONLY: ReadonlySet<string> = new Set(['demand']);
+
+/** Simulated-time bound of every soak run (ns). */
+export const SOAK_HORIZON_NS = 10e9;
+
+/**
+ * A small random scenario, a pure function of `seed` (one `Rng(seed, 'soak')` stream): random
+ * policy, ring, links, costs, mapping and workload. Every scenario it returns passes
+ * parseScenario. The scenario's own `seed` is `seed`, so the run is replayable from the seed alone.
+ */
+export function randomScenario(seed: number): ScenarioInput {
+  const r = new Rng(seed, 'soak');
+  const int = (a: number, b: number) => r.int(a, b);
+  const chance = (p: number) => r.float() < p;
+  const pick = <T>(xs: readonly T[]): T => xs[r.int(0, xs.length - 1)]!;
+  /** Log-uniform integer in [a, b]: small values as often as large ones. */
+  const logInt = (a: number, b: number) => Math.min(b, Math.max(a, Math.round(Math.exp(Math.log(a) + r.float() * (Math.log(b) - Math.log(a))))));
+  /** A cost in ns around `typical`, 0 one time in five. */
+  const cost = (typical: number) => (chance(0.2) ? 0 : int(0, 2 * typical));
+  const rangeIn = (pages: number, maxCount: number): Range => {
+    const start = int(0, pages - 1);
+    return { start, count: int(1, Math.min(maxCount, pages - start)) };
+  };
+  const ranges = (pages: number, max: number, maxCount: number) => Array.from({ length: int(1, max) }, () => rangeIn(pages, maxCount));
+
+  const pages = logInt(64, 4096);
+  const policy = pick(SOAK_POLICIES);
+  const pullOnly = PULL_ONLY.has(policy);
+  const vcpus = int(1, 4);
+  const capacity = logInt(1, 64);
+
+  const outstanding = pick(['all', 'ranges', 'fraction'] as const);
+  const mappingKind = pick(['none', 'all', 'ranges', 'buckets'] as const);
+  const link = () => ({
+    rateMbps: logInt(100, 100_000),
+    latencyNs: int(0, 200_000),
+    sendBufferBytes: chance(0.2) ? 0 : int(0, 8 * 2 ** 20),
+    receiveBufferBytes: chance(0.2) ? 0 : int(0, 8 * 2 ** 20),
+    mtuBytes: pick([576, 1500, 1500, 9000]),
+  });
+  const chunkMinPages = int(1, 32);
+  const pageSize = pick([512, 4096, 4096, 4096, 16_384]);
+  const mainLink = link();
+  // A guest that never thinks touches a page per nanosecond, 64 per event: only a short
+  // migration (small guest, fast link, a push policy to end it) stays within the event cap.
+  const zeroThink = !pullOnly && pages <= 1024 && mainLink.rateMbps >= 10_000 && chance(0.2);
+
+  const s: ScenarioInput = {
+    name: `soak-${seed}`,
+    seed,
+    memory: {
+      pages,
+      pageSize,
+      // Mostly one guest page per host page; else huge host pages of 2..512 guest pages.
+      hostPageSize: pageSize * pick([1, 1, 1, 2, 8, 512]),
+      outstanding: outstanding === 'all' ? { kind: 'all' }
+        : outstanding === 'fraction' ? { kind: 'fraction', fraction: Math.max(0.01, r.float()) }
+        : { kind: 'ranges', ranges: ranges(pages, 3, 512) },
+    },
+    ring: { capacity, blackEye: capacity >= vcpus && chance(0.3) },
+    link: mainLink,
+    backChannel: link(),
+    source: {
+      policy,
+      pivots: int(1, 8),
+      bubbleDirection: pick(['both', 'forward'] as const),
+      chunkMinPages,
+      chunkMaxPages: int(chunkMinPages, 256),
+      prefaultAfter: int(0, 64),
+      prefaultBefore: int(0, 16),
+      recordPages: logInt(1, 128),
+      pfnBatch: int(1, pages),
+      perPageNs: cost(400),
+      perRecordNs: cost(5_000),
+      transitionBytes: int(0, 131_072),
+    },
+    pager: {
+      eviction: pick(['per-pfn', 'batched'] as const),
+      evictPerPfnNs: cost(3_000),
+      evictBatchPages: logInt(1, 2048),
+      evictBatchCallNs: cost(5_000),
+      evictBatchPerPageNs: cost(100),
+      recvPerPageNs: cost(400),
+      loadPageNs: cost(1_500),
+      batchLoadCallNs: cost(3_000),
+      batchLoadPerPageNs: cost(400),
+      drainPerRequestNs: cost(200),
+      faultRecordNs: cost(2_000),
+      wakeNs: cost(5_000),
+      notifyNs: cost(2_000),
+    },
+    mapper: {
+      mapping: mappingKind === 'none' || mappingKind === 'all' ? { kind: mappingKind }
+        : mappingKind === 'ranges' ? { kind: 'ranges', ranges: ranges(pages, 4, 256) }
+        : (() => {
+          const bucketPages = logInt(1, Math.min(256, pages));
+          return { kind: 'buckets' as const, bucketPages, count: int(1, Math.min(8, Math.floor(pages / bucketPages))) };
+        })(),
+      request: pick(['page', 'range'] as const),
+      order: pick(['sequential', 'random'] as const),
+      // A retry at the same instant would spin the clock in place: at least 1 µs.
+      retryNs: int(1_000, 200_000),
+      timerSlackNs: int(0, 50_000),
+      mapCallNs: cost(5_000),
+      perGfnNs: cost(200),
+    },
+    workload: {
+      kind: pick(SOAK_WORKLOADS),
+      vcpus,
+      ...(chance(0.3) ? { region: rangeIn(pages, pages) } : {}),
+      hotPages: logInt(1, 256),
+      hotProbability: r.float(),
+      writeFraction: r.float(),
+      thinkNs: zeroThink ? 0 : int(1_000, 10_000),
+      prefetchPages: int(0, 16),
+    },
+    preempt: chance(0.3) ? { enabled: true, share: Math.max(0.01, r.float()) } : { enabled: false },
+    limits: pullOnly
+      // Demand paging may never complete: stop when the guest runs, or at a short horizon.
+      ? (chance(0.5) ? { stopAt: 'resume', horizonNs: SOAK_HORIZON_NS } : { stopAt: 'complete', horizonNs: int(1e6, 1e9) })
+      : { stopAt: chance(0.2) ? 'resume' : 'complete', horizonNs: SOAK_HORIZON_NS },
+  };
+  return addFaults(seed, s);
+}
+
+/**
+ * Injected faults for a third of the seeds (docs/recovery.md), from their own stream
+ * (`soak-faults`) so they change no other field of a seed's scenario. Back-channel loss only
+ * with a push policy: a lost request under pure demand paging waits for ever by design.
+ * Recovery is off for a few, which must then end in a clean `failed`.
+ */
+function addFaults(seed: number, s: ScenarioInput): ScenarioInput {
+  const rng = new Rng(seed, 'soak-faults');
+  if (rng.float() >= 1 / 3) return s;
+  const window = { from: 0, to: rng.int(1_000_000, 200_000_000) };
+  const kinds = PULL_ONLY.has(s.source!.policy!) ? ['link-cut', 'degrade', 'source-crash'] : ['link-cut', 'degrade', 'backchannel-loss', 'source-crash'];
+  const faults: NonNullable<ScenarioInput['faults']> = [];
+  for (let i = rng.int(1, 2); i > 0; i--) {
+    const kind = kinds[rng.int(0, kinds.length - 1)]!;
+    const durationNs = rng.int(1_000, 50_000_000);
+    if (kind === 'link-cut') faults.push({ kind, window, durationNs });
+    else if (kind === 'source-crash') faults.push({ kind, window, restartNs: durationNs });
+    else if (kind === 'degrade') faults.push({ kind, window, durationNs, rateMbps: rng.int(10, 1000), latencyNs: rng.int(0, 1_000_000) });
+    else faults.push({ kind: 'backchannel-loss', window, durationNs, probability: rng.float() });
+  }
+  return { ...s, faults, recovery: { enabled: rng.float() < 0.9, setupNs: rng.int(0, 100_000) } };
+}

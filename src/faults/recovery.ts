@@ -1,0 +1,129 @@
+import type { Kernel } from '../kernel/kernel.ts';
+import type { Link } from '../link/link.ts';
+import type { Pager } from '../pager/pager.ts';
+import type { Scenario } from '../scenario/schema.ts';
+import type { Source } from '../source/source.ts';
+import { bitmapBytes } from '../stream/records.ts';
+import type { FaultTarget } from './schedule.ts';
+
+/** QEMU's query-migrate status names (docs/recovery.md). */
+export type MigrationStatus =
+  | 'postcopy-active' | 'postcopy-paused' | 'postcopy-recover-setup' | 'postcopy-recover' | 'completed' | 'failed';
+
+/** What recovery needs from the emulator around it. */
+export interface RecoveryHost {
+  /** Drops every record in flight and every queued byte on each direction of the connection. */
+  dropConnection(): void;
+  /** POSTCOPY_TRANSITION has reached the destination (the guest's CPU state is there). */
+  switchedOver(): boolean;
+  /** The status changed (observers). */
+  statusChanged(status: MigrationStatus): void;
+}
+
+/**
+ * The postcopy state machine under connection failures, after QEMU's postcopy recovery:
+ * active → paused (cut or crash) → recover-setup (connection back) → recover (the source has the
+ * destination's received bitmap) → active (RESUME_ACK arrived). `epoch` counts connections: a
+ * record or step from an older connection is stale and dropped when its event fires.
+ */
+export class Recovery implements FaultTarget {
+  status: MigrationStatus = 'postcopy-active';
+  readonly history: { status: MigrationStatus; at: number }[] = [{ status: 'postcopy-active', at: 0 }];
+  /** Why the run failed (a sentence), or null. */
+  failure: string | null = null;
+  epoch = 0;
+  private upAt = 0;
+  /** When postcopy stopped being active (ns), or −1 while active. */
+  downSince = -1;
+  private bitmap: Uint8Array | null = null;
+  private readonly upKind: number;
+  private readonly bitmapSendKind: number;
+  private readonly bitmapArriveKind: number;
+  /** Stats. */
+  pauses = 0;
+  resentPages = 0;
+  reRequestedPages = 0;
+  pausedNs = 0;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly params: Scenario['recovery'],
+    private readonly stream: Link,
+    private readonly backChannel: Link,
+    private readonly source: Source,
+    private readonly pager: Pager,
+    private readonly host: RecoveryHost,
+  ) {
+    const current = (f: () => void) => (epoch: number) => {
+      if (epoch === this.epoch) f();
+    };
+    this.upKind = kernel.register(current(() => this.linkUp()));
+    this.bitmapSendKind = kernel.register(current(() => this.sendBitmap()));
+    this.bitmapArriveKind = kernel.register(current(() => this.bitmapArrived()));
+  }
+
+  /** FAULT and COMPLETE records get through only while postcopy is active. */
+  get connected(): boolean {
+    return this.status === 'postcopy-active';
+  }
+
+  cut(downNs: number, crash: boolean): void {
+    if (this.source.done || this.status === 'failed') return;
+    const what = crash ? 'the source process crashed' : 'the migration connection was cut';
+    if (!this.host.switchedOver()) {
+      return this.fail(`${what} before the destination had the guest's CPU state: the migration failed and the guest resumes at the source`);
+    }
+    if (!this.params.enabled) {
+      return this.fail(`${what} during postcopy with recovery disabled: the guest's memory is split between the hosts and the guest is lost`);
+    }
+    this.epoch++;
+    this.host.dropConnection();
+    if (crash) this.source.crash();
+    else this.source.pause();
+    if (this.downSince < 0) this.downSince = this.kernel.now;
+    if (this.status !== 'postcopy-paused') {
+      this.pauses++;
+      this.setStatus('postcopy-paused');
+    }
+    // A second cut while down keeps the connection down until the later of the two ends.
+    this.upAt = Math.max(this.upAt, this.kernel.now + downNs);
+    this.kernel.at(this.upAt, this.upKind, this.epoch);
+  }
+
+  /** The destination read RESUME_ACK: postcopy runs again and lost requests are asked again. */
+  resumeAcked(): void {
+    this.setStatus('postcopy-active');
+    this.pausedNs += this.kernel.now - this.downSince;
+    this.downSince = -1;
+    this.reRequestedPages += this.pager.resend();
+  }
+
+  private linkUp(): void {
+    this.setStatus('postcopy-recover-setup');
+    // TCP connect (one round trip), then the operator's recover command.
+    this.kernel.after(this.stream.latencyNs + this.backChannel.latencyNs + this.params.setupNs, this.bitmapSendKind, this.epoch);
+  }
+
+  private sendBitmap(): void {
+    this.bitmap = this.pager.receivedMap();
+    this.kernel.at(this.backChannel.send(this.kernel.now, bitmapBytes(this.bitmap.length)), this.bitmapArriveKind, this.epoch);
+  }
+
+  private bitmapArrived(): void {
+    this.setStatus('postcopy-recover');
+    this.resentPages += this.source.recover(this.bitmap!);
+    this.bitmap = null;
+  }
+
+  private fail(sentence: string): void {
+    this.failure = sentence;
+    this.setStatus('failed');
+    this.kernel.halt();
+  }
+
+  private setStatus(status: MigrationStatus): void {
+    this.status = status;
+    this.history.push({ status, at: this.kernel.now });
+    this.host.statusChanged(status);
+  }
+}

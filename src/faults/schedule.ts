@@ -1,0 +1,85 @@
+import type { Kernel } from '../kernel/kernel.ts';
+import { Rng } from '../kernel/rng.ts';
+import type { Link } from '../link/link.ts';
+import type { FaultSpec, Scenario } from '../scenario/schema.ts';
+
+/** What the schedule does to the rest of the emulator when a cut or crash starts. */
+export interface FaultTarget {
+  /** The connection fails at now for `downNs`; `crash`: the source process died too. */
+  cut(downNs: number, crash: boolean): void;
+}
+
+/** A fault with its start time resolved. */
+interface Timed {
+  spec: FaultSpec;
+  start: number;
+  end: number;
+}
+
+/**
+ * The scenario's fault section, resolved to times: a `window` draws its time uniformly from the
+ * 'faults' stream, in list order, before the run starts. Cuts and crashes and the edges of
+ * degrade windows are kernel events; back-channel loss is looked up when a FAULT record is
+ * written, so a loss window alone never keeps the run going.
+ */
+export class FaultSchedule {
+  private readonly rng: Rng;
+  private readonly faults: Timed[];
+  private readonly losses: Timed[];
+  private readonly degrades: Timed[];
+  /** FAULT records the back-channel lost. */
+  lostFaultRecords = 0;
+
+  constructor(
+    private readonly kernel: Kernel,
+    scenario: Scenario,
+    private readonly links: readonly Link[],
+    target: FaultTarget,
+  ) {
+    this.rng = new Rng(scenario.seed, 'faults');
+    this.faults = scenario.faults.map((spec) => {
+      const start = spec.at ?? this.rng.int(spec.window!.from, spec.window!.to);
+      return { spec, start, end: start + (spec.kind === 'source-crash' ? spec.restartNs : spec.durationNs) };
+    });
+    this.losses = this.faults.filter((f) => f.spec.kind === 'backchannel-loss');
+    this.degrades = this.faults.filter((f) => f.spec.kind === 'degrade');
+    const cutKind = kernel.register((i) => {
+      const f = this.faults[i]!;
+      target.cut(f.end - f.start, f.spec.kind === 'source-crash');
+    });
+    const speedKind = kernel.register(() => this.applySpeed());
+    this.faults.forEach((f, i) => {
+      if (f.spec.kind === 'link-cut' || f.spec.kind === 'source-crash') kernel.at(f.start, cutKind, i);
+      else if (f.spec.kind === 'degrade') {
+        kernel.at(f.start, speedKind);
+        kernel.at(f.end, speedKind);
+      }
+    });
+  }
+
+  /** When each fault starts (ns), in the scenario's order. */
+  get startTimes(): number[] {
+    return this.faults.map((f) => f.start);
+  }
+
+  /** Whether a FAULT record written now is lost (a draw only inside a loss window). */
+  loseFault(): boolean {
+    const now = this.kernel.now;
+    let keep = 1;
+    for (const f of this.losses) if (f.start <= now && now < f.end && f.spec.kind === 'backchannel-loss') keep *= 1 - f.spec.probability;
+    if (keep === 1 || this.rng.float() < keep) return false;
+    this.lostFaultRecords++;
+    return true;
+  }
+
+  /** Sets both directions to the latest degrade still running, or back to the scenario's values. */
+  private applySpeed(): void {
+    const now = this.kernel.now;
+    let active: Timed | undefined;
+    for (const f of this.degrades) if (f.start <= now && now < f.end) active = f;
+    for (const l of this.links) {
+      const d = active?.spec.kind === 'degrade' ? active.spec : undefined;
+      l.setSpeed(d?.rateMbps ?? l.params.rateMbps, d?.latencyNs ?? l.params.latencyNs);
+    }
+  }
+}

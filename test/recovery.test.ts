@@ -1,0 +1,244 @@
+import { describe, expect, it } from 'vitest';
+import { checkRun } from '../src/check/invariants.ts';
+import { Emulator } from '../src/emulator.ts';
+import { PageState } from '../src/memory/guest-memory.ts';
+import { buildReport } from '../src/metrics/report.ts';
+import { presets } from '../src/scenario/presets.ts';
+import type { ScenarioInput } from '../src/scenario/schema.ts';
+import { ScenarioError } from '../src/scenario/validate.ts';
+
+/**
+ * 4096 pages (16 MiB) all outstanding at 1 Gbit/s, 10 µs each way, one vCPU writing at random:
+ * eviction ends at about 12 ms and the push runs until about 150 ms.
+ */
+function scenario(over: ScenarioInput = {}): ScenarioInput {
+  return {
+    memory: { pages: 4096 },
+    link: { latencyNs: 10_000 },
+    backChannel: { latencyNs: 10_000 },
+    mapper: { mapping: { kind: 'none' } },
+    workload: { kind: 'random', vcpus: 1, writeFraction: 1 },
+    recovery: { setupNs: 1_000 },
+    ...over,
+  };
+}
+
+const CUT = 60_000_000, DOWN = 5_000_000;
+
+/** Runs the scenario, noting the source's sent pages at the cut and the loaded pages once the link is back. */
+function runWithCut(over: ScenarioInput) {
+  const emu = new Emulator(scenario(over));
+  let sentAtCut = -1, loadedAtUp = -1;
+  emu.events.on('status', (e) => {
+    if (e.status === 'postcopy-paused') sentAtCut = emu.source.pagesPushed + emu.source.pagesDemanded;
+    if (e.status === 'postcopy-recover-setup') loadedAtUp = emu.pager.pagesLoaded;
+  });
+  emu.run();
+  return { emu, report: buildReport(emu), inFlightAtCut: sentAtCut - loadedAtUp };
+}
+
+function expectEveryPageNewest(emu: Emulator): void {
+  const { memory } = emu;
+  let bad = 0;
+  for (let g = 0; g < memory.pages; g++) {
+    if (memory.state[g] !== PageState.READY || memory.destVersion[g]! < memory.sourceVersion[g]!) bad++;
+  }
+  expect(bad).toBe(0);
+}
+
+// After the link is back: one round trip (2 × 10 µs) + setupNs 1 µs, then RECV_BITMAP
+// (8 + 8 + 512 bytes: 618 on the wire, 4 944 ns) and 10 µs; RESUME_ACK (8 bytes: 98 on the
+// wire, 784 ns) and 10 µs.
+const RECOVER = CUT + DOWN + 21_000 + 4_944 + 10_000;
+const ACTIVE = RECOVER + 784 + 10_000;
+
+describe('link cut with recovery', () => {
+  const { emu, report, inFlightAtCut } = runWithCut({ faults: [{ kind: 'link-cut', at: CUT, durationNs: DOWN }] });
+
+  it('completes soundly with every page holding the newest data', () => {
+    expect(emu.finished).toBe(true);
+    expect(report.status).toBe('completed');
+    expect(checkRun(emu)).toEqual([]);
+    expectEveryPageNewest(emu);
+  });
+
+  it('goes through QEMU statuses at the hand-computed times', () => {
+    expect(emu.recovery.history).toEqual([
+      { status: 'postcopy-active', at: 0 },
+      { status: 'postcopy-paused', at: CUT },
+      { status: 'postcopy-recover-setup', at: CUT + DOWN },
+      { status: 'postcopy-recover', at: RECOVER },
+      { status: 'postcopy-active', at: ACTIVE },
+    ]);
+    expect(report.emulator['status-history'].map((h) => h.status)).toEqual([
+      'postcopy-active', 'postcopy-paused', 'postcopy-recover-setup', 'postcopy-recover', 'postcopy-active', 'completed',
+    ]);
+    expect(report.emulator['status-history'][1]).toEqual({ status: 'postcopy-paused', 'at-ms': 60 });
+    expect(report.emulator['status-history'][5]!['at-ms']).toBe(report['total-time']);
+    expect(ACTIVE - CUT).toBe(5_046_728);
+    expect(report.emulator.recovery['paused-time-ms']).toBe(5.047);
+    expect(report.emulator.recovery.pauses).toBe(1);
+  });
+
+  it('re-sends exactly the pages that were in flight at the cut', () => {
+    // The 4 MiB send buffer was full: 1024 pages of 4 KiB, 16 records of 64.
+    expect(inFlightAtCut).toBe(1024);
+    expect(emu.recovery.resentPages).toBe(inFlightAtCut);
+    expect(report.emulator.recovery['resent-pages']).toBe(1024);
+    expect(emu.source.pagesPushed + emu.source.pagesDemanded).toBe(4096 + 1024);
+  });
+
+  it('costs little more than the pause against the same run without the cut', () => {
+    const base = new Emulator(scenario()).run();
+    const extra = report['total-time'] - buildReport(base)['total-time'];
+    // The lost pages were mostly queued in the send buffer, not yet on the wire: sending them
+    // again costs wire time the run would have spent anyway. The rest is the record that was on
+    // the wire at the cut and the restart of the pipeline.
+    expect(extra).toBeCloseTo(6.187, 3);
+  });
+});
+
+describe('link cut with no socket buffers', () => {
+  it('resumes: the source waits on the RESUME_ACK read and is woken by it (soak seed 2383)', () => {
+    const noBuffers = { latencyNs: 10_000, sendBufferBytes: 0, receiveBufferBytes: 0 };
+    const emu = new Emulator(scenario({ link: noBuffers, backChannel: noBuffers, faults: [{ kind: 'link-cut', at: CUT, durationNs: DOWN }] }));
+    emu.run();
+    expect(emu.finished).toBe(true);
+    expect(emu.recovery.history.map((h) => h.status)).toEqual([
+      'postcopy-active', 'postcopy-paused', 'postcopy-recover-setup', 'postcopy-recover', 'postcopy-active',
+    ]);
+    expect(checkRun(emu)).toEqual([]);
+  });
+});
+
+describe('recovery disabled', () => {
+  it('fails at the cut: status failed, the guest lost, checks that still apply pass', () => {
+    const emu = new Emulator(scenario({ recovery: { enabled: false }, faults: [{ kind: 'link-cut', at: CUT, durationNs: DOWN }] })).run();
+    const r = buildReport(emu);
+    expect(r.status).toBe('failed');
+    expect(emu.status).toBe('failed');
+    expect(emu.finished).toBe(false);
+    expect(emu.kernel.now).toBe(CUT);
+    expect(r['total-time']).toBe(60);
+    expect(r.emulator.failure).toMatch(/recovery disabled.*the guest is lost/);
+    expect(r.emulator['status-history']).toEqual([{ status: 'postcopy-active', 'at-ms': 0 }, { status: 'failed', 'at-ms': 60 }]);
+    expect(checkRun(emu)).toEqual([]);
+  });
+
+  it('a cut before the transition reached the destination fails the migration, whatever recovery says', () => {
+    // POSTCOPY_PFNS (32 KiB) is still on its way at 0.1 ms.
+    const emu = new Emulator(scenario({ faults: [{ kind: 'link-cut', at: 100_000, durationNs: DOWN }] })).run();
+    expect(emu.status).toBe('failed');
+    expect(emu.recovery.failure).toMatch(/guest resumes at the source/);
+  });
+});
+
+describe('degrade', () => {
+  // 256 pages (1 MiB) fit in the send buffer: the source writes everything at once.
+  const tiny = (over: ScenarioInput = {}) => scenario({ memory: { pages: 256 }, workload: { kind: 'idle' }, ...over });
+  const finish = (e: Emulator) => Math.max(e.source.completeAt, e.resumedAt);
+  const base = new Emulator(tiny()).run();
+
+  it('latency +20 µs both ways delays the end by one round trip (40 µs)', () => {
+    const slow = new Emulator(tiny({ faults: [{ kind: 'degrade', at: 0, durationNs: 1e12, latencyNs: 30_000 }] })).run();
+    expect(finish(slow) - finish(base)).toBe(40_000);
+    expect(checkRun(slow)).toEqual([]);
+  });
+
+  it('half the rate adds 8 ns per wire byte of everything after BEGIN, COMPLETE included', () => {
+    // BEGIN (98 wire bytes) left before the degrade; COMPLETE is 98 wire bytes on the back-channel.
+    const slow = new Emulator(tiny({ faults: [{ kind: 'degrade', at: 0, durationNs: 1e12, rateMbps: 500 }] })).run();
+    expect(base.stream.bytesOnWire).toBe(1_188_234);
+    expect(finish(slow) - finish(base)).toBe(8 * 1_188_234);
+  });
+
+  it('reverts when the window ends: a window after the run changes nothing', () => {
+    const late = new Emulator(tiny({ faults: [{ kind: 'degrade', at: 1e9, durationNs: 1e6, rateMbps: 1 }] }));
+    late.runUntil(2e9);
+    expect(finish(late)).toBe(finish(base));
+    expect(late.stream.latencyNs).toBe(10_000);
+  });
+});
+
+describe('back-channel loss', () => {
+  const lossy = { faults: [{ kind: 'backchannel-loss' as const, at: 0, durationNs: 1e12, probability: 1 }] };
+
+  it('with the xen policy every page still comes by push', () => {
+    const emu = new Emulator(scenario(lossy)).run();
+    expect(emu.finished).toBe(true);
+    expect(checkRun(emu)).toEqual([]);
+    expect(emu.faults.lostFaultRecords).toBe(emu.pager.faultRecords);
+    expect(emu.source.requestsReceived).toBe(0);
+    expect(emu.source.pagesDemanded).toBe(0);
+    expectEveryPageNewest(emu);
+  });
+
+  it('with the demand policy the vCPU waits forever, which the checker reports', () => {
+    const emu = new Emulator(scenario({ ...lossy, source: { policy: 'demand' }, limits: { horizonNs: 10e9 } })).run();
+    expect(emu.finished).toBe(false);
+    expect(emu.kernel.pending).toBe(0);
+    expect(emu.kernel.now).toBeLessThan(1e9);
+    expect(checkRun(emu)).toEqual(['vCPU 0 waits forever (deadlock)']);
+  });
+});
+
+describe('source crash', () => {
+  it('recovers like a cut of the restart time, re-sending what was in flight', () => {
+    const { emu, report, inFlightAtCut } = runWithCut({ faults: [{ kind: 'source-crash', at: CUT, restartNs: DOWN }] });
+    expect(report.status).toBe('completed');
+    expect(checkRun(emu)).toEqual([]);
+    expectEveryPageNewest(emu);
+    expect(emu.recovery.history.map((h) => h.at)).toEqual([0, CUT, CUT + DOWN, RECOVER, ACTIVE]);
+    expect(emu.recovery.resentPages).toBe(inFlightAtCut);
+    expect(inFlightAtCut).toBe(1024);
+  });
+});
+
+describe('window-timed faults', () => {
+  const input = (seed: number) => scenario({ seed, faults: [{ kind: 'link-cut', window: { from: 30_000_000, to: 90_000_000 }, durationNs: DOWN }] });
+
+  it('draw the time from the seed: same seed, same JSON', () => {
+    const a = new Emulator(input(7)).run(), b = new Emulator(input(7)).run();
+    expect(JSON.stringify(buildReport(a))).toBe(JSON.stringify(buildReport(b)));
+    const at = a.faults.startTimes[0]!;
+    expect(at).toBeGreaterThanOrEqual(30_000_000);
+    expect(at).toBeLessThanOrEqual(90_000_000);
+    expect(a.recovery.history[1]).toEqual({ status: 'postcopy-paused', at });
+    expect(checkRun(a)).toEqual([]);
+    expect(new Emulator(input(8)).faults.startTimes[0]).not.toBe(at);
+  });
+});
+
+describe('recovery-link-cut preset', () => {
+  it('recovers from a 2 s cut mid-postcopy', () => {
+    const emu = new Emulator(presets.get('recovery-link-cut')).run();
+    const r = buildReport(emu);
+    expect(r.status).toBe('completed');
+    expect(checkRun(emu)).toEqual([]);
+    expect(r.emulator['status-history'].map((h) => h['at-ms'])).toEqual([0, 1200, 3200, 3200.429, 3200.48, 4399.494]);
+    expect(r.emulator.recovery).toMatchObject({ pauses: 1, 'resent-pages': 1024, 'paused-time-ms': 2000.48 });
+  });
+});
+
+describe('faults section validation', () => {
+  const err = (faults: unknown[]) => {
+    try {
+      new Emulator(scenario({ faults } as ScenarioInput));
+    } catch (e) {
+      if (e instanceof ScenarioError) return e.path;
+      throw e;
+    }
+    return null;
+  };
+
+  it('names the faulty field', () => {
+    expect(err([{ kind: 'link-cut', durationNs: 1 }])).toBe('faults.0.at');
+    expect(err([{ kind: 'link-cut', durationNs: 1, at: 0 }, { kind: 'link-cut', durationNs: 1, at: 5, window: { from: 0, to: 9 } }])).toBe('faults.1.at');
+    expect(err([{ kind: 'source-crash', restartNs: 1, window: { from: 9, to: 0 } }])).toBe('faults.0.window.to');
+    expect(err([{ kind: 'degrade', durationNs: 1, at: 0 }])).toBe('faults.0.rateMbps');
+    expect(err([{ kind: 'backchannel-loss', durationNs: 1, at: 0, probability: 1.5 }])).toBe('faults.0.probability');
+    expect(err([{ kind: 'link-cut', at: 0 }])).toBe('faults.0.durationNs');
+    expect(err([{ kind: 'link-cut', at: 0, durationNs: 1, restartNs: 1 }])).toBe('faults.0.restartNs');
+    expect(err([{ kind: 'link-cut', at: 0, durationNs: 1 }])).toBeNull();
+  });
+});
