@@ -45,6 +45,8 @@ export class Emulator {
   resumedAt = -1;
   /** Things about the scenario a user should know (printed by the CLI, kept in the JSON). */
   readonly warnings: string[] = [];
+  /** Liveness breaches seen while running (checkRun reports them). */
+  readonly livenessViolations: string[] = [];
   foreignFaults = 0;
   vcpuFaults = 0;
   private readonly inFlight = new InFlight<StreamRecord>();
@@ -134,9 +136,11 @@ export class Emulator {
         this.vcpuFaults++;
         if (this.events.listenerCount('vcpu-blocked') > 0) this.events.emit('vcpu-blocked', { time: k.now, vcpu: v, gfn: g });
       },
+      stillBlocked: (v, since) => this.checkLiveness(v, since),
       resumed: (v, g, since) => {
         const waited = k.now - since;
         this.latency.add(waited);
+        this.checkLiveness(v, since);
         if (this.events.listenerCount('vcpu-resumed') > 0) this.events.emit('vcpu-resumed', { time: k.now, vcpu: v, gfn: g, waited });
       },
     }, alloc);
@@ -238,6 +242,25 @@ export class Emulator {
   }
 
   /** A request was put on the ring: count it, tell observers. */
+  /**
+   * "No vCPU blocked past a bound once faults have healed": measured from the later of the fault
+   * and the last heal (a fault window's end, or recovery back to postcopy-active).
+   */
+  private checkLiveness(v: number, since: number): void {
+    const k = this.kernel, h = this.recovery.history;
+    let healed = this.faults.lastEndBefore(k.now);
+    for (let i = h.length - 1; i >= 0; i--) {
+      if (h[i]!.status === 'postcopy-active' && h[i]!.at <= k.now) {
+        healed = Math.max(healed, h[i]!.at);
+        break;
+      }
+    }
+    const blocked = k.now - Math.max(since, healed);
+    if (this.recovery.status === 'postcopy-active' && blocked > this.scenario.limits.livenessNs) {
+      this.livenessViolations.push(`vCPU ${v} blocked ${blocked} ns after faults healed (bound ${this.scenario.limits.livenessNs} ns)`);
+    }
+  }
+
   private put(id: number): void {
     const ring = this.ring, k = this.kernel;
     const producer = ring.producerOf(id);

@@ -242,3 +242,21 @@ describe('faults section validation', () => {
     expect(err([{ kind: 'link-cut', at: 0, durationNs: 1 }])).toBeNull();
   });
 });
+
+describe('liveness bound of the checker', () => {
+  // Without faults a fault here waits ~38 ms: the 4 MiB send buffer at 1 Gbit/s.
+  it('reports a vCPU blocked longer than limits.livenessNs with no fault to excuse it', () => {
+    const emu = new Emulator(scenario({ limits: { livenessNs: 10_000_000 } })).run();
+    expect(emu.finished).toBe(true);
+    const v = checkRun(emu);
+    expect(v.length).toBeGreaterThan(0);
+    expect(v[0]).toMatch(/^vCPU 0 blocked \d+ ns after faults healed \(bound 10000000 ns\)$/);
+  });
+
+  it('counts from the heal: a vCPU that waited out a 100 ms cut is within a 50 ms bound', () => {
+    const emu = new Emulator(scenario({ limits: { livenessNs: 50_000_000 }, faults: [{ kind: 'link-cut', at: CUT, durationNs: 100_000_000 }] })).run();
+    expect(emu.finished).toBe(true);
+    expect(emu.latency.max).toBeGreaterThan(100_000_000);
+    expect(checkRun(emu)).toEqual([]);
+  });
+});

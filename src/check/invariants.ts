@@ -7,7 +7,7 @@ import { PageState } from '../memory/guest-memory.ts';
  * violations found; an empty list means the run is sound.
  */
 export function checkRun(emu: Emulator): string[] {
-  const out: string[] = [];
+  const out: string[] = [...emu.livenessViolations];
   const { memory, ring, vcpus, source, pager, scenario } = emu;
   if (ring.maxOccupancy > ring.capacity) out.push(`ring held ${ring.maxOccupancy} requests, capacity ${ring.capacity}`);
   // A failed run (emu.recovery.failure) stopped half-way: only the checks below the branch apply.

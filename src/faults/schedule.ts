@@ -62,6 +62,13 @@ export class FaultSchedule {
     return this.faults.map((f) => f.start);
   }
 
+  /** The latest time at or before `now` when an injected fault ended (0 when none has). */
+  lastEndBefore(now: number): number {
+    let t = 0;
+    for (const f of this.faults) if (f.end <= now && f.end > t) t = f.end;
+    return t;
+  }
+
   /** Whether a FAULT record written now is lost (a draw only inside a loss window). */
   loseFault(): boolean {
     const now = this.kernel.now;

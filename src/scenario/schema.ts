@@ -144,6 +144,8 @@ export const scenarioSchema = z.object({
   }),
   limits: section({
     horizonNs: int(1, 1e15).default(3_600e9),
+    /** Liveness bound of the checker: once faults have healed, no vCPU may stay blocked longer. */
+    livenessNs: int(1, 1e15).default(60e9),
     /** End the run when postcopy is complete, or as soon as the guest runs (downtime studies). */
     stopAt: z.enum(['complete', 'resume']).default('complete'),
   }),

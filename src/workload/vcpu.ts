@@ -23,6 +23,8 @@ export interface VcpuHost {
   put(id: number): void;
   /** vCPU `vcpu` ran again after a fault that began at `since`. */
   resumed(vcpu: number, gfn: number, since: number): void;
+  /** The run stopped with vCPU `vcpu` blocked since `since`. */
+  stillBlocked(vcpu: number, since: number): void;
   /** vCPU `vcpu` faulted on `gfn`. */
   faulted(vcpu: number, gfn: number): void;
 }
@@ -110,6 +112,7 @@ export class Vcpus {
     for (let v = 0; v < this.n; v++) {
       if (this.isBlocked(v)) {
         this.blockedAtStop.push(v);
+        this.host.stillBlocked(v, this.since[v]!);
         this.unblock(v);
       }
       this.state[v] = VcpuState.STOPPED;
