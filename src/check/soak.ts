@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { WorkerPool } from '../workers/pool.ts';
 import { Emulator } from '../emulator.ts';
 import type { ScenarioInput } from '../scenario/schema.ts';
 import { checkRun } from './invariants.ts';
@@ -132,43 +132,21 @@ function inProcess(batches: Batch[], hooks: SoakHooks, total: number, progress?:
 }
 
 /** Hands batches to `jobs` workers in seed order; a crashed worker fails its batch and is replaced. */
-function onWorkers(batches: Batch[], jobs: number, total: number, progress?: (done: number, total: number) => void): Promise<BatchResult[]> {
-  const results: BatchResult[] = new Array(batches.length);
-  const workers: Worker[] = [];
-  let next = 0, done = 0, running = 0;
-  return new Promise((resolve) => {
-    const spawn = (): Worker => {
-      const w = new Worker(new URL('./soak-worker-entry.mjs', import.meta.url));
-      workers.push(w);
-      return w;
-    };
-    const feed = (w: Worker) => {
-      if (next >= batches.length) {
-        if (--running === 0) void Promise.all(workers.map((x) => x.terminate())).then(() => resolve(results));
-        return;
-      }
-      const i = next++, b = batches[i]!;
-      const finish = (r: BatchResult, nextWorker: Worker) => {
-        w.off('message', onMessage);
-        w.off('error', onError);
-        results[i] = r;
-        progress?.((done += b.count), total);
-        feed(nextWorker);
-      };
-      const onMessage = (r: BatchResult) => finish(r, w);
-      const onError = (e: Error) => {
-        const failures = Array.from({ length: b.count }, (_, j) => ({ seed: b.from + j, violations: [`worker crashed in seeds ${b.from}..${b.from + b.count - 1}: ${e.message}`] }));
-        finish({ failures, events: 0 }, spawn());
-      };
-      w.on('message', onMessage);
-      w.on('error', onError);
-      w.postMessage(b);
-    };
-    for (let j = 0; j < jobs; j++) {
-      running++;
-      feed(spawn());
-    }
-  });
+async function onWorkers(batches: Batch[], jobs: number, total: number, progress?: (done: number, total: number) => void): Promise<BatchResult[]> {
+  const pool = new WorkerPool<Batch, BatchResult>(new URL('./soak-worker.ts', import.meta.url), jobs, (b, e) => ({
+    failures: Array.from({ length: b.count }, (_, j) => ({ seed: b.from + j, violations: [`worker crashed in seeds ${b.from}..${b.from + b.count - 1}: ${e.message}`] })),
+    events: 0,
+  }));
+  let done = 0;
+  try {
+    return await Promise.all(batches.map(async (b) => {
+      const r = await pool.run(b);
+      progress?.((done += b.count), total);
+      return r;
+    }));
+  } finally {
+    await pool.close();
+  }
 }
 
 /** The report of a soak: one summary line, then each failing seed with how to replay it. */

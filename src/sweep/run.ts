@@ -3,7 +3,9 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError, writeAtomic } from '../cli/io.ts';
-import { RunPool } from './pool.ts';
+import { WorkerPool } from '../workers/pool.ts';
+import type { RunOutcome } from './worker.ts';
+import type { ScenarioInput } from '../scenario/schema.ts';
 import { appendRecord, readRecords, writeResults, RUNS, type RunRecord } from './output.ts';
 import { scenarioOf, type Sweep } from './spec.ts';
 import type { Shard } from './shard.ts';
@@ -59,10 +61,12 @@ export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<RunRecord
   writeAtomic(join(o.dir, 'manifest.json'), JSON.stringify({ ...manifest, finishedAt: null }, null, 2) + '\n');
 
   let events = 0;
-  const pool = new RunPool(Math.max(1, Math.min(o.jobs, todo.length)));
+  const pool = new WorkerPool<{ index: number; scenario: ScenarioInput }, RunOutcome>(
+    new URL('./worker.ts', import.meta.url), Math.max(1, Math.min(o.jobs, todo.length)),
+    (m, e) => ({ index: m.index, error: `worker crashed: ${e.message}` }));
   try {
     await Promise.all(todo.map(async (run) => {
-      const outcome = await pool.run(run.index, scenarioOf(sweep, run));
+      const outcome = await pool.run({ index: run.index, scenario: scenarioOf(sweep, run) });
       const rec: RunRecord = 'report' in outcome
         ? { ...run, status: 'ok', result: outcome.report }
         : { ...run, status: 'failed', error: outcome.error };

@@ -1,0 +1,52 @@
+import { Worker } from 'node:worker_threads';
+import PQueue from 'p-queue';
+
+/**
+ * A pool of worker threads, each running the TS module at `module` (it answers every message
+ * with one reply); p-queue bounds the messages in flight to one per worker and hands them out
+ * in order. A crashed worker is replaced and its message answered by `crashed(error)`, so one
+ * bad job never stops the rest. Results depend only on the messages, never on the pool's size.
+ */
+export class WorkerPool<In, Out> {
+  private readonly idle: Worker[] = [];
+  private readonly all: Worker[] = [];
+  private readonly queue: PQueue;
+
+  constructor(private readonly module: URL, readonly jobs: number, private readonly crashed: (message: In, error: Error) => Out) {
+    this.queue = new PQueue({ concurrency: jobs });
+    for (let i = 0; i < jobs; i++) this.idle.push(this.spawn());
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(new URL('./entry.mjs', import.meta.url), { workerData: { module: this.module.href } });
+    this.all.push(w);
+    return w;
+  }
+
+  /** Queues one message; resolves with the worker's reply. */
+  run(message: In): Promise<Out> {
+    return this.queue.add(() => this.onWorker(message)) as Promise<Out>;
+  }
+
+  private onWorker(message: In): Promise<Out> {
+    const w = this.idle.pop()!;
+    return new Promise((resolve) => {
+      const done = (reply: Out, next: Worker) => {
+        w.off('message', onMessage);
+        w.off('error', onError);
+        this.idle.push(next);
+        resolve(reply);
+      };
+      const onMessage = (reply: Out) => done(reply, w);
+      const onError = (e: Error) => done(this.crashed(message, e), this.spawn());
+      w.on('message', onMessage);
+      w.on('error', onError);
+      w.postMessage(message);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.queue.onIdle();
+    await Promise.all(this.all.map((w) => w.terminate()));
+  }
+}
