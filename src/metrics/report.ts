@@ -20,6 +20,8 @@ export function buildReport(emu: Emulator) {
   const resumed = emu.resumedAt;
   // The migration is over when the source has COMPLETE and the guest runs at the destination.
   const finishedAt = emu.finished ? Math.max(source.completeAt, resumed) : end;
+  const transferred = stream.bytesPayload + (emu.preempt?.bytesPayload ?? 0);
+  const normal = source.pagesPushed + source.pagesDemanded;
   const { recovery } = emu;
   const history = recovery.history.map((h) => ({ status: h.status, 'at-ms': ms(h.at) }));
   if (emu.finished) history.push({ status: 'completed', 'at-ms': ms(finishedAt) });
@@ -31,11 +33,25 @@ export function buildReport(emu: Emulator) {
     'postcopy-vcpu-blocktime': Array.from(vcpus.blockedNs, ms),
     'postcopy-latency': latency.mean(),
     'postcopy-latency-dist': [...latency.buckets],
+    // The run starts at the postcopy switchover: no setup, precopy, zero-page detection or
+    // multifd happen in it, so those counters are 0 as QEMU would report them (issue #5 adds them).
+    'setup-time': 0,
     ram: {
-      transferred: stream.bytesPayload + (emu.preempt?.bytesPayload ?? 0),
+      transferred,
+      remaining: memory.pending * memory.pageSize,
       total: memory.pages * memory.pageSize,
-      'page-size': memory.pageSize,
+      duplicate: 0,
+      normal,
+      'normal-bytes': normal * memory.pageSize,
+      'dirty-pages-rate': 0,
+      mbps: finishedAt > 0 ? Math.round((transferred * 8) / (finishedAt / 1e9) / 1e4) / 100 : 0,
+      'dirty-sync-count': 0,
       'postcopy-requests': source.requestsReceived,
+      'page-size': memory.pageSize,
+      'multifd-bytes': 0,
+      'pages-per-second': finishedAt > 0 ? Math.round(normal / (finishedAt / 1e9)) : 0,
+      'precopy-bytes': 0,
+      'downtime-bytes': Math.max(0, emu.bytesAtResume),
       'postcopy-bytes': source.postcopyBytes,
     },
     emulator: {

@@ -5,6 +5,7 @@ import { ScenarioError } from '../../scenario/validate.ts';
 import { UsageError, collect, writeAtomic } from '../io.ts';
 import { runScenario } from '../run-scenario.ts';
 import { progressBar } from '../progress.ts';
+import { formatInfo } from '../info.ts';
 import { formatTable } from '../table.ts';
 
 export interface ScenarioOptions {
@@ -34,7 +35,9 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
     .option('--json <file>', 'write the full JSON result to FILE (- for stdout)')
     .option('--check', 'run the invariant checker; violations exit with code 1')
     .option('--timeline', 'record sampled time series (ring occupancy, pages resident, …) for reports')
-    .action((file: string | undefined, o: ScenarioOptions & { json?: string; check?: boolean; timeline?: boolean }) => {
+    .option('--format <kind>', 'summary printed: table, or info (QEMU\'s `info migrate` layout)', 'table')
+    .action((file: string | undefined, o: ScenarioOptions & { json?: string; check?: boolean; timeline?: boolean; format: string }) => {
+      if (o.format !== 'table' && o.format !== 'info') throw new ScenarioError('--format', `must be table or info, got "${o.format}"`);
       let input = scenarioFrom(file, o);
       if (o.timeline && !input.timeline?.samples) input = { ...input, timeline: { samples: 1000 } };
       const t0 = Date.now();
@@ -49,7 +52,7 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
         if (o.json === '-') out(text);
         else writeAtomic(o.json, text);
       }
-      if (o.json !== '-') out(`${formatTable([report], [report.emulator.scenario])}\n`);
+      if (o.json !== '-') out(o.format === 'info' ? formatInfo(report) : `${formatTable([report], [report.emulator.scenario])}\n`);
       for (const w of report.emulator.warnings) process.stderr.write(`postcopy-emu: warning: ${w}\n`);
       if (report.emulator.failure) process.stderr.write(`postcopy-emu: migration failed: ${report.emulator.failure}\n`);
       for (const v of violations) process.stderr.write(`invariant violated: ${v}\n`);
