@@ -364,3 +364,27 @@ describe('LatencyLog', () => {
     expect(l.sum).toBe((3000 * 3001) / 2);
   });
 });
+
+describe('NextMember with members coming back', () => {
+  it('add / remove / next / has agree with a Set over random operations', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 3000 }),
+      fc.array(fc.tuple(fc.constantFrom('add', 'remove', 'next'), fc.nat()), { maxLength: 400 }),
+      (size, ops) => {
+        const set = new NextMember(size);
+        const model = new Set(Array.from({ length: size }, (_, i) => i));
+        for (const [op, raw] of ops) {
+          const i = raw % (size + 40);
+          if (op === 'add' && i < size) { set.add(i); model.add(i); }
+          else if (op === 'remove' && i < size) { set.remove(i); model.delete(i); }
+          else {
+            let want = size;
+            for (let j = i; j < size; j++) if (model.has(j)) { want = j; break; }
+            expect(set.next(i)).toBe(want);
+          }
+          if (i < size) expect(set.has(i)).toBe(model.has(i));
+        }
+      },
+    ), { numRuns: 200 });
+  });
+});

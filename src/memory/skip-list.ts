@@ -1,37 +1,61 @@
 import { FRESH, type Alloc } from './arena.ts';
 
+/** Index of the lowest set bit of a non-zero 32-bit word. */
+const ctz = (x: number) => 31 - Math.clz32(x & -x);
+
 /**
- * "Next index still in the set" over 0..n-1, as a union-find with path halving: removing an
- * index is O(1), finding the next member from any position is amortised near O(1). Used for
- * the source's next unsent page and the mapper's next page not yet asked for, so that scans
- * never walk the same page twice.
+ * A set of indexes 0..n-1 as a bitmap with a summary bit per 32-bit word: membership, add and
+ * remove are O(1); "next member at or after i" skips 32 indexes per word and 1024 per summary
+ * word, so scans never walk absent indexes one by one. One bit per page. Used for the source's
+ * unsent pages and the pages nobody has asked for yet; members can come back (`add`), as
+ * re-sent pages do.
  */
 export class NextMember {
-  private readonly parent: Int32Array;
+  private readonly words: Uint32Array;
+  private readonly summary: Uint32Array;
 
   constructor(readonly size: number, alloc: Alloc = FRESH) {
-    this.parent = alloc.int32(size + 1);
-    for (let i = 0; i <= size; i++) this.parent[i] = i;
+    const nw = (size + 31) >>> 5;
+    this.words = alloc.uint32(nw).fill(0xffffffff);
+    if (size & 31) this.words[nw - 1] = (1 << (size & 31)) - 1;
+    this.summary = alloc.uint32((nw + 31) >>> 5);
+    for (let w = 0; w < nw; w++) this.summary[w >>> 5]! |= 1 << (w & 31);
   }
 
   has(i: number): boolean {
-    return this.parent[i] === i && i < this.size;
+    return i >= 0 && i < this.size && ((this.words[i >>> 5]! >>> (i & 31)) & 1) === 1;
   }
 
   remove(i: number): void {
-    this.parent[i] = i + 1;
+    const w = i >>> 5;
+    const left = (this.words[w]! & ~(1 << (i & 31))) >>> 0;
+    this.words[w] = left;
+    if (left === 0) this.summary[w >>> 5]! &= ~(1 << (w & 31));
+  }
+
+  add(i: number): void {
+    const w = i >>> 5;
+    this.words[w]! |= 1 << (i & 31);
+    this.summary[w >>> 5]! |= 1 << (w & 31);
   }
 
   /** The first member at or after i, or `size` when none is left. */
   next(i: number): number {
     if (i >= this.size) return this.size;
-    const p = this.parent;
-    while (p[i] !== i) {
-      const up = p[p[i]!]!;
-      p[i] = up;
-      i = up;
+    if (i < 0) i = 0;
+    const words = this.words, summary = this.summary;
+    let w = i >>> 5;
+    const here = words[w]! & (~0 << (i & 31));
+    if (here !== 0) return (w << 5) + ctz(here);
+    w++;
+    let sw = w >>> 5;
+    let bits = sw < summary.length ? summary[sw]! & (~0 << (w & 31)) : 0;
+    while (bits === 0) {
+      if (++sw >= summary.length) return this.size;
+      bits = summary[sw]!;
     }
-    return i;
+    w = (sw << 5) + ctz(bits);
+    return (w << 5) + ctz(words[w]!);
   }
 }
 
