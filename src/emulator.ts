@@ -64,6 +64,7 @@ export class Emulator {
     const k = this.kernel;
     this.memory = new GuestMemory(s.memory.pages, s.memory.pageSize,
       outstandingSet(s.memory.outstanding, s.memory.pages, new Rng(s.seed, 'memory')), alloc);
+    this.memory.drawZeroPages(s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), alloc);
     // userfaultfd has no ring: QEMU's faults queue without bound (shared/reference/postcopy.md §2).
     const uffd = s.source.policy === 'qemu';
     const ringGiven = typeof input === 'object' && input !== null && 'ring' in input;

@@ -25,6 +25,8 @@ export class GuestMemory {
   readonly destVersion: Uint32Array;
   /** Pages still OUTSTANDING (no ring request put yet), for the mapper's walk. */
   readonly unasked: NextMember;
+  /** Pages whose contents are all zeros at the source, or null when there are none. */
+  zero: NextMember | null = null;
   /** Outstanding + paging-in + requested: the RFC's nr_pending. */
   pending = 0;
   dropped = 0;
@@ -45,6 +47,18 @@ export class GuestMemory {
     });
     this.outstandingAtStart = this.pending;
     for (let g = 0; g < pages; g++) if (this.state[g] !== PageState.OUTSTANDING) this.unasked.remove(g);
+  }
+
+  /** Marks a `fraction` of the pages, drawn from `rng`, as zero pages. */
+  drawZeroPages(fraction: number, rng: Rng, alloc: Alloc = FRESH): void {
+    if (fraction <= 0) return;
+    const zero = new NextMember(this.pages, alloc);
+    for (let g = 0; g < this.pages; g++) if (rng.float() >= fraction) zero.remove(g);
+    this.zero = zero;
+  }
+
+  isZero(gfn: number): boolean {
+    return this.zero !== null && this.zero.has(gfn);
   }
 
   /** Xen put a page-in request for the page on the ring (p2m_ram_paging_in). */

@@ -21,7 +21,7 @@ export function buildReport(emu: Emulator) {
   // The migration is over when the source has COMPLETE and the guest runs at the destination.
   const finishedAt = emu.finished ? Math.max(source.completeAt, resumed) : end;
   const transferred = stream.bytesPayload + (emu.preempt?.bytesPayload ?? 0);
-  const normal = source.pagesPushed + source.pagesDemanded;
+  const normal = source.pagesPushed + source.pagesDemanded - source.zeroPagesSent;
   const { recovery } = emu;
   const history = recovery.history.map((h) => ({ status: h.status, 'at-ms': ms(h.at) }));
   if (emu.finished) history.push({ status: 'completed', 'at-ms': ms(finishedAt) });
@@ -33,14 +33,14 @@ export function buildReport(emu: Emulator) {
     'postcopy-vcpu-blocktime': Array.from(vcpus.blockedNs, ms),
     'postcopy-latency': latency.mean(),
     'postcopy-latency-dist': [...latency.buckets],
-    // The run starts at the postcopy switchover: no setup, precopy, zero-page detection or
-    // multifd happen in it, so those counters are 0 as QEMU would report them (issue #5 adds them).
+    // The run starts at the postcopy switchover: no setup, precopy or multifd happen in it, so
+    // those counters are 0 as QEMU would report them (issue #5 adds them).
     'setup-time': 0,
     ram: {
       transferred,
       remaining: memory.pending * memory.pageSize,
       total: memory.pages * memory.pageSize,
-      duplicate: 0,
+      duplicate: source.zeroPagesSent,
       normal,
       'normal-bytes': normal * memory.pageSize,
       'dirty-pages-rate': 0,

@@ -143,9 +143,10 @@ export class Pager {
         return cost;
       }
       case RecordType.POSTCOPY_PAGE_DATA: {
-        const singles = rec.count - rec.batched;
-        // One load hypercall per page; a range's pages are loaded with one batched call.
-        return rec.count * p.recvPerPageNs + singles * p.loadPageNs
+        const zeros = rec.zeros ?? 0, data = rec.count - zeros, singles = data - rec.batched;
+        // One load hypercall per page; a range's pages are loaded with one batched call; a zero
+        // page has no data to read or copy, only a zeroed frame to place.
+        return data * p.recvPerPageNs + singles * p.loadPageNs + zeros * p.zeroLoadNs
           + (rec.batched > 0 ? p.batchLoadCallNs + rec.batched * p.batchLoadPerPageNs : 0);
       }
       default:

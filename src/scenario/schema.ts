@@ -58,6 +58,8 @@ export const scenarioSchema = z.object({
     /** Host page backing guest memory (default: the guest page), or huge pages of 2 MiB / 1 GiB, placed whole. */
     hostPageSize: int(512, 2 ** 30).optional(),
     outstanding: outstanding.default({ kind: 'all' }),
+    /** Share of guest pages that are all zeros (drawn per page from the seed's zero-pages stream). */
+    zeroFraction: z.number().min(0).max(1).default(0),
   }),
   ring: section({
     capacity: int(1, 65_536).default(8),
@@ -84,6 +86,10 @@ export const scenarioSchema = z.object({
     recordPages: int(1, 65_536).default(64),
     pfnBatch: int(1, 2 ** 30).default(524_288),
     perPageNs: ns.default(400),
+    /** Zero-page detection: legacy = in the sending thread (QEMU's is_zero_range), none = send zeros as data. */
+    zeroPageDetection: z.enum(['legacy', 'none']).default('legacy'),
+    /** Checking a zero page reads all of it: 4 KiB at ~10 GB/s (a non-zero page stops at its first bytes). */
+    zeroCheckNs: ns.default(400),
     perRecordNs: ns.default(5_000),
     transitionBytes: int(0, 2 ** 40).default(65_536),
   }),
@@ -95,6 +101,8 @@ export const scenarioSchema = z.object({
     evictBatchPerPageNs: ns.default(100),
     recvPerPageNs: ns.default(400),
     loadPageNs: ns.default(1_500),
+    /** Placing a zero page: the load call without the 4 KiB copy (UFFDIO_ZEROPAGE, a zeroed frame). */
+    zeroLoadNs: ns.default(1_100),
     batchLoadCallNs: ns.default(3_000),
     batchLoadPerPageNs: ns.default(400),
     drainPerRequestNs: ns.default(200),

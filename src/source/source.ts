@@ -11,6 +11,13 @@ import { makePolicy } from './make-policy.ts';
 import type { PushPolicy } from './policy.ts';
 import type { PreemptChannel } from '../link/preempt.ts';
 
+/** Pages taken into a record: all of them, the non-zero ones from range requests, the zero ones. */
+interface PageCounts {
+  n: number;
+  batched: number;
+  zeros: number;
+}
+
 /** The preempt channel and where its records go. */
 export interface PreemptPath {
   channel: PreemptChannel;
@@ -53,6 +60,7 @@ export class Source {
   pagesPushed = 0;
   pagesDemanded = 0;
   postcopyBytes = 0;
+  zeroPagesSent = 0;
   completeAt = -1;
 
   constructor(
@@ -169,9 +177,9 @@ export class Source {
   }
 
   /** Moves requested pfns still unsent, in arrival order, into `pfns` (up to its length). */
-  private takeRequested(pfns: Int32Array): { n: number; batched: number } {
+  private takeRequested(pfns: Int32Array): PageCounts {
     const max = pfns.length;
-    let n = 0, batched = 0;
+    let n = 0, batched = 0, zeros = 0;
     const q = this.queue;
     while (n < max && this.queueHead < q.length) {
       const start = q[this.queueHead]!, end = q[this.queueHead + 1]!, fromRange = q[this.queueHead + 2]!;
@@ -181,7 +189,8 @@ export class Source {
         this.unsent.remove(g);
         this.policy.requested(g);
         this.pagesDemanded++;
-        batched += fromRange;
+        if (this.sendsAsZero(g)) zeros++;
+        else batched += fromRange;
       }
       if (g >= end) this.queueHead += 3;
       else q[this.queueHead] = g;
@@ -190,7 +199,7 @@ export class Source {
       q.length = 0;
       this.queueHead = 0;
     }
-    return { n, batched };
+    return { n, batched, zeros };
   }
 
   /** Sends every queued request on the preempt channel now, in records of recordPages. */
@@ -198,14 +207,14 @@ export class Source {
     const p = this.preempt!, params = this.params;
     while (this.queueHead < this.queue.length) {
       const pfns = new Int32Array(params.recordPages);
-      const { n, batched } = this.takeRequested(pfns);
-      if (n === 0) break;
-      const bytes = pageDataBytes(n, this.memory.pageSize);
-      this.postcopyBytes += bytes;
+      const counts = this.takeRequested(pfns);
+      if (counts.n === 0) break;
+      const { record, cpuNs } = this.pageRecord(pfns, counts);
+      record.preempt = true;
       // The preempt thread has its own CPU; its records go out one after another.
-      const t = Math.max(this.kernel.now, this.preemptCpuFreeAt) + params.perRecordNs + n * params.perPageNs;
+      const t = Math.max(this.kernel.now, this.preemptCpuFreeAt) + cpuNs;
       this.preemptCpuFreeAt = t;
-      p.deliver({ type: RecordType.POSTCOPY_PAGE_DATA, bytes, pfns, count: n, batched, preempt: true }, p.channel.send(t, bytes));
+      p.deliver(record, p.channel.send(t, record.bytes));
     }
   }
 
@@ -215,8 +224,7 @@ export class Source {
     let pfns = demanded;
     // Requested pfns still unsent join the record first, in arrival order.
     const taken = this.takeRequested(demanded);
-    let n = taken.n;
-    const batched = taken.batched;
+    let n = taken.n, zeros = taken.zeros;
     // Then background pages, as many as the policy allows (the rest of the record for most).
     const budget = this.policy.backgroundBudget(max - n);
     if (n + budget > max) {
@@ -230,16 +238,33 @@ export class Source {
       pfns[n++] = g;
       this.unsent.remove(g);
       this.pagesPushed++;
+      if (this.sendsAsZero(g)) zeros++;
     }
     this.policy.backgroundSent(n - (end - budget));
     if (n === 0) {
       this.idle = true;
       return;
     }
-    const bytes = pageDataBytes(n, this.memory.pageSize);
+    const { record, cpuNs } = this.pageRecord(pfns, { n, batched: taken.batched, zeros });
+    this.write(record, cpuNs);
+  }
+
+  /** A zero page found by the sender's check travels as its pfn entry only. */
+  private sendsAsZero(gfn: number): boolean {
+    return this.params.zeroPageDetection === 'legacy' && this.memory.isZero(gfn);
+  }
+
+  /**
+   * A PAGE_DATA record for the first `n` pfns and the CPU it costs to build: each data page is
+   * copied, each zero page scanned (the check reads all of it) and sent without its data.
+   */
+  private pageRecord(pfns: Int32Array, c: PageCounts): { record: StreamRecord; cpuNs: number } {
+    const p = this.params;
+    const bytes = pageDataBytes(c.n, this.memory.pageSize, c.zeros);
     this.postcopyBytes += bytes;
-    this.write({ type: RecordType.POSTCOPY_PAGE_DATA, bytes, pfns, count: n, batched },
-      this.params.perRecordNs + n * this.params.perPageNs);
+    this.zeroPagesSent += c.zeros;
+    const cpuNs = p.perRecordNs + (c.n - c.zeros) * p.perPageNs + c.zeros * p.zeroCheckNs;
+    return { record: { type: RecordType.POSTCOPY_PAGE_DATA, bytes, pfns, count: c.n, batched: c.batched, zeros: c.zeros }, cpuNs };
   }
 
   /** Builds for `cpuNs`, writes, and loops again when the blocking write returns. */

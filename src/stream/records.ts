@@ -28,10 +28,12 @@ export interface StreamRecord {
   bytes: number;
   /** Sent on the preempt channel rather than the main stream. */
   preempt?: boolean;
-  /** PAGE_DATA: the pfns carried; `batched` of them came from range requests. */
+  /** PAGE_DATA: the pfns carried; `batched` non-zero ones came from range requests, `zeros` are zero pages. */
   pfns: Int32Array | null;
   count: number;
   batched: number;
+  /** Zero pages sent as a marker (their pfn entry only). */
+  zeros?: number;
   /** The connection's epoch when sent (set on delivery): a record from before a cut is stale. */
   epoch?: number;
 }
@@ -53,8 +55,8 @@ export function bitmapBytes(pages: number): number {
   return RECORD_HEADER_BYTES + 8 + Math.ceil(pages / 8);
 }
 
-export function pageDataBytes(count: number, pageSize: number): number {
-  return pfnListBytes(count) + count * pageSize;
+export function pageDataBytes(count: number, pageSize: number, zeros = 0): number {
+  return pfnListBytes(count) + (count - zeros) * pageSize;
 }
 
 /** One FAULT record for the pfns plus one range record per range request. */
