@@ -21,7 +21,7 @@ export const METRIC_DOCS: Record<string, [unit: string, definition: string]> = {
   'result.ram.page-size': ['bytes', 'guest page size'],
   'result.setup-time': ['ms', 'from the start of the run to the first migration data (0: the run starts at the postcopy switchover)'],
   'result.ram.remaining': ['bytes', 'guest memory not yet at the destination when the run ended'],
-  'result.ram.duplicate': ['pages', 'zero pages sent as a marker only (none: no zero-page detection yet)'],
+  'result.ram.duplicate': ['pages', 'zero pages sent as a marker only (source.zeroPageDetection legacy)'],
   'result.ram.normal': ['pages', 'pages sent with their contents'],
   'result.ram.normal-bytes': ['bytes', 'normal pages × page size'],
   'result.ram.dirty-pages-rate': ['pages/s', 'pages dirtied per second at the source (no precopy phase yet: 0)'],
