@@ -366,7 +366,7 @@ describe('LatencyLog', () => {
 });
 
 describe('NextMember with members coming back', () => {
-  it('add / remove / next / has agree with a Set over random operations', () => {
+  it('add / remove / next / prev / has agree with a Set over random operations', () => {
     fc.assert(fc.property(
       fc.integer({ min: 1, max: 3000 }),
       fc.array(fc.tuple(fc.constantFrom('add', 'remove', 'next'), fc.nat()), { maxLength: 400 }),
@@ -381,6 +381,9 @@ describe('NextMember with members coming back', () => {
             let want = size;
             for (let j = i; j < size; j++) if (model.has(j)) { want = j; break; }
             expect(set.next(i)).toBe(want);
+            let back = -1;
+            for (let j = Math.min(i, size - 1); j >= 0; j--) if (model.has(j)) { back = j; break; }
+            expect(set.prev(i)).toBe(back);
           }
           if (i < size) expect(set.has(i)).toBe(model.has(i));
         }

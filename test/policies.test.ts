@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkRun } from '../src/check/invariants.ts';
 import { Emulator } from '../src/emulator.ts';
-import { NextMember, PrevMember } from '../src/memory/skip-list.ts';
+import { NextMember } from '../src/memory/skip-list.ts';
 import { buildReport } from '../src/metrics/report.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
 import { ScenarioError } from '../src/scenario/validate.ts';
@@ -32,9 +32,9 @@ function drain(policy: PushPolicy, unsent: NextMember, count = Infinity): number
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
-describe('PrevMember', () => {
+describe('NextMember.prev', () => {
   it('finds the last member at or below an index', () => {
-    const p = new PrevMember(8);
+    const p = new NextMember(8);
     for (const g of [7, 5, 4, 0]) p.remove(g);
     expect([8, 7, 6, 5, 4, 3, 2, 1, 0, -1].map((i) => p.prev(i))).toEqual([6, 6, 6, 3, 3, 3, 2, 1, -1, -1]);
   });

@@ -2,11 +2,15 @@ import { FRESH, type Alloc } from './arena.ts';
 
 /** Index of the lowest set bit of a non-zero 32-bit word. */
 const ctz = (x: number) => 31 - Math.clz32(x & -x);
+/** Index of the highest set bit of a non-zero 32-bit word. */
+const msb = (x: number) => 31 - Math.clz32(x);
+/** Bits 0..b of a word. */
+const upTo = (b: number) => (b === 31 ? ~0 : (1 << (b + 1)) - 1);
 
 /**
  * A set of indexes 0..n-1 as a bitmap with a summary bit per 32-bit word: membership, add and
- * remove are O(1); "next member at or after i" skips 32 indexes per word and 1024 per summary
- * word, so scans never walk absent indexes one by one. One bit per page. Used for the source's
+ * remove are O(1); "next (or previous) member from i" skips 32 indexes per word and 1024 per
+ * summary word, so scans never walk absent indexes one by one. One bit per page. Used for the source's
  * unsent pages and the pages nobody has asked for yet; members can come back (`add`), as
  * re-sent pages do.
  */
@@ -57,35 +61,23 @@ export class NextMember {
     w = (sw << 5) + ctz(bits);
     return (w << 5) + ctz(words[w]!);
   }
-}
-
-/**
- * The mirror of NextMember: "previous index still in the set" over 0..n-1, for scans that walk
- * downwards (the bubbling policy's left edge). Slot i + 1 stands for index i; slot 0 is the
- * "none left" sentinel, so prev() returns −1 when nothing at or below i is a member.
- */
-export class PrevMember {
-  private readonly parent: Int32Array;
-
-  constructor(readonly size: number, alloc: Alloc = FRESH) {
-    this.parent = alloc.int32(size + 1);
-    for (let i = 0; i <= size; i++) this.parent[i] = i;
-  }
-
-  remove(i: number): void {
-    this.parent[i + 1] = i;
-  }
 
   /** The last member at or before i, or −1 when none is left. */
   prev(i: number): number {
     if (i < 0) return -1;
-    let j = (i >= this.size ? this.size - 1 : i) + 1;
-    const p = this.parent;
-    while (p[j] !== j) {
-      const up = p[p[j]!]!;
-      p[j] = up;
-      j = up;
+    if (i >= this.size) i = this.size - 1;
+    const words = this.words, summary = this.summary;
+    let w = i >>> 5;
+    const here = words[w]! & upTo(i & 31);
+    if (here !== 0) return (w << 5) + msb(here);
+    if (--w < 0) return -1;
+    let sw = w >>> 5;
+    let bits = summary[sw]! & upTo(w & 31);
+    while (bits === 0) {
+      if (--sw < 0) return -1;
+      bits = summary[sw]!;
     }
-    return j - 1;
+    w = (sw << 5) + msb(bits);
+    return (w << 5) + msb(words[w]!);
   }
 }

@@ -1,5 +1,4 @@
-import { FRESH, type Alloc } from '../memory/arena.ts';
-import { PrevMember, type NextMember } from '../memory/skip-list.ts';
+import type { NextMember } from '../memory/skip-list.ts';
 import type { PushPolicy } from './policy.ts';
 
 /**
@@ -11,12 +10,11 @@ import type { PushPolicy } from './policy.ts';
  * newest first. Once no bubble has anything left, a linear scan sends what is still unsent.
  *
  * Per pivot: its pfn and the next position in its sequence, p = 2(d − 1) + side (side 0 = X + d,
- * 1 = X − d). Skipping uses `unsent.next` upwards and a mirrored PrevMember downwards, so each
+ * 1 = X − d). Skipping uses `unsent.next` upwards and `unsent.prev` downwards, so each
  * pushed page costs amortised O(1) however many sent pages a bubble jumps over.
  */
 export class BubblingPush implements PushPolicy {
   readonly name = 'bubbling';
-  private readonly below: PrevMember;
   private readonly pivot: Int32Array;
   private readonly pos: Float64Array;
   private readonly forward: boolean;
@@ -31,19 +29,14 @@ export class BubblingPush implements PushPolicy {
     private readonly unsent: NextMember,
     private readonly k: number,
     direction: 'both' | 'forward',
-    alloc: Alloc = FRESH,
   ) {
     this.forward = direction === 'forward';
     this.pivot = new Int32Array(k).fill(-1);
     this.pos = new Float64Array(k);
-    const n = unsent.size;
-    this.below = new PrevMember(n, alloc);
-    if (!this.forward) for (let g = 0; g < n; g++) if (!unsent.has(g)) this.below.remove(g);
   }
 
   /** A fault at X: X goes out with the demand, X becomes the newest pivot. */
   requested(gfn: number): void {
-    if (!this.forward) this.below.remove(gfn);
     const s = this.head;
     if (this.pivot[s] === -1) this.live++;
     this.pivot[s] = gfn;
@@ -59,7 +52,7 @@ export class BubblingPush implements PushPolicy {
       this.turn = (s + this.k - 1) % this.k;
       if (this.pivot[s] === -1) continue;
       const g = this.grow(s);
-      if (g >= 0) return this.take(g);
+      if (g >= 0) return g;
       this.pivot[s] = -1;
       this.live--;
     }
@@ -67,7 +60,7 @@ export class BubblingPush implements PushPolicy {
     const g = this.unsent.next(this.scan);
     if (g >= n) return -1;
     this.scan = g + 1;
-    return this.take(g);
+    return g;
   }
 
   /** The next unsent page of slot s's bubble, advancing it, or −1 when the bubble is spent. */
@@ -84,7 +77,7 @@ export class BubblingPush implements PushPolicy {
     // taken) and the first unsent page left of x at distance ≥ d. The nearer one goes; on a
     // tie the right one, as in X+1, X−1, X+2, X−2.
     const r = this.unsent.next(x + (p % 2 === 0 ? d : d + 1));
-    const l = this.below.prev(x - d);
+    const l = this.unsent.prev(x - d);
     const dr = r < n ? r - x : Infinity, dl = l >= 0 ? x - l : Infinity;
     if (dr === Infinity && dl === Infinity) return -1;
     if (dr <= dl) {
@@ -93,11 +86,6 @@ export class BubblingPush implements PushPolicy {
     }
     this.pos[s] = 2 * dl;
     return l;
-  }
-
-  private take(g: number): number {
-    if (!this.forward) this.below.remove(g);
-    return g;
   }
 
   faulted(): void {}

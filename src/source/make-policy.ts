@@ -1,4 +1,3 @@
-import { FRESH, type Alloc } from '../memory/arena.ts';
 import type { NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { AdaptiveChunkPush } from './adaptive-chunk.ts';
@@ -7,7 +6,7 @@ import { DemandOnly, XenPush, type PushPolicy } from './policy.ts';
 import { PrefaultPush } from './prefault.ts';
 
 /** The push policy a scenario's `source` section asks for (docs/policies.md). */
-export function makePolicy(params: Scenario['source'], unsent: NextMember, alloc: Alloc = FRESH): PushPolicy {
+export function makePolicy(params: Scenario['source'], unsent: NextMember): PushPolicy {
   switch (params.policy) {
     case 'xen':
       return new XenPush(unsent);
@@ -18,7 +17,7 @@ export function makePolicy(params: Scenario['source'], unsent: NextMember, alloc
     case 'demand':
       return new DemandOnly();
     case 'bubbling':
-      return new BubblingPush(unsent, params.pivots, params.bubbleDirection, alloc);
+      return new BubblingPush(unsent, params.pivots, params.bubbleDirection);
     case 'adaptive-chunk':
       return new AdaptiveChunkPush(unsent, params.chunkMinPages, params.chunkMaxPages);
     case 'prefault':

@@ -75,7 +75,7 @@ export class Source {
     this.params = scenario.source;
     this.unsent = new NextMember(memory.pages, alloc);
     for (let g = 0; g < memory.pages; g++) if (memory.state[g] === PageState.READY) this.unsent.remove(g);
-    this.policy = makePolicy(this.params, this.unsent, alloc);
+    this.policy = makePolicy(this.params, this.unsent);
     this.stepKind = kernel.register((loop) => {
       if (loop === this.loop) this.step();
     });
@@ -129,7 +129,7 @@ export class Source {
       if (received[g]) this.unsent.remove(g);
       else if (!old.has(g)) resent++;
     }
-    this.policy = makePolicy(this.params, this.unsent, this.alloc);
+    this.policy = makePolicy(this.params, this.unsent);
     this.inbox.length = 0;
     this.queue.length = 0;
     this.queueHead = 0;
