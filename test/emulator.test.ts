@@ -42,6 +42,17 @@ function stepUntilResumed(emu: Emulator): void {
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
+/** An emulator run to the guest's resume, recording the pages loaded and the FAULT records written. */
+function observed(input: ScenarioInput) {
+  const emu = new Emulator(input);
+  const loaded: number[] = [];
+  const forwards: Array<{ pfns: number[]; ranges: number[] }> = [];
+  emu.events.on('page-loaded', (e) => loaded.push(e.gfn));
+  emu.events.on('forward', (e) => forwards.push({ pfns: [...e.pfns], ranges: [...e.ranges] }));
+  stepUntilResumed(emu);
+  return { emu, loaded, forwards };
+}
+
 /** Every one of the 1024 pages loaded exactly once, the run finished and sound. */
 function expectEachPageOnce(emu: Emulator, loaded: number[]): void {
   expect(loaded).toHaveLength(1024);
@@ -196,12 +207,7 @@ describe('range requests', () => {
   });
 
   it('one ring request covers the range; every page is loaded once', () => {
-    const emu = new Emulator(scenario());
-    const loaded: number[] = [];
-    const forwards: Array<{ pfns: number[]; ranges: number[] }> = [];
-    emu.events.on('page-loaded', (e) => loaded.push(e.gfn));
-    emu.events.on('forward', (e) => forwards.push({ pfns: [...e.pfns], ranges: [...e.ranges] }));
-    stepUntilResumed(emu);
+    const { emu, loaded, forwards } = observed(scenario());
     const id = emu.foreignFault(500, 32);
     expect(id).toBeGreaterThanOrEqual(0);
     expect(emu.ring.contents()).toEqual([{ id, kind: RequestKind.RANGE, gfn: 500, count: 32, producer: FOREIGN }]);
@@ -220,12 +226,7 @@ describe('range requests', () => {
   });
 
   it('a range overlapping requested and present pages asks only for the missing ones', () => {
-    const emu = new Emulator(scenario());
-    const loaded: number[] = [];
-    const forwards: Array<{ pfns: number[]; ranges: number[] }> = [];
-    emu.events.on('page-loaded', (e) => loaded.push(e.gfn));
-    emu.events.on('forward', (e) => forwards.push({ pfns: [...e.pfns], ranges: [...e.ranges] }));
-    stepUntilResumed(emu);
+    const { emu, loaded, forwards } = observed(scenario());
 
     const single = emu.foreignFault(600);
     expect(single).toBeGreaterThanOrEqual(0);
