@@ -7,7 +7,9 @@ import { InFlight } from './link/in-flight.ts';
 import { Link } from './link/link.ts';
 import { PreemptChannel } from './link/preempt.ts';
 import { FRESH, type Alloc } from './memory/arena.ts';
-import { GuestMemory, outstandingSet } from './memory/guest-memory.ts';
+import { GuestMemory, drawZeroSet, outstandingSet, type OutstandingSet } from './memory/guest-memory.ts';
+import type { NextMember } from './memory/skip-list.ts';
+import { Precopy } from './precopy/precopy.ts';
 import { LatencyLog } from './metrics/latency.ts';
 import { Timeline } from './metrics/timeline.ts';
 import { Pager } from './pager/pager.ts';
@@ -19,9 +21,19 @@ import { RecordType, faultBytes, type BackRecord, type StreamRecord } from './st
 import { Mapper } from './workload/mapper.ts';
 import { Vcpus } from './workload/vcpu.ts';
 
+/** The members of a page set, in ascending order. */
+function members(set: NextMember): OutstandingSet {
+  return { forEach: (fn) => { for (let g = set.next(0); g < set.size; g = set.next(g + 1)) fn(g); } };
+}
+
+const NOTHING: OutstandingSet = { forEach: () => {} };
+
 /**
- * One postcopy migration, wired: source → stream link → pager ← ring ← vCPUs and mapper,
- * pager → back-channel → source. Time 0 is the moment the guest is paused at the source.
+ * One migration, wired: source → stream link → pager ← ring ← vCPUs and mapper, pager →
+ * back-channel → source. In postcopy mode time 0 is the moment the guest is paused at the source.
+ * In precopy and hybrid modes the constructor first runs the precopy phase (docs/lifecycle.md) to
+ * its end; the core then starts when precopy's last byte is on the wire, with the pages still
+ * dirty at the switch as its outstanding set (none after stop-and-copy).
  */
 export class Emulator {
   readonly scenario: Scenario;
@@ -41,6 +53,10 @@ export class Emulator {
   readonly timeline: Timeline | null;
   readonly faults: FaultSchedule;
   readonly recovery: Recovery;
+  /** The precopy phase before the core (precopy and hybrid modes), run to its end. */
+  readonly precopy: Precopy | null;
+  /** When the guest was paused at the source (ns), or −1 if it never was. */
+  readonly pausedAt: number;
   /** When the guest ran again at the destination (ns), or −1. */
   resumedAt = -1;
   /** Stream bytes written by the time the guest resumed (QEMU's downtime-bytes), or −1. */
@@ -62,9 +78,17 @@ export class Emulator {
   constructor(input: unknown, alloc: Alloc = FRESH) {
     const s = (this.scenario = parseScenario(input));
     const k = this.kernel;
-    this.memory = new GuestMemory(s.memory.pages, s.memory.pageSize,
-      outstandingSet(s.memory.outstanding, s.memory.pages, new Rng(s.seed, 'memory')), alloc);
-    this.memory.drawZeroPages(s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), alloc);
+    const pre = (this.precopy = s.migration.mode === 'postcopy' ? null : new Precopy(s).run());
+    const handedOver = pre === null || pre.finished;
+    this.pausedAt = pre === null ? 0 : pre.pausedAt;
+    if (pre !== null) k.now = handedOver ? pre.startAt : pre.kernel.now;
+    const outstanding = pre === null
+      ? outstandingSet(s.memory.outstanding, s.memory.pages, new Rng(s.seed, 'memory'))
+      : pre.postcopy ? members(pre.toSend) : NOTHING;
+    const inputMemory = typeof input === 'object' && input !== null && (input as { memory?: object }).memory;
+    if (pre !== null && inputMemory && 'outstanding' in inputMemory) this.warnings.push(`memory.outstanding is ignored with migration.mode ${s.migration.mode}: precopy decides what is left`);
+    this.memory = new GuestMemory(s.memory.pages, s.memory.pageSize, outstanding, alloc);
+    this.memory.zero = pre === null ? drawZeroSet(s.memory.pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), alloc) : pre.zero;
     // userfaultfd has no ring: QEMU's faults queue without bound (shared/reference/postcopy.md §2).
     const uffd = s.source.policy === 'qemu';
     const ringGiven = typeof input === 'object' && input !== null && 'ring' in input;
@@ -155,7 +179,7 @@ export class Emulator {
         bytesTransferred: () => this.stream.bytesPayload,
       })
       : null;
-    this.source.start();
+    if (handedOver) this.source.start();
   }
 
   /**
@@ -168,7 +192,11 @@ export class Emulator {
 
   /** QEMU's migration status now: `completed` once finished. */
   get status(): MigrationStatus {
-    return this.finished ? 'completed' : this.recovery.status;
+    if (this.finished) return 'completed';
+    const pre = this.precopy;
+    if (pre !== null && !pre.finished) return pre.status;
+    if (pre !== null && !pre.postcopy) return 'device';
+    return this.recovery.status;
   }
 
   /** True when the run has reached what limits.stopAt asks for. */

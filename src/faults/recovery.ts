@@ -8,7 +8,7 @@ import type { FaultTarget } from './schedule.ts';
 
 /** QEMU's query-migrate status names (docs/recovery.md). */
 export type MigrationStatus =
-  | 'postcopy-active' | 'postcopy-paused' | 'postcopy-recover-setup' | 'postcopy-recover' | 'completed' | 'failed';
+  | 'setup' | 'active' | 'device' | 'postcopy-active' | 'postcopy-paused' | 'postcopy-recover-setup' | 'postcopy-recover' | 'completed' | 'failed';
 
 /** What recovery needs from the emulator around it. */
 export interface RecoveryHost {

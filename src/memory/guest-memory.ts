@@ -49,14 +49,6 @@ export class GuestMemory {
     for (let g = 0; g < pages; g++) if (this.state[g] !== PageState.OUTSTANDING) this.unasked.remove(g);
   }
 
-  /** Marks a `fraction` of the pages, drawn from `rng`, as zero pages. */
-  drawZeroPages(fraction: number, rng: Rng, alloc: Alloc = FRESH): void {
-    if (fraction <= 0) return;
-    const zero = new NextMember(this.pages, alloc);
-    for (let g = 0; g < this.pages; g++) if (rng.float() >= fraction) zero.remove(g);
-    this.zero = zero;
-  }
-
   isZero(gfn: number): boolean {
     return this.zero !== null && this.zero.has(gfn);
   }
@@ -113,6 +105,14 @@ export class GuestMemory {
     if (this.state[gfn] !== PageState.READY) throw new Error(`invariant: write to missing page ${gfn}`);
     this.destVersion[gfn]!++;
   }
+}
+
+/** A `fraction` of the pages, drawn from `rng`, as the set of zero pages (null when none). */
+export function drawZeroSet(pages: number, fraction: number, rng: Rng, alloc: Alloc = FRESH): NextMember | null {
+  if (fraction <= 0) return null;
+  const zero = new NextMember(pages, alloc);
+  for (let g = 0; g < pages; g++) if (rng.float() >= fraction) zero.remove(g);
+  return zero;
 }
 
 /** Enumerates the outstanding pfns in ascending order without materialising a list. */

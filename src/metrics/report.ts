@@ -1,5 +1,6 @@
 import type { Emulator } from '../emulator.ts';
 import type { MigrationStatus } from '../faults/recovery.ts';
+import { precopyFigures, precopySection, ramCounters, statusHistory } from './lifecycle.ts';
 
 /** Milliseconds with microsecond resolution, from integer nanoseconds. */
 const ms = (ns: number) => Math.round(ns / 1000) / 1000;
@@ -20,40 +21,24 @@ export function buildReport(emu: Emulator) {
   const resumed = emu.resumedAt;
   // The migration is over when the source has COMPLETE and the guest runs at the destination.
   const finishedAt = emu.finished ? Math.max(source.completeAt, resumed) : end;
-  const transferred = stream.bytesPayload + (emu.preempt?.bytesPayload ?? 0);
-  const normal = source.pagesPushed + source.pagesDemanded - source.zeroPagesSent;
   const { recovery } = emu;
-  const history = recovery.history.map((h) => ({ status: h.status, 'at-ms': ms(h.at) }));
+  const history = statusHistory(emu).map((h) => ({ status: h.status, 'at-ms': ms(h.at) }));
   if (emu.finished) history.push({ status: 'completed', 'at-ms': ms(finishedAt) });
+  const pre = precopyFigures(emu);
+  // Downtime runs from the pause at the source to the guest running at the destination.
+  const downtime = emu.pausedAt < 0 ? 0 : (resumed >= 0 ? resumed : end) - emu.pausedAt;
   return {
     status: emu.status,
     'total-time': ms(finishedAt),
-    downtime: ms(resumed >= 0 ? resumed : end),
+    'setup-time': ms(pre.setupNs),
+    'expected-downtime': pre.expectedDowntimeMs,
+    downtime: ms(downtime),
+    'cpu-throttle-percentage': pre.throttlePct,
     'postcopy-blocktime': ms(vcpus.allBlockedNs),
     'postcopy-vcpu-blocktime': Array.from(vcpus.blockedNs, ms),
     'postcopy-latency': latency.mean(),
     'postcopy-latency-dist': [...latency.buckets],
-    // The run starts at the postcopy switchover: no setup, precopy or multifd happen in it, so
-    // those counters are 0 as QEMU would report them (issue #5 adds them).
-    'setup-time': 0,
-    ram: {
-      transferred,
-      remaining: memory.pending * memory.pageSize,
-      total: memory.pages * memory.pageSize,
-      duplicate: source.zeroPagesSent,
-      normal,
-      'normal-bytes': normal * memory.pageSize,
-      'dirty-pages-rate': 0,
-      mbps: finishedAt > 0 ? Math.round((transferred * 8) / (finishedAt / 1e9) / 1e4) / 100 : 0,
-      'dirty-sync-count': 0,
-      'postcopy-requests': source.requestsReceived,
-      'page-size': memory.pageSize,
-      'multifd-bytes': 0,
-      'pages-per-second': finishedAt > 0 ? Math.round(normal / (finishedAt / 1e9)) : 0,
-      'precopy-bytes': 0,
-      'downtime-bytes': Math.max(0, emu.bytesAtResume),
-      'postcopy-bytes': source.postcopyBytes,
-    },
+    ram: ramCounters(emu, pre, finishedAt),
     emulator: {
       scenario: scenario.name,
       warnings: emu.warnings,
@@ -109,6 +94,7 @@ export function buildReport(emu: Emulator) {
         'preempt-bytes': emu.preempt?.bytesPayload ?? 0,
       },
       'pager-busy': ms(pager.busyNs),
+      ...(emu.precopy ? { precopy: precopySection(emu.precopy) } : {}),
       events: kernel.events,
       ...(emu.timeline ? { timeline: emu.timeline.data } : {}),
     },

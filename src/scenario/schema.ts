@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { migrationSection, multifdSection, precopySection } from './lifecycle-schema.ts';
 
 // Every default below is a physical or protocol fact; docs/model.md gives the source of each.
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -86,13 +87,19 @@ export const scenarioSchema = z.object({
     recordPages: int(1, 65_536).default(64),
     pfnBatch: int(1, 2 ** 30).default(524_288),
     perPageNs: ns.default(400),
-    /** Zero-page detection: legacy = in the sending thread (QEMU's is_zero_range), none = send zeros as data. */
-    zeroPageDetection: z.enum(['legacy', 'none']).default('legacy'),
+    /**
+     * QEMU zero-page-detection: legacy = in the migration thread (is_zero_range), multifd = in the
+     * channel threads (precopy only: postcopy pages then travel as data), none = send zeros as data.
+     */
+    zeroPageDetection: z.enum(['legacy', 'multifd', 'none']).default('legacy'),
     /** Checking a zero page reads all of it: 4 KiB at ~10 GB/s (a non-zero page stops at its first bytes). */
     zeroCheckNs: ns.default(400),
     perRecordNs: ns.default(5_000),
     transitionBytes: int(0, 2 ** 40).default(65_536),
   }),
+  migration: migrationSection,
+  precopy: precopySection,
+  multifd: multifdSection,
   pager: section({
     eviction: z.enum(['per-pfn', 'batched']).default('per-pfn'),
     evictPerPfnNs: ns.default(3_000),
@@ -142,6 +149,8 @@ export const scenarioSchema = z.object({
   /** Sampled time series for plots: 0 = off, else the number of samples to keep (±2×). */
   timeline: section({
     samples: int(0, 100_000).default(0),
+    /** Poll the query-migrate counters every this many ms of precopy (guestperf: 50); 0 = off. */
+    pollMs: int(0, 1e6).default(0),
   }),
   faults: z.array(fault).default([]),
   /** QEMU's postcopy recovery: a paused migration resumes once the connection is back. */

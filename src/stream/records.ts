@@ -63,3 +63,11 @@ export function pageDataBytes(count: number, pageSize: number, zeros = 0): numbe
 export function faultBytes(pfns: number, ranges: number): number {
   return (pfns > 0 ? pfnListBytes(pfns) : 0) + ranges * (RECORD_HEADER_BYTES + RANGE_BYTES);
 }
+
+/**
+ * QEMU's RAM stream on the main channel: each page has an 8-byte header (offset | flags); a zero
+ * page (RAM_SAVE_FLAG_ZERO) adds one byte, a normal page its contents.
+ */
+export function qemuPagesBytes(normal: number, zeros: number, pageSize: number): number {
+  return (normal + zeros) * 8 + zeros + normal * pageSize;
+}

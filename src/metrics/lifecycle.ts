@@ -1,0 +1,83 @@
+import type { Emulator } from '../emulator.ts';
+import type { MigrationStatus } from '../faults/recovery.ts';
+import type { Precopy } from '../precopy/precopy.ts';
+
+const ms = (ns: number) => Math.round(ns / 1000) / 1000;
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/** The precopy phase's part of the top-level counters (zeros in postcopy mode). */
+export function precopyFigures(emu: Emulator) {
+  const p = emu.precopy;
+  return {
+    setupNs: p?.setupNs ?? 0,
+    expectedDowntimeMs: p ? Math.round(p.convergence.expectedDowntimeMs) : 0,
+    throttlePct: p?.convergence.throttlePct ?? 0,
+  };
+}
+
+/** QEMU's status history: setup, active, then device (stop-and-copy) or postcopy-active. */
+export function statusHistory(emu: Emulator): { status: MigrationStatus; at: number }[] {
+  const p = emu.precopy, rec = emu.recovery.history;
+  if (p === null) return rec;
+  const h: { status: MigrationStatus; at: number }[] = [{ status: 'setup', at: 0 }, { status: 'active', at: p.setupNs }];
+  if (p.pausedAt < 0) return h;
+  if (!p.postcopy) return [...h, { status: 'device', at: p.pausedAt }];
+  return [...h, { status: 'postcopy-active', at: p.pausedAt }, ...rec.slice(1)];
+}
+
+/**
+ * query-migrate's `ram` section over the whole migration: precopy's pages and bytes plus the
+ * core's. Rates follow QEMU: once completed, mbps is bytes × 8 / (total − setup); while active,
+ * mbps and pages-per-second are the last 100 ms window's.
+ */
+export function ramCounters(emu: Emulator, pre: ReturnType<typeof precopyFigures>, finishedAt: number) {
+  const { memory, source, stream } = emu, p = emu.precopy;
+  const coreBytes = stream.bytesPayload + (emu.preempt?.bytesPayload ?? 0);
+  const transferred = coreBytes + (p?.bytes ?? 0);
+  const coreNormal = source.pagesPushed + source.pagesDemanded - source.zeroPagesSent;
+  const normal = coreNormal + (p?.normalPages ?? 0);
+  const active = p !== null && !p.finished;
+  const span = (finishedAt - pre.setupNs) / 1e9;
+  // Bytes from the pause to the guest running at the destination.
+  const downtimeBytes = (p ? p.bytes - p.precopyBytes : 0) + Math.max(0, emu.bytesAtResume);
+  return {
+    transferred,
+    remaining: (active ? p.remaining : memory.pending) * memory.pageSize,
+    total: memory.pages * memory.pageSize,
+    duplicate: source.zeroPagesSent + (p?.zeroPages ?? 0),
+    normal,
+    'normal-bytes': normal * memory.pageSize,
+    'dirty-pages-rate': p?.convergence.dirtyPagesRate ?? 0,
+    mbps: active ? round2(p.convergence.mbps) : span > 0 ? round2((transferred * 8) / span / 1e6) : 0,
+    'dirty-sync-count': p?.syncs ?? 0,
+    'postcopy-requests': source.requestsReceived,
+    'page-size': memory.pageSize,
+    'multifd-bytes': p?.multifd?.bytes ?? 0,
+    'pages-per-second': active || (p !== null && !p.postcopy)
+      ? Math.round(p.convergence.pagesPerSecond)
+      : span > 0 ? Math.round(coreNormal / ((finishedAt - emu.pausedAt) / 1e9)) : 0,
+    'precopy-bytes': p?.precopyBytes ?? 0,
+    'downtime-bytes': downtimeBytes,
+    'postcopy-bytes': source.postcopyBytes,
+  };
+}
+
+/** emulator.precopy: how precopy went. */
+export function precopySection(p: Precopy) {
+  const c = p.convergence;
+  return {
+    end: p.end,
+    iterations: p.iterations,
+    'switched-to-postcopy': p.postcopy,
+    'paused-at-ms': p.pausedAt >= 0 ? ms(p.pausedAt) : null,
+    'handover-at-ms': p.startAt >= 0 ? ms(p.startAt) : null,
+    'pages-sent': p.pagesSent,
+    'guest-writes': p.log.writes,
+    'discarded-pages': p.discardedPages,
+    'discard-ranges': p.discardRanges,
+    'threshold-bytes': Math.round(c.threshold),
+    'bandwidth-bytes-per-ms': Math.round(c.bandwidth),
+    multifd: p.multifd ? { packets: p.multifd.packets, 'channel-busy-ms': ms(p.multifd.busyNs) } : null,
+    ...(p.samples.length > 0 ? { samples: p.samples } : {}),
+  };
+}

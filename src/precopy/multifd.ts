@@ -1,0 +1,95 @@
+import { Link } from '../link/link.ts';
+import type { Scenario } from '../scenario/schema.ts';
+
+/** Compression CPU per input byte when not given: zlib level 1 ~100 MB/s, zstd level 1 ~500 MB/s. */
+const COMPRESS_NS_PER_BYTE = { none: 0, zlib: 10, zstd: 2 } as const;
+
+/**
+ * QEMU's multifd channels (shared/reference/migration.md §2): threads beside the main channel,
+ * each taking 128-page packets from the migration thread, checking zero pages (zero-page-detection
+ * multifd), compressing, and writing to its own connection. The migration thread hands a packet to
+ * the next idle channel and waits when none is idle; at a round's end it syncs them all.
+ */
+export class Multifd {
+  readonly channels: number;
+  /** When each channel thread has written its last packet (a blocking write) and is idle again. */
+  private readonly freeAt: Float64Array;
+  private readonly links: Link[];
+  private next = 0;
+  private readonly p: Scenario['multifd'];
+  private readonly compressNs: number;
+  private readonly pageSize: number;
+  private readonly perPageNs: number;
+  private readonly zeroCheckNs: number;
+  bytes = 0;
+  packets = 0;
+  /** Channel CPU time spent (checks, copies, compression), summed over channels. */
+  busyNs = 0;
+
+  constructor(s: Scenario, stream: Link) {
+    this.p = s.multifd;
+    this.channels = s.multifd.channels;
+    this.freeAt = new Float64Array(this.channels);
+    // One NIC: every channel queues on the stream's wire. Loopback: each connection is its own wire.
+    this.links = s.multifd.wire === 'shared' ? [stream] : Array.from({ length: this.channels }, () => new Link(s.link));
+    this.compressNs = s.multifd.compressNsPerByte ?? COMPRESS_NS_PER_BYTE[s.multifd.compression];
+    this.pageSize = s.memory.pageSize;
+    this.perPageNs = s.source.perPageNs;
+    this.zeroCheckNs = s.source.zeroCheckNs;
+  }
+
+  private link(c: number): Link {
+    return this.links.length === 1 ? this.links[0]! : this.links[c]!;
+  }
+
+  /** Earliest time a channel is idle. */
+  idleAt(): number {
+    let t = Infinity;
+    for (let c = 0; c < this.channels; c++) t = Math.min(t, this.freeAt[c]!);
+    return t;
+  }
+
+  /** When every channel is idle and every wire has sent what it was given. */
+  drainedAt(): number {
+    let t = 0;
+    for (let c = 0; c < this.channels; c++) t = Math.max(t, this.freeAt[c]!, this.link(c).busyUntil);
+    return t;
+  }
+
+  /**
+   * Hands a packet of `normal` data pages and `zeros` zero pages at `now` (a channel must be
+   * idle); `checked` pages are scanned for zeros in the channel. Returns the packet's bytes.
+   */
+  send(now: number, normal: number, zeros: number, checked: number): number {
+    let c = this.next;
+    while (this.freeAt[c]! > now) c = (c + 1) % this.channels;
+    this.next = (c + 1) % this.channels;
+    const dataBytes = normal * this.pageSize;
+    const compressed = this.p.compression === 'none' ? dataBytes : Math.ceil(dataBytes * this.p.compressionRatio);
+    const bytes = this.p.packetHeaderBytes + 8 * (normal + zeros) + compressed;
+    // A zero page is read whole; a data page is copied into the socket (or read by the compressor).
+    const cpu = checked * this.zeroCheckNs + normal * this.perPageNs + Math.round(dataBytes * this.compressNs);
+    const link = this.link(c);
+    link.send(now + cpu, bytes);
+    link.consume(bytes); // the destination's channel thread reads at once
+    this.freeAt[c] = link.writableAt(now + cpu);
+    this.busyNs += cpu;
+    this.bytes += bytes;
+    this.packets++;
+    return bytes;
+  }
+
+  /** A round's sync from `now`: each channel, once idle, writes a SYNC packet; returns when all are done. */
+  sync(now: number): number {
+    let done = now;
+    for (let c = 0; c < this.channels; c++) {
+      const link = this.link(c), start = Math.max(now, this.freeAt[c]!);
+      link.send(start, this.p.packetHeaderBytes);
+      link.consume(this.p.packetHeaderBytes);
+      this.bytes += this.p.packetHeaderBytes;
+      this.freeAt[c] = start;
+      done = Math.max(done, start);
+    }
+    return done + this.p.syncNs;
+  }
+}

@@ -1,0 +1,348 @@
+import { Kernel } from '../kernel/kernel.ts';
+import { Rng } from '../kernel/rng.ts';
+import { Link } from '../link/link.ts';
+import { drawZeroSet } from '../memory/guest-memory.ts';
+import { NextMember } from '../memory/skip-list.ts';
+import type { Scenario } from '../scenario/schema.ts';
+import { RECORD_HEADER_BYTES, pageDataBytes, qemuPagesBytes } from '../stream/records.ts';
+import { Convergence } from './convergence.ts';
+import { DirtyLog } from './dirty-log.ts';
+import { makeDirtier, type Dirtier } from './dirtying.ts';
+import { Multifd } from './multifd.ts';
+
+const enum Phase {
+  ITERATE,
+  STOP_COPY,
+  DONE,
+}
+
+/** Why precopy ended. */
+export type PrecopyEnd = 'converged' | 'max-iterations' | 'max-time' | 'switch' | 'horizon';
+
+/** QEMU's status while precopy runs; `device` once the guest is paused for stop-and-copy. */
+export type PrecopyStatus = 'setup' | 'active' | 'device' | 'postcopy-active' | 'completed';
+
+/** One poll of the counters (guestperf reads query-migrate every 50 ms). */
+export interface PrecopySample {
+  't-ms': number;
+  status: PrecopyStatus;
+  transferred: number;
+  remaining: number;
+  'dirty-sync-count': number;
+  mbps: number;
+  'expected-downtime': number;
+  'dirty-pages-rate': number;
+  'cpu-throttle-percentage': number;
+}
+
+/**
+ * The source's migration thread before the switchover (docs/lifecycle.md): setup and a first
+ * dirty-bitmap sync, then passes over the dirty set in the scan order, rate-limited in 100 ms
+ * windows; QEMU syncs the bitmap whenever what is left falls below the threshold and completes
+ * when it stays below, Xen syncs after each pass and stops at ≤ 50 dirty pages or 5 passes. The
+ * end is stop-and-copy (guest paused, the rest sent) or, in hybrid mode, the switch to postcopy:
+ * what is still dirty becomes the core's outstanding set. Runs on a kernel of its own; the core
+ * continues from `startAt`.
+ */
+export class Precopy {
+  readonly kernel = new Kernel();
+  /** QEMU's migration bitmap: pages to send in this pass. */
+  readonly toSend: NextMember;
+  remaining: number;
+  readonly sourceVersion: Uint32Array;
+  readonly destVersion: Uint32Array;
+  readonly zero: NextMember | null;
+  readonly log: DirtyLog;
+  readonly convergence: Convergence;
+  readonly stream: Link;
+  readonly multifd: Multifd | null;
+  private readonly dirtier: Dirtier;
+  private readonly p: Scenario['precopy'];
+  private readonly s: Scenario;
+  private readonly stepKind: number;
+  private readonly pollKind: number;
+  private dirtiedTo = 0;
+  private cursor = 0;
+  private phase = Phase.ITERATE;
+  private justSynced = false;
+  status: PrecopyStatus = 'setup';
+  end: PrecopyEnd | null = null;
+  /** The switch to postcopy happened (hybrid): the core takes over the dirty pages. */
+  postcopy = false;
+  setupNs = 0;
+  syncs = 0;
+  /** Xen: passes completed. */
+  passes = 0;
+  bytes = 0;
+  pagesSent = 0;
+  normalPages = 0;
+  zeroPages = 0;
+  /** Bytes sent while the guest ran at the source (QEMU's precopy-bytes). */
+  precopyBytes = 0;
+  pausedAt = -1;
+  /** When the core takes over: every precopy byte is on the wire. */
+  startAt = -1;
+  /** Pages sent before the switch and dirtied since: the destination discards them. */
+  discardedPages = 0;
+  discardRanges = 0;
+  readonly samples: PrecopySample[] = [];
+
+  constructor(scenario: Scenario) {
+    const s = (this.s = scenario), pages = s.memory.pages, k = this.kernel;
+    this.p = s.precopy;
+    this.toSend = new NextMember(pages);
+    this.remaining = pages;
+    this.sourceVersion = new Uint32Array(pages).fill(1);
+    this.destVersion = new Uint32Array(pages);
+    this.zero = drawZeroSet(pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'));
+    this.log = new DirtyLog(pages, this.sourceVersion, this.zero);
+    this.dirtier = makeDirtier(s);
+    this.convergence = new Convergence(this.p, 0);
+    this.stream = new Link(s.link);
+    this.multifd = s.multifd.channels > 0 ? new Multifd(s, this.stream) : null;
+    this.stepKind = k.register(() => this.step());
+    this.pollKind = k.register(() => this.poll());
+    // Setup: channels and bitmaps, then the first sync (every page starts dirty: ram_init_bitmaps).
+    this.setupNs = this.p.setupNs + this.syncCost(0);
+    this.syncs = 1;
+    k.at(this.setupNs, this.stepKind);
+    if (s.timeline.pollMs > 0) k.at(0, this.pollKind);
+  }
+
+  /** Runs to the end of precopy (or the horizon). */
+  run(): this {
+    const k = this.kernel, horizon = this.s.limits.horizonNs;
+    while (this.phase !== Phase.DONE && k.nextTime() <= horizon && k.step());
+    if (this.phase !== Phase.DONE) {
+      this.end = 'horizon';
+      if (horizon > k.now) k.now = horizon;
+      this.applyDirtying(k.now);
+    }
+    return this;
+  }
+
+  get finished(): boolean {
+    return this.phase === Phase.DONE;
+  }
+
+  /** Iterations in QEMU's sense: bitmap syncs after setup's. */
+  get iterations(): number {
+    return this.p.policy === 'xen' ? this.passes : this.syncs - 1;
+  }
+
+  private pageSize(): number {
+    return this.s.memory.pageSize;
+  }
+
+  /** The writes the guest made since the last look, up to `t` (none once it is paused). */
+  private applyDirtying(t: number): void {
+    if (this.pausedAt >= 0 || t <= this.dirtiedTo) return;
+    this.dirtier.advance(this.dirtiedTo, t, this.convergence.runShare, this.log);
+    this.dirtiedTo = t;
+  }
+
+  /** Walks the log and write-protects each dirty page again. */
+  private syncCost(dirty: number): number {
+    return Math.round(this.s.memory.pages * this.p.syncPerPageNs) + dirty * this.p.syncPerDirtyPageNs;
+  }
+
+  /** Dirty-bitmap sync at `now`: the log's pages join the bitmap. Returns its cost. */
+  private sync(now: number): number {
+    this.applyDirtying(now);
+    const log = this.log, dirty = log.count;
+    let fresh = 0;
+    for (let i = 0; i < dirty; i++) {
+      const g = log.marked[i]!;
+      if (!this.toSend.has(g)) {
+        this.toSend.add(g);
+        fresh++;
+      }
+    }
+    log.clear();
+    this.remaining += fresh;
+    this.syncs++;
+    this.convergence.synced(now, fresh, this.remaining * this.pageSize(), this.bytes, this.pageSize());
+    return this.syncCost(dirty);
+  }
+
+  private schedule(t: number): void {
+    this.kernel.at(Math.ceil(t), this.stepKind);
+  }
+
+  private step(): void {
+    const now = this.kernel.now;
+    if (this.status === 'setup') this.status = 'active';
+    if (this.phase === Phase.ITERATE) {
+      const c = this.convergence;
+      c.update(now, this.bytes, this.pagesSent);
+      const cap = this.capReached(now);
+      if (cap !== null) return this.stop(now, cap);
+      if (this.p.policy === 'xen') {
+        if (this.remaining === 0) return this.endPass(now);
+      } else {
+        const pending = this.remaining * this.pageSize();
+        // pending_estimate below the threshold: sync for the exact figure (costs time), then decide.
+        if (pending < c.threshold && !this.justSynced) {
+          this.justSynced = true;
+          return this.schedule(now + this.sync(now));
+        }
+        this.justSynced = false;
+        if (this.remaining === 0 || this.remaining * this.pageSize() < c.threshold) return this.stop(now, 'converged');
+      }
+      if (c.budget(this.bytes) <= 0) return this.schedule(c.windowEnd);
+    } else if (this.remaining === 0) {
+      return this.finish(now);
+    }
+    const mf = this.multifd;
+    if (mf !== null && mf.idleAt() > now) return this.schedule(mf.idleAt());
+    this.sendChunk(now);
+  }
+
+  /** A cap, or the hybrid switch, that ends precopy now. */
+  private capReached(now: number): PrecopyEnd | null {
+    const p = this.p, m = this.s.migration;
+    if (p.maxTimeNs > 0 && now >= p.maxTimeNs) return 'max-time';
+    if (p.maxIterations > 0 && this.iterations >= p.maxIterations) return 'max-iterations';
+    if (m.mode === 'hybrid' && m.switchAtNs !== undefined && now >= m.switchAtNs) return 'switch';
+    if (m.mode === 'hybrid' && m.switchAfterIterations > 0 && this.iterations >= m.switchAfterIterations) return 'switch';
+    return null;
+  }
+
+  /** Xen: a pass is over; sync and apply the policy (≤ 50 dirty pages, or 5 passes). */
+  private endPass(now: number): void {
+    this.passes++;
+    const cost = this.sync(now);
+    if (this.remaining <= this.p.xenDirtyThreshold) return this.stop(now + cost, 'converged');
+    if (this.passes >= this.p.xenMaxIterations) return this.stop(now + cost, 'max-iterations');
+    this.schedule(now + cost);
+  }
+
+  /**
+   * Sends the next pages in scan order: a 64-page record on the main channel, or a packet to a
+   * multifd channel. Zero pages found by the migration thread (legacy detection) go on the main
+   * channel as a header each.
+   */
+  private sendChunk(now: number): void {
+    const s = this.s, src = s.source, mf = this.multifd;
+    const max = mf ? s.multifd.packetPages : src.recordPages;
+    const legacy = src.zeroPageDetection === 'legacy', inChannel = src.zeroPageDetection === 'multifd';
+    let n = 0, zeros = 0, g = this.toSend.next(this.cursor);
+    if (g >= s.memory.pages) {
+      // A round is complete: QEMU syncs the multifd channels and scans from the start again.
+      this.cursor = 0;
+      return this.schedule(mf ? mf.sync(now) : now);
+    }
+    for (; n < max && g < s.memory.pages; g = this.toSend.next(g + 1)) {
+      this.toSend.remove(g);
+      this.destVersion[g] = this.sourceVersion[g]!;
+      if (this.zero !== null && this.zero.has(g) && src.zeroPageDetection !== 'none') zeros++;
+      n++;
+    }
+    this.cursor = g;
+    this.remaining -= n;
+    this.pagesSent += n;
+    this.zeroPages += zeros;
+    this.normalPages += n - zeros;
+    // The migration thread: bookkeeping per page, and the zero check when it does detection.
+    let cpu = n * this.p.scanPageNs + (legacy ? zeros * src.zeroCheckNs : 0);
+    let sent = 0, t = now;
+    if (mf !== null) {
+      const mainZeros = legacy ? zeros : 0;
+      if (mainZeros > 0) sent += this.sendMain(now + cpu, 0, mainZeros);
+      cpu += s.multifd.handoffNs;
+      t = now + cpu;
+      sent += mf.send(t, n - zeros, inChannel ? zeros : 0, inChannel ? n : 0);
+    } else {
+      cpu += src.perRecordNs + (n - zeros) * src.perPageNs;
+      t = now + cpu;
+      sent += this.sendMain(t, n - zeros, zeros);
+      t = this.stream.writableAt(t);
+    }
+    this.bytes += sent;
+    if (this.pausedAt < 0) this.precopyBytes += sent;
+    this.schedule(t);
+  }
+
+  private sendMain(t: number, normal: number, zeros: number): number {
+    const ps = this.pageSize();
+    const bytes = this.p.policy === 'xen' ? pageDataBytes(normal + zeros, ps, zeros) : qemuPagesBytes(normal, zeros, ps);
+    this.stream.send(t, bytes);
+    this.stream.consume(bytes); // the destination reads at once: precopy loads need no pager
+    return bytes;
+  }
+
+  /**
+   * Ends the live phase at `now`: the guest is paused, a last sync collects what it dirtied,
+   * then stop-and-copy sends the rest, or (hybrid, not converged) postcopy takes it over.
+   */
+  private stop(now: number, why: PrecopyEnd): void {
+    this.end = why;
+    this.applyDirtying(now);
+    this.pausedAt = now;
+    const t = now + this.sync(now);
+    if (this.s.migration.mode === 'hybrid' && why !== 'converged') {
+      this.postcopy = true;
+      return this.finish(this.countDiscards(t));
+    }
+    this.status = 'device';
+    this.phase = Phase.STOP_COPY;
+    this.cursor = 0;
+    this.schedule(t);
+  }
+
+  /**
+   * Pages in the outstanding set that the destination holds an older copy of: it must discard
+   * them. QEMU sends their ranges (16 bytes each, 12 per message); returns when the thread is done.
+   */
+  private countDiscards(now: number): number {
+    let prev = -2;
+    for (let g = this.toSend.next(0); g < this.s.memory.pages; g = this.toSend.next(g + 1)) {
+      if (this.destVersion[g] === 0) continue;
+      this.discardedPages++;
+      if (g !== prev + 1) this.discardRanges++;
+      prev = g;
+    }
+    if (this.discardRanges === 0) return now;
+    const bytes = this.discardRanges * 16 + Math.ceil(this.discardRanges / 12) * RECORD_HEADER_BYTES;
+    this.stream.send(now, bytes);
+    this.stream.consume(bytes);
+    this.bytes += bytes;
+    return this.stream.writableAt(now);
+  }
+
+  /** Everything precopy had to send is on the wire: the core starts. */
+  private finish(now: number): void {
+    const mf = this.multifd;
+    const synced = mf ? mf.sync(now) : now;
+    this.startAt = Math.max(synced, this.stream.busyUntil, mf ? mf.drainedAt() : 0);
+    this.phase = Phase.DONE;
+    this.status = this.postcopy ? 'postcopy-active' : 'device';
+    this.poll();
+  }
+
+  /** A query-migrate poll (timeline.pollMs). */
+  private poll(): void {
+    const k = this.kernel, c = this.convergence;
+    this.samples.push({
+      't-ms': Math.round(k.now / 1e3) / 1e3,
+      status: this.status,
+      transferred: this.bytes,
+      remaining: this.remaining * this.pageSize(),
+      'dirty-sync-count': this.syncs,
+      mbps: Math.round(c.mbps * 100) / 100,
+      'expected-downtime': Math.round(c.expectedDowntimeMs),
+      'dirty-pages-rate': c.dirtyPagesRate,
+      'cpu-throttle-percentage': c.throttlePct,
+    });
+    if (this.phase !== Phase.DONE) k.after(this.s.timeline.pollMs * 1e6, this.pollKind);
+  }
+
+  /** Pages the destination holds older data of than the source, outside `outstanding`. */
+  staleOutside(): number {
+    let stale = 0;
+    for (let g = 0; g < this.s.memory.pages; g++) {
+      if (!this.toSend.has(g) && this.destVersion[g] !== this.sourceVersion[g]) stale++;
+    }
+    return stale;
+  }
+}
