@@ -95,7 +95,7 @@ export function buildReport(emu: Emulator) {
       },
       'pager-busy': ms(pager.busyNs),
       ...(emu.precopy ? { precopy: precopySection(emu.precopy) } : {}),
-      events: kernel.events,
+      events: kernel.events + (emu.precopy?.kernel.events ?? 0),
       ...(emu.timeline ? { timeline: emu.timeline.data } : {}),
     },
   };

@@ -35,6 +35,19 @@ export class DirtyLog {
     this.zero?.remove(g);
   }
 
+  /** The guest wrote pages lo..hi−1. */
+  markRange(lo: number, hi: number): void {
+    const bits = this.bits;
+    this.writes += hi - lo;
+    for (let g = lo; g < hi; g++) {
+      if (bits[g] === 1) continue;
+      bits[g] = 1;
+      this.marked[this.count++] = g;
+      this.version[g]!++;
+      this.zero?.remove(g);
+    }
+  }
+
   /** Empties the log (after its pages were taken). */
   clear(): void {
     const { bits, marked } = this;

@@ -1,6 +1,7 @@
 import { Rng } from '../kernel/rng.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { AccessPattern } from '../workload/access.ts';
+import type { NextMember } from '../memory/skip-list.ts';
 import type { DirtyLog } from './dirty-log.ts';
 
 /**
@@ -14,12 +15,25 @@ export interface Dirtier {
    * time (1 − auto-converge's throttle).
    */
   advance(from: number, to: number, share: number, log: DirtyLog): void;
+  /** Removes from `zero` the pages the workload had written before migration began. */
+  prime(zero: NextMember): void;
 }
 
-/** Runs of `steps` from `cursor` in a cycle of `cycle` steps: calls `fn` per step, at most one cycle. */
-function cycleSteps(cursor: number, steps: number, cycle: number, fn: (step: number) => void): number {
-  const n = Math.min(steps, cycle);
-  for (let i = 0; i < n; i++) fn((cursor + i) % cycle);
+function primeRange(zero: NextMember, start: number, count: number): void {
+  for (let g = start; g < start + count; g++) zero.remove(g);
+}
+
+/**
+ * Steps [cursor, cursor + steps) of a cycle of `cycle` steps, as at most three runs within the
+ * cycle (one whole cycle at most): calls `fn(from, to)` per run. Returns the new cursor.
+ */
+function cycleRuns(cursor: number, steps: number, cycle: number, fn: (from: number, to: number) => void): number {
+  if (steps >= cycle) fn(0, cycle);
+  else if (cursor + steps <= cycle) fn(cursor, cursor + steps);
+  else {
+    fn(cursor, cycle);
+    fn(0, cursor + steps - cycle);
+  }
   return (cursor + steps) % cycle;
 }
 
@@ -49,14 +63,18 @@ class Stress implements Dirtier {
     this.pace = new Pace(pageNs);
   }
 
+  prime(zero: NextMember): void {
+    primeRange(zero, this.start, this.workers * this.pagesPer);
+  }
+
   advance(from: number, to: number, share: number, log: DirtyLog): void {
     const steps = this.pace.steps(from, to, share);
     const p = this.pagesPer;
     for (let w = 0; w < this.workers; w++) {
       const base = this.start + w * p;
       // A cycle is a write pass (steps 0..p−1) then a read-back pass (p..2p−1).
-      this.cursors[w] = cycleSteps(this.cursors[w]!, steps, 2 * p, (s) => {
-        if (s < p) log.mark(base + s);
+      this.cursors[w] = cycleRuns(this.cursors[w]!, steps, 2 * p, (from, to) => {
+        if (from < p) log.markRange(base + from, base + Math.min(to, p));
       });
     }
   }
@@ -76,21 +94,28 @@ class Fio implements Dirtier {
     this.pace = new Pace((blockBytes / bytesPerSec) * 1e9);
   }
 
-  private writeBlock(b: number, log: DirtyLog): void {
-    const lo = this.region.start + b * this.blockPages;
-    const hi = Math.min(lo + this.blockPages, this.region.start + this.region.count);
-    for (let g = lo; g < hi; g++) log.mark(g);
+  /** Writes blocks from..to−1. */
+  private write(from: number, to: number, log: DirtyLog): void {
+    const end = this.region.start + this.region.count;
+    log.markRange(this.region.start + from * this.blockPages, Math.min(this.region.start + to * this.blockPages, end));
+  }
+
+  prime(zero: NextMember): void {
+    primeRange(zero, this.region.start, this.region.count);
   }
 
   advance(from: number, to: number, share: number, log: DirtyLog): void {
     const n = this.pace.steps(from, to, share);
     if (this.rng === null) {
-      this.cursor = cycleSteps(this.cursor, n, this.blocks, (b) => this.writeBlock(b, log));
+      this.cursor = cycleRuns(this.cursor, n, this.blocks, (from, to) => this.write(from, to, log));
       return;
     }
     // Past 20 draws per block every block is hit but for e^−20 of them: write them all.
-    if (n >= 20 * this.blocks) for (let b = 0; b < this.blocks; b++) this.writeBlock(b, log);
-    else for (let i = 0; i < n; i++) this.writeBlock(this.rng.int(0, this.blocks - 1), log);
+    if (n >= 20 * this.blocks) this.write(0, this.blocks, log);
+    else for (let i = 0; i < n; i++) {
+      const b = this.rng.int(0, this.blocks - 1);
+      this.write(b, b + 1, log);
+    }
   }
 }
 
@@ -105,6 +130,8 @@ class Pattern implements Dirtier {
     this.patterns = Array.from({ length: n }, (_, v) => new AccessPattern(scenario, v, new Rng(scenario.seed, `source-vcpu${v}`)));
     this.clocks = new Array<number>(n).fill(0);
   }
+
+  prime(): void {}
 
   advance(_from: number, to: number, share: number, log: DirtyLog): void {
     for (let v = 0; v < this.patterns.length; v++) {
@@ -121,7 +148,7 @@ class Pattern implements Dirtier {
   }
 }
 
-const NONE: Dirtier = { advance: () => {} };
+const NONE: Dirtier = { advance: () => {}, prime: () => {} };
 
 export function makeDirtier(s: Scenario): Dirtier {
   const d = s.precopy.dirtying, pageSize = s.memory.pageSize;

@@ -97,6 +97,7 @@ export class Precopy {
     this.zero = drawZeroSet(pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'));
     this.log = new DirtyLog(pages, this.sourceVersion, this.zero);
     this.dirtier = makeDirtier(s);
+    if (this.zero !== null) this.dirtier.prime(this.zero);
     this.convergence = new Convergence(this.p, 0);
     this.stream = new Link(s.link);
     this.multifd = s.multifd.channels > 0 ? new Multifd(s, this.stream) : null;
@@ -253,7 +254,8 @@ export class Precopy {
       t = now + cpu;
       sent += mf.send(t, n - zeros, inChannel ? zeros : 0, inChannel ? n : 0);
     } else {
-      cpu += src.perRecordNs + (n - zeros) * src.perPageNs;
+      // QEMUFile gathers pages and flushes one writev per 64 data pages; zero-page headers just fill its buffer.
+      cpu += Math.round((src.perRecordNs * (n - zeros)) / src.recordPages) + (n - zeros) * src.perPageNs;
       t = now + cpu;
       sent += this.sendMain(t, n - zeros, zeros);
       t = this.stream.writableAt(t);

@@ -1,3 +1,4 @@
+import { lifecyclePresets } from './lifecycle-presets.ts';
 import type { ScenarioInput } from './schema.ts';
 
 /**
@@ -72,6 +73,7 @@ export const presets: ReadonlyMap<string, ScenarioInput> = new Map([
     // Postcopy runs from about 0.2 s (eviction) to 2.4 s: the cut starts half-way.
     s.faults = [{ kind: 'link-cut', at: 1_200_000_000, durationNs: 2_000_000_000 }];
   }),
+  ...lifecyclePresets,
 ]);
 
 /** The presets `npm start` compares side by side. */

@@ -58,7 +58,26 @@ export function parseScenario(input: unknown): Scenario {
     }
   }
   checkFaults(s);
+  checkLifecycle(s);
   return s;
+}
+
+/** Dirtying workloads fit in memory; mode-specific fields are not given to the wrong mode. */
+function checkLifecycle(s: Scenario): void {
+  const pages = s.memory.pages, d = s.precopy.dirtying, m = s.migration;
+  if (d.kind === 'fio' && d.region.start + d.region.count > pages) {
+    throw new ScenarioError('precopy.dirtying.region', `range [${d.region.start}, ${d.region.start + d.region.count}) must lie within memory.pages (${pages})`);
+  }
+  if (d.kind === 'stress') {
+    const end = d.start + d.workers * Math.ceil(d.bytesPerWorker / s.memory.pageSize);
+    if (end > pages) throw new ScenarioError('precopy.dirtying.bytesPerWorker', `${d.workers} workers × ${d.bytesPerWorker} bytes from page ${d.start} end at page ${end}, past memory.pages (${pages})`);
+  }
+  if (m.mode !== 'hybrid' && (m.switchAfterIterations > 0 || m.switchAtNs !== undefined)) {
+    throw new ScenarioError(m.switchAtNs !== undefined ? 'migration.switchAtNs' : 'migration.switchAfterIterations', `only applies with migration.mode hybrid (it is ${m.mode})`);
+  }
+  if (s.multifd.channels > 0 && s.precopy.policy === 'xen') {
+    throw new ScenarioError('multifd.channels', 'multifd is QEMU\'s: it needs precopy.policy qemu');
+  }
 }
 
 /** Each fault has exactly one of `at` and `window`; a window runs forwards; degrade changes something. */
