@@ -42,8 +42,11 @@ describe('presets', () => {
     expect(code).toBe(0);
     expect(err).toBe('');
     const lines = out.trimEnd().split('\n');
-    expect(lines).toHaveLength(8);
-    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual([...PRESETS, 'trace-hashtable', 'qemu-vanilla', 'qemu-preempt', 'recovery-link-cut']);
+    expect(lines).toHaveLength(17);
+    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual([...PRESETS, 'trace-hashtable', 'qemu-vanilla', 'qemu-preempt', 'recovery-link-cut',
+      'xen-2017-precopy', 'xen-2017-hybrid-1pass', 'xen-2017-postcopy',
+      'qemu-2022-idle-precopy', 'qemu-2022-idle-multifd', 'qemu-2022-idle-multifd-zero',
+      'qemu-2022-stress-precopy', 'qemu-2022-stress-multifd', 'qemu-2022-stress-multifd-zero']);
     expect(lines[1]).toContain('256 MiB writable working set');
   });
 });
