@@ -38,8 +38,25 @@ export function checkRun(emu: Emulator): string[] {
     for (const v of vcpus.blockedAtStop) out.push(`vCPU ${v} waits forever (deadlock)`);
     if (emu.mapper.active) out.push('the device model waits forever (deadlock)');
   }
+  out.push(...checkPrecopy(emu));
   if (pager.pagesLoaded + memory.dropped !== memory.outstandingAtStart - memory.pending) {
     out.push(`loaded ${pager.pagesLoaded} + dropped ${memory.dropped} ≠ pages settled ${memory.outstandingAtStart - memory.pending}`);
   }
+  return out;
+}
+
+/**
+ * Precopy's part: when it handed over, the destination held the source's newest copy of every
+ * page outside the outstanding set (the core checks the rest), every page sent was counted as
+ * zero or normal, and stop-and-copy left nothing outstanding.
+ */
+function checkPrecopy(emu: Emulator): string[] {
+  const p = emu.precopy, out: string[] = [];
+  if (p === null || !p.finished) return out;
+  const stale = p.staleOutside();
+  if (stale > 0) out.push(`${stale} pages at the destination are older than at the source after precopy`);
+  if (p.zeroPages + p.normalPages !== p.pagesSent) out.push(`precopy sent ${p.pagesSent} pages but counted ${p.zeroPages} zero + ${p.normalPages} normal`);
+  const left = p.postcopy ? p.remaining : 0;
+  if (emu.memory.outstandingAtStart !== left) out.push(`postcopy started with ${emu.memory.outstandingAtStart} outstanding pages, precopy left ${left}`);
   return out;
 }

@@ -139,7 +139,51 @@ export function randomScenario(seed: number): ScenarioInput {
       ? (chance(0.5) ? { stopAt: 'resume', horizonNs: SOAK_HORIZON_NS } : { stopAt: 'complete', horizonNs: int(1e6, 1e9) })
       : { stopAt: chance(0.2) ? 'resume' : 'complete', horizonNs: SOAK_HORIZON_NS },
   };
-  return addFaults(seed, s);
+  return addLifecycle(seed, addFaults(seed, s));
+}
+
+/**
+ * Precopy or hybrid for a third of the seeds (docs/lifecycle.md), from their own stream
+ * (`soak-lifecycle`): policy, dirtying, rate limit, caps, auto-converge, multifd, zero pages.
+ * max-time bounds precopy, so a guest that never converges still ends within the horizon.
+ */
+function addLifecycle(seed: number, s: ScenarioInput): ScenarioInput {
+  const r = new Rng(seed, 'soak-lifecycle');
+  if (r.float() >= 1 / 3) return s;
+  const pages = s.memory!.pages!, pageSize = s.memory!.pageSize!;
+  const region = { start: r.int(0, pages - 1), count: 0 };
+  region.count = r.int(1, pages - region.start);
+  const workers = r.int(1, 4), perWorker = r.int(1, Math.max(1, Math.floor(pages / workers)));
+  // The vCPUs' own pattern only when they think between touches (else a write per ns).
+  const kinds = s.workload!.thinkNs === 0 ? ['none', 'stress', 'fio'] : ['none', 'workload', 'stress', 'fio'];
+  const kind = kinds[r.int(0, kinds.length - 1)]!;
+  const dirtying = kind === 'stress' ? { kind, workers, bytesPerWorker: perWorker * pageSize, start: r.int(0, pages - workers * perWorker), pageNs: r.int(10, 1000) }
+    : kind === 'fio' ? { kind, region, blockBytes: pageSize * r.int(1, 16), bytesPerSec: 10 ** (6 + 3 * r.float()), order: r.float() < 0.5 ? 'sequential' : 'random' }
+    : { kind };
+  const policy = r.float() < 0.3 ? 'xen' : 'qemu';
+  const hybrid = r.float() < 0.5;
+  return {
+    ...s,
+    memory: { ...s.memory, zeroFraction: r.float() < 0.5 ? 0 : r.float() },
+    source: { ...s.source, zeroPageDetection: (['legacy', 'multifd', 'none'] as const)[r.int(0, 2)] },
+    migration: hybrid
+      ? { mode: 'hybrid', ...(r.float() < 0.5 ? { switchAfterIterations: r.int(1, 4) } : { switchAtNs: r.int(0, 50_000_000) }) }
+      : { mode: 'precopy' },
+    precopy: {
+      policy,
+      dirtying: dirtying as NonNullable<ScenarioInput['precopy']>['dirtying'],
+      downtimeLimitMs: r.int(1, 500),
+      maxBandwidth: r.float() < 0.5 ? 0 : r.int(1e6, 1e10),
+      availSwitchoverBandwidth: r.float() < 0.8 ? 0 : r.int(1e6, 1e10),
+      maxIterations: r.float() < 0.5 ? 0 : r.int(1, 10),
+      maxTimeNs: r.int(1_000_000, 100_000_000),
+      autoConverge: r.float() < 0.3,
+      setupNs: r.int(0, 2_000_000),
+    },
+    multifd: policy === 'qemu' && r.float() < 0.4
+      ? { channels: r.int(1, 4), packetPages: r.int(1, 128), wire: r.float() < 0.5 ? 'shared' : 'per-channel', compression: (['none', 'zlib', 'zstd'] as const)[r.int(0, 2)] }
+      : { channels: 0 },
+  };
 }
 
 /**

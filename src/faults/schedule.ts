@@ -37,8 +37,10 @@ export class FaultSchedule {
     target: FaultTarget,
   ) {
     this.rng = new Rng(scenario.seed, 'faults');
+    // Faults act on the postcopy connection: after a precopy phase their times count from its start.
+    const origin = kernel.now;
     this.faults = scenario.faults.map((spec) => {
-      const start = spec.at ?? this.rng.int(spec.window!.from, spec.window!.to);
+      const start = origin + (spec.at ?? this.rng.int(spec.window!.from, spec.window!.to));
       return { spec, start, end: start + (spec.kind === 'source-crash' ? spec.restartNs : spec.durationNs) };
     });
     this.losses = this.faults.filter((f) => f.spec.kind === 'backchannel-loss');

@@ -30,7 +30,7 @@ export class Timeline {
 
   constructor(private readonly kernel: Kernel, private readonly maxSamples: number, private readonly probe: TimelineProbe) {
     this.kind = kernel.register(() => this.sample());
-    kernel.at(0, this.kind);
+    kernel.at(kernel.now, this.kind);
   }
 
   private sample(): void {

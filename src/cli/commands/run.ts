@@ -25,6 +25,13 @@ export function scenarioFrom(file: string | undefined, o: ScenarioOptions): Scen
   return applySets(input, o.set);
 }
 
+/** `--timeline [ms]`: the core's samples (unless the scenario sets them) and counter polls every `ms`. */
+function withTimeline(input: ScenarioInput, flag: boolean | string): ScenarioInput {
+  if (typeof flag === 'string' && !/^[1-9]\d*$/.test(flag)) throw new ScenarioError('--timeline', `must be a whole number of ms ≥ 1, got "${flag}"`);
+  const pollMs = typeof flag === 'string' ? Number(flag) : 50;
+  return { ...input, timeline: { samples: input.timeline?.samples || 1000, ...input.timeline, pollMs } };
+}
+
 export function registerRun(cmd: Command, out: (s: string) => void, fail: () => void): void {
   cmd.command('run')
     .description('run one scenario (a YAML/JSON FILE or --preset) and print its summary')
@@ -34,12 +41,12 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
     .option('--seed <n>', 'seed for every random stream')
     .option('--json <file>', 'write the full JSON result to FILE (- for stdout)')
     .option('--check', 'run the invariant checker; violations exit with code 1')
-    .option('--timeline', 'record sampled time series (ring occupancy, pages resident, …) for reports')
+    .option('--timeline [ms]', 'record time series: the core\'s samples (ring occupancy, pages resident, …) and query-migrate polls every MS ms of precopy (default 50, as guestperf)')
     .option('--format <kind>', 'summary printed: table, or info (QEMU\'s `info migrate` layout)', 'table')
-    .action((file: string | undefined, o: ScenarioOptions & { json?: string; check?: boolean; timeline?: boolean; format: string }) => {
+    .action((file: string | undefined, o: ScenarioOptions & { json?: string; check?: boolean; timeline?: boolean | string; format: string }) => {
       if (o.format !== 'table' && o.format !== 'info') throw new ScenarioError('--format', `must be table or info, got "${o.format}"`);
       let input = scenarioFrom(file, o);
-      if (o.timeline && !input.timeline?.samples) input = { ...input, timeline: { samples: 1000 } };
+      if (o.timeline !== undefined) input = withTimeline(input, o.timeline);
       const t0 = Date.now();
       const bar = progressBar('run {sim} s simulated | {speed}× real time');
       const { report, violations } = runScenario(input, o.check, (now) => {
