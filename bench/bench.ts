@@ -3,12 +3,13 @@
  * Targets (issue #2): ≥ 5 M events/s; 16 GiB storm ≤ 3 s wall; ≤ 32 bytes of RSS per guest page.
  * Issue #3: a 64-run sweep of the xen-2017 storm with --jobs 1 and --jobs 2, and the speed-up.
  * Issue #4: a soak of 10,000 random scenarios under the invariant checker (--jobs 2), 0 violations.
+ * Issue #5: seed 001's 16 GiB stress guest, precopy (121 s simulated) and multifd.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const cases = ['kernel', 'xen-2017-pure', 'storm-16g', 'storm-16g-range', 'sweep-64-j1', 'sweep-64-j2', 'soak-10000'];
+const cases = ['kernel', 'xen-2017-pure', 'storm-16g', 'storm-16g-range', 'qemu-2022-stress-precopy', 'qemu-2022-stress-multifd', 'sweep-64-j1', 'sweep-64-j2', 'soak-10000'];
 const rows: Record<string, unknown>[] = [];
 for (const c of cases) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', `${here}case.ts`, c], { encoding: 'utf8' });
@@ -18,7 +19,7 @@ for (const c of cases) {
   }
   rows.push(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
 }
-const cols = ['case', 'pages', 'runs', 'violations', 'downtimeMs', 'events', 'wallMs', 'eventsPerSec', 'pageOpsPerSec', 'peakRssMiB', 'rssBytesPerPage'];
+const cols = ['case', 'pages', 'runs', 'violations', 'status', 'downtimeMs', 'events', 'wallMs', 'eventsPerSec', 'pageOpsPerSec', 'peakRssMiB', 'rssBytesPerPage'];
 const cell = (v: unknown) => (v === undefined ? '-' : typeof v === 'number' ? v.toLocaleString('en-US') : String(v));
 const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
 const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i]!)).join(' | ')} |`;
