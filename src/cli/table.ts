@@ -24,6 +24,17 @@ const ROWS: Array<[string, string, (r: RunReport) => number | string | null]> = 
   ['events', '', (r) => r.emulator.events],
 ];
 
+/** Shown when a run had a precopy phase (migration.mode precopy or hybrid), after total-time. */
+const PRECOPY_ROWS: typeof ROWS = [
+  ['precopy duration', 'ms', (r) => r.emulator.precopy?.['paused-at-ms'] ?? 0],
+  ['precopy end', '', (r) => r.emulator.precopy?.end ?? '-'],
+  ['dirty-sync-count', '', (r) => r.ram['dirty-sync-count']],
+  ['expected-downtime', 'ms', (r) => r['expected-downtime']],
+  ['cpu-throttle-percentage', '', (r) => r['cpu-throttle-percentage']],
+  ['discarded pages', '', (r) => r.emulator.precopy?.['discarded-pages'] ?? 0],
+  ['duplicate / normal pages', '', (r) => `${num(r.ram.duplicate)} / ${num(r.ram.normal)}`],
+];
+
 const us = (ns: number) => Math.round(ns / 100) / 10;
 /** A count inside a text cell; a mean over runs may be fractional. */
 const num = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
@@ -45,8 +56,9 @@ function withRatio(v: number | string | null, first: number | string | null): st
  * column after the first also shows its ratio to the first.
  */
 export function formatTable(reports: readonly RunReport[], headers: readonly string[], ratios = false): string {
-  const labels = ROWS.map(([l, u]) => (u ? `${l} (${u})` : l));
-  const values = reports.map((r) => ROWS.map(([, , f]) => f(r)));
+  const rows = reports.some((r) => r.emulator.precopy) ? [...ROWS.slice(0, 3), ...PRECOPY_ROWS, ...ROWS.slice(3)] : ROWS;
+  const labels = rows.map(([l, u]) => (u ? `${l} (${u})` : l));
+  const values = reports.map((r) => rows.map(([, , f]) => f(r)));
   const cols = values.map((col, i) => col.map((v, j) => (ratios && i > 0 ? withRatio(v, values[0]![j]!) : cell(v))));
   const lw = Math.max(6, ...labels.map((l) => l.length));
   const widths = cols.map((c, i) => Math.max(headers[i]!.length, ...c.map((x) => x.length)));
