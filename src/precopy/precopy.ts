@@ -241,6 +241,7 @@ export class Precopy {
     }
     this.cursor = g;
     this.remaining -= n;
+    if (this.remaining < 0) throw new Error(`invariant: precopy sent ${-this.remaining} pages more than were dirty`);
     this.pagesSent += n;
     this.zeroPages += zeros;
     this.normalPages += n - zeros;
