@@ -3,6 +3,7 @@ import { ScenarioError } from '../scenario/validate.ts';
 import { registerCompare } from './commands/compare.ts';
 import { registerPresets } from './commands/presets.ts';
 import { registerReport } from './commands/report.ts';
+import { registerReproduce } from './commands/reproduce.ts';
 import { registerRun } from './commands/run.ts';
 import { registerSoak } from './commands/soak.ts';
 import { registerTrace } from './commands/trace.ts';
@@ -22,6 +23,7 @@ export async function main(argv: readonly string[], out: (s: string) => void = (
   registerSweep(cmd, out);
   registerCompare(cmd, out);
   registerReport(cmd, out);
+  registerReproduce(cmd, out);
   registerSoak(cmd, out, () => (failed = true));
   try {
     await cmd.parseAsync([...argv]);
