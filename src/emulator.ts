@@ -88,7 +88,7 @@ export class Emulator {
     const inputMemory = typeof input === 'object' && input !== null && (input as { memory?: object }).memory;
     if (pre !== null && inputMemory && 'outstanding' in inputMemory) this.warnings.push(`memory.outstanding is ignored with migration.mode ${s.migration.mode}: precopy decides what is left`);
     this.memory = new GuestMemory(s.memory.pages, s.memory.pageSize, outstanding, alloc);
-    this.memory.zero = pre === null ? drawZeroSet(s.memory.pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), alloc) : pre.zero;
+    this.memory.zero = pre === null ? drawZeroSet(s.memory.pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges, alloc) : pre.zero;
     // userfaultfd has no ring: QEMU's faults queue without bound (shared/reference/postcopy.md §2).
     const uffd = s.source.policy === 'qemu';
     const ringGiven = typeof input === 'object' && input !== null && 'ring' in input;

@@ -40,4 +40,13 @@ describe('zero pages', () => {
     expect(count(run('legacy', 7))).not.toBe(count(run('legacy', 8)));
     expect(new Emulator({ memory: { pages: 64 } }).memory.zero).toBeNull();
   });
+
+  it('a per-region map: zeroRanges are zero pages on top of the drawn fraction', () => {
+    const emu = new Emulator({ memory: { pages: 4096, zeroRanges: [{ start: 100, count: 50 }, { start: 4000, count: 96 }] }, workload: { kind: 'idle' } }).run();
+    const zero = Array.from({ length: 4096 }, (_, g) => emu.memory.isZero(g));
+    expect(zero.filter(Boolean)).toHaveLength(146);
+    expect([zero[99], zero[100], zero[149], zero[150], zero[4095]]).toEqual([false, true, true, false, true]);
+    expect(buildReport(emu).ram.duplicate).toBe(146);
+    expect(() => new Emulator({ memory: { pages: 64, zeroRanges: [{ start: 60, count: 8 }] } })).toThrow('memory.zeroRanges.0: range [60, 68) must lie within memory.pages (64)');
+  });
 });

@@ -107,11 +107,15 @@ export class GuestMemory {
   }
 }
 
-/** A `fraction` of the pages, drawn from `rng`, as the set of zero pages (null when none). */
-export function drawZeroSet(pages: number, fraction: number, rng: Rng, alloc: Alloc = FRESH): NextMember | null {
-  if (fraction <= 0) return null;
+/**
+ * The zero pages: a `fraction` of the pages drawn from `rng`, plus every page of `ranges`
+ * (null when there are none).
+ */
+export function drawZeroSet(pages: number, fraction: number, rng: Rng, ranges: readonly Range[] = [], alloc: Alloc = FRESH): NextMember | null {
+  if (fraction <= 0 && ranges.length === 0) return null;
   const zero = new NextMember(pages, alloc);
-  for (let g = 0; g < pages; g++) if (rng.float() >= fraction) zero.remove(g);
+  for (let g = 0; g < pages; g++) if (fraction <= 0 || rng.float() >= fraction) zero.remove(g);
+  for (const r of ranges) for (let g = r.start; g < r.start + r.count; g++) zero.add(g);
   return zero;
 }
 

@@ -94,7 +94,7 @@ export class Precopy {
     this.remaining = pages;
     this.sourceVersion = new Uint32Array(pages).fill(1);
     this.destVersion = new Uint32Array(pages);
-    this.zero = drawZeroSet(pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'));
+    this.zero = drawZeroSet(pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges);
     this.log = new DirtyLog(pages, this.sourceVersion, this.zero);
     this.dirtier = makeDirtier(s);
     if (this.zero !== null) this.dirtier.prime(this.zero);

@@ -61,6 +61,8 @@ export const scenarioSchema = z.object({
     outstanding: outstanding.default({ kind: 'all' }),
     /** Share of guest pages that are all zeros (drawn per page from the seed's zero-pages stream). */
     zeroFraction: z.number().min(0).max(1).default(0),
+    /** Ranges of pages that are all zeros whatever zeroFraction draws (a per-region map). */
+    zeroRanges: z.array(range).default([]),
   }),
   ring: section({
     capacity: int(1, 65_536).default(8),

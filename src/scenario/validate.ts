@@ -31,6 +31,7 @@ export function parseScenario(input: unknown): Scenario {
       }
     });
   if (s.memory.outstanding.kind === 'ranges') inMemory('memory.outstanding.ranges', s.memory.outstanding.ranges);
+  inMemory('memory.zeroRanges', s.memory.zeroRanges);
   const m = s.mapper.mapping;
   if (m.kind === 'ranges') inMemory('mapper.mapping.ranges', m.ranges);
   if (m.kind === 'buckets' && m.count * m.bucketPages > pages) {
