@@ -1,11 +1,8 @@
 import { z } from 'zod';
+import { int, ns, range, section } from './fields.ts';
 
 // The migration before the switchover (docs/lifecycle.md). Every default is a protocol fact or
 // a documented hardware estimate (docs/model.md).
-const int = (min: number, max: number) => z.number().int().min(min).max(max);
-const ns = int(0, 1e12);
-const section = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict().prefault({} as never);
-const pageRange = z.object({ start: int(0, 2 ** 31 - 1), count: int(1, 2 ** 31 - 1) }).strict();
 
 /** How the guest dirties its memory while it runs at the source. */
 const dirtying = z.discriminatedUnion('kind', [
@@ -28,7 +25,7 @@ const dirtying = z.discriminatedUnion('kind', [
   /** fio writing a fixed working set (e.g. a ramdisk) in blocks at a steady rate. */
   z.object({
     kind: z.literal('fio'),
-    region: pageRange,
+    region: range,
     blockBytes: int(1, 2 ** 30).default(4096),
     /** Buffered writes into a ramdisk run at memory-copy speed: ~1 GB/s for one fio job. */
     bytesPerSec: z.number().gt(0).max(1e12).default(1e9),

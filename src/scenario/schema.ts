@@ -1,13 +1,8 @@
 import { z } from 'zod';
+import { int, ns, range, section } from './fields.ts';
 import { migrationSection, multifdSection, precopySection } from './lifecycle-schema.ts';
 
 // Every default below is a physical or protocol fact; docs/model.md gives the source of each.
-const int = (min: number, max: number) => z.number().int().min(min).max(max);
-const ns = int(0, 1e12);
-// A section may be left out: it then takes every default.
-const section = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict().prefault({} as never);
-
-const range = z.object({ start: int(0, 2 ** 31 - 1), count: int(1, 2 ** 31 - 1) }).strict();
 
 /** Which pages are still at the source when postcopy starts (the RFC's POSTCOPY_PFNS set). */
 const outstanding = z.discriminatedUnion('kind', [
