@@ -59,8 +59,6 @@ export class Emulator {
   readonly pausedAt: number;
   /** When the guest ran again at the destination (ns), or −1. */
   resumedAt = -1;
-  /** Stream bytes written by the time the guest resumed (QEMU's downtime-bytes), or −1. */
-  bytesAtResume = -1;
   /** Things about the scenario a user should know (printed by the CLI, kept in the JSON). */
   readonly warnings: string[] = [];
   /** Liveness breaches seen while running (checkRun reports them). */
@@ -321,7 +319,6 @@ export class Emulator {
   private guestResumed(): void {
     const k = this.kernel;
     this.resumedAt = k.now;
-    this.bytesAtResume = this.stream.bytesPayload + (this.preempt?.bytesPayload ?? 0);
     this.vcpus.start();
     if (this.events.listenerCount('guest-resumed') > 0) this.events.emit('guest-resumed', { time: k.now });
     this.checkFinished();

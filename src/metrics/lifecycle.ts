@@ -38,8 +38,8 @@ export function ramCounters(emu: Emulator, pre: ReturnType<typeof precopyFigures
   const normal = coreNormal + (p?.normalPages ?? 0);
   const active = p !== null && !p.finished;
   const span = (finishedAt - pre.setupNs) / 1e9;
-  // Bytes from the pause to the guest running at the destination.
-  const downtimeBytes = (p ? p.bytes - p.precopyBytes : 0) + Math.max(0, emu.bytesAtResume);
+  // QEMU splits RAM bytes by state: guest running (precopy), paused (downtime), postcopy.
+  const postcopy = p === null || p.postcopy;
   return {
     transferred,
     remaining: (active ? p.remaining : memory.pending) * memory.pageSize,
@@ -57,8 +57,8 @@ export function ramCounters(emu: Emulator, pre: ReturnType<typeof precopyFigures
       ? Math.round(p.convergence.pagesPerSecond)
       : span > 0 ? Math.round(coreNormal / ((finishedAt - emu.pausedAt) / 1e9)) : 0,
     'precopy-bytes': p?.precopyBytes ?? 0,
-    'downtime-bytes': downtimeBytes,
-    'postcopy-bytes': source.postcopyBytes,
+    'downtime-bytes': (p?.downtimeBytes ?? 0) + (postcopy ? 0 : coreBytes),
+    'postcopy-bytes': postcopy ? coreBytes : 0,
   };
 }
 

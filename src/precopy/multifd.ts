@@ -58,17 +58,18 @@ export class Multifd {
 
   /**
    * Hands a packet of `normal` data pages and `zeros` zero pages at `now` (a channel must be
-   * idle); `checked` pages are scanned for zeros in the channel. Returns the packet's bytes.
+   * idle); the channel scans the zero pages whole (a data page's check stops at its first
+   * bytes). Returns the packet's bytes.
    */
-  send(now: number, normal: number, zeros: number, checked: number): number {
+  send(now: number, normal: number, zeros: number): number {
     let c = this.next;
     while (this.freeAt[c]! > now) c = (c + 1) % this.channels;
     this.next = (c + 1) % this.channels;
     const dataBytes = normal * this.pageSize;
     const compressed = this.p.compression === 'none' ? dataBytes : Math.ceil(dataBytes * this.p.compressionRatio);
-    const bytes = this.p.packetHeaderBytes + 8 * (normal + zeros) + compressed;
-    // A zero page is read whole; a data page is copied into the socket (or read by the compressor).
-    const cpu = checked * this.zeroCheckNs + normal * this.perPageNs + Math.round(dataBytes * this.compressNs);
+    // The header carries an offset slot for every page the packet can hold.
+    const bytes = this.p.packetHeaderBytes + 8 * this.p.packetPages + compressed;
+    const cpu = zeros * this.zeroCheckNs + normal * this.perPageNs + Math.round(dataBytes * this.compressNs);
     const link = this.link(c);
     link.send(now + cpu, bytes);
     link.consume(bytes); // the destination's channel thread reads at once

@@ -77,13 +77,16 @@ export class Precopy {
   pagesSent = 0;
   normalPages = 0;
   zeroPages = 0;
-  /** Bytes sent while the guest ran at the source (QEMU's precopy-bytes). */
+  /** Main-channel bytes sent while the guest ran at the source (QEMU's precopy-bytes). */
   precopyBytes = 0;
+  /** Main-channel bytes sent while it was paused (QEMU's downtime-bytes). */
+  downtimeBytes = 0;
   pausedAt = -1;
   /** When the core takes over: every precopy byte is on the wire. */
   startAt = -1;
-  /** Pages sent before the switch and dirtied since: the destination discards them. */
+  /** Pages sent before the switch and dirtied since: the destination's copy is stale. */
   discardedPages = 0;
+  /** Runs of dirty pages the destination discards at the switch. */
   discardRanges = 0;
   readonly samples: PrecopySample[] = [];
 
@@ -182,8 +185,8 @@ export class Precopy {
         if (this.remaining === 0) return this.endPass(now);
       } else {
         const pending = this.remaining * this.pageSize();
-        // pending_estimate below the threshold: sync for the exact figure (costs time), then decide.
-        if (pending < c.threshold && !this.justSynced) {
+        // pending_estimate at or below the threshold: sync for the exact figure (costs time), then decide.
+        if (pending <= c.threshold && !this.justSynced) {
           this.justSynced = true;
           return this.schedule(now + this.sync(now));
         }
@@ -220,23 +223,27 @@ export class Precopy {
 
   /**
    * Sends the next pages in scan order: a 64-page record on the main channel, or a packet to a
-   * multifd channel. Zero pages found by the migration thread (legacy detection) go on the main
-   * channel as a header each.
+   * multifd channel. Zero pages found by the migration thread go on the main channel as a
+   * header each; a multifd packet then carries data pages only. Without channels QEMU checks
+   * for zero pages in the migration thread even when detection is `multifd`.
    */
   private sendChunk(now: number): void {
-    const s = this.s, src = s.source, mf = this.multifd;
+    const s = this.s, src = s.source, mf = this.multifd, pages = s.memory.pages;
+    const detect = src.zeroPageDetection;
+    const inChannel = mf !== null && detect === 'multifd';
+    const inThread = detect === 'legacy' || (detect === 'multifd' && mf === null);
     const max = mf ? s.multifd.packetPages : src.recordPages;
-    const legacy = src.zeroPageDetection === 'legacy', inChannel = src.zeroPageDetection === 'multifd';
+    const dataOnly = mf !== null && inThread;
     let n = 0, zeros = 0, g = this.toSend.next(this.cursor);
-    if (g >= s.memory.pages) {
+    if (g >= pages) {
       // A round is complete: QEMU syncs the multifd channels and scans from the start again.
       this.cursor = 0;
-      return this.schedule(mf ? mf.sync(now) : now);
+      return this.schedule(mf ? this.syncChannels(now) : now);
     }
-    for (; n < max && g < s.memory.pages; g = this.toSend.next(g + 1)) {
+    for (; g < pages && (dataOnly ? n - zeros : n) < max; g = this.toSend.next(g + 1)) {
       this.toSend.remove(g);
       this.destVersion[g] = this.sourceVersion[g]!;
-      if (this.zero !== null && this.zero.has(g) && src.zeroPageDetection !== 'none') zeros++;
+      if (detect !== 'none' && this.zero !== null && this.zero.has(g)) zeros++;
       n++;
     }
     this.cursor = g;
@@ -246,32 +253,43 @@ export class Precopy {
     this.zeroPages += zeros;
     this.normalPages += n - zeros;
     // The migration thread: bookkeeping per page, and the zero check when it does detection.
-    let cpu = n * this.p.scanPageNs + (legacy ? zeros * src.zeroCheckNs : 0);
-    let sent = 0, t = now;
-    if (mf !== null) {
-      const mainZeros = legacy ? zeros : 0;
-      if (mainZeros > 0) sent += this.sendMain(now + cpu, 0, mainZeros);
-      cpu += s.multifd.handoffNs;
-      t = now + cpu;
-      sent += mf.send(t, n - zeros, inChannel ? zeros : 0, inChannel ? n : 0);
-    } else {
+    let t = now + n * this.p.scanPageNs + (inThread ? zeros * src.zeroCheckNs : 0);
+    if (mf === null) {
       // QEMUFile gathers pages and flushes one writev per 64 data pages; zero-page headers just fill its buffer.
-      cpu += Math.round((src.perRecordNs * (n - zeros)) / src.recordPages) + (n - zeros) * src.perPageNs;
-      t = now + cpu;
-      sent += this.sendMain(t, n - zeros, zeros);
-      t = this.stream.writableAt(t);
+      t += Math.round((src.perRecordNs * (n - zeros)) / src.recordPages) + (n - zeros) * src.perPageNs;
+      this.sendMain(t, n - zeros, zeros);
+      return this.schedule(this.stream.writableAt(t));
     }
-    this.bytes += sent;
-    if (this.pausedAt < 0) this.precopyBytes += sent;
+    if (inThread && zeros > 0) this.sendMain(t, 0, zeros);
+    if (n - zeros > 0 || inChannel) {
+      t += s.multifd.handoffNs;
+      this.count(mf.send(t, n - zeros, inChannel ? zeros : 0), false);
+    }
     this.schedule(t);
   }
 
-  private sendMain(t: number, normal: number, zeros: number): number {
+  /** Counts bytes sent: QEMU's precopy and downtime bytes are the main channel's only. */
+  private count(bytes: number, main: boolean): void {
+    this.bytes += bytes;
+    if (!main) return;
+    if (this.pausedAt < 0) this.precopyBytes += bytes;
+    else this.downtimeBytes += bytes;
+  }
+
+  /** Every channel flushes and sends SYNC; returns when all are done. */
+  private syncChannels(now: number): number {
+    const mf = this.multifd!, before = mf.bytes;
+    const t = mf.sync(now);
+    this.count(mf.bytes - before, false);
+    return t;
+  }
+
+  private sendMain(t: number, normal: number, zeros: number): void {
     const ps = this.pageSize();
     const bytes = this.p.policy === 'xen' ? pageDataBytes(normal + zeros, ps, zeros) : qemuPagesBytes(normal, zeros, ps);
     this.stream.send(t, bytes);
     this.stream.consume(bytes); // the destination reads at once: precopy loads need no pager
-    return bytes;
+    this.count(bytes, true);
   }
 
   /**
@@ -294,33 +312,33 @@ export class Precopy {
   }
 
   /**
-   * Pages in the outstanding set that the destination holds an older copy of: it must discard
-   * them. QEMU sends their ranges (16 bytes each, 12 per message); returns when the thread is done.
+   * The destination drops its copy of every page still dirty. QEMU sends the dirty runs as
+   * discard ranges (16 bytes each, 12 per message); Xen's POSTCOPY_PFNS records already list
+   * them. Counts the pages the destination held an older copy of; returns when the thread is done.
    */
   private countDiscards(now: number): number {
     let prev = -2;
     for (let g = this.toSend.next(0); g < this.s.memory.pages; g = this.toSend.next(g + 1)) {
-      if (this.destVersion[g] === 0) continue;
-      this.discardedPages++;
       if (g !== prev + 1) this.discardRanges++;
       prev = g;
+      if (this.destVersion[g] !== 0) this.discardedPages++;
     }
-    if (this.discardRanges === 0) return now;
+    if (this.discardRanges === 0 || this.p.policy === 'xen') return now;
     const bytes = this.discardRanges * 16 + Math.ceil(this.discardRanges / 12) * RECORD_HEADER_BYTES;
     this.stream.send(now, bytes);
     this.stream.consume(bytes);
-    this.bytes += bytes;
+    this.count(bytes, true);
     return this.stream.writableAt(now);
   }
 
   /** Everything precopy had to send is on the wire: the core starts. */
   private finish(now: number): void {
     const mf = this.multifd;
-    const synced = mf ? mf.sync(now) : now;
+    const synced = mf ? this.syncChannels(now) : now;
     this.startAt = Math.max(synced, this.stream.busyUntil, mf ? mf.drainedAt() : 0);
     this.phase = Phase.DONE;
     this.status = this.postcopy ? 'postcopy-active' : 'device';
-    this.poll();
+    if (this.s.timeline.pollMs > 0) this.poll();
   }
 
   /** A query-migrate poll (timeline.pollMs). */

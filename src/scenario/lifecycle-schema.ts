@@ -82,8 +82,8 @@ export const multifdSection = section({
   channels: int(0, 256).default(0),
   /** Pages per packet (QEMU: 128, 512 KiB of 4 KiB pages). */
   packetPages: int(1, 65_536).default(128),
-  /** Packet header: QEMU's MultiFDPacket_t is 64 bytes plus an 8-byte offset per page. */
-  packetHeaderBytes: int(0, 2 ** 20).default(64),
+  /** Packet header: QEMU's MultiFDPacket_t, 320 bytes (ramblock name included), then an 8-byte offset slot per page of the packet. */
+  packetHeaderBytes: int(0, 2 ** 20).default(320),
   /** Main thread's cost to hand a packet to a channel (semaphore post + wake-up of the channel thread). */
   handoffNs: ns.default(5_000),
   /** A round's sync: every channel flushes and sends a SYNC packet; the main thread waits for all. */

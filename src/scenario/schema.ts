@@ -86,7 +86,8 @@ export const scenarioSchema = z.object({
     perPageNs: ns.default(400),
     /**
      * QEMU zero-page-detection: legacy = in the migration thread (is_zero_range), multifd = in the
-     * channel threads (precopy only: postcopy pages then travel as data), none = send zeros as data.
+     * channel threads (without channels, and for postcopy pages, in the migration thread as
+     * QEMU does), none = send zeros as data.
      */
     zeroPageDetection: z.enum(['legacy', 'multifd', 'none']).default('legacy'),
     /** Checking a zero page reads all of it: 4 KiB at ~10 GB/s (a non-zero page stops at its first bytes). */

@@ -59,7 +59,6 @@ export class Source {
   requestsReceived = 0;
   pagesPushed = 0;
   pagesDemanded = 0;
-  postcopyBytes = 0;
   zeroPagesSent = 0;
   completeAt = -1;
 
@@ -249,9 +248,12 @@ export class Source {
     this.write(record, cpuNs);
   }
 
-  /** A zero page found by the sender's check travels as its pfn entry only. */
+  /**
+   * A zero page found by the sender's check travels as its pfn entry only. Postcopy pages go
+   * through the migration thread, which checks them whenever detection is on (QEMU).
+   */
   private sendsAsZero(gfn: number): boolean {
-    return this.params.zeroPageDetection === 'legacy' && this.memory.isZero(gfn);
+    return this.params.zeroPageDetection !== 'none' && this.memory.isZero(gfn);
   }
 
   /**
@@ -261,7 +263,6 @@ export class Source {
   private pageRecord(pfns: Int32Array, c: PageCounts): { record: StreamRecord; cpuNs: number } {
     const p = this.params;
     const bytes = pageDataBytes(c.n, this.memory.pageSize, c.zeros);
-    this.postcopyBytes += bytes;
     this.zeroPagesSent += c.zeros;
     const cpuNs = p.perRecordNs + (c.n - c.zeros) * p.perPageNs + c.zeros * p.zeroCheckNs;
     return { record: { type: RecordType.POSTCOPY_PAGE_DATA, bytes, pfns, count: c.n, batched: c.batched, zeros: c.zeros }, cpuNs };
