@@ -142,37 +142,42 @@ describe('Convergence: QEMU switchover arithmetic', () => {
   });
 });
 
+/** The pages a log holds, ascending; empties it (a sync). */
+function drained(log: DirtyLog): number[] {
+  const out: number[] = [];
+  log.drain((w, bits) => {
+    for (let b = 0; b < 32; b++) if ((bits >>> b) & 1) out.push(w * 32 + b);
+  });
+  return out.sort((a, b) => a - b);
+}
+
 describe('DirtyLog', () => {
-  it('marks each page once per period, bumps its version, and takes it out of the zero set', () => {
-    const version = new Uint32Array(16).fill(1), zero = new NextMember(16);
-    const log = new DirtyLog(16, version, zero);
+  it('marks each page once per period, makes it stale, and takes it out of the zero set', () => {
+    const stale = new Uint32Array(2), zero = new NextMember(40);
+    const log = new DirtyLog(40, zero, stale);
     log.mark(3);
     log.mark(3);
     log.markRange(2, 6);
     expect(log.writes).toBe(6);
-    expect(Array.from(log.marked.subarray(0, log.count))).toEqual([3, 2, 4, 5]);
-    expect(Array.from(version.subarray(0, 7))).toEqual([1, 1, 2, 2, 2, 2, 1]);
+    expect(log.count).toBe(4);
+    expect(stale[0]).toBe(0b111100);
     expect([1, 2, 3, 4, 5, 6].map((g) => zero.has(g))).toEqual([true, false, false, false, false, true]);
-    // After a sync (clear) the same pages can be marked again: one more version each.
-    log.clear();
+    expect(drained(log)).toEqual([2, 3, 4, 5]);
+    // After a sync the same pages can be marked again; a range may span words.
     expect(log.count).toBe(0);
-    log.markRange(4, 8);
-    expect(Array.from(log.marked.subarray(0, log.count))).toEqual([4, 5, 6, 7]);
-    expect(Array.from(version.subarray(2, 8))).toEqual([2, 2, 3, 3, 2, 2]);
-    expect(log.writes).toBe(10);
+    log.markRange(30, 35);
+    expect(log.count).toBe(5);
+    expect([stale[0]! >>> 30, stale[1]]).toEqual([0b11, 0b111]);
+    expect(drained(log)).toEqual([30, 31, 32, 33, 34]);
+    expect(log.writes).toBe(11);
   });
 });
 
 /** A dirtier for a 64-page guest, with its own log. */
 function dirtier(dirtying: NonNullable<ScenarioInput['precopy']>['dirtying'], pages = 64) {
   const s = parseScenario({ memory: { pages }, precopy: { dirtying } });
-  const log = new DirtyLog(pages, new Uint32Array(pages).fill(1), null);
-  const marked = () => {
-    const out = Array.from(log.marked.subarray(0, log.count)).sort((a, b) => a - b);
-    log.clear();
-    return out;
-  };
-  return { d: makeDirtier(s), log, marked };
+  const log = new DirtyLog(pages, null, new Uint32Array((pages + 31) >>> 5));
+  return { d: makeDirtier(s), log, marked: () => drained(log) };
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);

@@ -2,6 +2,13 @@ import { FRESH, type Alloc } from './arena.ts';
 
 /** Index of the lowest set bit of a non-zero 32-bit word. */
 const ctz = (x: number) => 31 - Math.clz32(x & -x);
+/** Set bits of a 32-bit word. */
+export function popcount32(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+}
+
 /** Index of the highest set bit of a non-zero 32-bit word. */
 const msb = (x: number) => 31 - Math.clz32(x);
 /** Bits 0..b of a word. */
@@ -41,6 +48,24 @@ export class NextMember {
     const w = i >>> 5;
     this.words[w]! |= 1 << (i & 31);
     this.summary[w >>> 5]! |= 1 << (w & 31);
+  }
+
+  /** Members 32w..32w+31 as the bits of a word: word-at-a-time set operations. */
+  word(w: number): number {
+    return this.words[w]!;
+  }
+
+  /** Adds the members whose bits are set in `bits` of word w. */
+  addBits(w: number, bits: number): void {
+    this.words[w]! |= bits;
+    if (bits !== 0) this.summary[w >>> 5]! |= 1 << (w & 31);
+  }
+
+  /** Removes the members whose bits are set in `bits` of word w. */
+  removeBits(w: number, bits: number): void {
+    const left = (this.words[w]! & ~bits) >>> 0;
+    this.words[w] = left;
+    if (left === 0) this.summary[w >>> 5]! &= ~(1 << (w & 31));
   }
 
   /** The first member at or after i, or `size` when none is left. */

@@ -2,7 +2,7 @@ import { Kernel } from '../kernel/kernel.ts';
 import { Rng } from '../kernel/rng.ts';
 import { Link } from '../link/link.ts';
 import { drawZeroSet } from '../memory/guest-memory.ts';
-import { NextMember } from '../memory/skip-list.ts';
+import { NextMember, popcount32 } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { RECORD_HEADER_BYTES, pageDataBytes, qemuPagesBytes } from '../stream/records.ts';
 import { Convergence } from './convergence.ts';
@@ -49,8 +49,10 @@ export class Precopy {
   /** QEMU's migration bitmap: pages to send in this pass. */
   readonly toSend: NextMember;
   remaining: number;
-  readonly sourceVersion: Uint32Array;
-  readonly destVersion: Uint32Array;
+  /** One bit per page: sent at least once. */
+  private readonly sentOnce: Uint32Array;
+  /** One bit per page: written since it was last sent (the destination's copy is old). */
+  private readonly stale: Uint32Array;
   readonly zero: NextMember | null;
   readonly log: DirtyLog;
   readonly convergence: Convergence;
@@ -95,10 +97,11 @@ export class Precopy {
     this.p = s.precopy;
     this.toSend = new NextMember(pages);
     this.remaining = pages;
-    this.sourceVersion = new Uint32Array(pages).fill(1);
-    this.destVersion = new Uint32Array(pages);
+    this.sentOnce = new Uint32Array((pages + 31) >>> 5);
+    // Nothing is at the destination yet: every page is stale until sent.
+    this.stale = new Uint32Array((pages + 31) >>> 5).fill(~0);
     this.zero = drawZeroSet(pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges);
-    this.log = new DirtyLog(pages, this.sourceVersion, this.zero);
+    this.log = new DirtyLog(pages, this.zero, this.stale);
     this.dirtier = makeDirtier(s);
     if (this.zero !== null) this.dirtier.prime(this.zero);
     this.convergence = new Convergence(this.p, 0);
@@ -153,16 +156,14 @@ export class Precopy {
   /** Dirty-bitmap sync at `now`: the log's pages join the bitmap. Returns its cost. */
   private sync(now: number): number {
     this.applyDirtying(now);
-    const log = this.log, dirty = log.count;
+    const dirty = this.log.count, toSend = this.toSend;
     let fresh = 0;
-    for (let i = 0; i < dirty; i++) {
-      const g = log.marked[i]!;
-      if (!this.toSend.has(g)) {
-        this.toSend.add(g);
-        fresh++;
-      }
-    }
-    log.clear();
+    this.log.drain((w, bits) => {
+      const add = bits & ~toSend.word(w);
+      if (add === 0) return;
+      toSend.addBits(w, add);
+      fresh += popcount32(add);
+    });
     this.remaining += fresh;
     this.syncs++;
     this.convergence.synced(now, fresh, this.remaining * this.pageSize(), this.bytes, this.pageSize());
@@ -242,7 +243,8 @@ export class Precopy {
     }
     for (; g < pages && (dataOnly ? n - zeros : n) < max; g = this.toSend.next(g + 1)) {
       this.toSend.remove(g);
-      this.destVersion[g] = this.sourceVersion[g]!;
+      this.sentOnce[g >>> 5]! |= 1 << (g & 31);
+      this.stale[g >>> 5]! &= ~(1 << (g & 31));
       if (detect !== 'none' && this.zero !== null && this.zero.has(g)) zeros++;
       n++;
     }
@@ -321,7 +323,7 @@ export class Precopy {
     for (let g = this.toSend.next(0); g < this.s.memory.pages; g = this.toSend.next(g + 1)) {
       if (g !== prev + 1) this.discardRanges++;
       prev = g;
-      if (this.destVersion[g] !== 0) this.discardedPages++;
+      if (this.sentBefore(g)) this.discardedPages++;
     }
     if (this.discardRanges === 0 || this.p.policy === 'xen') return now;
     const bytes = this.discardRanges * 16 + Math.ceil(this.discardRanges / 12) * RECORD_HEADER_BYTES;
@@ -358,11 +360,18 @@ export class Precopy {
     if (this.phase !== Phase.DONE) k.after(this.s.timeline.pollMs * 1e6, this.pollKind);
   }
 
-  /** Pages the destination holds older data of than the source, outside `outstanding`. */
+  /** Whether page g was sent at least once. */
+  sentBefore(g: number): boolean {
+    return ((this.sentOnce[g >>> 5]! >>> (g & 31)) & 1) === 1;
+  }
+
+  /** Pages the destination holds older data of than the source, outside the pages still to send. */
   staleOutside(): number {
     let stale = 0;
-    for (let g = 0; g < this.s.memory.pages; g++) {
-      if (!this.toSend.has(g) && this.destVersion[g] !== this.sourceVersion[g]) stale++;
+    const words = this.stale.length, tail = this.s.memory.pages & 31;
+    for (let w = 0; w < words; w++) {
+      const bits = this.stale[w]! & ~this.toSend.word(w) & (w === words - 1 && tail !== 0 ? (1 << tail) - 1 : ~0);
+      stale += popcount32(bits);
     }
     return stale;
   }
