@@ -65,6 +65,8 @@ export class Precopy {
   private readonly pollKind: number;
   private dirtiedTo = 0;
   private cursor = 0;
+  /** Zero pages among the pages the last `take` returned. */
+  private takenZeros = 0;
   private phase = Phase.ITERATE;
   private justSynced = false;
   status: PrecopyStatus = 'setup';
@@ -235,20 +237,12 @@ export class Precopy {
     const inThread = detect === 'legacy' || (detect === 'multifd' && mf === null);
     const max = mf ? s.multifd.packetPages : src.recordPages;
     const dataOnly = mf !== null && inThread;
-    let n = 0, zeros = 0, g = this.toSend.next(this.cursor);
-    if (g >= pages) {
+    if (this.toSend.next(this.cursor) >= pages) {
       // A round is complete: QEMU syncs the multifd channels and scans from the start again.
       this.cursor = 0;
       return this.schedule(mf ? this.syncChannels(now) : now);
     }
-    for (; g < pages && (dataOnly ? n - zeros : n) < max; g = this.toSend.next(g + 1)) {
-      this.toSend.remove(g);
-      this.sentOnce[g >>> 5]! |= 1 << (g & 31);
-      this.stale[g >>> 5]! &= ~(1 << (g & 31));
-      if (detect !== 'none' && this.zero !== null && this.zero.has(g)) zeros++;
-      n++;
-    }
-    this.cursor = g;
+    const n = this.take(max, dataOnly, detect === 'none' ? null : this.zero), zeros = this.takenZeros;
     this.remaining -= n;
     if (this.remaining < 0) throw new Error(`invariant: precopy sent ${-this.remaining} pages more than were dirty`);
     this.pagesSent += n;
@@ -268,6 +262,43 @@ export class Precopy {
       this.count(mf.send(t, n - zeros, inChannel ? zeros : 0), false);
     }
     this.schedule(t);
+  }
+
+  /**
+   * Takes the next pages to send, in scan order from the cursor, a 32-page word at a time: up to
+   * `max` pages (data pages only, when `dataOnly`). Returns how many; `takenZeros` of them are
+   * zero pages (by `zeroSet`, null when nobody checks).
+   */
+  private take(max: number, dataOnly: boolean, zeroSet: NextMember | null): number {
+    const toSend = this.toSend, pages = this.s.memory.pages;
+    let n = 0, zeros = 0, g = toSend.next(this.cursor);
+    while (g < pages && (dataOnly ? n - zeros : n) < max) {
+      const w = g >>> 5;
+      let bits = toSend.word(w) & (~0 << (g & 31));
+      let zb = zeroSet ? bits & zeroSet.word(w) : 0;
+      const room = max - (dataOnly ? n - zeros : n);
+      // Stop after the room-th counted page: with data pages only, zero pages past it stay.
+      if (dataOnly ? popcount32(bits & ~zb) >= room : popcount32(bits) > room) {
+        let keep = 0;
+        for (let b = 0, counted = 0; counted < room; b++) {
+          const bit = 1 << b;
+          if ((bits & bit) === 0) continue;
+          keep |= bit;
+          if (!dataOnly || (zb & bit) === 0) counted++;
+        }
+        bits = keep;
+        zb &= keep;
+      }
+      toSend.removeBits(w, bits);
+      this.sentOnce[w]! |= bits;
+      this.stale[w]! &= ~bits;
+      n += popcount32(bits);
+      zeros += popcount32(zb);
+      g = toSend.next(g);
+    }
+    this.cursor = g;
+    this.takenZeros = zeros;
+    return n;
   }
 
   /** Counts bytes sent: QEMU's precopy and downtime bytes are the main channel's only. */
