@@ -3,26 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { checkRun } from '../src/check/invariants.ts';
 import { Emulator } from '../src/emulator.ts';
 import { buildReport } from '../src/metrics/report.ts';
+import { expectSound, lifecycleRun, report } from './lifecycle-fixture.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
 import { RECORD_HEADER_BYTES, pageDataBytes, pfnListBytes, qemuPagesBytes } from '../src/stream/records.ts';
-
-/** A small guest at 1 Gbit/s, no device model; `over` replaces whole sections. */
-function run(over: ScenarioInput): Emulator {
-  return new Emulator({
-    memory: { pages: 8192 },
-    link: { rateMbps: 1000 },
-    backChannel: { rateMbps: 1000 },
-    source: { policy: 'qemu' },
-    mapper: { mapping: { kind: 'none' } },
-    workload: { kind: 'idle' },
-    ...over,
-  }).run();
-}
-
-const report = (emu: Emulator) => {
-  const r = buildReport(emu);
-  return { ...r, pre: r.emulator.precopy! };
-};
 
 /** fio rewriting pages 0..4095 at 250 MB/s: the whole region is dirty again well within a pass (~280 ms). */
 const R = 4096;
@@ -30,7 +13,7 @@ const FIO = { kind: 'fio' as const, region: { start: 0, count: R }, bytesPerSec:
 
 describe('hybrid: precopy, then the switch to postcopy', () => {
   it('Xen passes: after pass 1 the rewritten region is discarded and becomes the outstanding set', () => {
-    const emu = run({ migration: { mode: 'hybrid', switchAfterIterations: 1 }, precopy: { policy: 'xen', dirtying: FIO } });
+    const emu = lifecycleRun({ migration: { mode: 'hybrid', switchAfterIterations: 1 }, precopy: { policy: 'xen', dirtying: FIO } });
     const r = report(emu), pre = emu.precopy!;
     expect(r.status).toBe('completed');
     expect(r.pre.end).toBe('switch');
@@ -58,7 +41,7 @@ describe('hybrid: precopy, then the switch to postcopy', () => {
   });
 
   it('QEMU policy: the discarded pages are the region; the outstanding set adds the pages never sent', () => {
-    const emu = run({
+    const emu = lifecycleRun({
       migration: { mode: 'hybrid', switchAfterIterations: 1 },
       precopy: { downtimeLimitMs: 30, dirtying: FIO },
     });
@@ -81,18 +64,17 @@ describe('hybrid: precopy, then the switch to postcopy', () => {
   });
 
   it('switchAtNs switches at the first step past it', () => {
-    const emu = run({ migration: { mode: 'hybrid', switchAtNs: 300e6 }, precopy: { downtimeLimitMs: 30, dirtying: FIO } });
+    const emu = lifecycleRun({ migration: { mode: 'hybrid', switchAtNs: 300e6 }, precopy: { downtimeLimitMs: 30, dirtying: FIO } });
     const r = report(emu);
     expect(r.pre.end).toBe('switch');
     expect(r.pre['paused-at-ms']).toBeGreaterThanOrEqual(300);
     expect(r.pre['paused-at-ms']).toBeLessThan(305);
     expect(r.pre['discarded-pages']).toBe(R);
-    expect(checkRun(emu)).toEqual([]);
-    expect(emu.precopy!.staleOutside()).toBe(0);
+    expectSound(emu);
   });
 
   it('a hybrid migration that converges completes with stop-and-copy, not postcopy', () => {
-    const emu = run({ migration: { mode: 'hybrid', switchAfterIterations: 50 }, precopy: { dirtying: { kind: 'none' } } });
+    const emu = lifecycleRun({ migration: { mode: 'hybrid', switchAfterIterations: 50 }, precopy: { dirtying: { kind: 'none' } } });
     const r = report(emu);
     expect(r.pre.end).toBe('converged');
     expect(r.pre['switched-to-postcopy']).toBe(false);
@@ -103,7 +85,7 @@ describe('hybrid: precopy, then the switch to postcopy', () => {
 });
 
 describe('zero pages in precopy', () => {
-  const zeroRun = (zeroPageDetection: 'legacy' | 'none') => run({
+  const zeroRun = (zeroPageDetection: 'legacy' | 'none') => lifecycleRun({
     memory: { pages: 4096, zeroFraction: 0.5 },
     source: { policy: 'qemu', zeroPageDetection },
     migration: { mode: 'precopy' },
@@ -126,8 +108,7 @@ describe('zero pages in precopy', () => {
     // After stop-and-copy the core sends only an empty PFNS record and the 64 KiB transition.
     expect(emu.stream.bytesPayload).toBe(pfnListBytes(0) + emu.scenario.source.transitionBytes);
     expect(r.ram.transferred).toBe(precopyBytes + pfnListBytes(0) + 65_536);
-    expect(checkRun(emu)).toEqual([]);
-    expect(emu.precopy!.staleOutside()).toBe(0);
+    expectSound(emu);
   });
 
   it('detection none: every page is sent whole', () => {
@@ -146,7 +127,7 @@ describe('zero pages in precopy', () => {
 
 describe('multifd', () => {
   /** 4 096 pages, nothing dirtied: the time is one pass plus the stop-and-copy tail. */
-  const mf = (over: { precopy?: ScenarioInput['precopy']; multifd?: ScenarioInput['multifd']; memory?: ScenarioInput['memory']; source?: ScenarioInput['source'] }) => run({
+  const mf = (over: { precopy?: ScenarioInput['precopy']; multifd?: ScenarioInput['multifd']; memory?: ScenarioInput['memory']; source?: ScenarioInput['source'] }) => lifecycleRun({
     memory: { pages: 4096, ...over.memory },
     source: { policy: 'qemu', ...over.source },
     migration: { mode: 'precopy' },
@@ -168,8 +149,7 @@ describe('multifd', () => {
     expect(b.ram.transferred - b.ram['postcopy-bytes'] - b.ram['downtime-bytes'] - b.ram['precopy-bytes']).toBe(b.ram['multifd-bytes']);
     expect(a.ram['multifd-bytes']).toBe(0);
     for (const e of [single, four]) {
-      expect(checkRun(e)).toEqual([]);
-      expect(e.precopy!.staleOutside()).toBe(0);
+      expectSound(e);
     }
   });
 
@@ -212,8 +192,7 @@ describe('multifd', () => {
     // … and the channels read the zero pages whole (400 ns each) instead of the main thread.
     expect(inChannel.precopy!.multifd!.busyNs - legacy.precopy!.multifd!.busyNs).toBe(zeros * 400);
     for (const e of [legacy, inChannel]) {
-      expect(checkRun(e)).toEqual([]);
-      expect(e.precopy!.staleOutside()).toBe(0);
+      expectSound(e);
     }
     // With a costly check (20 µs a page) the main thread is the bottleneck in legacy mode:
     // its pass takes at least the ~2 000 zero checks (≈ 41 ms); spread over 4 channels it is faster.

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { checkRun } from '../src/check/invariants.ts';
 import { Emulator } from '../src/emulator.ts';
 import { NextMember } from '../src/memory/skip-list.ts';
 import { buildReport } from '../src/metrics/report.ts';
+import { expectSound, lifecycleRun, report } from './lifecycle-fixture.ts';
 import { Convergence, WINDOW_NS } from '../src/precopy/convergence.ts';
 import { DirtyLog } from '../src/precopy/dirty-log.ts';
 import { makeDirtier } from '../src/precopy/dirtying.ts';
@@ -286,23 +286,7 @@ describe('dirtying workloads', () => {
 // ───────────────────────────── end to end ─────────────────────────────
 
 /** A QEMU precopy of a small idle guest at 1 Gbit/s; `over` replaces whole sections. */
-function precopyRun(over: ScenarioInput = {}): Emulator {
-  return new Emulator({
-    memory: { pages: 8192 },
-    link: { rateMbps: 1000 },
-    backChannel: { rateMbps: 1000 },
-    source: { policy: 'qemu' },
-    mapper: { mapping: { kind: 'none' } },
-    workload: { kind: 'idle' },
-    migration: { mode: 'precopy' },
-    ...over,
-  }).run();
-}
-
-const report = (emu: Emulator) => {
-  const r = buildReport(emu);
-  return { ...r, pre: r.emulator.precopy! };
-};
+const precopyRun = (over: ScenarioInput = {}): Emulator => lifecycleRun({ migration: { mode: 'precopy' }, ...over });
 
 /** 1 Gbit/s of 1 538-byte frames carrying 1 448 payload bytes: 117 685 B/ms of payload. */
 const LINK_PAYLOAD_BYTES_PER_MS = (125e6 * 1448) / 1538 / 1000;
@@ -338,8 +322,7 @@ describe('precopy: convergence end to end', () => {
     expect(r['expected-downtime']).toBe(0); // no dirty rate: never computed
     expect(r.emulator['status-history'].map((h) => h.status)).toEqual(['setup', 'active', 'device', 'completed']);
     expect(r.downtime).toBeCloseTo((emu.resumedAt - emu.pausedAt) / 1e6, 3);
-    expect(checkRun(emu)).toEqual([]);
-    expect(emu.precopy!.staleOutside()).toBe(0);
+    expectSound(emu);
   });
 
   it('a dirty rate above the bandwidth never converges without throttling', () => {
@@ -373,8 +356,7 @@ describe('precopy: convergence end to end', () => {
     expect(r['cpu-throttle-percentage']).toBe(60);
     expect(r.pre['paused-at-ms']).toBeGreaterThan(10_000);
     expect(emu.precopy!.convergence.runShare).toBeCloseTo(0.4, 12);
-    expect(checkRun(emu)).toEqual([]);
-    expect(emu.precopy!.staleOutside()).toBe(0);
+    expectSound(emu);
   });
 
   it('a throttle capped below what is needed never converges', () => {
@@ -405,8 +387,7 @@ describe('precopy: convergence end to end', () => {
     expect(r.ram['dirty-sync-count']).toBe(5);
     expect(r.pre['switched-to-postcopy']).toBe(false);
     expect(r.emulator['outstanding-at-start']).toBe(0);
-    expect(checkRun(emu)).toEqual([]);
-    expect(emu.precopy!.staleOutside()).toBe(0);
+    expectSound(emu);
   });
 
   it('maxTimeNs ends precopy at the first step past it', () => {
@@ -417,8 +398,7 @@ describe('precopy: convergence end to end', () => {
     // A step comes at least every 64-page record (~2.2 ms at 1 Gbit/s).
     expect(r.pre['paused-at-ms']).toBeGreaterThanOrEqual(500);
     expect(r.pre['paused-at-ms']).toBeLessThan(505);
-    expect(checkRun(emu)).toEqual([]);
-    expect(emu.precopy!.staleOutside()).toBe(0);
+    expectSound(emu);
   });
 
   it('avail-switchover-bandwidth set high converges where the measured bandwidth does not', () => {
@@ -433,8 +413,7 @@ describe('precopy: convergence end to end', () => {
     // The bandwidth is still the measured one, far below 1e6 B/ms.
     expect(r.pre['bandwidth-bytes-per-ms']).toBeLessThan(200_000);
     expect(r.pre['bandwidth-bytes-per-ms']).toBe(Math.round(emu.precopy!.convergence.bandwidth));
-    expect(checkRun(emu)).toEqual([]);
-    expect(emu.precopy!.staleOutside()).toBe(0);
+    expectSound(emu);
   });
 
   it('max-bandwidth caps mbps: 5 MB per 100 ms window, overshot by the last 64-page record', () => {
@@ -465,8 +444,7 @@ describe('precopy: Xen policy (≤ 50 dirty pages, or 5 passes)', () => {
       expect(r.pre.iterations).toBe(5);
       // setup + one sync per pass + the completion sync.
       expect(r.ram['dirty-sync-count']).toBe(7);
-      expect(checkRun(emu)).toEqual([]);
-      expect(emu.precopy!.staleOutside()).toBe(0);
+      expectSound(emu);
     }
   });
 
@@ -477,8 +455,7 @@ describe('precopy: Xen policy (≤ 50 dirty pages, or 5 passes)', () => {
       expect(r.pre.end).toBe('converged');
       expect(r.pre.iterations).toBe(1);
       expect(r.ram['dirty-sync-count']).toBe(3);
-      expect(checkRun(emu)).toEqual([]);
-      expect(emu.precopy!.staleOutside()).toBe(0);
+      expectSound(emu);
     }
   });
 
