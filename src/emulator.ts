@@ -11,6 +11,7 @@ import { GuestMemory, drawZeroSet, outstandingSet, type OutstandingSet } from '.
 import type { NextMember } from './memory/skip-list.ts';
 import { Precopy } from './precopy/precopy.ts';
 import { LatencyLog } from './metrics/latency.ts';
+import { CounterPoll, type CounterSample } from './metrics/poll.ts';
 import { Timeline } from './metrics/timeline.ts';
 import { Pager } from './pager/pager.ts';
 import { FOREIGN, FaultRing, RequestKind } from './ring/ring.ts';
@@ -51,6 +52,8 @@ export class Emulator {
   readonly vcpus: Vcpus;
   readonly latency = new LatencyLog();
   readonly timeline: Timeline | null;
+  /** query-migrate polls every timeline.pollMs from the core's start, when set. */
+  readonly poll: CounterPoll | null;
   readonly faults: FaultSchedule;
   readonly recovery: Recovery;
   /** The precopy phase before the core (precopy and hybrid modes), run to its end. */
@@ -177,7 +180,31 @@ export class Emulator {
         bytesTransferred: () => this.stream.bytesPayload,
       })
       : null;
+    this.poll = handedOver && s.timeline.pollMs > 0 ? new CounterPoll(k, s.timeline.pollMs * 1e6, this.counterReader()) : null;
     if (handedOver) this.source.start();
+  }
+
+  /** What a poll reads after precopy: the core's bytes on top of precopy's; mbps since the last poll. */
+  private counterReader(): () => Omit<CounterSample, 't-ms'> {
+    const pre = this.precopy, k = this.kernel;
+    let lastBytes = -1, lastT = k.now;
+    return () => {
+      const bytes = (pre?.bytes ?? 0) + this.stream.bytesPayload + (this.preempt?.bytesPayload ?? 0);
+      const mbps = lastBytes >= 0 && k.now > lastT ? ((bytes - lastBytes) * 8) / ((k.now - lastT) / 1e3) : 0;
+      lastBytes = bytes;
+      lastT = k.now;
+      return {
+        status: this.status,
+        transferred: bytes,
+        remaining: this.memory.pending * this.memory.pageSize,
+        'dirty-sync-count': pre?.syncs ?? 0,
+        mbps: Math.round(mbps * 100) / 100,
+        'expected-downtime': pre ? Math.round(pre.convergence.expectedDowntimeMs) : 0,
+        'dirty-pages-rate': pre?.convergence.dirtyPagesRate ?? 0,
+        'cpu-throttle-percentage': pre?.convergence.throttlePct ?? 0,
+        'postcopy-requests': this.source.requestsReceived,
+      };
+    };
   }
 
   /**
@@ -241,6 +268,7 @@ export class Emulator {
     let n = 0;
     while (k.nextTime() <= horizon && k.step()) if (onProgress && (++n & 0xffff) === 0) onProgress(k.now);
     this.vcpus.stop();
+    this.poll?.sample();
     return this;
   }
 

@@ -57,14 +57,14 @@ describe('run with a precopy phase', () => {
 
   it('--timeline polls the counters every MS ms of precopy (guestperf: 50)', async () => {
     const r = await cli('run', ...sets, '--set', 'limits.horizonNs=300000000', '--timeline', '--json', '-');
-    const samples = JSON.parse(r.out).emulator.precopy.samples as { 't-ms': number; status: string; transferred: number }[];
+    const samples = JSON.parse(r.out).emulator.samples as { 't-ms': number; status: string; transferred: number }[];
     expect(samples.map((s) => s['t-ms'])).toEqual([0, 50, 100, 150, 200, 250, 300]);
     expect(samples.map((s) => s.status)).toEqual(['setup', 'active', 'active', 'active', 'active', 'active', 'active']);
     // About 117.7 MB/s of payload once it runs.
     expect(samples[6]!.transferred - samples[2]!.transferred).toBeGreaterThan(22e6);
     expect(samples[6]!.transferred - samples[2]!.transferred).toBeLessThan(25e6);
     const every = JSON.parse((await cli('run', ...sets, '--set', 'limits.horizonNs=300000000', '--timeline', '100', '--json', '-')).out);
-    expect(every.emulator.precopy.samples.map((s: { 't-ms': number }) => s['t-ms'])).toEqual([0, 100, 200, 300]);
+    expect(every.emulator.samples.map((s: { 't-ms': number }) => s['t-ms'])).toEqual([0, 100, 200, 300]);
     const bad = await cli('run', ...sets, '--timeline', '0');
     expect(bad.code).toBe(2);
     expect(bad.err).toBe('postcopy-emu: --timeline: must be a whole number of ms ≥ 1, got "0"\n');
@@ -87,6 +87,25 @@ describe('run with a precopy phase', () => {
 });
 
 describe('hybrid: the postcopy core after precopy', () => {
+  it('the polls go on through postcopy until the migration completes', () => {
+    const r = buildReport(new Emulator({
+      ...base,
+      workload: { kind: 'random', vcpus: 1, region: { start: 0, count: 4096 } },
+      migration: { mode: 'hybrid', switchAfterIterations: 1 },
+      timeline: { pollMs: 100 },
+    }).run());
+    const samples = r.emulator.samples!;
+    const handover = r.emulator.precopy!['handover-at-ms']!;
+    expect(samples.map((x) => x.status)).toEqual(['setup', 'active', 'active', 'active', 'active', 'active',
+      'postcopy-active', 'postcopy-active', 'postcopy-active', 'completed']);
+    // Precopy's last poll at the switch, the core's first at its start, then every 100 ms, then the end.
+    expect(samples.map((x) => x['t-ms']).slice(5)).toEqual([500, r.emulator.precopy!['paused-at-ms'], handover, handover + 100, r['total-time']]);
+    expect(samples.at(-1)!.remaining).toBe(0);
+    expect(samples.at(-1)!.transferred).toBe(r.ram.transferred);
+    expect(samples.at(-1)!['postcopy-requests']).toBe(r.ram['postcopy-requests']);
+    for (let i = 1; i < samples.length; i++) expect(samples[i]!.transferred).toBeGreaterThanOrEqual(samples[i - 1]!.transferred);
+  });
+
   it('fault times count from the start of postcopy', () => {
     const emu = new Emulator({
       ...base,

@@ -1,6 +1,7 @@
 import type { Emulator } from '../emulator.ts';
 import type { MigrationStatus } from '../faults/recovery.ts';
 import type { Precopy } from '../precopy/precopy.ts';
+import type { CounterSample } from './poll.ts';
 
 const ms = (ns: number) => Math.round(ns / 1000) / 1000;
 const round2 = (x: number) => Math.round(x * 100) / 100;
@@ -78,6 +79,10 @@ export function precopySection(p: Precopy) {
     'threshold-bytes': Math.round(c.threshold),
     'bandwidth-bytes-per-ms': Math.round(c.bandwidth),
     multifd: p.multifd ? { packets: p.multifd.packets, 'channel-busy-ms': ms(p.multifd.busyNs) } : null,
-    ...(p.samples.length > 0 ? { samples: p.samples } : {}),
   };
+}
+
+/** query-migrate polls over the whole run (timeline.pollMs): precopy's, then the core's. */
+export function counterSamples(emu: Emulator): CounterSample[] {
+  return [...(emu.precopy?.poll?.samples ?? []), ...(emu.poll?.samples ?? [])];
 }

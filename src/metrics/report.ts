@@ -1,6 +1,6 @@
 import type { Emulator } from '../emulator.ts';
 import type { MigrationStatus } from '../faults/recovery.ts';
-import { precopyFigures, precopySection, ramCounters, statusHistory } from './lifecycle.ts';
+import { counterSamples, precopyFigures, precopySection, ramCounters, statusHistory } from './lifecycle.ts';
 
 /** Milliseconds with microsecond resolution, from integer nanoseconds. */
 const ms = (ns: number) => Math.round(ns / 1000) / 1000;
@@ -95,6 +95,7 @@ export function buildReport(emu: Emulator) {
       },
       'pager-busy': ms(pager.busyNs),
       ...(emu.precopy ? { precopy: precopySection(emu.precopy) } : {}),
+      ...(scenario.timeline.pollMs > 0 ? { samples: counterSamples(emu) } : {}),
       events: kernel.events + (emu.precopy?.kernel.events ?? 0),
       ...(emu.timeline ? { timeline: emu.timeline.data } : {}),
     },

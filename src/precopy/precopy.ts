@@ -5,6 +5,7 @@ import { drawZeroSet } from '../memory/guest-memory.ts';
 import { NextMember, popcount32 } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { RECORD_HEADER_BYTES, pageDataBytes, qemuPagesBytes } from '../stream/records.ts';
+import { CounterPoll, type CounterSample } from '../metrics/poll.ts';
 import { Convergence } from './convergence.ts';
 import { DirtyLog } from './dirty-log.ts';
 import { makeDirtier, type Dirtier } from './dirtying.ts';
@@ -21,19 +22,6 @@ export type PrecopyEnd = 'converged' | 'max-iterations' | 'max-time' | 'switch' 
 
 /** QEMU's status while precopy runs; `device` once the guest is paused for stop-and-copy. */
 export type PrecopyStatus = 'setup' | 'active' | 'device' | 'postcopy-active' | 'completed';
-
-/** One poll of the counters (guestperf reads query-migrate every 50 ms). */
-export interface PrecopySample {
-  't-ms': number;
-  status: PrecopyStatus;
-  transferred: number;
-  remaining: number;
-  'dirty-sync-count': number;
-  mbps: number;
-  'expected-downtime': number;
-  'dirty-pages-rate': number;
-  'cpu-throttle-percentage': number;
-}
 
 /**
  * The source's migration thread before the switchover (docs/lifecycle.md): setup and a first
@@ -62,7 +50,6 @@ export class Precopy {
   private readonly p: Scenario['precopy'];
   private readonly s: Scenario;
   private readonly stepKind: number;
-  private readonly pollKind: number;
   private dirtiedTo = 0;
   private cursor = 0;
   /** Zero pages among the pages the last `take` returned. */
@@ -92,7 +79,8 @@ export class Precopy {
   discardedPages = 0;
   /** Runs of dirty pages the destination discards at the switch. */
   discardRanges = 0;
-  readonly samples: PrecopySample[] = [];
+  /** query-migrate polls every timeline.pollMs, when set. */
+  readonly poll: CounterPoll | null;
 
   constructor(scenario: Scenario) {
     const s = (this.s = scenario), pages = s.memory.pages, k = this.kernel;
@@ -110,12 +98,11 @@ export class Precopy {
     this.stream = new Link(s.link);
     this.multifd = s.multifd.channels > 0 ? new Multifd(s, this.stream) : null;
     this.stepKind = k.register(() => this.step());
-    this.pollKind = k.register(() => this.poll());
     // Setup: channels and bitmaps, then the first sync (every page starts dirty: ram_init_bitmaps).
     this.setupNs = this.p.setupNs + this.syncCost(0);
     this.syncs = 1;
     k.at(this.setupNs, this.stepKind);
-    if (s.timeline.pollMs > 0) k.at(0, this.pollKind);
+    this.poll = s.timeline.pollMs > 0 ? new CounterPoll(k, s.timeline.pollMs * 1e6, () => this.counters()) : null;
   }
 
   /** Runs to the end of precopy (or the horizon). */
@@ -371,14 +358,13 @@ export class Precopy {
     this.startAt = Math.max(synced, this.stream.busyUntil, mf ? mf.drainedAt() : 0);
     this.phase = Phase.DONE;
     this.status = this.postcopy ? 'postcopy-active' : 'device';
-    if (this.s.timeline.pollMs > 0) this.poll();
+    this.poll?.sample();
   }
 
-  /** A query-migrate poll (timeline.pollMs). */
-  private poll(): void {
-    const k = this.kernel, c = this.convergence;
-    this.samples.push({
-      't-ms': Math.round(k.now / 1e3) / 1e3,
+  /** The counters a poll reads. */
+  private counters(): Omit<CounterSample, 't-ms'> {
+    const c = this.convergence;
+    return {
       status: this.status,
       transferred: this.bytes,
       remaining: this.remaining * this.pageSize(),
@@ -387,8 +373,8 @@ export class Precopy {
       'expected-downtime': Math.round(c.expectedDowntimeMs),
       'dirty-pages-rate': c.dirtyPagesRate,
       'cpu-throttle-percentage': c.throttlePct,
-    });
-    if (this.phase !== Phase.DONE) k.after(this.s.timeline.pollMs * 1e6, this.pollKind);
+      'postcopy-requests': 0,
+    };
   }
 
   /** Whether page g was sent at least once. */

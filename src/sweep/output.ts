@@ -59,7 +59,8 @@ function flattenRecord(rec: RunRecord): Record<string, unknown> {
 }
 
 function flatten(v: unknown, path: string, out: Record<string, unknown>): void {
-  if (path.endsWith('.timeline')) return;
+  // Time series stay in runs.jsonl: one column per sample would bury the figures.
+  if (path.endsWith('.timeline') || path === 'result.emulator.samples') return;
   if (Array.isArray(v)) v.forEach((x, i) => flatten(x, `${path}.${i}`, out));
   else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) flatten(x, `${path}.${k}`, out);
   else out[path] = v;
