@@ -189,7 +189,7 @@ export class Emulator {
     const pre = this.precopy, k = this.kernel;
     let lastBytes = -1, lastT = k.now;
     return () => {
-      const bytes = (pre?.bytes ?? 0) + this.stream.bytesPayload + (this.preempt?.bytesPayload ?? 0);
+      const bytes = (pre?.bytes ?? 0) + this.coreBytes;
       const mbps = lastBytes >= 0 && k.now > lastT ? ((bytes - lastBytes) * 8) / ((k.now - lastT) / 1e3) : 0;
       lastBytes = bytes;
       lastT = k.now;
@@ -213,6 +213,11 @@ export class Emulator {
    */
   get finished(): boolean {
     return this.source.done && this.resumedAt >= 0 && this.ring.occupancy === 0 && this.ring.waitQueue.length === 0;
+  }
+
+  /** Bytes the core wrote: the stream and the preempt channel. */
+  get coreBytes(): number {
+    return this.stream.bytesPayload + (this.preempt?.bytesPayload ?? 0);
   }
 
   /** QEMU's migration status now: `completed` once finished. */

@@ -32,8 +32,8 @@ export function statusHistory(emu: Emulator): { status: MigrationStatus; at: num
  * mbps and pages-per-second are the last 100 ms window's.
  */
 export function ramCounters(emu: Emulator, pre: ReturnType<typeof precopyFigures>, finishedAt: number) {
-  const { memory, source, stream } = emu, p = emu.precopy;
-  const coreBytes = stream.bytesPayload + (emu.preempt?.bytesPayload ?? 0);
+  const { memory, source } = emu, p = emu.precopy;
+  const coreBytes = emu.coreBytes;
   const transferred = coreBytes + (p?.bytes ?? 0);
   const coreNormal = source.pagesPushed + source.pagesDemanded - source.zeroPagesSent;
   const normal = coreNormal + (p?.normalPages ?? 0);
