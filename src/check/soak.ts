@@ -59,15 +59,17 @@ export function soakSeed(seed: number, hooks: SoakHooks = {}): { violations: str
     while (k.nextTime() <= horizon && k.events < maxEvents && k.step());
     emu.vcpus.stop();
     const violations = check(emu);
-    // A failed migration (connection lost, recovery off) ends there by design.
-    if (!emu.stopped && emu.recovery.failure === null) {
+    // A failed migration (connection lost, recovery off) ends there by design; a precopy phase
+    // the horizon cut short never handed over to the core.
+    const precopyCut = emu.precopy !== null && !emu.precopy.finished;
+    if (!emu.stopped && emu.recovery.failure === null && !precopyCut) {
       if (k.pending > 0 && k.nextTime() <= horizon) {
         violations.push(`livelock: still running after ${k.events} events at ${k.now} ns simulated`);
       } else if (k.pending === 0 && !quiescentByDesign(emu)) {
         violations.push(`deadlock: nothing left to happen at ${k.now} ns before the run finished (${stateOf(emu)})`);
       }
     }
-    return { violations, events: k.events };
+    return { violations, events: k.events + (emu.precopy?.kernel.events ?? 0) };
   } catch (e) {
     const at = emu ? ` at ${emu.kernel.now} ns simulated, event ${emu.kernel.events}` : '';
     return { violations: [`threw${at}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`], events: emu?.kernel.events ?? 0 };
