@@ -165,6 +165,14 @@ describe('postcopy-emu reproduce', () => {
     expect(j.measured['xen-2017-postcopy']!.suspend).toBeGreaterThan(15);
   });
 
+  it('xen-2017 --set: a what-if at the RFC\'s effective link rate, named under the table', async () => {
+    const { code, out } = await cli('reproduce', 'xen-2017', '--set', 'link.rateMbps=410', '--set', 'backChannel.rateMbps=410');
+    expect(code).toBe(0);
+    const lines = out.split('\n');
+    expect(lines[4]).toBe('Pre-copy + stop-and-copy        xen-2017-precopy          66.83 (66.97)      5.76 (6.807)          N/A (N/A)');
+    expect(lines.at(-2)).toBe('what-if: every preset run with --set link.rateMbps=410 --set backChannel.rateMbps=410');
+  });
+
   it('qemu-2022: six blocks, the stress precopy still active at the seed\'s 120947 ms', async () => {
     const { code, out, err } = await cli('reproduce', 'qemu-2022');
     expect([code, err]).toEqual([0, '']);

@@ -146,8 +146,10 @@ export function formatQemu(reports: readonly ReproReport[]): string {
 }
 
 /** The table a reproduction prints. */
-export function formatReproduction(name: ReproductionName, reports: readonly ReproReport[]): string {
-  return name === 'xen-2017' ? formatXen(reports) : formatQemu(reports);
+/** The table for `name`; `overrides` (the --set arguments) are named under it: a what-if, not the seed's setting. */
+export function formatReproduction(name: ReproductionName, reports: readonly ReproReport[], overrides: readonly string[] = []): string {
+  const table = name === 'xen-2017' ? formatXen(reports) : formatQemu(reports);
+  return overrides.length === 0 ? table : `${table}\nwhat-if: every preset run with ${overrides.map((o) => `--set ${o}`).join(' ')}\n`;
 }
 
 /** `--json`: the measured figures and the published ones, keyed by preset, in the same shape. */

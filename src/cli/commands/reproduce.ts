@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import {
   REPRODUCTION_NAMES, formatReproduction, isReproductionName, reproductionJson, runReproduction,
 } from '../../reproduce/reproduce.ts';
-import { UsageError } from '../io.ts';
+import { UsageError, collect } from '../io.ts';
 import { progressBar } from '../progress.ts';
 import { scenarioFrom } from './run.ts';
 
@@ -10,17 +10,18 @@ export function registerReproduce(cmd: Command, out: (s: string) => void): void 
   cmd.command('reproduce')
     .description(`run the presets that mirror a seed's experiment and print measured beside published (${REPRODUCTION_NAMES.join(' or ')})`)
     .argument('<name>', REPRODUCTION_NAMES.join(' | '))
+    .option('-s, --set <path=value>', 'override a scenario field in every preset (repeatable), e.g. a what-if link rate', collect, [])
     .option('--seed <n>', 'seed for every run')
     .option('--json', 'print {measured, published} as JSON instead of the table')
-    .action((name: string, o: { seed?: string; json?: boolean }) => {
+    .action((name: string, o: { set: string[]; seed?: string; json?: boolean }) => {
       if (!isReproductionName(name)) throw new UsageError(`unknown reproduction "${name}"; choose one of ${REPRODUCTION_NAMES.join(', ')}`);
       const bar = progressBar('reproduce {name} {value}/{total} | {preset}');
-      const reports = runReproduction(name, (preset) => scenarioFrom(undefined, { preset, set: [], seed: o.seed }),
+      const reports = runReproduction(name, (preset) => scenarioFrom(undefined, { preset, set: o.set, seed: o.seed }),
         (i, total, preset) => bar.update(i, total, { name, preset }));
       bar.stop();
       for (const r of reports) {
         for (const w of r.emulator.warnings) process.stderr.write(`postcopy-emu: warning: ${r.emulator.scenario}: ${w}\n`);
       }
-      out(o.json ? `${JSON.stringify(reproductionJson(name, reports), null, 2)}\n` : formatReproduction(name, reports));
+      out(o.json ? `${JSON.stringify(reproductionJson(name, reports), null, 2)}\n` : formatReproduction(name, reports, o.set));
     });
 }
