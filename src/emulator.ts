@@ -29,6 +29,13 @@ function members(set: NextMember): OutstandingSet {
 
 const NOTHING: OutstandingSet = { forEach: () => {} };
 
+/** Whether the scenario as written (before defaults) sets `section` (or `section.field`). */
+function given(input: unknown, section: string, field?: string): boolean {
+  const v = typeof input === 'object' && input !== null ? (input as Record<string, unknown>)[section] : undefined;
+  if (v === undefined) return false;
+  return field === undefined || (typeof v === 'object' && v !== null && field in v);
+}
+
 /**
  * One migration, wired: source → stream link → pager ← ring ← vCPUs and mapper, pager →
  * back-channel → source. In postcopy mode time 0 is the moment the guest is paused at the source.
@@ -86,14 +93,12 @@ export class Emulator {
     const outstanding = pre === null
       ? outstandingSet(s.memory.outstanding, s.memory.pages, new Rng(s.seed, 'memory'))
       : pre.postcopy ? members(pre.toSend) : NOTHING;
-    const inputMemory = typeof input === 'object' && input !== null && (input as { memory?: object }).memory;
-    if (pre !== null && inputMemory && 'outstanding' in inputMemory) this.warnings.push(`memory.outstanding is ignored with migration.mode ${s.migration.mode}: precopy decides what is left`);
+    if (pre !== null && given(input, 'memory', 'outstanding')) this.warnings.push(`memory.outstanding is ignored with migration.mode ${s.migration.mode}: precopy decides what is left`);
     this.memory = new GuestMemory(s.memory.pages, s.memory.pageSize, outstanding, alloc);
     this.memory.zero = pre === null ? drawZeroSet(s.memory.pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges, alloc) : pre.zero;
     // userfaultfd has no ring: QEMU's faults queue without bound (shared/reference/postcopy.md §2).
     const uffd = s.source.policy === 'qemu';
-    const ringGiven = typeof input === 'object' && input !== null && 'ring' in input;
-    if (uffd && ringGiven) this.warnings.push('ring.capacity and ring.blackEye are ignored with source.policy qemu: userfaultfd queues faults without bound');
+    if (uffd && given(input, 'ring')) this.warnings.push('ring.capacity and ring.blackEye are ignored with source.policy qemu: userfaultfd queues faults without bound');
     this.ring = new FaultRing({ capacity: s.ring.capacity, vcpus: s.workload.vcpus, blackEye: s.ring.blackEye && !uffd, unbounded: uffd }, k);
     this.stream = new Link(s.link);
     this.backChannel = new Link(s.backChannel);

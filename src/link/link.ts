@@ -92,6 +92,13 @@ export class Link {
     return this.arrival(this.wireFreeAt);
   }
 
+  /** Queues a record the receiver reads as it arrives (precopy's loads): it never holds the window. */
+  sendRead(now: number, bytes: number): number {
+    const arrival = this.send(now, bytes);
+    this.consume(bytes);
+    return arrival;
+  }
+
   /** The receiving application read a record of `bytes`. */
   consume(bytes: number): void {
     this.unread -= bytes;

@@ -71,8 +71,7 @@ export class Multifd {
     const bytes = this.p.packetHeaderBytes + 8 * this.p.packetPages + compressed;
     const cpu = zeros * this.zeroCheckNs + normal * this.perPageNs + Math.round(dataBytes * this.compressNs);
     const link = this.link(c);
-    link.send(now + cpu, bytes);
-    link.consume(bytes); // the destination's channel thread reads at once
+    link.sendRead(now + cpu, bytes); // the destination's channel thread reads at once
     this.freeAt[c] = link.writableAt(now + cpu);
     this.busyNs += cpu;
     this.bytes += bytes;
@@ -85,8 +84,7 @@ export class Multifd {
     let done = now;
     for (let c = 0; c < this.channels; c++) {
       const link = this.link(c), start = Math.max(now, this.freeAt[c]!);
-      link.send(start, this.p.packetHeaderBytes);
-      link.consume(this.p.packetHeaderBytes);
+      link.sendRead(start, this.p.packetHeaderBytes);
       this.bytes += this.p.packetHeaderBytes;
       this.freeAt[c] = start;
       done = Math.max(done, start);

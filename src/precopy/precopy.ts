@@ -306,9 +306,12 @@ export class Precopy {
 
   private sendMain(t: number, normal: number, zeros: number): void {
     const ps = this.pageSize();
-    const bytes = this.p.policy === 'xen' ? pageDataBytes(normal + zeros, ps, zeros) : qemuPagesBytes(normal, zeros, ps);
-    this.stream.send(t, bytes);
-    this.stream.consume(bytes); // the destination reads at once: precopy loads need no pager
+    this.writeMain(t, this.p.policy === 'xen' ? pageDataBytes(normal + zeros, ps, zeros) : qemuPagesBytes(normal, zeros, ps));
+  }
+
+  /** Writes on the main channel; the destination reads at once (precopy loads need no pager). */
+  private writeMain(t: number, bytes: number): void {
+    this.stream.sendRead(t, bytes);
     this.count(bytes, true);
   }
 
@@ -344,10 +347,7 @@ export class Precopy {
       if (this.sentBefore(g)) this.discardedPages++;
     }
     if (this.discardRanges === 0 || this.p.policy === 'xen') return now;
-    const bytes = this.discardRanges * 16 + Math.ceil(this.discardRanges / 12) * RECORD_HEADER_BYTES;
-    this.stream.send(now, bytes);
-    this.stream.consume(bytes);
-    this.count(bytes, true);
+    this.writeMain(now, this.discardRanges * 16 + Math.ceil(this.discardRanges / 12) * RECORD_HEADER_BYTES);
     return this.stream.writableAt(now);
   }
 
