@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// The postcopy-emu command: loads the TypeScript CLI through tsx (no build step).
-import { register } from 'tsx/esm/api';
-
-register();
-const { main } = await import('../src/cli/main.ts');
+// The postcopy-emu command: the built CLI (dist/, made by `npm run build`, which `npm install` runs).
+// A reader that closes the pipe early (`| head`) ends the command quietly, as Unix tools do.
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+const { main } = await import('../dist/cli/main.js');
 process.exitCode = await main(process.argv);

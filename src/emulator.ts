@@ -308,7 +308,6 @@ export class Emulator {
     }
   }
 
-  /** A request was put on the ring: count it, tell observers. */
   /**
    * "No vCPU blocked past a bound once faults have healed": measured from the later of the fault
    * and the last heal (a fault window's end, or recovery back to postcopy-active).
@@ -328,6 +327,7 @@ export class Emulator {
     }
   }
 
+  /** A request was put on the ring: count it, tell observers. */
   private put(id: number): void {
     const ring = this.ring, k = this.kernel;
     const producer = ring.producerOf(id);

@@ -36,4 +36,4 @@ export { RecordType } from './stream/records.ts';
 export { Mapper } from './workload/mapper.ts';
 export { Vcpus, VcpuState } from './workload/vcpu.ts';
 export { checkRun } from './check/invariants.ts';
-export { runScenario } from './cli/run-scenario.ts';
+export { runScenario } from './run.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatInfo } from '../src/cli/info.ts';
-import { runScenario } from '../src/cli/run-scenario.ts';
+import { runScenario } from '../src/run.ts';
 import { presetInput } from '../src/scenario/load.ts';
 import { cliHarness } from './cli-harness.ts';
 

@@ -1,7 +1,7 @@
 /** Inputs for the report tests: real run results, and a sweep directory written by hand in the sweep format. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runScenario } from '../src/cli/run-scenario.ts';
+import { runScenario } from '../src/run.ts';
 import { applySets, presetInput } from '../src/scenario/load.ts';
 
 /** A 64 MiB guest whose device model storms an 8-slot ring: about 0.3 s of wall time. */

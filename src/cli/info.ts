@@ -1,9 +1,5 @@
 import type { RunReport } from '../metrics/report.ts';
-
-/** QEMU's kbytes: bytes >> 10, as a division because byte counters pass 2^32. */
-export const toKbytes = (bytes: number) => Math.floor(bytes / 1024);
-export const kb = (bytes: number) => `${toKbytes(bytes)} kbytes`;
-export const ms = (v: number) => `${Math.round(v)} ms`;
+import { kb, ms } from '../metrics/units.ts';
 
 /**
  * QEMU's human-readable `info migrate` (hmp_info_migrate) for a run: integer milliseconds,

@@ -8,7 +8,7 @@ import { registerRun } from './commands/run.ts';
 import { registerSoak } from './commands/soak.ts';
 import { registerTrace } from './commands/trace.ts';
 import { registerSweep } from './commands/sweep.ts';
-import { UsageError } from './io.ts';
+import { UsageError } from '../io/errors.ts';
 
 /** The CLI entry point; returns the process exit code (0 ok, 1 invariant violated, 2 bad input). */
 export async function main(argv: readonly string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {

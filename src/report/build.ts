@@ -1,5 +1,5 @@
 import { basename, resolve } from 'node:path';
-import { UsageError } from '../cli/io.ts';
+import { UsageError } from '../io/errors.ts';
 import { CDF_QUANTILES } from '../metrics/report.ts';
 import {
   BUCKET_LABELS, formatMicros, geometric, histogramSpec, latencyCdfSpec, metricSpec, renderSvg, timelineSpec,

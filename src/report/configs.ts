@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import YAML from 'yaml';
-import { UsageError } from '../cli/io.ts';
+import { UsageError } from '../io/errors.ts';
 import type { ReportInput, RunRecord, RunResult, SweepInput, Timeline } from './input.ts';
 
 /** One configuration of a sweep, or the single run: what every plot draws one series of. */

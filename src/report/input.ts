@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { UsageError } from '../cli/io.ts';
+import { UsageError } from '../io/errors.ts';
 import { LATENCY_BUCKETS } from '../metrics/latency.ts';
 import { CDF_QUANTILES } from '../metrics/report.ts';
 

@@ -1,5 +1,5 @@
-import { ms, toKbytes } from '../cli/info.ts';
-import { runScenario } from '../cli/run-scenario.ts';
+import { ms, toKbytes } from '../metrics/units.ts';
+import { runScenario } from '../run.ts';
 import type { RunReport } from '../metrics/report.ts';
 import { REPRODUCTIONS } from '../scenario/lifecycle-presets.ts';
 import { presetInput } from '../scenario/load.ts';

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError, writeAtomic } from '../cli/io.ts';
+import { UsageError } from '../io/errors.ts';
+import { writeAtomic } from '../io/write.ts';
 import { readRecords, writeResults, type RunRecord } from './output.ts';
 
 interface Manifest {

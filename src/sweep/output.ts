@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeAtomic } from '../cli/io.ts';
+import { writeAtomic } from '../io/write.ts';
 import type { RunReport } from '../metrics/report.ts';
 import { describeColumn } from './metrics-doc.ts';
 import type { SweepRun } from './spec.ts';

@@ -2,8 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UsageError, writeAtomic } from '../cli/io.ts';
-import { WorkerPool } from '../workers/pool.ts';
+import { UsageError } from '../io/errors.ts';
+import { writeAtomic } from '../io/write.ts';
+import { WorkerPool, workerModule } from '../workers/pool.ts';
 import type { RunOutcome } from './worker.ts';
 import type { ScenarioInput } from '../scenario/schema.ts';
 import { appendRecord, readRecords, writeResults, RUNS, type RunRecord } from './output.ts';
@@ -62,7 +63,7 @@ export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<RunRecord
 
   let events = 0;
   const pool = new WorkerPool<{ index: number; scenario: ScenarioInput }, RunOutcome>(
-    new URL('./worker.ts', import.meta.url), Math.max(1, Math.min(o.jobs, todo.length)),
+    workerModule('worker', import.meta.url), Math.max(1, Math.min(o.jobs, todo.length)),
     (m, e) => ({ index: m.index, error: `worker crashed: ${e.message}` }));
   try {
     await Promise.all(todo.map(async (run) => {

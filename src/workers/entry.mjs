@@ -1,5 +1,6 @@
-// Worker threads start without the parent's tsx loader: register it, then load the TS module
-// that this worker runs (workerData.module, a file URL).
+// Source runs only (tests, bench): worker threads start without the parent's tsx loader, so
+// register it, then load the TS module that this worker runs (workerData.module, a file URL).
+// The built package starts its workers on their JS modules directly.
 import { register } from 'tsx/esm/api';
 import { workerData } from 'node:worker_threads';
 

@@ -1,8 +1,19 @@
 import { Worker } from 'node:worker_threads';
 import PQueue from 'p-queue';
 
+/** Running from the TS sources (tests, bench) rather than the built package. */
+const fromSource = import.meta.url.endsWith('.ts');
+
 /**
- * A pool of worker threads, each running the TS module at `module` (it answers every message
+ * The worker module `name` beside `base`: built JS in the package; its TS source when running
+ * from source, loaded through entry.mjs (Node 20's workers do not inherit tsx's loader).
+ */
+export function workerModule(name: string, base: string): URL {
+  return new URL(`./${name}${fromSource ? '.ts' : '.js'}`, base);
+}
+
+/**
+ * A pool of worker threads, each running the module at `module` (it answers every message
  * with one reply); p-queue bounds the messages in flight to one per worker and hands them out
  * in order. A crashed worker is replaced and its message answered by `crashed(error)`, so one
  * bad job never stops the rest. Results depend only on the messages, never on the pool's size.
@@ -18,7 +29,9 @@ export class WorkerPool<In, Out> {
   }
 
   private spawn(): Worker {
-    const w = new Worker(new URL('./entry.mjs', import.meta.url), { workerData: { module: this.module.href } });
+    const w = fromSource
+      ? new Worker(new URL('./entry.mjs', import.meta.url), { workerData: { module: this.module.href } })
+      : new Worker(this.module);
     this.all.push(w);
     return w;
   }

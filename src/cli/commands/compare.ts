@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { RunReport } from '../../metrics/report.ts';
 import { readRecords } from '../../sweep/output.ts';
-import { UsageError } from '../io.ts';
+import { UsageError } from '../../io/errors.ts';
 import { formatTable } from '../table.ts';
 
 function readReport(path: string): RunReport {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CORE_COMPARISON, presets } from '../../scenario/presets.ts';
-import { runScenario } from '../run-scenario.ts';
+import { runScenario } from '../../run.ts';
 import { formatTable } from '../table.ts';
 import { scenarioFrom } from './run.ts';
 

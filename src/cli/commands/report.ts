@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { UsageError, writeAtomic } from '../io.ts';
+import { UsageError } from '../../io/errors.ts';
+import { writeAtomic } from '../../io/write.ts';
 
 /** report.html inside a sweep directory; RUN.json → RUN.html beside a run result. */
 function defaultOutput(input: string, isDir: boolean): string {

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import {
   REPRODUCTION_NAMES, formatReproduction, isReproductionName, reproductionJson, runReproduction,
 } from '../../reproduce/reproduce.ts';
-import { UsageError, collect } from '../io.ts';
+import { UsageError } from '../../io/errors.ts';
+import { collect } from '../io.ts';
 import { progressBar } from '../progress.ts';
 import { scenarioFrom } from './run.ts';
 

@@ -4,7 +4,7 @@ import YAML from 'yaml';
 import { randomScenario } from '../../check/random-scenario.ts';
 import { formatSoak, soak } from '../../check/soak.ts';
 import { ScenarioError } from '../../scenario/validate.ts';
-import { UsageError } from '../io.ts';
+import { UsageError } from '../../io/errors.ts';
 import { progressBar } from '../progress.ts';
 
 function wholeNumber(flag: string, v: string, min: number): number {

@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
 import { encodeTrace, traceStats } from '../../trace/format.ts';
 import { TraceImportError, importCsv, importLackey, readLines } from '../../trace/import.ts';
-import { UsageError, writeAtomic } from '../io.ts';
+import { UsageError } from '../../io/errors.ts';
+import { writeAtomic } from '../../io/write.ts';
 
 interface ImportOptions {
   output: string;

@@ -1,7 +1,7 @@
-import { checkRun } from '../check/invariants.ts';
-import { Emulator } from '../emulator.ts';
-import { buildReport, type RunReport } from '../metrics/report.ts';
-import type { ScenarioInput } from '../scenario/schema.ts';
+import { checkRun } from './check/invariants.ts';
+import { Emulator } from './emulator.ts';
+import { buildReport, type RunReport } from './metrics/report.ts';
+import type { ScenarioInput } from './scenario/schema.ts';
 
 /** Wall-clock figures of one run: the only non-deterministic part of a result. */
 export interface HostFigures {
