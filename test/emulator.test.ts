@@ -4,7 +4,7 @@ import { Emulator } from '../src/emulator.ts';
 import { buildReport } from '../src/metrics/report.ts';
 import { EBUSY, FOREIGN, RequestKind } from '../src/ring/ring.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
-import { ScenarioError } from '../src/scenario/validate.ts';
+import { ScenarioError } from '../src/scenario/error.ts';
 
 /** A small scenario every hand calculation below starts from (defaults elsewhere). */
 function small(over: ScenarioInput = {}): ScenarioInput {

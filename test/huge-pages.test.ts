@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { checkRun } from '../src/check/invariants.ts';
 import { Emulator } from '../src/emulator.ts';
-import { ScenarioError, parseScenario } from '../src/scenario/validate.ts';
+import { ScenarioError } from '../src/scenario/error.ts';
+import { parseScenario } from '../src/scenario/validate.ts';
 
 /** A 16 MiB guest, nothing pushed, one idle vCPU driven by hand. */
 const guest = (hostPageSize: number) => ({

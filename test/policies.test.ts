@@ -5,7 +5,7 @@ import { Emulator } from '../src/emulator.ts';
 import { NextMember } from '../src/memory/skip-list.ts';
 import { buildReport } from '../src/metrics/report.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
-import { ScenarioError } from '../src/scenario/validate.ts';
+import { ScenarioError } from '../src/scenario/error.ts';
 import { AdaptiveChunkPush } from '../src/source/adaptive-chunk.ts';
 import { BubblingPush } from '../src/source/bubbling.ts';
 import type { PushPolicy } from '../src/source/policy.ts';

@@ -5,7 +5,7 @@ import { PageState } from '../src/memory/guest-memory.ts';
 import { buildReport } from '../src/metrics/report.ts';
 import { presets } from '../src/scenario/presets.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
-import { ScenarioError } from '../src/scenario/validate.ts';
+import { ScenarioError } from '../src/scenario/error.ts';
 
 /**
  * 4096 pages (16 MiB) all outstanding at 1 Gbit/s, 10 µs each way, one vCPU writing at random:

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseScenario, ScenarioError } from '../src/scenario/validate.ts';
+import { ScenarioError } from '../src/scenario/error.ts';
+import { parseScenario } from '../src/scenario/validate.ts';
 import { applySets, merge, presetInput, readScenarioFile } from '../src/scenario/load.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
 

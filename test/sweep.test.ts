@@ -7,7 +7,7 @@ import YAML from 'yaml';
 import { main } from '../src/cli/main.ts';
 import { resolveShard } from '../src/sweep/shard.ts';
 import { expandSweep, replicationSeed, scenarioOf } from '../src/sweep/spec.ts';
-import { ScenarioError } from '../src/scenario/validate.ts';
+import { ScenarioError } from '../src/scenario/error.ts';
 
 const root = join(import.meta.dirname, '..');
 const tmp = () => mkdtempSync(join(tmpdir(), 'pce-sweep-'));

@@ -7,7 +7,7 @@ import { checkRun } from '../src/check/invariants.ts';
 import { cliHarness } from './cli-harness.ts';
 import { Emulator } from '../src/emulator.ts';
 import { presetInput } from '../src/scenario/load.ts';
-import { ScenarioError } from '../src/scenario/validate.ts';
+import { ScenarioError } from '../src/scenario/error.ts';
 import { MAX_GFN, TraceFormatError, decodeTrace, encodeTrace, readTrace, traceStats, type Trace } from '../src/trace/format.ts';
 import { TraceImportError, importCsv, importLackey } from '../src/trace/import.ts';
 

@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
-import { ScenarioError } from '../scenario/validate.ts';
+import { ScenarioError } from '../scenario/error.ts';
+import { UsageError } from '../io/errors.ts';
+import { packageVersion } from '../io/package.ts';
 import { registerCompare } from './commands/compare.ts';
 import { registerPresets } from './commands/presets.ts';
 import { registerReport } from './commands/report.ts';
@@ -8,15 +10,29 @@ import { registerRun } from './commands/run.ts';
 import { registerSoak } from './commands/soak.ts';
 import { registerTrace } from './commands/trace.ts';
 import { registerSweep } from './commands/sweep.ts';
-import { UsageError } from '../io/errors.ts';
+import { setQuiet } from './progress.ts';
 
-/** The CLI entry point; returns the process exit code (0 ok, 1 invariant violated, 2 bad input). */
+/** Every message the CLI writes about itself starts with this. */
+const PREFIX = 'postcopy-emu: ';
+
+/**
+ * The CLI entry point; returns the process exit code (0 ok, 1 invariant violated, 2 bad input).
+ * The commands load what they need when they run, so a light command starts in a blink.
+ */
 export async function main(argv: readonly string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   let failed = false;
   const cmd = new Command('postcopy-emu')
     .description('Deterministic emulator of postcopy live-migration paging')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .option('-q, --quiet', 'no progress bars')
     .exitOverride()
-    .configureOutput({ writeOut: out, writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({
+      writeOut: out,
+      writeErr: (s) => process.stderr.write(s),
+      // commander's own "error: …" lines get the prefix every other message has.
+      outputError: (s, write) => write(s.replace(/^error: /, PREFIX)),
+    })
+    .hook('preAction', (_: Command, action: Command) => setQuiet(action.optsWithGlobals().quiet === true));
   registerRun(cmd, out, () => (failed = true));
   registerPresets(cmd, out);
   registerTrace(cmd, out);
@@ -31,7 +47,7 @@ export async function main(argv: readonly string[], out: (s: string) => void = (
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (e instanceof ScenarioError || e instanceof UsageError) {
-      process.stderr.write(`postcopy-emu: ${e.message}\n`);
+      process.stderr.write(`${PREFIX}${e.message}\n`);
       return 2;
     }
     throw e;

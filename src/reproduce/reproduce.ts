@@ -1,14 +1,11 @@
 import { ms, toKbytes } from '../metrics/units.ts';
 import { runScenario } from '../run.ts';
 import type { RunReport } from '../metrics/report.ts';
-import { REPRODUCTIONS } from '../scenario/lifecycle-presets.ts';
+import { REPRODUCTIONS, type ReproductionName } from '../scenario/lifecycle-presets.ts';
 import { presetInput } from '../scenario/load.ts';
 import type { ScenarioInput } from '../scenario/schema.ts';
 import { QEMU_2022, QEMU_2022_TITLE, XEN_2017, XEN_2017_TITLE, type InfoMigrate, type XenDurations } from './seeds.ts';
 
-export type ReproductionName = keyof typeof REPRODUCTIONS;
-export const REPRODUCTION_NAMES = Object.keys(REPRODUCTIONS) as ReproductionName[];
-export const isReproductionName = (s: string): s is ReproductionName => Object.hasOwn(REPRODUCTIONS, s);
 
 /** The parts of a run report the tables read: a RunReport fits, and so does a hand-made one in a test. */
 export interface ReproReport {

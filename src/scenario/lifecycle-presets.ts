@@ -85,3 +85,7 @@ export const REPRODUCTIONS = {
   'xen-2017': ['xen-2017-precopy', 'xen-2017-hybrid-1pass', 'xen-2017-postcopy'],
   'qemu-2022': qemuVariants.map(([n]) => n),
 } as const;
+
+export type ReproductionName = keyof typeof REPRODUCTIONS;
+export const REPRODUCTION_NAMES = Object.keys(REPRODUCTIONS) as ReproductionName[];
+export const isReproductionName = (s: string): s is ReproductionName => Object.hasOwn(REPRODUCTIONS, s);

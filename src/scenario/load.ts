@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { presets } from './presets.ts';
 import type { ScenarioInput } from './schema.ts';
-import { ScenarioError } from './validate.ts';
+import { ScenarioError } from './error.ts';
 
 type Json = Record<string, unknown>;
 

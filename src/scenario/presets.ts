@@ -58,7 +58,7 @@ export const presets: ReadonlyMap<string, ScenarioInput> = new Map([
     s.mapper!.request = 'range';
   }),
   variant('trace-hashtable', 'Pages of a real program (valgrind trace of traces/hashtable.c, a 16 MiB hash table): pure postcopy of a 4117-page guest', (s) => {
-    // The guest is the trace's span (checked by test/trace.test.ts); run from the repo root.
+    // The guest is the trace's span (checked by test/trace.test.ts); the trace ships with the package.
     s.memory = { pages: 4117, outstanding: { kind: 'all' } };
     s.mapper = { mapping: { kind: 'none' } };
     s.workload = { kind: 'trace', vcpus: 1, trace: 'traces/hashtable.pctrace' };

@@ -1,13 +1,7 @@
 import { TraceFormatError, gfnSpan, loadTrace } from '../trace/format.ts';
+import { ScenarioError } from './error.ts';
 import { scenarioSchema, type Range, type Scenario } from './schema.ts';
 
-/** A scenario that cannot run: `path` is the dotted field, `message` says what is allowed. */
-export class ScenarioError extends Error {
-  constructor(readonly path: string, readonly detail: string) {
-    super(`${path || '(scenario)'}: ${detail}`);
-    this.name = 'ScenarioError';
-  }
-}
 
 /** Validates a scenario (schema, then the checks that span fields); throws ScenarioError. */
 export function parseScenario(input: unknown): Scenario {

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { UsageError } from '../io/errors.ts';
+import { packageRoot, packageVersion } from '../io/package.ts';
 import { writeAtomic } from '../io/write.ts';
 import { WorkerPool, workerModule } from '../workers/pool.ts';
 import type { RunOutcome } from './worker.ts';
@@ -10,8 +10,6 @@ import type { ScenarioInput } from '../scenario/schema.ts';
 import { appendRecord, readRecords, writeResults, RUNS, type RunRecord } from './output.ts';
 import { scenarioOf, type Sweep } from './spec.ts';
 import type { Shard } from './shard.ts';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface SweepOptions {
   dir: string;
@@ -24,16 +22,20 @@ export interface SweepOptions {
   progress?: (done: number, total: number, events: number) => void;
 }
 
-/** The tool's identity for manifest.json: version, and the git commit when it can be read. */
+/**
+ * The tool's identity for manifest.json: version, and the git commit of a checkout (an installed
+ * package has no .git of its own; git would answer with the enclosing project's commit).
+ */
 export function toolIdentity(): { tool: string; version: string; commit: string | null } {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
   let commit: string | null = null;
-  try {
-    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    commit = null;
+  if (existsSync(join(packageRoot, '.git'))) {
+    try {
+      commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: packageRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      commit = null;
+    }
   }
-  return { tool: 'postcopy-emu', version: pkg.version, commit };
+  return { tool: 'postcopy-emu', version: packageVersion(), commit };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { ScenarioError } from '../scenario/validate.ts';
+import { ScenarioError } from '../scenario/error.ts';
 
 /** Shard K of N: runs whose index ≡ K (mod N). */
 export interface Shard {

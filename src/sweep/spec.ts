@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { streamSeed } from '../kernel/rng.ts';
 import { applySets, presetInput, readScenarioFile } from '../scenario/load.ts';
 import type { ScenarioInput } from '../scenario/schema.ts';
-import { ScenarioError, parseScenario } from '../scenario/validate.ts';
+import { ScenarioError } from '../scenario/error.ts';
+import { parseScenario } from '../scenario/validate.ts';
 
 const scalar = z.union([z.number(), z.string(), z.boolean(), z.record(z.string(), z.unknown())]);
 

@@ -1,5 +1,6 @@
-import { readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { packageRoot } from '../io/package.ts';
 
 /**
  * The .pctrace file: a 32-byte little-endian header, then one varint pair per record.
@@ -156,12 +157,23 @@ export function readTrace(path: string): Trace {
 const loaded = new Map<string, { mtimeMs: number; size: number; trace: Trace }>();
 
 /**
+ * Where a trace path points: itself when absolute or present in the working directory, else the
+ * trace of that name shipped with the package (the presets name `traces/…` that way).
+ */
+export function tracePath(path: string): string {
+  const abs = resolve(path);
+  if (isAbsolute(path) || existsSync(abs)) return abs;
+  const shipped = join(packageRoot, path);
+  return existsSync(shipped) ? shipped : abs;
+}
+
+/**
  * readTrace for the emulator, relative to the current directory. Validation and every vCPU ask
  * for the same file, and a sweep asks for it per run: one decode serves them all until the
  * file changes.
  */
 export function loadTrace(path: string): Trace {
-  const abs = resolve(path);
+  const abs = tracePath(path);
   let st;
   try {
     st = statSync(abs);
@@ -170,7 +182,7 @@ export function loadTrace(path: string): Trace {
   }
   const hit = loaded.get(abs);
   if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit.trace;
-  const trace = readTrace(path);
+  const trace = readTrace(abs);
   loaded.set(abs, { mtimeMs: st.mtimeMs, size: st.size, trace });
   return trace;
 }

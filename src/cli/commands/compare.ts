@@ -1,9 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { RunReport } from '../../metrics/report.ts';
-import { readRecords } from '../../sweep/output.ts';
 import { UsageError } from '../../io/errors.ts';
-import { formatTable } from '../table.ts';
 
 function readReport(path: string): RunReport {
   try {
@@ -34,7 +32,8 @@ export function registerCompare(cmd: Command, out: (s: string) => void): void {
     .description('side-by-side table of run results (ratios against the first), or of a sweep grouped --by an axis')
     .argument('<inputs...>', 'run JSON files, or one sweep directory')
     .option('--by <path>', 'with a sweep directory: the axis whose values become the columns')
-    .action((inputs: string[], o: { by?: string }) => {
+    .action(async (inputs: string[], o: { by?: string }) => {
+      const [{ readRecords }, { formatTable }] = await Promise.all([import('../../sweep/output.ts'), import('../table.ts')]);
       if (inputs.length === 1 && existsSync(inputs[0]!) && statSync(inputs[0]!).isDirectory()) {
         const records = readRecords(inputs[0]!).filter((r) => r.status === 'ok' && r.result);
         if (records.length === 0) throw new UsageError(`${inputs[0]} has no successful runs in runs.jsonl`);

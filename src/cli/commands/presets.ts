@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { CORE_COMPARISON, presets } from '../../scenario/presets.ts';
-import { runScenario } from '../../run.ts';
-import { formatTable } from '../table.ts';
 import { scenarioFrom } from './run.ts';
 
 export function registerPresets(cmd: Command, out: (s: string) => void): void {
@@ -16,9 +14,10 @@ export function registerPresets(cmd: Command, out: (s: string) => void): void {
     .description('run presets side by side (default: the four xen-2017 core presets)')
     .argument('[names...]', 'preset names')
     .option('--seed <n>', 'seed for every run')
-    .action((names: string[], o: { seed?: string }) => {
+    .action(async (names: string[], o: { seed?: string }) => {
       const list = names.length > 0 ? names : CORE_COMPARISON;
-      const reports = list.map((n) => runScenario(scenarioFrom(undefined, { preset: n, set: [], seed: o.seed })).report);
-      out(`${formatTable(reports, list)}\n`);
+      const [{ runScenario }, { formatTable }] = await Promise.all([import('../../run.ts'), import('../table.ts')]);
+      const inputs = await Promise.all(list.map((n) => scenarioFrom(undefined, { preset: n, set: [], seed: o.seed })));
+      out(`${formatTable(inputs.map((i) => runScenario(i).report), list)}\n`);
     });
 }

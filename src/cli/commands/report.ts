@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../../io/errors.ts';
-import { writeAtomic } from '../../io/write.ts';
 
 /** report.html inside a sweep directory; RUN.json → RUN.html beside a run result. */
 function defaultOutput(input: string, isDir: boolean): string {
@@ -20,6 +19,7 @@ export function registerReport(cmd: Command, out: (s: string) => void): void {
       // Loaded here, not at the top: vega is large and only this command needs it.
       const { loadReportInput } = await import('../../report/input.ts');
       const { renderReport } = await import('../../report/build.ts');
+      const { writeAtomic } = await import('../../io/write.ts');
       const data = loadReportInput(input);
       const html = await renderReport(data, o);
       const path = o.output ?? defaultOutput(input, data.kind === 'sweep');

@@ -1,14 +1,9 @@
 import type { Command } from 'commander';
-import { applySets, presetInput, readScenarioFile } from '../../scenario/load.ts';
 import type { ScenarioInput } from '../../scenario/schema.ts';
-import { ScenarioError } from '../../scenario/validate.ts';
+import { ScenarioError } from '../../scenario/error.ts';
 import { UsageError } from '../../io/errors.ts';
-import { writeAtomic } from '../../io/write.ts';
 import { collect } from '../io.ts';
-import { runScenario } from '../../run.ts';
 import { progressBar } from '../progress.ts';
-import { formatInfo } from '../info.ts';
-import { formatTable } from '../table.ts';
 
 export interface ScenarioOptions {
   preset?: string;
@@ -17,8 +12,10 @@ export interface ScenarioOptions {
 }
 
 /** The scenario a command line names: a file or a preset, a seed, then `--set` overrides. */
-export function scenarioFrom(file: string | undefined, o: ScenarioOptions): ScenarioInput {
+export async function scenarioFrom(file: string | undefined, o: ScenarioOptions): Promise<ScenarioInput> {
   if (file && o.preset) throw new UsageError('give a scenario FILE or --preset, not both');
+  // Loaded on use: the YAML parser is only needed by the commands that read scenarios.
+  const { applySets, presetInput, readScenarioFile } = await import('../../scenario/load.ts');
   let input: ScenarioInput = file ? readScenarioFile(file) : o.preset ? presetInput(o.preset) : {};
   if (o.seed !== undefined) {
     if (!/^\d+$/.test(o.seed)) throw new ScenarioError('--seed', `must be a non-negative integer, got "${o.seed}"`);
@@ -34,21 +31,28 @@ function withTimeline(input: ScenarioInput, flag: boolean | string): ScenarioInp
   return { ...input, timeline: { samples: input.timeline?.samples || 1000, ...input.timeline, pollMs } };
 }
 
-export function registerRun(cmd: Command, out: (s: string) => void, fail: () => void): void {
-  cmd.command('run')
-    .description('run one scenario (a YAML/JSON FILE or --preset) and print its summary')
-    .argument('[file]', 'scenario file, YAML or JSON')
-    .option('-p, --preset <name>', 'start from a preset (see `presets`)')
+/** Adds the options that name a scenario (--preset, --set, --seed). */
+export function scenarioOptions(c: Command): Command {
+  return c.option('-p, --preset <name>', 'start from a preset (see `presets`)')
     .option('-s, --set <path=value>', 'override a scenario field by dotted path (repeatable)', collect, [])
-    .option('--seed <n>', 'seed for every random stream')
+    .option('--seed <n>', 'seed for every random stream');
+}
+
+export function registerRun(cmd: Command, out: (s: string) => void, fail: () => void): void {
+  scenarioOptions(cmd.command('run')
+    .description('run one scenario (a YAML/JSON FILE or --preset) and print its summary')
+    .argument('[file]', 'scenario file, YAML or JSON'))
     .option('--json <file>', 'write the full JSON result to FILE (- for stdout)')
     .option('--check', 'run the invariant checker; violations exit with code 1')
     .option('--timeline [ms]', 'record time series: the core\'s samples (ring occupancy, pages resident, …) and query-migrate polls every MS ms of precopy (default 50, as guestperf)')
     .option('--format <kind>', 'summary printed: table, or info (QEMU\'s `info migrate` layout)', 'table')
-    .action((file: string | undefined, o: ScenarioOptions & { json?: string; check?: boolean; timeline?: boolean | string; format: string }) => {
+    .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; check?: boolean; timeline?: boolean | string; format: string }) => {
       if (o.format !== 'table' && o.format !== 'info') throw new ScenarioError('--format', `must be table or info, got "${o.format}"`);
-      let input = scenarioFrom(file, o);
+      let input = await scenarioFrom(file, o);
       if (o.timeline !== undefined) input = withTimeline(input, o.timeline);
+      const [{ runScenario }, { writeAtomic }, { formatInfo }, { formatTable }] = await Promise.all([
+        import('../../run.ts'), import('../../io/write.ts'), import('../info.ts'), import('../table.ts'),
+      ]);
       const t0 = Date.now();
       const bar = progressBar('run {sim} s simulated | {speed}× real time');
       const { report, violations } = runScenario(input, o.check, (now) => {
@@ -64,7 +68,7 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
       if (o.json !== '-') out(o.format === 'info' ? formatInfo(report) : `${formatTable([report], [report.emulator.scenario])}\n`);
       for (const w of report.emulator.warnings) process.stderr.write(`postcopy-emu: warning: ${w}\n`);
       if (report.emulator.failure) process.stderr.write(`postcopy-emu: migration failed: ${report.emulator.failure}\n`);
-      for (const v of violations) process.stderr.write(`invariant violated: ${v}\n`);
+      for (const v of violations) process.stderr.write(`postcopy-emu: invariant violated: ${v}\n`);
       if (violations.length > 0) fail();
     });
 }

@@ -1,9 +1,6 @@
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
-import YAML from 'yaml';
-import { randomScenario } from '../../check/random-scenario.ts';
-import { formatSoak, soak } from '../../check/soak.ts';
-import { ScenarioError } from '../../scenario/validate.ts';
+import { ScenarioError } from '../../scenario/error.ts';
 import { UsageError } from '../../io/errors.ts';
 import { progressBar } from '../progress.ts';
 
@@ -15,7 +12,8 @@ function wholeNumber(flag: string, v: string, min: number): number {
 }
 
 /** One seed's random scenario as a YAML scenario file. */
-export function scenarioYaml(seed: number): string {
+export async function scenarioYaml(seed: number): Promise<string> {
+  const [{ default: YAML }, { randomScenario }] = await Promise.all([import('yaml'), import('../../check/random-scenario.ts')]);
   return `# postcopy-emu soak seed ${seed}; run it with: postcopy-emu run FILE --check\n${YAML.stringify(randomScenario(seed))}`;
 }
 
@@ -30,12 +28,13 @@ export function registerSoak(cmd: Command, out: (s: string) => void, fail: () =>
       const from = wholeNumber('--from', o.from, 0);
       if (o.printScenario) {
         if (o.seeds !== undefined && o.seeds !== '1') throw new UsageError('--print-scenario prints one seed\'s scenario (--from S); leave out --seeds');
-        out(scenarioYaml(from));
+        out(await scenarioYaml(from));
         return;
       }
       if (o.seeds === undefined) throw new UsageError('soak needs --seeds N');
       const count = wholeNumber('--seeds', o.seeds, 1);
       const jobs = o.jobs === undefined ? cpus().length : wholeNumber('--jobs', o.jobs, 1);
+      const { formatSoak, soak } = await import('../../check/soak.ts');
       const t0 = Date.now();
       const bar = progressBar('soak [{bar}] {value}/{total} seeds | ETA {eta_formatted}');
       const result = await soak(from, count, jobs, { progress: (done, total) => bar.update(done, total, {}) });

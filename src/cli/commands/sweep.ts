@@ -1,10 +1,6 @@
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
-import { ScenarioError } from '../../scenario/validate.ts';
-import { mergeSweeps } from '../../sweep/merge.ts';
-import { runSweep } from '../../sweep/run.ts';
-import { resolveShard } from '../../sweep/shard.ts';
-import { readSweep } from '../../sweep/spec.ts';
+import { ScenarioError } from '../../scenario/error.ts';
 import { progressBar } from '../progress.ts';
 
 function jobsOf(v: string | undefined): number {
@@ -23,6 +19,9 @@ export function registerSweep(cmd: Command, out: (s: string) => void): void {
     .option('--shard <K/N>', 'run only the runs whose index ≡ K (mod N)')
     .option('--shards <n>', 'shard count for a Kubernetes Indexed Job (with JOB_COMPLETION_INDEX)')
     .action(async (file: string, o: { out: string; jobs?: string; resume?: boolean; shard?: string; shards?: string }) => {
+      const [{ runSweep }, { resolveShard }, { readSweep }] = await Promise.all([
+        import('../../sweep/run.ts'), import('../../sweep/shard.ts'), import('../../sweep/spec.ts'),
+      ]);
       const sweep = readSweep(file);
       const shard = resolveShard(o.shard, o.shards, process.env);
       const t0 = Date.now();
@@ -42,7 +41,8 @@ export function registerSweep(cmd: Command, out: (s: string) => void): void {
     .description('merge shard directories of one sweep into one directory, as an unsharded run writes it')
     .argument('<dirs...>', 'shard output directories')
     .requiredOption('-o, --out <dir>', 'merged output directory')
-    .action((dirs: string[], o: { out: string }) => {
+    .action(async (dirs: string[], o: { out: string }) => {
+      const { mergeSweeps } = await import('../../sweep/merge.ts');
       const records = mergeSweeps(dirs, o.out);
       out(`merged ${records.length} runs from ${dirs.length} directories into ${o.out}\n`);
     });

@@ -1,8 +1,5 @@
 import { Option, type Command } from 'commander';
-import { encodeTrace, traceStats } from '../../trace/format.ts';
-import { TraceImportError, importCsv, importLackey, readLines } from '../../trace/import.ts';
 import { UsageError } from '../../io/errors.ts';
-import { writeAtomic } from '../../io/write.ts';
 
 interface ImportOptions {
   output: string;
@@ -30,7 +27,10 @@ export function registerTrace(cmd: Command, out: (s: string) => void): void {
     .option('--ips <n>', 'lackey: instructions per second, for timing (default 1e9)')
     .option('--include-fetches', 'lackey: record instruction fetches as reads')
     .option('--max-records <n>', 'stop after N records')
-    .action((input: string, o: ImportOptions) => {
+    .action(async (input: string, o: ImportOptions) => {
+      const [{ encodeTrace, traceStats }, { TraceImportError, importCsv, importLackey, readLines }, { writeAtomic }] = await Promise.all([
+        import('../../trace/format.ts'), import('../../trace/import.ts'), import('../../io/write.ts'),
+      ]);
       const pageSize = integer('--page-size', o.pageSize, 512, 2 ** 30);
       const maxRecords = o.maxRecords === undefined ? undefined : integer('--max-records', o.maxRecords, 1, 2 ** 32 - 1);
       if (o.format === 'csv' && (o.ips !== undefined || o.includeFetches)) throw new UsageError('--ips and --include-fetches apply to --format lackey only');
