@@ -1,7 +1,7 @@
 /**
  * The measurements behind docs/xen-bottleneck.md: the four xen-2017 presets and a sweep of the
  * storm over mapping pattern, push policy, ring capacity, link rate and retry interval, with and
- * without range population. Prints markdown tables. Run: node bin/run-ts.mjs bench/xen-bottleneck.ts
+ * without range population. Prints markdown tables. Run: node --import tsx bench/xen-bottleneck.ts
  */
 import { Emulator } from '../src/emulator.ts';
 import { applySets, presetInput } from '../src/scenario/load.ts';

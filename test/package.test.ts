@@ -1,0 +1,101 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The package as a user gets it: `npm pack`, the tarball installed into an empty project, used
+ * from plain JavaScript, from strict TypeScript and through its installed CLI, with no
+ * TypeScript loader anywhere. `npm test` builds dist/ first (pretest).
+ */
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'postcopy-emu-package-'));
+const project = join(dir, 'project');
+const bin = join(project, 'node_modules', '.bin', 'postcopy-emu');
+let files: string[] = [];
+
+const sh = (cmd: string, args: string[], cwd: string) => spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 120_000 });
+
+beforeAll(() => {
+  if (!existsSync(join(repo, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)');
+  // dist/ is fresh (pretest); --ignore-scripts keeps pack from building it a second time.
+  const tgz = execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: repo, encoding: 'utf8' }).trim().split('\n').at(-1)!;
+  files = execFileSync('tar', ['tzf', join(dir, tgz)], { encoding: 'utf8' }).trim().split('\n').map((f) => f.replace(/^package\//, ''));
+  execFileSync('mkdir', ['-p', project]);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  const install = sh('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, tgz)], project);
+  if (install.status !== 0) throw new Error(`npm install of the tarball failed:\n${install.stderr}`);
+}, 180_000);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the packed tarball', () => {
+  it('holds the built JS, its types, README, LICENSE, docs and the shipped traces only', () => {
+    expect(files).toContain('dist/index.js');
+    expect(files).toContain('dist/index.d.ts');
+    expect(files).toContain('dist/cli/main.js');
+    expect(files).toContain('bin/postcopy-emu.mjs');
+    expect(files).toContain('README.md');
+    expect(files).toContain('LICENSE');
+    expect(files).toContain('docs/model.md');
+    expect(files).toContain('traces/hashtable.pctrace');
+    const stray = files.filter((f) => /^(src|test|bench|\.ci)\//.test(f) || f.endsWith('.png') || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
+    expect(stray).toEqual([]);
+    expect(files.filter((f) => f.startsWith('dist/') && !/\.(js|d\.ts|js\.map)$/.test(f))).toEqual([]);
+  });
+
+  it('installs with no TypeScript loader among its dependencies', () => {
+    expect(readdirSync(join(project, 'node_modules'))).not.toContain('tsx');
+  });
+});
+
+describe('the installed package', () => {
+  it('is imported from a plain .mjs file', () => {
+    writeFileSync(join(project, 'use.mjs'), [
+      "import { Emulator, buildReport, presets, ScenarioError } from 'postcopy-emu';",
+      "const r = buildReport(new Emulator({ memory: { pages: 1024 }, workload: { kind: 'sequential', vcpus: 1 } }).run());",
+      "console.log(JSON.stringify({ status: r.status, total: r.ram.total, presets: presets.size, error: ScenarioError.name }));",
+    ].join('\n'));
+    const r = sh(process.execPath, ['use.mjs'], project);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ status: 'completed', total: 4_194_304, presets: 17, error: 'ScenarioError' });
+  });
+
+  it('type-checks from strict TypeScript (nodenext, noUncheckedIndexedAccess, library checks on)', () => {
+    writeFileSync(join(project, 'use.ts'), [
+      "import { Emulator, buildReport, type RunReport, type ScenarioInput } from 'postcopy-emu';",
+      "const input: ScenarioInput = { memory: { pages: 1024 }, ring: { capacity: 8 } };",
+      'const r: RunReport = buildReport(new Emulator(input).run());',
+      'const downtime: number = r.downtime;',
+      'export { downtime };',
+    ].join('\n'));
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noUncheckedIndexedAccess: true,
+        noEmit: true, skipLibCheck: false, typeRoots: [join(repo, 'node_modules', '@types')], types: ['node'],
+      },
+      include: ['use.ts'],
+    }));
+    const r = sh(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], project);
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('runs its CLI: --version, and a preset whose trace ships with the package, from another directory', () => {
+    expect(sh(bin, ['--version'], dir).stdout).toBe('0.1.0\n');
+    const r = sh(bin, ['run', '--preset', 'trace-hashtable', '--json', '-'], dir);
+    expect(r.status).toBe(0);
+    const report = JSON.parse(r.stdout) as { status: string; ram: { total: number } };
+    expect(report.status).toBe('completed');
+    expect(report.ram.total).toBe(4117 * 4096);
+  });
+
+  it('ends quietly with exit 0 when the reader closes the pipe early', () => {
+    // Megabytes of JSON into `head -c 100`: the CLI's later writes meet a closed pipe (EPIPE).
+    const r = sh('bash', ['-c', `set -o pipefail; "${bin}" run --preset xen-2017-hybrid --timeline 1 --json - | head -c 100 >/dev/null`], dir);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});
