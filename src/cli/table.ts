@@ -20,7 +20,7 @@ const ROWS: Array<[string, string, (r: RunReport) => number | string | null]> = 
   ['fault latency p99', 'µs', (r) => us(r.emulator['fault-latency'].p99)],
   ['fault latency max', 'µs', (r) => us(r.emulator['fault-latency'].max)],
   ['postcopy-blocktime', 'ms', (r) => r['postcopy-blocktime']],
-  ['ram transferred', 'MiB', (r) => Math.round((r.ram.transferred / 2 ** 20) * 10) / 10],
+  ['ram transferred', 'MiB', (r) => r.ram.transferred / 2 ** 20],
   ['events', '', (r) => r.emulator.events],
 ];
 
@@ -35,20 +35,25 @@ const PRECOPY_ROWS: typeof ROWS = [
   ['duplicate / normal pages', '', (r) => `${num(r.ram.duplicate)} / ${num(r.ram.normal)}`],
 ];
 
-const us = (ns: number) => Math.round(ns / 100) / 10;
+const us = (ns: number) => ns / 1000;
 /** A count inside a text cell; a mean over runs may be fractional. */
 const num = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
 
-function cell(v: number | string | null): string {
+/** Decimals by unit, the same in every row of that unit: ms to the µs, µs to 0.1, MiB to 0.1. */
+const DECIMALS: Record<string, number> = { ms: 3, 'µs': 1, MiB: 1 };
+
+/** A value as its row's unit shows it; counts are whole (a mean over runs gets one decimal). */
+function cell(v: number | string | null, unit: string): string {
   if (v === null) return '-';
   if (typeof v === 'string') return v;
-  return Number.isInteger(v) ? String(v) : v.toFixed(3);
+  const d = DECIMALS[unit];
+  return d !== undefined ? v.toFixed(d) : num(v);
 }
 
 /** `value (×ratio)` against the first column, for numbers both sides have. */
-function withRatio(v: number | string | null, first: number | string | null): string {
-  if (typeof v !== 'number' || typeof first !== 'number' || first === 0) return cell(v);
-  return `${cell(v)} (×${(v / first).toFixed(2)})`;
+function withRatio(v: number | string | null, first: number | string | null, unit: string): string {
+  if (typeof v !== 'number' || typeof first !== 'number' || first === 0) return cell(v, unit);
+  return `${cell(v, unit)} (×${(v / first).toFixed(2)})`;
 }
 
 /**
@@ -59,7 +64,10 @@ export function formatTable(reports: readonly RunReport[], headers: readonly str
   const rows = reports.some((r) => r.emulator.precopy) ? [...ROWS.slice(0, 3), ...PRECOPY_ROWS, ...ROWS.slice(3)] : ROWS;
   const labels = rows.map(([l, u]) => (u ? `${l} (${u})` : l));
   const values = reports.map((r) => rows.map(([, , f]) => f(r)));
-  const cols = values.map((col, i) => col.map((v, j) => (ratios && i > 0 ? withRatio(v, values[0]![j]!) : cell(v))));
+  const cols = values.map((col, i) => col.map((v, j) => {
+    const unit = rows[j]![1];
+    return ratios && i > 0 ? withRatio(v, values[0]![j]!, unit) : cell(v, unit);
+  }));
   const lw = Math.max(6, ...labels.map((l) => l.length));
   const widths = cols.map((c, i) => Math.max(headers[i]!.length, ...c.map((x) => x.length)));
   const line = (label: string, cells: string[]) =>

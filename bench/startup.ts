@@ -1,0 +1,32 @@
+/**
+ * Whole-process start-up (issue 9): the built CLI as a user runs it, median wall time of 5
+ * fresh processes each, beside `node -e ''`. Needs dist/ (`npm run build`).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bin = `${root}bin/postcopy-emu.mjs`;
+
+/** Median wall ms of `runs` fresh processes of `args`. */
+function medianMs(args: string[], runs = 5): number {
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr}`);
+  }
+  return Math.round(ms.sort((a, b) => a - b)[runs >> 1]!);
+}
+
+/** The rows: what ran, its median, and the target it is held to (ms), if any. */
+export function startupRows(): { case: string; wallMs: number; targetMs?: number }[] {
+  if (!existsSync(`${root}dist/cli/main.js`)) throw new Error('dist/ is missing: run `npm run build` first');
+  return [
+    { case: "startup: node -e ''", wallMs: medianMs(['-e', '']) },
+    { case: 'startup: postcopy-emu presets', wallMs: medianMs([bin, 'presets']), targetMs: 200 },
+    { case: 'startup: postcopy-emu run storm-131072', wallMs: medianMs([bin, 'run', 'bench/storm-131072.yaml']), targetMs: 450 },
+  ];
+}
