@@ -1,7 +1,7 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../io/errors.ts';
-import { writeAtomic } from '../io/write.ts';
+import { prepareOutputDir, writeAtomic } from '../io/write.ts';
 import { readRecords, writeResults, type RunRecord } from './output.ts';
 
 interface Manifest {
@@ -23,20 +23,24 @@ function readManifest(dir: string): Manifest {
  * Merges shard directories of one sweep into `out`: the same runs.jsonl, runs.csv and metrics.md
  * an unsharded run writes. Refuses shards of different sweeps and an incomplete union.
  */
-export function mergeSweeps(dirs: string[], out: string): RunRecord[] {
+export function mergeSweeps(dirs: string[], out: string, warn: (message: string) => void = () => {}): RunRecord[] {
+  prepareOutputDir(out);
   const manifests = dirs.map(readManifest);
   const first = JSON.stringify(manifests[0]!.sweep);
   manifests.forEach((m, i) => {
     if (JSON.stringify(m.sweep) !== first) throw new UsageError(`${dirs[i]} holds a different sweep than ${dirs[0]}`);
   });
   const byIndex = new Map<number, RunRecord>();
-  for (const d of dirs) for (const r of readRecords(d)) byIndex.set(r.index, r);
+  for (const d of dirs) {
+    const read = readRecords(d);
+    for (const w of read.skipped) warn(`${w}; skipped`);
+    for (const r of read.records) byIndex.set(r.index, r);
+  }
   const total = manifests[0]!.runs;
   const missing = Array.from({ length: total }, (_, i) => i).filter((i) => !byIndex.has(i));
   if (missing.length > 0) {
     throw new UsageError(`the shards hold ${byIndex.size} of ${total} runs; missing ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}`);
   }
-  mkdirSync(out, { recursive: true });
   const records = [...byIndex.values()];
   writeResults(out, records);
   const { shard: _shard, startedAt: _s, finishedAt: _f, ...rest } = manifests[0]!;

@@ -1,5 +1,6 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { writeAtomic } from '../io/write.ts';
 import type { RunReport } from '../metrics/report.ts';
 import { describeColumn } from './metrics-doc.ts';
@@ -10,19 +11,54 @@ export type RunRecord = SweepRun & { status: 'ok' | 'failed'; error?: string; re
 
 export const RUNS = 'runs.jsonl';
 
-/** Records already in a sweep directory; a torn last line (a killed sweep) is ignored. */
-export function readRecords(dir: string): RunRecord[] {
+/** A line of runs.jsonl as read back: the fields every reader relies on, checked. */
+const recordSchema = z.object({
+  index: z.number().int().min(0),
+  config: z.number().int().min(0),
+  replication: z.number().int().min(0),
+  seed: z.number().int().min(0),
+  params: z.record(z.string(), z.unknown()),
+  status: z.enum(['ok', 'failed']),
+  error: z.string().optional(),
+  result: z.object({
+    status: z.string(),
+    downtime: z.number(),
+    'total-time': z.number(),
+    ram: z.record(z.string(), z.unknown()),
+    emulator: z.object({ events: z.number() }).loose(),
+  }).loose().optional(),
+}).refine((r) => (r.status === 'ok') === (r.result !== undefined), 'an ok run has a result, a failed one none');
+
+/** Records read back, and the lines that were not records (each named by its line number). */
+export interface ReadRecords {
+  records: RunRecord[];
+  skipped: string[];
+}
+
+/**
+ * Records already in a sweep directory. A line that is not a run record (a torn last line from a
+ * killed sweep, or anything else) is skipped and named in `skipped`: its run simply runs again.
+ */
+export function readRecords(dir: string): ReadRecords {
   const path = join(dir, RUNS);
-  if (!existsSync(path)) return [];
-  const out: RunRecord[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
+  const out: ReadRecords = { records: [], skipped: [] };
+  if (!existsSync(path)) return out;
+  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let doc: unknown;
     try {
-      out.push(JSON.parse(line) as RunRecord);
+      doc = JSON.parse(line);
     } catch {
-      // A partial line from an interrupted append: that run simply runs again.
+      out.skipped.push(`${path} line ${i + 1}: not JSON`);
+      return;
     }
-  }
+    const r = recordSchema.safeParse(doc);
+    if (r.success) out.records.push(r.data as RunRecord);
+    else {
+      const issue = r.error.issues[0]!;
+      out.skipped.push(`${path} line ${i + 1}: not a run record (${issue.path.join('.') || 'record'}: ${issue.message})`);
+    }
+  });
   return out;
 }
 

@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../io/errors.ts';
 import { packageRoot, packageVersion } from '../io/package.ts';
-import { writeAtomic } from '../io/write.ts';
+import { prepareOutputDir, writeAtomic } from '../io/write.ts';
 import { WorkerPool, workerModule } from '../workers/pool.ts';
 import type { RunOutcome } from './worker.ts';
 import type { ScenarioInput } from '../scenario/schema.ts';
@@ -20,6 +21,49 @@ export interface SweepOptions {
   timestamp: () => string;
   /** Called after each finished run with (done, total, events so far). */
   progress?: (done: number, total: number, events: number) => void;
+  /** Lines of runs.jsonl that were skipped on resume, each with its line number. */
+  warn?: (message: string) => void;
+}
+
+/** A hash of what the sweep runs: the resolved base scenario and every run's seed and axis values. */
+export function sweepHash(sweep: Sweep): string {
+  const runs = sweep.runs.map((r) => [r.index, r.seed, r.params]);
+  return createHash('sha256').update(JSON.stringify({ base: sweep.base, runs })).digest('hex');
+}
+
+/** The fields of two JSON values that differ, as dotted paths (at most `max`). */
+function changedPaths(a: unknown, b: unknown, path = '', out: string[] = [], max = 5): string[] {
+  if (out.length >= max || JSON.stringify(a) === JSON.stringify(b)) return out;
+  const objects = a !== null && b !== null && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b);
+  if (!objects) {
+    out.push(path || '(whole)');
+    return out;
+  }
+  const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
+  for (const k of keys) changedPaths((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k, out, max);
+  return out;
+}
+
+/**
+ * `--resume` continues only the sweep the directory was started with: the same resolved
+ * configurations (a changed sweep file, base file or preset would mix old and new results) and
+ * the same shard.
+ */
+function checkResume(dir: string, sweep: Sweep, hash: string, shard: string | null): void {
+  let old: { configurationsHash?: string; base?: unknown; shard?: string | null };
+  try {
+    old = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as typeof old;
+  } catch {
+    throw new UsageError(`cannot resume ${dir}: its manifest.json is missing or unreadable, so it cannot be shown to hold this sweep`);
+  }
+  if (old.configurationsHash !== hash) {
+    const changed = old.base === undefined ? [] : changedPaths(old.base, sweep.base);
+    const what = changed.length > 0 ? `the base scenario changed at ${changed.join(', ')}` : 'its configurations differ from this sweep file\'s';
+    throw new UsageError(`cannot resume ${dir}: it was started with another sweep (${what}); use a new --out`);
+  }
+  if ((old.shard ?? null) !== shard) {
+    throw new UsageError(`cannot resume ${dir}: it holds shard ${old.shard ?? 'none (the whole sweep)'}, not ${shard ?? 'the whole sweep'}`);
+  }
 }
 
 /**
@@ -44,21 +88,28 @@ export function toolIdentity(): { tool: string; version: string; commit: string 
  * rewritten sorted, with runs.csv, metrics.md and manifest.json beside it.
  */
 export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<RunRecord[]> {
-  mkdirSync(o.dir, { recursive: true });
+  prepareOutputDir(o.dir);
+  const hash = sweepHash(sweep);
+  const shard = o.shard ? `${o.shard.index}/${o.shard.count}` : null;
   if (!o.resume && existsSync(join(o.dir, RUNS))) {
     throw new UsageError(`${o.dir} already holds ${RUNS}: use --resume to continue it, or another --out`);
   }
+  if (o.resume && existsSync(join(o.dir, RUNS))) checkResume(o.dir, sweep, hash, shard);
   const mine = sweep.runs.filter((r) => !o.shard || r.index % o.shard.count === o.shard.index % o.shard.count);
   const wanted = new Set(mine.map((r) => r.index));
-  const records = readRecords(o.dir).filter((r) => wanted.has(r.index));
+  const read = readRecords(o.dir);
+  for (const w of read.skipped) o.warn?.(`${w}; that run runs again`);
+  const records = read.records.filter((r) => wanted.has(r.index));
   const done = new Set(records.map((r) => r.index));
   const todo = mine.filter((r) => !done.has(r.index));
   const manifest = {
     ...toolIdentity(),
     sweep: sweep.spec,
+    base: sweep.base,
+    configurationsHash: hash,
     runs: sweep.runs.length,
     configurations: sweep.configs,
-    shard: o.shard ? `${o.shard.index}/${o.shard.count}` : null,
+    shard,
     startedAt: o.timestamp(),
   };
   writeAtomic(join(o.dir, 'manifest.json'), JSON.stringify({ ...manifest, finishedAt: null }, null, 2) + '\n');

@@ -35,7 +35,9 @@ export function registerCompare(cmd: Command, out: (s: string) => void): void {
     .action(async (inputs: string[], o: { by?: string }) => {
       const [{ readRecords }, { formatTable }] = await Promise.all([import('../../sweep/output.ts'), import('../table.ts')]);
       if (inputs.length === 1 && existsSync(inputs[0]!) && statSync(inputs[0]!).isDirectory()) {
-        const records = readRecords(inputs[0]!).filter((r) => r.status === 'ok' && r.result);
+        const read = readRecords(inputs[0]!);
+        for (const w of read.skipped) process.stderr.write(`postcopy-emu: warning: ${w}; skipped\n`);
+        const records = read.records.filter((r) => r.status === 'ok' && r.result);
         if (records.length === 0) throw new UsageError(`${inputs[0]} has no successful runs in runs.jsonl`);
         const by = o.by ?? Object.keys(records[0]!.params)[0]!;
         if (!(by in records[0]!.params)) throw new UsageError(`--by ${by} is not an axis of this sweep (axes: ${Object.keys(records[0]!.params).join(', ')})`);

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from '../../io/errors.ts';
 
 /** report.html inside a sweep directory; RUN.json → RUN.html beside a run result. */
 function defaultOutput(input: string, isDir: boolean): string {
@@ -19,15 +18,12 @@ export function registerReport(cmd: Command, out: (s: string) => void): void {
       // Loaded here, not at the top: vega is large and only this command needs it.
       const { loadReportInput } = await import('../../report/input.ts');
       const { renderReport } = await import('../../report/build.ts');
-      const { writeAtomic } = await import('../../io/write.ts');
+      const { checkOutputFile, writeAtomic } = await import('../../io/write.ts');
       const data = loadReportInput(input);
-      const html = await renderReport(data, o);
       const path = o.output ?? defaultOutput(input, data.kind === 'sweep');
-      try {
-        writeAtomic(path, html);
-      } catch (e) {
-        throw new UsageError(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
+      checkOutputFile(path);
+      const html = await renderReport(data, o);
+      writeAtomic(path, html);
       out(`${path}\n`);
     });
 }

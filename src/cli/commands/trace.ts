@@ -28,9 +28,10 @@ export function registerTrace(cmd: Command, out: (s: string) => void): void {
     .option('--include-fetches', 'lackey: record instruction fetches as reads')
     .option('--max-records <n>', 'stop after N records')
     .action(async (input: string, o: ImportOptions) => {
-      const [{ encodeTrace, traceStats }, { TraceImportError, importCsv, importLackey, readLines }, { writeAtomic }] = await Promise.all([
+      const [{ encodeTrace, traceStats }, { TraceImportError, importCsv, importLackey, readLines }, { checkOutputFile, writeAtomic }] = await Promise.all([
         import('../../trace/format.ts'), import('../../trace/import.ts'), import('../../io/write.ts'),
       ]);
+      checkOutputFile(o.output);
       const pageSize = integer('--page-size', o.pageSize, 512, 2 ** 30);
       const maxRecords = o.maxRecords === undefined ? undefined : integer('--max-records', o.maxRecords, 1, 2 ** 32 - 1);
       if (o.format === 'csv' && (o.ips !== undefined || o.includeFetches)) throw new UsageError('--ips and --include-fetches apply to --format lackey only');
@@ -48,11 +49,7 @@ export function registerTrace(cmd: Command, out: (s: string) => void): void {
         throw e;
       }
       const bytes = encodeTrace(t);
-      try {
-        writeAtomic(o.output, bytes);
-      } catch (e) {
-        throw new UsageError(`cannot write ${o.output}: ${(e as Error).message}`);
-      }
+      writeAtomic(o.output, bytes);
       const s = traceStats(t);
       out(`${o.output}: ${s.records} records, ${s.pages} distinct pages (gfns 0..${s.span - 1}), `
         + `${s.durationNs / 1e6} ms, ${bytes.length} bytes (${(bytes.length / s.records).toFixed(2)} B/record)\n`);

@@ -1,0 +1,122 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cliHarness } from './cli-harness.ts';
+
+/** Refusals that keep a sweep directory sound: resume only the same sweep, bad records named. */
+const cli = cliHarness();
+const tmp = () => mkdtempSync(join(tmpdir(), 'pce-sweep-safety-'));
+
+/** 2 configurations × 2 replications of a 16 MiB storm: a few ms a run. */
+const SWEEP = `
+base:
+  preset: xen-2017-hybrid
+  set:
+    memory.pages: 4096
+    memory.outstanding: { kind: all }
+    workload.region: { start: 0, count: 1024 }
+    link.rateMbps: 1000
+    limits.stopAt: resume
+axes:
+  ring.capacity: [1, 64]
+replications: 2
+seed: 3
+`;
+
+function sweepFile(dir: string, text = SWEEP): string {
+  writeFileSync(join(dir, 'sweep.yaml'), text);
+  return join(dir, 'sweep.yaml');
+}
+
+/** A finished sweep in DIR/out, cut back to its first `keep` records as a killed one would be. */
+async function partialSweep(keep: number): Promise<{ dir: string; out: string; file: string }> {
+  const dir = tmp();
+  const file = sweepFile(dir);
+  const out = join(dir, 'out');
+  expect((await cli('sweep', file, '-o', out, '-j', '1')).code).toBe(0);
+  const lines = readFileSync(join(out, 'runs.jsonl'), 'utf8').trim().split('\n');
+  writeFileSync(join(out, 'runs.jsonl'), `${lines.slice(0, keep).join('\n')}\n`);
+  return { dir, out, file };
+}
+
+describe('sweep --resume', () => {
+  it('refuses a sweep file whose base changed, naming the field, and leaves the directory as it was', async () => {
+    const { out, file } = await partialSweep(2);
+    const before = readFileSync(join(out, 'runs.jsonl'), 'utf8');
+    writeFileSync(file, SWEEP.replace('link.rateMbps: 1000', 'link.rateMbps: 10000'));
+    const r = await cli('sweep', file, '-o', out, '--resume');
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`postcopy-emu: cannot resume ${out}: it was started with another sweep (the base scenario changed at link.rateMbps); use a new --out\n`);
+    expect(readFileSync(join(out, 'runs.jsonl'), 'utf8')).toBe(before);
+  });
+
+  it('refuses changed axes, and another shard', async () => {
+    const { out, file } = await partialSweep(1);
+    writeFileSync(file, SWEEP.replace('ring.capacity: [1, 64]', 'ring.capacity: [1, 8]'));
+    const axes = await cli('sweep', file, '-o', out, '--resume');
+    expect(axes.code).toBe(2);
+    expect(axes.err).toContain('its configurations differ from this sweep file\'s');
+    writeFileSync(file, SWEEP);
+    const shard = await cli('sweep', file, '-o', out, '--resume', '--shard', '1/2');
+    expect(shard).toMatchObject({ code: 2, err: `postcopy-emu: cannot resume ${out}: it holds shard none (the whole sweep), not 1/2\n` });
+  });
+
+  it('continues the same sweep to the same results', async () => {
+    const { out, file } = await partialSweep(2);
+    const r = await cli('sweep', file, '-o', out, '--resume');
+    expect(r).toMatchObject({ code: 0, err: '' });
+    expect(readFileSync(join(out, 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).index)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('skips lines that are not run records, naming them, and runs those runs again', async () => {
+    const { out, file } = await partialSweep(2);
+    const path = join(out, 'runs.jsonl');
+    writeFileSync(path, `${readFileSync(path, 'utf8')}null\n{"index":5}\n{"index":2,"con`);
+    const r = await cli('sweep', file, '-o', out, '--resume');
+    expect(r.code).toBe(0);
+    expect(r.err.trim().split('\n')).toEqual([
+      `postcopy-emu: warning: ${path} line 3: not a run record (record: Invalid input: expected object, received null); that run runs again`,
+      `postcopy-emu: warning: ${path} line 4: not a run record (config: Invalid input: expected number, received undefined); that run runs again`,
+      `postcopy-emu: warning: ${path} line 5: not JSON; that run runs again`,
+    ]);
+    expect(readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l).index)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('compare DIR skips bad lines with a warning instead of failing', async () => {
+    const { out } = await partialSweep(4);
+    const path = join(out, 'runs.jsonl');
+    writeFileSync(path, `null\n${readFileSync(path, 'utf8')}`);
+    const r = await cli('compare', out);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe(`postcopy-emu: warning: ${path} line 1: not a run record (record: Invalid input: expected object, received null); skipped\n`);
+    expect(r.out).toContain('(mean over 4 runs)');
+  });
+});
+
+describe('output paths', () => {
+  it('sweep --out naming a file, or a kernel file system, exits 2 before any run', async () => {
+    const dir = tmp();
+    const file = sweepFile(dir);
+    const r = await cli('sweep', file, '-o', file);
+    expect(r).toMatchObject({ code: 2, err: `postcopy-emu: cannot create ${file}: a file of that name exists\n` });
+    expect((await cli('sweep', file, '-o', '/proc/x'))).toMatchObject({ code: 2, err: 'postcopy-emu: cannot write into /proc/x: not a regular file system\n' });
+    expect(readdirSync(dir)).toEqual(['sweep.yaml']);
+  });
+
+  it('merge --out naming a file exits 2 with one line', async () => {
+    const { out } = await partialSweep(4);
+    const file = join(out, 'runs.csv');
+    expect(await cli('merge', out, '-o', file)).toMatchObject({ code: 2, err: `postcopy-emu: cannot create ${file}: a file of that name exists\n` });
+  });
+
+  it('report and trace import check their output before the work, leaving no temp file behind', async () => {
+    const { out } = await partialSweep(4);
+    expect(await cli('report', out, '-o', '/nonexistent/r.html')).toMatchObject({ code: 2, err: 'postcopy-emu: cannot write /nonexistent/r.html: no such directory\n' });
+    const csv = join(out, 'trace.csv');
+    writeFileSync(csv, 'time_ns,gfn,op\n0,1,r\n');
+    expect(await cli('trace', 'import', csv, '-o', out, '-f', 'csv')).toMatchObject({ code: 2, err: `postcopy-emu: cannot write ${out}: it is a directory\n` });
+    expect(readdirSync(out).filter((f) => !['runs.jsonl', 'runs.csv', 'metrics.md', 'manifest.json', 'trace.csv'].includes(f))).toEqual([]);
+    expect(existsSync(join(out, 'report.html'))).toBe(false);
+  });
+});
