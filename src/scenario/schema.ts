@@ -1,168 +1,188 @@
 import { z } from 'zod';
-import { int, ns, range, section } from './fields.ts';
+import { int, ns, range, REQUIRED, section } from './fields.ts';
 import { migrationSection, multifdSection, precopySection } from './lifecycle-schema.ts';
 
-// Every default below is a physical or protocol fact; docs/model.md gives the source of each.
+// Every default below is a physical or protocol fact; its `source` says where it comes from
+// (`postcopy-emu fields`, and the tables of docs/model.md generated from these).
+
+const NONE_YET = 'none yet';
 
 /** Which pages are still at the source when postcopy starts (the RFC's POSTCOPY_PFNS set). */
 const outstanding = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('all') }).strict(),
-  z.object({ kind: z.literal('ranges'), ranges: z.array(range).min(1) }).strict(),
-  z.object({ kind: z.literal('fraction'), fraction: z.number().gt(0).max(1) }).strict(),
+  z.object({ kind: z.literal('ranges'), ranges: z.array(range).min(1).meta({ unit: 'pages', source: REQUIRED }) }).strict(),
+  z.object({ kind: z.literal('fraction'), fraction: z.number().gt(0).max(1).meta({ unit: 'fraction', source: REQUIRED }) }).strict(),
 ]);
 
 /** What the device model maps while the domain is created (the storm). */
 const mapping = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }).strict(),
   z.object({ kind: z.literal('all') }).strict(),
-  z.object({ kind: z.literal('ranges'), ranges: z.array(range).min(1) }).strict(),
+  z.object({ kind: z.literal('ranges'), ranges: z.array(range).min(1).meta({ unit: 'pages', source: REQUIRED }) }).strict(),
   z.object({
     kind: z.literal('buckets'),
-    bucketPages: int(1, 2 ** 30).default(256), // QEMU's Xen map cache: 1 MiB buckets on 64-bit hosts
-    count: int(1, 2 ** 30),
+    bucketPages: int(1, 2 ** 30).default(256).meta({ unit: 'pages', source: 'QEMU\'s Xen map cache: 1 MiB buckets on 64-bit hosts' }),
+    count: int(1, 2 ** 30).meta({ unit: 'buckets', source: REQUIRED }),
   }).strict(),
 ]);
 
+const rateMbps = z.number().gt(0).max(1e7);
 const link = {
-  rateMbps: z.number().gt(0).max(1e7).default(1000),
-  latencyNs: ns.default(50_000),
-  sendBufferBytes: int(0, 2 ** 40).default(4 * 1024 * 1024),
-  receiveBufferBytes: int(0, 2 ** 40).default(6 * 1024 * 1024),
-  mtuBytes: int(576, 65535).default(1500),
-  frameOverheadBytes: int(0, 4096).default(38),
-  ipTcpHeaderBytes: int(0, 4096).default(52),
+  rateMbps: rateMbps.default(1000).meta({ unit: 'Mbit/s', source: 'the seed\'s 1 Gbit/s' }),
+  latencyNs: ns.default(50_000).meta({ unit: 'ns', source: 'one way on a switched LAN: a ping RTT of ~0.1 ms (NIC, interrupt, stack, one switch)' }),
+  sendBufferBytes: int(0, 2 ** 40).default(4 * 1024 * 1024).meta({ unit: 'bytes', source: 'Linux `net.ipv4.tcp_wmem` maximum (4194304), reached by autotuning on a bulk stream' }),
+  receiveBufferBytes: int(0, 2 ** 40).default(6 * 1024 * 1024).meta({ unit: 'bytes', source: 'Linux `net.ipv4.tcp_rmem` maximum (6291456)' }),
+  mtuBytes: int(576, 65535).default(1500).meta({ unit: 'bytes', source: 'Ethernet' }),
+  frameOverheadBytes: int(0, 4096).default(38).meta({ unit: 'bytes', source: 'preamble + SFD 8, MAC header 14, FCS 4, inter-frame gap 12' }),
+  ipTcpHeaderBytes: int(0, 4096).default(52).meta({ unit: 'bytes', source: 'IPv4 20 + TCP 20 + timestamps option 12 (on by default in Linux)' }),
 };
 
-const at = { at: ns.optional(), window: z.object({ from: ns, to: ns }).strict().optional() };
-const durationNs = int(1, 1e15);
+const at = {
+  at: ns.optional().meta({ unit: 'ns', source: 'unset: give `at` or `window`' }),
+  window: z.object({
+    from: ns.meta({ unit: 'ns', source: REQUIRED }),
+    to: ns.meta({ unit: 'ns', source: REQUIRED }),
+  }).strict().optional().meta({ title: 'window', unit: 'ns', source: 'unset: give `at` or `window` (a time drawn from it)' }),
+};
+const durationNs = int(1, 1e15).meta({ unit: 'ns', source: REQUIRED });
 
 /** Injected faults (docs/recovery.md): each at a fixed time or at one drawn from a window. */
 const fault = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('link-cut'), ...at, durationNs }).strict(),
-  z.object({ kind: z.literal('degrade'), ...at, durationNs, rateMbps: z.number().gt(0).max(1e7).optional(), latencyNs: ns.optional() }).strict(),
-  z.object({ kind: z.literal('backchannel-loss'), ...at, durationNs, probability: z.number().min(0).max(1) }).strict(),
-  z.object({ kind: z.literal('source-crash'), ...at, restartNs: durationNs }).strict(),
-]);
+  z.object({
+    kind: z.literal('degrade'), ...at, durationNs,
+    rateMbps: rateMbps.optional().meta({ unit: 'Mbit/s', source: 'unset: the link\'s rate' }),
+    latencyNs: ns.optional().meta({ unit: 'ns', source: 'unset: the link\'s latency' }),
+  }).strict(),
+  z.object({ kind: z.literal('backchannel-loss'), ...at, durationNs, probability: z.number().min(0).max(1).meta({ unit: 'fraction', source: REQUIRED }) }).strict(),
+  z.object({ kind: z.literal('source-crash'), ...at, restartNs: int(1, 1e15).meta({ unit: 'ns', source: REQUIRED }) }).strict(),
+]).meta({ title: 'fault', source: REQUIRED });
+
+const EVICT_BATCH = 'RFC v2 `populate_evicted`: one hypercall per batch, a p2m update per page';
+const BATCH_LOAD = 'a range loaded with one call: one hypercall, then a copy per page';
 
 export const scenarioSchema = z.object({
-  name: z.string().default('custom'),
-  description: z.string().default(''),
-  seed: int(0, Number.MAX_SAFE_INTEGER).default(1),
+  name: z.string().default('custom').meta({ source: 'a label: the result\'s `emulator.scenario`' }),
+  description: z.string().default('').meta({ source: 'a label' }),
+  seed: int(0, Number.MAX_SAFE_INTEGER).default(1).meta({ source: 'any: every random stream derives from it' }),
   memory: section({
-    pages: int(1, 2 ** 30).default(524_288),
-    pageSize: int(512, 2 ** 30).default(4096),
-    /** Host page backing guest memory (default: the guest page), or huge pages of 2 MiB / 1 GiB, placed whole. */
-    hostPageSize: int(512, 2 ** 30).optional(),
-    outstanding: outstanding.default({ kind: 'all' }),
-    /** Share of guest pages that are all zeros (drawn per page from the seed's zero-pages stream). */
-    zeroFraction: z.number().min(0).max(1).default(0),
-    /** Ranges of pages that are all zeros whatever zeroFraction draws (a per-region map). */
-    zeroRanges: z.array(range).default([]),
+    pages: int(1, 2 ** 30).default(524_288).meta({ unit: 'pages', source: '2 GiB guest (seed 004)' }),
+    pageSize: int(512, 2 ** 30).default(4096).meta({ unit: 'bytes', source: 'x86 base page' }),
+    hostPageSize: int(512, 2 ** 30).optional().meta({
+      unit: 'bytes',
+      source: 'unset: = pageSize. The host page backing guest memory: 4 KiB, or hugetlbfs 2 MiB / 1 GiB; a huge page is placed whole (userfaultfd), so a fault waits for all of it',
+    }),
+    outstanding: outstanding.default({ kind: 'all' }).meta({ source: 'pure postcopy: every page; in postcopy mode `memory.outstanding` stands for any precopy before the switchover' }),
+    zeroFraction: z.number().min(0).max(1).default(0).meta({
+      unit: 'fraction',
+      source: 'share of guest pages that are all zeros, drawn per page from the seed (a freshly booted guest is mostly zero pages: seed 001\'s idle 16 GiB guest sent 4 M of 4.2 M pages as duplicates)',
+    }),
+    zeroRanges: z.array(range).default([]).meta({
+      unit: 'pages',
+      source: 'ranges `{start, count}` of pages that are zero pages in addition to those `zeroFraction` draws: the issue\'s per-region map (e.g. memory a guest never touched)',
+    }),
   }),
   ring: section({
-    capacity: int(1, 65_536).default(8),
-    blackEye: z.boolean().default(false),
+    capacity: int(1, 65_536).default(8).meta({ unit: 'slots', source: 'one 4 KiB shared page, 64-byte header, 312-byte request: (4096 − 64) / 312 = 12.9, rounded down to a power of two (RFC)' }),
+    blackEye: z.boolean().default(false).meta({
+      source: 'Xen applies the rule only to a vCPU with no vm_event pause pending; a paging fault pauses the vCPU before it puts the request, so for paging the rule does not bite. On = the rule for every put, to study it',
+    }),
   }),
   link: section(link),
+  /** The same TCP connection's other direction: the same facts as `link`. */
   backChannel: section(link),
   source: section({
-    // docs/policies.md: xen (RFC), qemu (userfaultfd: unbounded fault queue), demand,
-    // bubbling (Hines & Gopalan, VEE 2009), adaptive-chunk (CRIU lazy pages), prefault (Yabusame).
-    policy: z.enum(['xen', 'qemu', 'demand', 'bubbling', 'adaptive-chunk', 'prefault']).default('xen'),
-    /** bubbling: pivots kept (Hines & Gopalan's journal version found k = 7 best; 1 = the VEE paper). */
-    pivots: int(1, 1024).default(1),
-    /** bubbling: push both sides of a pivot, or only forward (X+1, X+2, …). */
-    bubbleDirection: z.enum(['both', 'forward']).default('both'),
-    /** adaptive-chunk: first background chunk and growth step, pages (CRIU DEFAULT_XFER_LEN 64 KiB / 4 KiB pages). */
-    chunkMinPages: int(1, 2 ** 20).default(16),
-    /** adaptive-chunk: largest background chunk, pages (CRIU MAX_XFER_LEN 4 MiB / 4 KiB pages). */
-    chunkMaxPages: int(1, 2 ** 20).default(1024),
-    /** prefault: pages after each requested page sent with it (Yabusame's default unknown: 16). */
-    prefaultAfter: int(0, 2 ** 20).default(16),
-    /** prefault: pages before each requested page sent with it. */
-    prefaultBefore: int(0, 2 ** 20).default(0),
-    recordPages: int(1, 65_536).default(64),
-    pfnBatch: int(1, 2 ** 30).default(524_288),
-    perPageNs: ns.default(400),
-    /**
-     * QEMU zero-page-detection: legacy = in the migration thread (is_zero_range), multifd = in the
-     * channel threads (without channels, and for postcopy pages, in the migration thread as
-     * QEMU does), none = send zeros as data.
-     */
-    zeroPageDetection: z.enum(['legacy', 'multifd', 'none']).default('legacy'),
-    /** Checking a zero page reads all of it: 4 KiB at ~10 GB/s (a non-zero page stops at its first bytes). */
-    zeroCheckNs: ns.default(400),
-    perRecordNs: ns.default(5_000),
-    transitionBytes: int(0, 2 ** 40).default(65_536),
+    policy: z.enum(['xen', 'qemu', 'demand', 'bubbling', 'adaptive-chunk', 'prefault']).default('xen').meta({
+      source: 'the RFC\'s source: a linear scan of unsent pages from the last requested pfn + 1. `qemu`: userfaultfd\'s unbounded fault queue; the others are from the literature (docs/policies.md)',
+    }),
+    pivots: int(1, 1024).default(1).meta({ when: 'policy: bubbling', source: 'Hines & Gopalan (VEE 2009) keep one pivot; their journal version compared several and found 7 best' }),
+    bubbleDirection: z.enum(['both', 'forward']).default('both').meta({ when: 'policy: bubbling', source: 'the paper\'s bubble grows on both sides of the pivot; `forward` is its forward-only variant' }),
+    chunkMinPages: int(1, 2 ** 20).default(16).meta({ unit: 'pages', when: 'policy: adaptive-chunk', source: 'CRIU `criu/uffd.c` `DEFAULT_XFER_LEN` = 64 KiB = 16 pages of 4 KiB (first chunk and growth step)' }),
+    chunkMaxPages: int(1, 2 ** 20).default(1024).meta({ unit: 'pages', when: 'policy: adaptive-chunk', source: 'CRIU `MAX_XFER_LEN` = 4 MiB = 1024 pages of 4 KiB' }),
+    prefaultAfter: int(0, 2 ** 20).default(16).meta({
+      unit: 'pages', when: 'policy: prefault',
+      source: 'Yabusame\'s default is not known to us (its QEMU patches take forward/backward prefault counts); 16 after each requested page is our choice',
+    }),
+    prefaultBefore: int(0, 2 ** 20).default(0).meta({ unit: 'pages', when: 'policy: prefault', source: 'none before each requested page: our choice, as `prefaultAfter`' }),
+    recordPages: int(1, 65_536).default(64).meta({ unit: 'pages', source: 'RFC: postcopy page batch of 64 pages, small "so that it can quickly respond to remote faults"' }),
+    pfnBatch: int(1, 2 ** 30).default(524_288).meta({ unit: 'pages', source: 'RFC: POSTCOPY_PFNS carries up to 512k pfns' }),
+    perPageNs: ns.default(400).meta({ unit: 'ns', source: 'copying 4 KiB at ~10 GB/s (memcpy bandwidth of one core)' }),
+    zeroPageDetection: z.enum(['legacy', 'multifd', 'none']).default('legacy').meta({
+      source: 'QEMU `zero-page-detection`. `legacy`: the migration thread checks every page (`buffer_is_zero`), QEMU\'s only behaviour before 9.0 and its behaviour whenever multifd is off. `multifd`: the multifd channel threads check (QEMU ≥ 9.0\'s default); without channels, and for postcopy pages, the migration thread checks as with `legacy` (QEMU\'s `ram_save_target_page`; see lifecycle.md). `none`: zero pages are sent as data',
+    }),
+    zeroCheckNs: ns.default(400).meta({ unit: 'ns', source: 'the check reads a zero page whole: 4 KiB at ~10 GB/s; a data page stops at its first non-zero bytes (counted in `perPageNs`)' }),
+    perRecordNs: ns.default(5_000).meta({ unit: 'ns', source: 'one foreign-map call for the batch plus one `write()` syscall, a few µs' }),
+    transitionBytes: int(0, 2 ** 40).default(65_536).meta({ unit: 'bytes', source: 'HVM CPU context and the records that precede the transition: tens of KiB' }),
   }),
   migration: migrationSection,
   precopy: precopySection,
   multifd: multifdSection,
   pager: section({
-    eviction: z.enum(['per-pfn', 'batched']).default('per-pfn'),
-    evictPerPfnNs: ns.default(3_000),
-    evictBatchPages: int(1, 2 ** 30).default(1024),
-    evictBatchCallNs: ns.default(5_000),
-    evictBatchPerPageNs: ns.default(100),
-    recvPerPageNs: ns.default(400),
-    loadPageNs: ns.default(1_500),
-    /** Placing a zero page: the load call without the 4 KiB copy (UFFDIO_ZEROPAGE, a zeroed frame). */
-    zeroLoadNs: ns.default(1_100),
-    batchLoadCallNs: ns.default(3_000),
-    batchLoadPerPageNs: ns.default(400),
-    drainPerRequestNs: ns.default(200),
-    faultRecordNs: ns.default(2_000),
-    wakeNs: ns.default(5_000),
-    notifyNs: ns.default(2_000),
+    eviction: z.enum(['per-pfn', 'batched']).default('per-pfn').meta({ source: 'RFC v1: populate + nominate + evict per pfn (the seed\'s measurement)' }),
+    evictPerPfnNs: ns.default(3_000).meta({
+      unit: 'ns', when: 'eviction: per-pfn',
+      source: 'two privcmd hypercalls (nominate, evict), each ~1.5 µs: ioctl entry, domctl lock, p2m update. The seed\'s "a second or two" for 2 GiB is consistent (1.57 s)',
+    }),
+    evictBatchPages: int(1, 2 ** 30).default(1024).meta({ unit: 'pages', when: 'eviction: batched', source: EVICT_BATCH }),
+    evictBatchCallNs: ns.default(5_000).meta({ unit: 'ns', when: 'eviction: batched', source: EVICT_BATCH }),
+    evictBatchPerPageNs: ns.default(100).meta({ unit: 'ns', when: 'eviction: batched', source: EVICT_BATCH }),
+    recvPerPageNs: ns.default(400).meta({ unit: 'ns', source: '`read()` copying 4 KiB out of the socket' }),
+    loadPageNs: ns.default(1_500).meta({ unit: 'ns', source: 'one load hypercall per page: copy into the guest frame + p2m update (RFC)' }),
+    zeroLoadNs: ns.default(1_100).meta({ unit: 'ns', source: 'placing a zero page: the load call without its 4 KiB copy (`loadPageNs` − the copy; UFFDIO_ZEROPAGE, a zeroed frame)' }),
+    batchLoadCallNs: ns.default(3_000).meta({ unit: 'ns', source: BATCH_LOAD }),
+    batchLoadPerPageNs: ns.default(400).meta({ unit: 'ns', source: BATCH_LOAD }),
+    drainPerRequestNs: ns.default(200).meta({ unit: 'ns', source: 'copy a 312-byte request off the ring and book-keep' }),
+    faultRecordNs: ns.default(2_000).meta({ unit: 'ns', source: 'one `write()` on the back-channel' }),
+    wakeNs: ns.default(5_000).meta({ unit: 'ns', source: 'event-channel upcall to dom0, `poll()` returns in the pager process (interrupt + context switch)' }),
+    notifyNs: ns.default(2_000).meta({ unit: 'ns', source: '`xenevtchn_notify` + Xen\'s `vm_event_resume` consuming the responses' }),
   }),
   mapper: section({
-    mapping: mapping.default({ kind: 'none' }),
-    request: z.enum(['page', 'range']).default('page'),
-    order: z.enum(['sequential', 'random']).default('sequential'),
-    retryNs: ns.default(100_000),
-    timerSlackNs: ns.default(50_000),
-    mapCallNs: ns.default(5_000),
-    perGfnNs: ns.default(200),
+    mapping: mapping.default({ kind: 'none' }).meta({ source: 'none yet: `none` runs no device-model storm (the xen-2017 presets map `all`)' }),
+    request: z.enum(['page', 'range']).default('page').meta({ source: 'Xen\'s one-gfn page-in requests; `range` is the fix under test' }),
+    order: z.enum(['sequential', 'random']).default('sequential').meta({ source: NONE_YET }),
+    retryNs: ns.default(100_000).meta({ unit: 'ns', source: 'Xen\'s foreign-memory library: `usleep(100)` between retries (RFC)' }),
+    timerSlackNs: ns.default(50_000).meta({ unit: 'ns', source: 'Linux default timer slack for normal threads (50 µs): `usleep` oversleeps by up to that; drawn uniformly' }),
+    mapCallNs: ns.default(5_000).meta({ unit: 'ns', source: '`IOCTL_PRIVCMD_MMAPBATCH_V2` entry and set-up' }),
+    perGfnNs: ns.default(200).meta({ unit: 'ns', source: 'per gfn in the batch: one `mmu_update` entry (16 per hypercall) with a p2m lookup' }),
   }),
   workload: section({
-    kind: z.enum(['idle', 'sequential', 'random', 'hot-set', 'memtest', 'trace']).default('idle'),
-    /** kind trace: a .pctrace file (docs/traces.md), relative to the current directory. */
-    trace: z.string().min(1).optional(),
-    vcpus: int(1, 4096).default(1),
-    region: range.optional(),
-    hotPages: int(1, 2 ** 30).default(1024),
-    hotProbability: z.number().min(0).max(1).default(0.9),
-    writeFraction: z.number().min(0).max(1).default(0.5),
-    thinkNs: ns.default(4_000),
-    prefetchPages: int(0, 2 ** 20).default(0),
+    kind: z.enum(['idle', 'sequential', 'random', 'hot-set', 'memtest', 'trace']).default('idle').meta({ source: NONE_YET }),
+    trace: z.string().min(1).optional().meta({ when: 'kind: trace', source: 'unset; kind trace needs it: a .pctrace file (docs/traces.md), relative to the current directory' }),
+    vcpus: int(1, 4096).default(1).meta({ unit: 'vCPUs', source: NONE_YET }),
+    region: range.optional().meta({ unit: 'pages', source: 'unset: all of guest memory' }),
+    hotPages: int(1, 2 ** 30).default(1024).meta({ unit: 'pages', when: 'kind: hot-set', source: NONE_YET }),
+    hotProbability: z.number().min(0).max(1).default(0.9).meta({ unit: 'fraction', when: 'kind: hot-set', source: NONE_YET }),
+    writeFraction: z.number().min(0).max(1).default(0.5).meta({ unit: 'fraction', source: 'half the touches write (presets: 1, fio writes)' }),
+    thinkNs: ns.default(4_000).meta({ unit: 'ns', source: 'one 4 KiB write per 4 µs ≈ 1 GB/s, fio writing to a ramdisk' }),
+    prefetchPages: int(0, 2 ** 20).default(0).meta({ unit: 'pages', source: 'none yet: 0 = a fault asks for its own page only' }),
   }),
-  /**
-   * QEMU postcopy-preempt: requested pages travel on their own connection. `share`: the preempt
-   * flow's part of the wire while the main stream is backlogged (fair queuing of two flows: 0.5).
-   */
+  /** QEMU postcopy-preempt: requested pages travel on their own connection. */
   preempt: section({
-    enabled: z.boolean().default(false),
-    share: z.number().gt(0).max(1).default(0.5),
+    enabled: z.boolean().default(false).meta({ source: 'QEMU\'s postcopy-preempt capability is off by default' }),
+    share: z.number().gt(0).max(1).default(0.5).meta({
+      unit: 'fraction', when: 'enabled: true',
+      source: 'the preempt flow\'s part of the wire while the main stream is backlogged: two backlogged TCP flows on one link under fair queuing (fq, the Linux default qdisc on many distributions) get equal shares',
+    }),
   }),
-  /** Sampled time series for plots: 0 = off, else the number of samples to keep (±2×). */
   timeline: section({
-    samples: int(0, 100_000).default(0),
-    /** Poll the query-migrate counters every this many ms of precopy (guestperf: 50); 0 = off. */
-    pollMs: int(0, 1e6).default(0),
+    samples: int(0, 100_000).default(0).meta({ unit: 'samples', source: 'off: sampled time series for plots, kept to about this many (±2×)' }),
+    pollMs: int(0, 1e6).default(0).meta({
+      unit: 'ms',
+      source: 'off: read the query-migrate counters every N ms of precopy, as a management tool polls; QEMU\'s guestperf polls every 50 ms (`time.sleep(0.05)`), and `run --timeline` without a value uses 50',
+    }),
   }),
-  faults: z.array(fault).default([]),
-  /** QEMU's postcopy recovery: a paused migration resumes once the connection is back. */
+  faults: z.array(fault).default([]).meta({ source: 'injected link cuts, source crashes, degraded links, back-channel loss (docs/recovery.md)' }),
   recovery: section({
-    enabled: z.boolean().default(true),
-    /** Extra time between reconnecting and sending the received bitmap (the operator's migrate-recover). */
-    setupNs: ns.default(0),
+    enabled: z.boolean().default(true).meta({ source: 'QEMU pauses a postcopy migration on a network failure and resumes it (postcopy recovery)' }),
+    setupNs: ns.default(0).meta({ unit: 'ns', source: 'extra time before the destination sends its received bitmap (the operator\'s `migrate-recover`); the TCP connect adds 2 × latency' }),
   }),
   limits: section({
-    horizonNs: int(1, 1e15).default(3_600e9),
-    /** Liveness bound of the checker: once faults have healed, no vCPU may stay blocked longer. */
-    livenessNs: int(1, 1e15).default(60e9),
-    /** End the run when postcopy is complete, or as soon as the guest runs (downtime studies). */
-    stopAt: z.enum(['complete', 'resume']).default('complete'),
+    horizonNs: int(1, 1e15).default(3_600e9).meta({ unit: 'ns', source: 'a run that has not finished after an hour of guest time stops there' }),
+    livenessNs: int(1, 1e15).default(60e9).meta({
+      unit: 'ns',
+      source: 'the checker\'s bound: once injected faults have healed, no vCPU may stay blocked longer (generous: a 1 GiB huge page takes ~9 s at 1 Gbit/s)',
+    }),
+    stopAt: z.enum(['complete', 'resume']).default('complete').meta({ source: '`resume` stops when the guest runs (downtime studies)' }),
   }),
 }).strict();
 

@@ -53,7 +53,8 @@ export function readRecords(dir: string): ReadRecords {
       return;
     }
     const r = recordSchema.safeParse(doc);
-    if (r.success) out.records.push(r.data as RunRecord);
+    // The record as written, not zod's copy: key order stays, so a rewrite is byte-identical.
+    if (r.success) out.records.push(doc as RunRecord);
     else {
       const issue = r.error.issues[0]!;
       out.skipped.push(`${path} line ${i + 1}: not a run record (${issue.path.join('.') || 'record'}: ${issue.message})`);

@@ -2,12 +2,25 @@ import type { Command } from 'commander';
 import { CORE_COMPARISON, presets } from '../../scenario/presets.ts';
 import { scenarioFrom } from './run.ts';
 
+/**
+ * A preset as the scenario file it is: `run FILE` on it gives what `--preset NAME` gives. The
+ * description moves into the heading comment; every field the preset leaves out keeps its default.
+ */
+async function presetYaml(name: string): Promise<string> {
+  // Loaded on use: listing the presets needs neither the YAML writer nor the loader.
+  const [{ scenarioYaml }, { presetInput }] = await Promise.all([import('../../scenario/yaml.ts'), import('../../scenario/load.ts')]);
+  const { name: _name, description, ...fields } = presetInput(name);
+  return scenarioYaml([`${name}: ${description ?? ''}`, 'Run it with: postcopy-emu run FILE (a field left out takes its default: postcopy-emu fields)'], { name, ...fields });
+}
+
 export function registerPresets(cmd: Command, out: (s: string) => void): void {
   cmd.command('presets')
-    .description('list the built-in scenarios')
-    .action(() => {
+    .description('list the built-in scenarios, or print one as a YAML scenario file')
+    .argument('[name]', 'print this preset as YAML, ready to edit and `run FILE`')
+    .action(async (name?: string) => {
+      if (name !== undefined) return out(await presetYaml(name));
       const w = Math.max(...[...presets.keys()].map((k) => k.length));
-      for (const [name, p] of presets) out(`${name.padEnd(w)}  ${p.description ?? ''}\n`);
+      for (const [n, p] of presets) out(`${n.padEnd(w)}  ${p.description ?? ''}\n`);
     });
 
   cmd.command('compare-presets')

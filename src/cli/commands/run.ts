@@ -31,6 +31,13 @@ function withTimeline(input: ScenarioInput, flag: boolean | string): ScenarioInp
   return { ...input, timeline: { samples: input.timeline?.samples || 1000, ...input.timeline, pollMs } };
 }
 
+/** The scenario as the emulator will see it (validated, defaults filled in), as a YAML file. */
+async function resolvedYaml(input: ScenarioInput): Promise<string> {
+  const [{ scenarioYaml }, { parseScenario }] = await Promise.all([import('../../scenario/yaml.ts'), import('../../scenario/validate.ts')]);
+  const scenario = parseScenario(input);
+  return scenarioYaml([`${scenario.name}, resolved: every field with its value. Run it with: postcopy-emu run FILE`], scenario);
+}
+
 /** Adds the options that name a scenario (--preset, --set, --seed). */
 export function scenarioOptions(c: Command): Command {
   return c.option('-p, --preset <name>', 'start from a preset (see `presets`)')
@@ -46,10 +53,12 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
     .option('--check', 'run the invariant checker; violations exit with code 1')
     .option('--timeline [ms]', 'record time series: the core\'s samples (ring occupancy, pages resident, …) and query-migrate polls every MS ms of precopy (default 50, as guestperf)')
     .option('--format <kind>', 'summary printed: table, or info (QEMU\'s `info migrate` layout)', 'table')
-    .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; check?: boolean; timeline?: boolean | string; format: string }) => {
+    .option('--print-scenario', 'print the resolved scenario (preset or file, --set, --seed, every default) as YAML instead of running it')
+    .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; check?: boolean; timeline?: boolean | string; format: string; printScenario?: boolean }) => {
       if (o.format !== 'table' && o.format !== 'info') throw new ScenarioError('--format', `must be table or info, got "${o.format}"`);
       let input = await scenarioFrom(file, o);
       if (o.timeline !== undefined) input = withTimeline(input, o.timeline);
+      if (o.printScenario) return out(await resolvedYaml(input));
       const [{ runScenario }, { writeAtomic }, { formatInfo }, { formatTable }] = await Promise.all([
         import('../../run.ts'), import('../../io/write.ts'), import('../info.ts'), import('../table.ts'),
       ]);
