@@ -120,3 +120,10 @@ describe('output paths', () => {
     expect(existsSync(join(out, 'report.html'))).toBe(false);
   });
 });
+
+describe('run --json', () => {
+  it('names an output path that cannot be written before the run, exit 2', async () => {
+    expect(await cli('run', '--preset', 'xen-2017-hybrid', '--json', '/nonexistent/x.json'))
+      .toEqual({ code: 2, out: '', err: 'postcopy-emu: cannot write /nonexistent/x.json: no such directory\n' });
+  });
+});

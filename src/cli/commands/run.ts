@@ -59,9 +59,11 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
       let input = await scenarioFrom(file, o);
       if (o.timeline !== undefined) input = withTimeline(input, o.timeline);
       if (o.printScenario) return out(await resolvedYaml(input));
-      const [{ runScenario }, { writeAtomic }, { formatInfo }, { formatTable }] = await Promise.all([
+      const [{ runScenario }, { checkOutputFile, writeAtomic }, { formatInfo }, { formatTable }] = await Promise.all([
         import('../../run.ts'), import('../../io/write.ts'), import('../info.ts'), import('../table.ts'),
       ]);
+      // A path that cannot be written fails now, not after the run.
+      if (o.json && o.json !== '-') checkOutputFile(o.json);
       const t0 = Date.now();
       const bar = progressBar('run {sim} s simulated | {speed}× real time');
       const { report, violations } = runScenario(input, o.check, (now) => {
