@@ -1,6 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ScenarioError } from '../scenario/error.ts';
-import { UsageError } from '../io/errors.ts';
+import { PostcopyEmuError } from '../io/errors.ts';
 import { packageVersion } from '../io/package.ts';
 import { registerCompare } from './commands/compare.ts';
 import { registerFields, registerSchema } from './commands/fields.ts';
@@ -49,7 +48,7 @@ export async function main(argv: readonly string[], out: (s: string) => void = (
     return failed ? 1 : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    if (e instanceof ScenarioError || e instanceof UsageError) {
+    if (e instanceof PostcopyEmuError) {
       process.stderr.write(`${PREFIX}${e.message}\n`);
       return 2;
     }

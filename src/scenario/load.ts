@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { PostcopyEmuError } from '../io/errors.ts';
+import { readBounded } from '../io/read.ts';
 import YAML from 'yaml';
 import { presets } from './presets.ts';
 import type { ScenarioInput } from './schema.ts';
@@ -13,6 +14,9 @@ export function presetInput(name: string): ScenarioInput {
   return structuredClone(p);
 }
 
+/** A scenario or sweep file is written by hand: 4 MiB holds 65,536 ranges several times over. */
+export const MAX_SCENARIO_BYTES = 4 * 2 ** 20;
+
 /**
  * Reads a YAML or JSON scenario file. A top-level `preset: NAME` starts from that preset and
  * the file's other fields override it.
@@ -20,8 +24,9 @@ export function presetInput(name: string): ScenarioInput {
 export function readScenarioFile(path: string): ScenarioInput {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readBounded(path, MAX_SCENARIO_BYTES, 'scenario file').toString('utf8');
   } catch (e) {
+    if (e instanceof PostcopyEmuError) throw new ScenarioError('file', e.message);
     throw new ScenarioError('file', `cannot read ${path}: ${(e as Error).message}`);
   }
   let doc: unknown;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { int, ns, range, REQUIRED, section } from './fields.ts';
+import { int, list, ns, pageBytes, range, REQUIRED, section } from './fields.ts';
 import { migrationSection, multifdSection, precopySection } from './lifecycle-schema.ts';
 
 // Every default below is a physical or protocol fact; its `source` says where it comes from
@@ -10,7 +10,7 @@ const NONE_YET = 'none yet';
 /** Which pages are still at the source when postcopy starts (the RFC's POSTCOPY_PFNS set). */
 const outstanding = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('all') }).strict(),
-  z.object({ kind: z.literal('ranges'), ranges: z.array(range).min(1).meta({ unit: 'pages', source: REQUIRED }) }).strict(),
+  z.object({ kind: z.literal('ranges'), ranges: list(range).min(1).meta({ unit: 'pages', source: REQUIRED }) }).strict(),
   z.object({ kind: z.literal('fraction'), fraction: z.number().gt(0).max(1).meta({ unit: 'fraction', source: REQUIRED }) }).strict(),
 ]);
 
@@ -18,7 +18,7 @@ const outstanding = z.discriminatedUnion('kind', [
 const mapping = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }).strict(),
   z.object({ kind: z.literal('all') }).strict(),
-  z.object({ kind: z.literal('ranges'), ranges: z.array(range).min(1).meta({ unit: 'pages', source: REQUIRED }) }).strict(),
+  z.object({ kind: z.literal('ranges'), ranges: list(range).min(1).meta({ unit: 'pages', source: REQUIRED }) }).strict(),
   z.object({
     kind: z.literal('buckets'),
     bucketPages: int(1, 2 ** 30).default(256).meta({ unit: 'pages', source: 'QEMU\'s Xen map cache: 1 MiB buckets on 64-bit hosts' }),
@@ -26,7 +26,8 @@ const mapping = z.discriminatedUnion('kind', [
   }).strict(),
 ]);
 
-const rateMbps = z.number().gt(0).max(1e7);
+/** From 1 kbit/s (below it one 4 KiB page takes over 30 s: no migration link) to 10 Tbit/s. */
+const rateMbps = z.number().min(0.001, 'at least 0.001 Mbit/s (1 kbit/s): slower, one 4 KiB page takes over 30 s').max(1e7, 'at most 1e7 Mbit/s (10 Tbit/s)');
 const link = {
   rateMbps: rateMbps.default(1000).meta({ unit: 'Mbit/s', source: 'the seed\'s 1 Gbit/s' }),
   latencyNs: ns.default(50_000).meta({ unit: 'ns', source: 'one way on a switched LAN: a ping RTT of ~0.1 ms (NIC, interrupt, stack, one switch)' }),
@@ -67,8 +68,8 @@ export const scenarioSchema = z.object({
   seed: int(0, Number.MAX_SAFE_INTEGER).default(1).meta({ source: 'any: every random stream derives from it' }),
   memory: section({
     pages: int(1, 2 ** 30).default(524_288).meta({ unit: 'pages', source: '2 GiB guest (seed 004)' }),
-    pageSize: int(512, 2 ** 30).default(4096).meta({ unit: 'bytes', source: 'x86 base page' }),
-    hostPageSize: int(512, 2 ** 30).optional().meta({
+    pageSize: pageBytes.default(4096).meta({ unit: 'bytes', source: 'x86 base page' }),
+    hostPageSize: pageBytes.optional().meta({
       unit: 'bytes',
       source: 'unset: = pageSize. The host page backing guest memory: 4 KiB, or hugetlbfs 2 MiB / 1 GiB; a huge page is placed whole (userfaultfd), so a fault waits for all of it',
     }),
@@ -77,7 +78,7 @@ export const scenarioSchema = z.object({
       unit: 'fraction',
       source: 'share of guest pages that are all zeros, drawn per page from the seed (a freshly booted guest is mostly zero pages: seed 001\'s idle 16 GiB guest sent 4 M of 4.2 M pages as duplicates)',
     }),
-    zeroRanges: z.array(range).default([]).meta({
+    zeroRanges: list(range).default([]).meta({
       unit: 'pages',
       source: 'ranges `{start, count}` of pages that are zero pages in addition to those `zeroFraction` draws: the issue\'s per-region map (e.g. memory a guest never touched)',
     }),
@@ -171,7 +172,7 @@ export const scenarioSchema = z.object({
       source: 'off: read the query-migrate counters every N ms of precopy, as a management tool polls; QEMU\'s guestperf polls every 50 ms (`time.sleep(0.05)`), and `run --timeline` without a value uses 50',
     }),
   }),
-  faults: z.array(fault).default([]).meta({ source: 'injected link cuts, source crashes, degraded links, back-channel loss (docs/recovery.md)' }),
+  faults: list(fault).default([]).meta({ source: 'injected link cuts, source crashes, degraded links, back-channel loss (docs/recovery.md)' }),
   recovery: section({
     enabled: z.boolean().default(true).meta({ source: 'QEMU pauses a postcopy migration on a network failure and resumes it (postcopy recovery)' }),
     setupNs: ns.default(0).meta({ unit: 'ns', source: 'extra time before the destination sends its received bitmap (the operator\'s `migrate-recover`); the TCP connect adds 2 × latency' }),

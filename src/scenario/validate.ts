@@ -3,6 +3,8 @@ import { ScenarioError } from './error.ts';
 import { scenarioSchema, type Range, type Scenario } from './schema.ts';
 
 
+const MAX_GUEST_BYTES = 2 ** 50;
+
 /** Validates a scenario (schema, then the checks that span fields); throws ScenarioError. */
 export function parseScenario(input: unknown): Scenario {
   const r = scenarioSchema.safeParse(input);
@@ -30,6 +32,9 @@ export function parseScenario(input: unknown): Scenario {
   if (m.kind === 'ranges') inMemory('mapper.mapping.ranges', m.ranges);
   if (m.kind === 'buckets' && m.count * m.bucketPages > pages) {
     throw new ScenarioError('mapper.mapping.count', `at most ${Math.floor(pages / m.bucketPages)} buckets of ${m.bucketPages} pages fit in memory`);
+  }
+  if (s.memory.pages * s.memory.pageSize > MAX_GUEST_BYTES) {
+    throw new ScenarioError('memory.pages', `memory.pages × memory.pageSize is at most 2^50 bytes (1 PiB), got ${s.memory.pages} × ${s.memory.pageSize}: byte counters must stay exact (below 2^53) through several full sends`);
   }
   if (s.memory.hostPageSize !== undefined && s.memory.hostPageSize % s.memory.pageSize !== 0) {
     throw new ScenarioError('memory.hostPageSize', `must be a multiple of memory.pageSize (${s.memory.pageSize}), e.g. 4096, 2097152 or 1073741824`);

@@ -1,4 +1,5 @@
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
+import { readLines } from '../io/read.ts';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeAtomic } from '../io/write.ts';
@@ -10,6 +11,8 @@ import type { SweepRun } from './spec.ts';
 export type RunRecord = SweepRun & { status: 'ok' | 'failed'; error?: string; result?: RunReport };
 
 export const RUNS = 'runs.jsonl';
+/** One record with its time series can reach megabytes; 64 M characters is far beyond any. */
+const MAX_RECORD_CHARS = 2 ** 26;
 
 /** A line of runs.jsonl as read back: the fields every reader relies on, checked. */
 const recordSchema = z.object({
@@ -43,14 +46,17 @@ export function readRecords(dir: string): ReadRecords {
   const path = join(dir, RUNS);
   const out: ReadRecords = { records: [], skipped: [] };
   if (!existsSync(path)) return out;
-  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
+  // Streamed: a sweep's runs.jsonl may pass the 512 MiB a JavaScript string can hold.
+  let i = -1;
+  for (const line of readLines(path, MAX_RECORD_CHARS)) {
+    i++;
+    if (!line.trim()) continue;
     let doc: unknown;
     try {
       doc = JSON.parse(line);
     } catch {
       out.skipped.push(`${path} line ${i + 1}: not JSON`);
-      return;
+      continue;
     }
     const r = recordSchema.safeParse(doc);
     // The record as written, not zod's copy: key order stays, so a rewrite is byte-identical.
@@ -59,7 +65,7 @@ export function readRecords(dir: string): ReadRecords {
       const issue = r.error.issues[0]!;
       out.skipped.push(`${path} line ${i + 1}: not a run record (${issue.path.join('.') || 'record'}: ${issue.message})`);
     }
-  });
+  }
   return out;
 }
 

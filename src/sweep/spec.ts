@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readBounded } from '../io/read.ts';
 import { dirname, resolve } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { streamSeed } from '../kernel/rng.ts';
-import { applySets, presetInput, readScenarioFile } from '../scenario/load.ts';
+import { MAX_SCENARIO_BYTES, applySets, presetInput, readScenarioFile } from '../scenario/load.ts';
 import type { ScenarioInput } from '../scenario/schema.ts';
 import { ScenarioError } from '../scenario/error.ts';
 import { parseScenario } from '../scenario/validate.ts';
@@ -49,7 +49,7 @@ function fail(e: { issues: { path: PropertyKey[]; message: string; code: string;
 export function readSweep(path: string): Sweep {
   let doc: unknown;
   try {
-    doc = YAML.parse(readFileSync(path, 'utf8'));
+    doc = YAML.parse(readBounded(path, MAX_SCENARIO_BYTES, 'sweep file').toString('utf8'));
   } catch (e) {
     throw new ScenarioError('file', `cannot read sweep ${path}: ${(e as Error).message.split('\n')[0]!.replace(/:\s*$/, '')}`);
   }

@@ -1,6 +1,8 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { PostcopyEmuError } from '../io/errors.ts';
 import { packageRoot } from '../io/package.ts';
+import { readBounded } from '../io/read.ts';
 
 /**
  * The .pctrace file: a 32-byte little-endian header, then one varint pair per record.
@@ -30,10 +32,17 @@ export interface Trace {
   ops: Uint8Array;
 }
 
+/**
+ * The most records a trace holds (2^26, 67 M): importing one takes 17 B a record and replaying
+ * it 13 B, so the largest trace stays near 1 GiB of memory; a file is at most 1 GiB.
+ */
+export const MAX_TRACE_RECORDS = 2 ** 26;
+export const MAX_TRACE_BYTES = 2 ** 30;
+
 /** A .pctrace file that cannot be read: the message names the file and what is wrong. */
-export class TraceFormatError extends Error {
+export class TraceFormatError extends PostcopyEmuError {
   constructor(readonly file: string, readonly detail: string) {
-    super(`${file}: ${detail}`);
+    super(file, `${file}: ${detail}`);
     this.name = 'TraceFormatError';
   }
 }
@@ -147,8 +156,9 @@ export function decodeTrace(buf: Uint8Array, file: string): Trace {
 export function readTrace(path: string): Trace {
   let buf: Buffer;
   try {
-    buf = readFileSync(path);
+    buf = readBounded(path, MAX_TRACE_BYTES, '.pctrace file');
   } catch (e) {
+    if (e instanceof PostcopyEmuError) throw new TraceFormatError(path, e.message.replace(`${path}: `, ''));
     throw new TraceFormatError(path, `cannot read: ${(e as Error).message}`);
   }
   return decodeTrace(buf, path);

@@ -1,15 +1,14 @@
-import { closeSync, openSync, readSync } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
-import { MAX_GFN, TraceOp, type Trace } from './format.ts';
+import { PostcopyEmuError } from '../io/errors.ts';
+import { MAX_GFN, MAX_TRACE_RECORDS, TraceOp, type Trace } from './format.ts';
 
 /** Bad input lines are collected, up to this many shown, before the import fails. */
 export const MAX_REPORTED = 10;
 
 /** An input that cannot be imported; `problems` are "line N: …" strings, at most MAX_REPORTED. */
-export class TraceImportError extends Error {
+export class TraceImportError extends PostcopyEmuError {
   constructor(readonly problems: string[], readonly total = problems.length) {
     const more = total > problems.length ? `\n  … and ${total - problems.length} more` : '';
-    super(total === 1 ? problems[0]! : `${total} bad lines:\n  ${problems.join('\n  ')}${more}`);
+    super('trace', total === 1 ? problems[0]! : `${total} bad lines:\n  ${problems.join('\n  ')}${more}`);
     this.name = 'TraceImportError';
   }
 }
@@ -27,26 +26,6 @@ export interface LackeyOptions extends CsvOptions {
   includeFetches?: boolean;
 }
 
-/** The lines of a file, read in 1 MiB chunks so a multi-GiB lackey log never sits in memory. */
-export function readLines(path: string): Iterable<string> {
-  const fd = openSync(path, 'r');
-  return (function* () {
-    const buf = Buffer.allocUnsafe(1 << 20), dec = new StringDecoder('utf8');
-    let rest = '';
-    try {
-      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) {
-        const parts = (rest + dec.write(buf.subarray(0, n))).split('\n');
-        rest = parts.pop()!;
-        yield* parts;
-      }
-      rest += dec.end();
-      if (rest !== '') yield rest;
-    } finally {
-      closeSync(fd);
-    }
-  })();
-}
-
 /** Records as they are parsed, in growable typed arrays; `keys` are gfns or raw page numbers. */
 class Records {
   length = 0;
@@ -55,6 +34,9 @@ class Records {
   ops = new Uint8Array(4096);
 
   push(time: number, key: number, op: number): void {
+    if (this.length === MAX_TRACE_RECORDS) {
+      throw new TraceImportError([`more than ${MAX_TRACE_RECORDS} records (2^26, the most a trace holds): take the first N with --max-records N`]);
+    }
     if (this.length === this.times.length) {
       const grow = <T extends Float64Array | Uint8Array>(a: T): T => {
         const b = new (a.constructor as new (n: number) => T)(a.length * 2);
@@ -98,7 +80,8 @@ const OPS: Record<string, TraceOp> = { r: TraceOp.READ, read: TraceOp.READ, w: T
 
 /**
  * CSV `time_ns,gfn,op`: time a non-decreasing integer ≥ 0, gfn an integer ≥ 0, op r/w/read/write
- * (any case). The first non-blank line is a header when none of its fields is a number; blank
+ * (any case). The first non-blank line may be the header `time_ns,gfn,op`; any other line that
+ * is not a record is an error (a garbage first line is not silently taken as a header); blank
  * lines are skipped; gfns are kept as they are.
  */
 export function importCsv(lines: Iterable<string>, o: CsvOptions): Trace {
@@ -112,7 +95,7 @@ export function importCsv(lines: Iterable<string>, o: CsvOptions): Trace {
     const f = line.split(',').map((x) => x.trim());
     if (first) {
       first = false;
-      if (f.every((x) => !/^[+-]?\d/.test(x))) continue;
+      if (f.map((x) => x.toLowerCase()).join(',') === 'time_ns,gfn,op') continue;
     }
     if (f.length !== 3) {
       bad.add(no, `expected 3 fields time_ns,gfn,op, got ${f.length}: ${quote(line)}`);

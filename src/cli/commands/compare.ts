@@ -1,11 +1,15 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { RunReport } from '../../metrics/report.ts';
 import { UsageError } from '../../io/errors.ts';
 
-function readReport(path: string): RunReport {
+/** A run result with its time series is megabytes; 256 MiB is far beyond any. */
+const MAX_RESULT_BYTES = 2 ** 28;
+
+async function readReport(path: string): Promise<RunReport> {
+  const { readBounded } = await import('../../io/read.ts');
   try {
-    const r = JSON.parse(readFileSync(path, 'utf8')) as RunReport;
+    const r = JSON.parse(readBounded(path, MAX_RESULT_BYTES, 'run result').toString('utf8')) as RunReport;
     if (typeof r.downtime !== 'number' || !r.emulator) throw new Error('not a run result');
     return r;
   } catch (e) {
@@ -52,6 +56,6 @@ export function registerCompare(cmd: Command, out: (s: string) => void): void {
         return;
       }
       if (o.by) throw new UsageError('--by needs one sweep directory');
-      out(`${formatTable(inputs.map(readReport), inputs, true)}\n`);
+      out(`${formatTable(await Promise.all(inputs.map(readReport)), inputs, true)}\n`);
     });
 }

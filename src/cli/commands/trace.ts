@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../io/errors.ts';
+import { MAX_TRACE_RECORDS } from '../../trace/format.ts';
 
 interface ImportOptions {
   output: string;
@@ -28,18 +29,21 @@ export function registerTrace(cmd: Command, out: (s: string) => void): void {
     .option('--include-fetches', 'lackey: record instruction fetches as reads')
     .option('--max-records <n>', 'stop after N records')
     .action(async (input: string, o: ImportOptions) => {
-      const [{ encodeTrace, traceStats }, { TraceImportError, importCsv, importLackey, readLines }, { checkOutputFile, writeAtomic }] = await Promise.all([
-        import('../../trace/format.ts'), import('../../trace/import.ts'), import('../../io/write.ts'),
+      const [{ encodeTrace, traceStats }, { TraceImportError, importCsv, importLackey }, { checkOutputFile, writeAtomic }, { readLines }] = await Promise.all([
+        import('../../trace/format.ts'), import('../../trace/import.ts'), import('../../io/write.ts'), import('../../io/read.ts'),
       ]);
       checkOutputFile(o.output);
       const pageSize = integer('--page-size', o.pageSize, 512, 2 ** 30);
-      const maxRecords = o.maxRecords === undefined ? undefined : integer('--max-records', o.maxRecords, 1, 2 ** 32 - 1);
+      if ((pageSize & (pageSize - 1)) !== 0) throw new UsageError(`--page-size: must be a power of two (a page is 2^k bytes), got ${pageSize}`);
+      const maxRecords = o.maxRecords === undefined ? undefined : integer('--max-records', o.maxRecords, 1, MAX_TRACE_RECORDS);
       if (o.format === 'csv' && (o.ips !== undefined || o.includeFetches)) throw new UsageError('--ips and --include-fetches apply to --format lackey only');
       const ips = Number(o.ips ?? 1e9);
-      if (!(Number.isFinite(ips) && ips > 0)) throw new UsageError(`--ips: must be a positive number, got "${o.ips}"`);
+      // 1 kHz … 1 THz: an instruction at most 1 ms, so 2^26 records stay within the 2^53 ns clock.
+      if (!(ips >= 1e3 && ips <= 1e12)) throw new UsageError(`--ips: must be a number of instructions per second in 1e3..1e12, got "${o.ips}"`);
       let t;
       try {
-        const lines = readLines(input);
+        // Lines are streamed; a line of over 64 KiB is no trace line (a binary file, a device).
+        const lines = readLines(input, 65_536);
         t = o.format === 'csv'
           ? importCsv(lines, { pageSize, maxRecords })
           : importLackey(lines, { pageSize, maxRecords, ips, includeFetches: o.includeFetches });
