@@ -34,10 +34,11 @@ export interface Trace {
 
 /**
  * The most records a trace holds (2^26, 67 M): importing one takes 17 B a record and replaying
- * it 13 B, so the largest trace stays near 1 GiB of memory; a file is at most 1 GiB.
+ * it 13 B, so the largest trace stays near 1 GiB of memory. A file is at most 256 MiB (2^26 records
+ * at the shipped trace's 2.65 B each take 170 MiB).
  */
 export const MAX_TRACE_RECORDS = 2 ** 26;
-export const MAX_TRACE_BYTES = 2 ** 30;
+export const MAX_TRACE_BYTES = 2 ** 28;
 
 /** A .pctrace file that cannot be read: the message names the file and what is wrong. */
 export class TraceFormatError extends PostcopyEmuError {
@@ -109,7 +110,8 @@ function readHeader(buf: Uint8Array, file: string) {
   const version = b.readUInt32LE(8);
   if (version !== VERSION) fail(`format version ${version} is not supported (this reader knows ${VERSION})`);
   const h = { pageSize: b.readUInt32LE(12), records: b.readUInt32LE(16), span: b.readUInt32LE(20), bytes: b.readUInt32LE(24), crc: b.readUInt32LE(28) };
-  if (h.pageSize === 0) fail('page size 0 in the header');
+  if (h.pageSize === 0 || (h.pageSize & (h.pageSize - 1)) !== 0) fail(`page size ${h.pageSize} in the header is not a power of two`);
+  if (h.records > MAX_TRACE_RECORDS) fail(`${h.records} records: a trace holds at most ${MAX_TRACE_RECORDS} (2^26)`);
   if (HEADER_BYTES + h.bytes !== buf.length) {
     fail(`truncated or padded: the header says ${h.bytes} payload bytes, the file holds ${buf.length - HEADER_BYTES}`);
   }

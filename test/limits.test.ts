@@ -1,0 +1,75 @@
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cliHarness } from './cli-harness.ts';
+
+/** Hostile and clumsy inputs: each ends in one line and exit 2, within its bound, leaving nothing. */
+const cli = cliHarness();
+const dir = mkdtempSync(join(tmpdir(), 'pce-limits-'));
+const file = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+/** Exit 2 with exactly one stderr line, nothing on stdout. */
+async function refused(...args: string[]): Promise<string> {
+  const r = await cli(...args);
+  expect(r.code).toBe(2);
+  expect(r.out).toBe('');
+  expect(r.err.split('\n')).toHaveLength(2);
+  return r.err.trim();
+}
+
+describe('input sizes', () => {
+  it('refuses /dev/zero as a scenario, a sweep file and a trace to import, after reading its bound', async () => {
+    expect(await refused('run', '/dev/zero')).toBe('postcopy-emu: file: /dev/zero: a scenario file is at most 4 MiB');
+    expect(await refused('sweep', '/dev/zero', '-o', join(dir, 's'))).toBe('postcopy-emu: file: cannot read sweep /dev/zero: /dev/zero: a sweep file is at most 4 MiB');
+    expect(await refused('trace', 'import', '/dev/zero', '-o', join(dir, 'z.pctrace'), '-f', 'csv'))
+      .toBe('postcopy-emu: /dev/zero: line 1 is longer than 65536 characters: not a text file of lines');
+  });
+
+  it('refuses /dev/zero as a workload trace', async () => {
+    expect(await refused('run', '--set', 'workload={kind: trace, vcpus: 1, trace: /dev/zero}'))
+      .toBe('postcopy-emu: workload.trace: /dev/zero: a .pctrace file is at most 256 MiB');
+  });
+
+  it('refuses a scenario file over 4 MiB, and a directory', async () => {
+    const big = file('big.yaml', `name: big\ndescription: ${'x'.repeat(4 * 2 ** 20)}\n`);
+    expect(await refused('run', big)).toBe(`postcopy-emu: file: ${big}: a scenario file is at most 4 MiB`);
+    expect(await refused('run', dir)).toBe(`postcopy-emu: file: ${dir} is a directory`);
+  });
+
+  it('refuses more than 65,536 zero ranges', async () => {
+    const ranges = Array.from({ length: 65_537 }, (_, i) => ({ start: 2 * i, count: 1 }));
+    const p = file('ranges.json', JSON.stringify({ memory: { pages: 262_144, zeroRanges: ranges } }));
+    expect(await refused('run', p)).toBe('postcopy-emu: memory.zeroRanges: at most 65536 entries (merge adjacent ranges)');
+  });
+});
+
+describe('values that pass a type check but break a run', () => {
+  it('names the physical bound with its reason', async () => {
+    expect(await refused('run', '--set', 'link.rateMbps=1e-300'))
+      .toBe('postcopy-emu: link.rateMbps: at least 0.001 Mbit/s (1 kbit/s): slower, one 4 KiB page takes over 30 s');
+    expect(await refused('run', '--set', 'memory.pageSize=3000'))
+      .toBe('postcopy-emu: memory.pageSize: must be a power of two (a page is 2^k bytes), e.g. 4096');
+    expect(await refused('run', '--set', 'memory.pages=1e308')).toBe('postcopy-emu: memory.pages: Too big: expected number to be <=1073741824');
+    expect(await refused('run', '--set', 'memory.pages=1073741824', '--set', 'memory.pageSize=2097152')).toMatch(
+      /^postcopy-emu: memory\.pages: memory\.pages × memory\.pageSize is at most 2\^50 bytes \(1 PiB\), got 1073741824 × 2097152/);
+  });
+
+  it('trace import: --ips and --page-size within physics, a garbage first CSV line is an error', async () => {
+    const csv = file('t.csv', 'garbage header here\n0,1,r\n');
+    const out = join(dir, 't.pctrace');
+    expect(await refused('trace', 'import', csv, '-o', out, '-f', 'lackey', '--ips', '1e-300'))
+      .toBe('postcopy-emu: --ips: must be a number of instructions per second in 1e3..1e12, got "1e-300"');
+    expect(await refused('trace', 'import', csv, '-o', out, '-f', 'csv', '--page-size', '3000'))
+      .toBe('postcopy-emu: --page-size: must be a power of two (a page is 2^k bytes), got 3000');
+    expect(await refused('trace', 'import', csv, '-o', out, '-f', 'csv'))
+      .toBe(`postcopy-emu: ${csv}: line 1: expected 3 fields time_ns,gfn,op, got 1: "garbage header here"`);
+    const ok = file('ok.csv', 'TIME_NS, gfn, op\n0,1,r\n');
+    expect((await cli('trace', 'import', ok, '-o', out, '-f', 'csv')).code).toBe(0);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp') || f.includes('.pctrace.'))).toEqual([]);
+  });
+});
