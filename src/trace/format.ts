@@ -111,11 +111,11 @@ function readHeader(buf: Uint8Array, file: string) {
   if (version !== VERSION) fail(`format version ${version} is not supported (this reader knows ${VERSION})`);
   const h = { pageSize: b.readUInt32LE(12), records: b.readUInt32LE(16), span: b.readUInt32LE(20), bytes: b.readUInt32LE(24), crc: b.readUInt32LE(28) };
   if (h.pageSize === 0 || (h.pageSize & (h.pageSize - 1)) !== 0) fail(`page size ${h.pageSize} in the header is not a power of two`);
-  if (h.records > MAX_TRACE_RECORDS) fail(`${h.records} records: a trace holds at most ${MAX_TRACE_RECORDS} (2^26)`);
   if (HEADER_BYTES + h.bytes !== buf.length) {
     fail(`truncated or padded: the header says ${h.bytes} payload bytes, the file holds ${buf.length - HEADER_BYTES}`);
   }
   if (h.bytes < 2 * h.records) fail(`${h.records} records cannot fit in ${h.bytes} payload bytes`);
+  if (h.records > MAX_TRACE_RECORDS) fail(`${h.records} records: a trace holds at most ${MAX_TRACE_RECORDS} (2^26)`);
   return h;
 }
 
