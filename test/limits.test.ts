@@ -73,3 +73,33 @@ describe('values that pass a type check but break a run', () => {
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp') || f.includes('.pctrace.'))).toEqual([]);
   });
 });
+
+describe('bounds that always fire', () => {
+  it('soak refuses seeds past 2^53 − 1', async () => {
+    expect(await refused('soak', '--from', '9007199254740990', '--seeds', '5'))
+      .toBe('postcopy-emu: --seeds: --from 9007199254740990 + --seeds 5 passes 2^53 − 1, the last seed a double holds exactly');
+  });
+
+  it('caps --jobs at the CPUs this process may use, with a warning', async () => {
+    const { hostCpus } = await import('../src/io/host.ts');
+    const { workerCount } = await import('../src/workers/jobs.ts');
+    const warnings: string[] = [];
+    expect(workerCount(1000, 2 ** 20, (w) => warnings.push(w))).toBe(hostCpus());
+    expect(warnings).toEqual([`--jobs 1000 capped at ${hostCpus()}: this process may use ${hostCpus()} CPUs`]);
+    expect(workerCount(undefined, 2 ** 20, (w) => warnings.push(w))).toBe(hostCpus());
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('refuses a run that does not fit in the available memory, naming the estimate and the limit', async () => {
+    const { availableBytes } = await import('../src/io/host.ts');
+    const { workerCount } = await import('../src/workers/jobs.ts');
+    expect(() => workerCount(undefined, availableBytes() * 4, () => {})).toThrow(/^one run needs about [\d.]+ GiB \(estimated from memory\.pages\); this host has [\d.]+ GiB available$/);
+  });
+
+  it('refuses a sweep of more than 10^7 runs before expanding it', async () => {
+    const axes = { 'ring.capacity': Array.from({ length: 1000 }, (_, i) => i + 1), 'link.rateMbps': Array.from({ length: 1000 }, (_, i) => i + 1) };
+    const p = file('huge-sweep.json', JSON.stringify({ base: { preset: 'xen-2017-hybrid' }, axes, replications: 11 }));
+    expect(await refused('sweep', p, '-o', join(dir, 'huge'))).toBe('postcopy-emu: axes: 1000000 configurations × 11 replications = 11000000 runs; '
+      + 'a sweep holds at most 10000000 (its records alone would fill the memory): split it into several sweep files');
+  });
+});

@@ -7,6 +7,7 @@ import { MAX_SCENARIO_BYTES, applySets, presetInput, readScenarioFile } from '..
 import type { ScenarioInput } from '../scenario/schema.ts';
 import { ScenarioError } from '../scenario/error.ts';
 import { parseScenario } from '../scenario/validate.ts';
+import { estimateRunBytes } from '../scenario/estimate.ts';
 
 const scalar = z.union([z.number(), z.string(), z.boolean(), z.record(z.string(), z.unknown())]);
 
@@ -37,6 +38,8 @@ export interface Sweep {
   base: ScenarioInput;
   runs: SweepRun[];
   configs: number;
+  /** The largest configuration's memory estimate, for the number of workers that fit. */
+  maxRunBytes: number;
 }
 
 function fail(e: { issues: { path: PropertyKey[]; message: string; code: string; keys?: string[] }[] }): never {
@@ -44,6 +47,11 @@ function fail(e: { issues: { path: PropertyKey[]; message: string; code: string;
   const path = [...issue.path, ...(issue.code === 'unrecognized_keys' ? [issue.keys![0]!] : [])].join('.');
   throw new ScenarioError(path, issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message);
 }
+
+/** The most runs one sweep holds: 10^7 records of ~1 KiB each are already 10 GB of runs.jsonl. */
+export const MAX_SWEEP_RUNS = 10_000_000;
+/** Above this many configurations the CLI warns before it starts: hours of work, GBs of output. */
+export const WARN_CONFIGURATIONS = 100_000;
 
 /** Reads and validates a sweep file (YAML or JSON); every problem names its field (exit 2). */
 export function readSweep(path: string): Sweep {
@@ -69,6 +77,9 @@ export function expandSweep(doc: unknown, dir: string): Sweep {
   const base = applySets('preset' in spec.base ? presetInput(spec.base.preset) : readScenarioFile(resolve(dir, spec.base.file)), sets);
   const axes = Object.entries(spec.axes);
   const configs = axes.reduce((n, [, values]) => n * values.length, 1);
+  if (configs * spec.replications > MAX_SWEEP_RUNS) {
+    throw new ScenarioError('axes', `${configs} configurations × ${spec.replications} replications = ${configs * spec.replications} runs; a sweep holds at most ${MAX_SWEEP_RUNS} (its records alone would fill the memory): split it into several sweep files`);
+  }
   const runs: SweepRun[] = [];
   for (let config = 0; config < configs; config++) {
     const params: Record<string, unknown> = {};
@@ -90,16 +101,17 @@ export function expandSweep(doc: unknown, dir: string): Sweep {
     if (e instanceof ScenarioError) throw new ScenarioError(`base.${e.path}`, e.detail);
     throw e;
   }
+  let maxRunBytes = 0;
   for (let c = 0; c < configs; c++) {
     const run = runs[c * spec.replications]!;
     try {
-      parseScenario(scenarioOf({ spec, base, runs, configs }, run));
+      maxRunBytes = Math.max(maxRunBytes, estimateRunBytes(parseScenario(scenarioOf({ base }, run))));
     } catch (e) {
       if (e instanceof ScenarioError) throw new ScenarioError(`axes.${e.path}`, `${e.detail} (configuration ${c}: ${JSON.stringify(run.params)})`);
       throw e;
     }
   }
-  return { spec, base, runs, configs };
+  return { spec, base, runs, configs, maxRunBytes };
 }
 
 /** The seed of replication i, derived from the sweep's seed by hashing. */
@@ -108,7 +120,7 @@ export function replicationSeed(seed: number, replication: number): number {
 }
 
 /** The scenario one run executes: the base, its axis values, its replication's seed. */
-export function scenarioOf(sweep: Sweep, run: SweepRun): ScenarioInput {
+export function scenarioOf(sweep: Pick<Sweep, 'base'>, run: SweepRun): ScenarioInput {
   const sets = Object.entries(run.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
   return { ...applySets(sweep.base, sets), seed: run.seed };
 }

@@ -1,15 +1,11 @@
-import { cpus } from 'node:os';
 import type { Command } from 'commander';
 import { ScenarioError } from '../../scenario/error.ts';
 import { UsageError } from '../../io/errors.ts';
+import { wholeNumber } from '../io.ts';
 import { progressBar } from '../progress.ts';
 
-function wholeNumber(flag: string, v: string, min: number): number {
-  if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) {
-    throw new ScenarioError(flag, `must be a whole number ≥ ${min}, got "${v}"`);
-  }
-  return Number(v);
-}
+/** A soak scenario has at most 4096 pages; 256 MiB per worker is ample. */
+const SOAK_RUN_BYTES = 256 * 2 ** 20;
 
 /** One seed's random scenario as a YAML scenario file. */
 export async function scenarioYaml(seed: number): Promise<string> {
@@ -22,7 +18,7 @@ export function registerSoak(cmd: Command, out: (s: string) => void, fail: () =>
     .description('run random scenarios under the invariant checker and print every failing seed')
     .option('-n, --seeds <n>', 'how many seeds to run')
     .option('--from <s>', 'first seed', '1')
-    .option('-j, --jobs <n>', 'worker threads (default: cores)')
+    .option('-j, --jobs <n>', 'worker threads (default: the CPUs this process may use)')
     .option('--print-scenario', 'print the scenario of seed --from as YAML instead of running it')
     .action(async (o: { seeds?: string; from: string; jobs?: string; printScenario?: boolean }) => {
       const from = wholeNumber('--from', o.from, 0);
@@ -33,7 +29,13 @@ export function registerSoak(cmd: Command, out: (s: string) => void, fail: () =>
       }
       if (o.seeds === undefined) throw new UsageError('soak needs --seeds N');
       const count = wholeNumber('--seeds', o.seeds, 1);
-      const jobs = o.jobs === undefined ? cpus().length : wholeNumber('--jobs', o.jobs, 1);
+      // Seeds are whole numbers a double holds exactly: the last one must be too.
+      if (from + count - 1 > Number.MAX_SAFE_INTEGER) {
+        throw new ScenarioError('--seeds', `--from ${from} + --seeds ${count} passes 2^53 − 1, the last seed a double holds exactly`);
+      }
+      const { workerCount } = await import('../../workers/jobs.ts');
+      const jobs = workerCount(o.jobs === undefined ? undefined : wholeNumber('--jobs', o.jobs, 1), SOAK_RUN_BYTES,
+        (w) => process.stderr.write(`postcopy-emu: warning: ${w}\n`));
       const { formatSoak, soak } = await import('../../check/soak.ts');
       const t0 = Date.now();
       const bar = progressBar('soak [{bar}] {value}/{total} seeds | ETA {eta_formatted}');

@@ -1,33 +1,33 @@
-import { cpus } from 'node:os';
 import type { Command } from 'commander';
-import { ScenarioError } from '../../scenario/error.ts';
+import { wholeNumber } from '../io.ts';
 import { progressBar } from '../progress.ts';
 
-function jobsOf(v: string | undefined): number {
-  if (v === undefined) return cpus().length;
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new ScenarioError('--jobs', `must be a whole number ≥ 1, got "${v}"`);
-  return Number(v);
-}
 
 export function registerSweep(cmd: Command, out: (s: string) => void, fail: () => void): void {
   cmd.command('sweep')
     .description('run a sweep file: every combination of its axes × replications, in parallel')
     .argument('<file>', 'sweep file, YAML or JSON')
     .option('-o, --out <dir>', 'output directory', 'sweep-out')
-    .option('-j, --jobs <n>', 'worker threads (default: cores)')
+    .option('-j, --jobs <n>', 'worker threads (default: the CPUs this process may use)')
     .option('--resume', 'continue an interrupted sweep in --out, skipping runs already done')
     .option('--shard <K/N>', 'run only the runs whose index ≡ K (mod N)')
     .option('--shards <n>', 'shard count for a Kubernetes Indexed Job (with JOB_COMPLETION_INDEX)')
     .action(async (file: string, o: { out: string; jobs?: string; resume?: boolean; shard?: string; shards?: string }) => {
-      const [{ runSweep }, { resolveShard }, { readSweep }] = await Promise.all([
+      const [{ runSweep }, { resolveShard }, { readSweep, WARN_CONFIGURATIONS }] = await Promise.all([
         import('../../sweep/run.ts'), import('../../sweep/shard.ts'), import('../../sweep/spec.ts'),
       ]);
       const sweep = readSweep(file);
+      if (sweep.configs > WARN_CONFIGURATIONS) {
+        process.stderr.write(`postcopy-emu: warning: ${sweep.configs} configurations × ${sweep.spec.replications} replications: a long sweep with a large output; --shard splits it\n`);
+      }
       const shard = resolveShard(o.shard, o.shards, process.env);
+      const { workerCount } = await import('../../workers/jobs.ts');
+      const jobs = workerCount(o.jobs === undefined ? undefined : wholeNumber('--jobs', o.jobs, 1), sweep.maxRunBytes,
+        (w) => process.stderr.write(`postcopy-emu: warning: ${w}\n`));
       const t0 = Date.now();
       const bar = progressBar('sweep [{bar}] {value}/{total} runs | ETA {eta_formatted} | {evps} events/s');
       const records = await runSweep(sweep, {
-        dir: o.out, jobs: jobsOf(o.jobs), resume: o.resume === true, shard,
+        dir: o.out, jobs, resume: o.resume === true, shard,
         timestamp: () => new Date().toISOString(),
         warn: (w) => process.stderr.write(`postcopy-emu: warning: ${w}\n`),
         progress: (done, total, events) => bar.update(done, total, { evps: Math.round(events / Math.max(1e-3, (Date.now() - t0) / 1000)).toLocaleString('en-US') }),

@@ -1,0 +1,19 @@
+import type { Scenario } from './schema.ts';
+
+/**
+ * Measured peak RSS per guest page above the process baseline is 14–30 B (npm run bench: the
+ * page-state typed arrays, bitmaps and the source's skip list); 32 B bounds it from above.
+ */
+const BYTES_PER_PAGE = 32;
+/** The process itself, the records in flight and the report. */
+const BASE_BYTES = 64 * 2 ** 20;
+/** One time-series sample: a handful of numbers. */
+const BYTES_PER_SAMPLE = 64;
+
+/**
+ * An upper estimate of the memory one run of `s` needs, before anything is allocated (a trace
+ * is loaded, within its own bound, when the scenario is validated).
+ */
+export function estimateRunBytes(s: Scenario): number {
+  return BASE_BYTES + s.memory.pages * BYTES_PER_PAGE + s.timeline.samples * BYTES_PER_SAMPLE;
+}
