@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { argCheck, intArg, pageSizeArg } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { packageRoot } from '../io/package.ts';
 import { readBounded } from '../io/read.ts';
@@ -66,7 +67,10 @@ export function traceStats(t: Trace): { records: number; pages: number; span: nu
 }
 
 export function encodeTrace(t: Trace): Buffer {
+  pageSizeArg('encodeTrace.pageSize', t.pageSize);
   const n = t.gfns.length;
+  argCheck(t.times.length === n && t.ops.length === n, 'encodeTrace.trace', `times, gfns and ops must have one entry per record (${t.times.length}, ${n}, ${t.ops.length})`);
+  intArg('encodeTrace.records', n, 0, MAX_TRACE_RECORDS);
   // A time delta < 2^53 takes at most 8 varint bytes, a gfn delta with its op (< 2^33) 5.
   const body = Buffer.allocUnsafe(n * 13);
   let p = 0, prevT = 0, prevG = 0;
@@ -79,8 +83,8 @@ export function encodeTrace(t: Trace): Buffer {
   };
   for (let i = 0; i < n; i++) {
     const time = t.times[i]!, g = t.gfns[i]!;
-    if (!(Number.isSafeInteger(time) && time >= prevT)) throw new RangeError(`record ${i}: time ${time} must be an integer ≥ ${prevT}`);
-    if (g < 0) throw new RangeError(`record ${i}: gfn ${g} is negative`);
+    argCheck(Number.isSafeInteger(time) && time >= prevT, 'encodeTrace.times', `record ${i}: time ${time} must be an integer ≥ ${prevT}`);
+    argCheck(g >= 0, 'encodeTrace.gfns', `record ${i}: gfn ${g} is negative`);
     const d = g - prevG;
     put(time - prevT);
     put((d >= 0 ? 2 * d : -2 * d - 1) * 2 + (t.ops[i]! & 1));

@@ -1,3 +1,4 @@
+import { intArg, numArg, pageSizeArg } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { MAX_GFN, MAX_TRACE_RECORDS, TraceOp, type Trace } from './format.ts';
 
@@ -84,7 +85,14 @@ const OPS: Record<string, TraceOp> = { r: TraceOp.READ, read: TraceOp.READ, w: T
  * is not a record is an error (a garbage first line is not silently taken as a header); blank
  * lines are skipped; gfns are kept as they are.
  */
+/** The options a caller gave, checked (the CLI checks its flags the same way). */
+function checkOptions(fn: string, o: CsvOptions): void {
+  pageSizeArg(`${fn}.pageSize`, o.pageSize);
+  if (o.maxRecords !== undefined) intArg(`${fn}.maxRecords`, o.maxRecords, 1, MAX_TRACE_RECORDS);
+}
+
 export function importCsv(lines: Iterable<string>, o: CsvOptions): Trace {
+  checkOptions('importCsv', o);
   const recs = new Records(), bad = new Problems(), max = o.maxRecords ?? Infinity;
   let no = 0, last = 0, first = true;
   for (const raw of lines) {
@@ -132,6 +140,9 @@ const LACKEY = /^\s*([ILSM])\s+([0-9a-fA-F]{1,16}),(\d+)\s*$/;
  * messages. Pages are numbered densely in address order (docs/traces.md).
  */
 export function importLackey(lines: Iterable<string>, o: LackeyOptions): Trace {
+  checkOptions('importLackey', o);
+  // 1 kHz … 1 THz: an instruction at most 1 ms, so 2^26 records stay within the 2^53 ns clock.
+  numArg('importLackey.ips', o.ips, 1e3, 1e12);
   const recs = new Records(), bad = new Problems(), max = o.maxRecords ?? Infinity;
   const nsPerInstr = 1e9 / o.ips;
   let no = 0, instr = -1, time = 0;
