@@ -2,37 +2,62 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import chromiumPkg from '@sparticuz/chromium';
+import { chromium, type Browser, type ConsoleMessage, type Page, type Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.ts';
-import { runResult, writeSweep } from './report-fixture.ts';
+import { loadReportInput } from '../src/report/input.ts';
+import { writeReport } from '../src/report/write.ts';
+import { runResult, writeSweep, writeWideSweep } from './report-fixture.ts';
 
-/** Debian's Chromium: .ci/run installs it when it is missing. */
-const CHROMIUM = '/usr/bin/chromium';
+/** A distribution's Chromium when there is one; else the npm package's headless build (no root needed). */
+const SYSTEM_CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
+const SYSTEM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+/** Launches a Chromium, or fails (never skips: our rule) saying what was tried and why it failed. */
+async function launch(): Promise<Browser> {
+  const tried: string[] = [];
+  const system = SYSTEM_CHROMIUM.find((p) => existsSync(p));
+  if (system) {
+    try {
+      return await chromium.launch({ executablePath: system, args: SYSTEM_ARGS });
+    } catch (e) {
+      tried.push(`${system}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  } else tried.push(`${SYSTEM_CHROMIUM.join(' and ')}: not installed`);
+  try {
+    return await chromium.launch({ executablePath: await chromiumPkg.executablePath(), args: chromiumPkg.args, headless: true });
+  } catch (e) {
+    tried.push(`@sparticuz/chromium: ${(e as Error).message.split('\n')[0]}`);
+  }
+  throw new Error(`the report's browser test found no Chromium it could launch (${tried.join('; ')}). `
+    + 'Run npm ci (installs the devDependency @sparticuz/chromium), or install a system one as root: apt-get install -y chromium');
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'postcopy-emu-report-browser-'));
-let browser: Browser;
+let browser: Browser | undefined;
+let page: Page | undefined;
+let launchError: Error | undefined;
 let dist: number[];
-
-/** Each test fails (not skips: our rule) with how to get Chromium when it is not there. */
-const missing = existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing; the report's browser test needs it: install it as root with `
-  + '`apt-get update && apt-get install -y chromium` (bash .ci/run does this before npm test)';
 
 beforeAll(async () => {
   const run = runResult(['timeline.samples=1000']);
   dist = run['postcopy-latency-dist'] as number[];
   writeFileSync(join(dir, 'run.json'), JSON.stringify(run));
   writeSweep(join(dir, 'sweep'), { timeline: true });
-  for (const input of [join(dir, 'run.json'), join(dir, 'sweep')]) {
-    expect(await main(['node', 'postcopy-emu', 'report', input], () => {})).toBe(0);
+  writeWideSweep(join(dir, 'wide'), 14);
+  for (const [input, out] of [['run.json', 'run.html'], ['sweep', 'sweep/report.html'], ['wide', 'wide/report.html']]) {
+    await writeReport(loadReportInput(join(dir, input!)), join(dir, out!));
   }
-  if (missing) return;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
-}, 60_000);
+  // Kept, not thrown here: each test then fails with the reason.
+  try {
+    browser = await launch();
+    // One page for every test: @sparticuz/chromium runs --single-process, which exits when a page closes.
+    page = await browser.newPage({ viewport: { width: 900, height: 1200 } });
+  } catch (e) {
+    launchError = e as Error;
+  }
+}, 120_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -48,41 +73,61 @@ interface Plot {
   longestLine: number;
   symbols: number;
   bars: number;
-  /** Bars taller than zero: one per non-empty bucket. */
+  /** Bars taller than zero. */
   tallBars: number;
+  /** Width in px of the narrowest bar taller than zero, as drawn. */
+  narrowestBar: number;
   rules: number;
+  /** Distinct stroke colours of the line marks, and fill colours of the bars. */
+  lineColours: number;
+  barColours: number;
+  /** Every text drawn, and the smallest font size in px as seen on the screen. */
+  texts: string[];
+  smallestFont: number;
 }
 
 /** Opens a report as a person would (file://, 900 px wide) and measures every plot as drawn. */
 async function open(file: string): Promise<{ plots: Plot[]; requests: string[]; errors: string[]; overflow: number }> {
-  if (missing) throw new Error(missing);
-  const page = await browser.newPage({ viewport: { width: 900, height: 1200 } });
+  if (!page) throw launchError!;
   const requests: string[] = [];
   const errors: string[] = [];
-  page.on('request', (r) => requests.push(r.url()));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(e.message));
+  const onRequest = (r: Request) => requests.push(r.url());
+  const onConsole = (m: ConsoleMessage) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text()); };
+  const onError = (e: Error) => errors.push(e.message);
+  page.on('request', onRequest).on('console', onConsole).on('pageerror', onError);
   try {
     await page.goto(pathToFileURL(file).href);
     const plots = await page.evaluate(() => [...document.querySelectorAll('figure')].map((f) => {
       const all = (sel: string) => [...f.querySelectorAll(sel)] as SVGGraphicsElement[];
-      const box = f.querySelector('svg')!.getBoundingClientRect();
+      const svg = f.querySelector('svg')!;
+      const box = svg.getBoundingClientRect();
+      // The SVG is scaled to fit the column: a font's size on screen is its size times that scale.
+      const scale = box.width / svg.width.baseVal.value;
+      const bars = all('.mark-rect.role-mark path');
+      const tall = bars.filter((p) => p.getBBox().height > 0);
+      const lines = all('.mark-line.role-mark path');
+      const texts = all('text');
       return {
         id: f.id,
         width: box.width,
         height: box.height,
-        lines: all('.mark-line.role-mark path').length,
-        longestLine: Math.max(0, ...all('.mark-line.role-mark path').map((p) => (p as SVGPathElement).getTotalLength())),
+        lines: lines.length,
+        longestLine: Math.max(0, ...lines.map((p) => (p as SVGPathElement).getTotalLength())),
         symbols: all('.mark-symbol.role-mark path').length,
-        bars: all('.mark-rect.role-mark path').length,
-        tallBars: all('.mark-rect.role-mark path').filter((p) => p.getBBox().height > 0).length,
+        bars: bars.length,
+        tallBars: tall.length,
+        narrowestBar: Math.min(...tall.map((p) => p.getBoundingClientRect().width)),
         rules: all('.mark-rule.role-mark line').length,
+        lineColours: new Set(lines.map((p) => p.getAttribute('stroke'))).size,
+        barColours: new Set(bars.map((p) => p.getAttribute('fill'))).size,
+        texts: texts.map((t) => t.textContent ?? ''),
+        smallestFont: Math.min(...texts.map((t) => parseFloat(getComputedStyle(t).fontSize) * scale)),
       };
     }));
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     return { plots, requests, errors, overflow };
   } finally {
-    await page.close();
+    page.off('request', onRequest).off('console', onConsole).off('pageerror', onError);
   }
 }
 
@@ -102,30 +147,66 @@ describe('the report in Chromium', () => {
     const { 'plot-latency-cdf': cdf, 'plot-latency-histogram': hist, 'plot-ring-occupancy': ring, 'plot-pages-resident': pages } = byId(plots);
     expect(cdf).toMatchObject({ lines: 1, symbols: 21 });
     expect(cdf!.longestLine).toBeGreaterThan(300);
-    expect(hist).toMatchObject({ bars: 24, tallBars: dist.filter((n) => n > 0).length });
+    // The buckets from the first to the last with a fault: 4 µs … 2,048 µs.
+    const used = dist.filter((n) => n > 0).length;
+    expect(hist).toMatchObject({ bars: 10, tallBars: used });
     expect(hist!.tallBars).toBeGreaterThanOrEqual(5);
-    // The ring fills and drains hundreds of times: the step line is far longer than the plot is wide.
-    expect(ring).toMatchObject({ lines: 1, rules: 1 });
-    expect(ring!.longestLine).toBeGreaterThan(10_000);
+    expect(hist!.narrowestBar).toBeGreaterThan(30);
+    // The storm's ring is empty or full: bars at 0 and 8 of the 9 occupancies.
+    expect(ring).toMatchObject({ bars: 9, tallBars: 2, lines: 0 });
+    expect(ring!.narrowestBar).toBeGreaterThan(30);
     expect(pages).toMatchObject({ lines: 1, rules: 1 });
     expect(pages!.longestLine).toBeGreaterThan(600);
   });
 
-  it('shows a sweep: the metric chart and a series per configuration', async () => {
+  it('shows a sweep: the metric chart and a series per configuration, each in its own colour', async () => {
     const { plots, requests, errors, overflow } = await open(join(dir, 'sweep', 'report.html'));
     expect(requests).toHaveLength(1);
     expect(errors).toEqual([]);
     expect(overflow).toBe(0);
     const p = byId(plots);
     expect(Object.keys(p)).toEqual(['plot-metric', 'plot-latency-cdf', 'plot-latency-histogram', 'plot-ring-occupancy', 'plot-pages-resident']);
-    expect(p['plot-metric']).toMatchObject({ lines: 2, symbols: 4, rules: 4 });
+    expect(p['plot-metric']).toMatchObject({ lines: 2, lineColours: 2, symbols: 4, rules: 4 });
     expect(p['plot-metric']!.longestLine).toBeGreaterThan(300);
-    expect(p['plot-latency-cdf']).toMatchObject({ lines: 4, symbols: 84 });
-    expect(p['plot-latency-histogram']!.bars).toBe(96);
+    expect(p['plot-latency-cdf']).toMatchObject({ lines: 4, lineColours: 4, symbols: 84 });
+    // 14 buckets (0.032 … 262 ms) and 9 occupancies (0 … 8 slots), a bar for each configuration side by side.
+    expect(p['plot-latency-histogram']).toMatchObject({ bars: 4 * 14, barColours: 4 });
     expect(p['plot-latency-histogram']!.tallBars).toBeGreaterThanOrEqual(12);
-    // The configurations' rings differ in size (2, 8), so no one capacity line; the guests do not.
-    expect(p['plot-ring-occupancy']).toMatchObject({ lines: 4, rules: 0 });
-    expect(p['plot-pages-resident']).toMatchObject({ lines: 4, rules: 1 });
+    expect(p['plot-latency-histogram']!.narrowestBar).toBeGreaterThan(6);
+    expect(p['plot-ring-occupancy']).toMatchObject({ bars: 4 * 9, barColours: 4 });
+    expect(p['plot-ring-occupancy']!.narrowestBar).toBeGreaterThan(6);
+    // The configurations' guests are the same size: one dashed line at all their pages.
+    expect(p['plot-pages-resident']).toMatchObject({ lines: 4, lineColours: 4, rules: 1 });
     for (const plot of plots) expect(plot.width * plot.height).toBeGreaterThan(600 * 250);
+  });
+
+  it('titles every axis with its unit, in text of 11 px or more', async () => {
+    const { plots } = await open(join(dir, 'sweep', 'report.html'));
+    const p = byId(plots);
+    const titles: Record<string, string[]> = {
+      'plot-metric': ['ring.capacity (slots)', 'downtime (ms, mean of 1–2 runs)'],
+      'plot-latency-cdf': ['fault latency (µs, log scale)', 'faults answered within x (%)'],
+      'plot-latency-histogram': ['fault latency bucket (ms, lower bound)', 'faults (count, mean of 1–2 runs)'],
+      'plot-ring-occupancy': ['ring occupancy (slots holding a request)', 'share of time (%, mean of 1–2 runs)'],
+      'plot-pages-resident': ['simulated time (ms)', 'pages resident (pages of 4 KiB)'],
+    };
+    for (const [id, want] of Object.entries(titles)) expect(p[id]!.texts).toEqual(expect.arrayContaining(want));
+    expect(p['plot-latency-histogram']!.texts).toEqual(expect.arrayContaining(['0.032', '1.02', '262']));
+    for (const plot of plots) expect(plot.smallestFont).toBeGreaterThanOrEqual(11);
+  });
+
+  it('shows 14 configurations in 14 colours, their histogram as a strip each with wide bars', async () => {
+    const { plots, errors, overflow } = await open(join(dir, 'wide', 'report.html'));
+    expect(errors).toEqual([]);
+    expect(overflow).toBe(0);
+    const p = byId(plots);
+    expect(p['plot-latency-cdf']).toMatchObject({ lines: 14, lineColours: 14 });
+    expect(p['plot-pages-resident']).toMatchObject({ lines: 14, lineColours: 14 });
+    // 12 buckets (4 … 8,192 µs) × 14 configurations would be 4 px bars side by side.
+    expect(p['plot-latency-histogram']).toMatchObject({ bars: 14 * 12, barColours: 14 });
+    expect(p['plot-latency-histogram']!.texts).toEqual(expect.arrayContaining(['4', '8,192', 'fault latency bucket (µs, lower bound)']));
+    expect(p['plot-latency-histogram']!.narrowestBar).toBeGreaterThan(30);
+    expect(p['plot-latency-histogram']!.texts).toEqual(expect.arrayContaining(['source.pivots=1', 'source.pivots=14', 'faults (count)']));
+    for (const plot of plots) expect(plot.smallestFont).toBeGreaterThanOrEqual(11);
   });
 });

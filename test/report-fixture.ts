@@ -1,4 +1,4 @@
-/** Inputs for the report tests: real run results, and a sweep directory written by hand in the sweep format. */
+/** Inputs for the report tests (real run results, sweep directories written by hand in the sweep format) and readers of their specs. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runScenario } from '../src/run.ts';
@@ -47,3 +47,50 @@ export function writeSweep(dir: string, o: { timeline: boolean }): void {
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
   writeFileSync(join(dir, 'runs.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + '\n{"index": 8, "conf');
 }
+
+/**
+ * A one-axis sweep of `n` configurations (source.pivots = 1…n), one run each: copies of one real
+ * result with latencies, histogram and downtime shifted per configuration so the series differ.
+ */
+export function writeWideSweep(dir: string, n: number): void {
+  mkdirSync(dir, { recursive: true });
+  const base = runResult(['timeline.samples=200']) as { downtime: number; 'postcopy-latency-dist': number[]; emulator: { 'fault-latency': { cdf: number[] } } };
+  const pivots = Array.from({ length: n }, (_, i) => i + 1);
+  const manifest = {
+    tool: 'postcopy-emu', version: '0.1.0',
+    sweep: { base: { preset: 'xen-2017-pure' }, axes: { 'source.pivots': pivots }, replications: 1, seed: 1 },
+    runs: n, configurations: n,
+  };
+  const records = pivots.map((p, index) => {
+    const result = structuredClone(base);
+    result.downtime += index * 10;
+    result.emulator['fault-latency'].cdf = result.emulator['fault-latency'].cdf.map((ns) => ns * (1 + index / 4));
+    const dist = result['postcopy-latency-dist'];
+    result['postcopy-latency-dist'] = dist.map((_, b) => dist[b - (index % 3)] ?? 0);
+    return { index, config: index, replication: 0, seed: 100, params: { 'source.pivots': p }, status: 'ok', result };
+  });
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  writeFileSync(join(dir, 'runs.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+}
+
+/** A spec read back from JSON: read loosely, field by field. */
+export type Json = Record<string, any>;
+
+/** Every object in a spec, depth first. */
+export function* objects(v: unknown): Generator<Json> {
+  if (Array.isArray(v)) for (const x of v) yield* objects(x);
+  else if (v !== null && typeof v === 'object') {
+    yield v as Json;
+    for (const x of Object.values(v)) yield* objects(x);
+  }
+}
+
+/** The titles of the x and y channels, and the strips' row title (their shared y title). */
+export const axisTitles = (spec: Json) =>
+  [...new Set([...objects(spec)].flatMap((o) => [o['encoding']?.x?.title, o['encoding']?.y?.title, o['row']?.title]).filter((t) => typeof t === 'string'))];
+
+/** The colour channels' ranges, one per view that has one. */
+export const colourRanges = (spec: Json): string[][] => [...objects(spec)].flatMap((o) => (o['encoding']?.color ? [o['encoding'].color.scale.range] : []));
+
+/** The widths in px of the bars in an SVG rendered by Vega (rect paths: M x,y h W v H h -W Z). */
+export const barWidths = (svg: string) => [...svg.matchAll(/aria-roledescription="bar" d="M[\d.,-]+h([\d.]+)v/g)].map((m) => Number(m[1]));

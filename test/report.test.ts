@@ -1,19 +1,27 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliHarness } from './cli-harness.ts';
-import { BUCKET_LABELS, formatMicros, geometric } from '../src/report/charts.ts';
-import { configsOf, meanCdf, metricPoints } from '../src/report/configs.ts';
-import { loadReportInput, type SweepInput } from '../src/report/input.ts';
-import { runResult, writeSweep } from './report-fixture.ts';
+import { UsageError } from '../src/io/errors.ts';
+import { buildReport } from '../src/report/build.ts';
+import { bucketLabels, formatMicros, geometric, renderSvg } from '../src/report/charts.ts';
+import { configsOf, meanCdf, metricPoints, type Config } from '../src/report/configs.ts';
+import { loadReportInput, type RunResult, type SweepInput } from '../src/report/input.ts';
+import { occupancyShares } from '../src/report/occupancy.ts';
+import { meanOf, metricUnit, paramUnit } from '../src/report/units.ts';
+import { writeReport } from '../src/report/write.ts';
+import { axisTitles, barWidths, colourRanges, objects, runResult, writeSweep, writeWideSweep, type Json } from './report-fixture.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'postcopy-emu-report-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-type Result = { downtime: number; 'postcopy-latency-dist': number[]; emulator: { 'fault-latency': { count: number; cdf: number[] }; timeline: { t: number[] } } };
+type Result = {
+  downtime: number; 'postcopy-latency-dist': number[];
+  emulator: { 'fault-latency': { count: number; cdf: number[] }; timeline: { t: number[]; ringOccupancy: number[] } };
+};
 
 let run: Result;
 let runJson: string, plainJson: string, sweepDir: string, plainSweepDir: string;
@@ -83,30 +91,39 @@ describe('report of one run', () => {
     const points = marks(figureOf(html, 'plot-latency-cdf')!, 'symbol');
     expect(points).toHaveLength(21);
     const cdf = run.emulator['fault-latency'].cdf;
-    expect(points[0]).toContain('fraction of faults with latency ≤ x: 0%;');
+    expect(points[0]).toContain('faults answered within x (%): 0%;');
     expect(points[20]).toContain(`fault latency (µs, log scale): ${cdf[20]! / 1000};`);
-    expect(points[20]).toContain('fraction of faults with latency ≤ x: 100%;');
+    expect(points[20]).toContain('faults answered within x (%): 100%;');
     expect(linePaths(figureOf(html, 'plot-latency-cdf')!)).toHaveLength(1);
   });
 
-  it('draws the 24 log2 buckets with their counts and labels', () => {
+  it('draws the log2 buckets from the first to the last with a fault, with their counts and labels', () => {
     const bars = marks(figureOf(html, 'plot-latency-histogram')!, 'rect');
-    expect(bars).toHaveLength(24);
     const dist = run['postcopy-latency-dist'];
     expect(dist.reduce((a, b) => a + b, 0)).toBe(run.emulator['fault-latency'].count);
-    bars.forEach((b, i) => expect(b).toContain(`fault latency bucket (lower bound): ${BUCKET_LABELS[i]}; faults: ${dist[i]};`));
-    expect(figureOf(html, 'plot-latency-histogram')).toMatch(/>1 µs<.*>2 µs<.*>512 µs<.*>1.02 ms<.*>≥ 8.39 s</s);
+    // Buckets 2 … 11 (4 µs … 2,048 µs): the buckets outside are empty.
+    const first = dist.findIndex((n) => n > 0), last = dist.length - 1 - [...dist].reverse().findIndex((n) => n > 0);
+    expect([first, last]).toEqual([2, 11]);
+    const labels = ['4', '8', '16', '32', '64', '128', '256', '512', '1,024', '2,048'];
+    expect(bars).toHaveLength(labels.length);
+    bars.forEach((b, i) => expect(b).toContain(`fault latency bucket (µs, lower bound): ${labels[i]}; faults (count): ${dist[first + i]};`));
+    expect(figureOf(html, 'plot-latency-histogram')).toMatch(/>4<.*>512<.*>1,024<.*>2,048<.*>fault latency bucket \(µs, lower bound\)</s);
   });
 
-  it('draws ring occupancy and pages resident over every sample, with the limits dashed', () => {
-    const n = run.emulator.timeline.t.length;
+  it('draws the share of time at each ring occupancy, and pages resident over every sample', () => {
+    const occ = run.emulator.timeline.ringOccupancy;
+    const n = occ.length;
     expect(n).toBeGreaterThan(500);
-    const ring = figureOf(html, 'plot-ring-occupancy')!;
-    // A step line has two vertices per sample after the first.
-    expect(linePaths(ring)[0]!.split(/[LHV]/).length).toBeGreaterThanOrEqual(n);
-    expect(ring).toContain('capacity (8)');
-    expect(ring).toContain('stroke-dasharray="6,4"');
+    const bars = marks(figureOf(html, 'plot-ring-occupancy')!, 'rect');
+    // The storm's ring is either empty or full (8 slots): a bar per occupancy 0…8.
+    expect(bars).toHaveLength(9);
+    const full = occ.filter((v) => v === 8).length / n;
+    expect(full).toBeGreaterThan(0.3);
+    expect(bars[8]).toBe(`ring occupancy (slots holding a request): 8; share of time (%): ${Math.round(full * 100)}%; series: xen-2017-pure`);
+    expect(bars[3]).toBe('ring occupancy (slots holding a request): 3; share of time (%): 0%; series: xen-2017-pure');
+    expect(figureOf(html, 'plot-ring-occupancy')).toContain('The bar at 8 slots (the ring\'s capacity) is the time the ring was full');
     const pages = figureOf(html, 'plot-pages-resident')!;
+    expect(pages).toContain('stroke-dasharray="6,4"');
     expect(linePaths(pages)[0]!.split('L')).toHaveLength(n);
     expect(pages).toContain('all 16384 pages');
   });
@@ -121,7 +138,8 @@ describe('report of one run', () => {
   it('gives every element id once, and renders the same bytes twice', async () => {
     const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]);
     expect(new Set(ids).size).toBe(ids.length);
-    const again = join(dir, 'again.html');
+    // Same file name elsewhere: the page names its spec files after its own name.
+    const again = join(mkdtempSync(join(tmpdir(), 'postcopy-emu-report-again-')), 'storm.html');
     expect((await cli('report', runJson, '-o', again)).code).toBe(0);
     expect(readFileSync(again, 'utf8')).toBe(html);
   });
@@ -176,11 +194,15 @@ describe('report of a sweep', () => {
     expect(input.tornLines).toBe(1);
   });
 
-  it('has a CDF line and 24 bars per configuration, and the timelines', () => {
+  it('has a CDF line, a bar per used bucket and per ring occupancy for each configuration, and the timelines', () => {
     expect(linePaths(figureOf(html, 'plot-latency-cdf')!)).toHaveLength(4);
     expect(marks(figureOf(html, 'plot-latency-cdf')!, 'symbol')).toHaveLength(84);
-    expect(marks(figureOf(html, 'plot-latency-histogram')!, 'rect')).toHaveLength(96);
-    expect(linePaths(figureOf(html, 'plot-ring-occupancy')!)).toHaveLength(4);
+    // Buckets 32 µs (the page configurations' first) … 262 ms (the range ones' single slow fault).
+    const hist = marks(figureOf(html, 'plot-latency-histogram')!, 'rect');
+    expect(hist).toHaveLength(4 * 14);
+    expect(hist[0]).toMatch(/^fault latency bucket \(ms, lower bound\): 0.032; faults \(count, mean of 1–2 runs\): [\d.]+; series: ring.capacity=2, mapper.request=page$/);
+    // Occupancies 0…8 (the largest ring's capacity) for each of the 4 configurations.
+    expect(marks(figureOf(html, 'plot-ring-occupancy')!, 'rect')).toHaveLength(4 * 9);
     expect(linePaths(figureOf(html, 'plot-pages-resident')!)).toHaveLength(4);
   });
 
@@ -204,7 +226,7 @@ describe('report of a sweep', () => {
     expect(fig).toMatch(/>ring.capacity=2<.*>ring.capacity=8</s);
     const points = marks(fig, 'symbol');
     expect(points).toHaveLength(4);
-    expect(points[0]).toMatch(/^mapper.request: page; emulator.ring.ebusy \(mean\): [\d,.]+; series: ring.capacity=2$/);
+    expect(points[0]).toMatch(/^mapper.request: page; emulator.ring.ebusy \(requests, mean of 1–2 runs\): [\d,.]+; series: ring.capacity=2$/);
   });
 
   it('says how to get timelines when the runs have none', async () => {
@@ -215,11 +237,130 @@ describe('report of a sweep', () => {
   });
 });
 
+const PLOTS = ['metric', 'latency-cdf', 'latency-histogram', 'ring-occupancy', 'pages-resident'];
+const IDS = ['plot-metric', 'plot-latency-cdf', 'plot-latency-histogram', 'plot-ring-occupancy', 'plot-pages-resident'];
+
+describe('Vega-Lite specs beside the report', () => {
+  let written: string[];
+  let html: string;
+  let specs: Json[];
+  beforeAll(async () => {
+    mkdirSync(join(dir, 'vl'));
+    written = await writeReport(loadReportInput(sweepDir), join(dir, 'vl', 'report.html'));
+    html = readFileSync(written[0]!, 'utf8');
+    specs = written.slice(1).map((f) => JSON.parse(readFileSync(f, 'utf8')) as Json);
+  });
+
+  it('writes one per plot, named on the page under its plot, that renders the SVG on the page', async () => {
+    expect(written.map((f) => basename(f))).toEqual(['report.html', ...PLOTS.map((p) => `report-${p}.vl.json`)]);
+    expect(html).toContain('(<code>report-*.vl.json</code>, named under each plot)');
+    expect(html).toContain('<code>alt.Chart.from_dict(json.load(open(FILE)))</code>');
+    for (const [i, spec] of specs.entries()) {
+      const fig = figureOf(html, IDS[i]!)!;
+      expect(fig).toContain(`<p class="spec">Vega-Lite spec with its data: <code>report-${PLOTS[i]}.vl.json</code></p>`);
+      expect(spec['$schema']).toBe('https://vega.github.io/schema/vega-lite/v6.json');
+      expect(spec['data'].values.length).toBeGreaterThan(3);
+      expect(fig).toContain(await renderSvg(spec as never));
+    }
+    // The CLI writes them too, beside the page it names them on.
+    expect(readFileSync(join(sweepDir, 'report.html'), 'utf8')).toContain('(<code>report-*.vl.json</code>, named under each plot)');
+    for (const p of PLOTS) expect(existsSync(join(sweepDir, `report-${p}.vl.json`))).toBe(true);
+  });
+
+  it('puts a unit in parentheses in every axis title', () => {
+    expect(specs.map(axisTitles)).toEqual([
+      ['ring.capacity (slots)', 'downtime (ms, mean of 1–2 runs)'],
+      ['fault latency (µs, log scale)', 'faults answered within x (%)'],
+      ['fault latency bucket (ms, lower bound)', 'faults (count, mean of 1–2 runs)'],
+      ['ring occupancy (slots holding a request)', 'share of time (%, mean of 1–2 runs)'],
+      ['simulated time (ms)', 'pages resident (pages of 4 KiB)'],
+    ]);
+    for (const t of specs.flatMap(axisTitles)) expect(t).toMatch(/^[^()]+ \((ms|µs|%|count|slots|pages)([ ,][^()]+)?\)$/);
+  });
+
+  it('gives each configuration its own colour, the same in every plot', () => {
+    const labels = configsOf(loadReportInput(sweepDir)).map((c) => c.label);
+    const [metric, ...rest] = specs.map(colourRanges);
+    expect(new Set(metric!.flat())).toEqual(new Set(['#4c78a8', '#f58518']));
+    for (const ranges of rest) {
+      expect(ranges).toEqual([['#4c78a8', '#f58518', '#e45756', '#72b7b2']]);
+    }
+    expect([...objects(specs[1])].find((o) => o['encoding']?.color)!['encoding'].color.scale.domain).toEqual(labels);
+  });
+
+  it('sets every font at 11 px or more', () => {
+    for (const spec of specs) {
+      const sizes = [...objects(spec)].flatMap((o) => Object.entries(o).filter(([k]) => /fontsize$/i.test(k)).map(([, v]) => v as number));
+      expect(sizes.length).toBeGreaterThanOrEqual(6);
+      expect(Math.min(...sizes)).toBeGreaterThanOrEqual(11);
+      expect(spec['config']).toMatchObject({ axis: { labelFontSize: 12, titleFontSize: 13 }, legend: { labelFontSize: 12 }, header: { labelFontSize: 12 } });
+    }
+  });
+
+  it('draws bars at least 9 px wide, and a strip per configuration when they would be thinner or colours run out', async () => {
+    const bars = [figureOf(html, 'plot-latency-histogram')!, figureOf(html, 'plot-ring-occupancy')!].map(barWidths);
+    expect(bars.map((b) => b.length)).toEqual([4 * 14, 4 * 9]);
+    expect(Math.min(...bars.flat())).toBeGreaterThanOrEqual(9);
+    // 14 configurations: 14 distinct colours; their histogram (14 × 10 bars) becomes 14 strips.
+    const wide = async (n: number) => {
+      writeWideSweep(join(dir, `wide${n}`), n);
+      return (await buildReport(loadReportInput(join(dir, `wide${n}`)), { specStem: 'r' })).specs.map((x) => x.spec as Json);
+    };
+    const wide14 = await wide(14);
+    expect(new Set(colourRanges(wide14[1]!)[0]).size).toBe(14);
+    expect(wide14[2]!['facet'].row.field).toBe('series');
+    expect(new Set(colourRanges(wide14[2]!)[0]).size).toBe(14);
+    expect(Math.min(...barWidths(await renderSvg(wide14[2] as never)))).toBeGreaterThanOrEqual(30);
+    // 24: more than 20 colours can tell apart, so every plot with a series per configuration is in strips, in one colour.
+    for (const spec of (await wide(24)).slice(1)) {
+      expect(spec['facet'].row).toMatchObject({ field: 'series', title: expect.stringMatching(/\(.+\)$/) });
+      expect(colourRanges(spec)).toEqual([]);
+    }
+  });
+
+  it('names the file it cannot write, and writes nothing', async () => {
+    const out = join(dir, 'no-dir', 'r.html');
+    await expect(writeReport(loadReportInput(sweepDir), out)).rejects.toThrow(UsageError);
+    await expect(writeReport(loadReportInput(sweepDir), out)).rejects.toThrow(/^cannot write [^:]*r\.html: (ENOENT|no such directory)$/);
+    expect(existsSync(join(dir, 'no-dir'))).toBe(false);
+  });
+});
+
 describe('helpers', () => {
-  it('labels buckets by their lower bound in the unit a person would say', () => {
-    expect([BUCKET_LABELS[0], BUCKET_LABELS[1], BUCKET_LABELS[9], BUCKET_LABELS[10], BUCKET_LABELS[19], BUCKET_LABELS[20], BUCKET_LABELS[23]])
-      .toEqual(['1 µs', '2 µs', '512 µs', '1.02 ms', '524 ms', '1.05 s', '≥ 8.39 s']);
+  it('knows the unit of each run-result number and sweep axis', () => {
+    expect(['downtime', 'result.total-time', 'emulator.fault-latency.p99', 'ram.transferred', 'emulator.ring.ebusy', 'emulator.faults.network-share', 'postcopy-latency-dist.3', 'emulator.seed', 'emulator.nope']
+      .map(metricUnit)).toEqual(['ms', 'ms', 'ns', 'bytes', 'requests', 'fraction', 'faults', null, null]);
+    expect([['ring.capacity', [2, 8]], ['link.rateMbps', [1000]], ['pager.evictPerPfnNs', [3000]], ['memory.pages', [16384]],
+      ['workload.vcpus', [4]], ['source.pivots', [1, 7]], ['preempt.share', [0.5]], ['mapper.request', ['page']], ['limits.stopAt', ['resume']]]
+      .map(([a, v]) => paramUnit(a as string, v as unknown[]))).toEqual(['slots', 'Mbit/s', 'ns', 'pages', 'vCPUs', 'pivots', 'fraction', null, null]);
+    expect([meanOf([2, 2]), meanOf([1, 2, 2]), meanOf([1, 1])]).toEqual(['mean of 2 runs', 'mean of 1–2 runs', null]);
+  });
+
+  it('averages the share of time at each ring occupancy, in ranges on a large ring', () => {
+    const config = (label: string, ...occupancies: number[][]): Config => ({
+      index: 0, label, params: {}, failed: [],
+      results: occupancies.map((o) => ({ emulator: { timeline: { ringOccupancy: o } } }) as unknown as RunResult),
+    });
+    const small = occupancyShares([config('a', [0, 0, 1, 2], [2, 2, 2, 2]), config('b', [1])]);
+    expect(small.categories).toEqual(['0', '1', '2']);
+    expect(small.bars.map((b) => [b.series, b.slots, b.share])).toEqual([
+      ['a', '0', 0.25], ['a', '1', 0.125], ['a', '2', 0.625], ['b', '0', 0], ['b', '1', 1], ['b', '2', 0],
+    ]);
+    expect(small.runs).toEqual([2, 1]);
+    const large = occupancyShares([config('big', [0, 100, 100, 50])]);
+    expect(large.binned).toBe(true);
+    // 0…100 in 26 ranges of 4: the last holds 100 alone.
+    expect(large.categories).toHaveLength(26);
+    expect([large.categories[0], large.categories[12], large.categories[25]]).toEqual(['0–3', '48–51', '100']);
+    expect(large.bars.filter((b) => b.share > 0).map((b) => [b.slots, b.share])).toEqual([['0–3', 0.25], ['48–51', 0.25], ['100', 0.5]]);
+  });
+
+  it('labels buckets by their lower bound, in µs while labels have at most 5 digits, else in ms', () => {
+    expect(bucketLabels(0, 16)).toMatchObject({ unit: 'µs', labels: expect.arrayContaining(['1', '2', '1,024', '65,536']) });
+    expect(bucketLabels(5, 18)).toMatchObject({ unit: 'ms', labels: expect.arrayContaining(['0.032', '1.02', '262']) });
+    expect(bucketLabels(20, 23)).toEqual({ unit: 'ms', labels: ['1,050', '2,100', '4,190', '≥ 8,390'] });
     expect(formatMicros(400)).toBe('400 µs');
+    expect(formatMicros(1600)).toBe('1.6 ms');
   });
 
   it('puts geometric axes on a log scale only', () => {
@@ -275,7 +416,8 @@ describe('bad input: one line on stderr, exit 2, nothing written', () => {
     await bad([runJson, '--metric', 'downtime'], /--metric and --axis apply to a sweep directory/);
   });
 
-  it('an output that cannot be written', () => bad([runJson, '-o', join(dir, 'no-dir', 'r.html')], /cannot write .*r\.html: ENOENT/));
+  it('an output that cannot be written', () =>
+    bad([runJson, '-o', join(dir, 'no-dir', 'r.html')], /^postcopy-emu: cannot write [^:]*r\.html: (ENOENT|no such directory)\n$/));
 
   it('exits 2 from the installed command too', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'bin/postcopy-emu.mjs'), 'report', join(dir, 'missing')], { encoding: 'utf8' });

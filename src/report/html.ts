@@ -4,12 +4,22 @@ export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-/** A plot: heading, one paragraph on how to read it, then the SVG rendered at build time. */
-export function figure(id: string, heading: string, howToRead: string, svg: string): string {
+/**
+ * A plot: heading, one paragraph on how to read it, the SVG rendered at build time, and the name
+ * of its Vega-Lite spec file when one is written beside the page.
+ */
+export function figure(id: string, heading: string, howToRead: string, svg: string, specFile?: string): string {
+  const file = specFile ? `\n<p class="spec">Vega-Lite spec with its data: <code>${escapeHtml(specFile)}</code></p>` : '';
   return `<figure id="${id}">
 <figcaption><h2>${escapeHtml(heading)}</h2><p>${escapeHtml(howToRead)}</p></figcaption>
-${svg}
+${svg}${file}
 </figure>`;
+}
+
+/** Said under the header when the plots' specs are written beside the page: how to re-plot them. */
+export function specsNote(pattern: string): string {
+  return `<p class="specs">Each plot's Vega-Lite spec, its data included, is in a file beside this page (<code>${escapeHtml(pattern)}</code>, named under each plot).`
+    + ' To re-plot one in Python: <code>alt.Chart.from_dict(json.load(open(FILE)))</code> with Altair, or open it in the Vega editor.</p>';
 }
 
 /** Said instead of a plot that the data cannot give. */
@@ -42,6 +52,8 @@ dl.meta dd { margin: 0; font-family: ui-monospace, monospace; overflow-wrap: any
 figure, section { margin: 32px 0 0; }
 figcaption p, section > p { margin: 0 0 8px; color: #444; max-width: 75ch; }
 figure svg { max-width: 100%; height: auto; display: block; }
+p.spec, p.specs { font-size: 0.85em; color: #555; }
+code { font-family: ui-monospace, monospace; font-size: 0.95em; overflow-wrap: anywhere; }
 .note p { background: #fff8e1; border-left: 4px solid #f0b400; padding: 8px 12px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 0.85em; font-variant-numeric: tabular-nums; }
@@ -51,7 +63,7 @@ thead th { border-bottom: 2px solid #999; vertical-align: bottom; }
 `;
 
 /** The whole page. */
-export function page(title: string, meta: readonly [string, string][], sections: readonly string[]): string {
+export function page(title: string, meta: readonly [string, string][], sections: readonly string[], intro = ''): string {
   const dl = meta.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
   return `<!DOCTYPE html>
 <html lang="en">
@@ -63,7 +75,7 @@ export function page(title: string, meta: readonly [string, string][], sections:
 </head>
 <body>
 <main>
-<header><h1>${escapeHtml(title)}</h1><dl class="meta">${dl}</dl></header>
+<header><h1>${escapeHtml(title)}</h1><dl class="meta">${dl}</dl>${intro}</header>
 ${sections.join('\n')}
 </main>
 </body>

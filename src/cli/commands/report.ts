@@ -17,13 +17,13 @@ export function registerReport(cmd: Command, out: (s: string) => void): void {
     .action(async (input: string, o: { output?: string; metric?: string; axis?: string }) => {
       // Loaded here, not at the top: vega is large and only this command needs it.
       const { loadReportInput } = await import('../../report/input.ts');
-      const { renderReport } = await import('../../report/build.ts');
-      const { checkOutputFile, writeAtomic } = await import('../../io/write.ts');
+      const { writeReport } = await import('../../report/write.ts');
+      const { checkOutputFile } = await import('../../io/write.ts');
       const data = loadReportInput(input);
       const path = o.output ?? defaultOutput(input, data.kind === 'sweep');
       checkOutputFile(path);
-      const html = await renderReport(data, o);
-      writeAtomic(path, html);
+      // The page, then each plot's Vega-Lite spec beside it (STEM-<plot>.vl.json).
+      await writeReport(data, path, o);
       out(`${path}\n`);
     });
 }
