@@ -1,4 +1,4 @@
-import { EventEmitter, type EmulatorEvents } from './events.ts';
+import { Emitter, type EmulatorEvents } from './events.ts';
 import { Recovery, type MigrationStatus } from './faults/recovery.ts';
 import { FaultSchedule } from './faults/schedule.ts';
 import { Kernel } from './kernel/kernel.ts';
@@ -22,12 +22,20 @@ import { RecordType, faultBytes, type BackRecord, type StreamRecord } from './st
 import { Mapper } from './workload/mapper.ts';
 import { Vcpus } from './workload/vcpu.ts';
 
-/** The members of a page set, in ascending order. */
+/** The members of a page set, as ascending runs. */
 function members(set: NextMember): OutstandingSet {
-  return { forEach: (fn) => { for (let g = set.next(0); g < set.size; g = set.next(g + 1)) fn(g); } };
+  return {
+    forEachRange: (fn) => {
+      for (let g = set.next(0); g < set.size;) {
+        const end = set.nextGap(g);
+        fn(g, end);
+        g = set.next(end);
+      }
+    },
+  };
 }
 
-const NOTHING: OutstandingSet = { forEach: () => {} };
+const NOTHING: OutstandingSet = { forEachRange: () => {} };
 
 /** Whether the scenario as written (before defaults) sets `section` (or `section.field`). */
 function given(input: unknown, section: string, field?: string): boolean {
@@ -46,7 +54,7 @@ function given(input: unknown, section: string, field?: string): boolean {
 export class Emulator {
   readonly scenario: Scenario;
   readonly kernel = new Kernel();
-  readonly events: EmulatorEvents = new EventEmitter();
+  readonly events: EmulatorEvents = new Emitter();
   readonly memory: GuestMemory;
   readonly ring: FaultRing;
   readonly stream: Link;
@@ -103,12 +111,16 @@ export class Emulator {
     this.stream = new Link(s.link);
     this.backChannel = new Link(s.backChannel);
     // Arrivals carry the connection epoch they were sent in: after a cut they are stale.
-    const current = (f: () => void) => (epoch: number) => {
-      if (epoch === this.recovery.epoch) f();
-    };
-    this.arriveKind = k.register(current(() => this.arrived(this.inFlight.shift())));
-    const preemptArriveKind = k.register(current(() => this.arrived(this.preemptInFlight.shift())));
-    this.backArriveKind = k.register(current(() => this.backArrived()));
+    this.arriveKind = k.register((epoch) => {
+      if (epoch === this.recovery.epoch) this.arrived(this.inFlight.shift());
+    });
+    const preemptArriveKind = k.register((epoch) => {
+      if (epoch === this.recovery.epoch) this.arrived(this.preemptInFlight.shift());
+    });
+    this.backArriveKind = k.register((epoch) => {
+      if (epoch === this.recovery.epoch) this.backArrived();
+    });
+    const woke = (v: number, fromQueue: boolean) => this.vcpus.woke(v, fromQueue);
     this.pager = new Pager(k, this.memory, this.ring, s, {
       consumed: (rec) => {
         // The preempt socket has room to spare for single pages; a stale record's socket is gone.
@@ -119,11 +131,11 @@ export class Emulator {
       sendBack: (rec) => this.sendBack(rec),
       settled: (g) => {
         this.mapper.settled(g);
-        if (this.events.listenerCount('page-loaded') > 0) this.events.emit('page-loaded', { time: k.now, gfn: g });
+        if (this.events.observed && this.events.listenerCount('page-loaded') > 0) this.events.emit('page-loaded', { time: k.now, gfn: g });
       },
       answered: (id) => this.answered(id),
       slotsFreed: () => {
-        this.ring.wake((v, fromQueue) => this.vcpus.woke(v, fromQueue));
+        this.ring.wake(woke);
         this.checkFinished();
       },
       transition: () => this.mapper.start(),
@@ -151,7 +163,7 @@ export class Emulator {
       },
       switchedOver: () => this.switchedOver,
       statusChanged: (status) => {
-        if (this.events.listenerCount('status') > 0) this.events.emit('status', { time: k.now, status });
+        if (this.events.observed && this.events.listenerCount('status') > 0) this.events.emit('status', { time: k.now, status });
       },
     });
     this.faults = new FaultSchedule(k, s, [this.stream, this.backChannel], this.recovery);
@@ -167,14 +179,14 @@ export class Emulator {
       },
       faulted: (v, g) => {
         this.vcpuFaults++;
-        if (this.events.listenerCount('vcpu-blocked') > 0) this.events.emit('vcpu-blocked', { time: k.now, vcpu: v, gfn: g });
+        if (this.events.observed && this.events.listenerCount('vcpu-blocked') > 0) this.events.emit('vcpu-blocked', { time: k.now, vcpu: v, gfn: g });
       },
       stillBlocked: (v, since) => this.checkLiveness(v, since),
       resumed: (v, g, since) => {
         const waited = k.now - since;
         this.latency.add(waited);
         this.checkLiveness(v, since);
-        if (this.events.listenerCount('vcpu-resumed') > 0) this.events.emit('vcpu-resumed', { time: k.now, vcpu: v, gfn: g, waited });
+        if (this.events.observed && this.events.listenerCount('vcpu-resumed') > 0) this.events.emit('vcpu-resumed', { time: k.now, vcpu: v, gfn: g, waited });
       },
     }, alloc);
     this.timeline = s.timeline.samples > 0
@@ -274,9 +286,7 @@ export class Emulator {
    * happen. `onProgress` hears the simulated time every 65 536 events.
    */
   run(onProgress?: (nowNs: number) => void): this {
-    const k = this.kernel, horizon = this.scenario.limits.horizonNs;
-    let n = 0;
-    while (k.nextTime() <= horizon && k.step()) if (onProgress && (++n & 0xffff) === 0) onProgress(k.now);
+    this.kernel.runTo(this.scenario.limits.horizonNs, onProgress);
     this.vcpus.stop();
     this.poll?.sample();
     return this;
@@ -296,15 +306,17 @@ export class Emulator {
 
   private sendBack(rec: BackRecord): void {
     const k = this.kernel;
-    const bytes = rec.type === RecordType.POSTCOPY_COMPLETE ? 8 : faultBytes(rec.pfns.length, rec.ranges.length / 2);
+    const bytes = rec.type === RecordType.POSTCOPY_COMPLETE ? 8 : faultBytes(rec.pfnCount, rec.rangeCount);
     // While the connection is down the record is lost; the pager sends it again on resume.
     const lost = !this.recovery.connected || (rec.type === RecordType.POSTCOPY_FAULT && this.faults.loseFault());
     if (!lost) {
       this.backInFlight.push(rec);
       k.at(this.backChannel.send(k.now, bytes), this.backArriveKind, this.recovery.epoch);
     }
-    if (rec.type === RecordType.POSTCOPY_FAULT && this.events.listenerCount('forward') > 0) {
-      this.events.emit('forward', { time: k.now, pfns: rec.pfns, ranges: rec.ranges });
+    if (rec.type === RecordType.POSTCOPY_FAULT && this.events.observed && this.events.listenerCount('forward') > 0) {
+      const pfns = Array.from(rec.pfns.subarray(rec.pfnAt, rec.pfnAt + rec.pfnCount));
+      const ranges = Array.from(rec.ranges.subarray(rec.rangeAt, rec.rangeAt + 2 * rec.rangeCount));
+      this.events.emit('forward', { time: k.now, pfns, ranges });
     }
   }
 
@@ -332,6 +344,7 @@ export class Emulator {
     const ring = this.ring, k = this.kernel;
     const producer = ring.producerOf(id);
     if (producer === FOREIGN) this.foreignFaults++;
+    if (!this.events.observed) return;
     if (this.events.listenerCount('fault') > 0) {
       const count = ring.kindOf(id) === RequestKind.RANGE ? ring.countOf(id) : 1;
       this.events.emit('fault', { time: k.now, producer, gfn: ring.gfnOf(id), count });
@@ -350,7 +363,7 @@ export class Emulator {
   private backArrived(): void {
     this.source.receive(this.backInFlight.shift()!);
     if (!this.source.done) return;
-    if (this.events.listenerCount('complete') > 0) this.events.emit('complete', { time: this.kernel.now });
+    if (this.events.observed && this.events.listenerCount('complete') > 0) this.events.emit('complete', { time: this.kernel.now });
     this.checkFinished();
   }
 
@@ -358,7 +371,7 @@ export class Emulator {
     const k = this.kernel;
     this.resumedAt = k.now;
     this.vcpus.start();
-    if (this.events.listenerCount('guest-resumed') > 0) this.events.emit('guest-resumed', { time: k.now });
+    if (this.events.observed && this.events.listenerCount('guest-resumed') > 0) this.events.emit('guest-resumed', { time: k.now });
     this.checkFinished();
   }
 

@@ -23,5 +23,47 @@ export interface EmulatorEventMap {
   complete: (e: { time: number }) => void;
 }
 
-export type EmulatorEvents = EventEmitter<EmulatorEventMap>;
-export { EventEmitter };
+type Names<T extends EventEmitter.ValidEventTypes> = EventEmitter.EventNames<T>;
+type Listener<T extends EventEmitter.ValidEventTypes, E extends Names<T>> = EventEmitter.EventListener<T, E>;
+
+/**
+ * An emitter that knows whether anything listens at all, so a hot path tests one field before
+ * asking for an event's listeners. Only whether events are built depends on it, never a result.
+ */
+export class Emitter<T extends EventEmitter.ValidEventTypes> extends EventEmitter<T> {
+  observed = false;
+
+  override on<E extends Names<T>>(event: E, fn: Listener<T, E>, context?: unknown): this {
+    super.on(event, fn, context);
+    this.observed = true;
+    return this;
+  }
+
+  override addListener<E extends Names<T>>(event: E, fn: Listener<T, E>, context?: unknown): this {
+    return this.on(event, fn, context);
+  }
+
+  override once<E extends Names<T>>(event: E, fn: Listener<T, E>, context?: unknown): this {
+    super.once(event, fn, context);
+    this.observed = true;
+    return this;
+  }
+
+  override removeListener<E extends Names<T>>(event: E, fn?: Listener<T, E>, context?: unknown, once?: boolean): this {
+    super.removeListener(event, fn, context, once);
+    this.observed = this.eventNames().length > 0;
+    return this;
+  }
+
+  override off<E extends Names<T>>(event: E, fn?: Listener<T, E>, context?: unknown, once?: boolean): this {
+    return this.removeListener(event, fn, context, once);
+  }
+
+  override removeAllListeners(event?: Names<T>): this {
+    super.removeAllListeners(event);
+    this.observed = this.eventNames().length > 0;
+    return this;
+  }
+}
+
+export type EmulatorEvents = Emitter<EmulatorEventMap>;

@@ -67,12 +67,17 @@ export class FaultSchedule {
   /** The latest time at or before `now` when an injected fault ended (0 when none has). */
   lastEndBefore(now: number): number {
     let t = 0;
-    for (const f of this.faults) if (f.end <= now && f.end > t) t = f.end;
+    for (let i = 0; i < this.faults.length; i++) {
+      const end = this.faults[i]!.end;
+      if (end <= now && end > t) t = end;
+    }
     return t;
   }
 
   /** Whether a FAULT record written now is lost (a draw only inside a loss window). */
   loseFault(): boolean {
+    // Asked for every FAULT record: without loss windows there is nothing to look at.
+    if (this.losses.length === 0) return false;
     const now = this.kernel.now;
     let keep = 1;
     for (const f of this.losses) if (f.start <= now && now < f.end && f.spec.kind === 'backchannel-loss') keep *= 1 - f.spec.probability;

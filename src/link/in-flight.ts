@@ -1,26 +1,45 @@
-/** Records on one connection in arrival order: each arrival event takes the oldest. */
+/** Records on one connection in arrival order (a ring buffer): each arrival event takes the oldest. */
 export class InFlight<T> {
-  private items: (T | undefined)[] = [];
+  private items: (T | undefined)[] = new Array<T | undefined>(16).fill(undefined);
   private head = 0;
+  private size = 0;
 
   push(item: T): void {
-    this.items.push(item);
+    if (this.size === this.items.length) this.grow();
+    this.items[(this.head + this.size++) & (this.items.length - 1)] = item;
   }
 
   /** The connection failed: every record still on its way is lost. */
   clear(): void {
-    this.items = [];
+    this.items.fill(undefined);
     this.head = 0;
+    this.size = 0;
+  }
+
+  /** Records on their way. */
+  get length(): number {
+    return this.size;
+  }
+
+  /** The i-th oldest record on its way. */
+  at(i: number): T {
+    return this.items[(this.head + i) & (this.items.length - 1)]!;
   }
 
   shift(): T {
     const item = this.items[this.head]!;
-    this.items[this.head++] = undefined;
-    // Drop the consumed prefix now and then, so a long run does not keep every record.
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    this.items[this.head] = undefined;
+    this.head = (this.head + 1) & (this.items.length - 1);
+    this.size--;
     return item;
+  }
+
+  /** Doubles the buffer (a power of two), oldest first. */
+  private grow(): void {
+    const old = this.items, n = old.length;
+    const items = new Array<T | undefined>(n * 2).fill(undefined);
+    for (let i = 0; i < n; i++) items[i] = old[(this.head + i) & (n - 1)];
+    this.items = items;
+    this.head = 0;
   }
 }

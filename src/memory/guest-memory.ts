@@ -34,19 +34,24 @@ export class GuestMemory {
 
   constructor(readonly pages: number, readonly pageSize: number, outstanding: OutstandingSet, alloc: Alloc = FRESH) {
     this.state = alloc.uint8(pages);
-    this.sourceVersion = alloc.uint32(pages).fill(1);
-    this.destVersion = alloc.uint32(pages).fill(1);
-    this.unasked = new NextMember(pages, alloc);
-    outstanding.forEach((g) => {
-      if (this.state[g] === PageState.OUTSTANDING) return;
-      this.state[g] = PageState.OUTSTANDING;
-      // Dirtied at the source after the destination's copy (or never copied at all).
-      this.sourceVersion[g] = 2;
-      this.destVersion[g] = 0;
-      this.pending++;
+    this.sourceVersion = alloc.uint32(pages);
+    this.destVersion = alloc.uint32(pages);
+    const unasked = (this.unasked = new NextMember(pages, alloc, false));
+    // Whole runs at a time (ranges may overlap: filling twice changes nothing). An outstanding
+    // page was dirtied at the source after the destination's copy (or never copied at all):
+    // version 2 there, 0 (as allocated) here; every other page is 1 on both sides.
+    outstanding.forEachRange((from, to) => {
+      this.state.fill(PageState.OUTSTANDING, from, to);
+      this.sourceVersion.fill(2, from, to);
+      unasked.addRange(from, to);
     });
-    this.outstandingAtStart = this.pending;
-    for (let g = 0; g < pages; g++) if (this.state[g] !== PageState.OUTSTANDING) this.unasked.remove(g);
+    for (let g = unasked.nextGap(0); g < pages;) {
+      const end = unasked.next(g);
+      this.sourceVersion.fill(1, g, end);
+      this.destVersion.fill(1, g, end);
+      g = unasked.nextGap(end);
+    }
+    this.pending = this.outstandingAtStart = unasked.count();
   }
 
   isZero(gfn: number): boolean {
@@ -113,15 +118,15 @@ export class GuestMemory {
  */
 export function drawZeroSet(pages: number, fraction: number, rng: Rng, ranges: readonly Range[] = [], alloc: Alloc = FRESH): NextMember | null {
   if (fraction <= 0 && ranges.length === 0) return null;
-  const zero = new NextMember(pages, alloc);
-  for (let g = 0; g < pages; g++) if (fraction <= 0 || rng.float() >= fraction) zero.remove(g);
-  for (const r of ranges) for (let g = r.start; g < r.start + r.count; g++) zero.add(g);
+  const zero = new NextMember(pages, alloc, false);
+  if (fraction > 0) for (let g = 0; g < pages; g++) if (rng.float() < fraction) zero.add(g);
+  for (const r of ranges) zero.addRange(r.start, r.start + r.count);
   return zero;
 }
 
-/** Enumerates the outstanding pfns in ascending order without materialising a list. */
+/** Enumerates the outstanding pfns as runs [from, to) without materialising a list. */
 export interface OutstandingSet {
-  forEach(fn: (gfn: number) => void): void;
+  forEachRange(fn: (from: number, to: number) => void): void;
 }
 
 export function outstandingSet(
@@ -131,14 +136,24 @@ export function outstandingSet(
 ): OutstandingSet {
   switch (spec.kind) {
     case 'all':
-      return { forEach: (fn) => { for (let g = 0; g < pages; g++) fn(g); } };
+      return { forEachRange: (fn) => fn(0, pages) };
     case 'ranges':
+      return { forEachRange: (fn) => { for (const r of spec.ranges) fn(r.start, r.start + r.count); } };
+    case 'fraction':
       return {
-        forEach: (fn) => {
-          for (const r of spec.ranges) for (let g = r.start; g < r.start + r.count; g++) fn(g);
+        forEachRange: (fn) => {
+          // One draw per page, in page order; consecutive drawn pages make one run.
+          let from = -1;
+          for (let g = 0; g < pages; g++) {
+            if (rng.float() < spec.fraction) {
+              if (from < 0) from = g;
+            } else if (from >= 0) {
+              fn(from, g);
+              from = -1;
+            }
+          }
+          if (from >= 0) fn(from, pages);
         },
       };
-    case 'fraction':
-      return { forEach: (fn) => { for (let g = 0; g < pages; g++) if (rng.float() < spec.fraction) fn(g); } };
   }
 }

@@ -22,15 +22,44 @@ const upTo = (b: number) => (b === 31 ? ~0 : (1 << (b + 1)) - 1);
  * re-sent pages do.
  */
 export class NextMember {
-  private readonly words: Uint32Array;
-  private readonly summary: Uint32Array;
+  /** Signed words: a full word is −1, which stays a small integer where an unsigned one would not. */
+  private readonly words: Int32Array;
+  private readonly summary: Int32Array;
 
-  constructor(readonly size: number, alloc: Alloc = FRESH) {
+  /** Every index 0..size−1 is a member, or none when `full` is false. */
+  constructor(readonly size: number, alloc: Alloc = FRESH, full = true) {
     const nw = (size + 31) >>> 5;
-    this.words = alloc.uint32(nw).fill(0xffffffff);
+    this.words = alloc.int32(nw);
+    this.summary = alloc.int32((nw + 31) >>> 5);
+    if (!full) return;
+    this.words.fill(-1);
     if (size & 31) this.words[nw - 1] = (1 << (size & 31)) - 1;
-    this.summary = alloc.uint32((nw + 31) >>> 5);
-    for (let w = 0; w < nw; w++) this.summary[w >>> 5]! |= 1 << (w & 31);
+    this.summary.fill(-1);
+    if (nw & 31) this.summary[this.summary.length - 1] = (1 << (nw & 31)) - 1;
+  }
+
+  /** A copy of `set` (same size) with its arrays from `alloc`. */
+  static copyOf(set: NextMember, alloc: Alloc = FRESH): NextMember {
+    const copy = new NextMember(set.size, alloc, false);
+    copy.words.set(set.words);
+    copy.summary.set(set.summary);
+    return copy;
+  }
+
+  /** Members in the set. */
+  count(): number {
+    let n = 0;
+    for (let w = 0; w < this.words.length; w++) if (this.words[w] !== 0) n += popcount32(this.words[w]!);
+    return n;
+  }
+
+  /** Adds from..to−1, a word at a time. */
+  addRange(from: number, to: number): void {
+    for (let i = from; i < to;) {
+      const lo = i & 31, n = Math.min(32 - lo, to - i);
+      this.addBits(i >>> 5, n === 32 ? ~0 : ((1 << n) - 1) << lo);
+      i += n;
+    }
   }
 
   has(i: number): boolean {
@@ -38,10 +67,11 @@ export class NextMember {
   }
 
   remove(i: number): void {
-    const w = i >>> 5;
-    const left = (this.words[w]! & ~(1 << (i & 31))) >>> 0;
-    this.words[w] = left;
-    if (left === 0) this.summary[w >>> 5]! &= ~(1 << (w & 31));
+    const words = this.words, summary = this.summary, w = i >>> 5;
+    const left = words[w]! & ~(1 << (i & 31));
+    words[w] = left;
+    // Without a branch: the summary path has run before the optimiser compiles this.
+    summary[w >>> 5]! &= ~((left === 0 ? 1 : 0) << (w & 31));
   }
 
   add(i: number): void {
@@ -63,28 +93,42 @@ export class NextMember {
 
   /** Removes the members whose bits are set in `bits` of word w. */
   removeBits(w: number, bits: number): void {
-    const left = (this.words[w]! & ~bits) >>> 0;
+    const left = this.words[w]! & ~bits;
     this.words[w] = left;
     if (left === 0) this.summary[w >>> 5]! &= ~(1 << (w & 31));
   }
 
   /** The first member at or after i, or `size` when none is left. */
   next(i: number): number {
-    if (i >= this.size) return this.size;
+    // Fields are read up front so the rarely taken paths have their feedback when optimised.
+    const size = this.size, words = this.words, summary = this.summary;
+    if (i >= size) return size;
     if (i < 0) i = 0;
-    const words = this.words, summary = this.summary;
     let w = i >>> 5;
-    const here = words[w]! & (~0 << (i & 31));
+    const here = words[w]! & (-1 << (i & 31));
     if (here !== 0) return (w << 5) + ctz(here);
     w++;
     let sw = w >>> 5;
-    let bits = sw < summary.length ? summary[sw]! & (~0 << (w & 31)) : 0;
+    let bits = sw < summary.length ? summary[sw]! & (-1 << (w & 31)) : 0;
     while (bits === 0) {
-      if (++sw >= summary.length) return this.size;
+      if (++sw >= summary.length) return size;
       bits = summary[sw]!;
     }
     w = (sw << 5) + ctz(bits);
     return (w << 5) + ctz(words[w]!);
+  }
+
+  /** The first index at or after i that is not a member, or `size` when none is. */
+  nextGap(i: number): number {
+    const words = this.words;
+    let w = i >>> 5;
+    if (i >= this.size) return this.size;
+    let gaps = ~words[w]! & (~0 << (i & 31));
+    while (gaps === 0) {
+      if (++w >= words.length) return this.size;
+      gaps = ~words[w]!;
+    }
+    return Math.min(this.size, (w << 5) + ctz(gaps));
   }
 
   /** The last member at or before i, or −1 when none is left. */

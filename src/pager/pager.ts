@@ -1,9 +1,12 @@
+import { IntQueue } from '../kernel/int-queue.ts';
+import { InFlight } from '../link/in-flight.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
 import { FaultRing, RequestKind } from '../ring/ring.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
+import { PfnSlab } from '../stream/slab.ts';
 import { HostPages } from './host-pages.ts';
 import { Waiters } from './waiters.ts';
 
@@ -23,6 +26,12 @@ export interface PagerHost {
   transition(): void;
 }
 
+const NONE = new Int32Array(0);
+
+function complete(): BackRecord {
+  return { type: RecordType.POSTCOPY_COMPLETE, pfns: NONE, pfnAt: 0, pfnCount: 0, ranges: NONE, rangeAt: 0, rangeCount: 0 };
+}
+
 const enum Job {
   WAKE,
   RECORD,
@@ -40,15 +49,19 @@ export class Pager {
   /** Huge host pages, placed whole; null for 4 KiB host pages. */
   private readonly hostPages: HostPages | null;
   private remaining: Int32Array;
-  private readonly inbox: StreamRecord[] = [];
-  private inboxHead = 0;
+  /** Stream records read from the socket and not handled yet, oldest first. */
+  private readonly inbox = new InFlight<StreamRecord>();
   private busy = false;
   private job = Job.WAKE;
   private record: StreamRecord | null = null;
-  private faultPfns: number[] = [];
-  private faultRanges: number[] = [];
-  private responses: number[] = [];
-  private readonly notifies: number[][] = [];
+  /** The next FAULT record's pfns and [start, count] ranges: the slabs' pending entries. */
+  private readonly faultPfns = new PfnSlab();
+  private readonly faultRanges = new PfnSlab();
+  /** Answered request ids in notify order; the last `unflushed` are this job's. */
+  private readonly responses = new IntQueue();
+  private unflushed = 0;
+  /** How many responses each notify in flight carries, oldest first. */
+  private readonly notifies = new IntQueue();
   private readonly doneKind: number;
   private readonly notifyKind: number;
   private transitioned = false;
@@ -108,12 +121,8 @@ export class Pager {
   private startNext(): void {
     const p = this.params;
     let cost: number;
-    if (this.inboxHead < this.inbox.length) {
-      const rec = this.inbox[this.inboxHead++]!;
-      if (this.inboxHead > 1024 && this.inboxHead * 2 > this.inbox.length) {
-        this.inbox.splice(0, this.inboxHead);
-        this.inboxHead = 0;
-      }
+    if (this.inbox.length > 0) {
+      const rec = this.inbox.shift();
       this.record = rec;
       this.job = Job.RECORD;
       this.host.consumed(rec);
@@ -121,7 +130,7 @@ export class Pager {
     } else if (this.ring.queued > 0) {
       this.job = Job.DRAIN;
       cost = this.drain() * p.drainPerRequestNs;
-      if (this.faultPfns.length > 0 || this.faultRanges.length > 0) cost += p.faultRecordNs;
+      if (this.faultPfns.pending > 0 || this.faultRanges.pending > 0) cost += p.faultRecordNs;
     } else {
       this.busy = false;
       return;
@@ -168,7 +177,7 @@ export class Pager {
       this.host.transition();
     } else if (rec.type === RecordType.POSTCOPY_PAGE_DATA) {
       const pfns = rec.pfns!, huge = this.hostPages;
-      for (let i = 0; i < rec.count; i++) {
+      for (let i = rec.at, end = i + rec.count; i < end; i++) {
         const g = pfns[i]!;
         if (huge === null) this.place(g);
         else {
@@ -195,13 +204,18 @@ export class Pager {
   private maybeComplete(): void {
     if (this.transitioned && !this.completeSent && this.memory.pending === 0) {
       this.completeSent = true;
-      this.host.sendBack({ type: RecordType.POSTCOPY_COMPLETE, pfns: [], ranges: [] });
+      this.host.sendBack(complete());
     }
   }
 
   private readonly pageArrivedFor = (id: number): void => {
-    if (--this.remaining[id]! === 0) this.responses.push(id);
+    if (--this.remaining[id]! === 0) this.respond(id);
   };
+
+  private respond(id: number): void {
+    this.responses.push(id);
+    this.unflushed++;
+  }
 
   /** Takes every queued request (the RFC's drain); returns how many were taken. */
   private drain(): number {
@@ -218,7 +232,7 @@ export class Pager {
           this.host.settled(gfn);
         }
         this.waiters.release(gfn, this.pageArrivedFor);
-        this.responses.push(id);
+        this.respond(id);
         continue;
       }
       const count = kind === RequestKind.RANGE ? ring.countOf(id) : 1;
@@ -234,8 +248,11 @@ export class Pager {
           else if (newRun < 0) newRun = g;
         }
       }
-      if (newRun >= 0) this.faultRanges.push(gfn, count);
-      if (this.remaining[id] === 0) this.responses.push(id);
+      if (newRun >= 0) {
+        this.faultRanges.push(gfn);
+        this.faultRanges.push(count);
+      }
+      if (this.remaining[id] === 0) this.respond(id);
     }
     return n;
   }
@@ -249,18 +266,19 @@ export class Pager {
 
   private finishDrain(): void {
     this.maybeComplete();
-    if (this.faultPfns.length === 0 && this.faultRanges.length === 0) return;
+    const fp = this.faultPfns, fr = this.faultRanges;
+    const pfnCount = fp.pending, rangeCount = fr.pending / 2;
+    if (pfnCount === 0 && rangeCount === 0) return;
     this.faultRecords++;
-    this.host.sendBack({ type: RecordType.POSTCOPY_FAULT, pfns: this.faultPfns, ranges: this.faultRanges });
-    this.faultPfns = [];
-    this.faultRanges = [];
+    const pfnAt = fp.take(), rangeAt = fr.take();
+    this.host.sendBack({ type: RecordType.POSTCOPY_FAULT, pfns: fp.data, pfnAt, pfnCount, ranges: fr.data, rangeAt, rangeCount });
   }
 
   /** Puts the responses of this job on the ring and notifies once. */
   private flushResponses(): void {
-    if (this.responses.length === 0) return;
-    this.notifies.push(this.responses);
-    this.responses = [];
+    if (this.unflushed === 0) return;
+    this.notifies.push(this.unflushed);
+    this.unflushed = 0;
     this.kernel.after(this.params.notifyNs, this.notifyKind);
   }
 
@@ -273,10 +291,10 @@ export class Pager {
     for (let g = 0; g < mem.pages; g++) if (mem.isSettled(g)) map[g] = 1;
     if (this.hostPages) for (let g = 0; g < mem.pages; g++) map[g] |= this.hostPages.arrived[g]!;
     const mark = (rec: StreamRecord | null) => {
-      if (rec?.type === RecordType.POSTCOPY_PAGE_DATA) for (let i = 0; i < rec.count; i++) map[rec.pfns![i]!] = 1;
+      if (rec?.type === RecordType.POSTCOPY_PAGE_DATA) for (let i = 0; i < rec.count; i++) map[rec.pfns![rec.at + i]!] = 1;
     };
     mark(this.record);
-    for (let i = this.inboxHead; i < this.inbox.length; i++) mark(this.inbox[i]!);
+    for (let i = 0; i < this.inbox.length; i++) mark(this.inbox.at(i));
     return map;
   }
 
@@ -290,19 +308,19 @@ export class Pager {
     for (let g = 0; g < mem.pages; g++) if (mem.state[g] === PageState.REQUESTED) pfns.push(g);
     if (pfns.length > 0) {
       this.faultRecords++;
-      this.host.sendBack({ type: RecordType.POSTCOPY_FAULT, pfns, ranges: [] });
+      this.host.sendBack({ type: RecordType.POSTCOPY_FAULT, pfns: Int32Array.from(pfns), pfnAt: 0, pfnCount: pfns.length, ranges: NONE, rangeAt: 0, rangeCount: 0 });
     }
     if (this.transitioned && mem.pending === 0) {
       this.completeSent = true;
-      this.host.sendBack({ type: RecordType.POSTCOPY_COMPLETE, pfns: [], ranges: [] });
+      this.host.sendBack(complete());
     }
     return pfns.length;
   }
 
   /** Xen's vm_event_resume: consumes the responses, frees their slots, then wakes waiters. */
   private consumeResponses(): void {
-    const batch = this.notifies.shift()!;
-    for (const id of batch) {
+    for (let n = this.notifies.shift(); n > 0; n--) {
+      const id = this.responses.shift();
       this.host.answered(id);
       this.ring.respond(id);
     }

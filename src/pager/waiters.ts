@@ -6,6 +6,7 @@ import { FRESH, type Alloc } from '../memory/arena.ts';
  * typed arrays, so a wait costs no allocation.
  */
 export class Waiters {
+  /** Per pfn, its first entry + 1 (0: none), so a fresh zeroed array needs no filling. */
   private readonly head: Int32Array;
   private req: Int32Array;
   private next: Int32Array;
@@ -15,7 +16,7 @@ export class Waiters {
   live = 0;
 
   constructor(pages: number, alloc: Alloc = FRESH) {
-    this.head = alloc.int32(pages).fill(-1);
+    this.head = alloc.int32(pages);
     this.req = new Int32Array(64);
     this.next = new Int32Array(64);
   }
@@ -37,16 +38,16 @@ export class Waiters {
       e = this.used++;
     }
     this.req[e] = request;
-    this.next[e] = this.head[gfn]!;
-    this.head[gfn] = e;
+    this.next[e] = this.head[gfn]! - 1;
+    this.head[gfn] = e + 1;
     this.live++;
   }
 
   /** Calls `fn` for every request waiting on gfn and forgets them. */
   release(gfn: number, fn: (request: number) => void): void {
-    let e = this.head[gfn]!;
+    let e = this.head[gfn]! - 1;
     if (e < 0) return;
-    this.head[gfn] = -1;
+    this.head[gfn] = 0;
     while (e >= 0) {
       const n = this.next[e]!;
       fn(this.req[e]!);

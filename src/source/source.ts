@@ -1,22 +1,17 @@
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Link } from '../link/link.ts';
-import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 import { NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
+import { IntQueue } from '../kernel/int-queue.ts';
 import {
-  RECORD_HEADER_BYTES, RecordType, pageDataBytes, pfnListBytes, type BackRecord, type StreamRecord,
+  RECORD_HEADER_BYTES, RecordType, pageDataBytes, pfnListBytes, streamRecord, type BackRecord, type StreamRecord,
 } from '../stream/records.ts';
+import { PfnSlab } from '../stream/slab.ts';
 import { makePolicy } from './make-policy.ts';
 import type { PushPolicy } from './policy.ts';
 import type { PreemptChannel } from '../link/preempt.ts';
-
-/** Pages taken into a record: all of them, the non-zero ones from range requests, the zero ones. */
-interface PageCounts {
-  n: number;
-  batched: number;
-  zeros: number;
-}
 
 /** The preempt channel and where its records go. */
 export interface PreemptPath {
@@ -42,10 +37,16 @@ export class Source {
   /** Rebuilt from the destination's received bitmap on recovery (NextMember only shrinks). */
   unsent: NextMember;
   private policy: PushPolicy;
+  /** Back-channel records not read yet: inbox[0..inboxLength). */
   private readonly inbox: BackRecord[] = [];
+  private inboxLength = 0;
   /** Requests in arrival order as (next, end, fromRange) triples; a single pfn g is (g, g + 1, 0). */
-  private readonly queue: number[] = [];
-  private queueHead = 0;
+  private readonly queue = new IntQueue();
+  /** Where the pfns of the records being built go. */
+  private readonly slab = new PfnSlab();
+  /** Of the pages the last takeRequested took: non-zero ones from range requests, zero ones. */
+  private takenBatched = 0;
+  private takenZeros = 0;
   private phase = Phase.PFNS;
   private pfnsAnnounced = 0;
   private idle = false;
@@ -72,8 +73,8 @@ export class Source {
     private readonly alloc: Alloc = FRESH,
   ) {
     this.params = scenario.source;
-    this.unsent = new NextMember(memory.pages, alloc);
-    for (let g = 0; g < memory.pages; g++) if (memory.state[g] === PageState.READY) this.unsent.remove(g);
+    // Built before the run: the pages not READY are exactly the outstanding ones.
+    this.unsent = NextMember.copyOf(memory.unasked, alloc);
     this.policy = makePolicy(this.params, this.unsent);
     this.stepKind = kernel.register((loop) => {
       if (loop === this.loop) this.step();
@@ -82,12 +83,12 @@ export class Source {
 
   /** Pauses the guest at the source and starts postcopy (time 0 of the run). */
   start(): void {
-    this.write({ type: RecordType.POSTCOPY_BEGIN, bytes: RECORD_HEADER_BYTES, pfns: null, count: 0, batched: 0 }, 0);
+    this.write(streamRecord(RecordType.POSTCOPY_BEGIN, RECORD_HEADER_BYTES, 0), 0);
   }
 
   /** A back-channel record arrived. */
   receive(record: BackRecord): void {
-    this.inbox.push(record);
+    this.inbox[this.inboxLength++] = record;
     if (this.preempt) {
       // QEMU's return-path thread takes the request at once and the preempt thread sends it.
       this.readBackChannel();
@@ -109,9 +110,8 @@ export class Source {
   /** The source process died: besides the loop, its request queue and unread requests are gone. */
   crash(): void {
     this.pause();
-    this.inbox.length = 0;
-    this.queue.length = 0;
-    this.queueHead = 0;
+    this.inboxLength = 0;
+    this.queue.clear();
   }
 
   /**
@@ -129,10 +129,9 @@ export class Source {
       else if (!old.has(g)) resent++;
     }
     this.policy = makePolicy(this.params, this.unsent);
-    this.inbox.length = 0;
-    this.queue.length = 0;
-    this.queueHead = 0;
-    this.write({ type: RecordType.POSTCOPY_RESUME_ACK, bytes: RECORD_HEADER_BYTES, pfns: null, count: 0, batched: 0 }, 0);
+    this.inboxLength = 0;
+    this.queue.clear();
+    this.write(streamRecord(RecordType.POSTCOPY_RESUME_ACK, RECORD_HEADER_BYTES, 0), 0);
     return resent;
   }
 
@@ -148,12 +147,12 @@ export class Source {
       if (this.pfnsAnnounced < total) {
         const n = Math.min(this.params.pfnBatch, total - this.pfnsAnnounced);
         this.pfnsAnnounced += n;
-        this.write({ type: RecordType.POSTCOPY_PFNS, bytes: pfnListBytes(n), pfns: null, count: n, batched: 0 }, 0);
+        this.write(streamRecord(RecordType.POSTCOPY_PFNS, pfnListBytes(n), n), 0);
       } else {
         this.phase = Phase.PUSH;
         // TRANSITION follows the CPU context records; the guest then resumes at the destination.
         const bytes = RECORD_HEADER_BYTES + this.params.transitionBytes;
-        this.write({ type: RecordType.POSTCOPY_TRANSITION, bytes, pfns: null, count: 0, batched: 0 }, 0);
+        this.write(streamRecord(RecordType.POSTCOPY_TRANSITION, bytes, 0), 0);
       }
       return;
     }
@@ -161,57 +160,66 @@ export class Source {
   }
 
   private readBackChannel(): void {
-    for (const rec of this.inbox) {
+    const inbox = this.inbox, q = this.queue;
+    for (let i = 0; i < this.inboxLength; i++) {
+      const rec = inbox[i]!;
       if (rec.type === RecordType.POSTCOPY_COMPLETE) {
         this.phase = Phase.DONE;
         this.completeAt = this.kernel.now;
         continue;
       }
       this.policy.faulted();
-      for (const g of rec.pfns) this.queue.push(g, g + 1, 0);
-      for (let i = 0; i < rec.ranges.length; i += 2) this.queue.push(rec.ranges[i]!, rec.ranges[i]! + rec.ranges[i + 1]!, 1);
-      this.requestsReceived += rec.pfns.length + rec.ranges.length / 2;
+      const pfns = rec.pfns, ranges = rec.ranges;
+      for (let j = rec.pfnAt, end = j + rec.pfnCount; j < end; j++) {
+        const g = pfns[j]!;
+        q.push3(g, g + 1, 0);
+      }
+      for (let j = rec.rangeAt, end = j + 2 * rec.rangeCount; j < end; j += 2) {
+        q.push3(ranges[j]!, ranges[j]! + ranges[j + 1]!, 1);
+      }
+      this.requestsReceived += rec.pfnCount + rec.rangeCount;
     }
-    this.inbox.length = 0;
+    this.inboxLength = 0;
   }
 
-  /** Moves requested pfns still unsent, in arrival order, into `pfns` (up to its length). */
-  private takeRequested(pfns: Int32Array): PageCounts {
-    const max = pfns.length;
+  /**
+   * Moves requested pfns still unsent, in arrival order, into the slab's record (up to `max`);
+   * returns how many, with their counts in takenBatched and takenZeros.
+   */
+  private takeRequested(max: number): number {
+    const q = this.queue, unsent = this.unsent, slab = this.slab;
     let n = 0, batched = 0, zeros = 0;
-    const q = this.queue;
-    while (n < max && this.queueHead < q.length) {
-      const start = q[this.queueHead]!, end = q[this.queueHead + 1]!, fromRange = q[this.queueHead + 2]!;
-      let g = this.unsent.next(start);
-      for (; g < end && n < max; g = this.unsent.next(g + 1)) {
-        pfns[n++] = g;
-        this.unsent.remove(g);
+    while (n < max && q.size > 0) {
+      const end = q.get(1), fromRange = q.get(2);
+      let g = unsent.next(q.get(0));
+      for (; g < end && n < max; g = unsent.next(g + 1)) {
+        slab.push(g);
+        n++;
+        unsent.remove(g);
         this.policy.requested(g);
         this.pagesDemanded++;
         if (this.sendsAsZero(g)) zeros++;
         else batched += fromRange;
       }
-      if (g >= end) this.queueHead += 3;
-      else q[this.queueHead] = g;
+      if (g >= end) q.drop(3);
+      else q.set(0, g);
     }
-    if (this.queueHead === q.length) {
-      q.length = 0;
-      this.queueHead = 0;
-    }
-    return { n, batched, zeros };
+    this.takenBatched = batched;
+    this.takenZeros = zeros;
+    return n;
   }
 
   /** Sends every queued request on the preempt channel now, in records of recordPages. */
   private servePreempt(): void {
     const p = this.preempt!, params = this.params;
-    while (this.queueHead < this.queue.length) {
-      const pfns = new Int32Array(params.recordPages);
-      const counts = this.takeRequested(pfns);
-      if (counts.n === 0) break;
-      const { record, cpuNs } = this.pageRecord(pfns, counts);
+    while (this.queue.size > 0) {
+      const n = this.takeRequested(params.recordPages);
+      if (n === 0) break;
+      const zeros = this.takenZeros;
+      const record = this.pageRecord(n, this.takenBatched, zeros);
       record.preempt = true;
       // The preempt thread has its own CPU; its records go out one after another.
-      const t = Math.max(this.kernel.now, this.preemptCpuFreeAt) + cpuNs;
+      const t = Math.max(this.kernel.now, this.preemptCpuFreeAt) + this.buildNs(n, zeros);
       this.preemptCpuFreeAt = t;
       p.deliver(record, p.channel.send(t, record.bytes));
     }
@@ -219,22 +227,18 @@ export class Source {
 
   private pushRecord(): void {
     const max = this.params.recordPages;
-    const demanded = new Int32Array(max);
-    let pfns = demanded;
     // Requested pfns still unsent join the record first, in arrival order.
-    const taken = this.takeRequested(demanded);
-    let n = taken.n, zeros = taken.zeros;
+    let n = this.takeRequested(max);
+    const batched = this.takenBatched;
+    let zeros = this.takenZeros;
     // Then background pages, as many as the policy allows (the rest of the record for most).
     const budget = this.policy.backgroundBudget(max - n);
-    if (n + budget > max) {
-      pfns = new Int32Array(n + budget);
-      pfns.set(demanded.subarray(0, n));
-    }
     const end = n + budget;
     while (n < end) {
       const g = this.policy.nextBackground();
       if (g < 0) break;
-      pfns[n++] = g;
+      this.slab.push(g);
+      n++;
       this.unsent.remove(g);
       this.pagesPushed++;
       if (this.sendsAsZero(g)) zeros++;
@@ -244,8 +248,7 @@ export class Source {
       this.idle = true;
       return;
     }
-    const { record, cpuNs } = this.pageRecord(pfns, { n, batched: taken.batched, zeros });
-    this.write(record, cpuNs);
+    this.write(this.pageRecord(n, batched, zeros), this.buildNs(n, zeros));
   }
 
   /**
@@ -256,16 +259,17 @@ export class Source {
     return this.params.zeroPageDetection !== 'none' && this.memory.isZero(gfn);
   }
 
-  /**
-   * A PAGE_DATA record for the first `n` pfns and the CPU it costs to build: each data page is
-   * copied, each zero page scanned (the check reads all of it) and sent without its data.
-   */
-  private pageRecord(pfns: Int32Array, c: PageCounts): { record: StreamRecord; cpuNs: number } {
+  /** A PAGE_DATA record for the `n` pfns just put in the slab, of which `zeros` are zero pages. */
+  private pageRecord(n: number, batched: number, zeros: number): StreamRecord {
+    const slab = this.slab, at = slab.take();
+    this.zeroPagesSent += zeros;
+    return streamRecord(RecordType.POSTCOPY_PAGE_DATA, pageDataBytes(n, this.memory.pageSize, zeros), n, slab.data, at, batched, zeros);
+  }
+
+  /** The CPU a record of n pages costs to build: each data page is copied, each zero page scanned (the check reads all of it). */
+  private buildNs(n: number, zeros: number): number {
     const p = this.params;
-    const bytes = pageDataBytes(c.n, this.memory.pageSize, c.zeros);
-    this.zeroPagesSent += c.zeros;
-    const cpuNs = p.perRecordNs + (c.n - c.zeros) * p.perPageNs + c.zeros * p.zeroCheckNs;
-    return { record: { type: RecordType.POSTCOPY_PAGE_DATA, bytes, pfns, count: c.n, batched: c.batched, zeros: c.zeros }, cpuNs };
+    return p.perRecordNs + (n - zeros) * p.perPageNs + zeros * p.zeroCheckNs;
   }
 
   /** Builds for `cpuNs`, writes, and loops again when the blocking write returns. */

@@ -27,23 +27,34 @@ export interface StreamRecord {
   /** Payload bytes, for flow control. */
   bytes: number;
   /** Sent on the preempt channel rather than the main stream. */
-  preempt?: boolean;
-  /** PAGE_DATA: the pfns carried; `batched` non-zero ones came from range requests, `zeros` are zero pages. */
+  preempt: boolean;
+  /** PAGE_DATA: the pfns carried are pfns[at..at+count) (a PfnSlab's array); else null. */
   pfns: Int32Array | null;
+  at: number;
   count: number;
+  /** Non-zero pages that came from range requests. */
   batched: number;
   /** Zero pages sent as a marker (their pfn entry only). */
-  zeros?: number;
+  zeros: number;
   /** The connection's epoch when sent (set on delivery): a record from before a cut is stale. */
-  epoch?: number;
+  epoch: number;
 }
 
-/** A record in flight on the back-channel. */
+/** A stream record; every one is built here so they all share one shape. */
+export function streamRecord(type: RecordType, bytes: number, count: number, pfns: Int32Array | null = null, at = 0, batched = 0, zeros = 0): StreamRecord {
+  return { type, bytes, preempt: false, pfns, at, count, batched, zeros, epoch: 0 };
+}
+
+/** A record in flight on the back-channel: pfns[pfnAt..+pfnCount) and ranges[rangeAt..+2·rangeCount). */
 export interface BackRecord {
   type: RecordType.POSTCOPY_FAULT | RecordType.POSTCOPY_COMPLETE;
-  pfns: number[];
+  pfns: Int32Array;
+  pfnAt: number;
+  pfnCount: number;
   /** Range requests as [start, count] pairs. */
-  ranges: number[];
+  ranges: Int32Array;
+  rangeAt: number;
+  rangeCount: number;
 }
 
 export function pfnListBytes(count: number): number {

@@ -24,7 +24,7 @@ export interface MapperHost {
  */
 export class Mapper {
   private readonly params: Scenario['mapper'];
-  private readonly mappings: Range[];
+  private readonly mappings: Mappings;
   private index = -1;
   private lo = 0;
   private hi = 0;
@@ -68,14 +68,13 @@ export class Mapper {
 
   private nextMapping(): void {
     this.index++;
-    if (this.index >= this.mappings.length) {
+    if (this.index >= this.mappings.start.length) {
       this.doneAt = this.kernel.now;
       this.host.mapped();
       return;
     }
-    const m = this.mappings[this.index]!;
-    this.lo = m.start;
-    this.hi = m.start + m.count;
+    this.lo = this.mappings.start[this.index]!;
+    this.hi = this.lo + this.mappings.count[this.index]!;
     let missing = 0;
     for (let g = this.lo; g < this.hi; g++) if (!this.memory.isSettled(g)) missing++;
     this.missing = missing;
@@ -120,14 +119,19 @@ export class Mapper {
   }
 }
 
-/** The list of mappings the device model performs, in order. */
-function planMappings(scenario: Scenario, rng: Rng): Range[] {
+/** The mappings the device model performs, in order: mapping i is count[i] pages from start[i]. */
+interface Mappings {
+  start: Int32Array;
+  count: Int32Array;
+}
+
+function planMappings(scenario: Scenario, rng: Rng): Mappings {
   const m = scenario.mapper.mapping;
   const pages = scenario.memory.pages;
   let list: Range[];
   switch (m.kind) {
     case 'none':
-      return [];
+      return { start: new Int32Array(0), count: new Int32Array(0) };
     case 'all':
       list = [{ start: 0, count: pages }];
       break;
@@ -135,23 +139,29 @@ function planMappings(scenario: Scenario, rng: Rng): Range[] {
       list = m.ranges.map((r) => ({ ...r }));
       break;
     case 'buckets': {
+      // Typed arrays rather than an object per bucket: a storm maps tens of thousands.
       const buckets = Math.floor(pages / m.bucketPages);
-      const order = Array.from({ length: buckets }, (_, i) => i);
-      list = [];
+      const order = new Int32Array(buckets);
+      for (let i = 0; i < buckets; i++) order[i] = i;
+      const start = new Int32Array(m.count);
       for (let i = 0; i < m.count; i++) {
         // Partial Fisher-Yates: m.count distinct buckets, each equally likely.
         const j = scenario.mapper.order === 'random' ? rng.int(i, buckets - 1) : i;
-        [order[i], order[j]] = [order[j]!, order[i]!];
-        list.push({ start: order[i]! * m.bucketPages, count: m.bucketPages });
+        const b = order[j]!;
+        order[j] = order[i]!;
+        order[i] = b;
+        start[i] = b * m.bucketPages;
       }
-      return list;
+      return { start, count: new Int32Array(m.count).fill(m.bucketPages) };
     }
   }
   if (scenario.mapper.order === 'random') {
     for (let i = list.length - 1; i > 0; i--) {
       const j = rng.int(0, i);
-      [list[i], list[j]] = [list[j]!, list[i]!];
+      const r = list[j]!;
+      list[j] = list[i]!;
+      list[i] = r;
     }
   }
-  return list;
+  return { start: Int32Array.from(list, (r) => r.start), count: Int32Array.from(list, (r) => r.count) };
 }

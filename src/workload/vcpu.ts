@@ -51,10 +51,11 @@ export class Vcpus {
   private readonly perHostPage: number;
   private readonly idle: boolean;
   /**
-   * One bit per page: set once the guest has touched it, or from the start for a page that was
-   * not outstanding (only pages that travel during postcopy count as network or minor).
+   * One bit per page (bit g & 31 of word g >>> 5): set once the guest has touched it, or from the
+   * start for a page that was not outstanding (only pages that travel during postcopy count as
+   * network or minor).
    */
-  private readonly touched: Uint8Array;
+  private readonly touched: Int32Array;
   private blockedNow = 0;
   private allBlockedSince = -1;
   /** Stats. */
@@ -86,8 +87,9 @@ export class Vcpus {
     this.since = new Float64Array(this.n);
     this.generation = new Float64Array(this.n);
     this.blockedNs = new Float64Array(this.n);
-    this.touched = alloc.uint8((memory.pages + 7) >> 3);
-    for (let g = 0; g < memory.pages; g++) if (memory.state[g] !== PageState.OUTSTANDING) this.touched[g >> 3]! |= 1 << (g & 7);
+    // Built before the run: the outstanding pages are exactly the unasked ones.
+    this.touched = alloc.int32((memory.pages + 31) >>> 5);
+    for (let w = 0; w < this.touched.length; w++) this.touched[w] = ~memory.unasked.word(w);
     const rngs = Array.from({ length: this.n }, (_, v) => new Rng(scenario.seed, `vcpu${v}`));
     this.patterns = rngs.map((rng, v) => new AccessPattern(scenario, v, rng));
     this.prefetch = w.prefetchPages;
@@ -180,9 +182,9 @@ export class Vcpus {
         this.defer(v, g, w, t);
         return;
       }
-      const bit = 1 << (g & 7);
-      if ((touched[g >> 3]! & bit) === 0) {
-        touched[g >> 3]! |= bit;
+      const bit = 1 << (g & 31);
+      if ((touched[g >>> 5]! & bit) === 0) {
+        touched[g >>> 5]! |= bit;
         this.minorPages++;
       }
       this.accesses++;
@@ -217,9 +219,9 @@ export class Vcpus {
 
   /** The guest's first touch of an outstanding page is counted once: network or minor. */
   private firstTouch(g: number, network: boolean): void {
-    const bit = 1 << (g & 7);
-    if ((this.touched[g >> 3]! & bit) !== 0) return;
-    this.touched[g >> 3]! |= bit;
+    const bit = 1 << (g & 31);
+    if ((this.touched[g >>> 5]! & bit) !== 0) return;
+    this.touched[g >>> 5]! |= bit;
     if (network) this.networkPages++;
     else this.minorPages++;
   }

@@ -1,0 +1,42 @@
+/**
+ * Append-only pfn storage shared by the records one writer builds: a record keeps (data, at,
+ * count) into it instead of an array of its own, so building a record allocates no array.
+ * The pfns pushed since the last `take` are the record being built. When `data` is full a fresh
+ * array takes over (the record being built is copied along); records already taken keep the
+ * old one, which nothing writes again.
+ */
+export class PfnSlab {
+  data: Int32Array;
+  private start = 0;
+  private end = 0;
+
+  constructor(private readonly size = 1 << 14) {
+    this.data = new Int32Array(size);
+  }
+
+  /** Pfns pushed since the last `take`. */
+  get pending(): number {
+    return this.end - this.start;
+  }
+
+  push(gfn: number): void {
+    if (this.end === this.data.length) this.renew();
+    this.data[this.end++] = gfn;
+  }
+
+  /** Ends the record being built: where its pfns start in `data` (read `data` after this call). */
+  take(): number {
+    const at = this.start;
+    this.start = this.end;
+    return at;
+  }
+
+  private renew(): void {
+    const keep = this.end - this.start;
+    const data = new Int32Array(Math.max(this.size, keep * 2));
+    data.set(this.data.subarray(this.start, this.end));
+    this.data = data;
+    this.start = 0;
+    this.end = keep;
+  }
+}
