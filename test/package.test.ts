@@ -36,6 +36,7 @@ describe('the packed tarball', () => {
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/index.d.ts');
     expect(files).toContain('dist/cli/main.js');
+    expect(files).toContain('dist/cli-bundle/main.js');
     expect(files).toContain('bin/postcopy-emu.mjs');
     expect(files).toContain('README.md');
     expect(files).toContain('LICENSE');
@@ -90,6 +91,22 @@ describe('the installed package', () => {
     const report = JSON.parse(r.stdout) as { status: string; ram: { total: number } };
     expect(report.status).toBe('completed');
     expect(report.ram.total).toBe(4117 * 4096);
+  });
+
+  it('runs every kind of command from the bundle: workers, the report (vega), inputs, traces', () => {
+    writeFileSync(join(dir, 'sweep.yaml'), [
+      'base: { preset: xen-2017-hybrid, set: { memory.pages: 4096, memory.outstanding: { kind: all }, workload.region: { start: 0, count: 1024 } } }',
+      'axes: { ring.capacity: [1, 64] }',
+    ].join('\n'));
+    const sweep = sh(bin, ['sweep', 'sweep.yaml', '-o', 'out', '-j', '2'], dir);
+    expect(sweep.stdout).toBe('2 runs (2 configurations × 1 replications) in out: 2 ok, 0 failed\n');
+    expect(sh(bin, ['report', 'out'], dir).stdout).toBe('out/report.html\n');
+    expect(readdirSync(join(dir, 'out')).filter((f) => f.endsWith('.vl.json')).length).toBeGreaterThanOrEqual(3);
+    expect(sh(bin, ['soak', '--seeds', '20', '-j', '2'], dir).stdout).toMatch(/^20 seeds, 0 failed, wall [\d.]+ s\n$/);
+    expect(sh(bin, ['fields', 'ring'], dir).stdout).toMatch(/^field\s+type\s+default\s+unit\s+allowed\s+source\nring\.capacity\s+integer\s+8\s+slots/);
+    expect(JSON.parse(sh(bin, ['schema'], dir).stdout).title).toBe('postcopy-emu scenario');
+    writeFileSync(join(dir, 't.csv'), 'time_ns,gfn,op\n0,1,r\n10,2,w\n');
+    expect(sh(bin, ['trace', 'import', 't.csv', '-o', 't.pctrace', '-f', 'csv'], dir).status).toBe(0);
   });
 
   it('ends quietly with exit 0 when the reader closes the pipe early', () => {

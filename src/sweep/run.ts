@@ -116,7 +116,7 @@ export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<RunRecord
 
   let events = 0;
   const pool = new WorkerPool<{ index: number; scenario: ScenarioInput }, RunOutcome>(
-    workerModule('worker', import.meta.url), Math.max(1, Math.min(o.jobs, todo.length)),
+    workerModule('sweep/worker'), Math.max(1, Math.min(o.jobs, todo.length)),
     (m, e) => ({ index: m.index, error: `worker crashed: ${e.message}` }));
   try {
     await Promise.all(todo.map(async (run) => {

@@ -1,15 +1,19 @@
 import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import PQueue from 'p-queue';
+import { packageRoot } from '../io/package.ts';
 
 /** Running from the TS sources (tests, bench) rather than the built package. */
 const fromSource = import.meta.url.endsWith('.ts');
 
 /**
- * The worker module `name` beside `base`: built JS in the package; its TS source when running
- * from source, loaded through entry.mjs (Node 20's workers do not inherit tsx's loader).
+ * A worker module by its path under src/ (`sweep/worker`): the built dist/ module in the package,
+ * wherever the caller was bundled; its TS source when running from source, loaded through
+ * entry.mjs (Node 20's workers do not inherit tsx's loader).
  */
-export function workerModule(name: string, base: string): URL {
-  return new URL(`./${name}${fromSource ? '.ts' : '.js'}`, base);
+export function workerModule(path: string): URL {
+  return pathToFileURL(join(packageRoot, fromSource ? `src/${path}.ts` : `dist/${path}.js`));
 }
 
 /**
