@@ -16,6 +16,7 @@ import { Timeline } from './metrics/timeline.ts';
 import { Pager } from './pager/pager.ts';
 import { FOREIGN, FaultRing, RequestKind } from './ring/ring.ts';
 import type { Scenario } from './scenario/schema.ts';
+import { checkRunFits } from './scenario/estimate.ts';
 import { parseScenario } from './scenario/validate.ts';
 import { Source } from './source/source.ts';
 import { RecordType, faultBytes, type BackRecord, type StreamRecord } from './stream/records.ts';
@@ -93,8 +94,11 @@ export class Emulator {
   /** `alloc`: where per-page arrays come from; pass an Arena only when runs never overlap. */
   constructor(input: unknown, alloc: Alloc = FRESH) {
     const s = (this.scenario = parseScenario(input));
+    checkRunFits(s);
     const k = this.kernel;
     const pre = (this.precopy = s.migration.mode === 'postcopy' ? null : new Precopy(s).run());
+    // One event budget for the whole run: what precopy used is gone.
+    k.limit(s.limits.maxEvents - (pre?.kernel.events ?? 0), s.limits.maxEventsPerInstant);
     const handedOver = pre === null || pre.finished;
     this.pausedAt = pre === null ? 0 : pre.pausedAt;
     if (pre !== null) k.now = handedOver ? pre.startAt : pre.kernel.now;
@@ -237,9 +241,30 @@ export class Emulator {
     return this.stream.bytesPayload + (this.preempt?.bytesPayload ?? 0);
   }
 
-  /** QEMU's migration status now: `completed` once finished. */
+  /** Why a bound (limits.maxEvents, limits.maxEventsPerInstant) stopped the run, or null. */
+  get limitReason(): string | null {
+    return this.precopy?.kernel.stopReason ?? this.kernel.stopReason;
+  }
+
+  /**
+   * How the run was cut short before it reached limits.stopAt: by the horizon (its figures are
+   * lower bounds) or by a bound that makes it fail; null when it was not.
+   */
+  get truncated(): { by: 'horizon' | 'limit'; reason: string } | null {
+    const limit = this.limitReason;
+    if (limit !== null) return { by: 'limit', reason: limit };
+    const pre = this.precopy;
+    const cut = pre !== null && pre.end === 'horizon'
+      ? true
+      : !this.stopped && this.recovery.failure === null && this.kernel.pending > 0 && this.kernel.nextTime() > this.scenario.limits.horizonNs;
+    if (!cut) return null;
+    return { by: 'horizon', reason: `the horizon (limits.horizonNs = ${this.scenario.limits.horizonNs / 1e9} s) ended the run before it ${this.scenario.limits.stopAt === 'resume' ? 'resumed the guest' : 'completed'}` };
+  }
+
+  /** QEMU's migration status now: `completed` once finished, `failed` when a bound stopped it. */
   get status(): MigrationStatus {
     if (this.finished) return 'completed';
+    if (this.limitReason !== null) return 'failed';
     const pre = this.precopy;
     if (pre !== null && !pre.finished) return pre.status;
     if (pre !== null && !pre.postcopy) return 'device';
@@ -286,7 +311,10 @@ export class Emulator {
    * happen. `onProgress` hears the simulated time every 65 536 events.
    */
   run(onProgress?: (nowNs: number) => void): this {
-    this.kernel.runTo(this.scenario.limits.horizonNs, onProgress);
+    const k = this.kernel, horizon = this.scenario.limits.horizonNs;
+    k.runTo(horizon, onProgress);
+    // Cut by the horizon: the run was watched until then (downtime so far is at least that).
+    if (!k.isHalted && k.pending > 0 && horizon > k.now) k.now = horizon;
     this.vcpus.stop();
     this.poll?.sample();
     return this;

@@ -47,7 +47,11 @@ describe('run with a precopy phase', () => {
     const r = await cli('run', ...sets, '--set', 'limits.horizonNs=300000000');
     expect(r.code).toBe(0);
     const row = (label: string) => r.out.split('\n').find((l) => l.startsWith(label))?.split(/\s{2,}/)[1];
-    expect(row('status')).toBe('active');
+    // Cut by the horizon: said in the status, and the times are lower bounds.
+    expect(row('status')).toBe('active (horizon)');
+    expect(row('downtime (ms)')).toBe('≥ 0.000');
+    expect(row('total-time (ms)')).toBe('≥ 300.000');
+    expect(r.err).toContain('postcopy-emu: warning: the horizon (limits.horizonNs = 0.3 s) ended the run before it completed: its times are lower bounds');
     expect(row('precopy end')).toBe('horizon');
     // Setup's sync only: the first pass of 64 MiB takes ~570 ms.
     expect(row('dirty-sync-count')).toBe('1');

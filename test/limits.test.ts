@@ -103,3 +103,62 @@ describe('bounds that always fire', () => {
       + 'a sweep holds at most 10000000 (its records alone would fill the memory): split it into several sweep files');
   });
 });
+
+describe('runs that would never end', () => {
+  const zeroCost = ['--preset', 'xen-2017-hybrid', '--set', 'mapper.retryNs=0', '--set', 'mapper.timerSlackNs=0', '--set', 'mapper.mapCallNs=0', '--set', 'mapper.perGfnNs=0'];
+
+  it('fails a zero-progress loop (zero mapper costs) with the reason in the JSON, exit 1', async () => {
+    const r = await cli('run', ...zeroCost, '--json', '-');
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.out) as { status: string; emulator: { failure: string; truncated: { by: string; reason: string } } };
+    expect(report.status).toBe('failed');
+    expect(report.emulator.truncated.by).toBe('limit');
+    expect(report.emulator.truncated.reason).toMatch(/^no progress: 1000000 events at \d+ ns without the clock moving \(limits\.maxEventsPerInstant\)$/);
+    expect(report.emulator.failure).toBe(report.emulator.truncated.reason);
+    expect(r.err).toBe(`postcopy-emu: run stopped: ${report.emulator.truncated.reason}\n`);
+  });
+
+  it('fails a run past limits.maxEvents', async () => {
+    const r = await cli('run', '--preset', 'xen-2017-hybrid', '--set', 'limits.maxEvents=1000');
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^status\s+failed$/m);
+    expect(r.err).toMatch(/^postcopy-emu: run stopped: event cap: 1000 events processed by \d+ ns \(limits\.maxEvents\)\n$/);
+  });
+
+  it('a sweep holding such a run finishes the others, records the reason and exits 1', async () => {
+    const p = file('zero-sweep.yaml', [
+      'base: { preset: xen-2017-hybrid, set: { memory.pages: 4096, memory.outstanding: { kind: all }, workload.region: { start: 0, count: 1024 }, mapper.timerSlackNs: 0, mapper.mapCallNs: 0, mapper.perGfnNs: 0 } }',
+      'axes: { mapper.retryNs: [100000, 0] }',
+    ].join('\n'));
+    const out = join(dir, 'zero-out');
+    const r = await cli('sweep', p, '-o', out, '-j', '1');
+    expect(r.code).toBe(1);
+    expect(r.out.split('\n')[0]).toBe(`2 runs (2 configurations × 1 replications) in ${out}: 1 ok, 1 failed`);
+    expect(r.out.split('\n')[1]).toMatch(/^ {2}run 1 \{"mapper\.retryNs":0\}: no progress: 1000000 events at \d+ ns/);
+  });
+
+  it('marks a run the horizon cut short: warning, JSON, lower bounds in the table', async () => {
+    const r = await cli('run', '--preset', 'xen-2017-pure', '--set', 'limits.horizonNs=1000000000');
+    expect(r.code).toBe(0);
+    expect(r.err).toBe('postcopy-emu: warning: the horizon (limits.horizonNs = 1 s) ended the run before it completed: its times are lower bounds\n');
+    expect(r.out).toMatch(/^status\s+postcopy-active \(horizon\)$/m);
+    expect(r.out).toMatch(/^downtime \(ms\)\s+≥ 1000\.000$/m);
+    const j = await cli('run', '--preset', 'xen-2017-pure', '--set', 'limits.horizonNs=1000000000', '--json', '-');
+    expect(JSON.parse(j.out).emulator.truncated).toEqual({ by: 'horizon', reason: 'the horizon (limits.horizonNs = 1 s) ended the run before it completed' });
+  });
+});
+
+describe('memory', () => {
+  it('refuses a guest whose run would not fit in the available memory, before allocating', async () => {
+    const { availableBytes } = await import('../src/io/host.ts');
+    const { checkRunFits, estimateRunBytes } = await import('../src/scenario/estimate.ts');
+    const { parseScenario } = await import('../src/scenario/validate.ts');
+    const s = parseScenario({ memory: { pages: 2 ** 30, pageSize: 512 } });
+    expect(estimateRunBytes(s)).toBe(64 * 2 ** 20 + 2 ** 30 * 32);
+    if (estimateRunBytes(s) > availableBytes()) {
+      expect(() => checkRunFits(s)).toThrow(/^memory\.pages: a run of 1073741824 pages needs about 32\.1 GiB \(64 MiB \+ 32 B a page\); this host has [\d.]+ GiB available$/);
+    } else {
+      expect(() => checkRunFits(s)).not.toThrow();
+    }
+  });
+});

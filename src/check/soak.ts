@@ -61,8 +61,9 @@ export function soakSeed(seed: number, hooks: SoakHooks = {}): { violations: str
     const violations = check(emu);
     // A failed migration (connection lost, recovery off) ends there by design; a precopy phase
     // the horizon cut short never handed over to the core.
-    const precopyCut = emu.precopy !== null && !emu.precopy.finished;
-    if (!emu.stopped && emu.recovery.failure === null && !precopyCut) {
+    const precopyCut = emu.precopy !== null && !emu.precopy.finished && emu.limitReason === null;
+    if (emu.limitReason !== null) violations.push(`livelock: ${emu.limitReason}`);
+    else if (!emu.stopped && emu.recovery.failure === null && !precopyCut) {
       if (k.pending > 0 && k.nextTime() <= horizon) {
         violations.push(`livelock: still running after ${k.events} events at ${k.now} ns simulated`);
       } else if (k.pending === 0 && !quiescentByDesign(emu)) {

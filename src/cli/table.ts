@@ -2,9 +2,9 @@ import type { RunReport } from '../metrics/report.ts';
 
 /** The rows a person reads first, as (label, unit, value of a report). */
 const ROWS: Array<[string, string, (r: RunReport) => number | string | null]> = [
-  ['status', '', (r) => r.status],
-  ['downtime', 'ms', (r) => r.downtime],
-  ['total-time', 'ms', (r) => r['total-time']],
+  ['status', '', (r) => (cutByHorizon(r) ? `${r.status} (horizon)` : r.status)],
+  ['downtime', 'ms', (r) => lowerBound(r, r.downtime)],
+  ['total-time', 'ms', (r) => lowerBound(r, r['total-time'])],
   ['postcopy-duration', 'ms', (r) => r.emulator['postcopy-duration']],
   ['eviction-time', 'ms', (r) => r.emulator['eviction-time']],
   ['outstanding pages', '', (r) => r.emulator['outstanding-at-start']],
@@ -36,6 +36,9 @@ const PRECOPY_ROWS: typeof ROWS = [
 ];
 
 const us = (ns: number) => ns / 1000;
+/** A run the horizon cut short: its downtime and total time are only lower bounds. */
+const cutByHorizon = (r: RunReport) => r.emulator.truncated?.by === 'horizon';
+const lowerBound = (r: RunReport, ms: number): number | string => (cutByHorizon(r) ? `≥ ${ms.toFixed(3)}` : ms);
 /** A count inside a text cell; a mean over runs may be fractional. */
 const num = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
 

@@ -13,6 +13,37 @@ export class Kernel {
   private readonly queue = new EventQueue();
   private readonly handlers: EventHandler[] = [];
   private halted = false;
+  /** Why a bound stopped the run (see `limit`); null while none has. */
+  stopReason: string | null = null;
+  private maxEvents = Infinity;
+  private maxAtInstant = Infinity;
+  /** Events processed at the current instant so far. */
+  private atInstant = 0;
+
+  /**
+   * Bounds that always fire: at most `maxEvents` events, and at most `maxAtInstant` events
+   * without the clock moving (a loop that makes no progress, e.g. a retry that costs no time).
+   * Either halts the run with `stopReason` set.
+   */
+  limit(maxEvents: number, maxAtInstant: number): void {
+    this.maxEvents = maxEvents;
+    this.maxAtInstant = maxAtInstant;
+  }
+
+  /** Counts the event about to run at `time`; false (and halted) when a bound fires. */
+  private admit(time: number): boolean {
+    if (time === this.now) {
+      if (++this.atInstant > this.maxAtInstant) return this.stop(`no progress: ${this.maxAtInstant} events at ${time} ns without the clock moving (limits.maxEventsPerInstant)`);
+    } else this.atInstant = 1;
+    if (this.events >= this.maxEvents) return this.stop(`event cap: ${this.maxEvents} events processed by ${this.now} ns (limits.maxEvents)`);
+    return true;
+  }
+
+  private stop(reason: string): false {
+    this.stopReason = reason;
+    this.halted = true;
+    return false;
+  }
 
   /** Registers a handler; the returned kind is what `at`/`after` schedule. */
   register(handler: EventHandler): number {
@@ -53,7 +84,7 @@ export class Kernel {
 
   /** Processes one event; false when nothing is left or the run was halted. */
   step(): boolean {
-    if (this.halted || !this.queue.pop()) return false;
+    if (this.halted || this.queue.size === 0 || !this.admit(this.queue.peekTime()) || !this.queue.pop()) return false;
     const q = this.queue;
     this.now = q.time;
     this.events++;
@@ -68,7 +99,7 @@ export class Kernel {
   runTo(horizon: number, tick?: (now: number) => void): void {
     const q = this.queue;
     let n = 0;
-    while (!this.halted && q.peekTime() <= horizon && q.pop()) {
+    while (!this.halted && q.peekTime() <= horizon && this.admit(q.peekTime()) && q.pop()) {
       this.now = q.time;
       this.events++;
       this.handlers[q.kind]!(q.arg);

@@ -22,6 +22,7 @@ export function buildReport(emu: Emulator) {
   // The migration is over when the source has COMPLETE and the guest runs at the destination.
   const finishedAt = emu.finished ? Math.max(source.completeAt, resumed) : end;
   const { recovery } = emu;
+  const truncated = emu.truncated;
   const history = statusHistory(emu).map((h) => ({ status: h.status, 'at-ms': ms(h.at) }));
   if (emu.finished) history.push({ status: 'completed', 'at-ms': ms(finishedAt) });
   const pre = precopyFigures(emu);
@@ -42,8 +43,10 @@ export function buildReport(emu: Emulator) {
     emulator: {
       scenario: scenario.name,
       warnings: emu.warnings,
-      // Set when the run failed: why, and what became of the guest.
-      ...(recovery.failure !== null ? { failure: recovery.failure } : {}),
+      // Set when the run failed: why, and what became of the guest (or which bound stopped it).
+      ...(recovery.failure !== null ? { failure: recovery.failure } : emu.limitReason !== null ? { failure: emu.limitReason } : {}),
+      // Set when the horizon or a bound cut the run short: its figures are then lower bounds.
+      ...(truncated !== null ? { truncated } : {}),
       'status-history': history,
       recovery: {
         pauses: recovery.pauses,

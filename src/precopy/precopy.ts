@@ -18,7 +18,7 @@ const enum Phase {
 }
 
 /** Why precopy ended. */
-export type PrecopyEnd = 'converged' | 'max-iterations' | 'max-time' | 'switch' | 'horizon';
+export type PrecopyEnd = 'converged' | 'max-iterations' | 'max-time' | 'switch' | 'horizon' | 'limit';
 
 /** QEMU's status while precopy runs; `device` once the guest is paused for stop-and-copy. */
 export type PrecopyStatus = 'setup' | 'active' | 'device' | 'postcopy-active' | 'completed';
@@ -84,6 +84,7 @@ export class Precopy {
 
   constructor(scenario: Scenario) {
     const s = (this.s = scenario), pages = s.memory.pages, k = this.kernel;
+    k.limit(s.limits.maxEvents, s.limits.maxEventsPerInstant);
     this.p = s.precopy;
     this.toSend = new NextMember(pages);
     this.remaining = pages;
@@ -109,7 +110,8 @@ export class Precopy {
   run(): this {
     const k = this.kernel, horizon = this.s.limits.horizonNs;
     while (this.phase !== Phase.DONE && k.nextTime() <= horizon && k.step());
-    if (this.phase !== Phase.DONE) {
+    if (this.phase !== Phase.DONE && k.stopReason !== null) this.end = 'limit';
+    else if (this.phase !== Phase.DONE) {
       this.end = 'horizon';
       if (horizon > k.now) k.now = horizon;
       this.applyDirtying(k.now);

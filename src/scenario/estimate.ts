@@ -1,3 +1,5 @@
+import { availableBytes, gib } from '../io/host.ts';
+import { ScenarioError } from './error.ts';
 import type { Scenario } from './schema.ts';
 
 /**
@@ -16,4 +18,12 @@ const BYTES_PER_SAMPLE = 64;
  */
 export function estimateRunBytes(s: Scenario): number {
   return BASE_BYTES + s.memory.pages * BYTES_PER_PAGE + s.timeline.samples * BYTES_PER_SAMPLE;
+}
+
+/** Refuses, before anything is allocated, a run that would not fit in the memory this host has. */
+export function checkRunFits(s: Scenario): void {
+  const need = estimateRunBytes(s), have = availableBytes();
+  if (need > have) {
+    throw new ScenarioError('memory.pages', `a run of ${s.memory.pages} pages needs about ${gib(need)} (64 MiB + 32 B a page); this host has ${gib(have)} available`);
+  }
 }

@@ -183,6 +183,14 @@ export const scenarioSchema = z.object({
       unit: 'ns',
       source: 'the checker\'s bound: once injected faults have healed, no vCPU may stay blocked longer (generous: a 1 GiB huge page takes ~9 s at 1 Gbit/s)',
     }),
+    maxEvents: int(1, Number.MAX_SAFE_INTEGER).default(1e9).meta({
+      unit: 'events',
+      source: 'a bound that always fires: 1e9 events is minutes of wall time at 2–7 M events/s, fifty times the largest preset (a 1 TiB storm takes ~20 M); a run that reaches it fails with the reason',
+    }),
+    maxEventsPerInstant: int(1, Number.MAX_SAFE_INTEGER).default(1e6).meta({
+      unit: 'events',
+      source: 'an instant holds at most a few events per vCPU, ring slot and record in flight; a million without the clock moving is a loop that makes no progress (e.g. zero-cost retries): the run fails with the reason',
+    }),
     stopAt: z.enum(['complete', 'resume']).default('complete').meta({ source: '`resume` stops when the guest runs (downtime studies)' }),
   }),
 }).strict();

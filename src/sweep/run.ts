@@ -121,9 +121,10 @@ export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<RunRecord
   try {
     await Promise.all(todo.map(async (run) => {
       const outcome = await pool.run({ index: run.index, scenario: scenarioOf(sweep, run) });
-      const rec: RunRecord = 'report' in outcome
-        ? { ...run, status: 'ok', result: outcome.report }
-        : { ...run, status: 'failed', error: outcome.error };
+      // A run a bound stopped (no progress, event cap) failed; one the horizon cut is a result.
+      const rec: RunRecord = 'error' in outcome ? { ...run, status: 'failed', error: outcome.error }
+        : outcome.report.emulator.truncated?.by === 'limit' ? { ...run, status: 'failed', error: outcome.report.emulator.truncated.reason }
+        : { ...run, status: 'ok', result: outcome.report };
       if (rec.result) events += rec.result.emulator.events;
       appendRecord(o.dir, rec);
       records.push(rec);

@@ -78,7 +78,12 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
       }
       if (o.json !== '-') out(o.format === 'info' ? formatInfo(report) : `${formatTable([report], [report.emulator.scenario])}\n`);
       for (const w of report.emulator.warnings) process.stderr.write(`postcopy-emu: warning: ${w}\n`);
-      if (report.emulator.failure) process.stderr.write(`postcopy-emu: migration failed: ${report.emulator.failure}\n`);
+      const cut = report.emulator.truncated;
+      if (cut?.by === 'horizon') process.stderr.write(`postcopy-emu: warning: ${cut.reason}: its times are lower bounds\n`);
+      if (cut?.by === 'limit') {
+        process.stderr.write(`postcopy-emu: run stopped: ${cut.reason}\n`);
+        fail();
+      } else if (report.emulator.failure) process.stderr.write(`postcopy-emu: migration failed: ${report.emulator.failure}\n`);
       for (const v of violations) process.stderr.write(`postcopy-emu: invariant violated: ${v}\n`);
       if (violations.length > 0) fail();
     });
