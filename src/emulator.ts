@@ -16,6 +16,7 @@ import { Timeline } from './metrics/timeline.ts';
 import { Pager } from './pager/pager.ts';
 import { FOREIGN, FaultRing, RequestKind } from './ring/ring.ts';
 import type { Scenario } from './scenario/schema.ts';
+import { intArg } from './io/args.ts';
 import { checkRunFits } from './scenario/estimate.ts';
 import { parseScenario } from './scenario/validate.ts';
 import { Source } from './source/source.ts';
@@ -283,9 +284,8 @@ export class Emulator {
    */
   foreignFault(gfn: number, count = 1): number {
     const mem = this.memory;
-    if (!(Number.isInteger(gfn) && Number.isInteger(count) && count >= 1 && gfn >= 0 && gfn + count <= mem.pages)) {
-      throw new RangeError(`pages ${gfn}..${gfn + count - 1} are outside guest memory (0..${mem.pages - 1})`);
-    }
+    intArg('Emulator.foreignFault.gfn', gfn, 0, mem.pages - 1);
+    intArg('Emulator.foreignFault.count', count, 1, mem.pages - gfn);
     let first = gfn;
     while (first < gfn + count && !mem.unasked.has(first)) first++;
     if (first === gfn + count) return -2;

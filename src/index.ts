@@ -23,6 +23,7 @@ export { FaultRing, RequestKind, FOREIGN, EBUSY, type RingOptions, type RingRequ
 export { scenarioSchema, type Scenario, type ScenarioInput } from './scenario/schema.ts';
 export { parseScenario } from './scenario/validate.ts';
 export { ScenarioError } from './scenario/error.ts';
+export { PostcopyEmuError } from './io/errors.ts';
 export { presets, CORE_COMPARISON } from './scenario/presets.ts';
 export { applySets, readScenarioFile, presetInput } from './scenario/load.ts';
 export { Source } from './source/source.ts';

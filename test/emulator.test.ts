@@ -5,6 +5,7 @@ import { buildReport } from '../src/metrics/report.ts';
 import { EBUSY, FOREIGN, RequestKind } from '../src/ring/ring.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
 import { ScenarioError } from '../src/scenario/error.ts';
+import { PostcopyEmuError } from '../src/io/errors.ts';
 
 /** A small scenario every hand calculation below starts from (defaults elsewhere). */
 function small(over: ScenarioInput = {}): ScenarioInput {
@@ -129,11 +130,11 @@ describe('library API argument checks', () => {
   it('touch and foreignFault refuse pages outside guest memory', () => {
     const emu = new Emulator(small());
     stepUntilResumed(emu);
-    expect(() => emu.vcpus.touch(0, 256, false)).toThrow(RangeError);
-    expect(() => emu.vcpus.touch(0, -1, false)).toThrow(RangeError);
-    expect(() => emu.foreignFault(256)).toThrow(RangeError);
-    expect(() => emu.foreignFault(250, 10)).toThrow(RangeError);
-    expect(() => emu.foreignFault(10, 0)).toThrow(RangeError);
+    expect(() => emu.vcpus.touch(0, 256, false)).toThrow(PostcopyEmuError);
+    expect(() => emu.vcpus.touch(0, -1, false)).toThrow(PostcopyEmuError);
+    expect(() => emu.foreignFault(256)).toThrow(PostcopyEmuError);
+    expect(() => emu.foreignFault(250, 10)).toThrow(PostcopyEmuError);
+    expect(() => emu.foreignFault(10, 0)).toThrow(PostcopyEmuError);
     expect(emu.ring.occupancy).toBe(0);
     expect(emu.ring.puts).toBe(0);
     expect(emu.foreignFault(250, 6)).toBeGreaterThanOrEqual(0); // the last six pages: in range

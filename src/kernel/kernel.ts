@@ -1,3 +1,5 @@
+import { argCheck, intArg } from '../io/args.ts';
+import { PostcopyEmuError } from '../io/errors.ts';
 import { EventQueue } from './queue.ts';
 
 /** What a component does when one of its events fires. */
@@ -26,8 +28,8 @@ export class Kernel {
    * Either halts the run with `stopReason` set.
    */
   limit(maxEvents: number, maxAtInstant: number): void {
-    this.maxEvents = maxEvents;
-    this.maxAtInstant = maxAtInstant;
+    this.maxEvents = intArg('Kernel.limit.maxEvents', maxEvents, 0);
+    this.maxAtInstant = intArg('Kernel.limit.maxAtInstant', maxAtInstant, 1);
   }
 
   /** Counts the event about to run at `time`; false (and halted) when a bound fires. */
@@ -47,6 +49,7 @@ export class Kernel {
 
   /** Registers a handler; the returned kind is what `at`/`after` schedule. */
   register(handler: EventHandler): number {
+    argCheck(typeof handler === 'function', 'Kernel.register.handler', 'must be a function (arg: number) => void');
     this.handlers.push(handler);
     return this.handlers.length - 1;
   }
@@ -54,9 +57,10 @@ export class Kernel {
   /** Schedules `kind(arg)` at absolute time `time` (ns, integer, never in the past). */
   at(time: number, kind: number, arg = 0): void {
     // `% 1` rejects fractions, NaN and Infinity alike, without a call.
-    if (!(time >= this.now) || time % 1 !== 0) {
-      throw new Error(`event at ${time} ns is not an integer time at or after now (${this.now} ns)`);
+    if (!(time >= this.now && time <= Number.MAX_SAFE_INTEGER) || time % 1 !== 0) {
+      throw new PostcopyEmuError('Kernel.at.time', `event at ${time} ns is not an integer time from now (${this.now} ns) to 2^53 ns`);
     }
+    if (!(kind >= 0 && kind < this.handlers.length) || kind % 1 !== 0) throw new PostcopyEmuError('Kernel.at.kind', `${kind} is not a registered event kind`);
     this.queue.push(time, kind, arg);
   }
 

@@ -1,4 +1,11 @@
+import { intArg, numArg } from '../io/args.ts';
 import type { LinkParams } from '../scenario/schema.ts';
+
+/** A rate the schema allows (1 kbit/s … 10 Tbit/s: a zero rate would send in infinite time) and a latency. */
+function checkSpeed(where: string, rateMbps: unknown, latencyNs: unknown): void {
+  numArg(`${where}.rateMbps`, rateMbps, 0.001, 1e7);
+  intArg(`${where}.latencyNs`, latencyNs, 0, 1e12);
+}
 
 /**
  * One direction of a TCP stream as a FIFO wire: a record is serialised after everything queued
@@ -26,6 +33,11 @@ export class Link {
   records = 0;
 
   constructor(readonly params: LinkParams) {
+    checkSpeed('Link', params?.rateMbps, params.latencyNs);
+    intArg('Link.params.mtuBytes', params.mtuBytes, 576, 65535);
+    intArg('Link.params.ipTcpHeaderBytes', params.ipTcpHeaderBytes, 0, params.mtuBytes - 1);
+    intArg('Link.params.frameOverheadBytes', params.frameOverheadBytes, 0, 4096);
+    intArg('Link.params.sendBufferBytes', params.sendBufferBytes, 0, 2 ** 40);
     this.nsPerByte = 8000 / params.rateMbps;
     // Each TCP segment carries at most MSS payload bytes and costs its headers plus Ethernet
     // framing (preamble, header, FCS, inter-frame gap) on the wire.
@@ -37,6 +49,7 @@ export class Link {
 
   /** A degrade fault: records sent from now on use this rate and latency; queued ones keep their times. */
   setSpeed(rateMbps: number, latencyNs: number): void {
+    checkSpeed('Link.setSpeed', rateMbps, latencyNs);
     this.nsPerByte = 8000 / rateMbps;
     this.bufferNs = this.params.sendBufferBytes * this.nsPerByte;
     this.latencyNs = latencyNs;

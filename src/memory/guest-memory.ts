@@ -1,3 +1,5 @@
+import { argCheck, intArg, pageSizeArg } from '../io/args.ts';
+import { PostcopyEmuError } from '../io/errors.ts';
 import type { Range } from '../scenario/schema.ts';
 import type { Rng } from '../kernel/rng.ts';
 import { FRESH, type Alloc } from './arena.ts';
@@ -33,6 +35,9 @@ export class GuestMemory {
   readonly outstandingAtStart: number;
 
   constructor(readonly pages: number, readonly pageSize: number, outstanding: OutstandingSet, alloc: Alloc = FRESH) {
+    intArg('GuestMemory.pages', pages, 1, 2 ** 30);
+    pageSizeArg('GuestMemory.pageSize', pageSize);
+    argCheck(typeof outstanding?.forEachRange === 'function', 'GuestMemory.outstanding', 'must be an OutstandingSet (outstandingSet(…))');
     this.state = alloc.uint8(pages);
     this.sourceVersion = alloc.uint32(pages);
     this.destVersion = alloc.uint32(pages);
@@ -54,18 +59,31 @@ export class GuestMemory {
     this.pending = this.outstandingAtStart = unasked.count();
   }
 
+  /**
+   * A gfn inside guest memory: a fraction, a negative or a page past the end would silently
+   * index nothing in the typed arrays. One compare and one modulo per call.
+   */
+  private gfn(method: string, gfn: number): void {
+    if (!(gfn >= 0 && gfn < this.pages) || gfn % 1 !== 0) {
+      throw new PostcopyEmuError(`GuestMemory.${method}.gfn`, `GuestMemory.${method}.gfn: must be an integer in 0..${this.pages - 1}, got ${gfn}`);
+    }
+  }
+
   isZero(gfn: number): boolean {
+    this.gfn('isZero', gfn);
     return this.zero !== null && this.zero.has(gfn);
   }
 
   /** Xen put a page-in request for the page on the ring (p2m_ram_paging_in). */
   markPagingIn(gfn: number): void {
+    this.gfn('markPagingIn', gfn);
     this.state[gfn] = PageState.PAGING_IN;
     this.unasked.remove(gfn);
   }
 
   /** The pager forwarded the page to the source; false if it was already requested or present. */
   markRequested(gfn: number): boolean {
+    this.gfn('markRequested', gfn);
     const s = this.state[gfn];
     if (s !== PageState.OUTSTANDING && s !== PageState.PAGING_IN) return false;
     this.state[gfn] = PageState.REQUESTED;
@@ -75,16 +93,19 @@ export class GuestMemory {
 
   /** Ready or dropped: nothing will ever be loaded into it again. */
   isSettled(gfn: number): boolean {
+    this.gfn('isSettled', gfn);
     const s = this.state[gfn];
     return s === PageState.READY || s === PageState.DROPPED;
   }
 
   isReady(gfn: number): boolean {
+    this.gfn('isReady', gfn);
     return this.state[gfn] === PageState.READY;
   }
 
   /** Loads the source's content of a pending page; returns false for a dropped page (discarded). */
   load(gfn: number): boolean {
+    this.gfn('load', gfn);
     const s = this.state[gfn];
     if (s === PageState.DROPPED) return false;
     if (s === PageState.READY) throw new Error(`invariant: page ${gfn} loaded twice`);
@@ -97,6 +118,7 @@ export class GuestMemory {
 
   /** The guest no longer needs the page (ballooned out): the RFC's outstanding → dropped. */
   drop(gfn: number): void {
+    this.gfn('drop', gfn);
     const s = this.state[gfn];
     if (s === PageState.READY || s === PageState.DROPPED) return;
     this.state[gfn] = PageState.DROPPED;
@@ -107,6 +129,7 @@ export class GuestMemory {
 
   /** A guest write at the destination: only legal once the page is there. */
   write(gfn: number): void {
+    this.gfn('write', gfn);
     if (this.state[gfn] !== PageState.READY) throw new Error(`invariant: write to missing page ${gfn}`);
     this.destVersion[gfn]!++;
   }

@@ -1,3 +1,5 @@
+import { argCheck, intArg } from '../io/args.ts';
+
 /** Ring request kinds: Xen's single-gfn page-in, the range-population fix, and a drop. */
 export const enum RequestKind {
   PAGE = 0,
@@ -71,8 +73,9 @@ export class FaultRing {
   puts = 0;
 
   constructor(readonly options: RingOptions, private readonly clock: Clock = { now: 0 }) {
-    const cap = options.capacity;
-    if (!(Number.isInteger(cap) && cap >= 1)) throw new Error(`ring.capacity must be an integer ≥ 1, got ${cap}`);
+    const cap = intArg('FaultRing.capacity', options?.capacity, 1, 2 ** 24);
+    intArg('FaultRing.vcpus', options.vcpus, 0, 2 ** 16);
+    argCheck(typeof clock?.now === 'number', 'FaultRing.clock', 'must be an object with a numeric `now` (ns)');
     this.capacity = cap;
     this.kinds = new Uint8Array(cap);
     this.gfns = new Int32Array(cap);
@@ -107,11 +110,24 @@ export class FaultRing {
   }
 
   isBlocked(vcpu: number): boolean {
-    return this.blocked[vcpu] === 1;
+    return this.blocked[this.vcpu('FaultRing.isBlocked', vcpu)] === 1;
+  }
+
+  /** A vCPU id the domain has; a typed error naming the method otherwise. */
+  private vcpu(method: string, v: number): number {
+    return intArg(`${method}.vcpu`, v, 0, this.options.vcpus - 1);
+  }
+
+  /** A request's kind, gfn and page count as the ring stores them (Int32 gfns and counts). */
+  private request(method: string, kind: RequestKind, gfn: number, count: number): void {
+    argCheck(kind === RequestKind.PAGE || kind === RequestKind.RANGE || kind === RequestKind.DROP, `${method}.kind`, `must be RequestKind PAGE (0), RANGE (1) or DROP (2), got ${kind}`);
+    intArg(`${method}.gfn`, gfn, 0, 2 ** 31 - 1);
+    intArg(`${method}.count`, count, 1, 2 ** 31 - 1 - gfn);
   }
 
   /** A foreign accessor's page-in request: queued if a slot is free, else EBUSY (not queued). */
   putForeign(kind: RequestKind, gfn: number, count = 1): number {
+    this.request('FaultRing.putForeign', kind, gfn, count);
     if (this.freeTop === 0 && this.options.unbounded) this.grow();
     if (this.freeTop === 0) {
       this.ebusy++;
@@ -122,6 +138,7 @@ export class FaultRing {
 
   /** A guest vCPU wants a slot: true if one is free, else the vCPU joins the wait queue. */
   claimGuest(vcpu: number): boolean {
+    this.vcpu('FaultRing.claimGuest', vcpu);
     if (this.freeTop === 0 && this.options.unbounded) this.grow();
     if (this.freeTop > this.sleepers.length) return true;
     this.sleepers.push(vcpu);
@@ -130,6 +147,8 @@ export class FaultRing {
 
   /** A guest vCPU's request after a successful claim (or after being woken from the wait queue). */
   putGuest(vcpu: number, kind: RequestKind, gfn: number, count = 1): number {
+    this.vcpu('FaultRing.putGuest', vcpu);
+    this.request('FaultRing.putGuest', kind, gfn, count);
     if (this.freeTop === 0) throw new Error(`invariant: vCPU ${vcpu} put on a full ring`);
     const id = this.put(kind, gfn, count, vcpu);
     if (this.options.blackEye && this.freeTop < this.options.vcpus && this.blocked[vcpu] === 0) {
@@ -150,6 +169,7 @@ export class FaultRing {
 
   /** The response to a taken request is consumed: its slot is free again. */
   respond(id: number): void {
+    intArg('FaultRing.respond.id', id, 0, this.capacity - 1);
     if (this.freeTop === 0) this.noteFull(false);
     this.freeIds[this.freeTop++] = id;
     if (this.freeTop > this.capacity) throw new Error('invariant: ring answered more requests than it held');

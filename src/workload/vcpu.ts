@@ -1,3 +1,4 @@
+import { intArg } from '../io/args.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 import { Rng } from '../kernel/rng.ts';
@@ -126,7 +127,8 @@ export class Vcpus {
    * present and the touch done, false if the vCPU faulted (or is not running).
    */
   touch(v: number, gfn: number, write: boolean): boolean {
-    if (!(gfn >= 0 && gfn < this.memory.pages)) throw new RangeError(`gfn ${gfn} is outside guest memory (0..${this.memory.pages - 1})`);
+    intArg('Vcpus.touch.vcpu', v, 0, this.n - 1);
+    intArg('Vcpus.touch.gfn', gfn, 0, this.memory.pages - 1);
     if (this.state[v] !== VcpuState.RUNNING) return false;
     if (this.memory.state[gfn] === PageState.READY) {
       this.firstTouch(gfn, false);

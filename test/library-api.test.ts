@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import {
+  Emulator, FaultRing, GuestMemory, Kernel, Link, PostcopyEmuError, RequestKind, ScenarioError, encodeTrace, importCsv, importLackey,
+  outstandingSet, parseScenario,
+} from '../src/index.ts';
+import { Rng } from '../src/kernel/rng.ts';
+
+/** Runs `f`, which must throw a PostcopyEmuError; returns it. */
+function typed(f: () => unknown): PostcopyEmuError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(PostcopyEmuError);
+    return e as PostcopyEmuError;
+  }
+  throw new Error('did not throw');
+}
+
+const link = parseScenario({}).link;
+const none = outstandingSet({ kind: 'ranges', ranges: [{ start: 0, count: 1 }] }, 16, new Rng(1, 'memory'));
+
+describe('the library checks its arguments at the boundary, with one error class', () => {
+  it('GuestMemory: whole pages, a power-of-two page size, gfns inside memory', () => {
+    expect(typed(() => new GuestMemory(1.5, 4096, none))).toMatchObject({ field: 'GuestMemory.pages', message: 'GuestMemory.pages: must be an integer in 1..1073741824, got 1.5' });
+    expect(typed(() => new GuestMemory(16, 0, none)).field).toBe('GuestMemory.pageSize');
+    expect(typed(() => new GuestMemory(16, 3000, none)).message).toBe('GuestMemory.pageSize: must be a power of two (a page is 2^k bytes), got 3000');
+    const m = new GuestMemory(16, 4096, none);
+    expect(typed(() => m.load(2.5))).toMatchObject({ field: 'GuestMemory.load.gfn', message: 'GuestMemory.load.gfn: must be an integer in 0..15, got 2.5' });
+    expect(typed(() => m.isReady(16)).field).toBe('GuestMemory.isReady.gfn');
+    expect(m.load(0)).toBe(true);
+  });
+
+  it('Link: a rate of zero would send in infinite time', () => {
+    expect(typed(() => new Link({ ...link, rateMbps: 0 }))).toMatchObject({ field: 'Link.rateMbps', message: 'Link.rateMbps: must be a number in 0.001..10000000, got 0' });
+    const l = new Link(link);
+    expect(typed(() => l.setSpeed(Number.NaN, 0)).field).toBe('Link.setSpeed.rateMbps');
+    expect(l.send(0, 1000)).toBe(58_720);
+  });
+
+  it('FaultRing: capacity, vCPUs, kinds and gfns as the ring stores them', () => {
+    expect(typed(() => new FaultRing({ capacity: 0, vcpus: 1, blackEye: false })).message).toBe('FaultRing.capacity: must be an integer in 1..16777216, got 0');
+    const ring = new FaultRing({ capacity: 2, vcpus: 1, blackEye: false });
+    expect(typed(() => ring.putForeign(RequestKind.PAGE, 2.5)).field).toBe('FaultRing.putForeign.gfn');
+    expect(typed(() => ring.putForeign(7 as RequestKind, 1)).field).toBe('FaultRing.putForeign.kind');
+    expect(typed(() => ring.claimGuest(1)).message).toBe('FaultRing.claimGuest.vcpu: must be an integer in 0..0, got 1');
+    expect(ring.putForeign(RequestKind.RANGE, 4, 8)).toBe(0);
+  });
+
+  it('Kernel: integer times within the 2^53 ns clock, registered kinds', () => {
+    const k = new Kernel();
+    const kind = k.register(() => {});
+    expect(typed(() => k.at(Number.POSITIVE_INFINITY, kind)).field).toBe('Kernel.at.time');
+    expect(typed(() => k.at(5, kind + 1)).message).toBe(`${kind + 1} is not a registered event kind`);
+    expect(typed(() => k.register(5 as never)).field).toBe('Kernel.register.handler');
+  });
+
+  it('Emulator: scenario fields (ScenarioError is a PostcopyEmuError), vCPUs that exist, pages in memory', () => {
+    const e = typed(() => new Emulator({ ring: { capacity: 0 } }));
+    expect(e).toBeInstanceOf(ScenarioError);
+    expect(e.field).toBe('ring.capacity');
+    const emu = new Emulator({ memory: { pages: 64 }, workload: { kind: 'idle', vcpus: 1 } });
+    while (emu.resumedAt < 0) emu.step();
+    expect(typed(() => emu.vcpus.touch(1, 5, true)).message).toBe('Vcpus.touch.vcpu: must be an integer in 0..0, got 1');
+    expect(typed(() => emu.vcpus.touch(0, 2.5, true)).field).toBe('Vcpus.touch.gfn');
+    expect(typed(() => emu.foreignFault(60, 8)).message).toBe('Emulator.foreignFault.count: must be an integer in 1..4, got 8');
+  });
+
+  it('traces: the encoder and the importers check what they are given', () => {
+    const t = { pageSize: 0, times: new Float64Array(1), gfns: new Int32Array(1), ops: new Uint8Array(1) };
+    expect(typed(() => encodeTrace(t)).field).toBe('encodeTrace.pageSize');
+    expect(typed(() => encodeTrace({ ...t, pageSize: 4096, gfns: new Int32Array(2) })).field).toBe('encodeTrace.trace');
+    expect(typed(() => importLackey([], { pageSize: 4096, ips: 1e-300 })).message).toBe('importLackey.ips: must be a number in 1000..1000000000000, got 1e-300');
+    expect(typed(() => importCsv(['0,1,r'], { pageSize: 4096, maxRecords: 0 })).field).toBe('importCsv.maxRecords');
+  });
+});
