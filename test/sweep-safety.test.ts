@@ -127,3 +127,11 @@ describe('run --json', () => {
       .toEqual({ code: 2, out: '', err: 'postcopy-emu: cannot write /nonexistent/x.json: no such directory\n' });
   });
 });
+
+describe('shards', () => {
+  it('refuses --shard together with --shards instead of ignoring one', async () => {
+    const dir = tmp();
+    expect(await cli('sweep', sweepFile(dir), '-o', join(dir, 'o'), '--shard', '1/2', '--shards', '3'))
+      .toEqual({ code: 2, out: '', err: 'postcopy-emu: --shards: give --shard K/N or --shards N (with JOB_COMPLETION_INDEX), not both\n' });
+  });
+});

@@ -13,6 +13,7 @@ export interface Shard {
  */
 export function resolveShard(flag: string | undefined, shards: string | undefined, env: NodeJS.ProcessEnv): Shard | null {
   if (flag !== undefined) {
+    if (shards !== undefined) throw new ScenarioError('--shards', 'give --shard K/N or --shards N (with JOB_COMPLETION_INDEX), not both');
     const m = /^(\d+)\/(\d+)$/.exec(flag);
     if (!m || Number(m[2]) < 1 || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) {
       throw new ScenarioError('--shard', `must be K/N with 1 ≤ K ≤ N, got "${flag}"`);
