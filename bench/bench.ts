@@ -28,7 +28,7 @@ for (const c of cases) {
   }
   rows.push(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
 }
-const cols = ['case', 'targetMs', 'pages', 'runs', 'violations', 'status', 'downtimeMs', 'events', 'wallMs', 'eventsPerSec', 'pageOpsPerSec', 'peakRssMiB', 'rssBytesPerPage'];
+const cols = ['case', 'targetMs', 'aboveNodeMs', 'pages', 'runs', 'violations', 'status', 'downtimeMs', 'events', 'wallMs', 'eventsPerSec', 'pageOpsPerSec', 'peakRssMiB', 'rssBytesPerPage'];
 const cell = (v: unknown) => (v === undefined ? '-' : typeof v === 'number' ? v.toLocaleString('en-US') : String(v));
 const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
 const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i]!)).join(' | ')} |`;

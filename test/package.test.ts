@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +82,22 @@ describe('the installed package', () => {
     const r = sh(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], project);
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
+  });
+
+  it('runs the README\'s JavaScript examples as they are written', () => {
+    const readme = readFileSync(join(repo, 'README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks).toHaveLength(3);
+    const outputs = blocks.map((code, i) => {
+      writeFileSync(join(project, `readme-${i}.mjs`), code);
+      const r = sh(process.execPath, [`readme-${i}.mjs`], project);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      return r.stdout;
+    });
+    expect(outputs[0]!.split('\n').at(-2)).toBe('true []');
+    expect(outputs[1]!.trim().split('\n')).toEqual(['active 14 3529867 0', 'converged 119 11106240336 60']);
+    expect(outputs[2]).toBe('true ring.capacity ring.capacity: Too small: expected number to be >=1\n');
   });
 
   it('runs its CLI: --version, and a preset whose trace ships with the package, from another directory', () => {
