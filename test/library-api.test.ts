@@ -4,17 +4,9 @@ import {
   outstandingSet, parseScenario,
 } from '../src/index.ts';
 import { Rng } from '../src/kernel/rng.ts';
+import { thrown } from './throws.ts';
 
-/** Runs `f`, which must throw a PostcopyEmuError; returns it. */
-function typed(f: () => unknown): PostcopyEmuError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PostcopyEmuError);
-    return e as PostcopyEmuError;
-  }
-  throw new Error('did not throw');
-}
+const typed = (f: () => unknown) => thrown(PostcopyEmuError, f);
 
 const link = parseScenario({}).link;
 const none = outstandingSet({ kind: 'ranges', ranges: [{ start: 0, count: 1 }] }, 16, new Rng(1, 'memory'));

@@ -3,20 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScenarioError } from '../src/scenario/error.ts';
+import { thrown } from './throws.ts';
 import { parseScenario } from '../src/scenario/validate.ts';
 import { applySets, merge, presetInput, readScenarioFile } from '../src/scenario/load.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
 
-/** Runs fn, expects a ScenarioError, returns it. */
-function scenarioError(fn: () => unknown): ScenarioError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ScenarioError);
-    return e as ScenarioError;
-  }
-  throw new Error('expected a ScenarioError, nothing was thrown');
-}
+const scenarioError = (fn: () => unknown) => thrown(ScenarioError, fn);
 
 const parseError = (input: unknown) => scenarioError(() => parseScenario(input));
 
