@@ -7,6 +7,9 @@ export const enum RequestKind {
   DROP = 2,
 }
 
+/** gfn + count stays below this: the ring stores both as Int32. */
+const INT32_END = 2 ** 31;
+
 /** Producer id of a foreign accessor (the device model or toolstack); vCPUs are 0..n-1. */
 export const FOREIGN = -1;
 /** `putForeign` result when the ring has no free slot (Xen's -EBUSY). */
@@ -110,19 +113,24 @@ export class FaultRing {
   }
 
   isBlocked(vcpu: number): boolean {
-    return this.blocked[this.vcpu('FaultRing.isBlocked', vcpu)] === 1;
+    this.vcpu('FaultRing.isBlocked', vcpu);
+    return this.blocked[vcpu] === 1;
   }
 
-  /** A vCPU id the domain has; a typed error naming the method otherwise. */
-  private vcpu(method: string, v: number): number {
-    return intArg(`${method}.vcpu`, v, 0, this.options.vcpus - 1);
+  /** A vCPU id the domain has; a typed error naming the method otherwise (the message built only then). */
+  private vcpu(method: string, v: number): void {
+    if (!(v >= 0 && v < this.options.vcpus && v % 1 === 0)) intArg(`${method}.vcpu`, v, 0, this.options.vcpus - 1);
   }
 
-  /** A request's kind, gfn and page count as the ring stores them (Int32 gfns and counts). */
+  /**
+   * A request's kind, gfn and page count as the ring stores them (Int32 gfns and counts). Every
+   * put passes here: the plain comparisons come first, the messages only for a bad argument.
+   */
   private request(method: string, kind: RequestKind, gfn: number, count: number): void {
+    if (kind >= RequestKind.PAGE && kind <= RequestKind.DROP && kind % 1 === 0 && gfn >= 0 && gfn % 1 === 0 && count >= 1 && count % 1 === 0 && gfn + count <= INT32_END) return;
     argCheck(kind === RequestKind.PAGE || kind === RequestKind.RANGE || kind === RequestKind.DROP, `${method}.kind`, `must be RequestKind PAGE (0), RANGE (1) or DROP (2), got ${kind}`);
-    intArg(`${method}.gfn`, gfn, 0, 2 ** 31 - 1);
-    intArg(`${method}.count`, count, 1, 2 ** 31 - 1 - gfn);
+    intArg(`${method}.gfn`, gfn, 0, INT32_END - 1);
+    intArg(`${method}.count`, count, 1, INT32_END - gfn);
   }
 
   /** A foreign accessor's page-in request: queued if a slot is free, else EBUSY (not queued). */
@@ -169,7 +177,7 @@ export class FaultRing {
 
   /** The response to a taken request is consumed: its slot is free again. */
   respond(id: number): void {
-    intArg('FaultRing.respond.id', id, 0, this.capacity - 1);
+    if (!(id >= 0 && id < this.capacity && id % 1 === 0)) intArg('FaultRing.respond.id', id, 0, this.capacity - 1);
     if (this.freeTop === 0) this.noteFull(false);
     this.freeIds[this.freeTop++] = id;
     if (this.freeTop > this.capacity) throw new Error('invariant: ring answered more requests than it held');

@@ -59,9 +59,11 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
       let input = await scenarioFrom(file, o);
       if (o.timeline !== undefined) input = withTimeline(input, o.timeline);
       if (o.printScenario) return out(await resolvedYaml(input));
-      const [{ runScenario }, { checkOutputFile, writeAtomic }, { formatInfo }, { formatTable }] = await Promise.all([
-        import('../../run.ts'), import('../../io/write.ts'), import('../info.ts'), import('../table.ts'),
+      const [{ runScenario }, { checkOutputFile, writeAtomic }, { formatInfo }, { formatTable }, { z }] = await Promise.all([
+        import('../../run.ts'), import('../../io/write.ts'), import('../info.ts'), import('../table.ts'), import('zod'),
       ]);
+      // One scenario is parsed once: zod's generated fast path would cost more to build than it saves.
+      z.config({ jitless: true });
       // A path that cannot be written fails now, not after the run.
       if (o.json && o.json !== '-') checkOutputFile(o.json);
       const t0 = Date.now();
