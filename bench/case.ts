@@ -64,7 +64,7 @@ async function sweep64(jobs: number): Promise<object> {
   }, process.cwd());
   const dir = mkdtempSync(join(tmpdir(), 'pce-bench-'));
   const t0 = process.hrtime.bigint();
-  const records = await runSweep(sweep, { dir, jobs, resume: false, shard: null, timestamp: () => '' });
+  const { records } = await runSweep(sweep, { dir, jobs, resume: false, shard: null, timestamp: () => '' });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   rmSync(dir, { recursive: true });
   const events = records.reduce((n, r) => n + (r.result?.emulator.events ?? 0), 0);

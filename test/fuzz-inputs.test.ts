@@ -84,7 +84,7 @@ async function runSweep(yaml: string): Promise<number> {
   const r = await cli('sweep', file(yaml), '-o', join(dir, `out${files}`), '-j', '1');
   contract(r);
   // Exit 1: every run finished, and the failed ones are listed with their reasons.
-  if (r.code === 1) expect(r.out).toMatch(/: \d+ ok, [1-9]\d* failed\n {2}run \d+ \{.*\}: .+/);
+  if (r.code === 1) expect(r.out).toMatch(/: \d+ ok, [1-9]\d* failed \(\d+ resumed from runs\.jsonl, \d+ run now\)\n {2}run \d+ \{.*\}: .+/);
   return r.code;
 }
 

@@ -133,7 +133,7 @@ describe('runs that would never end', () => {
     const out = join(dir, 'zero-out');
     const r = await cli('sweep', p, '-o', out, '-j', '1');
     expect(r.code).toBe(1);
-    expect(r.out.split('\n')[0]).toBe(`2 runs (2 configurations × 1 replications) in ${out}: 1 ok, 1 failed`);
+    expect(r.out.split('\n')[0]).toBe(`2 runs (2 configurations × 1 replications) in ${out}: 1 ok, 1 failed (0 resumed from runs.jsonl, 2 run now)`);
     expect(r.out.split('\n')[1]).toMatch(/^ {2}run 1 \{"mapper\.retryNs":0\}: no progress: 1000000 events at \d+ ns/);
   });
 
@@ -160,5 +160,15 @@ describe('memory', () => {
     } else {
       expect(() => checkRunFits(s)).not.toThrow();
     }
+  });
+});
+
+describe('CPUs', () => {
+  it('takes the CPUs from Slurm\'s allocation, else the affinity mask, never the node', async () => {
+    const { availableParallelism } = await import('node:os');
+    const { hostCpus } = await import('../src/io/host.ts');
+    expect(hostCpus({ SLURM_CPUS_PER_TASK: '3' })).toBe(3);
+    expect(hostCpus({ SLURM_CPUS_PER_TASK: 'x' })).toBe(availableParallelism());
+    expect(hostCpus({})).toBe(availableParallelism());
   });
 });

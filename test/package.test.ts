@@ -115,7 +115,7 @@ describe('the installed package', () => {
       'axes: { ring.capacity: [1, 64] }',
     ].join('\n'));
     const sweep = sh(bin, ['sweep', 'sweep.yaml', '-o', 'out', '-j', '2'], dir);
-    expect(sweep.stdout).toBe('2 runs (2 configurations × 1 replications) in out: 2 ok, 0 failed\n');
+    expect(sweep.stdout).toBe('2 runs (2 configurations × 1 replications) in out: 2 ok, 0 failed (0 resumed from runs.jsonl, 2 run now)\n');
     expect(sh(bin, ['report', 'out'], dir).stdout).toBe('out/report.html\n');
     expect(readdirSync(join(dir, 'out')).filter((f) => f.endsWith('.vl.json')).length).toBeGreaterThanOrEqual(3);
     expect(sh(bin, ['soak', '--seeds', '20', '-j', '2'], dir).stdout).toMatch(/^20 seeds, 0 failed, wall [\d.]+ s\n$/);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { cliHarness } from './cli-harness.ts';
 /** Refusals that keep a sweep directory sound: resume only the same sweep, bad records named. */
 const cli = cliHarness();
 const tmp = () => mkdtempSync(join(tmpdir(), 'pce-sweep-safety-'));
+const root = join(import.meta.dirname, '..');
 
 /** 2 configurations × 2 replications of a 16 MiB storm: a few ms a run. */
 const SWEEP = `
@@ -132,6 +134,68 @@ describe('shards', () => {
   it('refuses --shard together with --shards instead of ignoring one', async () => {
     const dir = tmp();
     expect(await cli('sweep', sweepFile(dir), '-o', join(dir, 'o'), '--shard', '1/2', '--shards', '3'))
-      .toEqual({ code: 2, out: '', err: 'postcopy-emu: --shards: give --shard K/N or --shards N (with JOB_COMPLETION_INDEX), not both\n' });
+      .toEqual({ code: 2, out: '', err: 'postcopy-emu: --shards: give --shard K/N or --shards N (with a task index variable), not both\n' });
   });
+});
+
+describe('cluster tasks', () => {
+  it('says how many runs were resumed and which shard the task variable picked (1-based)', async () => {
+    const dir = tmp();
+    const file = sweepFile(dir);
+    const out = join(dir, 's');
+    process.env.SLURM_ARRAY_TASK_ID = '0';
+    process.env.SLURM_ARRAY_TASK_COUNT = '1';
+    try {
+      const first = await cli('sweep', file, '-o', out, '--shards', '2');
+      expect(first.out).toBe(`2 runs (2 configurations × 2 replications, shard 1/2 from SLURM_ARRAY_TASK_ID=0) in ${out}: 2 ok, 0 failed (0 resumed from runs.jsonl, 2 run now)\n`);
+      const lines = readFileSync(join(out, 'runs.jsonl'), 'utf8').trim().split('\n');
+      writeFileSync(join(out, 'runs.jsonl'), `${lines[0]}\n`);
+      const again = await cli('sweep', file, '-o', out, '--shards', '2', '--resume');
+      expect(again.out).toContain(': 2 ok, 0 failed (1 resumed from runs.jsonl, 1 run now)');
+      // The same directory with another shard count is refused.
+      expect((await cli('sweep', file, '-o', out, '--shards', '3', '--resume')).err).toBe(`postcopy-emu: cannot resume ${out}: it holds shard 1/2, not 1/3\n`);
+      expect((await cli('sweep', file, '-o', join(dir, 'u'))).err).toBe('postcopy-emu: --shards: SLURM_ARRAY_TASK_ID is set: give the number of shards with --shards N (or POSTCOPY_EMU_SHARDS); it is never taken from the array\'s size\n');
+    } finally {
+      delete process.env.SLURM_ARRAY_TASK_ID;
+      delete process.env.SLURM_ARRAY_TASK_COUNT;
+    }
+  });
+
+  it('merge refuses shards of different counts', async () => {
+    const dir = tmp();
+    const file = sweepFile(dir);
+    expect((await cli('sweep', file, '-o', join(dir, 'a'), '--shard', '1/2')).code).toBe(0);
+    expect((await cli('sweep', file, '-o', join(dir, 'b'), '--shard', '2/3')).code).toBe(0);
+    expect((await cli('merge', join(dir, 'a'), join(dir, 'b'), '-o', join(dir, 'm'))).err)
+      .toBe(`postcopy-emu: the directories hold shards of different counts (${join(dir, 'a')}: 1/2, ${join(dir, 'b')}: 2/3)\n`);
+  });
+
+  it('stops its workers on SIGTERM and leaves a directory --resume finishes', async () => {
+    const dir = tmp();
+    // Slower runs (256 MiB, 1 worker) so the signal lands mid-sweep.
+    const file = sweepFile(dir, SWEEP.replace('memory.pages: 4096', 'memory.pages: 65536').replace('count: 1024', 'count: 16384').replace('replications: 2', 'replications: 6'));
+    const out = join(dir, 'out');
+    const child = spawn(process.execPath, [join(root, 'bin/postcopy-emu.mjs'), 'sweep', file, '-o', out, '-j', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    await new Promise<void>((resolve, reject) => {
+      const t = setInterval(() => {
+        const p = join(out, 'runs.jsonl');
+        if (existsSync(p) && readFileSync(p, 'utf8').split('\n').length >= 3) {
+          clearInterval(t);
+          child.kill('SIGTERM');
+          resolve();
+        }
+      }, 5);
+      child.on('exit', () => { clearInterval(t); reject(new Error('the sweep finished before the signal')); });
+    });
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    expect(code).toBe(143);
+    expect(stdout).toMatch(new RegExp(`^interrupted by SIGTERM: \\d+ runs recorded in ${out} \\(0 resumed\\); continue with --resume\\n$`));
+    const kept = readFileSync(join(out, 'runs.jsonl'), 'utf8').trim().split('\n').length;
+    expect(kept).toBeLessThan(12);
+    const r = await cli('sweep', file, '-o', out, '--resume');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`: 12 ok, 0 failed (${kept} resumed from runs.jsonl, ${12 - kept} run now)`);
+  }, 60_000);
 });

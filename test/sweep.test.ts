@@ -137,14 +137,19 @@ describe('sweep runs', () => {
   });
 
   it('reads the shard from Slurm and Kubernetes variables', () => {
-    expect(resolveShard(undefined, undefined, { SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '3' })).toEqual({ index: 3, count: 3 });
-    expect(resolveShard(undefined, undefined, { SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_COUNT: '3' })).toEqual({ index: 2, count: 3 });
-    expect(resolveShard(undefined, '4', { JOB_COMPLETION_INDEX: '1' })).toEqual({ index: 1, count: 4 });
-    expect(resolveShard(undefined, undefined, { JOB_COMPLETION_INDEX: '1', POSTCOPY_EMU_SHARDS: '2' })).toEqual({ index: 1, count: 2 });
-    expect(resolveShard('2/5', undefined, { SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '3' })).toEqual({ index: 2, count: 5 });
+    // Task index i (from 0) runs shard (i mod N) + 1; N always comes from --shards, never the array.
+    expect(resolveShard(undefined, '3', { SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '3' })).toEqual({ index: 1, count: 3, from: 'SLURM_ARRAY_TASK_ID=0' });
+    expect(resolveShard(undefined, '3', { SLURM_ARRAY_TASK_ID: '2' })).toEqual({ index: 3, count: 3, from: 'SLURM_ARRAY_TASK_ID=2' });
+    // Resubmitted alone (sbatch --array=1): the array has one task, the shard is still 2 of 3.
+    expect(resolveShard(undefined, '3', { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '1' })).toEqual({ index: 2, count: 3, from: 'SLURM_ARRAY_TASK_ID=1' });
+    expect(resolveShard(undefined, '4', { JOB_COMPLETION_INDEX: '1' })).toEqual({ index: 2, count: 4, from: 'JOB_COMPLETION_INDEX=1' });
+    expect(resolveShard(undefined, undefined, { JOB_COMPLETION_INDEX: '1', POSTCOPY_EMU_SHARDS: '2' })).toEqual({ index: 2, count: 2, from: 'JOB_COMPLETION_INDEX=1' });
+    expect(resolveShard('2/5', undefined, { SLURM_ARRAY_TASK_ID: '0' })).toEqual({ index: 2, count: 5, from: '--shard' });
     expect(resolveShard(undefined, undefined, {})).toBeNull();
     expect(() => resolveShard('0/3', undefined, {})).toThrow(ScenarioError);
-    expect(() => resolveShard(undefined, undefined, { JOB_COMPLETION_INDEX: '1' })).toThrow(/--shards/);
+    expect(() => resolveShard(undefined, undefined, { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '16' }))
+      .toThrow('--shards: SLURM_ARRAY_TASK_ID is set: give the number of shards with --shards N (or POSTCOPY_EMU_SHARDS); it is never taken from the array\'s size');
+    expect(() => resolveShard(undefined, '3', {})).toThrow(/--shards: needs a task index/);
   });
 
   it('resumes a killed sweep and ends with the same results as an uninterrupted one', async () => {
@@ -211,7 +216,7 @@ describe('failed runs', () => {
     // Break configuration 1 after validation, as a run that fails at run time would.
     const broken = { ...good, runs: good.runs.map((r) => (r.config === 1 ? { ...r, params: { ...r.params, 'ring.capacity': 0 } } : r)) };
     const dir = join(tmp(), 'f');
-    const records = await runSweep(broken, { dir, jobs: 2, resume: false, shard: null, timestamp: () => 't' });
+    const { records } = await runSweep(broken, { dir, jobs: 2, resume: false, shard: null, timestamp: () => 't' });
     expect(records.map((r) => r.status)).toEqual(['ok', 'ok', 'failed', 'failed', 'ok', 'ok', 'ok', 'ok']);
     expect(records[2]!.error).toContain('ring.capacity');
     const manifest = JSON.parse(read(dir, 'manifest.json'));

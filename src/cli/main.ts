@@ -20,7 +20,8 @@ const PREFIX = 'postcopy-emu: ';
  * The commands load what they need when they run, so a light command starts in a blink.
  */
 export async function main(argv: readonly string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
-  let failed = false;
+  /** The exit code a command asked for (1: a violation or a failed run; 128 + n: stopped by signal n). */
+  let failed = 0;
   const cmd = new Command('postcopy-emu')
     .description('Deterministic emulator of postcopy live-migration paging')
     .version(packageVersion(), '-V, --version', 'print the version')
@@ -33,19 +34,22 @@ export async function main(argv: readonly string[], out: (s: string) => void = (
       outputError: (s, write) => write(s.replace(/^error: /, PREFIX)),
     })
     .hook('preAction', (_: Command, action: Command) => setQuiet(action.optsWithGlobals().quiet === true));
-  registerRun(cmd, out, () => (failed = true));
+  const fail = (code = 1) => {
+    failed = Math.max(failed, code);
+  };
+  registerRun(cmd, out, fail);
   registerPresets(cmd, out);
   registerFields(cmd, out);
   registerSchema(cmd, out);
   registerTrace(cmd, out);
-  registerSweep(cmd, out, () => (failed = true));
+  registerSweep(cmd, out, fail);
   registerCompare(cmd, out);
   registerReport(cmd, out);
   registerReproduce(cmd, out);
-  registerSoak(cmd, out, () => (failed = true));
+  registerSoak(cmd, out, fail);
   try {
     await cmd.parseAsync([...argv]);
-    return failed ? 1 : 0;
+    return failed;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (e instanceof PostcopyEmuError) {

@@ -30,6 +30,9 @@ export function mergeSweeps(dirs: string[], out: string, warn: (message: string)
   manifests.forEach((m, i) => {
     if (JSON.stringify(m.sweep) !== first) throw new UsageError(`${dirs[i]} holds a different sweep than ${dirs[0]}`);
   });
+  // Shards of one split only: a task resubmitted with another --shards would overlap or miss runs.
+  const counts = new Set(manifests.map((m) => (m.shard === null ? 'none' : m.shard.split('/')[1])));
+  if (counts.size > 1) throw new UsageError(`the directories hold shards of different counts (${manifests.map((m, i) => `${dirs[i]}: ${m.shard ?? 'whole sweep'}`).join(', ')})`);
   const byIndex = new Map<number, RunRecord>();
   for (const d of dirs) {
     const read = readRecords(d);

@@ -23,6 +23,18 @@ export interface SweepOptions {
   progress?: (done: number, total: number, events: number) => void;
   /** Lines of runs.jsonl that were skipped on resume, each with its line number. */
   warn?: (message: string) => void;
+  /** Aborted (SIGTERM, SIGINT): the workers stop, runs.jsonl keeps what finished, for --resume. */
+  signal?: AbortSignal;
+}
+
+/** What a sweep (or shard) left in its directory. */
+export interface SweepResult {
+  /** Every run of the shard recorded so far, by index. */
+  records: RunRecord[];
+  /** Of those, the ones found in runs.jsonl (a resumed directory) rather than run now. */
+  resumed: number;
+  /** The signal stopped it before every run finished. */
+  interrupted: boolean;
 }
 
 /** A hash of what the sweep runs: the resolved base scenario and every run's seed and axis values. */
@@ -87,7 +99,7 @@ export function toolIdentity(): { tool: string; version: string; commit: string 
  * once, so a killed sweep resumes with `resume` and skips what is there; at the end runs.jsonl is
  * rewritten sorted, with runs.csv, metrics.md and manifest.json beside it.
  */
-export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<RunRecord[]> {
+export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<SweepResult> {
   prepareOutputDir(o.dir);
   const hash = sweepHash(sweep);
   const shard = o.shard ? `${o.shard.index}/${o.shard.count}` : null;
@@ -100,6 +112,7 @@ export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<RunRecord
   const read = readRecords(o.dir);
   for (const w of read.skipped) o.warn?.(`${w}; that run runs again`);
   const records = read.records.filter((r) => wanted.has(r.index));
+  const resumed = records.length;
   const done = new Set(records.map((r) => r.index));
   const todo = mine.filter((r) => !done.has(r.index));
   const manifest = {
@@ -118,24 +131,28 @@ export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<RunRecord
   const pool = new WorkerPool<{ index: number; scenario: ScenarioInput }, RunOutcome>(
     workerModule('sweep/worker'), Math.max(1, Math.min(o.jobs, todo.length)),
     (m, e) => ({ index: m.index, error: `worker crashed: ${e.message}` }));
+  const aborted = new Promise<void>((resolve) => o.signal?.addEventListener('abort', () => resolve(), { once: true }));
   try {
-    await Promise.all(todo.map(async (run) => {
+    await Promise.race([aborted, Promise.all(todo.map(async (run) => {
       const outcome = await pool.run({ index: run.index, scenario: scenarioOf(sweep, run) });
       // A run a bound stopped (no progress, event cap) failed; one the horizon cut is a result.
       const rec: RunRecord = 'error' in outcome ? { ...run, status: 'failed', error: outcome.error }
         : outcome.report.emulator.truncated?.by === 'limit' ? { ...run, status: 'failed', error: outcome.report.emulator.truncated.reason }
         : { ...run, status: 'ok', result: outcome.report };
       if (rec.result) events += rec.result.emulator.events;
+      if (o.signal?.aborted) return;
       appendRecord(o.dir, rec);
       records.push(rec);
       o.progress?.(records.length, mine.length, events);
-    }));
+    }))]);
   } finally {
-    await pool.close();
+    await (o.signal?.aborted ? pool.terminate() : pool.close());
   }
+  // Interrupted: runs.jsonl holds every finished run, the manifest says unfinished; --resume goes on.
+  if (o.signal?.aborted) return { records: records.sort((a, b) => a.index - b.index), resumed, interrupted: true };
   writeResults(o.dir, records);
   const failed = records.filter((r) => r.status === 'failed').length;
   writeAtomic(join(o.dir, 'manifest.json'),
     JSON.stringify({ ...manifest, finishedAt: o.timestamp(), completed: records.length - failed, failed }, null, 2) + '\n');
-  return records.sort((a, b) => a.index - b.index);
+  return { records: records.sort((a, b) => a.index - b.index), resumed, interrupted: false };
 }

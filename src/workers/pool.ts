@@ -62,6 +62,12 @@ export class WorkerPool<In, Out> {
     });
   }
 
+  /** Stops at once: queued messages are dropped and the workers terminated mid-job. */
+  async terminate(): Promise<void> {
+    this.queue.clear();
+    await Promise.all(this.all.map((w) => w.terminate()));
+  }
+
   async close(): Promise<void> {
     await this.queue.onIdle();
     await Promise.all(this.all.map((w) => w.terminate()));

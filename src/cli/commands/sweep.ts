@@ -3,7 +3,7 @@ import { wholeNumber } from '../io.ts';
 import { progressBar } from '../progress.ts';
 
 
-export function registerSweep(cmd: Command, out: (s: string) => void, fail: () => void): void {
+export function registerSweep(cmd: Command, out: (s: string) => void, fail: (code?: number) => void): void {
   cmd.command('sweep')
     .description('run a sweep file: every combination of its axes × replications, in parallel')
     .argument('<file>', 'sweep file, YAML or JSON')
@@ -11,7 +11,7 @@ export function registerSweep(cmd: Command, out: (s: string) => void, fail: () =
     .option('-j, --jobs <n>', 'worker threads (default: the CPUs this process may use)')
     .option('--resume', 'continue an interrupted sweep in --out, skipping runs already done')
     .option('--shard <K/N>', 'run only the runs whose index ≡ K (mod N)')
-    .option('--shards <n>', 'shard count for a Kubernetes Indexed Job (with JOB_COMPLETION_INDEX)')
+    .option('--shards <n>', 'shard count N for an array job: the task index (SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, from 0) picks shard index mod N + 1')
     .action(async (file: string, o: { out: string; jobs?: string; resume?: boolean; shard?: string; shards?: string }) => {
       const [{ runSweep }, { resolveShard }, { readSweep, WARN_CONFIGURATIONS }] = await Promise.all([
         import('../../sweep/run.ts'), import('../../sweep/shard.ts'), import('../../sweep/spec.ts'),
@@ -26,15 +26,31 @@ export function registerSweep(cmd: Command, out: (s: string) => void, fail: () =
         (w) => process.stderr.write(`postcopy-emu: warning: ${w}\n`));
       const t0 = Date.now();
       const bar = progressBar('sweep [{bar}] {value}/{total} runs | ETA {eta_formatted} | {evps} events/s');
-      const records = await runSweep(sweep, {
-        dir: o.out, jobs, resume: o.resume === true, shard,
+      // A cluster's requeue or cancel sends SIGTERM: stop the workers, keep runs.jsonl resumable.
+      const stop = new AbortController();
+      let signalled: NodeJS.Signals | null = null;
+      const onSignal = (s: NodeJS.Signals) => {
+        signalled = s;
+        stop.abort();
+      };
+      process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
+      const { records, resumed, interrupted } = await runSweep(sweep, {
+        dir: o.out, jobs, resume: o.resume === true, shard, signal: stop.signal,
         timestamp: () => new Date().toISOString(),
         warn: (w) => process.stderr.write(`postcopy-emu: warning: ${w}\n`),
         progress: (done, total, events) => bar.update(done, total, { evps: Math.round(events / Math.max(1e-3, (Date.now() - t0) / 1000)).toLocaleString('en-US') }),
       });
       bar.stop();
+      process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
       const failed = records.filter((r) => r.status === 'failed');
-      out(`${records.length} runs (${sweep.configs} configurations × ${sweep.spec.replications} replications${shard ? `, shard ${shard.index}/${shard.count}` : ''}) in ${o.out}: ${records.length - failed.length} ok, ${failed.length} failed\n`);
+      const where = shard ? `, shard ${shard.index}/${shard.count} from ${shard.from}` : '';
+      if (interrupted) {
+        out(`interrupted by ${signalled}: ${records.length} runs recorded in ${o.out} (${resumed} resumed); continue with --resume\n`);
+        fail(signalled === 'SIGINT' ? 130 : 143);
+        return;
+      }
+      out(`${records.length} runs (${sweep.configs} configurations × ${sweep.spec.replications} replications${where}) in ${o.out}: `
+        + `${records.length - failed.length} ok, ${failed.length} failed (${resumed} resumed from runs.jsonl, ${records.length - resumed} run now)\n`);
       for (const f of failed.slice(0, 5)) out(`  run ${f.index} ${JSON.stringify(f.params)}: ${f.error}\n`);
       // Every other run finished; the exit code still says that not all of them did.
       if (failed.length > 0) fail();
