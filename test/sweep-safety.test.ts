@@ -199,3 +199,10 @@ describe('cluster tasks', () => {
     expect(r.out).toContain(`: 12 ok, 0 failed (${kept} resumed from runs.jsonl, ${12 - kept} run now)`);
   }, 60_000);
 });
+
+describe('docs/clusters.md', () => {
+  it('shows the Slurm scripts exactly as examples/slurm/ ships them', () => {
+    const doc = readFileSync(join(root, 'docs/clusters.md'), 'utf8');
+    for (const f of ['sweep.sh', 'merge.sh']) expect(doc).toContain(`\`\`\`bash\n${readFileSync(join(root, 'examples/slurm', f), 'utf8')}\`\`\``);
+  });
+});
