@@ -15,12 +15,12 @@ import { CounterPoll, type CounterSample } from './metrics/poll.ts';
 import { Timeline } from './metrics/timeline.ts';
 import { Pager } from './pager/pager.ts';
 import { FOREIGN, FaultRing, RequestKind } from './ring/ring.ts';
-import type { Scenario } from './scenario/schema.ts';
+import { ringUnbounded, switchoverOf, type Scenario } from './scenario/schema.ts';
 import { intArg } from './io/args.ts';
 import { checkRunFits } from './scenario/estimate.ts';
 import { parseScenario } from './scenario/validate.ts';
-import { Source } from './source/source.ts';
-import { RecordType, faultBytes, type BackRecord, type StreamRecord } from './stream/records.ts';
+import { Source, discardPlan } from './source/source.ts';
+import { LAZY_REQUEST_BYTES, RecordType, faultBytes, type BackRecord, type StreamRecord } from './stream/records.ts';
 import { Mapper } from './workload/mapper.ts';
 import { Vcpus } from './workload/vcpu.ts';
 
@@ -110,8 +110,11 @@ export class Emulator {
     this.memory = new GuestMemory(s.memory.pages, s.memory.pageSize, outstanding, alloc);
     this.memory.zero = pre === null ? drawZeroSet(s.memory.pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges, alloc) : pre.zero;
     // userfaultfd has no ring: QEMU's faults queue without bound (shared/reference/postcopy.md §2).
-    const uffd = s.source.policy === 'qemu';
-    if (uffd && given(input, 'ring')) this.warnings.push('ring.capacity and ring.blackEye are ignored with source.policy qemu: userfaultfd queues faults without bound');
+    const uffd = ringUnbounded(s);
+    if (uffd && (given(input, 'ring', 'capacity') || given(input, 'ring', 'blackEye'))) {
+      const why = s.ring.unbounded === undefined ? `source.policy ${s.source.policy}` : 'ring.unbounded';
+      this.warnings.push(`ring.capacity and ring.blackEye are ignored with ${why}: userfaultfd queues faults without bound`);
+    }
     this.ring = new FaultRing({ capacity: s.ring.capacity, vcpus: s.workload.vcpus, blackEye: s.ring.blackEye && !uffd, unbounded: uffd }, k);
     this.stream = new Link(s.link);
     this.backChannel = new Link(s.backChannel);
@@ -158,7 +161,7 @@ export class Emulator {
       rec.epoch = this.recovery.epoch;
       this.inFlight.push(rec);
       k.at(arrival, this.arriveKind, rec.epoch);
-    }, preemptPath, alloc);
+    }, preemptPath, alloc, switchoverOf(s) === 'discard' ? discardPlan(s, this.memory, pre) : null);
     this.recovery = new Recovery(k, s.recovery, this.stream, this.backChannel, this.source, this.pager, {
       dropConnection: () => {
         for (const q of [this.inFlight, this.preemptInFlight, this.backInFlight]) q.clear();
@@ -334,7 +337,7 @@ export class Emulator {
 
   private sendBack(rec: BackRecord): void {
     const k = this.kernel;
-    const bytes = rec.type === RecordType.POSTCOPY_COMPLETE ? 8 : faultBytes(rec.pfnCount, rec.rangeCount);
+    const bytes = rec.type === RecordType.POSTCOPY_COMPLETE ? 8 : rec.type === RecordType.LAZY_XFER_NEXT ? LAZY_REQUEST_BYTES : faultBytes(rec.pfnCount, rec.rangeCount);
     // While the connection is down the record is lost; the pager sends it again on resume.
     const lost = !this.recovery.connected || (rec.type === RecordType.POSTCOPY_FAULT && this.faults.loseFault());
     if (!lost) {

@@ -28,8 +28,8 @@ export interface PagerHost {
 
 const NONE = new Int32Array(0);
 
-function complete(): BackRecord {
-  return { type: RecordType.POSTCOPY_COMPLETE, pfns: NONE, pfnAt: 0, pfnCount: 0, ranges: NONE, rangeAt: 0, rangeCount: 0 };
+function control(type: RecordType.POSTCOPY_COMPLETE | RecordType.LAZY_XFER_NEXT): BackRecord {
+  return { type, pfns: NONE, pfnAt: 0, pfnCount: 0, ranges: NONE, rangeAt: 0, rangeCount: 0 };
 }
 
 const enum Job {
@@ -65,6 +65,9 @@ export class Pager {
   private readonly doneKind: number;
   private readonly notifyKind: number;
   private transitioned = false;
+  /** lazy-pages: the daemon pulls each background chunk; one is asked for and not yet loaded. */
+  private readonly pullsChunks: boolean;
+  private chunkPending = true;
   completeSent = false;
   /** Stats. */
   pagesLoaded = 0;
@@ -83,6 +86,7 @@ export class Pager {
     alloc: Alloc = FRESH,
   ) {
     this.params = scenario.pager;
+    this.pullsChunks = scenario.source.policy === 'lazy-pages';
     this.waiters = new Waiters(memory.pages, alloc);
     const perHost = (scenario.memory.hostPageSize ?? scenario.memory.pageSize) / scenario.memory.pageSize;
     this.hostPages = perHost > 1 ? new HostPages(memory, perHost, alloc) : null;
@@ -151,6 +155,12 @@ export class Pager {
         this.evictionNs += cost;
         return cost;
       }
+      case RecordType.POSTCOPY_RAM_DISCARD: {
+        // madvise(DONTNEED) per range (`ram_discard_range`); only pages held cost (count).
+        const cost = rec.pushed * p.discardRangeNs + rec.count * p.discardPageNs;
+        this.evictionNs += cost;
+        return cost;
+      }
       case RecordType.POSTCOPY_PAGE_DATA: {
         const zeros = rec.zeros ?? 0, data = rec.count - zeros, singles = data - rec.batched;
         // One load hypercall per page; a range's pages are loaded with one batched call; a zero
@@ -186,6 +196,7 @@ export class Pager {
           if (first >= 0) for (let p = first, end = huge.end(first); p < end; p++) if (!this.memory.isSettled(p)) this.place(p);
         }
       }
+      if (this.pullsChunks) this.pullNext(rec);
     }
     this.maybeComplete();
   }
@@ -201,10 +212,18 @@ export class Pager {
     this.waiters.release(g, this.pageArrivedFor);
   }
 
+  /** CRIU's `handle_requests`: the next chunk is asked for once every request is answered. */
+  private pullNext(rec: StreamRecord): void {
+    if (rec.pushed > 0) this.chunkPending = false;
+    if (this.chunkPending || this.waiters.live > 0 || this.memory.pending === 0) return;
+    this.chunkPending = true;
+    this.host.sendBack(control(RecordType.LAZY_XFER_NEXT));
+  }
+
   private maybeComplete(): void {
     if (this.transitioned && !this.completeSent && this.memory.pending === 0) {
       this.completeSent = true;
-      this.host.sendBack(complete());
+      this.host.sendBack(control(RecordType.POSTCOPY_COMPLETE));
     }
   }
 
@@ -305,6 +324,7 @@ export class Pager {
    */
   resend(): number {
     const mem = this.memory, pfns: number[] = [];
+    this.chunkPending = true; // the resumed source sends a chunk unasked
     for (let g = 0; g < mem.pages; g++) if (mem.state[g] === PageState.REQUESTED) pfns.push(g);
     if (pfns.length > 0) {
       this.faultRecords++;
@@ -312,7 +332,7 @@ export class Pager {
     }
     if (this.transitioned && mem.pending === 0) {
       this.completeSent = true;
-      this.host.sendBack(complete());
+      this.host.sendBack(control(RecordType.POSTCOPY_COMPLETE));
     }
     return pfns.length;
   }

@@ -88,18 +88,24 @@ export const scenarioSchema = z.object({
     blackEye: z.boolean().default(false).meta({
       source: 'Xen applies the rule only to a vCPU with no vm_event pause pending; a paging fault pauses the vCPU before it puts the request, so for paging the rule does not bite. On = the rule for every put, to study it',
     }),
+    unbounded: z.boolean().optional().meta({
+      source: 'unset: true with source.policy qemu or lazy-pages (userfaultfd: `handle_userfault` queues every fault on the uffd, no bound), false otherwise (Xen\'s ring). True: faults queue without bound, `capacity` and `blackEye` are ignored',
+    }),
   }),
   link: section(link),
   /** The same TCP connection's other direction: the same facts as `link`. */
   backChannel: section(link),
   source: section({
-    policy: z.enum(['xen', 'qemu', 'demand', 'bubbling', 'adaptive-chunk', 'prefault']).default('xen').meta({
-      source: 'the RFC\'s source: a linear scan of unsent pages from the last requested pfn + 1. `qemu`: userfaultfd\'s unbounded fault queue; the others are from the literature (docs/policies.md)',
+    policy: z.enum(['xen', 'qemu', 'demand', 'bubbling', 'adaptive-chunk', 'prefault', 'push-only', 'lazy-pages']).default('xen').meta({
+      source: 'the RFC\'s source: a linear scan of unsent pages from the last requested pfn + 1. `qemu`: the same order over userfaultfd (`ring.unbounded`, `source.switchover` follow it); the others are from the literature (docs/policies.md)',
+    }),
+    switchover: z.enum(['pfns', 'discard']).optional().meta({
+      source: 'unset: `discard` with source.policy qemu or lazy-pages, `pfns` otherwise. `pfns`: the RFC\'s POSTCOPY_PFNS lists every outstanding page and the destination evicts each (`pager.eviction`). `discard`: QEMU\'s `ram_postcopy_send_discard_bitmap` sends the runs of the dirty bitmap as ranges (`postcopy_send_discard_bm_ram`, 12 per MIG_CMD_POSTCOPY_RAM_DISCARD) and the destination madvise(DONTNEED)s each (`ram_discard_range`): no page list, and only pages it holds cost anything',
     }),
     pivots: int(1, 1024).default(1).meta({ when: 'policy: bubbling', source: 'Hines & Gopalan (VEE 2009) keep one pivot; their journal version compared several and found 7 best' }),
     bubbleDirection: z.enum(['both', 'forward']).default('both').meta({ when: 'policy: bubbling', source: 'the paper\'s bubble grows on both sides of the pivot; `forward` is its forward-only variant' }),
-    chunkMinPages: int(1, 2 ** 20).default(16).meta({ unit: 'pages', when: 'policy: adaptive-chunk', source: 'CRIU `criu/uffd.c` `DEFAULT_XFER_LEN` = 64 KiB = 16 pages of 4 KiB (first chunk and growth step)' }),
-    chunkMaxPages: int(1, 2 ** 20).default(1024).meta({ unit: 'pages', when: 'policy: adaptive-chunk', source: 'CRIU `MAX_XFER_LEN` = 4 MiB = 1024 pages of 4 KiB' }),
+    chunkMinPages: int(1, 2 ** 20).default(16).meta({ unit: 'pages', when: 'policy: adaptive-chunk, lazy-pages', source: 'CRIU `criu/uffd.c` `DEFAULT_XFER_LEN` = 64 KiB = 16 pages of 4 KiB (first chunk and growth step)' }),
+    chunkMaxPages: int(1, 2 ** 20).default(1024).meta({ unit: 'pages', when: 'policy: adaptive-chunk, lazy-pages', source: 'CRIU `MAX_XFER_LEN` = 4 MiB = 1024 pages of 4 KiB' }),
     prefaultAfter: int(0, 2 ** 20).default(16).meta({
       unit: 'pages', when: 'policy: prefault',
       source: 'Yabusame\'s default is not known to us (its QEMU patches take forward/backward prefault counts); 16 after each requested page is our choice',
@@ -127,6 +133,14 @@ export const scenarioSchema = z.object({
     evictBatchPages: int(1, 2 ** 30).default(1024).meta({ unit: 'pages', when: 'eviction: batched', source: EVICT_BATCH }),
     evictBatchCallNs: ns.default(5_000).meta({ unit: 'ns', when: 'eviction: batched', source: EVICT_BATCH }),
     evictBatchPerPageNs: ns.default(100).meta({ unit: 'ns', when: 'eviction: batched', source: EVICT_BATCH }),
+    discardRangeNs: ns.default(2_000).meta({
+      unit: 'ns', when: 'source.switchover: discard',
+      source: 'one madvise(MADV_DONTNEED) per discard range (`ram_discard_range`): syscall entry, mmap lock, a page-table walk that skips empty tables, one TLB flush: ~2 µs',
+    }),
+    discardPageNs: ns.default(100).meta({
+      unit: 'ns', when: 'source.switchover: discard',
+      source: 'per page the destination holds in a discarded range (sent before the switchover, dirtied since): clearing its PTE and freeing the page, ~100 ns; pages it never received cost nothing',
+    }),
     recvPerPageNs: ns.default(400).meta({ unit: 'ns', source: '`read()` copying 4 KiB out of the socket' }),
     loadPageNs: ns.default(1_500).meta({ unit: 'ns', source: 'one load hypercall per page: copy into the guest frame + p2m update (RFC)' }),
     zeroLoadNs: ns.default(1_100).meta({ unit: 'ns', source: 'placing a zero page: the load call without its 4 KiB copy (`loadPageNs` − the copy; UFFDIO_ZEROPAGE, a zeroed frame)' }),
@@ -202,3 +216,16 @@ export type Scenario = z.output<typeof scenarioSchema>;
 export type LinkParams = Scenario['link'];
 export type Range = z.output<typeof range>;
 export type FaultSpec = z.output<typeof fault>;
+
+/** Policies whose destination is userfaultfd (QEMU, CRIU's lazy-pages daemon). */
+const UFFD_POLICIES: readonly string[] = ['qemu', 'lazy-pages'];
+
+/** Whether faults queue without bound: `ring.unbounded`, unset following the policy. */
+export function ringUnbounded(s: Scenario): boolean {
+  return s.ring.unbounded ?? UFFD_POLICIES.includes(s.source.policy);
+}
+
+/** What the source sends at the switchover: `source.switchover`, unset following the policy. */
+export function switchoverOf(s: Scenario): 'pfns' | 'discard' {
+  return s.source.switchover ?? (UFFD_POLICIES.includes(s.source.policy) ? 'discard' : 'pfns');
+}

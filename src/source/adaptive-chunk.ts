@@ -13,7 +13,7 @@ import { XenPush } from './policy.ts';
  * from the last requested pfn + 1, wrapping at the end of memory.
  */
 export class AdaptiveChunkPush extends XenPush {
-  override readonly name = 'adaptive-chunk';
+  override readonly name: string = 'adaptive-chunk';
   /** Pages in the next background chunk. */
   chunk: number;
 
@@ -32,5 +32,39 @@ export class AdaptiveChunkPush extends XenPush {
 
   override backgroundSent(count: number): void {
     if (count > 0) this.chunk = Math.min(this.chunk + this.minPages, this.maxPages);
+  }
+}
+
+/**
+ * CRIU's lazy-pages daemon as a whole (criu/uffd.c): request and reply. A fault is asked for at
+ * once (`handle_page_fault` → `uffd_handle_pages`) and answered alone, after whatever the page
+ * server is already sending; the next background chunk is asked for only when every request has
+ * been answered (`handle_requests` calls `xfer_pages` only while `lpi->reqs` is empty), so one
+ * chunk is in flight at a time. Chunk sizes as adaptive-chunk.
+ */
+export class LazyPagesPush extends AdaptiveChunkPush {
+  override readonly name = 'lazy-pages';
+  /** A chunk was sent and the daemon has not asked for the next yet. */
+  private awaiting = false;
+  /** The record being built answers requests: it carries nothing else. */
+  private replying = false;
+
+  override requested(gfn: number): void {
+    super.requested(gfn);
+    this.replying = true;
+  }
+
+  override backgroundBudget(): number {
+    return this.awaiting || this.replying ? 0 : this.chunk;
+  }
+
+  override backgroundSent(count: number): void {
+    super.backgroundSent(count);
+    this.replying = false;
+    if (count > 0) this.awaiting = true;
+  }
+
+  pulled(): void {
+    this.awaiting = false;
   }
 }

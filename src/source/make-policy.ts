@@ -1,8 +1,8 @@
 import type { NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
-import { AdaptiveChunkPush } from './adaptive-chunk.ts';
+import { AdaptiveChunkPush, LazyPagesPush } from './adaptive-chunk.ts';
 import { BubblingPush } from './bubbling.ts';
-import { DemandOnly, XenPush, type PushPolicy } from './policy.ts';
+import { DemandOnly, PushOnly, XenPush, type PushPolicy } from './policy.ts';
 import { PrefaultPush } from './prefault.ts';
 
 /** The push policy a scenario's `source` section asks for (docs/policies.md). */
@@ -12,7 +12,7 @@ export function makePolicy(params: Scenario['source'], unsent: NextMember): Push
       return new XenPush(unsent);
     case 'qemu':
       // QEMU's scan restarts at the requested page, which was just sent: the same order as
-      // Xen's last-faulted + 1. What differs is the fault path (userfaultfd: unbounded queue).
+      // Xen's last-faulted + 1. What differs is the fault path and the switchover (schema.ts).
       return new XenPush(unsent, 'qemu');
     case 'demand':
       return new DemandOnly();
@@ -22,5 +22,9 @@ export function makePolicy(params: Scenario['source'], unsent: NextMember): Push
       return new AdaptiveChunkPush(unsent, params.chunkMinPages, params.chunkMaxPages);
     case 'prefault':
       return new PrefaultPush(unsent, params.prefaultAfter, params.prefaultBefore);
+    case 'push-only':
+      return new PushOnly(unsent);
+    case 'lazy-pages':
+      return new LazyPagesPush(unsent, params.chunkMinPages, params.chunkMaxPages);
   }
 }

@@ -18,6 +18,10 @@ export interface PushPolicy {
   backgroundBudget(room: number): number;
   /** The record was written with `count` background pages. */
   backgroundSent(count: number): void;
+  /** Requests are read and dropped: pages travel only when the background scan reaches them. */
+  readonly ignoresRequests?: boolean;
+  /** The destination asked for the next background chunk (CRIU's lazy-pages daemon). */
+  pulled?(): void;
 }
 
 /**
@@ -63,4 +67,16 @@ export class DemandOnly implements PushPolicy {
     return 0;
   }
   backgroundSent(): void {}
+}
+
+/**
+ * Background transfer that ignores faults (the pre-paging papers' baseline): a linear scan from
+ * page 0; a requested page travels only when the scan reaches it.
+ */
+export class PushOnly extends XenPush {
+  readonly ignoresRequests = true;
+
+  constructor(unsent: NextMember) {
+    super(unsent, 'push-only');
+  }
 }

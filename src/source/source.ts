@@ -6,12 +6,41 @@ import { NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { IntQueue } from '../kernel/int-queue.ts';
 import {
-  RECORD_HEADER_BYTES, RecordType, pageDataBytes, pfnListBytes, streamRecord, type BackRecord, type StreamRecord,
+  RECORD_HEADER_BYTES, RecordType, discardBytes, pageDataBytes, pfnListBytes, streamRecord, type BackRecord, type StreamRecord,
 } from '../stream/records.ts';
 import { PfnSlab } from '../stream/slab.ts';
 import { makePolicy } from './make-policy.ts';
 import type { PushPolicy } from './policy.ts';
 import type { PreemptChannel } from '../link/preempt.ts';
+import type { Precopy } from '../precopy/precopy.ts';
+
+/**
+ * QEMU's switchover (`ram_postcopy_send_discard_bitmap`): instead of a list of every outstanding
+ * page, discard commands for the runs of the dirty bitmap; the destination holds `populated` of
+ * their pages (sent before and dirtied since). `bytes` 0: precopy already wrote the commands.
+ */
+export interface DiscardPlan {
+  ranges: number;
+  populated: number;
+  bytes: number;
+}
+
+/**
+ * QEMU's discard ranges are the runs of the dirty bitmap at the switchover (the outstanding set).
+ * In postcopy mode every outstanding page was sent by the precopy `memory.outstanding` stands
+ * for, unless it is `all` (postcopy from the start: none was); after a modelled precopy, the
+ * precopy knows, and it already wrote the commands unless its policy is Xen's.
+ */
+export function discardPlan(s: Scenario, memory: GuestMemory, pre: Precopy | null): DiscardPlan {
+  if (pre !== null) {
+    const bytes = s.precopy.policy === 'xen' ? discardBytes(pre.discardRanges) : 0;
+    return { ranges: pre.discardRanges, populated: pre.discardedPages, bytes };
+  }
+  const set = memory.unasked;
+  let ranges = 0;
+  for (let g = set.next(0); g < set.size; g = set.next(set.nextGap(g))) ranges++;
+  return { ranges, populated: s.memory.outstanding.kind === 'all' ? 0 : memory.outstandingAtStart, bytes: discardBytes(ranges) };
+}
 
 /** The preempt channel and where its records go. */
 export interface PreemptPath {
@@ -49,6 +78,7 @@ export class Source {
   private takenZeros = 0;
   private phase = Phase.PFNS;
   private pfnsAnnounced = 0;
+  private discardSent = false;
   private idle = false;
   private stalled = false;
   private writeDoneAt = 0;
@@ -71,6 +101,8 @@ export class Source {
     private readonly deliver: (record: StreamRecord, arrival: number) => void,
     private readonly preempt: PreemptPath | null = null,
     private readonly alloc: Alloc = FRESH,
+    /** null: the RFC's POSTCOPY_PFNS list. */
+    private readonly discard: DiscardPlan | null = null,
   ) {
     this.params = scenario.source;
     // Built before the run: the pages not READY are exactly the outstanding ones.
@@ -144,7 +176,12 @@ export class Source {
     if (this.phase === Phase.DONE) return;
     const total = this.memory.outstandingAtStart;
     if (this.phase === Phase.PFNS) {
-      if (this.pfnsAnnounced < total) {
+      const d = this.discard;
+      if (d !== null && d.ranges > 0 && !this.discardSent) {
+        // One record for every discard command: they go out back to back before the package.
+        this.discardSent = true;
+        this.write(streamRecord(RecordType.POSTCOPY_RAM_DISCARD, d.bytes, d.populated, null, 0, 0, 0, d.ranges), 0);
+      } else if (d === null && this.pfnsAnnounced < total) {
         const n = Math.min(this.params.pfnBatch, total - this.pfnsAnnounced);
         this.pfnsAnnounced += n;
         this.write(streamRecord(RecordType.POSTCOPY_PFNS, pfnListBytes(n), n), 0);
@@ -168,6 +205,12 @@ export class Source {
         this.completeAt = this.kernel.now;
         continue;
       }
+      if (rec.type === RecordType.LAZY_XFER_NEXT) {
+        this.policy.pulled?.();
+        continue;
+      }
+      this.requestsReceived += rec.pfnCount + rec.rangeCount;
+      if (this.policy.ignoresRequests) continue;
       this.policy.faulted();
       const pfns = rec.pfns, ranges = rec.ranges;
       for (let j = rec.pfnAt, end = j + rec.pfnCount; j < end; j++) {
@@ -177,7 +220,6 @@ export class Source {
       for (let j = rec.rangeAt, end = j + 2 * rec.rangeCount; j < end; j += 2) {
         q.push3(ranges[j]!, ranges[j]! + ranges[j + 1]!, 1);
       }
-      this.requestsReceived += rec.pfnCount + rec.rangeCount;
     }
     this.inboxLength = 0;
   }
@@ -243,12 +285,15 @@ export class Source {
       this.pagesPushed++;
       if (this.sendsAsZero(g)) zeros++;
     }
-    this.policy.backgroundSent(n - (end - budget));
+    const pushed = n - (end - budget);
+    this.policy.backgroundSent(pushed);
     if (n === 0) {
       this.idle = true;
       return;
     }
-    this.write(this.pageRecord(n, batched, zeros), this.buildNs(n, zeros));
+    const record = this.pageRecord(n, batched, zeros);
+    record.pushed = pushed;
+    this.write(record, this.buildNs(n, zeros));
   }
 
   /**

@@ -12,6 +12,10 @@ export const enum RecordType {
   /** Recovery (QEMU's MIG_RP_MSG_RECV_BITMAP / MIG_RP_MSG_RESUME_ACK): received bitmap, resume. */
   POSTCOPY_RECV_BITMAP = 0x17,
   POSTCOPY_RESUME_ACK = 0x18,
+  /** QEMU's MIG_CMD_POSTCOPY_RAM_DISCARD commands: `pushed` ranges holding `count` received pages. */
+  POSTCOPY_RAM_DISCARD = 0x19,
+  /** CRIU's lazy-pages daemon asks for its next background chunk (its requests all answered). */
+  LAZY_XFER_NEXT = 0x1a,
 }
 
 export const RECORD_HEADER_BYTES = 8;
@@ -36,18 +40,20 @@ export interface StreamRecord {
   batched: number;
   /** Zero pages sent as a marker (their pfn entry only). */
   zeros: number;
+  /** PAGE_DATA: background (pushed) pages; RAM_DISCARD: how many ranges. */
+  pushed: number;
   /** The connection's epoch when sent (set on delivery): a record from before a cut is stale. */
   epoch: number;
 }
 
 /** A stream record; every one is built here so they all share one shape. */
-export function streamRecord(type: RecordType, bytes: number, count: number, pfns: Int32Array | null = null, at = 0, batched = 0, zeros = 0): StreamRecord {
-  return { type, bytes, preempt: false, pfns, at, count, batched, zeros, epoch: 0 };
+export function streamRecord(type: RecordType, bytes: number, count: number, pfns: Int32Array | null = null, at = 0, batched = 0, zeros = 0, pushed = 0): StreamRecord {
+  return { type, bytes, preempt: false, pfns, at, count, batched, zeros, pushed, epoch: 0 };
 }
 
 /** A record in flight on the back-channel: pfns[pfnAt..+pfnCount) and ranges[rangeAt..+2·rangeCount). */
 export interface BackRecord {
-  type: RecordType.POSTCOPY_FAULT | RecordType.POSTCOPY_COMPLETE;
+  type: RecordType.POSTCOPY_FAULT | RecordType.POSTCOPY_COMPLETE | RecordType.LAZY_XFER_NEXT;
   pfns: Int32Array;
   pfnAt: number;
   pfnCount: number;
@@ -56,6 +62,18 @@ export interface BackRecord {
   rangeAt: number;
   rangeCount: number;
 }
+
+/**
+ * QEMU's discard commands: 12 ranges at most per command (`MAX_DISCARDS_PER_COMMAND`); each
+ * command is a 5-byte command header, version, name length, the RAMBlock name ("pc.ram") and
+ * its NUL, then a be64 start and be64 length per range (`qemu_savevm_send_postcopy_ram_discard`).
+ */
+export function discardBytes(ranges: number): number {
+  return Math.ceil(ranges / 12) * (5 + 2 + 6 + 1) + ranges * 16;
+}
+
+/** CRIU's page-server request `struct page_server_iov` {u32 cmd; u32 nr_pages; u64 vaddr; u64 dst_id}. */
+export const LAZY_REQUEST_BYTES = 24;
 
 export function pfnListBytes(count: number): number {
   return RECORD_HEADER_BYTES + LIST_HEADER_BYTES + count * PFN_BYTES;
