@@ -4,6 +4,7 @@ import { packageVersion } from '../io/package.ts';
 import { registerCompare } from './commands/compare.ts';
 import { registerFields, registerSchema } from './commands/fields.ts';
 import { registerPresets } from './commands/presets.ts';
+import { registerReal } from './commands/real.ts';
 import { registerReport } from './commands/report.ts';
 import { registerReproduce } from './commands/reproduce.ts';
 import { registerRun } from './commands/run.ts';
@@ -47,6 +48,7 @@ export async function main(argv: readonly string[], out: (s: string) => void = (
   registerReport(cmd, out);
   registerReproduce(cmd, out);
   registerSoak(cmd, out, fail);
+  registerReal(cmd, out, fail);
   try {
     await cmd.parseAsync([...argv]);
     return failed;
