@@ -8,12 +8,24 @@ import type { ScenarioInput } from '../../scenario/schema.ts';
 
 export function registerReproduce(cmd: Command, out: (s: string) => void): void {
   cmd.command('reproduce')
-    .description(`run the presets that mirror a seed's experiment and print measured beside published (${REPRODUCTION_NAMES.join(' or ')})`)
-    .argument('<name>', REPRODUCTION_NAMES.join(' | '))
+    .description(`run the presets that mirror a seed's experiment and print measured beside published (${REPRODUCTION_NAMES.join(' or ')}), or a real sweep beside the model (real DIR)`)
+    .argument('<name>', `${REPRODUCTION_NAMES.join(' | ')} | real`)
+    .argument('[dir]', 'with real: a directory written by `postcopy-emu real sweep`')
     .option('-s, --set <path=value>', 'override a scenario field in every preset (repeatable), e.g. a what-if link rate', collect, [])
     .option('--seed <n>', 'seed for every run')
     .option('--json', 'print {measured, published} as JSON instead of the table')
-    .action(async (name: string, o: { set: string[]; seed?: string; json?: boolean }) => {
+    .action(async (name: string, dir: string | undefined, o: { set: string[]; seed?: string; json?: boolean }) => {
+      if (name === 'real') {
+        if (dir === undefined) throw new UsageError('reproduce real needs the directory a `postcopy-emu real sweep` wrote');
+        if (o.set.length > 0 || o.seed !== undefined) throw new UsageError('reproduce real runs the real sweep\'s own scenarios and seeds: leave out --set and --seed');
+        const { compareReal, formatReal } = await import('../../reproduce/real.ts');
+        const bar = progressBar('reproduce real {value}/{total} model runs');
+        const rows = compareReal(dir, (i, total) => bar.update(i, total, {}));
+        bar.stop();
+        out(o.json ? `${JSON.stringify(rows, null, 2)}\n` : formatReal(rows));
+        return;
+      }
+      if (dir !== undefined) throw new UsageError(`reproduce ${name} takes no directory`);
       if (!isReproductionName(name)) throw new UsageError(`unknown reproduction "${name}"; choose one of ${REPRODUCTION_NAMES.join(', ')}`);
       const { formatReproduction, reproductionJson, runReproduction } = await import('../../reproduce/reproduce.ts');
       // Every preset's scenario is resolved before the first run, so a bad --set fails at once.
