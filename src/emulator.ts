@@ -20,7 +20,7 @@ import { intArg } from './io/args.ts';
 import { checkRunFits } from './scenario/estimate.ts';
 import { parseScenario } from './scenario/validate.ts';
 import { Source, discardPlan } from './source/source.ts';
-import { LAZY_REQUEST_BYTES, RecordType, faultBytes, type BackRecord, type StreamRecord } from './stream/records.ts';
+import { LAZY_REQUEST_BYTES, REQ_PAGES_BYTES, RecordType, faultBytes, type BackRecord, type StreamRecord } from './stream/records.ts';
 import { Mapper } from './workload/mapper.ts';
 import { Vcpus } from './workload/vcpu.ts';
 
@@ -337,14 +337,17 @@ export class Emulator {
 
   private sendBack(rec: BackRecord): void {
     const k = this.kernel;
-    const bytes = rec.type === RecordType.POSTCOPY_COMPLETE ? 8 : rec.type === RecordType.LAZY_XFER_NEXT ? LAZY_REQUEST_BYTES : faultBytes(rec.pfnCount, rec.rangeCount);
+    const request = rec.type === RecordType.POSTCOPY_FAULT || rec.type === RecordType.REQ_PAGES;
+    const bytes = rec.type === RecordType.POSTCOPY_COMPLETE ? 8
+      : rec.type === RecordType.LAZY_XFER_NEXT ? LAZY_REQUEST_BYTES
+      : rec.type === RecordType.REQ_PAGES ? REQ_PAGES_BYTES : faultBytes(rec.pfnCount, rec.rangeCount);
     // While the connection is down the record is lost; the pager sends it again on resume.
-    const lost = !this.recovery.connected || (rec.type === RecordType.POSTCOPY_FAULT && this.faults.loseFault());
+    const lost = !this.recovery.connected || (request && this.faults.loseFault());
     if (!lost) {
       this.backInFlight.push(rec);
       k.at(this.backChannel.send(k.now, bytes), this.backArriveKind, this.recovery.epoch);
     }
-    if (rec.type === RecordType.POSTCOPY_FAULT && this.events.observed && this.events.listenerCount('forward') > 0) {
+    if (request && this.events.observed && this.events.listenerCount('forward') > 0) {
       const pfns = Array.from(rec.pfns.subarray(rec.pfnAt, rec.pfnAt + rec.pfnCount));
       const ranges = Array.from(rec.ranges.subarray(rec.rangeAt, rec.rangeAt + 2 * rec.rangeCount));
       this.events.emit('forward', { time: k.now, pfns, ranges });

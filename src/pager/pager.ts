@@ -4,7 +4,7 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
 import { FaultRing, RequestKind } from '../ring/ring.ts';
-import type { Scenario } from '../scenario/schema.ts';
+import { faultThreadOf, type Scenario } from '../scenario/schema.ts';
 import { RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
 import { PfnSlab } from '../stream/slab.ts';
 import { HostPages } from './host-pages.ts';
@@ -42,6 +42,8 @@ const enum Job {
  * The destination pager: the RFC's single-threaded loop. It handles incoming stream records
  * first, then drains the ring; one FAULT record per drain carries the newly requested pfns.
  * A loaded page answers every request waiting on it; responses are notified once per record.
+ * With `pager.faultThread` (QEMU) a second thread takes the faults instead and requests each
+ * at once (`postcopy_ram_fault_thread`), while this loop only loads.
  */
 export class Pager {
   private readonly params: Scenario['pager'];
@@ -68,6 +70,11 @@ export class Pager {
   /** lazy-pages: the daemon pulls each background chunk; one is asked for and not yet loaded. */
   private readonly pullsChunks: boolean;
   private chunkPending = true;
+  /** QEMU's fault thread: on, busy, and writing a request (the slabs hold it). */
+  private readonly faultThread: boolean;
+  private faultBusy = false;
+  private faultWriting = false;
+  private readonly faultKind: number;
   completeSent = false;
   /** Stats. */
   pagesLoaded = 0;
@@ -93,6 +100,8 @@ export class Pager {
     this.remaining = new Int32Array(ring.capacity);
     this.doneKind = kernel.register(() => this.jobDone());
     this.notifyKind = kernel.register(() => this.consumeResponses());
+    this.faultThread = faultThreadOf(scenario);
+    this.faultKind = kernel.register(() => this.faultStep());
   }
 
   /** A stream record arrived from the source. */
@@ -101,9 +110,14 @@ export class Pager {
     this.wake();
   }
 
-  /** The ring's event channel fired. */
+  /** The ring's event channel fired (with a fault thread: the uffd became readable). */
   kick(): void {
-    this.wake();
+    if (!this.faultThread) this.wake();
+    else if (!this.faultBusy) {
+      // The fault thread sleeps in poll() on the uffd: a wake-up, then it reads.
+      this.faultBusy = true;
+      this.kernel.after(this.params.wakeNs, this.faultKind);
+    }
   }
 
   get idle(): boolean {
@@ -131,7 +145,7 @@ export class Pager {
       this.job = Job.RECORD;
       this.host.consumed(rec);
       cost = this.recordCost(rec);
-    } else if (this.ring.queued > 0) {
+    } else if (!this.faultThread && this.ring.queued > 0) {
       this.job = Job.DRAIN;
       cost = this.drain() * p.drainPerRequestNs;
       if (this.faultPfns.pending > 0 || this.faultRanges.pending > 0) cost += p.faultRecordNs;
@@ -238,42 +252,71 @@ export class Pager {
 
   /** Takes every queued request (the RFC's drain); returns how many were taken. */
   private drain(): number {
-    const ring = this.ring, mem = this.memory;
     let n = 0;
-    for (let id = ring.take(); id >= 0; id = ring.take()) {
+    for (let id = this.ring.take(); id >= 0; id = this.ring.take()) {
       n++;
-      const kind = ring.kindOf(id), gfn = ring.gfnOf(id);
-      if (id >= this.remaining.length) this.widenRemaining();
-      this.remaining[id] = 0;
-      if (kind === RequestKind.DROP) {
-        if (!mem.isSettled(gfn)) {
-          mem.drop(gfn);
-          this.host.settled(gfn);
-        }
-        this.waiters.release(gfn, this.pageArrivedFor);
-        this.respond(id);
-        continue;
-      }
-      const count = kind === RequestKind.RANGE ? ring.countOf(id) : 1;
-      this.waiters.reserve(count);
-      let newRun = -1;
-      for (let g = gfn; g < gfn + count; g++) {
-        if (mem.isSettled(g)) continue;
-        this.waiters.add(g, id);
-        this.remaining[id]!++;
-        if (mem.markRequested(g)) {
-          this.pfnsRequested++;
-          if (kind === RequestKind.PAGE) this.faultPfns.push(g);
-          else if (newRun < 0) newRun = g;
-        }
-      }
-      if (newRun >= 0) {
-        this.faultRanges.push(gfn);
-        this.faultRanges.push(count);
-      }
-      if (this.remaining[id] === 0) this.respond(id);
+      this.book(id, false);
     }
     return n;
+  }
+
+  /**
+   * Request `id` waits for its missing pages; they go into the FAULT slabs when newly requested,
+   * or with `again` whenever missing (QEMU's `migrate_send_rp_req_pages` skips only pages in the
+   * receivedmap, not pages already requested).
+   */
+  private book(id: number, again: boolean): void {
+    const ring = this.ring, mem = this.memory;
+    const kind = ring.kindOf(id), gfn = ring.gfnOf(id);
+    if (id >= this.remaining.length) this.widenRemaining();
+    this.remaining[id] = 0;
+    if (kind === RequestKind.DROP) {
+      if (!mem.isSettled(gfn)) {
+        mem.drop(gfn);
+        this.host.settled(gfn);
+      }
+      this.waiters.release(gfn, this.pageArrivedFor);
+      this.respond(id);
+      return;
+    }
+    const count = kind === RequestKind.RANGE ? ring.countOf(id) : 1;
+    this.waiters.reserve(count);
+    let newRun = -1;
+    for (let g = gfn; g < gfn + count; g++) {
+      if (mem.isSettled(g)) continue;
+      this.waiters.add(g, id);
+      this.remaining[id]!++;
+      const fresh = mem.markRequested(g);
+      if (fresh) this.pfnsRequested++;
+      if (!fresh && !again) continue;
+      if (kind === RequestKind.PAGE) this.faultPfns.push(g);
+      else if (newRun < 0) newRun = g;
+    }
+    if (newRun >= 0) {
+      this.faultRanges.push(gfn);
+      this.faultRanges.push(count);
+    }
+    if (this.remaining[id] === 0) this.respond(id);
+  }
+
+  /**
+   * QEMU's `postcopy_ram_fault_thread`: reads one fault, and unless its page is received sends a
+   * REQ_PAGES for it at once (`migrate_send_rp_req_pages`), independent of the loading loop.
+   * Each costs a read of the uffd_msg and, when sent, a write on the return path.
+   */
+  private faultStep(): void {
+    const p = this.params;
+    if (this.faultWriting) this.sendFault(RecordType.REQ_PAGES);
+    this.faultWriting = false;
+    const id = this.ring.take();
+    if (id < 0) {
+      this.faultBusy = false;
+      return;
+    }
+    this.book(id, true);
+    this.flushResponses(); // a page placed since the fault: UFFDIO_COPY already woke the vCPU
+    this.faultWriting = this.faultPfns.pending > 0 || this.faultRanges.pending > 0;
+    this.kernel.after(p.drainPerRequestNs + (this.faultWriting ? p.faultRecordNs : 0), this.faultKind);
   }
 
   /** An unbounded ring grew: room for its new request ids. */
@@ -285,12 +328,17 @@ export class Pager {
 
   private finishDrain(): void {
     this.maybeComplete();
+    this.sendFault(RecordType.POSTCOPY_FAULT);
+  }
+
+  /** Sends the FAULT slabs' pending pfns and ranges as one back-channel record, if any. */
+  private sendFault(type: RecordType.POSTCOPY_FAULT | RecordType.REQ_PAGES): void {
     const fp = this.faultPfns, fr = this.faultRanges;
     const pfnCount = fp.pending, rangeCount = fr.pending / 2;
     if (pfnCount === 0 && rangeCount === 0) return;
     this.faultRecords++;
     const pfnAt = fp.take(), rangeAt = fr.take();
-    this.host.sendBack({ type: RecordType.POSTCOPY_FAULT, pfns: fp.data, pfnAt, pfnCount, ranges: fr.data, rangeAt, rangeCount });
+    this.host.sendBack({ type, pfns: fp.data, pfnAt, pfnCount, ranges: fr.data, rangeAt, rangeCount });
   }
 
   /** Puts the responses of this job on the ring and notifies once. */

@@ -120,6 +120,10 @@ export const scenarioSchema = z.object({
     zeroCheckNs: ns.default(400).meta({ unit: 'ns', source: 'the check reads a zero page whole: 4 KiB at ~10 GB/s; a data page stops at its first non-zero bytes (counted in `perPageNs`)' }),
     perRecordNs: ns.default(5_000).meta({ unit: 'ns', source: 'one foreign-map call for the batch plus one `write()` syscall, a few µs' }),
     transitionBytes: int(0, 2 ** 40).default(65_536).meta({ unit: 'bytes', source: 'HVM CPU context and the records that precede the transition: tens of KiB' }),
+    maxPostcopyBandwidth: int(0, 2 ** 50).default(0).meta({
+      unit: 'bytes/s',
+      source: 'QEMU `max-postcopy-bandwidth` default: 0 = no limit. Otherwise the migration thread\'s rate limit (`migration_rate_limit`): a budget of bandwidth/10 per 100 ms window (`BUFFER_DELAY`), then it sleeps to the window\'s end; requests arriving meanwhile wait for it (docs/policies.md)',
+    }),
   }),
   migration: migrationSection,
   precopy: precopySection,
@@ -150,6 +154,9 @@ export const scenarioSchema = z.object({
     faultRecordNs: ns.default(2_000).meta({ unit: 'ns', source: 'one `write()` on the back-channel' }),
     wakeNs: ns.default(5_000).meta({ unit: 'ns', source: 'event-channel upcall to dom0, `poll()` returns in the pager process (interrupt + context switch)' }),
     notifyNs: ns.default(2_000).meta({ unit: 'ns', source: '`xenevtchn_notify` + Xen\'s `vm_event_resume` consuming the responses' }),
+    faultThread: z.boolean().optional().meta({
+      source: 'unset: true with source.policy qemu (QEMU\'s `postcopy_ram_fault_thread` sends one request per fault at once, beside the thread loading pages), false otherwise (the RFC\'s single pager thread: loads first, then one FAULT record per drain)',
+    }),
   }),
   mapper: section({
     mapping: mapping.default({ kind: 'none' }).meta({ source: 'none yet: `none` runs no device-model storm (the xen-2017 presets map `all`)' }),
@@ -223,6 +230,11 @@ const UFFD_POLICIES: readonly string[] = ['qemu', 'lazy-pages'];
 /** Whether faults queue without bound: `ring.unbounded`, unset following the policy. */
 export function ringUnbounded(s: Scenario): boolean {
   return s.ring.unbounded ?? UFFD_POLICIES.includes(s.source.policy);
+}
+
+/** Whether faults are read by their own thread and requested one by one: `pager.faultThread`, unset following the policy. */
+export function faultThreadOf(s: Scenario): boolean {
+  return s.pager.faultThread ?? s.source.policy === 'qemu';
 }
 
 /** What the source sends at the switchover: `source.switchover`, unset following the policy. */

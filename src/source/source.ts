@@ -10,6 +10,7 @@ import {
 } from '../stream/records.ts';
 import { PfnSlab } from '../stream/slab.ts';
 import { makePolicy } from './make-policy.ts';
+import { RateLimit } from './rate-limit.ts';
 import type { PushPolicy } from './policy.ts';
 import type { PreemptChannel } from '../link/preempt.ts';
 import type { Precopy } from '../precopy/precopy.ts';
@@ -80,6 +81,7 @@ export class Source {
   private pfnsAnnounced = 0;
   private discardSent = false;
   private idle = false;
+  private readonly limit: RateLimit | null;
   private stalled = false;
   private writeDoneAt = 0;
   private readonly stepKind: number;
@@ -111,6 +113,7 @@ export class Source {
     this.stepKind = kernel.register((loop) => {
       if (loop === this.loop) this.step();
     });
+    this.limit = this.params.maxPostcopyBandwidth > 0 ? new RateLimit(this.params.maxPostcopyBandwidth) : null;
   }
 
   /** Pauses the guest at the source and starts postcopy (time 0 of the run). */
@@ -269,10 +272,20 @@ export class Source {
 
   private pushRecord(): void {
     const max = this.params.recordPages;
+    // Over budget the running ram_save_iterate goes on only while `postcopy_has_request`
+    // (get_queued_page first); then migration_rate_limit sleeps to the window's end. A request
+    // posts the urgent semaphore and wakes it, but qemu_savevm_state_iterate returns at once
+    // while over budget, so requests arriving in the sleep wait for the window (QEMU 7.2).
+    const limited = this.limit !== null && this.limit.exceeded(this.kernel.now);
     // Requested pfns still unsent join the record first, in arrival order.
     let n = this.takeRequested(max);
     const batched = this.takenBatched;
     let zeros = this.takenZeros;
+    if (limited) {
+      if (n > 0) this.writePages(this.pageRecord(n, batched, zeros), n, zeros);
+      else this.kernel.at(this.limit!.windowEnd, this.stepKind, this.loop);
+      return;
+    }
     // Then background pages, as many as the policy allows (the rest of the record for most).
     const budget = this.policy.backgroundBudget(max - n);
     const end = n + budget;
@@ -293,6 +306,12 @@ export class Source {
     }
     const record = this.pageRecord(n, batched, zeros);
     record.pushed = pushed;
+    this.writePages(record, n, zeros);
+  }
+
+  /** Writes a page record, counting it against the rate limit. */
+  private writePages(record: StreamRecord, n: number, zeros: number): void {
+    this.limit?.add(record.bytes);
     this.write(record, this.buildNs(n, zeros));
   }
 

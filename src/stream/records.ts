@@ -16,6 +16,8 @@ export const enum RecordType {
   POSTCOPY_RAM_DISCARD = 0x19,
   /** CRIU's lazy-pages daemon asks for its next background chunk (its requests all answered). */
   LAZY_XFER_NEXT = 0x1a,
+  /** QEMU's MIG_RP_MSG_REQ_PAGES: one page or one host page, sent by the fault thread per fault. */
+  REQ_PAGES = 0x1b,
 }
 
 export const RECORD_HEADER_BYTES = 8;
@@ -53,7 +55,7 @@ export function streamRecord(type: RecordType, bytes: number, count: number, pfn
 
 /** A record in flight on the back-channel: pfns[pfnAt..+pfnCount) and ranges[rangeAt..+2·rangeCount). */
 export interface BackRecord {
-  type: RecordType.POSTCOPY_FAULT | RecordType.POSTCOPY_COMPLETE | RecordType.LAZY_XFER_NEXT;
+  type: RecordType.POSTCOPY_FAULT | RecordType.REQ_PAGES | RecordType.POSTCOPY_COMPLETE | RecordType.LAZY_XFER_NEXT;
   pfns: Int32Array;
   pfnAt: number;
   pfnCount: number;
@@ -71,6 +73,9 @@ export interface BackRecord {
 export function discardBytes(ranges: number): number {
   return Math.ceil(ranges / 12) * (5 + 2 + 6 + 1) + ranges * 16;
 }
+
+/** QEMU's REQ_PAGES: {be16 type; be16 len} then {be64 start; be32 len} (`migrate_send_rp_message_req_pages`). */
+export const REQ_PAGES_BYTES = 16;
 
 /** CRIU's page-server request `struct page_server_iov` {u32 cmd; u32 nr_pages; u64 vaddr; u64 dst_id}. */
 export const LAZY_REQUEST_BYTES = 24;

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { checkRun } from '../src/check/invariants.ts';
+import { Emulator } from '../src/emulator.ts';
+import { RequestKind } from '../src/ring/ring.ts';
+import type { ScenarioInput } from '../src/scenario/schema.ts';
+import { REQ_PAGES_BYTES } from '../src/stream/records.ts';
+
+/** Back-channel requests as [time, pfns, ranges]. */
+function forwards(emu: Emulator): [number, number[], number[]][] {
+  const out: [number, number[], number[]][] = [];
+  emu.events.on('forward', (e) => out.push([e.time, [...e.pfns], [...e.ranges]]));
+  return out;
+}
+
+describe('QEMU fault thread (pager.faultThread, postcopy_ram_fault_thread)', () => {
+  // Slow loads (64 × 30 µs a record, one every 2.1 ms) keep the pager busy: Xen's loop reads
+  // faults only between them.
+  const busy = (faultThread?: boolean): ScenarioInput => ({
+    memory: { pages: 4096 }, source: { policy: 'qemu' }, pager: { loadPageNs: 30_000, faultThread },
+    workload: { kind: 'idle' },
+  });
+  // wakeNs (poll returns) + drainPerRequestNs (read the uffd_msg) + faultRecordNs (write the message)
+  const ownCost = 5_000 + 200 + 2_000;
+
+  it('requests a fault at once, one REQ_PAGES per fault, while the pager is loading', () => {
+    const emu = new Emulator(busy());
+    const sent = forwards(emu);
+    emu.runUntil(50e6);
+    const t = emu.kernel.now;
+    expect(emu.pager.idle).toBe(false);
+    emu.foreignFault(4000);
+    emu.foreignFault(4001);
+    emu.run();
+    // The second fault waits only for the first one's read and write.
+    expect(sent).toEqual([[t + ownCost, [4000], []], [t + ownCost + 2_200, [4001], []]]);
+    expect(emu.backChannel.bytesPayload).toBe(2 * REQ_PAGES_BYTES + 8); // + COMPLETE
+    expect(emu.source.requestsReceived).toBe(2);
+    expect(checkRun(emu)).toEqual([]);
+  });
+
+  it('without it (Xen\'s loop) the same fault waits for the load in progress', () => {
+    const emu = new Emulator(busy(false));
+    const sent = forwards(emu);
+    emu.runUntil(50e6);
+    const t = emu.kernel.now;
+    emu.foreignFault(4000);
+    emu.run();
+    expect(sent).toHaveLength(1);
+    // After the 64-page record it was loading (30 µs a page), not 7.2 µs after the fault.
+    expect(sent[0]![0]).toBeGreaterThan(t + 1e6);
+  });
+
+  it('asks again for a page already requested, not for one already received (migrate_send_rp_req_pages)', () => {
+    const emu = new Emulator(busy());
+    const sent = forwards(emu);
+    emu.runUntil(50e6);
+    const received = 0;
+    expect(emu.memory.isSettled(received)).toBe(true);
+    // Two faults on one missing page (two threads touching it), one on a page already placed.
+    for (const g of [4000, 4000, received]) emu.ring.putForeign(RequestKind.PAGE, g);
+    emu.pager.kick();
+    emu.run();
+    expect(sent.map((s) => s[1])).toEqual([[4000], [4000]]);
+    expect(emu.source.requestsReceived).toBe(2);
+    expect(emu.latency.count).toBe(3); // every fault answered
+    expect(checkRun(emu)).toEqual([]);
+  });
+});
+
+describe('postcopy rate limit (source.maxPostcopyBandwidth, migration_rate_limit)', () => {
+  // 64 MiB idle guest on a 10 Gbit/s wire, limited to 100 MB/s: 10 MB per 100 ms window.
+  const limited = (extra: ScenarioInput = {}): ScenarioInput => ({
+    memory: { pages: 16_384 }, link: { rateMbps: 10_000, latencyNs: 20_000 }, backChannel: { rateMbps: 10_000, latencyNs: 20_000 },
+    source: { policy: 'qemu', maxPostcopyBandwidth: 100e6 }, workload: { kind: 'idle' }, ...extra,
+  });
+
+  it('sends a budget of rate/10 per 100 ms window, then sleeps to the window\'s end', () => {
+    const free = new Emulator({ ...limited(), source: { policy: 'qemu' } }).run();
+    expect(free.kernel.now).toBeLessThan(100e6);
+    const emu = new Emulator(limited());
+    const sentAt: number[] = [];
+    emu.events.on('page-loaded', (e) => sentAt.push(e.time));
+    emu.run();
+    // 67 MB at 10 MB per window: the seventh window (from 600 ms) sends the rest.
+    expect(emu.kernel.now).toBeGreaterThan(600e6);
+    expect(emu.kernel.now).toBeLessThan(610e6);
+    const perWindow = new Map<number, number>();
+    for (const t of sentAt) perWindow.set(Math.floor(t / 100e6), (perWindow.get(Math.floor(t / 100e6)) ?? 0) + 1);
+    // 10 MB is 2 441 pages; the record that crosses the budget still goes (qemu_file_rate_limit).
+    for (const n of perWindow.values()) expect(n).toBeLessThanOrEqual(2_441 + 64);
+    expect(checkRun(emu)).toEqual([]);
+  });
+
+  it('a request arriving in the sleep waits for the window\'s end; the preempt channel is not limited', () => {
+    const wait = (preempt: boolean) => {
+      const emu = new Emulator(limited({ preempt: { enabled: preempt } }));
+      emu.runUntil(50e6);
+      emu.foreignFault(16_000);
+      emu.run();
+      expect(checkRun(emu)).toEqual([]);
+      return emu.latency.percentiles([50])[0]!;
+    };
+    expect(wait(false)).toBeGreaterThan(50e6);
+    expect(wait(true)).toBeLessThan(1e6);
+  });
+
+  it('a guest faster than the budget waits for each next window, and the run stays sound', () => {
+    // 2 MB a window (488 pages) against a vCPU touching a page every 6 µs.
+    const emu = new Emulator(limited({
+      source: { policy: 'qemu', maxPostcopyBandwidth: 20e6 },
+      workload: { kind: 'sequential', region: { start: 0, count: 4096 }, writeFraction: 1, thinkNs: 6_000 },
+    })).run();
+    expect(checkRun(emu)).toEqual([]);
+    const [p50, max] = emu.latency.percentiles([50, 100]);
+    expect(p50).toBeGreaterThan(50e6);
+    expect(max).toBeLessThan(100e6);
+  });
+});
