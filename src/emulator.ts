@@ -162,6 +162,7 @@ export class Emulator {
       this.inFlight.push(rec);
       k.at(arrival, this.arriveKind, rec.epoch);
     }, preemptPath, alloc, switchoverOf(s) === 'discard' ? discardPlan(s, this.memory, pre) : null);
+    this.source.onDone = () => this.sourceDone();
     this.recovery = new Recovery(k, s.recovery, this.stream, this.backChannel, this.source, this.pager, {
       dropConnection: () => {
         for (const q of [this.inFlight, this.preemptInFlight, this.backInFlight]) q.clear();
@@ -396,7 +397,10 @@ export class Emulator {
 
   private backArrived(): void {
     this.source.receive(this.backInFlight.shift()!);
-    if (!this.source.done) return;
+  }
+
+  /** The source read COMPLETE: postcopy is over once the guest runs and the ring is empty. */
+  private sourceDone(): void {
     if (this.events.observed && this.events.listenerCount('complete') > 0) this.events.emit('complete', { time: this.kernel.now });
     this.checkFinished();
   }

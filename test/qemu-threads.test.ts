@@ -111,6 +111,9 @@ describe('postcopy rate limit (source.maxPostcopyBandwidth, migration_rate_limit
       workload: { kind: 'sequential', region: { start: 0, count: 4096 }, writeFraction: 1, thinkNs: 6_000 },
     })).run();
     expect(checkRun(emu)).toEqual([]);
+    // COMPLETE read after a window's sleep still ends the run (not the guest running on to the horizon).
+    expect(emu.finished).toBe(true);
+    expect(emu.kernel.now).toBeLessThan(5e9);
     const [p50, max] = emu.latency.percentiles([50, 100]);
     expect(p50).toBeGreaterThan(50e6);
     expect(max).toBeLessThan(100e6);

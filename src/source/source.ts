@@ -94,6 +94,8 @@ export class Source {
   pagesDemanded = 0;
   zeroPagesSent = 0;
   completeAt = -1;
+  /** Heard when COMPLETE has been read: at once when idle, else when the loop next reads (after a rate-limit sleep). */
+  onDone: () => void = () => {};
 
   constructor(
     private readonly kernel: Kernel,
@@ -206,6 +208,7 @@ export class Source {
       if (rec.type === RecordType.POSTCOPY_COMPLETE) {
         this.phase = Phase.DONE;
         this.completeAt = this.kernel.now;
+        this.onDone();
         continue;
       }
       if (rec.type === RecordType.LAZY_XFER_NEXT) {
