@@ -5,20 +5,22 @@
  * Issue #4: a soak of 10,000 random scenarios under the invariant checker (--jobs 2), 0 violations.
  * Issue #5: seed 001's 16 GiB stress guest, precopy (121 s simulated) and multifd.
  * Issue #9: whole-process start-up of the built CLI (median of 5) beside `node -e ''`.
+ * Issue #13: the ring-bound storm against the SimPy peer, whole process, and the ratio.
  * `npm run bench -- NAME...` runs only the named cases (`startup` for the start-up rows).
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { peerRows } from './peer.ts';
 import { startupRows } from './startup.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const all = ['startup', 'kernel', 'xen-2017-pure', 'storm-16g', 'storm-16g-range', 'qemu-2022-stress-precopy', 'qemu-2022-stress-multifd', 'sweep-64-j1', 'sweep-64-j2', 'soak-10000'];
+const all = ['startup', 'peer', 'kernel', 'xen-2017-pure', 'storm-16g', 'storm-16g-range', 'qemu-2022-stress-precopy', 'qemu-2022-stress-multifd', 'sweep-64-j1', 'sweep-64-j2', 'soak-10000'];
 const picked = process.argv.slice(2);
 const cases = picked.length > 0 ? all.filter((c) => picked.includes(c)) : all;
 const rows: Record<string, unknown>[] = [];
 for (const c of cases) {
-  if (c === 'startup') {
-    rows.push(...startupRows());
+  if (c === 'startup' || c === 'peer') {
+    rows.push(...(c === 'startup' ? startupRows() : peerRows()));
     continue;
   }
   const r = spawnSync(process.execPath, ['--import', 'tsx', `${here}case.ts`, c], { encoding: 'utf8' });
@@ -28,7 +30,7 @@ for (const c of cases) {
   }
   rows.push(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
 }
-const cols = ['case', 'targetMs', 'aboveNodeMs', 'pages', 'runs', 'violations', 'status', 'downtimeMs', 'events', 'wallMs', 'eventsPerSec', 'pageOpsPerSec', 'peakRssMiB', 'rssBytesPerPage'];
+const cols = ['case', 'targetMs', 'aboveNodeMs', 'ratio', 'pages', 'runs', 'violations', 'status', 'downtimeMs', 'events', 'wallMs', 'eventsPerSec', 'pageOpsPerSec', 'peakRssMiB', 'rssBytesPerPage'];
 const cell = (v: unknown) => (v === undefined ? '-' : typeof v === 'number' ? v.toLocaleString('en-US') : String(v));
 const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
 const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i]!)).join(' | ')} |`;

@@ -9,12 +9,12 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = `${root}bin/postcopy-emu.mjs`;
 
-/** Median wall ms of `runs` fresh processes of `args`. */
-function medianMs(args: string[], runs = 5): number {
+/** Median wall ms of `runs` fresh processes of `args` (node, or another program). */
+export function medianMs(args: string[], runs = 5, program = process.execPath): number {
   const ms: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    const r = spawnSync(program, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
     ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
     if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr}`);
   }
