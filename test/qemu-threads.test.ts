@@ -13,10 +13,10 @@ function forwards(emu: Emulator): [number, number[], number[]][] {
 }
 
 describe('QEMU fault thread (pager.faultThread, postcopy_ram_fault_thread)', () => {
-  // Slow loads (64 × 30 µs a record, one every 2.1 ms) keep the pager busy: Xen's loop reads
-  // faults only between them.
+  // Slow placement (64 × 30 µs of UFFDIO_COPY a record, one every 2.1 ms) keeps the pager busy:
+  // Xen's loop reads faults only between them.
   const busy = (faultThread?: boolean): ScenarioInput => ({
-    memory: { pages: 4096 }, source: { policy: 'qemu' }, pager: { loadPageNs: 30_000, faultThread },
+    memory: { pages: 4096 }, source: { policy: 'qemu' }, pager: { uffdCopyNs: 30_000, faultThread },
     workload: { kind: 'idle' },
   });
   // wakeNs (poll returns) + drainPerRequestNs (read the uffd_msg) + faultRecordNs (write the message)

@@ -41,8 +41,9 @@ describe('the qemu policy: userfaultfd semantics', () => {
   it('pushes in the same order as xen (the scan restarts at the requested page) and warns only when the ring is set', () => {
     const base = { memory: { pages: 2048 }, workload: { kind: 'hot-set' as const, vcpus: 2 } };
     const xen = new Emulator({ ...base, source: { policy: 'xen' as const } }).run();
-    // The same switchover as xen's (QEMU's own discards no page list: test/switchover.test.ts).
-    const qemu = new Emulator({ ...base, source: { policy: 'qemu' as const, switchover: 'pfns' as const } }).run();
+    // The same switchover and page loads as xen's (QEMU's own discards no page list:
+    // test/switchover.test.ts; it places pages with userfaultfd: test/placement.test.ts).
+    const qemu = new Emulator({ ...base, source: { policy: 'qemu' as const, switchover: 'pfns' as const }, pager: { placement: 'hypercall' as const } }).run();
     expect(qemu.warnings).toEqual([]);
     expect(qemu.source.pagesDemanded).toBe(xen.source.pagesDemanded);
     expect(qemu.kernel.now).toBe(xen.kernel.now);

@@ -24,9 +24,10 @@ describe('QEMU switchover: discard ranges, no page list (source.switchover disca
 
   it('Xen mode keeps its page list and eviction: downtime grows with the guest', () => {
     const one = new Emulator(pure(GiB, 'xen')).run(), four = new Emulator(pure(4 * GiB, 'xen')).run();
-    // batched eviction: 256 calls × 5 µs + 262 144 pages × 100 ns per GiB
-    expect(one.pager.evictionNs).toBe(256 * 5_000 + GiB * 100);
-    expect(four.pager.evictionNs).toBe(4 * one.pager.evictionNs);
+    // batched eviction (RFC v2): one populate_evicted call (5 µs) per POSTCOPY_PFNS record of
+    // ≤ 512k pfns, 500 ns a pfn; 4 GiB is two records
+    expect(one.pager.evictionNs).toBe(5_000 + GiB * 500);
+    expect(four.pager.evictionNs).toBe(2 * 5_000 + 4 * GiB * 500);
     expect(four.resumedAt).toBeGreaterThan(3 * one.resumedAt);
   });
 
@@ -41,7 +42,7 @@ describe('QEMU switchover: discard ranges, no page list (source.switchover disca
 
   it('source.switchover pfns brings the page list back under policy qemu', () => {
     const emu = new Emulator({ ...pure(GiB, 'qemu'), source: { policy: 'qemu', switchover: 'pfns' } }).run();
-    expect(emu.pager.evictionNs).toBe(256 * 5_000 + GiB * 100);
+    expect(emu.pager.evictionNs).toBe(5_000 + GiB * 500);
   });
 });
 

@@ -98,7 +98,7 @@ export function randomScenario(seed: number): ScenarioInput {
       evictPerPfnNs: cost(3_000),
       evictBatchPages: logInt(1, 2048),
       evictBatchCallNs: cost(5_000),
-      evictBatchPerPageNs: cost(100),
+      evictBatchPerPageNs: cost(500),
       recvPerPageNs: cost(400),
       loadPageNs: cost(1_500),
       batchLoadCallNs: cost(3_000),

@@ -27,6 +27,14 @@ export class HostPages {
     return --this.missing[h]! === 0 ? h * this.pagesPerHostPage : -1;
   }
 
+  /** How many host pages the pages pfns[at..at+count) would complete, changing nothing. */
+  completedBy(pfns: Int32Array, at: number, count: number): number {
+    let n = 0;
+    for (let i = at; i < at + count; i++) if (--this.missing[Math.floor(pfns[i]! / this.pagesPerHostPage)]! === 0) n++;
+    for (let i = at; i < at + count; i++) this.missing[Math.floor(pfns[i]! / this.pagesPerHostPage)]!++;
+    return n;
+  }
+
   /** One past the last gfn of the host page starting at `first`. */
   end(first: number): number {
     return Math.min(first + this.pagesPerHostPage, this.memory.pages);

@@ -8,6 +8,7 @@ import { faultThreadOf, type Scenario } from '../scenario/schema.ts';
 import { RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
 import { PfnSlab } from '../stream/slab.ts';
 import { HostPages } from './host-pages.ts';
+import { Placement } from './placement.ts';
 import { Waiters } from './waiters.ts';
 
 /** What the pager needs from the rest of the destination. */
@@ -50,9 +51,12 @@ export class Pager {
   private readonly waiters: Waiters;
   /** Huge host pages, placed whole; null for 4 KiB host pages. */
   private readonly hostPages: HostPages | null;
+  private readonly placement: Placement;
   private remaining: Int32Array;
-  /** Stream records read from the socket and not handled yet, oldest first. */
+  /** Main-stream records read from the socket and not handled yet, oldest first. */
   private readonly inbox = new InFlight<StreamRecord>();
+  /** The preempt channel's records: QEMU loads them on a thread of their own, so they go first. */
+  private readonly preemptInbox = new InFlight<StreamRecord>();
   private busy = false;
   private job = Job.WAKE;
   private record: StreamRecord | null = null;
@@ -97,6 +101,7 @@ export class Pager {
     this.waiters = new Waiters(memory.pages, alloc);
     const perHost = (scenario.memory.hostPageSize ?? scenario.memory.pageSize) / scenario.memory.pageSize;
     this.hostPages = perHost > 1 ? new HostPages(memory, perHost, alloc) : null;
+    this.placement = new Placement(scenario, this.hostPages);
     this.remaining = new Int32Array(ring.capacity);
     this.doneKind = kernel.register(() => this.jobDone());
     this.notifyKind = kernel.register(() => this.consumeResponses());
@@ -106,7 +111,7 @@ export class Pager {
 
   /** A stream record arrived from the source. */
   receive(record: StreamRecord): void {
-    this.inbox.push(record);
+    (record.preempt ? this.preemptInbox : this.inbox).push(record);
     this.wake();
   }
 
@@ -139,8 +144,9 @@ export class Pager {
   private startNext(): void {
     const p = this.params;
     let cost: number;
-    if (this.inbox.length > 0) {
-      const rec = this.inbox.shift();
+    const box = this.preemptInbox.length > 0 ? this.preemptInbox : this.inbox;
+    if (box.length > 0) {
+      const rec = box.shift();
       this.record = rec;
       this.job = Job.RECORD;
       this.host.consumed(rec);
@@ -175,13 +181,8 @@ export class Pager {
         this.evictionNs += cost;
         return cost;
       }
-      case RecordType.POSTCOPY_PAGE_DATA: {
-        const zeros = rec.zeros ?? 0, data = rec.count - zeros, singles = data - rec.batched;
-        // One load hypercall per page; a range's pages are loaded with one batched call; a zero
-        // page has no data to read or copy, only a zeroed frame to place.
-        return data * p.recvPerPageNs + singles * p.loadPageNs + zeros * p.zeroLoadNs
-          + (rec.batched > 0 ? p.batchLoadCallNs + rec.batched * p.batchLoadPerPageNs : 0);
-      }
+      case RecordType.POSTCOPY_PAGE_DATA:
+        return this.placement.cost(rec);
       default:
         return 0;
     }
@@ -361,7 +362,7 @@ export class Pager {
       if (rec?.type === RecordType.POSTCOPY_PAGE_DATA) for (let i = 0; i < rec.count; i++) map[rec.pfns![rec.at + i]!] = 1;
     };
     mark(this.record);
-    for (let i = 0; i < this.inbox.length; i++) mark(this.inbox.at(i));
+    for (const box of [this.inbox, this.preemptInbox]) for (let i = 0; i < box.length; i++) mark(box.at(i));
     return map;
   }
 

@@ -7,8 +7,9 @@ const COMPRESS_NS_PER_BYTE = { none: 0, zlib: 10, zstd: 2 } as const;
 /**
  * QEMU's multifd channels (shared/reference/migration.md §2): threads beside the main channel,
  * each taking 128-page packets from the migration thread, checking zero pages (zero-page-detection
- * multifd), compressing, and writing to its own connection. The migration thread hands a packet to
- * the next idle channel and waits when none is idle; at a round's end it syncs them all.
+ * multifd), compressing, and writing to its own connection. The migration thread fills a packet
+ * while the channels send, then hands it to an idle channel, waiting only when none is idle
+ * (`multifd_send_pages` on the `channels_ready` semaphore); at a round's end it syncs them all.
  */
 export class Multifd {
   readonly channels: number;
@@ -58,7 +59,7 @@ export class Multifd {
 
   /**
    * Hands a packet of `normal` data pages and `zeros` zero pages at `now` (a channel must be
-   * idle); the channel scans the zero pages whole (a data page's check stops at its first
+   * idle: `idleAt() <= now`); the channel scans the zero pages whole (a data page's check stops at its first
    * bytes). Returns the packet's bytes.
    */
   send(now: number, normal: number, zeros: number): number {

@@ -189,8 +189,6 @@ export class Precopy {
     } else if (this.remaining === 0) {
       return this.finish(now);
     }
-    const mf = this.multifd;
-    if (mf !== null && mf.idleAt() > now) return this.schedule(mf.idleAt());
     this.sendChunk(now);
   }
 
@@ -247,7 +245,9 @@ export class Precopy {
     }
     if (inThread && zeros > 0) this.sendMain(t, 0, zeros);
     if (n - zeros > 0 || inChannel) {
-      t += s.multifd.handoffNs;
+      // QEMU's multifd_send_pages: the packet is filled while the channels send; only now does the
+      // thread wait for an idle one (`channels_ready`), hand the packet over and go back to filling.
+      t = Math.max(t, mf.idleAt()) + s.multifd.handoffNs;
       this.count(mf.send(t, n - zeros, inChannel ? zeros : 0), false);
     }
     this.schedule(t);

@@ -59,7 +59,7 @@ const fault = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('source-crash'), ...at, restartNs: int(1, 1e15).meta({ unit: 'ns', source: REQUIRED }) }).strict(),
 ]).meta({ title: 'fault', source: REQUIRED });
 
-const EVICT_BATCH = 'RFC v2 `populate_evicted`: one hypercall per batch, a p2m update per page';
+const EVICT_BATCH = 'RFC v2 `process_postcopy_pfns`: one `xc_mem_paging_populate_evicted` call (one XENMEM_paging_op hypercall, split by Xen\'s continuations) per POSTCOPY_PFNS record';
 const BATCH_LOAD = 'a range loaded with one call: one hypercall, then a copy per page';
 
 export const scenarioSchema = z.object({
@@ -129,14 +129,19 @@ export const scenarioSchema = z.object({
   precopy: precopySection,
   multifd: multifdSection,
   pager: section({
-    eviction: z.enum(['per-pfn', 'batched']).default('per-pfn').meta({ source: 'RFC v1: populate + nominate + evict per pfn (the seed\'s measurement)' }),
+    eviction: z.enum(['per-pfn', 'batched']).default('per-pfn').meta({
+      source: 'RFC v1 `process_postcopy_pfns` (the code the seed measured): one batched populate, then nominate + evict per pfn. `batched`: RFC v2\'s `populate_evicted`',
+    }),
     evictPerPfnNs: ns.default(3_000).meta({
       unit: 'ns', when: 'eviction: per-pfn',
-      source: 'two privcmd hypercalls (nominate, evict), each ~1.5 µs: ioctl entry, domctl lock, p2m update. The seed\'s "a second or two" for 2 GiB is consistent (1.57 s)',
+      source: 'RFC v1 `process_postcopy_pfns`: per pfn `xc_mem_paging_nominate` and `xc_mem_paging_evict`, each one XENMEM_paging_op hypercall through privcmd (`p2m_mem_paging_nominate`, `p2m_mem_paging_evict`: gfn lock, p2m lookup and update; evict frees the frame). Each ~1.5 µs: ioctl and hypercall entry ~1 µs + the p2m update ~0.5 µs (estimate, not measured). The record\'s one batched populate is left out',
     }),
-    evictBatchPages: int(1, 2 ** 30).default(1024).meta({ unit: 'pages', when: 'eviction: batched', source: EVICT_BATCH }),
-    evictBatchCallNs: ns.default(5_000).meta({ unit: 'ns', when: 'eviction: batched', source: EVICT_BATCH }),
-    evictBatchPerPageNs: ns.default(100).meta({ unit: 'ns', when: 'eviction: batched', source: EVICT_BATCH }),
+    evictBatchPages: int(1, 2 ** 30).default(524_288).meta({ unit: 'pages', when: 'eviction: batched', source: `${EVICT_BATCH}: up to 512k pfns (\`source.pfnBatch\`)` }),
+    evictBatchCallNs: ns.default(5_000).meta({ unit: 'ns', when: 'eviction: batched', source: `${EVICT_BATCH}: ioctl and hypercall entry, a few µs (estimate)` }),
+    evictBatchPerPageNs: ns.default(500).meta({
+      unit: 'ns', when: 'eviction: batched',
+      source: `${EVICT_BATCH}. Per gfn Xen's loop does \`copy_from_guest_offset\`, \`gfn_lock\`, \`get_entry\`, \`p2m_set_entry\`: the p2m update in evictPerPfnNs's estimate, without a hypercall entry: ~0.5 µs`,
+    }),
     discardRangeNs: ns.default(2_000).meta({
       unit: 'ns', when: 'source.switchover: discard',
       source: 'one madvise(MADV_DONTNEED) per discard range (`ram_discard_range`): syscall entry, mmap lock, a page-table walk that skips empty tables, one TLB flush: ~2 µs',
@@ -154,12 +159,31 @@ export const scenarioSchema = z.object({
     faultRecordNs: ns.default(2_000).meta({ unit: 'ns', source: 'one `write()` on the back-channel' }),
     wakeNs: ns.default(5_000).meta({ unit: 'ns', source: 'event-channel upcall to dom0, `poll()` returns in the pager process (interrupt + context switch)' }),
     notifyNs: ns.default(2_000).meta({ unit: 'ns', source: '`xenevtchn_notify` + Xen\'s `vm_event_resume` consuming the responses' }),
+    placement: z.enum(['hypercall', 'uffd']).optional().meta({
+      source: 'unset: `uffd` with source.policy qemu or lazy-pages, `hypercall` otherwise. `hypercall`: the RFC\'s load call per page (`loadPageNs`, `zeroLoadNs`, batched ranges). `uffd`: QEMU\'s listen thread (`ram_load_postcopy`) reads the record off the socket (`readCallNs`) and places each page with UFFDIO_COPY (`postcopy_place_page`), each zero page with UFFDIO_ZEROPAGE, a huge host page with one UFFDIO_COPY once whole',
+    }),
+    uffdCopyNs: ns.default(2_600).meta({
+      unit: 'ns', when: 'placement: uffd',
+      source: 'one UFFDIO_COPY of a 4 KiB page (`postcopy_place_page`; with huge host pages, the first 4 KiB of the host page\'s one call): 2.6 µs, median on the project\'s machine (`scripts/calibrate.ts`, examples/host-local.yaml; 2.6–3.3 µs across runs)',
+    }),
+    uffdCopyPerPageNs: ns.default(610).meta({
+      unit: 'ns', when: 'placement: uffd',
+      source: 'each further 4 KiB in one UFFDIO_COPY (a huge host page): (one 64-page copy 40.8 µs − one page 2.6 µs) / 63, medians on the project\'s machine (`scripts/calibrate.ts`, examples/host-local.yaml)',
+    }),
+    uffdZeroPageNs: ns.default(1_600).meta({
+      unit: 'ns', when: 'placement: uffd',
+      source: 'one UFFDIO_ZEROPAGE of 4 KiB (`postcopy_place_page_zero`): 1.55 µs, median on the project\'s machine (`scripts/calibrate.ts`, examples/host-local.yaml; 1.5–1.7 µs across runs)',
+    }),
+    readCallNs: ns.default(7_900).meta({
+      unit: 'ns', when: 'placement: uffd',
+      source: 'one `read()` filling QEMUFile\'s 32 KiB buffer (`IO_BUF_SIZE`), ceil(record bytes / 32 KiB) per record: a loopback TCP read of 4 KiB already queued less its copy, 7.9 µs, median on the project\'s machine (`scripts/calibrate.ts`, examples/host-local.yaml; 5.9–7.9 µs across runs); the copy is `recvPerPageNs`',
+    }),
     faultThread: z.boolean().optional().meta({
       source: 'unset: true with source.policy qemu (QEMU\'s `postcopy_ram_fault_thread` sends one request per fault at once, beside the thread loading pages), false otherwise (the RFC\'s single pager thread: loads first, then one FAULT record per drain)',
     }),
   }),
   mapper: section({
-    mapping: mapping.default({ kind: 'none' }).meta({ source: 'none yet: `none` runs no device-model storm (the xen-2017 presets map `all`)' }),
+    mapping: mapping.default({ kind: 'none' }).meta({ source: 'none yet: `none` runs no device-model storm. The core xen-2017 presets map `all` (the RFC\'s suspected storm); the seed-004 lifecycle presets map what QEMU maps whole on a restore, the video RAM (docs/reproductions.md)' }),
     request: z.enum(['page', 'range']).default('page').meta({ source: 'Xen\'s one-gfn page-in requests; `range` is the fix under test' }),
     order: z.enum(['sequential', 'random']).default('sequential').meta({ source: NONE_YET }),
     retryNs: ns.default(100_000).meta({ unit: 'ns', source: 'Xen\'s foreign-memory library: `usleep(100)` between retries (RFC)' }),
@@ -240,4 +264,9 @@ export function faultThreadOf(s: Scenario): boolean {
 /** What the source sends at the switchover: `source.switchover`, unset following the policy. */
 export function switchoverOf(s: Scenario): 'pfns' | 'discard' {
   return s.source.switchover ?? (UFFD_POLICIES.includes(s.source.policy) ? 'discard' : 'pfns');
+}
+
+/** How the destination places pages: `pager.placement`, unset following the policy. */
+export function placementOf(s: Scenario): 'hypercall' | 'uffd' {
+  return s.pager.placement ?? (UFFD_POLICIES.includes(s.source.policy) ? 'uffd' : 'hypercall');
 }

@@ -1,0 +1,218 @@
+// Micro-benchmarks for scripts/calibrate.ts: userfaultfd placement, the fault round trip and
+// small socket operations. Prints one "name value_ns" line per sample set (the median).
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096
+#define N 2000
+
+static uint64_t now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec;
+}
+static int cmp(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+static void report(const char *name, uint64_t *v, int n) {
+  qsort(v, n, sizeof *v, cmp);
+  printf("%s %llu %llu %llu %d\n", name, (unsigned long long)v[n / 2], (unsigned long long)v[n / 10],
+         (unsigned long long)v[n * 9 / 10], n);
+}
+
+static int open_uffd(void) {
+  int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+    if (dev >= 0) fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+  }
+  if (fd < 0) return -1;
+  struct uffdio_api api = { .api = UFFD_API };
+  if (ioctl(fd, UFFDIO_API, &api) < 0) return -1;
+  return fd;
+}
+static char *region(int uffd, size_t len) {
+  char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  struct uffdio_register r = { .range = { (uintptr_t)p, len }, .mode = UFFDIO_REGISTER_MODE_MISSING };
+  if (p == MAP_FAILED || ioctl(uffd, UFFDIO_REGISTER, &r) < 0) { perror("register"); exit(1); }
+  return p;
+}
+static void copy(int uffd, char *dst, char *src, size_t len) {
+  struct uffdio_copy c = { .dst = (uintptr_t)dst, .src = (uintptr_t)src, .len = len, .mode = 0 };
+  if (ioctl(uffd, UFFDIO_COPY, &c) < 0) { perror("UFFDIO_COPY"); exit(1); }
+}
+
+static uint64_t v[N];
+
+/* The fault round trip: t0 touch, t1 poll returns, t2 uffd_msg read, t3 UFFDIO_COPY returns, t4 touch done
+   (fault_place_resume = t4 − t2: the copy and the toucher's wake-up). */
+static int rt_uffd;
+static char *rt_mem, *rt_src;
+static volatile uint64_t t0, t1, t2, t3;
+static volatile int handled;
+static void *handler(void *arg) {
+  (void)arg;
+  for (int i = 0; i < N; i++) {
+    struct pollfd p = { .fd = rt_uffd, .events = POLLIN };
+    if (poll(&p, 1, -1) < 0) exit(1);
+    t1 = now();
+    struct uffd_msg m;
+    if (read(rt_uffd, &m, sizeof m) != sizeof m) { perror("read"); exit(1); }
+    t2 = now();
+    copy(rt_uffd, (char *)(uintptr_t)(m.arg.pagefault.address & ~(uint64_t)(PAGE - 1)), rt_src, PAGE);
+    t3 = now();
+    handled = i + 1;
+  }
+  return NULL;
+}
+static void round_trip(void) {
+  static uint64_t wake[N], readmsg[N], cp[N], resume[N], total[N];
+  handled = 0;
+  rt_uffd = open_uffd();
+  rt_mem = region(rt_uffd, (size_t)N * PAGE);
+  rt_src = aligned_alloc(PAGE, PAGE);
+  memset(rt_src, 7, PAGE);
+  pthread_t th;
+  pthread_create(&th, NULL, handler, NULL);
+  for (int i = 0; i < N; i++) {
+    usleep(200); // let the handler go back to sleep in poll()
+    t0 = now();
+    rt_mem[(size_t)i * PAGE] = 1;
+    uint64_t t4 = now();
+    while (handled <= i) {} // UFFDIO_COPY wakes the toucher before it returns: wait for t3
+    wake[i] = t1 - t0, readmsg[i] = t2 - t1, cp[i] = t3 - t2, resume[i] = t4 - t2, total[i] = t4 - t0;
+  }
+  pthread_join(th, NULL);
+  report("fault_wake", wake, N);
+  report("fault_read_msg", readmsg, N);
+  report("fault_copy", cp, N);
+  report("fault_place_resume", resume, N);
+  report("fault_round_trip", total, N);
+}
+
+static void placement(void) {
+  int uffd = open_uffd();
+  char *src = aligned_alloc(PAGE, 64 * PAGE);
+  memset(src, 7, 64 * PAGE);
+  char *mem = region(uffd, (size_t)N * 64 * PAGE);
+  for (int i = 0; i < N; i++) {
+    uint64_t a = now();
+    copy(uffd, mem + (size_t)i * PAGE, src, PAGE);
+    v[i] = now() - a;
+  }
+  report("uffd_copy_4k", v, N);
+  char *mem64 = region(uffd, (size_t)N * 64 * PAGE);
+  for (int i = 0; i < N; i++) {
+    uint64_t a = now();
+    copy(uffd, mem64 + (size_t)i * 64 * PAGE, src, 64 * PAGE);
+    v[i] = now() - a;
+  }
+  report("uffd_copy_64x4k", v, N);
+  char *memz = region(uffd, (size_t)N * PAGE);
+  for (int i = 0; i < N; i++) {
+    struct uffdio_zeropage z = { .range = { (uintptr_t)(memz + (size_t)i * PAGE), PAGE }, .mode = 0 };
+    uint64_t a = now();
+    if (ioctl(uffd, UFFDIO_ZEROPAGE, &z) < 0) { perror("UFFDIO_ZEROPAGE"); exit(1); }
+    v[i] = now() - a;
+  }
+  report("uffd_zeropage_4k", v, N);
+}
+
+/* Loopback TCP: 16-byte ping-pong RTT, a 16-byte write(), and read() of 32 KiB already queued. */
+static void tcp(void) {
+  int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  socklen_t al = sizeof a;
+  bind(ls, (struct sockaddr *)&a, sizeof a);
+  listen(ls, 1);
+  getsockname(ls, (struct sockaddr *)&a, &al);
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  connect(c, (struct sockaddr *)&a, sizeof a);
+  int s = accept(ls, NULL, NULL);
+  setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  char buf[32768];
+  memset(buf, 1, sizeof buf);
+  if (fork() == 0) {
+    for (;;) {
+      ssize_t n = read(s, buf, 16);
+      if (n <= 0) _exit(0);
+      if (write(s, buf, 16) != 16) _exit(1);
+    }
+  }
+  for (int i = 0; i < N; i++) {
+    uint64_t t = now();
+    if (write(c, buf, 16) != 16 || read(c, buf, 16) != 16) exit(1);
+    v[i] = now() - t;
+  }
+  report("tcp_rtt_16b", v, N);
+  shutdown(c, SHUT_WR);
+  close(c);
+  close(s);
+  /* Fresh pair, nobody reading: time a small write, then read()s of 32 KiB already queued. */
+  c = socket(AF_INET, SOCK_STREAM, 0);
+  connect(c, (struct sockaddr *)&a, sizeof a);
+  s = accept(ls, NULL, NULL);
+  setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  for (int i = 0; i < N; i++) {
+    uint64_t t = now();
+    if (write(c, buf, 16) != 16) exit(1);
+    v[i] = now() - t;
+    if (read(s, buf, 16) != 16) exit(1);
+  }
+  report("tcp_write_16b", v, N);
+  int rounds = N / 4;
+  for (int i = 0; i < rounds; i++) {
+    if (write(c, buf, sizeof buf) != (ssize_t)sizeof buf) exit(1);
+    usleep(50); // the data is queued before the read
+    uint64_t t = now();
+    size_t got = 0;
+    while (got < sizeof buf) {
+      ssize_t n = read(s, buf + got, sizeof buf - got);
+      if (n <= 0) exit(1);
+      got += (size_t)n;
+    }
+    v[i] = now() - t;
+  }
+  report("tcp_read_32k", v, rounds);
+  for (int i = 0; i < rounds; i++) {
+    if (write(c, buf, 4096) != 4096) exit(1);
+    usleep(50);
+    uint64_t t = now();
+    size_t got = 0;
+    while (got < 4096) {
+      ssize_t n = read(s, buf + got, 4096 - got);
+      if (n <= 0) exit(1);
+      got += (size_t)n;
+    }
+    v[i] = now() - t;
+  }
+  report("tcp_read_4k", v, rounds);
+}
+
+int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (open_uffd() < 0) printf("uffd_unavailable 0 0 0 0\n");
+  else {
+    placement();
+    round_trip();
+  }
+  tcp();
+  return 0;
+}

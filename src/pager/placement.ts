@@ -1,0 +1,41 @@
+import { placementOf, type Scenario } from '../scenario/schema.ts';
+import type { StreamRecord } from '../stream/records.ts';
+import type { HostPages } from './host-pages.ts';
+
+/** QEMUFile's buffer (`IO_BUF_SIZE`): the listen thread reads the socket 32 KiB at a time. */
+export const READ_BUF_BYTES = 32_768;
+
+/**
+ * What loading a PAGE_DATA record costs the pager's thread. `hypercall`: the RFC's load call per
+ * page. `uffd`: QEMU's listen thread (`ram_load_postcopy`) reads the record from the socket and
+ * places each page with UFFDIO_COPY, a zero page with UFFDIO_ZEROPAGE, a huge host page with one
+ * UFFDIO_COPY when its last piece arrives. While it works, unread records fill the socket
+ * buffers and TCP flow control holds the source back (the link's buffers).
+ */
+export class Placement {
+  private readonly params: Scenario['pager'];
+  private readonly uffd: boolean;
+
+  constructor(scenario: Scenario, private readonly hostPages: HostPages | null) {
+    this.params = scenario.pager;
+    this.uffd = placementOf(scenario) === 'uffd';
+  }
+
+  cost(rec: StreamRecord): number {
+    const p = this.params;
+    const zeros = rec.zeros, data = rec.count - zeros;
+    if (!this.uffd) {
+      // A range's pages are loaded with one batched call; a zero page has no data to read or
+      // copy, only a zeroed frame to place.
+      const singles = data - rec.batched;
+      return data * p.recvPerPageNs + singles * p.loadPageNs + zeros * p.zeroLoadNs
+        + (rec.batched > 0 ? p.batchLoadCallNs + rec.batched * p.batchLoadPerPageNs : 0);
+    }
+    const read = Math.ceil(rec.bytes / READ_BUF_BYTES) * p.readCallNs + data * p.recvPerPageNs;
+    const huge = this.hostPages;
+    if (huge === null) return read + data * p.uffdCopyNs + zeros * p.uffdZeroPageNs;
+    // A whole host page, zero or not, is one UFFDIO_COPY from QEMU's staging buffer.
+    const perHostPage = p.uffdCopyNs + (huge.pagesPerHostPage - 1) * p.uffdCopyPerPageNs;
+    return read + huge.completedBy(rec.pfns!, rec.at, rec.count) * perHostPage;
+  }
+}

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { checkRun } from '../src/check/invariants.ts';
+import { Emulator } from '../src/emulator.ts';
+import { Placement } from '../src/pager/placement.ts';
+import { placementOf, scenarioSchema, type ScenarioInput } from '../src/scenario/schema.ts';
+import { RecordType, streamRecord } from '../src/stream/records.ts';
+
+describe('page placement (pager.placement)', () => {
+  // 64 pages: 4 zero, 10 from range requests; 266 240 bytes = 9 reads of 32 KiB.
+  const rec = streamRecord(RecordType.POSTCOPY_PAGE_DATA, 266_240, 64, new Int32Array(64), 0, 10, 4);
+  const cost = (input: ScenarioInput) => new Placement(scenarioSchema.parse(input), null).cost(rec);
+
+  it('follows the policy when unset', () => {
+    const of = (input: ScenarioInput) => placementOf(scenarioSchema.parse(input));
+    expect(of({ source: { policy: 'qemu' } })).toBe('uffd');
+    expect(of({ source: { policy: 'lazy-pages' } })).toBe('uffd');
+    expect(of({ source: { policy: 'xen' } })).toBe('hypercall');
+    expect(of({ source: { policy: 'qemu' }, pager: { placement: 'hypercall' } })).toBe('hypercall');
+  });
+
+  it('QEMU: reads per 32 KiB, one UFFDIO_COPY per data page (ranges too), one UFFDIO_ZEROPAGE per zero page', () => {
+    // 9 × 7 900 read + 60 × 400 copy out of the socket + 60 × 2 600 UFFDIO_COPY + 4 × 1 600 UFFDIO_ZEROPAGE
+    expect(cost({ source: { policy: 'qemu' } })).toBe(71_100 + 24_000 + 156_000 + 6_400);
+    expect(cost({ source: { policy: 'xen' }, pager: { placement: 'uffd', readCallNs: 0 } })).toBe(24_000 + 156_000 + 6_400);
+  });
+
+  it('Xen: a load call per single page, one batched call for the range pages', () => {
+    // 60 × 400 + 50 × 1 500 + 4 × 1 100 + 3 000 + 10 × 400
+    expect(cost({ source: { policy: 'xen' } })).toBe(24_000 + 75_000 + 4_400 + 3_000 + 4_000);
+    expect(cost({ source: { policy: 'qemu' }, pager: { placement: 'hypercall' } })).toBe(110_400);
+  });
+
+  it('a huge host page is one UFFDIO_COPY, paid by the record that completes it', () => {
+    // 1 024 pages idle: the same records either way; 2 MiB host pages = 2 copies of 512 pages.
+    const busy = (hostPageSize?: number) => {
+      const emu = new Emulator({ memory: { pages: 1024, hostPageSize }, source: { policy: 'qemu' }, workload: { kind: 'idle' } }).run();
+      expect(checkRun(emu)).toEqual([]);
+      return emu.pager.busyNs;
+    };
+    expect(busy(2 << 20) - busy()).toBe(2 * (2_600 + 511 * 610) - 1024 * 2_600);
+  });
+});
+
+describe('the receive side behind the wire', () => {
+  // 64 MiB at 10 Gbit/s: 54 ms on the wire, but 20 µs of UFFDIO_COPY a page is 328 ms of placement.
+  const slow = (extra: ScenarioInput = {}): ScenarioInput => ({
+    memory: { pages: 16_384 }, link: { rateMbps: 10_000 }, backChannel: { rateMbps: 10_000 },
+    source: { policy: 'qemu' }, pager: { uffdCopyNs: 20_000 }, workload: { kind: 'idle' }, ...extra,
+  });
+
+  it('placement sets the pace: flow control holds the source back', () => {
+    const emu = new Emulator(slow()).run();
+    expect(checkRun(emu)).toEqual([]);
+    // 256 records of 64 pages: 9 reads of 32 KiB and 64 × (400 + 20 000) each; one discard range.
+    expect(emu.pager.busyNs).toBe(256 * (9 * 7_900 + 64 * 20_400) + 2_000);
+    // The pager hardly ever waits for data: busy all but the first record's time on the wire.
+    expect(emu.kernel.now - emu.pager.busyNs).toBeLessThan(1e6);
+  });
+
+  it('preempt records are placed before the main stream\'s backlog (postcopy_preempt_thread)', () => {
+    const latency = (preempt: boolean) => {
+      const emu = new Emulator(slow({ preempt: { enabled: preempt } }));
+      emu.runUntil(100e6);
+      emu.foreignFault(16_000);
+      emu.run();
+      expect(checkRun(emu)).toEqual([]);
+      return emu.latency.percentiles([50])[0]!;
+    };
+    // Behind the main stream: the 10 MiB of socket buffers, 2 560 pages at 20.4 µs and more.
+    expect(latency(false)).toBeGreaterThan(40e6);
+    // Preempt: at most the record in progress (64 × 20.4 µs) and its own.
+    expect(latency(true)).toBeLessThan(2e6);
+  });
+});
