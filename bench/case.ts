@@ -9,6 +9,7 @@ import type { ScenarioInput } from '../src/scenario/schema.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { soak } from '../src/check/soak.ts';
 import { runSweep } from '../src/sweep/run.ts';
 import { expandSweep } from '../src/sweep/spec.ts';
@@ -54,6 +55,12 @@ function scenario(name: string, input: ScenarioInput): object {
   };
 }
 
+/** CPU time of all threads since `from`: with wall time, how much of the VM a parallel case got. */
+const cpuMs = (from: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(from);
+  return Math.round((d.user + d.system) / 1000);
+};
+
 /** 64 runs of the xen-2017 storm: 4 ring sizes × 2 request kinds × 2 link rates × 4 replications. */
 async function sweep64(jobs: number): Promise<object> {
   const sweep = expandSweep({
@@ -63,31 +70,63 @@ async function sweep64(jobs: number): Promise<object> {
     seed: 1,
   }, process.cwd());
   const dir = mkdtempSync(join(tmpdir(), 'pce-bench-'));
-  const t0 = process.hrtime.bigint();
+  const t0 = process.hrtime.bigint(), cpu0 = process.cpuUsage();
   const { records } = await runSweep(sweep, { dir, jobs, resume: false, shard: null, timestamp: () => '' });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   rmSync(dir, { recursive: true });
   const events = records.reduce((n, r) => n + (r.result?.emulator.events ?? 0), 0);
-  return { case: `sweep-64 --jobs ${jobs}`, runs: records.length, events, wallMs: Math.round(s * 1000), eventsPerSec: Math.round(events / s) };
+  return { case: `sweep-64 --jobs ${jobs}`, runs: records.length, events, wallMs: Math.round(s * 1000), cpuMs: cpuMs(cpu0), eventsPerSec: Math.round(events / s) };
+}
+
+/**
+ * The same CPU-only loop (no allocation, no memory traffic) in one worker, then in two at once:
+ * how well two threads can scale on this VM at this moment, to judge the sweep's speed-up by.
+ */
+async function calibration(): Promise<object> {
+  const loop = `const { parentPort, workerData: n } = require('node:worker_threads');
+    let x = 0; for (let i = 0; i < n; i++) x = (x * 1103515245 + 12345) >>> 0; parentPort.postMessage(x);`;
+  const timed = async (workers: number) => {
+    const t0 = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: workers }, () => new Promise((done) => {
+      const w = new Worker(loop, { eval: true, workerData: 3e8 });
+      w.once('message', () => void w.terminate().then(done));
+    })));
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  const one = await timed(1), two = await timed(2);
+  return { case: 'calibration: CPU loop, 2 workers vs 1', wallMs: Math.round(two), ratio: Math.round((2 * one / two) * 100) / 100 };
 }
 
 /** Issue #4: 10,000 random scenarios under the invariant checker on 2 worker threads; 0 violations. */
 async function soak10000(): Promise<object> {
-  const t0 = process.hrtime.bigint();
+  const t0 = process.hrtime.bigint(), cpu0 = process.cpuUsage();
   const r = await soak(1, 10_000, 2);
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   for (const f of r.failures) process.stderr.write(`soak seed ${f.seed}: ${f.violations.join('; ')}\n`);
-  return { case: 'soak-10000 --jobs 2', runs: r.count, violations: r.failures.length, events: r.events, wallMs: Math.round(s * 1000), eventsPerSec: Math.round(r.events / s) };
+  return { case: 'soak-10000 --jobs 2', runs: r.count, violations: r.failures.length, events: r.events, wallMs: Math.round(s * 1000), cpuMs: cpuMs(cpu0), eventsPerSec: Math.round(r.events / s) };
 }
 
 const which = process.argv[2];
 const storm16 = { ...presetInput('xen-2017-pure'), memory: { pages: 4_194_304 } };
+/** Issue #13's scale targets: the pure storm at 10 Gbit/s both ways, 16 GiB to 1 TiB (storm-16g-10g … storm-1024g-10g). */
+const storm10g = /^storm-(16|64|256|1024)g-10g$/.exec(which ?? '');
+function stormAt10g(gib: number): ScenarioInput {
+  const base = presetInput('xen-2017-pure');
+  return {
+    ...base,
+    memory: { ...base.memory, pages: gib * 262_144 },
+    link: { ...base.link, rateMbps: 10_000 },
+    backChannel: { ...base.backChannel, rateMbps: 10_000 },
+  };
+}
 const out = which === 'kernel' ? kernelOnly()
   : which === 'xen-2017-pure' ? scenario(which, presetInput(which))
   : which === 'storm-16g' ? scenario(which, storm16)
+  : storm10g ? scenario(which, stormAt10g(Number(storm10g[1])))
   : which === 'storm-16g-range' ? scenario(which, { ...storm16, mapper: { ...storm16.mapper, request: 'range' } })
   // Issue #5: seed 001's 16 GiB guest under stress: 121 s of precopy that never converges, and multifd.
   : which === 'qemu-2022-stress-precopy' || which === 'qemu-2022-stress-multifd' ? scenario(which, presetInput(which))
+  : which === 'calibration' ? await calibration()
   : which === 'sweep-64-j1' ? await sweep64(1)
   : which === 'sweep-64-j2' ? await sweep64(2)
   : which === 'soak-10000' ? await soak10000()

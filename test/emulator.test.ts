@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { checkRun } from '../src/check/invariants.ts';
 import { Emulator } from '../src/emulator.ts';
+import { PageState } from '../src/memory/guest-memory.ts';
 import { buildReport } from '../src/metrics/report.ts';
 import { EBUSY, FOREIGN, RequestKind } from '../src/ring/ring.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
@@ -99,7 +100,23 @@ describe('library API walk-through (1 vCPU, 4-slot ring, 256 pages)', () => {
     expect(emu.vcpuFaults).toBe(1);
     expect(emu.foreignFaults).toBe(3);
     expect(emu.latency.count).toBe(4);
-    expect(emu.memory.destVersion[200]).toBe(3); // source version 2, plus the vCPU's write
+    expect(emu.memory.destVersion(200)).toBe(3); // source version 2, plus the vCPU's write
+  });
+
+  it('the checker finds a page made present without its load (older than at the source)', () => {
+    const emu = new Emulator(small());
+    emu.run();
+    expect(checkRun(emu)).toEqual([]);
+    const g = emu.memory.unasked.size - 1;
+    const tampered = new Emulator(small());
+    // Present, as if placed without copying the source's page, and never sent.
+    tampered.memory.state[g] = PageState.READY;
+    tampered.memory.unasked.remove(g);
+    tampered.memory.pending--;
+    tampered.source.unsent.remove(g);
+    expect(tampered.memory.destVersion(g)).toBe(0);
+    tampered.run();
+    expect(checkRun(tampered).some((v) => /pages hold older data than the source/.test(v))).toBe(true);
   });
 
   it('an idle vCPU that faulted through touch() stays idle once its page arrives', () => {
@@ -120,7 +137,7 @@ describe('library API walk-through (1 vCPU, 4-slot ring, 256 pages)', () => {
     const emu = new Emulator(vcpuScenario());
     stepUntilResumed(emu);
     expect(emu.vcpus.touch(0, 300, true)).toBe(true);
-    expect(emu.memory.destVersion[300]).toBe(2);
+    expect(emu.memory.destVersion(300)).toBe(2);
     expect(emu.ring.occupancy).toBe(0);
     expect(emu.vcpuFaults).toBe(0);
   });

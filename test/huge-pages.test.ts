@@ -34,7 +34,7 @@ describe('huge host pages', () => {
     expect(emu.latency.count).toBe(1);
     expect(emu.latency.max).toBeGreaterThan(wire);
     expect(emu.latency.max).toBeLessThan(wire + 2_000_000);
-    expect(emu.memory.destVersion[1000]).toBe(3); // loaded (2) then written once
+    expect(emu.memory.destVersion(1000)).toBe(3); // loaded (2) then written once
     expect(checkRun(emu)).toEqual([]);
   });
 

@@ -154,9 +154,9 @@ describe('memory', () => {
     const { checkRunFits, estimateRunBytes } = await import('../src/scenario/estimate.ts');
     const { parseScenario } = await import('../src/scenario/validate.ts');
     const s = parseScenario({ memory: { pages: 2 ** 30, pageSize: 512 } });
-    expect(estimateRunBytes(s)).toBe(64 * 2 ** 20 + 2 ** 30 * 32);
+    expect(estimateRunBytes(s)).toBe(64 * 2 ** 20 + 2 ** 30 * 24);
     if (estimateRunBytes(s) > availableBytes()) {
-      expect(() => checkRunFits(s)).toThrow(/^memory\.pages: a run of 1073741824 pages needs about 32\.1 GiB \(64 MiB \+ 32 B a page\); this host has [\d.]+ GiB available$/);
+      expect(() => checkRunFits(s)).toThrow(/^memory\.pages: a run of 1073741824 pages needs about 24\.1 GiB \(64 MiB \+ 24 B a page\); this host has [\d.]+ GiB available$/);
     } else {
       expect(() => checkRunFits(s)).not.toThrow();
     }

@@ -117,8 +117,8 @@ describe('GuestMemory outstanding sets', () => {
     expect(m.outstandingAtStart).toBe(16);
     expect(statesOf(m)).toEqual(new Array(16).fill(PageState.OUTSTANDING));
     expect(m.unasked.next(0)).toBe(0);
-    expect(Array.from(m.sourceVersion)).toEqual(new Array(16).fill(2));
-    expect(Array.from(m.destVersion)).toEqual(new Array(16).fill(0));
+    expect(Array.from({ length: m.pages }, (_, g) => m.sourceVersion(g))).toEqual(new Array(16).fill(2));
+    expect(Array.from({ length: m.pages }, (_, g) => m.destVersion(g))).toEqual(new Array(16).fill(0));
     expect(m.isReady(3)).toBe(false);
     expect(m.isSettled(3)).toBe(false);
     expect(m.pageSize).toBe(4096);
@@ -130,8 +130,8 @@ describe('GuestMemory outstanding sets', () => {
     expect(m.outstandingAtStart).toBe(5);
     const O = PageState.OUTSTANDING, R = PageState.READY;
     expect(statesOf(m)).toEqual([R, R, O, O, O, O, O, R, R, R]);
-    expect(Array.from(m.sourceVersion)).toEqual([1, 1, 2, 2, 2, 2, 2, 1, 1, 1]);
-    expect(Array.from(m.destVersion)).toEqual([1, 1, 0, 0, 0, 0, 0, 1, 1, 1]);
+    expect(Array.from({ length: m.pages }, (_, g) => m.sourceVersion(g))).toEqual([1, 1, 2, 2, 2, 2, 2, 1, 1, 1]);
+    expect(Array.from({ length: m.pages }, (_, g) => m.destVersion(g))).toEqual([1, 1, 0, 0, 0, 0, 0, 1, 1, 1]);
     expect(m.unasked.next(0)).toBe(2);
     expect(m.unasked.next(7)).toBe(10);
     expect(m.unasked.has(1)).toBe(false);
@@ -164,7 +164,7 @@ describe('GuestMemory transitions', () => {
     const m = memory(4, { kind: 'all' });
     expect(m.load(1)).toBe(true);
     expect(m.state[1]).toBe(PageState.READY);
-    expect(m.destVersion[1]).toBe(2);
+    expect(m.destVersion(1)).toBe(2);
     expect(m.pending).toBe(3);
     expect(m.isReady(1)).toBe(true);
     expect(m.isSettled(1)).toBe(true);
@@ -187,14 +187,29 @@ describe('GuestMemory transitions', () => {
     expect(() => m.write(3)).toThrow(/invariant: write to missing page 3/);
     m.write(0);
     m.write(0);
-    expect(m.destVersion[0]).toBe(3);
+    expect(m.destVersion(0)).toBe(3);
     m.markRequested(3);
     expect(() => m.write(3)).toThrow(/write to missing page 3/);
     m.load(3);
     m.write(3);
-    expect(m.destVersion[3]).toBe(3);
+    expect(m.destVersion(3)).toBe(3);
     m.drop(2);
     expect(() => m.write(2)).toThrow(/write to missing page 2/);
+  });
+
+  it('counts writes up to 255, so the destination version never falls below the source\'s', () => {
+    const m = memory(2, { kind: 'ranges', ranges: [{ start: 1, count: 1 }] });
+    m.load(1);
+    for (let i = 0; i < 300; i++) {
+      m.write(0);
+      m.write(1);
+    }
+    expect([m.destVersion(0), m.destVersion(1)]).toEqual([1 + 255, 2 + 255]);
+    // A page made present without a load holds no source copy: version 0, older than the source's 2.
+    const n = memory(2, { kind: 'all' });
+    n.state[0] = PageState.READY;
+    expect(n.destVersion(0)).toBe(0);
+    expect(n.sourceVersion(0)).toBe(2);
   });
 
   it('drop settles a pending page once; a dropped page discards its load', () => {

@@ -8,7 +8,8 @@ import type { ScenarioInput } from '../src/scenario/schema.ts';
 import { ScenarioError } from '../src/scenario/error.ts';
 import { AdaptiveChunkPush } from '../src/source/adaptive-chunk.ts';
 import { BubblingPush } from '../src/source/bubbling.ts';
-import type { PushPolicy } from '../src/source/policy.ts';
+import { XenPush, type PushPolicy } from '../src/source/policy.ts';
+import { PfnSlab } from '../src/stream/slab.ts';
 import { PrefaultPush } from '../src/source/prefault.ts';
 
 /** Acts as the source does: a requested page leaves the unsent set and is announced. */
@@ -132,6 +133,36 @@ describe('adaptive-chunk', () => {
     expect(records.map((r) => r.length)).toEqual([16, 32, 48, 64, 80, 16]);
     expect(records.flat()).toEqual(range(0, 256));
     expect(checkRun(emu)).toEqual([]);
+  });
+});
+
+describe('takeBackground', () => {
+  it('takes the pages nextBackground would, in its order, for xen and prefault', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 300 }),
+        fc.array(fc.nat(299), { maxLength: 40 }),
+        fc.array(fc.integer({ min: 1, max: 70 }), { minLength: 1, maxLength: 12 }),
+        fc.boolean(),
+        (pages, requests, takes, prefault) => {
+          const make = (u: NextMember) => (prefault ? new PrefaultPush(u, 3, 2) : new XenPush(u));
+          const a = new NextMember(pages), b = new NextMember(pages);
+          const pa = make(a), pb = make(b);
+          for (const [i, max] of takes.entries()) {
+            const g = requests[i];
+            if (g !== undefined && g < pages && a.has(g)) {
+              request(pa, a, g);
+              request(pb, b, g);
+            }
+            const slab = new PfnSlab();
+            const n = pb.takeBackground(slab, max);
+            expect(Array.from(slab.data.subarray(0, n))).toEqual(drain(pa, a, max));
+            for (let p = 0; p < pages; p++) expect(b.has(p)).toBe(a.has(p));
+          }
+        },
+      ),
+      { numRuns: 300, seed: 13 },
+    );
   });
 });
 

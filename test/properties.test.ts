@@ -113,7 +113,7 @@ describe('random scenarios with a push policy (xen, qemu, bubbling, adaptive-chu
         expect(memory.pending).toBe(0);
         for (let g = 0; g < memory.pages; g++) {
           if (memory.state[g] !== PageState.READY) throw new Error(`page ${g} is in state ${memory.state[g]}`);
-          if (memory.destVersion[g]! < memory.sourceVersion[g]!) throw new Error(`page ${g} is stale`);
+          if (memory.destVersion(g) < memory.sourceVersion(g)) throw new Error(`page ${g} is stale`);
         }
         expect(source.pagesPushed + source.pagesDemanded).toBe(memory.outstandingAtStart);
         expect(pager.pagesLoaded).toBe(memory.outstandingAtStart);

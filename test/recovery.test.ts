@@ -41,7 +41,7 @@ function expectEveryPageNewest(emu: Emulator): void {
   const { memory } = emu;
   let bad = 0;
   for (let g = 0; g < memory.pages; g++) {
-    if (memory.state[g] !== PageState.READY || memory.destVersion[g]! < memory.sourceVersion[g]!) bad++;
+    if (memory.state[g] !== PageState.READY || memory.destVersion(g) < memory.sourceVersion(g)) bad++;
   }
   expect(bad).toBe(0);
 }

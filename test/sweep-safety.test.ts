@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { WorkerPool } from '../src/workers/pool.ts';
 import { cliHarness } from './cli-harness.ts';
 
 /** Refusals that keep a sweep directory sound: resume only the same sweep, bad records named. */
@@ -198,6 +200,29 @@ describe('cluster tasks', () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain(`: 12 ok, 0 failed (${kept} resumed from runs.jsonl, ${12 - kept} run now)`);
   }, 60_000);
+});
+
+/** A worker that answers n with 10·n and dies on 3, outside any handler's reach. */
+const CRASHING_WORKER = `import { parentPort } from 'node:worker_threads';
+parentPort!.on('message', (n: number) => {
+  if (n === 3) throw new Error('boom');
+  parentPort!.postMessage(n * 10);
+});
+`;
+
+describe('the worker pool', () => {
+  it('answers the message a crashed worker ran by crashed(), and runs those queued behind it on its replacement', async () => {
+    // A fixed path and content: the bundle of it is built once.
+    const module = join(tmpdir(), 'pce-crashing-worker.ts');
+    if (!existsSync(module) || readFileSync(module, 'utf8') !== CRASHING_WORKER) writeFileSync(module, CRASHING_WORKER);
+    const pool = new WorkerPool<number, number | string>(pathToFileURL(module), 1, (n, e) => `${n}: ${e.message}`);
+    try {
+      // One worker holds two messages at once: 4 waits behind 3 when 3 kills it.
+      expect(await Promise.all([1, 2, 3, 4, 5, 6].map((n) => pool.run(n)))).toEqual([10, 20, '3: boom', 40, 50, 60]);
+    } finally {
+      await pool.close();
+    }
+  });
 });
 
 describe('docs/clusters.md', () => {

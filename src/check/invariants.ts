@@ -18,7 +18,7 @@ export function checkRun(emu: Emulator): string[] {
       if (s !== PageState.READY && s !== PageState.DROPPED) {
         missing++;
         if (first < 0) first = g;
-      } else if (s === PageState.READY && memory.destVersion[g]! < memory.sourceVersion[g]!) {
+      } else if (s === PageState.READY && memory.destVersion(g) < memory.sourceVersion(g)) {
         stale++;
         if (first < 0) first = g;
       }

@@ -1,5 +1,6 @@
 import { WorkerPool, workerModule } from '../workers/pool.ts';
 import { Emulator } from '../emulator.ts';
+import { Arena, FRESH, type Alloc } from '../memory/arena.ts';
 import type { ScenarioInput } from '../scenario/schema.ts';
 import { checkRun } from './invariants.ts';
 import { randomScenario } from './random-scenario.ts';
@@ -48,13 +49,13 @@ export const scenarioCommand = (seed: number): string => `postcopy-emu soak --fr
  * Runs one seed's scenario to its end (finished, limits.stopAt, the horizon or `maxEvents`),
  * then the invariant checker and the liveness rule: a run that ran out of things to do before
  * it finished is a deadlock, one that ran out of events a livelock. Returns the violations
- * (empty when sound) and the events processed; never throws.
+ * (empty when sound) and the events processed; never throws. `alloc`: see `new Emulator`.
  */
-export function soakSeed(seed: number, hooks: SoakHooks = {}): { violations: string[]; events: number } {
+export function soakSeed(seed: number, hooks: SoakHooks = {}, alloc: Alloc = FRESH): { violations: string[]; events: number } {
   const { scenario = randomScenario, check = checkRun, maxEvents = SOAK_MAX_EVENTS } = hooks;
   let emu: Emulator | undefined;
   try {
-    emu = new Emulator(scenario(seed));
+    emu = new Emulator(scenario(seed), alloc);
     const k = emu.kernel, horizon = emu.scenario.limits.horizonNs;
     while (k.nextTime() <= horizon && k.events < maxEvents && k.step());
     emu.vcpus.stop();
@@ -97,12 +98,17 @@ const BATCH = 25;
 interface Batch { from: number; count: number }
 interface BatchResult { failures: SeedFailure[]; events: number }
 
-/** Runs seeds from..from+count−1 in-process; the worker threads run this too. */
-export function soakBatch(b: Batch, hooks: SoakHooks = {}): BatchResult {
+/**
+ * Runs seeds from..from+count−1 in-process, one after another on `arena` (reset per seed: fresh
+ * multi-megabyte arrays per seed cost page faults that serialise across threads); the worker
+ * threads run this too.
+ */
+export function soakBatch(b: Batch, hooks: SoakHooks = {}, arena = new Arena()): BatchResult {
   const failures: SeedFailure[] = [];
   let events = 0;
   for (let seed = b.from; seed < b.from + b.count; seed++) {
-    const r = soakSeed(seed, hooks);
+    arena.reset();
+    const r = soakSeed(seed, hooks, arena);
     events += r.events;
     if (r.violations.length > 0) failures.push({ seed, violations: r.violations });
   }
@@ -127,8 +133,9 @@ export async function soak(from: number, count: number, jobs = 1, options: SoakO
 
 function inProcess(batches: Batch[], hooks: SoakHooks, total: number, progress?: (done: number, total: number) => void): BatchResult[] {
   let done = 0;
+  const arena = new Arena();
   return batches.map((b) => {
-    const r = soakBatch(b, hooks);
+    const r = soakBatch(b, hooks, arena);
     progress?.((done += b.count), total);
     return r;
   });

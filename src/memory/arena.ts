@@ -1,14 +1,12 @@
 /** Where per-page typed arrays come from. Every array handed out is zero-filled. */
 export interface Alloc {
   uint8(n: number): Uint8Array;
-  uint32(n: number): Uint32Array;
   int32(n: number): Int32Array;
 }
 
 /** Fresh arrays every time: safe when several emulators live at once (the default). */
 export const FRESH: Alloc = {
   uint8: (n) => new Uint8Array(n),
-  uint32: (n) => new Uint32Array(n),
   int32: (n) => new Int32Array(n),
 };
 
@@ -28,10 +26,6 @@ export class Arena implements Alloc {
 
   uint8(n: number): Uint8Array {
     return new Uint8Array(this.take(n), 0, n);
-  }
-
-  uint32(n: number): Uint32Array {
-    return new Uint32Array(this.take(n * 4), 0, n);
   }
 
   int32(n: number): Int32Array {

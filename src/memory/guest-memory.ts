@@ -18,13 +18,22 @@ export const enum PageState {
   DROPPED = 4,
 }
 
-/** Guest memory: one byte of state and two content versions per page, all in typed arrays. */
+/**
+ * Guest memory: one byte of state per page and three page sets for the content versions, which
+ * only feed the checker's "no present page older than at the source". The source's version is
+ * 2 for an outstanding page (dirtied after the destination's copy, or never copied) and 1 for
+ * any other, frozen once the guest is paused there: one bit. The destination's is 0 until it
+ * holds the source's copy (a bit, set by the load), then the source's plus the guest's writes
+ * since: a byte per page touched only by a write, so a storm never touches it.
+ */
 export class GuestMemory {
   readonly state: Uint8Array;
-  /** Content version at the source (frozen once the guest is paused there). */
-  readonly sourceVersion: Uint32Array;
-  /** Content version at the destination (what a load copied in, plus guest writes since). */
-  readonly destVersion: Uint32Array;
+  /** Pages whose source version is 2 (outstanding at the start); the rest are version 1. */
+  private readonly sourceNewer: NextMember;
+  /** Pages whose destination copy is the source's: never outstanding, or loaded since. */
+  private readonly hasSourceCopy: NextMember;
+  /** Guest writes at the destination per page, saturating at 255 (it still orders above the source's version). */
+  private readonly writes: Uint8Array;
   /** Pages still OUTSTANDING (no ring request put yet), for the mapper's walk. */
   readonly unasked: NextMember;
   /** Pages whose contents are all zeros at the source, or null when there are none. */
@@ -39,24 +48,29 @@ export class GuestMemory {
     pageSizeArg('GuestMemory.pageSize', pageSize);
     argCheck(typeof outstanding?.forEachRange === 'function', 'GuestMemory.outstanding', 'must be an OutstandingSet (outstandingSet(…))');
     this.state = alloc.uint8(pages);
-    this.sourceVersion = alloc.uint32(pages);
-    this.destVersion = alloc.uint32(pages);
+    this.writes = alloc.uint8(pages);
     const unasked = (this.unasked = new NextMember(pages, alloc, false));
-    // Whole runs at a time (ranges may overlap: filling twice changes nothing). An outstanding
-    // page was dirtied at the source after the destination's copy (or never copied at all):
-    // version 2 there, 0 (as allocated) here; every other page is 1 on both sides.
+    // Whole runs at a time (ranges may overlap: filling twice changes nothing).
     outstanding.forEachRange((from, to) => {
       this.state.fill(PageState.OUTSTANDING, from, to);
-      this.sourceVersion.fill(2, from, to);
       unasked.addRange(from, to);
     });
-    for (let g = unasked.nextGap(0); g < pages;) {
-      const end = unasked.next(g);
-      this.sourceVersion.fill(1, g, end);
-      this.destVersion.fill(1, g, end);
-      g = unasked.nextGap(end);
-    }
+    this.sourceNewer = NextMember.copyOf(unasked, alloc);
+    const copy = (this.hasSourceCopy = new NextMember(pages, alloc));
+    for (let w = 0, words = (pages + 31) >>> 5; w < words; w++) copy.removeBits(w, unasked.word(w));
     this.pending = this.outstandingAtStart = unasked.count();
+  }
+
+  /** The page's content version at the source. */
+  sourceVersion(gfn: number): number {
+    this.gfn('sourceVersion', gfn);
+    return this.sourceNewer.has(gfn) ? 2 : 1;
+  }
+
+  /** The page's content version at the destination: 0 before it holds the source's copy. */
+  destVersion(gfn: number): number {
+    this.gfn('destVersion', gfn);
+    return this.hasSourceCopy.has(gfn) ? this.sourceVersion(gfn) + this.writes[gfn]! : 0;
   }
 
   /**
@@ -110,8 +124,9 @@ export class GuestMemory {
     if (s === PageState.DROPPED) return false;
     if (s === PageState.READY) throw new Error(`invariant: page ${gfn} loaded twice`);
     this.state[gfn] = PageState.READY;
-    this.unasked.remove(gfn);
-    this.destVersion[gfn] = this.sourceVersion[gfn]!;
+    // Paging-in and requested pages already left `unasked`.
+    if (s === PageState.OUTSTANDING) this.unasked.remove(gfn);
+    this.hasSourceCopy.add(gfn);
     this.pending--;
     return true;
   }
@@ -131,7 +146,8 @@ export class GuestMemory {
   write(gfn: number): void {
     this.gfn('write', gfn);
     if (this.state[gfn] !== PageState.READY) throw new Error(`invariant: write to missing page ${gfn}`);
-    this.destVersion[gfn]!++;
+    const v = this.writes[gfn]!;
+    if (v < 255) this.writes[gfn] = v + 1;
   }
 }
 

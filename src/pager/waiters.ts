@@ -3,11 +3,14 @@ import { FRESH, type Alloc } from '../memory/arena.ts';
 /**
  * The pager's pending slots: for each pfn, the ring requests waiting for it (a pfn can have
  * several: several vCPUs, or a range request covering it). Linked lists in a growable pool of
- * typed arrays, so a wait costs no allocation.
+ * typed arrays, so a wait costs no allocation. A bit per pfn says which have waits: a load with
+ * nobody waiting reads that bit only, so the heads' memory is touched (made resident) only
+ * where requests waited.
  */
 export class Waiters {
-  /** Per pfn, its first entry + 1 (0: none), so a fresh zeroed array needs no filling. */
+  /** Per pfn with its bit set in `waited`, its first entry. */
   private readonly head: Int32Array;
+  private readonly waited: Int32Array;
   private req: Int32Array;
   private next: Int32Array;
   private freeHead = -1;
@@ -17,6 +20,7 @@ export class Waiters {
 
   constructor(pages: number, alloc: Alloc = FRESH) {
     this.head = alloc.int32(pages);
+    this.waited = alloc.int32((pages + 31) >>> 5);
     this.req = new Int32Array(64);
     this.next = new Int32Array(64);
   }
@@ -38,16 +42,22 @@ export class Waiters {
       e = this.used++;
     }
     this.req[e] = request;
-    this.next[e] = this.head[gfn]! - 1;
-    this.head[gfn] = e + 1;
+    const w = gfn >>> 5, bit = 1 << (gfn & 31);
+    if ((this.waited[w]! & bit) === 0) {
+      this.waited[w]! |= bit;
+      this.next[e] = -1;
+    } else this.next[e] = this.head[gfn]!;
+    this.head[gfn] = e;
     this.live++;
   }
 
   /** Calls `fn` for every request waiting on gfn and forgets them. */
   release(gfn: number, fn: (request: number) => void): void {
-    let e = this.head[gfn]! - 1;
-    if (e < 0) return;
-    this.head[gfn] = 0;
+    if (this.live === 0) return;
+    const w = gfn >>> 5, bit = 1 << (gfn & 31);
+    if ((this.waited[w]! & bit) === 0) return;
+    this.waited[w]! &= ~bit;
+    let e = this.head[gfn]!;
     while (e >= 0) {
       const n = this.next[e]!;
       fn(this.req[e]!);

@@ -3,10 +3,11 @@ import { ScenarioError } from './error.ts';
 import type { Scenario } from './schema.ts';
 
 /**
- * Measured peak RSS per guest page above the process baseline is 14–30 B (npm run bench: the
- * page-state typed arrays, bitmaps and the source's skip list); 32 B bounds it from above.
+ * Measured peak RSS per guest page above the process baseline is 1.7–18 B (npm run bench: a
+ * byte of page state and bitmaps; a range-request storm's pending waits are the 18 B, and a
+ * 2 GiB guest's 12.5 B is mostly fixed costs); 24 B bounds it from above.
  */
-const BYTES_PER_PAGE = 32;
+const BYTES_PER_PAGE = 24;
 /** The process itself, the records in flight and the report. */
 const BASE_BYTES = 64 * 2 ** 20;
 /** One time-series sample: a handful of numbers. */
@@ -24,6 +25,6 @@ export function estimateRunBytes(s: Scenario): number {
 export function checkRunFits(s: Scenario): void {
   const need = estimateRunBytes(s), have = availableBytes();
   if (need > have) {
-    throw new ScenarioError('memory.pages', `a run of ${s.memory.pages} pages needs about ${gib(need)} (64 MiB + 32 B a page); this host has ${gib(have)} available`);
+    throw new ScenarioError('memory.pages', `a run of ${s.memory.pages} pages needs about ${gib(need)} (64 MiB + 24 B a page); this host has ${gib(have)} available`);
   }
 }

@@ -1,4 +1,5 @@
 import type { NextMember } from '../memory/skip-list.ts';
+import type { PfnSlab } from '../stream/slab.ts';
 
 /**
  * Where the source's background push goes next. Per record the source takes requested pfns
@@ -22,6 +23,11 @@ export interface PushPolicy {
   readonly ignoresRequests?: boolean;
   /** The destination asked for the next background chunk (CRIU's lazy-pages daemon). */
   pulled?(): void;
+  /**
+   * Up to `max` background pages at once, in nextBackground's order, pushed to `slab` and
+   * removed from the unsent set; returns how many. A storm pushes every page of the guest.
+   */
+  takeBackground?(slab: PfnSlab, max: number): number;
 }
 
 /**
@@ -44,6 +50,33 @@ export class XenPush implements PushPolicy {
     if (g >= n) return -1;
     this.cursor = g + 1;
     return g;
+  }
+
+  takeBackground(slab: PfnSlab, max: number): number {
+    const unsent = this.unsent, n = unsent.size;
+    let taken = 0;
+    let g = unsent.next(this.cursor < n ? this.cursor : n);
+    if (g >= n) g = unsent.next(0);
+    while (taken < max && g < n) {
+      // The members of g's word from g on, lowest first, then one removal for all of them.
+      const w = g >>> 5;
+      let bits = unsent.word(w) & (-1 << (g & 31)), took = 0;
+      while (bits !== 0 && taken < max) {
+        const low = bits & -bits;
+        took |= low;
+        bits ^= low;
+        g = (w << 5) + 31 - Math.clz32(low);
+        slab.push(g);
+        taken++;
+      }
+      unsent.removeBits(w, took);
+      this.cursor = g + 1;
+      if (taken < max) {
+        g = unsent.next(this.cursor);
+        if (g >= n) g = unsent.next(0);
+      }
+    }
+    return taken;
   }
 
   faulted(): void {}

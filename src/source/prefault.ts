@@ -1,4 +1,5 @@
 import type { NextMember } from '../memory/skip-list.ts';
+import type { PfnSlab } from '../stream/slab.ts';
 import { XenPush } from './policy.ts';
 
 /**
@@ -45,5 +46,18 @@ export class PrefaultPush extends XenPush {
       this.head = 0;
     }
     return super.nextBackground();
+  }
+
+  /** Page by page while prefault ranges are pending (they come first), then the linear scan's words. */
+  override takeBackground(slab: PfnSlab, max: number): number {
+    let n = 0;
+    while (n < max && this.head < this.ranges.length) {
+      const g = this.nextBackground();
+      if (g < 0) return n;
+      slab.push(g);
+      this.unsent.remove(g);
+      n++;
+    }
+    return n + super.takeBackground(slab, max - n);
   }
 }

@@ -291,17 +291,20 @@ export class Source {
     }
     // Then background pages, as many as the policy allows (the rest of the record for most).
     const budget = this.policy.backgroundBudget(max - n);
-    const end = n + budget;
-    while (n < end) {
-      const g = this.policy.nextBackground();
+    const end = n + budget, policy = this.policy, slab = this.slab, unsent = this.unsent;
+    // Looked up once per record: this loop runs once per page of the guest.
+    const zero = this.params.zeroPageDetection !== 'none' ? this.memory.zero : null;
+    if (zero === null && policy.takeBackground !== undefined) n += policy.takeBackground(slab, budget);
+    else while (n < end) {
+      const g = policy.nextBackground();
       if (g < 0) break;
-      this.slab.push(g);
+      slab.push(g);
       n++;
-      this.unsent.remove(g);
-      this.pagesPushed++;
-      if (this.sendsAsZero(g)) zeros++;
+      unsent.remove(g);
+      if (zero !== null && zero.has(g)) zeros++;
     }
     const pushed = n - (end - budget);
+    this.pagesPushed += pushed;
     this.policy.backgroundSent(pushed);
     if (n === 0) {
       this.idle = true;

@@ -3,63 +3,91 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import PQueue from 'p-queue';
 import { packageRoot } from '../io/package.ts';
+import { bundledWorker } from './bundle.ts';
 
 /** Running from the TS sources (tests, bench) rather than the built package. */
 const fromSource = import.meta.url.endsWith('.ts');
 
 /**
  * A worker module by its path under src/ (`sweep/worker`): the built dist/ module in the package,
- * wherever the caller was bundled; its TS source when running from source, loaded through
- * entry.mjs (Node 20's workers do not inherit tsx's loader).
+ * wherever the caller was bundled; its TS source when running from source (the pool then starts
+ * the workers on a bundle of it, `bundledWorker`).
  */
 export function workerModule(path: string): URL {
   return pathToFileURL(join(packageRoot, fromSource ? `src/${path}.ts` : `dist/${path}.js`));
 }
 
 /**
+ * Messages in flight per worker: the next one waits in the worker's own queue, so it starts
+ * as soon as the last ends instead of after a round trip through a busy main thread.
+ */
+const DEPTH = 2;
+
+interface Slot<In, Out> {
+  /** Null after a crash with nothing pending; started again for the next message. */
+  worker: Worker | null;
+  /** Posted and not yet answered, in order: the worker answers them in that order. */
+  pending: { message: In; resolve: (reply: Out) => void }[];
+}
+
+/**
  * A pool of worker threads, each running the module at `module` (it answers every message
- * with one reply); p-queue bounds the messages in flight to one per worker and hands them out
- * in order. A crashed worker is replaced and its message answered by `crashed(error)`, so one
- * bad job never stops the rest. Results depend only on the messages, never on the pool's size.
+ * with one reply, in order); p-queue hands the messages out in order, at most DEPTH per worker.
+ * A crashed worker is replaced: the message it was running is answered by `crashed(error)`, the
+ * ones queued behind it go to the replacement, so one bad job never stops the rest. Results
+ * depend only on the messages, never on the pool's size.
  */
 export class WorkerPool<In, Out> {
-  private readonly idle: Worker[] = [];
+  private readonly slots: Slot<In, Out>[] = [];
   private readonly all: Worker[] = [];
   private readonly queue: PQueue;
+  private readonly url: URL;
 
-  constructor(private readonly module: URL, readonly jobs: number, private readonly crashed: (message: In, error: Error) => Out) {
-    this.queue = new PQueue({ concurrency: jobs });
-    for (let i = 0; i < jobs; i++) this.idle.push(this.spawn());
+  constructor(module: URL, readonly jobs: number, private readonly crashed: (message: In, error: Error) => Out) {
+    this.url = fromSource ? bundledWorker(module) : module;
+    this.queue = new PQueue({ concurrency: jobs * DEPTH });
+    for (let i = 0; i < jobs; i++) {
+      const slot: Slot<In, Out> = { worker: null, pending: [] };
+      this.start(slot);
+      this.slots.push(slot);
+    }
   }
 
-  private spawn(): Worker {
-    const w = fromSource
-      ? new Worker(new URL('./entry.mjs', import.meta.url), { workerData: { module: this.module.href } })
-      : new Worker(this.module);
+  private start(slot: Slot<In, Out>): Worker {
+    const w = new Worker(this.url);
     this.all.push(w);
+    slot.worker = w;
+    this.listen(slot);
     return w;
+  }
+
+  private listen(slot: Slot<In, Out>): void {
+    const w = slot.worker!;
+    w.on('message', (reply: Out) => slot.pending.shift()!.resolve(reply));
+    w.on('error', (e: Error) => {
+      const failed = slot.pending.shift();
+      // Replaced only for a message: a module that fails to load is not restarted in a loop.
+      if (!failed) {
+        slot.worker = null;
+        return;
+      }
+      const next = this.start(slot);
+      for (const p of slot.pending) next.postMessage(p.message);
+      failed.resolve(this.crashed(failed.message, e));
+    });
   }
 
   /** Queues one message; resolves with the worker's reply. */
   run(message: In): Promise<Out> {
-    return this.queue.add(() => this.onWorker(message)) as Promise<Out>;
-  }
-
-  private onWorker(message: In): Promise<Out> {
-    const w = this.idle.pop()!;
-    return new Promise((resolve) => {
-      const done = (reply: Out, next: Worker) => {
-        w.off('message', onMessage);
-        w.off('error', onError);
-        this.idle.push(next);
-        resolve(reply);
-      };
-      const onMessage = (reply: Out) => done(reply, w);
-      const onError = (e: Error) => done(this.crashed(message, e), this.spawn());
-      w.on('message', onMessage);
-      w.on('error', onError);
-      w.postMessage(message);
-    });
+    return this.queue.add(() => {
+      // The queue's bound leaves some worker with fewer than DEPTH messages.
+      const slot = this.slots.reduce((a, b) => (b.pending.length < a.pending.length ? b : a));
+      const w = slot.worker ?? this.start(slot);
+      return new Promise<Out>((resolve) => {
+        slot.pending.push({ message, resolve });
+        w.postMessage(message);
+      });
+    }) as Promise<Out>;
   }
 
   /** Stops at once: queued messages are dropped and the workers terminated mid-job. */
