@@ -212,9 +212,9 @@ parentPort!.on('message', (n: number) => {
 
 describe('the worker pool', () => {
   it('answers the message a crashed worker ran by crashed(), and runs those queued behind it on its replacement', async () => {
-    // A fixed path and content: the bundle of it is built once.
-    const module = join(tmpdir(), 'pce-crashing-worker.ts');
-    if (!existsSync(module) || readFileSync(module, 'utf8') !== CRASHING_WORKER) writeFileSync(module, CRASHING_WORKER);
+    // .mts: outside the project no package.json says the module is ESM.
+    const module = join(mkdtempSync(join(tmpdir(), 'pce-pool-')), 'crashing-worker.mts');
+    writeFileSync(module, CRASHING_WORKER);
     const pool = new WorkerPool<number, number | string>(pathToFileURL(module), 1, (n, e) => `${n}: ${e.message}`);
     try {
       // One worker holds two messages at once: 4 waits behind 3 when 3 kills it.

@@ -3,15 +3,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import PQueue from 'p-queue';
 import { packageRoot } from '../io/package.ts';
-import { bundledWorker } from './bundle.ts';
 
 /** Running from the TS sources (tests, bench) rather than the built package. */
 const fromSource = import.meta.url.endsWith('.ts');
 
 /**
  * A worker module by its path under src/ (`sweep/worker`): the built dist/ module in the package,
- * wherever the caller was bundled; its TS source when running from source (the pool then starts
- * the workers on a bundle of it, `bundledWorker`).
+ * wherever the caller was bundled; its TS source when running from source, loaded through
+ * entry.mjs (Node 20's workers do not inherit tsx's loader).
  */
 export function workerModule(path: string): URL {
   return pathToFileURL(join(packageRoot, fromSource ? `src/${path}.ts` : `dist/${path}.js`));
@@ -41,10 +40,10 @@ export class WorkerPool<In, Out> {
   private readonly slots: Slot<In, Out>[] = [];
   private readonly all: Worker[] = [];
   private readonly queue: PQueue;
-  private readonly url: URL;
+  private readonly module: URL;
 
   constructor(module: URL, readonly jobs: number, private readonly crashed: (message: In, error: Error) => Out) {
-    this.url = fromSource ? bundledWorker(module) : module;
+    this.module = module;
     this.queue = new PQueue({ concurrency: jobs * DEPTH });
     for (let i = 0; i < jobs; i++) {
       const slot: Slot<In, Out> = { worker: null, pending: [] };
@@ -54,7 +53,9 @@ export class WorkerPool<In, Out> {
   }
 
   private start(slot: Slot<In, Out>): Worker {
-    const w = new Worker(this.url);
+    const w = fromSource
+      ? new Worker(new URL('./entry.mjs', import.meta.url), { workerData: { module: this.module.href } })
+      : new Worker(this.module);
     this.all.push(w);
     slot.worker = w;
     this.listen(slot);
