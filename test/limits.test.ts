@@ -172,3 +172,14 @@ describe('CPUs', () => {
     expect(hostCpus({})).toBe(availableParallelism());
   });
 });
+
+describe('large sweeps', () => {
+  it('warns before expanding more than 10^5 configurations', async () => {
+    const { expandSweep } = await import('../src/sweep/spec.ts');
+    const warnings: string[] = [];
+    const axes = { 'ring.capacity': Array.from({ length: 400 }, (_, i) => i + 1), 'link.rateMbps': Array.from({ length: 251 }, (_, i) => i + 1) };
+    // The base is invalid on purpose: the warning comes first, then the base is refused.
+    expect(() => expandSweep({ base: { preset: 'xen-2017-hybrid', set: { 'ring.capacity': 0 } }, axes }, dir, (w) => warnings.push(w))).toThrow(/ring\.capacity/);
+    expect(warnings).toEqual(['100400 configurations × 1 replications: a long sweep with a large output; --shard splits it']);
+  });
+});

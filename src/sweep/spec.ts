@@ -54,14 +54,14 @@ export const MAX_SWEEP_RUNS = 10_000_000;
 export const WARN_CONFIGURATIONS = 100_000;
 
 /** Reads and validates a sweep file (YAML or JSON); every problem names its field (exit 2). */
-export function readSweep(path: string): Sweep {
+export function readSweep(path: string, warn: (message: string) => void = () => {}): Sweep {
   let doc: unknown;
   try {
     doc = YAML.parse(readBounded(path, MAX_SCENARIO_BYTES, 'sweep file').toString('utf8'));
   } catch (e) {
     throw new ScenarioError('file', `cannot read sweep ${path}: ${(e as Error).message.split('\n')[0]!.replace(/:\s*$/, '')}`);
   }
-  return expandSweep(doc, dirname(resolve(path)));
+  return expandSweep(doc, dirname(resolve(path)), warn);
 }
 
 /**
@@ -69,7 +69,7 @@ export function readSweep(path: string): Sweep {
  * replications. Replication i gets the same seed in every configuration (common random numbers),
  * so differences between configurations are not noise.
  */
-export function expandSweep(doc: unknown, dir: string): Sweep {
+export function expandSweep(doc: unknown, dir: string, warn: (message: string) => void = () => {}): Sweep {
   const r = sweepSchema.safeParse(doc);
   if (!r.success) fail(r.error);
   const spec = r.data;
@@ -80,6 +80,8 @@ export function expandSweep(doc: unknown, dir: string): Sweep {
   if (configs * spec.replications > MAX_SWEEP_RUNS) {
     throw new ScenarioError('axes', `${configs} configurations × ${spec.replications} replications = ${configs * spec.replications} runs; a sweep holds at most ${MAX_SWEEP_RUNS} (its records alone would fill the memory): split it into several sweep files`);
   }
+  // Said before the expansion and the validation of every configuration, which take a while here.
+  if (configs > WARN_CONFIGURATIONS) warn(`${configs} configurations × ${spec.replications} replications: a long sweep with a large output; --shard splits it`);
   const runs: SweepRun[] = [];
   for (let config = 0; config < configs; config++) {
     const params: Record<string, unknown> = {};

@@ -13,13 +13,10 @@ export function registerSweep(cmd: Command, out: (s: string) => void, fail: (cod
     .option('--shard <K/N>', 'run only the runs whose index ≡ K (mod N)')
     .option('--shards <n>', 'shard count N for an array job: the task index (SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, from 0) picks shard index mod N + 1')
     .action(async (file: string, o: { out: string; jobs?: string; resume?: boolean; shard?: string; shards?: string }) => {
-      const [{ runSweep }, { resolveShard }, { readSweep, WARN_CONFIGURATIONS }] = await Promise.all([
+      const [{ runSweep }, { resolveShard }, { readSweep }] = await Promise.all([
         import('../../sweep/run.ts'), import('../../sweep/shard.ts'), import('../../sweep/spec.ts'),
       ]);
-      const sweep = readSweep(file);
-      if (sweep.configs > WARN_CONFIGURATIONS) {
-        process.stderr.write(`postcopy-emu: warning: ${sweep.configs} configurations × ${sweep.spec.replications} replications: a long sweep with a large output; --shard splits it\n`);
-      }
+      const sweep = readSweep(file, (w) => process.stderr.write(`postcopy-emu: warning: ${w}\n`));
       const shard = resolveShard(o.shard, o.shards, process.env);
       const { workerCount } = await import('../../workers/jobs.ts');
       const jobs = workerCount(o.jobs === undefined ? undefined : wholeNumber('--jobs', o.jobs, 1), sweep.maxRunBytes,
