@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { WorkerPool } from '../src/workers/pool.ts';
 import { cliHarness } from './cli-harness.ts';
+import { signalMidSweep } from './sweep-signal.ts';
 
 /** Refusals that keep a sweep directory sound: resume only the same sweep, bad records named. */
 const cli = cliHarness();
@@ -180,18 +181,7 @@ describe('cluster tasks', () => {
     const child = spawn(process.execPath, [join(root, 'bin/postcopy-emu.mjs'), 'sweep', file, '-o', out, '-j', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
-    await new Promise<void>((resolve, reject) => {
-      const t = setInterval(() => {
-        const p = join(out, 'runs.jsonl');
-        if (existsSync(p) && readFileSync(p, 'utf8').split('\n').length >= 3) {
-          clearInterval(t);
-          child.kill('SIGTERM');
-          resolve();
-        }
-      }, 5);
-      child.on('exit', () => { clearInterval(t); reject(new Error('the sweep finished before the signal')); });
-    });
-    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    const code = await signalMidSweep(child, out, 'SIGTERM');
     expect(code).toBe(143);
     expect(stdout).toMatch(new RegExp(`^interrupted by SIGTERM: \\d+ runs recorded in ${out} \\(0 resumed\\); continue with --resume\\n$`));
     const kept = readFileSync(join(out, 'runs.jsonl'), 'utf8').trim().split('\n').length;

@@ -8,6 +8,7 @@ import { main } from '../src/cli/main.ts';
 import { resolveShard } from '../src/sweep/shard.ts';
 import { expandSweep, replicationSeed, scenarioOf } from '../src/sweep/spec.ts';
 import { ScenarioError } from '../src/scenario/error.ts';
+import { signalMidSweep } from './sweep-signal.ts';
 
 const root = join(import.meta.dirname, '..');
 const tmp = () => mkdtempSync(join(tmpdir(), 'pce-sweep-'));
@@ -159,18 +160,7 @@ describe('sweep runs', () => {
     expect((await cli('sweep', file, '-o', whole, '-j', '1')).code).toBe(0);
     const dir = join(tmp(), 'killed');
     const child = spawn(process.execPath, ['bin/postcopy-emu.mjs', 'sweep', file, '-o', dir, '-j', '1'], { cwd: root, stdio: 'ignore' });
-    await new Promise<void>((resolve, reject) => {
-      const t = setInterval(() => {
-        const p = join(dir, 'runs.jsonl');
-        if (existsSync(p) && readFileSync(p, 'utf8').split('\n').length >= 3) {
-          clearInterval(t);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 5);
-      child.on('exit', () => { clearInterval(t); reject(new Error('the sweep finished before it could be killed')); });
-    });
-    await new Promise((r) => child.once('exit', r));
+    await signalMidSweep(child, dir, 'SIGKILL');
     const before = read(dir, 'runs.jsonl').trim().split('\n').length;
     expect(before).toBeGreaterThanOrEqual(2);
     expect(before).toBeLessThan(8);
