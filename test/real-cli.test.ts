@@ -2,10 +2,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { RealRunError } from '../src/real/errors.ts';
-import { checkAccel, checkUserfaultfd } from '../src/real/prereq.ts';
-import { realReport } from '../src/real/result.ts';
-import { readRealSweep, runRealSweep } from '../src/real/sweep.ts';
+import { RealRunError } from '../src/live/qemu/errors.ts';
+import { checkAccel, checkUserfaultfd } from '../src/live/qemu/prereq.ts';
+import { realReport } from '../src/live/qemu/result.ts';
+import { readRealSweep, runRealSweep } from '../src/live/qemu/sweep.ts';
 import type { Scenario } from '../src/scenario/schema.ts';
 import { cliHarness } from './cli-harness.ts';
 

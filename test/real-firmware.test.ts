@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FIRMWARE_BYTES, PARAMS_OFFSET, RESET_OFFSET, firmwareImage, lcgMask } from '../src/real/firmware.ts';
+import { FIRMWARE_BYTES, PARAMS_OFFSET, RESET_OFFSET, firmwareImage, lcgMask } from '../src/live/qemu/firmware.ts';
 
 const u32 = (img: Uint8Array, at: number) => new DataView(img.buffer).getUint32(at, true);
 const hex = (img: Uint8Array, from: number, n: number) => Buffer.from(img.subarray(from, from + n)).toString('hex');

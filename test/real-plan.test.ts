@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { realPlan, type RealOptions } from '../src/real/plan.ts';
+import { realPlan, type RealOptions } from '../src/live/qemu/plan.ts';
 import { parseScenario } from '../src/scenario/validate.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
 import { ScenarioError } from '../src/scenario/error.ts';

@@ -3,8 +3,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { RealRunError } from '../src/real/errors.ts';
-import { Qmp, QmpCommandError } from '../src/real/qmp.ts';
+import { RealRunError } from '../src/live/qemu/errors.ts';
+import { Qmp, QmpCommandError } from '../src/live/qemu/qmp.ts';
 
 const GREETING = { QMP: { version: { qemu: { major: 7, minor: 2, micro: 22 }, package: '' }, capabilities: [] } };
 const EVENT = { timestamp: { seconds: 1700000000, microseconds: 123456 }, event: 'MIGRATION', data: { status: 'setup' } };

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { realReport, type RealObservation } from '../src/real/result.ts';
+import { realReport, type RealObservation } from '../src/live/qemu/result.ts';
 import { loadReportInput } from '../src/report/input.ts';
 import { parseScenario } from '../src/scenario/validate.ts';
 import { cliHarness } from './cli-harness.ts';

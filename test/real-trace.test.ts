@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseTraceLines, readTraceLog } from '../src/real/trace-log.ts';
+import { parseTraceLines, readTraceLog } from '../src/live/qemu/trace-log.ts';
 
 /** Lines as QEMU 7.2's log backend writes them with -msg timestamp=on. */
 const LOG = `qemu-system-x86_64: some warning on the same log

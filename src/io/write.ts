@@ -15,6 +15,9 @@ export function writeAtomic(path: string, data: string | Uint8Array): void {
   }
 }
 
+/** Kernel file systems: writes there hang or go nowhere. */
+const KERNEL_FS = /^\/(proc|sys|dev)(\/|$)/;
+
 /** An errno code as a person reads it. */
 function reason(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
@@ -47,19 +50,16 @@ function writableDir(dir: string, what: string): void {
  */
 export function checkOutputFile(path: string): void {
   const abs = resolve(path);
-  if (/^\/(proc|sys|dev)(\/|$)/.test(abs)) throw new UsageError(`cannot write ${path}: not a regular file system`);
+  if (KERNEL_FS.test(abs)) throw new UsageError(`cannot write ${path}: not a regular file system`);
   writableDir(dirname(abs), `cannot write ${path}`);
-  try {
-    if (statSync(abs).isDirectory()) throw new UsageError(`cannot write ${path}: it is a directory`);
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-  }
+  // A missing file is fine (it is about to be written); a directory of that name is not.
+  if (statSync(abs, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`cannot write ${path}: it is a directory`);
 }
 
 /** Makes (or checks) an output directory before any work starts: one line naming it when it can't be. */
 export function prepareOutputDir(dir: string): void {
   const abs = resolve(dir);
-  if (/^\/(proc|sys|dev)(\/|$)/.test(abs)) throw new UsageError(`cannot write into ${dir}: not a regular file system`);
+  if (KERNEL_FS.test(abs)) throw new UsageError(`cannot write into ${dir}: not a regular file system`);
   try {
     mkdirSync(abs, { recursive: true });
   } catch (e) {

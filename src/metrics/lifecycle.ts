@@ -2,8 +2,8 @@ import type { Emulator } from '../emulator.ts';
 import type { MigrationStatus } from '../faults/recovery.ts';
 import type { Precopy } from '../precopy/precopy.ts';
 import type { CounterSample } from './poll.ts';
+import { nsToMs as ms } from './units.ts';
 
-const ms = (ns: number) => Math.round(ns / 1000) / 1000;
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
 /** The precopy phase's part of the top-level counters (zeros in postcopy mode). */

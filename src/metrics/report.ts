@@ -1,9 +1,7 @@
 import type { Emulator } from '../emulator.ts';
 import type { MigrationStatus } from '../faults/recovery.ts';
 import { counterSamples, precopyFigures, precopySection, ramCounters, statusHistory } from './lifecycle.ts';
-
-/** Milliseconds with microsecond resolution, from integer nanoseconds. */
-const ms = (ns: number) => Math.round(ns / 1000) / 1000;
+import { nsToMs as ms } from './units.ts';
 
 export type { MigrationStatus };
 

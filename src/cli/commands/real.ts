@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { RealRunOptions } from '../../real/harness.ts';
+import type { RealRunOptions } from '../../live/qemu/harness.ts';
 import type { Scenario } from '../../scenario/schema.ts';
 import { ScenarioError } from '../../scenario/error.ts';
 import { wholeNumber } from '../io.ts';
@@ -28,11 +28,11 @@ async function prepare(o: QemuOptions, scenarios: Scenario[]) {
   const accel = o.accel;
   if (accel !== 'kvm' && accel !== 'tcg') throw new ScenarioError('--accel', `must be kvm or tcg, got "${accel}"`);
   const timeoutMs = wholeNumber('--timeout', o.timeout, 1) * 1000;
-  const { findQemu, checkAccel, checkUserfaultfd, qemuVersion } = await import('../../real/prereq.ts');
+  const { findQemu, checkAccel, checkUserfaultfd, qemuVersion } = await import('../../live/qemu/prereq.ts');
   const qemu = findQemu(o.qemu);
   checkAccel(accel);
   if (scenarios.some((s) => s.migration.mode !== 'precopy')) checkUserfaultfd();
-  const { runReal } = await import('../../real/harness.ts');
+  const { runReal } = await import('../../live/qemu/harness.ts');
   const opts: RealRunOptions = { qemu, qemuVersion: qemuVersion(qemu), accel, uncapped: o.uncapped === true, timeoutMs };
   return (s: Scenario) => runReal(s, opts);
 }
@@ -47,14 +47,14 @@ export function registerReal(cmd: Command, out: (s: string) => void, fail: () =>
     .option('-o, --out <dir>', 'write the result (the JSON shape of run --json, plus `real`) to DIR/result.json')
     .action(async (file: string | undefined, o: ScenarioOptions & QemuOptions & { out?: string }) => {
       const [{ parseScenario }, { realPlan }, { prepareOutputDir, writeAtomic }] = await Promise.all([
-        import('../../scenario/validate.ts'), import('../../real/plan.ts'), import('../../io/write.ts'),
+        import('../../scenario/validate.ts'), import('../../live/qemu/plan.ts'), import('../../io/write.ts'),
       ]);
       const scenario = parseScenario(await scenarioFrom(file, o));
       // The mapping is checked before the prerequisites: bad input is named first.
       realPlan(scenario, { qemu: 'qemu', accel: 'tcg', uncapped: false, dir: '', port: 0 });
       const runOne = await prepare(o, [scenario]);
       if (o.out) prepareOutputDir(o.out);
-      const { RealRunError } = await import('../../real/errors.ts');
+      const { RealRunError } = await import('../../live/qemu/errors.ts');
       let report;
       try {
         report = await runOne(scenario);
@@ -78,7 +78,7 @@ export function registerReal(cmd: Command, out: (s: string) => void, fail: () =>
     .requiredOption('-o, --out <dir>', 'output directory')
     .option('--replications <n>', 'replications per configuration (default: the sweep file\'s)')
     .action(async (file: string, o: QemuOptions & { out: string; replications?: string }) => {
-      const { readRealSweep, realScenarios, runRealSweep } = await import('../../real/sweep.ts');
+      const { readRealSweep, realScenarios, runRealSweep } = await import('../../live/qemu/sweep.ts');
       const sweep = readRealSweep(file, o.replications === undefined ? undefined : wholeNumber('--replications', o.replications, 1));
       const runOne = await prepare(o, realScenarios(sweep));
       const bar = progressBar('real sweep [{bar}] {value}/{total} runs | ETA {eta_formatted}');

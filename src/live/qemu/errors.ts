@@ -1,4 +1,4 @@
-import { PostcopyEmuError } from '../io/errors.ts';
+import { PostcopyEmuError } from '../../io/errors.ts';
 
 /** Something a real run needs is missing (QEMU, KVM, userfaultfd): one line with the fix, exit 2. */
 export class PrereqError extends PostcopyEmuError {

@@ -1,7 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Scenario } from '../scenario/schema.ts';
+import type { Scenario } from '../../scenario/schema.ts';
 import { PrereqError, RealRunError } from './errors.ts';
 import { STATE_ADDR, STATE_MAGIC, firmwareImage } from './firmware.ts';
 import { realPlan, type RealPlan } from './plan.ts';
@@ -22,7 +23,6 @@ export interface RealRunOptions {
 
 /** One QMP command's reply; QEMU answers in microseconds unless it is stuck. */
 const QMP_TIMEOUT_MS = 10_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Json = Record<string, unknown>;
 
 /** The firmware's state block: passes done, address of a bad page (0 = none), magic. */

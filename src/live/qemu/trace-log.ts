@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readLines } from '../io/read.ts';
+import { readLines } from '../../io/read.ts';
 
 /**
  * Per-request fault latency from the destination's trace log (`-trace enable=postcopy_page_req_add

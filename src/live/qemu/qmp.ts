@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection, type Socket } from 'node:net';
 import { RealRunError } from './errors.ts';
 
@@ -25,7 +26,6 @@ interface Pending {
 
 /** A QMP reply larger than this is not QEMU: 16 MiB is far beyond any query-migrate. */
 const MAX_BUFFER = 16 * 2 ** 20;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * One QMP connection (QEMU serves one client at a time): commands tagged with ids, every reply

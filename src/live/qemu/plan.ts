@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { Scenario } from '../scenario/schema.ts';
-import { ScenarioError } from '../scenario/error.ts';
+import type { Scenario } from '../../scenario/schema.ts';
+import { ScenarioError } from '../../scenario/error.ts';
 import { GUEST_PAGE, REGION_BASE, type FirmwareParams } from './firmware.ts';
 import type { Accel } from './prereq.ts';
 

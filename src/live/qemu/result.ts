@@ -1,6 +1,6 @@
-import { LatencyLog } from '../metrics/latency.ts';
-import { CDF_QUANTILES, type MigrationStatus, type RunReport } from '../metrics/report.ts';
-import type { Scenario } from '../scenario/schema.ts';
+import { LatencyLog } from '../../metrics/latency.ts';
+import { CDF_QUANTILES, type MigrationStatus, type RunReport } from '../../metrics/report.ts';
+import type { Scenario } from '../../scenario/schema.ts';
 import type { Accel } from './prereq.ts';
 import type { QmpEvent } from './qmp.ts';
 import type { FaultLatencies } from './trace-log.ts';
