@@ -40,7 +40,7 @@ function scenario(name: string, input: ScenarioInput): object {
   const pre = emu.precopy;
   const pageOps = emu.source.pagesPushed + emu.source.pagesDemanded + emu.pager.pagesLoaded + emu.vcpus.accesses
     + (pre ? pre.pagesSent + pre.log.writes : 0);
-  const events = emu.kernel.events + (pre?.kernel.events ?? 0);
+  const events = emu.kernel.events;
   return {
     case: name,
     pages,

@@ -1,28 +1,19 @@
+import { Core } from './core.ts';
 import { Emitter, type EmulatorEvents } from './events.ts';
-import { Recovery, type MigrationStatus } from './faults/recovery.ts';
-import { FaultSchedule } from './faults/schedule.ts';
+import type { MigrationStatus } from './faults/recovery.ts';
+import { intArg } from './io/args.ts';
+import { PostcopyEmuError } from './io/errors.ts';
 import { Kernel } from './kernel/kernel.ts';
 import { Rng } from './kernel/rng.ts';
-import { InFlight } from './link/in-flight.ts';
-import { Link } from './link/link.ts';
-import { PreemptChannel } from './link/preempt.ts';
 import { FRESH, type Alloc } from './memory/arena.ts';
-import { GuestMemory, drawZeroSet, outstandingSet, type OutstandingSet } from './memory/guest-memory.ts';
+import { drawZeroSet, outstandingSet, type OutstandingSet } from './memory/guest-memory.ts';
 import type { NextMember } from './memory/skip-list.ts';
-import { Precopy } from './precopy/precopy.ts';
-import { LatencyLog } from './metrics/latency.ts';
 import { CounterPoll, type CounterSample } from './metrics/poll.ts';
 import { Timeline } from './metrics/timeline.ts';
-import { Pager } from './pager/pager.ts';
-import { FOREIGN, FaultRing, RequestKind } from './ring/ring.ts';
-import { ringUnbounded, switchoverOf, type Scenario } from './scenario/schema.ts';
-import { intArg } from './io/args.ts';
+import { Precopy } from './precopy/precopy.ts';
+import type { Scenario } from './scenario/schema.ts';
 import { checkRunFits } from './scenario/estimate.ts';
 import { parseScenario } from './scenario/validate.ts';
-import { Source, discardPlan } from './source/source.ts';
-import { LAZY_REQUEST_BYTES, REQ_PAGES_BYTES, RecordType, faultBytes, type BackRecord, type StreamRecord } from './stream/records.ts';
-import { Mapper } from './workload/mapper.ts';
-import { Vcpus } from './workload/vcpu.ts';
 
 /** The members of a page set, as ascending runs. */
 function members(set: NextMember): OutstandingSet {
@@ -47,190 +38,133 @@ function given(input: unknown, section: string, field?: string): boolean {
 }
 
 /**
- * One migration, wired: source → stream link → pager ← ring ← vCPUs and mapper, pager →
- * back-channel → source. In postcopy mode time 0 is the moment the guest is paused at the source.
- * In precopy and hybrid modes the constructor first runs the precopy phase (docs/lifecycle.md) to
- * its end; the core then starts when precopy's last byte is on the wire, with the pages still
- * dirty at the switch as its outstanding set (none after stop-and-copy).
+ * One migration on one clock (docs/lifecycle.md): in precopy and hybrid modes setup and the
+ * precopy iterations run first; at the switchover the core (src/core.ts: the pager, its ring, the
+ * source's background push and the faults) is built and takes over, on the same kernel, when
+ * precopy's last byte is on the wire, with the pages still dirty as its outstanding set (none
+ * after stop-and-copy). In postcopy mode time 0 is the moment the guest is paused at the source
+ * and the core exists from the start. `step()` and `runUntil()` walk every phase.
  */
 export class Emulator {
   readonly scenario: Scenario;
   readonly kernel = new Kernel();
   readonly events: EmulatorEvents = new Emitter();
-  readonly memory: GuestMemory;
-  readonly ring: FaultRing;
-  readonly stream: Link;
-  readonly backChannel: Link;
-  /** QEMU's postcopy-preempt channel, when the scenario enables it. */
-  readonly preempt: PreemptChannel | null;
-  readonly pager: Pager;
-  readonly source: Source;
-  readonly mapper: Mapper;
-  readonly vcpus: Vcpus;
-  readonly latency = new LatencyLog();
-  readonly timeline: Timeline | null;
-  /** query-migrate polls every timeline.pollMs from the core's start, when set. */
-  readonly poll: CounterPoll | null;
-  readonly faults: FaultSchedule;
-  readonly recovery: Recovery;
-  /** The precopy phase before the core (precopy and hybrid modes), run to its end. */
+  /** The precopy phase (precopy and hybrid modes), or null in postcopy mode. */
   readonly precopy: Precopy | null;
-  /** When the guest was paused at the source (ns), or −1 if it never was. */
-  readonly pausedAt: number;
-  /** When the guest ran again at the destination (ns), or −1. */
-  resumedAt = -1;
+  readonly timeline: Timeline | null;
+  /** query-migrate polls every timeline.pollMs over the whole run, when set. */
+  readonly poll: CounterPoll | null;
   /** Things about the scenario a user should know (printed by the CLI, kept in the JSON). */
   readonly warnings: string[] = [];
-  /** Liveness breaches seen while running (checkRun reports them). */
-  readonly livenessViolations: string[] = [];
-  foreignFaults = 0;
-  vcpuFaults = 0;
-  private readonly inFlight = new InFlight<StreamRecord>();
-  private readonly preemptInFlight = new InFlight<StreamRecord>();
-  private readonly backInFlight = new InFlight<BackRecord>();
-  private readonly arriveKind: number;
-  private readonly backArriveKind: number;
-  private switchedOver = false;
+  private built: Core | null = null;
+  private readonly input: unknown;
+  private readonly alloc: Alloc;
+  /** Reads the counters a poll samples: precopy's, then the core's. */
+  private readCounters: (() => Omit<CounterSample, 't-ms'>) | null = null;
 
   /** `alloc`: where per-page arrays come from; pass an Arena only when runs never overlap. */
   constructor(input: unknown, alloc: Alloc = FRESH) {
     const s = (this.scenario = parseScenario(input));
     checkRunFits(s);
+    this.input = input;
+    this.alloc = alloc;
     const k = this.kernel;
-    const pre = (this.precopy = s.migration.mode === 'postcopy' ? null : new Precopy(s).run());
-    // One event budget for the whole run: what precopy used is gone.
-    k.limit(s.limits.maxEvents - (pre?.kernel.events ?? 0), s.limits.maxEventsPerInstant);
-    const handedOver = pre === null || pre.finished;
-    this.pausedAt = pre === null ? 0 : pre.pausedAt;
-    if (pre !== null) k.now = handedOver ? pre.startAt : pre.kernel.now;
-    const outstanding = pre === null
-      ? outstandingSet(s.memory.outstanding, s.memory.pages, new Rng(s.seed, 'memory'))
-      : pre.postcopy ? members(pre.toSend) : NOTHING;
-    if (pre !== null && given(input, 'memory', 'outstanding')) this.warnings.push(`memory.outstanding is ignored with migration.mode ${s.migration.mode}: precopy decides what is left`);
-    this.memory = new GuestMemory(s.memory.pages, s.memory.pageSize, outstanding, alloc);
-    this.memory.zero = pre === null ? drawZeroSet(s.memory.pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges, alloc) : pre.zero;
-    // userfaultfd has no ring: QEMU's faults queue without bound (shared/reference/postcopy.md §2).
-    const uffd = ringUnbounded(s);
-    if (uffd && (given(input, 'ring', 'capacity') || given(input, 'ring', 'blackEye'))) {
-      const why = s.ring.unbounded === undefined ? `source.policy ${s.source.policy}` : 'ring.unbounded';
-      this.warnings.push(`ring.capacity and ring.blackEye are ignored with ${why}: userfaultfd queues faults without bound`);
+    // One event budget for the whole run.
+    k.limit(s.limits.maxEvents, s.limits.maxEventsPerInstant);
+    const pollNs = s.timeline.pollMs * 1e6;
+    if (s.migration.mode === 'postcopy') {
+      this.precopy = null;
+      const outstanding = outstandingSet(s.memory.outstanding, s.memory.pages, new Rng(s.seed, 'memory'));
+      const zero = drawZeroSet(s.memory.pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges, alloc);
+      const core = this.buildCore(outstanding, zero);
+      this.timeline = this.makeTimeline();
+      this.readCounters = core.counterReader(null, () => this.status);
+      this.poll = pollNs > 0 ? new CounterPoll(k, pollNs, () => this.readCounters!()) : null;
+      core.start();
+      return;
     }
-    this.ring = new FaultRing({ capacity: s.ring.capacity, vcpus: s.workload.vcpus, blackEye: s.ring.blackEye && !uffd, unbounded: uffd }, k);
-    this.stream = new Link(s.link);
-    this.backChannel = new Link(s.backChannel);
-    // Arrivals carry the connection epoch they were sent in: after a cut they are stale.
-    this.arriveKind = k.register((epoch) => {
-      if (epoch === this.recovery.epoch) this.arrived(this.inFlight.shift());
-    });
-    const preemptArriveKind = k.register((epoch) => {
-      if (epoch === this.recovery.epoch) this.arrived(this.preemptInFlight.shift());
-    });
-    this.backArriveKind = k.register((epoch) => {
-      if (epoch === this.recovery.epoch) this.backArrived();
-    });
-    const woke = (v: number, fromQueue: boolean) => this.vcpus.woke(v, fromQueue);
-    this.pager = new Pager(k, this.memory, this.ring, s, {
-      consumed: (rec) => {
-        // The preempt socket has room to spare for single pages; a stale record's socket is gone.
-        if (rec.preempt || rec.epoch !== this.recovery.epoch) return;
-        this.stream.consume(rec.bytes);
-        this.source.windowUpdate();
+    if (given(input, 'memory', 'outstanding')) this.warnings.push(`memory.outstanding is ignored with migration.mode ${s.migration.mode}: precopy decides what is left`);
+    const ev = this.events;
+    const pre = (this.precopy = new Precopy(s, k, {
+      status: (status) => {
+        if (ev.observed && ev.listenerCount('status') > 0) ev.emit('status', { time: k.now, status });
       },
-      sendBack: (rec) => this.sendBack(rec),
-      settled: (g) => {
-        this.mapper.settled(g);
-        if (this.events.observed && this.events.listenerCount('page-loaded') > 0) this.events.emit('page-loaded', { time: k.now, gfn: g });
+      synced: (fresh, remaining) => {
+        if (ev.observed && ev.listenerCount('sync') > 0) ev.emit('sync', { time: k.now, count: pre.syncs, fresh, remaining });
       },
-      answered: (id) => this.answered(id),
-      slotsFreed: () => {
-        this.ring.wake(woke);
-        this.checkFinished();
-      },
-      transition: () => this.mapper.start(),
-    }, alloc);
-    this.preempt = s.preempt.enabled ? new PreemptChannel(this.stream, s.preempt.share) : null;
-    const preemptPath = this.preempt && {
-      channel: this.preempt,
-      deliver: (rec: StreamRecord, arrival: number) => {
-        rec.epoch = this.recovery.epoch;
-        this.preemptInFlight.push(rec);
-        k.at(arrival, preemptArriveKind, rec.epoch);
-      },
-    };
-    this.source = new Source(k, this.memory, this.stream, s, (rec, arrival) => {
-      rec.epoch = this.recovery.epoch;
-      this.inFlight.push(rec);
-      k.at(arrival, this.arriveKind, rec.epoch);
-    }, preemptPath, alloc, switchoverOf(s) === 'discard' ? discardPlan(s, this.memory, pre) : null);
-    this.source.onDone = () => this.sourceDone();
-    this.recovery = new Recovery(k, s.recovery, this.stream, this.backChannel, this.source, this.pager, {
-      dropConnection: () => {
-        for (const q of [this.inFlight, this.preemptInFlight, this.backInFlight]) q.clear();
-        this.stream.reset(k.now);
-        this.backChannel.reset(k.now);
-        this.preempt?.reset(k.now);
-      },
-      switchedOver: () => this.switchedOver,
-      statusChanged: (status) => {
-        if (this.events.observed && this.events.listenerCount('status') > 0) this.events.emit('status', { time: k.now, status });
-      },
-    });
-    this.faults = new FaultSchedule(k, s, [this.stream, this.backChannel], this.recovery);
-    this.mapper = new Mapper(k, this.memory, this.ring, s, new Rng(s.seed, 'mapper'), {
-      put: (id) => this.put(id),
-      kick: () => this.pager.kick(),
-      mapped: () => this.guestResumed(),
-    });
-    this.vcpus = new Vcpus(k, this.memory, this.ring, s, {
-      put: (id) => {
-        this.put(id);
-        this.pager.kick();
-      },
-      faulted: (v, g) => {
-        this.vcpuFaults++;
-        if (this.events.observed && this.events.listenerCount('vcpu-blocked') > 0) this.events.emit('vcpu-blocked', { time: k.now, vcpu: v, gfn: g });
-      },
-      stillBlocked: (v, since) => this.checkLiveness(v, since),
-      resumed: (v, g, since) => {
-        const waited = k.now - since;
-        this.latency.add(waited);
-        this.checkLiveness(v, since);
-        if (this.events.observed && this.events.listenerCount('vcpu-resumed') > 0) this.events.emit('vcpu-resumed', { time: k.now, vcpu: v, gfn: g, waited });
-      },
-    }, alloc);
-    this.timeline = s.timeline.samples > 0
-      ? new Timeline(k, s.timeline.samples, {
-        ringOccupancy: () => this.ring.occupancy,
-        pagesResident: () => this.memory.pages - this.memory.pending,
-        vcpusBlocked: () => this.vcpus.blockedCount,
-        bytesTransferred: () => this.stream.bytesPayload,
-      })
-      : null;
-    this.poll = handedOver && s.timeline.pollMs > 0 ? new CounterPoll(k, s.timeline.pollMs * 1e6, this.counterReader()) : null;
-    if (handedOver) this.source.start();
+      done: (startAt) => this.precopyDone(startAt),
+    }));
+    this.readCounters = () => pre.counters();
+    this.poll = pollNs > 0 ? new CounterPoll(k, pollNs, () => this.readCounters!()) : null;
+    this.timeline = this.makeTimeline();
   }
 
-  /** What a poll reads after precopy: the core's bytes on top of precopy's; mbps since the last poll. */
-  private counterReader(): () => Omit<CounterSample, 't-ms'> {
-    const pre = this.precopy, k = this.kernel;
-    let lastBytes = -1, lastT = k.now;
-    return () => {
-      const bytes = (pre?.bytes ?? 0) + this.coreBytes;
-      const mbps = lastBytes >= 0 && k.now > lastT ? ((bytes - lastBytes) * 8) / ((k.now - lastT) / 1e3) : 0;
-      lastBytes = bytes;
-      lastT = k.now;
-      return {
-        status: this.status,
-        transferred: bytes,
-        remaining: this.memory.pending * this.memory.pageSize,
-        'dirty-sync-count': pre?.syncs ?? 0,
-        mbps: Math.round(mbps * 100) / 100,
-        'expected-downtime': pre ? Math.round(pre.convergence.expectedDowntimeMs) : 0,
-        'dirty-pages-rate': pre?.convergence.dirtyPagesRate ?? 0,
-        'cpu-throttle-percentage': pre?.convergence.throttlePct ?? 0,
-        'postcopy-requests': this.source.requestsReceived,
-      };
-    };
+  private makeTimeline(): Timeline | null {
+    const s = this.scenario, pre = this.precopy;
+    if (s.timeline.samples === 0) return null;
+    return new Timeline(this.kernel, s.timeline.samples, {
+      ringOccupancy: () => this.built?.ring.occupancy ?? 0,
+      // Before the switchover: the pages the destination holds as far as the source knows.
+      pagesResident: () => (this.built ? s.memory.pages - this.built.memory.pending : pre ? s.memory.pages - pre.remaining : 0),
+      vcpusBlocked: () => this.built?.vcpus.blockedCount ?? 0,
+      bytesTransferred: () => (pre?.bytes ?? 0) + (this.built?.stream.bytesPayload ?? 0),
+    });
+  }
+
+  private buildCore(outstanding: OutstandingSet, zero: NextMember | null): Core {
+    const s = this.scenario;
+    const ringGiven = given(this.input, 'ring', 'capacity') || given(this.input, 'ring', 'blackEye');
+    return (this.built = new Core(this.kernel, this.events, s, { outstanding, zero, precopy: this.precopy }, ringGiven, this.warnings, this.alloc));
+  }
+
+  /** Precopy's last byte will be on the wire at `startAt`: the core takes over then. */
+  private precopyDone(startAt: number): void {
+    const k = this.kernel, pre = this.precopy!;
+    this.poll?.sample();
+    const handover = k.register(() => {
+      const core = this.buildCore(pre.postcopy ? members(pre.toSend) : NOTHING, pre.zero);
+      // The poll starts over at the handover, as a fresh query-migrate reader would.
+      this.readCounters = core.counterReader(pre, () => this.status);
+      this.poll?.restart();
+      core.start();
+    });
+    k.at(startAt, handover);
+  }
+
+  /** The core: the migration from the switchover on. */
+  get core(): Core {
+    if (this.built === null) {
+      throw new PostcopyEmuError('Emulator.core', `precopy is still running (status ${this.status}): the pager, ring, source and guest memory exist from the switchover on; step() or runUntil() further, or run()`);
+    }
+    return this.built;
+  }
+
+  /** True once the core exists (postcopy mode, or precopy has handed over). */
+  get switchedOver(): boolean {
+    return this.built !== null;
+  }
+
+  get memory() { return this.core.memory; }
+  get ring() { return this.core.ring; }
+  get stream() { return this.core.stream; }
+  get backChannel() { return this.core.backChannel; }
+  get preempt() { return this.core.preempt; }
+  get pager() { return this.core.pager; }
+  get source() { return this.core.source; }
+  get mapper() { return this.core.mapper; }
+  get vcpus() { return this.core.vcpus; }
+  get latency() { return this.core.latency; }
+  get faults() { return this.core.faults; }
+  get recovery() { return this.core.recovery; }
+  get livenessViolations() { return this.built?.livenessViolations ?? []; }
+  get foreignFaults() { return this.built?.foreignFaults ?? 0; }
+  get vcpuFaults() { return this.built?.vcpuFaults ?? 0; }
+  /** When the guest ran again at the destination (ns), or −1. */
+  get resumedAt() { return this.built?.resumedAt ?? -1; }
+
+  /** When the guest was paused at the source (ns), or −1 if it never was. */
+  get pausedAt(): number {
+    return this.precopy === null ? 0 : this.precopy.pausedAt;
   }
 
   /**
@@ -238,17 +172,17 @@ export class Emulator {
    * before the last page arrived has been answered.
    */
   get finished(): boolean {
-    return this.source.done && this.resumedAt >= 0 && this.ring.occupancy === 0 && this.ring.waitQueue.length === 0;
+    return this.built?.finished ?? false;
   }
 
   /** Bytes the core wrote: the stream and the preempt channel. */
   get coreBytes(): number {
-    return this.stream.bytesPayload + (this.preempt?.bytesPayload ?? 0);
+    return this.built?.coreBytes ?? 0;
   }
 
   /** Why a bound (limits.maxEvents, limits.maxEventsPerInstant) stopped the run, or null. */
   get limitReason(): string | null {
-    return this.precopy?.kernel.stopReason ?? this.kernel.stopReason;
+    return this.kernel.stopReason;
   }
 
   /**
@@ -258,10 +192,10 @@ export class Emulator {
   get truncated(): { by: 'horizon' | 'limit'; reason: string } | null {
     const limit = this.limitReason;
     if (limit !== null) return { by: 'limit', reason: limit };
-    const pre = this.precopy;
+    const pre = this.precopy, core = this.built;
     const cut = pre !== null && pre.end === 'horizon'
       ? true
-      : !this.stopped && this.recovery.failure === null && this.kernel.pending > 0 && this.kernel.nextTime() > this.scenario.limits.horizonNs;
+      : core !== null && !core.stopped && core.recovery.failure === null && this.kernel.pending > 0 && this.kernel.nextTime() > this.scenario.limits.horizonNs;
     if (!cut) return null;
     return { by: 'horizon', reason: `the horizon (limits.horizonNs = ${this.scenario.limits.horizonNs / 1e9} s) ended the run before it ${this.scenario.limits.stopAt === 'resume' ? 'resumed the guest' : 'completed'}` };
   }
@@ -273,12 +207,12 @@ export class Emulator {
     const pre = this.precopy;
     if (pre !== null && !pre.finished) return pre.status;
     if (pre !== null && !pre.postcopy) return 'device';
-    return this.recovery.status;
+    return this.built?.recovery.status ?? 'postcopy-active';
   }
 
   /** True when the run has reached what limits.stopAt asks for. */
   get stopped(): boolean {
-    return this.scenario.limits.stopAt === 'resume' ? this.resumedAt >= 0 : this.finished;
+    return this.built?.stopped ?? false;
   }
 
   /**
@@ -287,18 +221,10 @@ export class Emulator {
    * already being paged in are not asked for again, as in Xen; −2 when nothing was missing.
    */
   foreignFault(gfn: number, count = 1): number {
-    const mem = this.memory;
-    intArg('Emulator.foreignFault.gfn', gfn, 0, mem.pages - 1);
-    intArg('Emulator.foreignFault.count', count, 1, mem.pages - gfn);
-    let first = gfn;
-    while (first < gfn + count && !mem.unasked.has(first)) first++;
-    if (first === gfn + count) return -2;
-    const id = this.ring.putForeign(count > 1 ? RequestKind.RANGE : RequestKind.PAGE, gfn, count);
-    if (id < 0) return id;
-    for (let g = gfn; g < gfn + count; g++) if (mem.unasked.has(g)) mem.markPagingIn(g);
-    this.put(id);
-    this.pager.kick();
-    return id;
+    const pages = this.scenario.memory.pages;
+    intArg('Emulator.foreignFault.gfn', gfn, 0, pages - 1);
+    intArg('Emulator.foreignFault.count', count, 1, pages - gfn);
+    return this.core.foreignFault(gfn, count);
   }
 
   /** Processes one event; false when the run is over. */
@@ -319,101 +245,22 @@ export class Emulator {
     k.runTo(horizon, onProgress);
     // Cut by the horizon: the run was watched until then (downtime so far is at least that).
     if (!k.isHalted && k.pending > 0 && horizon > k.now) k.now = horizon;
-    this.vcpus.stop();
-    this.poll?.sample();
-    return this;
-  }
-
-  /** A stream record reached the destination. */
-  private arrived(rec: StreamRecord): void {
-    if (rec.type === RecordType.POSTCOPY_RESUME_ACK) {
-      this.stream.consume(rec.bytes);
-      this.source.windowUpdate(); // with tiny socket buffers the source waits on this read
-      this.recovery.resumeAcked();
-      return;
-    }
-    if (rec.type === RecordType.POSTCOPY_TRANSITION) this.switchedOver = true;
-    this.pager.receive(rec);
-  }
-
-  private sendBack(rec: BackRecord): void {
-    const k = this.kernel;
-    const request = rec.type === RecordType.POSTCOPY_FAULT || rec.type === RecordType.REQ_PAGES;
-    const bytes = rec.type === RecordType.POSTCOPY_COMPLETE ? 8
-      : rec.type === RecordType.LAZY_XFER_NEXT ? LAZY_REQUEST_BYTES
-      : rec.type === RecordType.REQ_PAGES ? REQ_PAGES_BYTES : faultBytes(rec.pfnCount, rec.rangeCount);
-    // While the connection is down the record is lost; the pager sends it again on resume.
-    const lost = !this.recovery.connected || (request && this.faults.loseFault());
-    if (!lost) {
-      this.backInFlight.push(rec);
-      k.at(this.backChannel.send(k.now, bytes), this.backArriveKind, this.recovery.epoch);
-    }
-    if (request && this.events.observed && this.events.listenerCount('forward') > 0) {
-      const pfns = Array.from(rec.pfns.subarray(rec.pfnAt, rec.pfnAt + rec.pfnCount));
-      const ranges = Array.from(rec.ranges.subarray(rec.rangeAt, rec.rangeAt + 2 * rec.rangeCount));
-      this.events.emit('forward', { time: k.now, pfns, ranges });
-    }
+    return this.settle();
   }
 
   /**
-   * "No vCPU blocked past a bound once faults have healed": measured from the later of the fault
-   * and the last heal (a fault window's end, or recovery back to postcopy-active).
+   * Ends a run that stepped as far as it will go (run() calls it): a precopy the horizon or a
+   * bound cut short is closed, with an idle core so every figure reads; the vCPUs stop.
    */
-  private checkLiveness(v: number, since: number): void {
-    const k = this.kernel, h = this.recovery.history;
-    let healed = this.faults.lastEndBefore(k.now);
-    for (let i = h.length - 1; i >= 0; i--) {
-      if (h[i]!.status === 'postcopy-active' && h[i]!.at <= k.now) {
-        healed = Math.max(healed, h[i]!.at);
-        break;
-      }
+  settle(): this {
+    const pre = this.precopy;
+    if (this.built === null && pre !== null) {
+      // Cut before the handover: the core stays idle (and empty, unless precopy had finished).
+      if (!pre.finished) pre.cut(this.kernel.stopReason !== null ? 'limit' : 'horizon');
+      this.buildCore(pre.finished && pre.postcopy ? members(pre.toSend) : NOTHING, pre.zero);
     }
-    const blocked = k.now - Math.max(since, healed);
-    if (this.recovery.status === 'postcopy-active' && blocked > this.scenario.limits.livenessNs) {
-      this.livenessViolations.push(`vCPU ${v} blocked ${blocked} ns after faults healed (bound ${this.scenario.limits.livenessNs} ns)`);
-    }
-  }
-
-  /** A request was put on the ring: count it, tell observers. */
-  private put(id: number): void {
-    const ring = this.ring, k = this.kernel;
-    const producer = ring.producerOf(id);
-    if (producer === FOREIGN) this.foreignFaults++;
-    if (!this.events.observed) return;
-    if (this.events.listenerCount('fault') > 0) {
-      const count = ring.kindOf(id) === RequestKind.RANGE ? ring.countOf(id) : 1;
-      this.events.emit('fault', { time: k.now, producer, gfn: ring.gfnOf(id), count });
-    }
-    if (ring.free === 0 && this.events.listenerCount('ring-full') > 0) {
-      this.events.emit('ring-full', { time: k.now, occupancy: ring.occupancy });
-    }
-  }
-
-  private answered(id: number): void {
-    const producer = this.ring.producerOf(id);
-    if (producer === FOREIGN) this.latency.add(this.kernel.now - this.ring.putTimeOf(id));
-    else this.vcpus.answered(producer);
-  }
-
-  private backArrived(): void {
-    this.source.receive(this.backInFlight.shift()!);
-  }
-
-  /** The source read COMPLETE: postcopy is over once the guest runs and the ring is empty. */
-  private sourceDone(): void {
-    if (this.events.observed && this.events.listenerCount('complete') > 0) this.events.emit('complete', { time: this.kernel.now });
-    this.checkFinished();
-  }
-
-  private guestResumed(): void {
-    const k = this.kernel;
-    this.resumedAt = k.now;
-    this.vcpus.start();
-    if (this.events.observed && this.events.listenerCount('guest-resumed') > 0) this.events.emit('guest-resumed', { time: k.now });
-    this.checkFinished();
-  }
-
-  private checkFinished(): void {
-    if (this.stopped) this.kernel.halt();
+    this.built!.vcpus.stop();
+    this.poll?.sample();
+    return this;
   }
 }

@@ -17,8 +17,10 @@ export interface EmulatorEventMap {
   'vcpu-resumed': (e: { time: number; vcpu: number; gfn: number; waited: number }) => void;
   /** The guest runs at the destination (the end of downtime). */
   'guest-resumed': (e: { time: number }) => void;
-  /** The migration status changed (docs/recovery.md). */
+  /** The migration status changed: precopy's setup → active → device or postcopy-active, then the core's (docs/recovery.md). */
   status: (e: { time: number; status: MigrationStatus }) => void;
+  /** Precopy synced the dirty bitmap: `fresh` pages joined the set to send, `remaining` are in it; `count` is dirty-sync-count. */
+  sync: (e: { time: number; count: number; fresh: number; remaining: number }) => void;
   /** The source received POSTCOPY_COMPLETE. */
   complete: (e: { time: number }) => void;
 }

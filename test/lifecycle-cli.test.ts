@@ -143,16 +143,18 @@ describe('zero-page-detection multifd without channels', () => {
 
 describe("README's precopy library example", () => {
   it('prints what the README says', async () => {
-    const { Precopy, parseScenario } = await import('../src/index.ts');
-    const pre = new Precopy(parseScenario({
+    const { Emulator } = await import('../src/index.ts');
+    const emu = new Emulator({
       memory: { pages: 16_384 },
       migration: { mode: 'precopy' },
       precopy: { downtimeLimitMs: 30, autoConverge: true, dirtying: { kind: 'fio', region: { start: 0, count: 4096 }, bytesPerSec: 250e6 } },
-    }));
-    pre.kernel.runUntil(2e9);
-    const c = pre.convergence;
-    expect([pre.status, pre.syncs, Math.round(c.threshold), c.throttlePct]).toEqual(['active', 14, 3529867, 0]);
-    pre.run();
-    expect([pre.end, pre.iterations, pre.pausedAt, c.throttlePct]).toEqual(['converged', 119, 11106240336, 60]);
+    });
+    emu.runUntil(2e9);
+    const pre = emu.precopy!, c = pre.convergence;
+    expect([emu.status, pre.syncs, Math.round(c.threshold), c.throttlePct]).toEqual(['active', 14, 3529867, 0]);
+    expect(emu.switchedOver).toBe(false);
+    expect(() => emu.memory).toThrow(expect.objectContaining({ field: 'Emulator.core', message: expect.stringMatching(/^precopy is still running/) }));
+    emu.run();
+    expect([pre.end, pre.iterations, pre.pausedAt, c.throttlePct, emu.status]).toEqual(['converged', 119, 11106240336, 60, 'completed']);
   });
 });

@@ -296,3 +296,41 @@ describe('lifecycle invariants', () => {
     );
   });
 });
+
+describe('one clock for the whole migration', () => {
+  const hybrid = {
+    memory: { pages: 4096 },
+    migration: { mode: 'hybrid', switchAfterIterations: 1 },
+    precopy: { dirtying: { kind: 'fio', region: { start: 0, count: 1024 }, bytesPerSec: 1e9 } },
+    workload: { kind: 'sequential', vcpus: 1, region: { start: 0, count: 1024 } },
+  } as const;
+
+  it('the events cover precopy, the switch and postcopy, in time order', () => {
+    const emu = new Emulator(hybrid);
+    const log: string[] = [];
+    emu.events.on('status', (e) => log.push(`${e.time} ${e.status}`));
+    emu.events.on('sync', (e) => log.push(`${e.time} sync ${e.count} ${e.fresh} ${e.remaining}`));
+    emu.events.on('guest-resumed', (e) => log.push(`${e.time} resumed`));
+    emu.events.on('complete', (e) => log.push(`${e.time} complete`));
+    emu.run();
+    expect(log).toEqual([
+      '2004096 active',
+      '100191656 sync 2 1024 1344',
+      '100216232 sync 3 0 1344',
+      '100216232 postcopy-active',
+      '137926816 resumed',
+      '181505408 complete',
+    ]);
+    expect(emu.status).toBe('completed');
+  });
+
+  it('step() walks precopy and the core on one kernel: the same run as run()', () => {
+    const stepped = new Emulator(hybrid);
+    let before = 0;
+    while (stepped.step()) if (!stepped.switchedOver) before++;
+    const whole = new Emulator(hybrid).run();
+    expect(before).toBe(61);
+    expect(stepped.settle().kernel.events).toBe(whole.kernel.events);
+    expect(buildReport(stepped)).toEqual(buildReport(whole));
+  });
+});

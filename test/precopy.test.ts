@@ -374,7 +374,7 @@ describe('precopy: convergence end to end', () => {
       precopy: { downtimeLimitMs: 30, autoConverge: true, dirtying: FAST_FIO },
       timeline: { pollMs: 500 },
     });
-    const pcts = emu.precopy!.poll!.samples.map((s) => s['cpu-throttle-percentage']);
+    const pcts = emu.poll!.samples.map((s) => s['cpu-throttle-percentage']);
     const steps = pcts.filter((p, i) => i === 0 || p !== pcts[i - 1]);
     expect(steps).toEqual([0, 20, 30, 40, 50, 60]);
   });

@@ -58,7 +58,7 @@ export function soakSeed(seed: number, hooks: SoakHooks = {}, alloc: Alloc = FRE
     emu = new Emulator(scenario(seed), alloc);
     const k = emu.kernel, horizon = emu.scenario.limits.horizonNs;
     while (k.nextTime() <= horizon && k.events < maxEvents && k.step());
-    emu.vcpus.stop();
+    emu.settle();
     const violations = check(emu);
     // A failed migration (connection lost, recovery off) ends there by design; a precopy phase
     // the horizon cut short never handed over to the core.
@@ -71,7 +71,7 @@ export function soakSeed(seed: number, hooks: SoakHooks = {}, alloc: Alloc = FRE
         violations.push(`deadlock: nothing left to happen at ${k.now} ns before the run finished (${stateOf(emu)})`);
       }
     }
-    return { violations, events: k.events + (emu.precopy?.kernel.events ?? 0) };
+    return { violations, events: k.events };
   } catch (e) {
     const at = emu ? ` at ${emu.kernel.now} ns simulated, event ${emu.kernel.events}` : '';
     return { violations: [`threw${at}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`], events: emu?.kernel.events ?? 0 };

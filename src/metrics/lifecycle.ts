@@ -82,7 +82,7 @@ export function precopySection(p: Precopy) {
   };
 }
 
-/** query-migrate polls over the whole run (timeline.pollMs): precopy's, then the core's. */
+/** query-migrate polls over the whole run (timeline.pollMs). */
 export function counterSamples(emu: Emulator): CounterSample[] {
-  return [...(emu.precopy?.poll?.samples ?? []), ...(emu.poll?.samples ?? [])];
+  return emu.poll?.samples ?? [];
 }

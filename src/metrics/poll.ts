@@ -22,13 +22,21 @@ export interface CounterSample {
 export class CounterPoll {
   readonly samples: CounterSample[] = [];
   private readonly kind: number;
+  /** Ticks carry the round they belong to: a restart leaves the old round's tick to pass unread. */
+  private round = 0;
 
   constructor(private readonly kernel: Kernel, private readonly intervalNs: number, private readonly read: () => Omit<CounterSample, 't-ms'>) {
-    this.kind = kernel.register(() => {
+    this.kind = kernel.register((round) => {
+      if (round !== this.round) return;
       this.sample();
-      if (kernel.pending > 0) kernel.after(this.intervalNs, this.kind);
+      if (kernel.pending > 0) kernel.after(this.intervalNs, this.kind, round);
     });
-    kernel.at(kernel.now, this.kind);
+    kernel.at(kernel.now, this.kind, this.round);
+  }
+
+  /** Polls from now on a fresh grid (a new phase's reader). */
+  restart(): void {
+    this.kernel.at(this.kernel.now, this.kind, ++this.round);
   }
 
   /** Takes a sample now (the end of a phase), unless one was just taken. */

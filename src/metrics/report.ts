@@ -97,7 +97,7 @@ export function buildReport(emu: Emulator) {
       'pager-busy': ms(pager.busyNs),
       ...(emu.precopy ? { precopy: precopySection(emu.precopy) } : {}),
       ...(scenario.timeline.pollMs > 0 ? { samples: counterSamples(emu) } : {}),
-      events: kernel.events + (emu.precopy?.kernel.events ?? 0),
+      events: kernel.events,
       ...(emu.timeline ? { timeline: emu.timeline.data } : {}),
     },
   };

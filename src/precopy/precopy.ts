@@ -1,11 +1,11 @@
-import { Kernel } from '../kernel/kernel.ts';
+import type { Kernel } from '../kernel/kernel.ts';
 import { Rng } from '../kernel/rng.ts';
 import { Link } from '../link/link.ts';
 import { drawZeroSet } from '../memory/guest-memory.ts';
 import { NextMember, popcount32 } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { RECORD_HEADER_BYTES, pageDataBytes, qemuPagesBytes } from '../stream/records.ts';
-import { CounterPoll, type CounterSample } from '../metrics/poll.ts';
+import type { CounterSample } from '../metrics/poll.ts';
 import { Convergence } from './convergence.ts';
 import { DirtyLog } from './dirty-log.ts';
 import { makeDirtier, type Dirtier } from './dirtying.ts';
@@ -23,17 +23,26 @@ export type PrecopyEnd = 'converged' | 'max-iterations' | 'max-time' | 'switch' 
 /** QEMU's status while precopy runs; `device` once the guest is paused for stop-and-copy. */
 export type PrecopyStatus = 'setup' | 'active' | 'device' | 'postcopy-active' | 'completed';
 
+/** What precopy tells its owner as it goes. */
+export interface PrecopyHooks {
+  /** The status changed (setup → active → device, or → postcopy-active at the hybrid switch). */
+  status(status: PrecopyStatus): void;
+  /** A dirty-bitmap sync: `fresh` pages joined the set to send, `remaining` are left in it. */
+  synced(fresh: number, remaining: number): void;
+  /** Precopy's last byte is on the wire at `startAt`: the core takes over then. */
+  done(startAt: number): void;
+}
+
 /**
  * The source's migration thread before the switchover (docs/lifecycle.md): setup and a first
  * dirty-bitmap sync, then passes over the dirty set in the scan order, rate-limited in 100 ms
  * windows; QEMU syncs the bitmap whenever what is left falls below the threshold and completes
  * when it stays below, Xen syncs after each pass and stops at ≤ 50 dirty pages or 5 passes. The
  * end is stop-and-copy (guest paused, the rest sent) or, in hybrid mode, the switch to postcopy:
- * what is still dirty becomes the core's outstanding set. Runs on a kernel of its own; the core
- * continues from `startAt`.
+ * what is still dirty becomes the core's outstanding set. Runs on the emulator's kernel; `hooks`
+ * hear its status, syncs and when the core takes over (`startAt`).
  */
 export class Precopy {
-  readonly kernel = new Kernel();
   /** QEMU's migration bitmap: pages to send in this pass. */
   readonly toSend: NextMember;
   remaining: number;
@@ -79,12 +88,9 @@ export class Precopy {
   discardedPages = 0;
   /** Runs of dirty pages the destination discards at the switch. */
   discardRanges = 0;
-  /** query-migrate polls every timeline.pollMs, when set. */
-  readonly poll: CounterPoll | null;
 
-  constructor(scenario: Scenario) {
-    const s = (this.s = scenario), pages = s.memory.pages, k = this.kernel;
-    k.limit(s.limits.maxEvents, s.limits.maxEventsPerInstant);
+  constructor(scenario: Scenario, private readonly kernel: Kernel, private readonly hooks: PrecopyHooks) {
+    const s = (this.s = scenario), pages = s.memory.pages, k = kernel;
     this.p = s.precopy;
     this.toSend = new NextMember(pages);
     this.remaining = pages;
@@ -103,20 +109,12 @@ export class Precopy {
     this.setupNs = this.p.setupNs + this.syncCost(0);
     this.syncs = 1;
     k.at(this.setupNs, this.stepKind);
-    this.poll = s.timeline.pollMs > 0 ? new CounterPoll(k, s.timeline.pollMs * 1e6, () => this.counters()) : null;
   }
 
-  /** Runs to the end of precopy (or the horizon). */
-  run(): this {
-    const k = this.kernel, horizon = this.s.limits.horizonNs;
-    while (this.phase !== Phase.DONE && k.nextTime() <= horizon && k.step());
-    if (this.phase !== Phase.DONE && k.stopReason !== null) this.end = 'limit';
-    else if (this.phase !== Phase.DONE) {
-      this.end = 'horizon';
-      if (horizon > k.now) k.now = horizon;
-      this.applyDirtying(k.now);
-    }
-    return this;
+  /** The run ended before precopy did: by the horizon (the guest wrote until then) or a bound. */
+  cut(why: 'horizon' | 'limit'): void {
+    this.end = why;
+    if (why === 'horizon') this.applyDirtying(this.kernel.now);
   }
 
   get finished(): boolean {
@@ -157,6 +155,7 @@ export class Precopy {
     });
     this.remaining += fresh;
     this.syncs++;
+    this.hooks.synced(fresh, this.remaining);
     this.convergence.synced(now, fresh, this.remaining * this.pageSize(), this.bytes, this.pageSize());
     return this.syncCost(dirty);
   }
@@ -167,7 +166,7 @@ export class Precopy {
 
   private step(): void {
     const now = this.kernel.now;
-    if (this.status === 'setup') this.status = 'active';
+    if (this.status === 'setup') this.setStatus('active');
     if (this.phase === Phase.ITERATE) {
       const c = this.convergence;
       c.update(now, this.bytes, this.pagesSent);
@@ -330,7 +329,7 @@ export class Precopy {
       this.postcopy = true;
       return this.finish(this.countDiscards(t));
     }
-    this.status = 'device';
+    this.setStatus('device');
     this.phase = Phase.STOP_COPY;
     this.cursor = 0;
     this.schedule(t);
@@ -359,12 +358,17 @@ export class Precopy {
     const synced = mf ? this.syncChannels(now) : now;
     this.startAt = Math.max(synced, this.stream.busyUntil, mf ? mf.drainedAt() : 0);
     this.phase = Phase.DONE;
-    this.status = this.postcopy ? 'postcopy-active' : 'device';
-    this.poll?.sample();
+    if (this.postcopy) this.setStatus('postcopy-active');
+    this.hooks.done(this.startAt);
   }
 
-  /** The counters a poll reads. */
-  private counters(): Omit<CounterSample, 't-ms'> {
+  private setStatus(status: PrecopyStatus): void {
+    this.status = status;
+    this.hooks.status(status);
+  }
+
+  /** The counters a query-migrate poll reads while precopy runs. */
+  counters(): Omit<CounterSample, 't-ms'> {
     const c = this.convergence;
     return {
       status: this.status,

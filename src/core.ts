@@ -1,0 +1,319 @@
+import type { EmulatorEvents } from './events.ts';
+import { Recovery, type MigrationStatus } from './faults/recovery.ts';
+import { FaultSchedule } from './faults/schedule.ts';
+import type { Kernel } from './kernel/kernel.ts';
+import { Rng } from './kernel/rng.ts';
+import { InFlight } from './link/in-flight.ts';
+import { Link } from './link/link.ts';
+import { PreemptChannel } from './link/preempt.ts';
+import type { Alloc } from './memory/arena.ts';
+import { GuestMemory, type OutstandingSet } from './memory/guest-memory.ts';
+import type { NextMember } from './memory/skip-list.ts';
+import { LatencyLog } from './metrics/latency.ts';
+import type { CounterSample } from './metrics/poll.ts';
+import { Pager } from './pager/pager.ts';
+import type { Precopy } from './precopy/precopy.ts';
+import { FOREIGN, FaultRing, RequestKind } from './ring/ring.ts';
+import { ringUnbounded, switchoverOf, type Scenario } from './scenario/schema.ts';
+import { Source, discardPlan } from './source/source.ts';
+import { LAZY_REQUEST_BYTES, REQ_PAGES_BYTES, RecordType, faultBytes, type BackRecord, type StreamRecord } from './stream/records.ts';
+import { Mapper } from './workload/mapper.ts';
+import { Vcpus } from './workload/vcpu.ts';
+
+/** What the core takes over at the switchover: the pages still at the source and the zero pages. */
+export interface Handover {
+  outstanding: OutstandingSet;
+  zero: NextMember | null;
+  /** The precopy phase before it, or null in postcopy mode. */
+  precopy: Precopy | null;
+}
+
+/**
+ * The migration from the switchover on, wired: source → stream link → pager ← ring ← vCPUs and
+ * mapper, pager → back-channel → source. It is built on the emulator's clock at the switchover
+ * (time 0 in postcopy mode; precopy's handover otherwise) and `start()`ed there.
+ */
+export class Core {
+  readonly memory: GuestMemory;
+  readonly ring: FaultRing;
+  readonly stream: Link;
+  readonly backChannel: Link;
+  /** QEMU's postcopy-preempt channel, when the scenario enables it. */
+  readonly preempt: PreemptChannel | null;
+  readonly pager: Pager;
+  readonly source: Source;
+  readonly mapper: Mapper;
+  readonly vcpus: Vcpus;
+  readonly latency = new LatencyLog();
+  readonly faults: FaultSchedule;
+  readonly recovery: Recovery;
+  /** When the guest ran again at the destination (ns), or −1. */
+  resumedAt = -1;
+  /** Liveness breaches seen while running (checkRun reports them). */
+  readonly livenessViolations: string[] = [];
+  foreignFaults = 0;
+  vcpuFaults = 0;
+  private readonly inFlight = new InFlight<StreamRecord>();
+  private readonly preemptInFlight = new InFlight<StreamRecord>();
+  private readonly backInFlight = new InFlight<BackRecord>();
+  private readonly arriveKind: number;
+  private readonly backArriveKind: number;
+  private switchedOver = false;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly events: EmulatorEvents,
+    private readonly scenario: Scenario,
+    h: Handover,
+    /** Whether the scenario sets ring.capacity or ring.blackEye (userfaultfd ignores them). */
+    ringGiven: boolean,
+    warnings: string[],
+    alloc: Alloc,
+  ) {
+    const s = scenario, k = kernel;
+    this.memory = new GuestMemory(s.memory.pages, s.memory.pageSize, h.outstanding, alloc);
+    this.memory.zero = h.zero;
+    // userfaultfd has no ring: QEMU's faults queue without bound (shared/reference/postcopy.md §2).
+    const uffd = ringUnbounded(s);
+    if (uffd && ringGiven) {
+      const why = s.ring.unbounded === undefined ? `source.policy ${s.source.policy}` : 'ring.unbounded';
+      warnings.push(`ring.capacity and ring.blackEye are ignored with ${why}: userfaultfd queues faults without bound`);
+    }
+    this.ring = new FaultRing({ capacity: s.ring.capacity, vcpus: s.workload.vcpus, blackEye: s.ring.blackEye && !uffd, unbounded: uffd }, k);
+    this.stream = new Link(s.link);
+    this.backChannel = new Link(s.backChannel);
+    // Arrivals carry the connection epoch they were sent in: after a cut they are stale.
+    this.arriveKind = k.register((epoch) => {
+      if (epoch === this.recovery.epoch) this.arrived(this.inFlight.shift());
+    });
+    const preemptArriveKind = k.register((epoch) => {
+      if (epoch === this.recovery.epoch) this.arrived(this.preemptInFlight.shift());
+    });
+    this.backArriveKind = k.register((epoch) => {
+      if (epoch === this.recovery.epoch) this.backArrived();
+    });
+    const woke = (v: number, fromQueue: boolean) => this.vcpus.woke(v, fromQueue);
+    this.pager = new Pager(k, this.memory, this.ring, s, {
+      consumed: (rec) => {
+        // The preempt socket has room to spare for single pages; a stale record's socket is gone.
+        if (rec.preempt || rec.epoch !== this.recovery.epoch) return;
+        this.stream.consume(rec.bytes);
+        this.source.windowUpdate();
+      },
+      sendBack: (rec) => this.sendBack(rec),
+      settled: (g) => {
+        this.mapper.settled(g);
+        if (this.events.observed && this.events.listenerCount('page-loaded') > 0) this.events.emit('page-loaded', { time: k.now, gfn: g });
+      },
+      answered: (id) => this.answered(id),
+      slotsFreed: () => {
+        this.ring.wake(woke);
+        this.checkFinished();
+      },
+      transition: () => this.mapper.start(),
+    }, alloc);
+    this.preempt = s.preempt.enabled ? new PreemptChannel(this.stream, s.preempt.share) : null;
+    const preemptPath = this.preempt && {
+      channel: this.preempt,
+      deliver: (rec: StreamRecord, arrival: number) => {
+        rec.epoch = this.recovery.epoch;
+        this.preemptInFlight.push(rec);
+        k.at(arrival, preemptArriveKind, rec.epoch);
+      },
+    };
+    this.source = new Source(k, this.memory, this.stream, s, (rec, arrival) => {
+      rec.epoch = this.recovery.epoch;
+      this.inFlight.push(rec);
+      k.at(arrival, this.arriveKind, rec.epoch);
+    }, preemptPath, alloc, switchoverOf(s) === 'discard' ? discardPlan(s, this.memory, h.precopy) : null);
+    this.source.onDone = () => this.sourceDone();
+    this.recovery = new Recovery(k, s.recovery, this.stream, this.backChannel, this.source, this.pager, {
+      dropConnection: () => {
+        for (const q of [this.inFlight, this.preemptInFlight, this.backInFlight]) q.clear();
+        this.stream.reset(k.now);
+        this.backChannel.reset(k.now);
+        this.preempt?.reset(k.now);
+      },
+      switchedOver: () => this.switchedOver,
+      statusChanged: (status) => {
+        if (this.events.observed && this.events.listenerCount('status') > 0) this.events.emit('status', { time: k.now, status });
+      },
+    });
+    this.faults = new FaultSchedule(k, s, [this.stream, this.backChannel], this.recovery);
+    this.mapper = new Mapper(k, this.memory, this.ring, s, new Rng(s.seed, 'mapper'), {
+      put: (id) => this.put(id),
+      kick: () => this.pager.kick(),
+      mapped: () => this.guestResumed(),
+    });
+    this.vcpus = new Vcpus(k, this.memory, this.ring, s, {
+      put: (id) => {
+        this.put(id);
+        this.pager.kick();
+      },
+      faulted: (v, g) => {
+        this.vcpuFaults++;
+        if (this.events.observed && this.events.listenerCount('vcpu-blocked') > 0) this.events.emit('vcpu-blocked', { time: k.now, vcpu: v, gfn: g });
+      },
+      stillBlocked: (v, since) => this.checkLiveness(v, since),
+      resumed: (v, g, since) => {
+        const waited = k.now - since;
+        this.latency.add(waited);
+        this.checkLiveness(v, since);
+        if (this.events.observed && this.events.listenerCount('vcpu-resumed') > 0) this.events.emit('vcpu-resumed', { time: k.now, vcpu: v, gfn: g, waited });
+      },
+    }, alloc);
+  }
+
+  /** The source starts sending: the switchover. */
+  start(): void {
+    this.source.start();
+  }
+
+  /** What a query-migrate poll reads after precopy: the core's bytes on top of precopy's; mbps since the last poll. */
+  counterReader(pre: Precopy | null, status: () => MigrationStatus): () => Omit<CounterSample, 't-ms'> {
+    const k = this.kernel;
+    let lastBytes = -1, lastT = k.now;
+    return () => {
+      const bytes = (pre?.bytes ?? 0) + this.coreBytes;
+      const mbps = lastBytes >= 0 && k.now > lastT ? ((bytes - lastBytes) * 8) / ((k.now - lastT) / 1e3) : 0;
+      lastBytes = bytes;
+      lastT = k.now;
+      return {
+        status: status(),
+        transferred: bytes,
+        remaining: this.memory.pending * this.memory.pageSize,
+        'dirty-sync-count': pre?.syncs ?? 0,
+        mbps: Math.round(mbps * 100) / 100,
+        'expected-downtime': pre ? Math.round(pre.convergence.expectedDowntimeMs) : 0,
+        'dirty-pages-rate': pre?.convergence.dirtyPagesRate ?? 0,
+        'cpu-throttle-percentage': pre?.convergence.throttlePct ?? 0,
+        'postcopy-requests': this.source.requestsReceived,
+      };
+    };
+  }
+
+  /**
+   * True once the source has COMPLETE, the guest runs at the destination and every fault put
+   * before the last page arrived has been answered.
+   */
+  get finished(): boolean {
+    return this.source.done && this.resumedAt >= 0 && this.ring.occupancy === 0 && this.ring.waitQueue.length === 0;
+  }
+
+  /** True when the run has reached what limits.stopAt asks for. */
+  get stopped(): boolean {
+    return this.scenario.limits.stopAt === 'resume' ? this.resumedAt >= 0 : this.finished;
+  }
+
+  /** Bytes the core wrote: the stream and the preempt channel. */
+  get coreBytes(): number {
+    return this.stream.bytesPayload + (this.preempt?.bytesPayload ?? 0);
+  }
+
+  /** See Emulator.foreignFault. */
+  foreignFault(gfn: number, count: number): number {
+    const mem = this.memory;
+    let first = gfn;
+    while (first < gfn + count && !mem.unasked.has(first)) first++;
+    if (first === gfn + count) return -2;
+    const id = this.ring.putForeign(count > 1 ? RequestKind.RANGE : RequestKind.PAGE, gfn, count);
+    if (id < 0) return id;
+    for (let g = gfn; g < gfn + count; g++) if (mem.unasked.has(g)) mem.markPagingIn(g);
+    this.put(id);
+    this.pager.kick();
+    return id;
+  }
+
+  /** A stream record reached the destination. */
+  private arrived(rec: StreamRecord): void {
+    if (rec.type === RecordType.POSTCOPY_RESUME_ACK) {
+      this.stream.consume(rec.bytes);
+      this.source.windowUpdate(); // with tiny socket buffers the source waits on this read
+      this.recovery.resumeAcked();
+      return;
+    }
+    if (rec.type === RecordType.POSTCOPY_TRANSITION) this.switchedOver = true;
+    this.pager.receive(rec);
+  }
+
+  private sendBack(rec: BackRecord): void {
+    const k = this.kernel;
+    const request = rec.type === RecordType.POSTCOPY_FAULT || rec.type === RecordType.REQ_PAGES;
+    const bytes = rec.type === RecordType.POSTCOPY_COMPLETE ? 8
+      : rec.type === RecordType.LAZY_XFER_NEXT ? LAZY_REQUEST_BYTES
+      : rec.type === RecordType.REQ_PAGES ? REQ_PAGES_BYTES : faultBytes(rec.pfnCount, rec.rangeCount);
+    // While the connection is down the record is lost; the pager sends it again on resume.
+    const lost = !this.recovery.connected || (request && this.faults.loseFault());
+    if (!lost) {
+      this.backInFlight.push(rec);
+      k.at(this.backChannel.send(k.now, bytes), this.backArriveKind, this.recovery.epoch);
+    }
+    if (request && this.events.observed && this.events.listenerCount('forward') > 0) {
+      const pfns = Array.from(rec.pfns.subarray(rec.pfnAt, rec.pfnAt + rec.pfnCount));
+      const ranges = Array.from(rec.ranges.subarray(rec.rangeAt, rec.rangeAt + 2 * rec.rangeCount));
+      this.events.emit('forward', { time: k.now, pfns, ranges });
+    }
+  }
+
+  /**
+   * "No vCPU blocked past a bound once faults have healed": measured from the later of the fault
+   * and the last heal (a fault window's end, or recovery back to postcopy-active).
+   */
+  private checkLiveness(v: number, since: number): void {
+    const k = this.kernel, h = this.recovery.history;
+    let healed = this.faults.lastEndBefore(k.now);
+    for (let i = h.length - 1; i >= 0; i--) {
+      if (h[i]!.status === 'postcopy-active' && h[i]!.at <= k.now) {
+        healed = Math.max(healed, h[i]!.at);
+        break;
+      }
+    }
+    const blocked = k.now - Math.max(since, healed);
+    if (this.recovery.status === 'postcopy-active' && blocked > this.scenario.limits.livenessNs) {
+      this.livenessViolations.push(`vCPU ${v} blocked ${blocked} ns after faults healed (bound ${this.scenario.limits.livenessNs} ns)`);
+    }
+  }
+
+  /** A request was put on the ring: count it, tell observers. */
+  private put(id: number): void {
+    const ring = this.ring, k = this.kernel;
+    const producer = ring.producerOf(id);
+    if (producer === FOREIGN) this.foreignFaults++;
+    if (!this.events.observed) return;
+    if (this.events.listenerCount('fault') > 0) {
+      const count = ring.kindOf(id) === RequestKind.RANGE ? ring.countOf(id) : 1;
+      this.events.emit('fault', { time: k.now, producer, gfn: ring.gfnOf(id), count });
+    }
+    if (ring.free === 0 && this.events.listenerCount('ring-full') > 0) {
+      this.events.emit('ring-full', { time: k.now, occupancy: ring.occupancy });
+    }
+  }
+
+  private answered(id: number): void {
+    const producer = this.ring.producerOf(id);
+    if (producer === FOREIGN) this.latency.add(this.kernel.now - this.ring.putTimeOf(id));
+    else this.vcpus.answered(producer);
+  }
+
+  private backArrived(): void {
+    this.source.receive(this.backInFlight.shift()!);
+  }
+
+  /** The source read COMPLETE: postcopy is over once the guest runs and the ring is empty. */
+  private sourceDone(): void {
+    if (this.events.observed && this.events.listenerCount('complete') > 0) this.events.emit('complete', { time: this.kernel.now });
+    this.checkFinished();
+  }
+
+  private guestResumed(): void {
+    const k = this.kernel;
+    this.resumedAt = k.now;
+    this.vcpus.start();
+    if (this.events.observed && this.events.listenerCount('guest-resumed') > 0) this.events.emit('guest-resumed', { time: k.now });
+    this.checkFinished();
+  }
+
+  private checkFinished(): void {
+    if (this.stopped) this.kernel.halt();
+  }
+}
