@@ -164,8 +164,13 @@ export class Core {
     }, alloc);
   }
 
+  /** When the core started, and when the CPU context (TRANSITION) reached the destination (−1: not yet). */
+  startedAt = -1;
+  transitionAt = -1;
+
   /** The source starts sending: the switchover. */
   start(): void {
+    this.startedAt = this.kernel.now;
     this.source.start();
   }
 
@@ -232,7 +237,10 @@ export class Core {
       this.recovery.resumeAcked();
       return;
     }
-    if (rec.type === RecordType.POSTCOPY_TRANSITION) this.switchedOver = true;
+    if (rec.type === RecordType.POSTCOPY_TRANSITION && !this.switchedOver) {
+      this.switchedOver = true;
+      this.transitionAt = this.kernel.now;
+    }
     this.pager.receive(rec);
   }
 

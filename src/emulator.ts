@@ -3,14 +3,16 @@ import { Emitter, type EmulatorEvents } from './events.ts';
 import type { MigrationStatus } from './faults/recovery.ts';
 import { intArg } from './io/args.ts';
 import { PostcopyEmuError } from './io/errors.ts';
+import { makeDevices, type Devices } from './devices/devices.ts';
 import { Kernel } from './kernel/kernel.ts';
+import { Link } from './link/link.ts';
 import { Rng } from './kernel/rng.ts';
 import { FRESH, type Alloc } from './memory/arena.ts';
 import { drawZeroSet, outstandingSet, type OutstandingSet } from './memory/guest-memory.ts';
 import type { NextMember } from './memory/skip-list.ts';
 import { CounterPoll, type CounterSample } from './metrics/poll.ts';
 import { Timeline } from './metrics/timeline.ts';
-import { Precopy } from './precopy/precopy.ts';
+import { Precopy, type StopMilestones } from './precopy/precopy.ts';
 import type { Scenario } from './scenario/schema.ts';
 import { checkRunFits } from './scenario/estimate.ts';
 import { parseScenario } from './scenario/validate.ts';
@@ -51,12 +53,18 @@ export class Emulator {
   readonly events: EmulatorEvents = new Emitter();
   /** The precopy phase (precopy and hybrid modes), or null in postcopy mode. */
   readonly precopy: Precopy | null;
+  /** The VM's passthrough devices (docs/devices.md), or null when it has none. */
+  readonly devices: Devices | null;
+  /** The switchover's milestones in the downtime (precopy's, or the devices' in postcopy mode). */
+  readonly stopMilestones: StopMilestones;
   readonly timeline: Timeline | null;
   /** query-migrate polls every timeline.pollMs over the whole run, when set. */
   readonly poll: CounterPoll | null;
   /** Things about the scenario a user should know (printed by the CLI, kept in the JSON). */
   readonly warnings: string[] = [];
   private built: Core | null = null;
+  /** Builds the core at the handover (set once the handover is scheduled). */
+  private pendingBuild: (() => Core) | null = null;
   private readonly input: unknown;
   private readonly alloc: Alloc;
   /** Reads the counters a poll samples: precopy's, then the core's. */
@@ -72,10 +80,26 @@ export class Emulator {
     // One event budget for the whole run.
     k.limit(s.limits.maxEvents, s.limits.maxEventsPerInstant);
     const pollNs = s.timeline.pollMs * 1e6;
+    const dev = (this.devices = makeDevices(s, s.backChannel.latencyNs));
     if (s.migration.mode === 'postcopy') {
       this.precopy = null;
+      this.stopMilestones = { devicesStopped: 0, ramSent: 0, devicesSent: 0, drained: 0 };
       const outstanding = outstandingSet(s.memory.outstanding, s.memory.pages, new Rng(s.seed, 'memory'));
       const zero = drawZeroSet(s.memory.pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges, alloc);
+      if (dev !== null) {
+        // Devices that can fault (iopf): their state goes first, in the downtime, then postcopy.
+        this.timeline = this.makeTimeline();
+        this.poll = pollNs > 0 ? new CounterPoll(k, pollNs, () => this.readCounters!()) : null;
+        this.readCounters = () => this.idleCounters();
+        const link = new Link(s.link);
+        dev.setup(0);
+        const stopped = dev.stop(0);
+        const sent = dev.stopCopy(stopped, (t, bytes) => link.sendRead(t, bytes));
+        const drained = Math.max(sent, link.busyUntil);
+        this.stopMilestones = { devicesStopped: stopped, ramSent: stopped, devicesSent: sent, drained };
+        this.handover(Math.max(drained, dev.start()), () => this.buildCore(outstanding, zero));
+        return;
+      }
       const core = this.buildCore(outstanding, zero);
       this.timeline = this.makeTimeline();
       this.readCounters = core.counterReader(null, () => this.status);
@@ -85,15 +109,19 @@ export class Emulator {
     }
     if (given(input, 'memory', 'outstanding')) this.warnings.push(`memory.outstanding is ignored with migration.mode ${s.migration.mode}: precopy decides what is left`);
     const ev = this.events;
-    const pre = (this.precopy = new Precopy(s, k, {
+    const pre: Precopy = (this.precopy = new Precopy(s, k, {
       status: (status) => {
         if (ev.observed && ev.listenerCount('status') > 0) ev.emit('status', { time: k.now, status });
       },
       synced: (fresh, remaining) => {
         if (ev.observed && ev.listenerCount('sync') > 0) ev.emit('sync', { time: k.now, count: pre.syncs, fresh, remaining });
       },
-      done: (startAt) => this.precopyDone(startAt),
-    }));
+      done: (startAt) => {
+        this.poll?.sample();
+        this.handover(startAt, () => this.buildCore(pre.postcopy ? members(pre.toSend) : NOTHING, pre.zero));
+      },
+    }, dev));
+    this.stopMilestones = pre.stopAt;
     this.readCounters = () => pre.counters();
     this.poll = pollNs > 0 ? new CounterPoll(k, pollNs, () => this.readCounters!()) : null;
     this.timeline = this.makeTimeline();
@@ -117,18 +145,26 @@ export class Emulator {
     return (this.built = new Core(this.kernel, this.events, s, { outstanding, zero, precopy: this.precopy }, ringGiven, this.warnings, this.alloc));
   }
 
-  /** Precopy's last byte will be on the wire at `startAt`: the core takes over then. */
-  private precopyDone(startAt: number): void {
-    const k = this.kernel, pre = this.precopy!;
-    this.poll?.sample();
-    const handover = k.register(() => {
-      const core = this.buildCore(pre.postcopy ? members(pre.toSend) : NOTHING, pre.zero);
+  /** The core takes over at `startAt` (precopy's last byte, and the devices' state, arrived). */
+  private handover(startAt: number, build: () => Core): void {
+    const k = this.kernel;
+    this.pendingBuild = build;
+    k.at(startAt, k.register(() => {
+      const core = build();
       // The poll starts over at the handover, as a fresh query-migrate reader would.
-      this.readCounters = core.counterReader(pre, () => this.status);
+      this.readCounters = core.counterReader(this.precopy, () => this.status);
       this.poll?.restart();
       core.start();
-    });
-    k.at(startAt, handover);
+    }));
+  }
+
+  /** What a poll reads before anything was sent. */
+  private idleCounters(): Omit<CounterSample, 't-ms'> {
+    const m = this.scenario.memory;
+    return {
+      status: this.status, transferred: 0, remaining: m.pages * m.pageSize, 'dirty-sync-count': 0, mbps: 0,
+      'expected-downtime': 0, 'dirty-pages-rate': 0, 'cpu-throttle-percentage': 0, 'postcopy-requests': 0,
+    };
   }
 
   /** The core: the migration from the switchover on. */
@@ -254,10 +290,12 @@ export class Emulator {
    */
   settle(): this {
     const pre = this.precopy;
-    if (this.built === null && pre !== null) {
-      // Cut before the handover: the core stays idle (and empty, unless precopy had finished).
-      if (!pre.finished) pre.cut(this.kernel.stopReason !== null ? 'limit' : 'horizon');
-      this.buildCore(pre.finished && pre.postcopy ? members(pre.toSend) : NOTHING, pre.zero);
+    if (this.built === null) {
+      // Cut before the handover: the core stays idle (and empty, if precopy had not finished).
+      if (pre !== null && !pre.finished) {
+        pre.cut(this.kernel.stopReason !== null ? 'limit' : 'horizon');
+        this.buildCore(NOTHING, pre.zero);
+      } else this.pendingBuild!();
     }
     this.built!.vcpus.stop();
     this.poll?.sample();

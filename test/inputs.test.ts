@@ -113,8 +113,9 @@ describe('run --print-scenario', () => {
 
 /**
  * The paths a user can set, read straight off the JSON Schema: sections are descended into, a
- * union contributes its discriminator and each variant's fields, a list of unions its items'
- * fields as `path[]`; anything else (a number, a choice, a titled range) is one field.
+ * union contributes its discriminator and each variant's fields, a list of unions or of untitled
+ * objects (devices) its items' fields as `path[]`; anything else (a number, a choice, a titled
+ * range) is one field.
  */
 function schemaLeaves(s: JsonSchema, path: string, out: Set<string>): Set<string> {
   const at = (k: string) => (path ? `${path}.${k}` : k);
@@ -124,7 +125,7 @@ function schemaLeaves(s: JsonSchema, path: string, out: Set<string>): Set<string
     for (const [k, c] of Object.entries(s.properties ?? {})) schemaLeaves(c, at(k), out);
   } else {
     out.add(path);
-    if (s.items?.oneOf) schemaLeaves(s.items, `${path}[]`, out);
+    if (s.items?.oneOf || (s.items?.type === 'object' && !s.items.title)) schemaLeaves(s.items, `${path}[]`, out);
   }
   return out;
 }
@@ -148,6 +149,8 @@ describe('fields', () => {
     expect(leaves.size).toBeGreaterThan(100);
     expect(leaves).toContain('mapper.mapping.count');
     expect(leaves).toContain('faults[].restartNs');
+    expect(leaves).toContain('devices[].dma.tracking');
+    expect(leaves).toContain('migration.deviceChannel');
     expect(new Set(rows.map(pathOf))).toEqual(leaves);
     for (const row of rows) {
       expect(row).toHaveLength(6);

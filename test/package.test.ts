@@ -96,7 +96,7 @@ describe('the installed package', () => {
       return r.stdout;
     });
     expect(outputs[0]!.split('\n').at(-2)).toBe('true []');
-    expect(outputs[1]!.trim().split('\n')).toEqual(['active 14 3529867 0', 'converged 119 11106240336 60']);
+    expect(outputs[1]!.trim().split('\n')).toEqual(['active 14 3529867 0', 'converged 119 11106240336 60 completed']);
     expect(outputs[2]).toBe('true ring.capacity ring.capacity: Too small: expected number to be >=1\n');
   });
 

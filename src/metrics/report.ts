@@ -1,5 +1,6 @@
 import type { Emulator } from '../emulator.ts';
 import type { MigrationStatus } from '../faults/recovery.ts';
+import { devicesSection, downtimeBreakdown } from './devices.ts';
 import { counterSamples, precopyFigures, precopySection, ramCounters, statusHistory } from './lifecycle.ts';
 import { nsToMs as ms } from './units.ts';
 
@@ -38,6 +39,8 @@ export function buildReport(emu: Emulator) {
     'postcopy-latency': latency.mean(),
     'postcopy-latency-dist': [...latency.buckets],
     ram: ramCounters(emu, pre, finishedAt),
+    // QEMU's query-migrate has a vfio section when VFIO devices migrate.
+    ...(emu.devices ? { vfio: { transferred: emu.devices.transferred } } : {}),
     emulator: {
       scenario: scenario.name,
       warnings: emu.warnings,
@@ -46,6 +49,12 @@ export function buildReport(emu: Emulator) {
       // Set when the horizon or a bound cut the run short: its figures are then lower bounds.
       ...(truncated !== null ? { truncated } : {}),
       'status-history': history,
+      'downtime-breakdown': downtimeBreakdown(emu),
+      ...(emu.devices ? {
+        devices: devicesSection(emu),
+        // Pages the destination holds an older copy of (DMA the tracking did not see: seed 003).
+        'stale-pages': emu.precopy?.staleOutside() ?? 0,
+      } : {}),
       recovery: {
         pauses: recovery.pauses,
         'resent-pages': recovery.resentPages,

@@ -57,6 +57,16 @@ export class Multifd {
     return t;
   }
 
+  /** Device state on the next idle channel (newer QEMU): no page work, the wire only. Returns its arrival. */
+  sendBytes(now: number, bytes: number): number {
+    let c = 0;
+    for (let i = 1; i < this.channels; i++) if (this.freeAt[i]! < this.freeAt[c]!) c = i;
+    const link = this.link(c);
+    const arrival = link.sendRead(Math.max(now, this.freeAt[c]!), bytes);
+    this.freeAt[c] = link.writableAt(Math.max(now, this.freeAt[c]!));
+    return arrival;
+  }
+
   /**
    * Hands a packet of `normal` data pages and `zeros` zero pages at `now` (a channel must be
    * idle: `idleAt() <= now`); the channel scans the zero pages whole (a data page's check stops at its first

@@ -6,6 +6,7 @@ import { NextMember, popcount32 } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { RECORD_HEADER_BYTES, pageDataBytes, qemuPagesBytes } from '../stream/records.ts';
 import type { CounterSample } from '../metrics/poll.ts';
+import { DEVICE_TURN_NS, type Devices } from '../devices/devices.ts';
 import { Convergence } from './convergence.ts';
 import { DirtyLog } from './dirty-log.ts';
 import { makeDirtier, type Dirtier } from './dirtying.ts';
@@ -22,6 +23,14 @@ export type PrecopyEnd = 'converged' | 'max-iterations' | 'max-time' | 'switch' 
 
 /** QEMU's status while precopy runs; `device` once the guest is paused for stop-and-copy. */
 export type PrecopyStatus = 'setup' | 'active' | 'device' | 'postcopy-active' | 'completed';
+
+/** Stop-and-copy milestones (ns, −1 until reached): devices stopped, RAM sent, device data sent, the wire drained. */
+export interface StopMilestones {
+  devicesStopped: number;
+  ramSent: number;
+  devicesSent: number;
+  drained: number;
+}
 
 /** What precopy tells its owner as it goes. */
 export interface PrecopyHooks {
@@ -89,7 +98,11 @@ export class Precopy {
   /** Runs of dirty pages the destination discards at the switch. */
   discardRanges = 0;
 
-  constructor(scenario: Scenario, private readonly kernel: Kernel, private readonly hooks: PrecopyHooks) {
+  /** Stop-and-copy milestones for the downtime breakdown. */
+  readonly stopAt: StopMilestones = { devicesStopped: -1, ramSent: -1, devicesSent: -1, drained: -1 };
+  private dmaTo = 0;
+
+  constructor(scenario: Scenario, private readonly kernel: Kernel, private readonly hooks: PrecopyHooks, private readonly devices: Devices | null = null) {
     const s = (this.s = scenario), pages = s.memory.pages, k = kernel;
     this.p = s.precopy;
     this.toSend = new NextMember(pages);
@@ -106,7 +119,8 @@ export class Precopy {
     this.multifd = s.multifd.channels > 0 ? new Multifd(s, this.stream) : null;
     this.stepKind = k.register(() => this.step());
     // Setup: channels and bitmaps, then the first sync (every page starts dirty: ram_init_bitmaps).
-    this.setupNs = this.p.setupNs + this.syncCost(0);
+    // Setup: every device with PRE_COPY enters it (vfio_save_setup) beside RAM's bitmaps.
+    this.setupNs = this.p.setupNs + this.syncCost(0) + (devices?.setup(0) ?? 0);
     this.syncs = 1;
     k.at(this.setupNs, this.stepKind);
   }
@@ -143,8 +157,16 @@ export class Precopy {
   }
 
   /** Dirty-bitmap sync at `now`: the log's pages join the bitmap. Returns its cost. */
-  private sync(now: number): number {
+  private sync(now: number, final = false): number {
     this.applyDirtying(now);
+    const dev = this.devices;
+    let extra = 0;
+    if (dev !== null) {
+      // DMA goes on while the guest is paused, until each device is quiesced.
+      dev.dmaAdvance(this.dmaTo, now, this.log, this.stale);
+      this.dmaTo = now;
+      extra = dev.dmaSync(now, this.log, final);
+    }
     const dirty = this.log.count, toSend = this.toSend;
     let fresh = 0;
     this.log.drain((w, bits) => {
@@ -157,7 +179,7 @@ export class Precopy {
     this.syncs++;
     this.hooks.synced(fresh, this.remaining);
     this.convergence.synced(now, fresh, this.remaining * this.pageSize(), this.bytes, this.pageSize());
-    return this.syncCost(dirty);
+    return this.syncCost(dirty) + extra;
   }
 
   private schedule(t: number): void {
@@ -175,21 +197,33 @@ export class Precopy {
       if (this.p.policy === 'xen') {
         if (this.remaining === 0) return this.endPass(now);
       } else {
-        const pending = this.remaining * this.pageSize();
-        // pending_estimate at or below the threshold: sync for the exact figure (costs time), then decide.
-        if (pending <= c.threshold && !this.justSynced) {
+        const dev = this.devices, ram = this.remaining * this.pageSize();
+        // pending_estimate (devices: initial + dirty bytes) at or below the threshold: sync for
+        // the exact figure (costs time; devices add their stop-copy size), then decide.
+        if (ram + (dev?.estimate(now) ?? 0) <= c.threshold && !this.justSynced) {
           this.justSynced = true;
           return this.schedule(now + this.sync(now));
         }
         this.justSynced = false;
-        if (this.remaining === 0 || this.remaining * this.pageSize() < c.threshold) return this.stop(now, 'converged');
+        if (dev === null ? this.remaining === 0 || ram < c.threshold : ram + dev.exact(now) < c.threshold) {
+          // switchover-ack: not before the destination has loaded every device's initial data.
+          if (dev === null || dev.acked(now)) return this.stop(now, 'converged');
+          if (this.remaining === 0 && !dev.turnDue(now)) return this.schedule(Math.min(dev.ackTime, now + DEVICE_TURN_NS));
+        }
+        // The devices' turn: one read each of their precopy data, on the wire RAM uses.
+        if (dev?.turnDue(now)) return this.schedule(this.stream.writableAt(dev.turn(now, this.deviceWire)));
       }
       if (c.budget(this.bytes) <= 0) return this.schedule(c.windowEnd);
     } else if (this.remaining === 0) {
-      return this.finish(now);
+      this.stopAt.ramSent = now;
+      return this.finish(this.devices ? this.devices.stopCopy(now, this.deviceWire) : now);
     }
     this.sendChunk(now);
   }
+
+  /** Device data goes on the main channel, or on a multifd channel (newer QEMU). */
+  private readonly deviceWire = (t: number, bytes: number): number =>
+    this.s.migration.deviceChannel === 'multifd' ? this.multifd!.sendBytes(t, bytes) : this.stream.sendRead(t, bytes);
 
   /** A cap, or the hybrid switch, that ends precopy now. */
   private capReached(now: number): PrecopyEnd | null {
@@ -321,13 +355,24 @@ export class Precopy {
    * then stop-and-copy sends the rest, or (hybrid, not converged) postcopy takes it over.
    */
   private stop(now: number, why: PrecopyEnd): void {
+    const dev = this.devices;
+    // hot-unplug (seed 003): the guest gives its devices up first, while precopy goes on.
+    const gone = dev?.unplug(now) ?? now;
+    if (gone > now) {
+      // The next check after `gone` ends precopy (or it iterates on, if it no longer converges).
+      return this.toSend.next(0) < this.s.memory.pages ? this.sendChunk(now) : this.schedule(gone);
+    }
     this.end = why;
     this.applyDirtying(now);
     this.pausedAt = now;
-    const t = now + this.sync(now);
+    // Every device is quiesced, then stopped, before the final sync.
+    const stopped = dev ? dev.stop(now) : now;
+    this.stopAt.devicesStopped = stopped;
+    const t = stopped + this.sync(stopped, true);
     if (this.s.migration.mode === 'hybrid' && why !== 'converged') {
       this.postcopy = true;
-      return this.finish(this.countDiscards(t));
+      const sent = (this.stopAt.ramSent = this.countDiscards(t));
+      return this.finish(dev ? dev.stopCopy(sent, this.deviceWire) : sent);
     }
     this.setStatus('device');
     this.phase = Phase.STOP_COPY;
@@ -355,8 +400,11 @@ export class Precopy {
   /** Everything precopy had to send is on the wire: the core starts. */
   private finish(now: number): void {
     const mf = this.multifd;
+    this.stopAt.devicesSent = now;
     const synced = mf ? this.syncChannels(now) : now;
-    this.startAt = Math.max(synced, this.stream.busyUntil, mf ? mf.drainedAt() : 0);
+    this.startAt = this.stopAt.drained = Math.max(synced, this.stream.busyUntil, mf ? mf.drainedAt() : 0);
+    // The destination's devices must have loaded their state and be running again.
+    if (this.devices) this.startAt = Math.max(this.startAt, this.devices.start());
     this.phase = Phase.DONE;
     if (this.postcopy) this.setStatus('postcopy-active');
     this.hooks.done(this.startAt);

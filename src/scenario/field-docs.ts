@@ -20,6 +20,7 @@ export interface JsonSchema {
   exclusiveMinimum?: number;
   exclusiveMaximum?: number;
   minItems?: number;
+  maxItems?: number;
   minLength?: number;
   unit?: string;
   source?: string;
@@ -153,7 +154,8 @@ function leaf(s: JsonSchema, path: string, ctx: Context): FieldRow {
 function typeOf(s: JsonSchema): string {
   if (s.enum || s.const !== undefined) return 'choice';
   if (s.oneOf) return s.title ?? 'one of';
-  if (s.type === 'array') return `list of ${s.items ? typeOf(s.items) : 'values'}`;
+  // A list of untitled objects has its items' fields as rows of their own (`devices[].kind`).
+  if (s.type === 'array') return `list of ${!s.items ? 'values' : s.items.type === 'object' && !s.items.title ? 'objects' : typeOf(s.items)}`;
   if (s.type === 'object') return `${s.title} {${Object.keys(s.properties ?? {}).join(', ')}}`;
   return s.type ?? 'any';
 }
@@ -163,7 +165,11 @@ function allowed(s: JsonSchema): string {
   if (s.type === 'integer' || s.type === 'number') return bounds(s);
   if (s.type === 'boolean') return 'true, false';
   if (s.type === 'string') return s.minLength ? 'non-empty' : 'any text';
-  if (s.type === 'array') return s.minItems ? `at least ${s.minItems} item${s.minItems > 1 ? 's' : ''}` : 'any length';
+  if (s.type === 'array') {
+    const min = s.minItems ? `at least ${s.minItems} item${s.minItems > 1 ? 's' : ''}` : '';
+    const max = s.maxItems !== undefined ? `at most ${s.maxItems}` : '';
+    return [min, max].filter(Boolean).join(', ') || 'any length';
+  }
   if (s.type === 'object') return Object.entries(s.properties ?? {}).map(([k, c]) => `${k} ${bounds(c)}`).join(', ');
   return '–';
 }

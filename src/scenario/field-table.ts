@@ -27,11 +27,13 @@ export function markdownFields(rows: readonly FieldRow[]): string {
   return [line(['parameter', ...HEADER.slice(1)]), `|${'---|'.repeat(HEADER.length)}`, ...body].join('\n') + '\n';
 }
 
-/** The sections docs/model.md lists under "Lifecycle"; the core table has every other field. */
+/** The sections docs/model.md lists under "Lifecycle" and "Devices"; the core table has every other field. */
 const LIFECYCLE = new Set(['migration', 'precopy', 'multifd']);
+const top = (r: FieldRow) => r.path.split(/[.[]/)[0]!;
 const DOC_TABLES: Record<string, (r: FieldRow) => boolean> = {
-  core: (r) => !LIFECYCLE.has(r.path.split('.')[0]!),
-  lifecycle: (r) => LIFECYCLE.has(r.path.split('.')[0]!),
+  core: (r) => !LIFECYCLE.has(top(r)) && top(r) !== 'devices',
+  lifecycle: (r) => LIFECYCLE.has(top(r)),
+  devices: (r) => top(r) === 'devices',
 };
 
 /**

@@ -50,6 +50,16 @@ export const migrationSection = section({
     source: 'switch after this many iterations (QEMU policy: syncs after setup\'s; Xen: passes); 0 = not by count, only at switchAtNs or on non-convergence. Seed 004\'s hybrid switches after 1 pass',
   }),
   switchAtNs: ns.optional().meta({ unit: 'ns', when: 'mode: hybrid', source: 'unset: the operator\'s `migrate-start-postcopy` at this time, if precopy has not ended before' }),
+  switchoverAck: z.boolean().default(false).meta({
+    source: 'QEMU\'s `switchover-ack` capability is off by default. On: the source does not stop the guest until the destination has loaded every device\'s initial data',
+  }),
+  deviceLoadThreads: int(1, 64).default(1).meta({
+    unit: 'threads',
+    source: 'QEMU loads device state in its one load thread, in stream order (seed 000: a step of ~400 ms per device); more: newer QEMU\'s multifd device-state load threads, in parallel',
+  }),
+  deviceChannel: z.enum(['main', 'multifd']).default('main').meta({
+    source: 'device data travels on the main channel, sharing the wire with RAM; `multifd`: on the multifd channels (newer QEMU; needs multifd.channels > 0)',
+  }),
 });
 
 export const precopySection = section({

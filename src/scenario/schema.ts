@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { int, list, ns, pageBytes, range, REQUIRED, section } from './fields.ts';
+import { devicesList } from './devices-schema.ts';
 import { migrationSection, multifdSection, precopySection } from './lifecycle-schema.ts';
 
 // Every default below is a physical or protocol fact; its `source` says where it comes from
@@ -128,6 +129,9 @@ export const scenarioSchema = z.object({
   migration: migrationSection,
   precopy: precopySection,
   multifd: multifdSection,
+  devices: devicesList.default([]).meta({
+    source: 'none: no passthrough device. Each item is a VFIO device that migrates its own state (migration uAPI v2); set the list whole, like faults',
+  }),
   pager: section({
     eviction: z.enum(['per-pfn', 'batched']).default('per-pfn').meta({
       source: 'RFC v1 `process_postcopy_pfns` (the code the seed measured): one batched populate, then nominate + evict per pfn. `batched`: RFC v2\'s `populate_evicted`',
@@ -247,6 +251,8 @@ export type Scenario = z.output<typeof scenarioSchema>;
 export type LinkParams = Scenario['link'];
 export type Range = z.output<typeof range>;
 export type FaultSpec = z.output<typeof fault>;
+/** One `devices` item as validated (kind-dependent fields may be unset: see deviceDefaults). */
+export type DeviceSpec = Scenario['devices'][number];
 
 /** Policies whose destination is userfaultfd (QEMU, CRIU's lazy-pages daemon). */
 const UFFD_POLICIES: readonly string[] = ['qemu', 'lazy-pages'];

@@ -1,5 +1,6 @@
 import { TraceFormatError, gfnSpan, loadTrace } from '../trace/format.ts';
 import { ScenarioError } from './error.ts';
+import { deviceName } from './devices-schema.ts';
 import { scenarioSchema, type Range, type Scenario } from './schema.ts';
 
 
@@ -59,6 +60,7 @@ export function parseScenario(input: unknown): Scenario {
   }
   checkFaults(s);
   checkLifecycle(s);
+  checkDevices(s, inMemory);
   return s;
 }
 
@@ -78,6 +80,36 @@ function checkLifecycle(s: Scenario): void {
   if (s.multifd.channels > 0 && s.precopy.policy === 'xen') {
     throw new ScenarioError('multifd.channels', 'multifd is QEMU\'s: it needs precopy.policy qemu');
   }
+}
+
+const NO_POSTCOPY = 'QEMU refuses postcopy with a VFIO device (2023, \'Block VFIO migration with postcopy migration\'): a device cannot fault on a page that has not arrived; set pageFaults: iopf to model IOMMU page faults (PCIe ATS/PRI)';
+
+/** Device DMA stays in memory, device data on multifd needs channels, postcopy needs IOPF, names are unique. */
+function checkDevices(s: Scenario, inMemory: (path: string, ranges: Range[]) => void): void {
+  if (s.migration.deviceChannel === 'multifd' && s.multifd.channels === 0) {
+    throw new ScenarioError('migration.deviceChannel', 'multifd needs multifd.channels > 0');
+  }
+  if (s.devices.length > 0 && s.migration.mode !== 'postcopy' && s.precopy.policy !== 'qemu') {
+    throw new ScenarioError('precopy.policy', 'devices migrate over VFIO, QEMU\'s: they need precopy.policy qemu');
+  }
+  const named = new Map<string, number>();
+  s.devices.forEach((d, i) => {
+    if (d.dma) inMemory(`devices.${i}.dma.region`, d.dma.region);
+    // hot-unplug leaves no state to resume; a resumed device needs the migrated state.
+    if ((d.stopBy === 'hot-unplug') !== (d.startBy !== 'resume')) {
+      throw new ScenarioError(`devices.${i}.startBy`, d.stopBy === 'hot-unplug'
+        ? 'a hot-unplugged device has no state to resume: hotplug or reset (seed 003)'
+        : 'hotplug and reset start a device whose state did not migrate: they need stopBy hot-unplug');
+    }
+    if (d.pageFaults === 'none' && s.migration.mode !== 'precopy') throw new ScenarioError(`devices.${i}.pageFaults`, NO_POSTCOPY);
+    const name = deviceName(d, i), j = named.get(name);
+    if (j !== undefined) {
+      // Two defaults never clash (dev<i> ≠ dev<j>): blame the one that was given.
+      const at = d.name !== undefined ? i : j;
+      throw new ScenarioError(`devices.${at}.name`, `"${name}" is also the name of devices.${at === i ? j : i} (unset names are dev<index>); names must be unique`);
+    }
+    named.set(name, i);
+  });
 }
 
 /** Each fault has exactly one of `at` and `window`; a window runs forwards; degrade changes something. */
