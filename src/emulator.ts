@@ -80,7 +80,10 @@ export class Emulator {
     // One event budget for the whole run.
     k.limit(s.limits.maxEvents, s.limits.maxEventsPerInstant);
     const pollNs = s.timeline.pollMs * 1e6;
-    const dev = (this.devices = makeDevices(s, s.backChannel.latencyNs));
+    const ev = this.events;
+    const dev = (this.devices = makeDevices(s, s.backChannel.latencyNs, (e) => {
+      if (ev.observed && ev.listenerCount('device') > 0) ev.emit('device', e);
+    }));
     if (s.migration.mode === 'postcopy') {
       this.precopy = null;
       this.stopMilestones = { devicesStopped: 0, ramSent: 0, devicesSent: 0, drained: 0 };
@@ -108,7 +111,6 @@ export class Emulator {
       return;
     }
     if (given(input, 'memory', 'outstanding')) this.warnings.push(`memory.outstanding is ignored with migration.mode ${s.migration.mode}: precopy decides what is left`);
-    const ev = this.events;
     const pre: Precopy = (this.precopy = new Precopy(s, k, {
       status: (status) => {
         if (ev.observed && ev.listenerCount('status') > 0) ev.emit('status', { time: k.now, status });

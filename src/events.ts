@@ -1,4 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
+import type { DeviceArc } from './devices/devices.ts';
 import type { MigrationStatus } from './faults/recovery.ts';
 
 /** Observer events. They are emitted only while someone listens, so an unobserved run pays nothing. */
@@ -19,6 +20,8 @@ export interface EmulatorEventMap {
   'guest-resumed': (e: { time: number }) => void;
   /** The migration status changed: precopy's setup → active → device or postcopy-active, then the core's (docs/recovery.md). */
   status: (e: { time: number; status: MigrationStatus }) => void;
+  /** A device took a VFIO migration arc (uAPI v2 state names); `time` is when the arc completes. */
+  device: (e: DeviceArc) => void;
   /** Precopy synced the dirty bitmap: `fresh` pages joined the set to send, `remaining` are in it; `count` is dirty-sync-count. */
   sync: (e: { time: number; count: number; fresh: number; remaining: number }) => void;
   /** The source received POSTCOPY_COMPLETE. */

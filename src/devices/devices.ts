@@ -15,7 +15,7 @@ export const FAILED_QUERY_BYTES = 100 * 2 ** 30;
 export type DeviceWire = (now: number, bytes: number) => number;
 
 /** One device on both sides of the migration (not per page: a handful per VM). */
-class Device {
+export class Device {
   readonly src: DeviceFsm;
   readonly dst: DeviceFsm;
   readonly dma: DmaWriter | null;
@@ -172,6 +172,11 @@ export class Devices {
     return ns;
   }
 
+  /** When the next device turn may be (a turn happens then if a device has data). */
+  get nextTurnAt(): number {
+    return this.nextTurn;
+  }
+
   /** Whether the migration thread owes the devices a turn now. */
   turnDue(now: number): boolean {
     return now >= this.nextTurn && this.list.some((d) => d.pending(now) > 0);
@@ -311,7 +316,17 @@ export class Devices {
   }
 }
 
-/** Builds the devices of a scenario, or null when it has none. */
-export function makeDevices(s: Scenario, backLatencyNs: number): Devices | null {
-  return s.devices.length > 0 ? new Devices(s, backLatencyNs) : null;
+/** A device arc, for observers: `time` is when the arc completes (the thread issues it then or earlier). */
+export type DeviceArc = { time: number; device: string; side: 'source' | 'destination'; from: string; to: string };
+
+/** Builds the devices of a scenario, or null when it has none; `arc` hears every FSM arc. */
+export function makeDevices(s: Scenario, backLatencyNs: number, arc: (e: DeviceArc) => void): Devices | null {
+  if (s.devices.length === 0) return null;
+  const dev = new Devices(s, backLatencyNs);
+  for (const d of dev.list) {
+    for (const [side, fsm] of [['source', d.src], ['destination', d.dst]] as const) {
+      fsm.onArc = (from, to, at) => arc({ time: at, device: d.name, side, from: S[from]!, to: S[to]! });
+    }
+  }
+  return dev;
 }

@@ -7,7 +7,10 @@ export interface PageRange { start: number; count: number }
 
 /** A device's `dma:` section (device spec): the pages it writes and how its writes are tracked. */
 export interface DmaSpec {
+  /** The pages the device can reach (its mapped IOVA). */
   region: PageRange[];
+  /** Where its writes land (its RX buffers), within the region; unset: the whole region. */
+  buffers?: PageRange[] | undefined;
   bytesPerSec: number;
   pattern: 'sequential' | 'random';
   tracking: DmaTracking;
@@ -68,8 +71,11 @@ export class DmaWriter {
   private readonly off: Float64Array;
   /** Words holding region pages. */
   private readonly words: Int32Array;
-  /** Pages the device can reach. */
+  /** Pages its writes land in (the buffers). */
   readonly regionPages: number;
+  /** The pages it can reach (mapped IOVA), as sorted disjoint ranges, and how many. */
+  private readonly reach: PageRange[];
+  readonly reachPages: number;
   /** device-log: pages of the tracked ranges, merged gaps included (each costs a report bit). */
   readonly coveredPages: number;
   /** iommu: the PTE dirty bits; device-log: the device's log (written since the last report). */
@@ -102,9 +108,14 @@ export class DmaWriter {
   /** unmap: pending writes dropped by a stop without unmap (never seen). */
   lost = 0;
 
-  constructor(private readonly spec: DmaSpec, private readonly pageSize: number, pages: number, private readonly rng: Rng) {
-    const r = normalizeRanges(spec.region);
-    for (const x of r) if (x.start < 0 || x.start + x.count > pages) throw new RangeError(`dma region ${x.start}+${x.count} outside ${pages} pages`);
+  constructor(readonly spec: DmaSpec, private readonly pageSize: number, pages: number, private readonly rng: Rng) {
+    const reach = normalizeRanges(spec.region), r = normalizeRanges(spec.buffers ?? spec.region);
+    for (const x of reach) if (x.start < 0 || x.start + x.count > pages) throw new RangeError(`dma region ${x.start}+${x.count} outside ${pages} pages`);
+    for (const x of r) {
+      if (!reach.some((y) => y.start <= x.start && x.start + x.count <= y.start + y.count)) throw new RangeError(`dma buffers ${x.start}+${x.count} outside the region`);
+    }
+    this.reach = reach;
+    this.reachPages = reach.reduce((s, x) => s + x.count, 0);
     if (!(spec.bytesPerSec > 0) || !(pageSize > 0)) throw new RangeError('dma bytesPerSec and pageSize must be > 0');
     this.lo = Int32Array.from(r, (x) => x.start);
     this.hi = Int32Array.from(r, (x) => x.start + x.count);
@@ -118,7 +129,7 @@ export class DmaWriter {
     });
     this.regionPages = total;
     this.words = Int32Array.from(words);
-    this.coveredPages = trackedRanges(r, spec.logMaxRanges).reduce((s, x) => s + x.count, 0);
+    this.coveredPages = trackedRanges(reach, spec.logMaxRanges).reduce((s, x) => s + x.count, 0);
     this.dirty = new Uint32Array((pages + 31) >>> 5);
     this.unseen = new Uint32Array((pages + 31) >>> 5);
     this.stepNs = (pageSize * 1e9) / spec.bytesPerSec;
@@ -184,7 +195,7 @@ export class DmaWriter {
     // device-log: DMA_LOGGING_REPORT, read-and-clear per tracked range; an error = "all dirty" (§4).
     else if (this.spec.logFails) this.reportRegion(log);
     else this.reportDirty(log);
-    const cost = t === 'iommu' ? this.regionPages * this.spec.iommuScanPerPageNs
+    const cost = t === 'iommu' ? this.reachPages * this.spec.iommuScanPerPageNs
       : t === 'device-log' ? this.coveredPages * this.spec.logReportPerPageNs : 0;
     this.costNs += cost;
     return cost;
@@ -308,7 +319,7 @@ export class DmaWriter {
    * zero-page bit in the log too: conservative, QEMU re-sends them either way.
    */
   private reportRegion(log: DirtyLog): void {
-    for (let i = 0; i < this.lo.length; i++) this.report(this.lo[i]!, this.hi[i]!, log);
+    for (const x of this.reach) this.report(x.start, x.start + x.count, log);
     for (const w of this.words) this.dirty[w] = 0;
   }
 

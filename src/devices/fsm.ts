@@ -174,6 +174,8 @@ export interface TransitionLog {
 export class DeviceFsm {
   state: DeviceState;
   readonly log: TransitionLog = { from: [], to: [], at: [] };
+  /** Hears each arc as it is logged (the emulator's `device` event). */
+  onArc: ((from: DeviceState, to: DeviceState, at: number) => void) | null = null;
 
   /**
    * `preCopy: false` = the device does not report VFIO_MIGRATION_PRE_COPY: requests for
@@ -214,8 +216,13 @@ export class DeviceFsm {
 
   /** VFIO_DEVICE_RESET: back to RUNNING from any state, ERROR included. */
   reset(now = this.lastAt()): void {
-    if (this.state !== S.RUNNING) this.record(S.RUNNING, now);
+    if (this.state === S.RUNNING) return;
+    this.resets.push(this.log.to.length);
+    this.record(S.RUNNING, now);
   }
+
+  /** Log entries that were resets, not arcs. */
+  readonly resets: number[] = [];
 
   private lastAt(): number {
     return this.log.at.length > 0 ? this.log.at[this.log.at.length - 1]! : 0;
@@ -225,6 +232,8 @@ export class DeviceFsm {
     this.log.from.push(this.state);
     this.log.to.push(to);
     this.log.at.push(at);
+    const from = this.state;
     this.state = to;
+    this.onArc?.(from, to, at);
   }
 }

@@ -6,7 +6,7 @@ import { NextMember, popcount32 } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { RECORD_HEADER_BYTES, pageDataBytes, qemuPagesBytes } from '../stream/records.ts';
 import type { CounterSample } from '../metrics/poll.ts';
-import { DEVICE_TURN_NS, type Devices } from '../devices/devices.ts';
+import type { Devices } from '../devices/devices.ts';
 import { Convergence } from './convergence.ts';
 import { DirtyLog } from './dirty-log.ts';
 import { makeDirtier, type Dirtier } from './dirtying.ts';
@@ -208,10 +208,13 @@ export class Precopy {
         if (dev === null ? this.remaining === 0 || ram < c.threshold : ram + dev.exact(now) < c.threshold) {
           // switchover-ack: not before the destination has loaded every device's initial data.
           if (dev === null || dev.acked(now)) return this.stop(now, 'converged');
-          if (this.remaining === 0 && !dev.turnDue(now)) return this.schedule(Math.min(dev.ackTime, now + DEVICE_TURN_NS));
         }
-        // The devices' turn: one read each of their precopy data, on the wire RAM uses.
-        if (dev?.turnDue(now)) return this.schedule(this.stream.writableAt(dev.turn(now, this.deviceWire)));
+        if (dev !== null) {
+          // The devices' turn: one read each of their precopy data, on the wire RAM uses.
+          if (dev.turnDue(now)) return this.schedule(this.stream.writableAt(dev.turn(now, this.deviceWire)));
+          // Nothing to send: look again at the next turn, the ack or the next bandwidth window.
+          if (this.remaining === 0) return this.schedule(Math.min(c.windowEnd, dev.nextTurnAt > now ? dev.nextTurnAt : Infinity, dev.ackTime > now ? dev.ackTime : Infinity));
+        }
       }
       if (c.budget(this.bytes) <= 0) return this.schedule(c.windowEnd);
     } else if (this.remaining === 0) {
@@ -221,9 +224,14 @@ export class Precopy {
     this.sendChunk(now);
   }
 
-  /** Device data goes on the main channel, or on a multifd channel (newer QEMU). */
-  private readonly deviceWire = (t: number, bytes: number): number =>
-    this.s.migration.deviceChannel === 'multifd' ? this.multifd!.sendBytes(t, bytes) : this.stream.sendRead(t, bytes);
+  /**
+   * Device data goes on the main channel, or on a multifd channel (newer QEMU). It counts in
+   * QEMU's transferred bytes (and so in the bandwidth and the rate limit), not in precopy-bytes.
+   */
+  private readonly deviceWire = (t: number, bytes: number): number => {
+    this.count(bytes, false);
+    return this.s.migration.deviceChannel === 'multifd' ? this.multifd!.sendBytes(t, bytes) : this.stream.sendRead(t, bytes);
+  };
 
   /** A cap, or the hybrid switch, that ends precopy now. */
   private capReached(now: number): PrecopyEnd | null {

@@ -4,6 +4,7 @@ import type { RunReport } from '../metrics/report.ts';
 import { REPRODUCTIONS, type ReproductionName } from '../scenario/lifecycle-presets.ts';
 import { presetInput } from '../scenario/load.ts';
 import type { ScenarioInput } from '../scenario/schema.ts';
+import { VFIO_000, formatVfio, vfioMeasured } from './vfio.ts';
 import { QEMU_2022, QEMU_2022_TITLE, XEN_2017, XEN_2017_TITLE, type InfoMigrate, type XenDurations } from './seeds.ts';
 
 
@@ -145,13 +146,17 @@ export function formatQemu(reports: readonly ReproReport[]): string {
 /** The table a reproduction prints. */
 /** The table for `name`; `overrides` (the --set arguments) are named under it: a what-if, not the seed's setting. */
 export function formatReproduction(name: ReproductionName, reports: readonly ReproReport[], overrides: readonly string[] = []): string {
-  const table = name === 'xen-2017' ? formatXen(reports) : formatQemu(reports);
+  const table = name === 'xen-2017' ? formatXen(reports) : name === 'vfio' ? formatVfio(reports as RunReport[]) : formatQemu(reports);
   return overrides.length === 0 ? table : `${table}\nwhat-if: every preset run with ${overrides.map((o) => `--set ${o}`).join(' ')}\n`;
 }
 
 /** `--json`: the measured figures and the published ones, keyed by preset, in the same shape. */
 export function reproductionJson(name: ReproductionName, reports: readonly ReproReport[]) {
   const xen = name === 'xen-2017';
+  if (name === 'vfio') {
+    const published: Record<string, object> = { 'vfio-000-2vf-cold': { downtimeMs: VFIO_000.twoVfCold }, 'vfio-000-2vf-warm': { downtimeMs: VFIO_000.twoVfWarm } };
+    return { measured: Object.fromEntries(reports.map((r) => [r.emulator.scenario, vfioMeasured(r as RunReport)])), published };
+  }
   return {
     measured: Object.fromEntries(reports.map((r) => [r.emulator.scenario, xen ? xenMeasured(r) : qemuMeasured(r)])),
     published: Object.fromEntries(reports.map((r) => [r.emulator.scenario, xen ? seedOf(XEN_2017, r).published : seedOf(QEMU_2022, r)])),

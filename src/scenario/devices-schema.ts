@@ -29,7 +29,8 @@ const load = section({
 
 /** What the device writes into guest memory by DMA, and how the source learns of it. */
 const dma = z.object({
-  region: list(range).min(1).meta({ unit: 'pages', source: `${REQUIRED} (leave dma out for no DMA): the pages the device can reach, its mapped IOVA` }),
+  region: list(range).min(1).meta({ unit: 'pages', source: `${REQUIRED} (leave dma out for no DMA): the pages the device can reach, its mapped IOVA (QEMU maps all guest RAM for a VFIO device)` }),
+  buffers: list(range).min(1).optional().meta({ unit: 'pages', source: 'unset: the whole region. Where its writes land (a NIC\'s RX buffers), within the region' }),
   bytesPerSec: z.number().gt(0).max(1e12).default(1.25e8).meta({ unit: 'bytes/s', source: 'a 1 Gbit/s NIC receiving at line rate' }),
   pattern: z.enum(['sequential', 'random']).default('sequential').meta({ source: 'a ring of RX buffers is reused in order' }),
   tracking: z.enum(['none', 'unmap', 'iommu', 'device-log']).default('device-log').meta({

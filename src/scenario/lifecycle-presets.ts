@@ -1,3 +1,4 @@
+import { VFIO_REPRODUCTION } from './device-presets.ts';
 import type { ScenarioInput } from './schema.ts';
 
 /**
@@ -94,6 +95,7 @@ export const lifecyclePresets: [string, ScenarioInput][] = [
 export const REPRODUCTIONS = {
   'xen-2017': ['xen-2017-precopy', 'xen-2017-hybrid-1pass', 'xen-2017-postcopy'],
   'qemu-2022': qemuVariants.map(([n]) => n),
+  vfio: VFIO_REPRODUCTION,
 } as const;
 
 export type ReproductionName = keyof typeof REPRODUCTIONS;

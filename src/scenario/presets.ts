@@ -1,3 +1,4 @@
+import { devicePresets } from './device-presets.ts';
 import { lifecyclePresets } from './lifecycle-presets.ts';
 import type { ScenarioInput } from './schema.ts';
 
@@ -74,6 +75,7 @@ export const presets: ReadonlyMap<string, ScenarioInput> = new Map([
     s.faults = [{ kind: 'link-cut', at: 1_200_000_000, durationNs: 2_000_000_000 }];
   }),
   ...lifecyclePresets,
+  ...devicePresets,
 ]);
 
 /** The presets `npm start` compares side by side. */

@@ -94,7 +94,14 @@ function checkDevices(s: Scenario, inMemory: (path: string, ranges: Range[]) => 
   }
   const named = new Map<string, number>();
   s.devices.forEach((d, i) => {
-    if (d.dma) inMemory(`devices.${i}.dma.region`, d.dma.region);
+    if (d.dma) {
+      inMemory(`devices.${i}.dma.region`, d.dma.region);
+      d.dma.buffers?.forEach((b, j) => {
+        if (!d.dma!.region.some((r) => r.start <= b.start && b.start + b.count <= r.start + r.count)) {
+          throw new ScenarioError(`devices.${i}.dma.buffers.${j}`, `range [${b.start}, ${b.start + b.count}) must lie within one range of devices.${i}.dma.region (the device writes only where it can reach)`);
+        }
+      });
+    }
     // hot-unplug leaves no state to resume; a resumed device needs the migrated state.
     if ((d.stopBy === 'hot-unplug') !== (d.startBy !== 'resume')) {
       throw new ScenarioError(`devices.${i}.startBy`, d.stopBy === 'hot-unplug'
