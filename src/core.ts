@@ -2,6 +2,7 @@ import type { EmulatorEvents } from './events.ts';
 import { Recovery, type MigrationStatus } from './faults/recovery.ts';
 import { FaultSchedule } from './faults/schedule.ts';
 import type { Kernel } from './kernel/kernel.ts';
+import { IopfDma } from './devices/iopf.ts';
 import { Rng } from './kernel/rng.ts';
 import { InFlight } from './link/in-flight.ts';
 import { Link } from './link/link.ts';
@@ -51,6 +52,8 @@ export class Core {
   resumedAt = -1;
   /** Liveness breaches seen while running (checkRun reports them). */
   readonly livenessViolations: string[] = [];
+  /** Devices whose DMA faults through the IOMMU at the destination (`pageFaults: iopf`), by device index; null: none. */
+  readonly iopf: (IopfDma | null)[] | null;
   foreignFaults = 0;
   vcpuFaults = 0;
   private readonly inFlight = new InFlight<StreamRecord>();
@@ -103,6 +106,7 @@ export class Core {
       sendBack: (rec) => this.sendBack(rec),
       settled: (g) => {
         this.mapper.settled(g);
+        if (this.iopf !== null) for (const d of this.iopf) d?.settled(g);
         if (this.events.observed && this.events.listenerCount('page-loaded') > 0) this.events.emit('page-loaded', { time: k.now, gfn: g });
       },
       answered: (id) => this.answered(id),
@@ -145,6 +149,10 @@ export class Core {
       kick: () => this.pager.kick(),
       mapped: () => this.guestResumed(),
     });
+    const iopf = s.devices.map((d, i) => (d.pageFaults === 'iopf' && d.dma ? new IopfDma(k, this.memory, {
+      request: (g) => (this.memory.unasked.has(g) ? this.foreignFault(g, 1) : -2),
+    }, d.dma, d.priCredits, new Rng(s.seed, `iopf-${i}`)) : null));
+    this.iopf = iopf.some((d) => d !== null) ? iopf : null;
     this.vcpus = new Vcpus(k, this.memory, this.ring, s, {
       put: (id) => {
         this.put(id);
@@ -317,6 +325,7 @@ export class Core {
     const k = this.kernel;
     this.resumedAt = k.now;
     this.vcpus.start();
+    if (this.iopf !== null) for (const d of this.iopf) d?.start();
     if (this.events.observed && this.events.listenerCount('guest-resumed') > 0) this.events.emit('guest-resumed', { time: k.now });
     this.checkFinished();
   }

@@ -42,11 +42,14 @@ describe('presets', () => {
     expect(code).toBe(0);
     expect(err).toBe('');
     const lines = out.trimEnd().split('\n');
-    expect(lines).toHaveLength(17);
+    expect(lines).toHaveLength(31);
     expect(lines.map((l) => l.split(/\s+/)[0])).toEqual([...PRESETS, 'trace-hashtable', 'qemu-vanilla', 'qemu-preempt', 'recovery-link-cut',
       'xen-2017-precopy', 'xen-2017-hybrid-1pass', 'xen-2017-postcopy',
       'qemu-2022-idle-precopy', 'qemu-2022-idle-multifd', 'qemu-2022-idle-multifd-zero',
-      'qemu-2022-stress-precopy', 'qemu-2022-stress-multifd', 'qemu-2022-stress-multifd-zero']);
+      'qemu-2022-stress-precopy', 'qemu-2022-stress-multifd', 'qemu-2022-stress-multifd-zero',
+      'vfio-000-1vf-cold', 'vfio-000-1vf-warm', 'vfio-000-2vf-cold', 'vfio-000-2vf-warm', 'vfio-000-4vf-cold', 'vfio-000-4vf-warm',
+      'vfio-000-2vf-cold-parallel', 'vfio-000-2vf-warm-cap', 'vfio-002-ack-off', 'vfio-002-ack-on',
+      'vfio-003-none', 'vfio-003-unmap', 'vfio-003-iommu', 'vfio-003-device-log']);
     expect(lines[1]).toContain('256 MiB writable working set');
   });
 });

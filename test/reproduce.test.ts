@@ -203,6 +203,6 @@ describe('postcopy-emu reproduce', () => {
   it('an unknown name exits 2 naming the allowed values', async () => {
     const { code, out, err } = await cli('reproduce', 'nope');
     expect([code, out]).toEqual([2, '']);
-    expect(err).toBe('postcopy-emu: unknown reproduction "nope"; choose one of xen-2017, qemu-2022\n');
+    expect(err).toBe('postcopy-emu: unknown reproduction "nope"; choose one of xen-2017, qemu-2022, vfio\n');
   });
 });

@@ -85,6 +85,8 @@ function checkDevices(emu: Emulator): string[] {
       }
     }
     if (!emu.finished) continue;
+    const parked = emu.core.iopf?.[dev.list.indexOf(d)]?.parked ?? -1;
+    if (parked >= 0) out.push(`${d.name}'s DMA waits for page ${parked} after the migration finished`);
     if (d.dst.state !== D.RUNNING) out.push(`${d.name} ends ${D[d.dst.state]} at the destination, not RUNNING`);
     if (d.migrates && d.src.state !== D.STOP) out.push(`${d.name} ends ${D[d.src.state]} at the source, not STOP`);
   }

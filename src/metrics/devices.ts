@@ -38,8 +38,8 @@ const STATE_NAMES = Object.fromEntries(Object.entries(DeviceState).filter(([, v]
 export function devicesSection(emu: Emulator) {
   const dev = emu.devices;
   if (dev === null) return null;
-  const resumed = emu.resumedAt;
-  return dev.list.map((d) => ({
+  const resumed = emu.resumedAt, iopf = emu.switchedOver ? emu.core.iopf : null;
+  return dev.list.map((d, i) => ({
     name: d.name,
     kind: d.spec.kind,
     'source-state': STATE_NAMES[d.src.state]!,
@@ -60,5 +60,7 @@ export function devicesSection(emu: Emulator) {
       'tracking-ms': ms(d.dma.costNs),
       'lost-pages': d.dma.lost,
     },
+    // pageFaults iopf: DMA at the destination during postcopy, parked on pages not there yet.
+    iopf: iopf?.[i] ? { 'dma-stall-ms': ms(iopf[i].stallNs), 'pri-requests': iopf[i].requests, 'pages-written': iopf[i].writes } : null,
   }));
 }
