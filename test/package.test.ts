@@ -61,7 +61,7 @@ describe('the installed package', () => {
     ].join('\n'));
     const r = sh(process.execPath, ['use.mjs'], project);
     expect(r.stderr).toBe('');
-    expect(JSON.parse(r.stdout)).toEqual({ status: 'completed', total: 4_194_304, presets: 17, error: 'ScenarioError' });
+    expect(JSON.parse(r.stdout)).toEqual({ status: 'completed', total: 4_194_304, presets: 31, error: 'ScenarioError' });
   });
 
   it('type-checks from strict TypeScript (nodenext, noUncheckedIndexedAccess, library checks on)', () => {

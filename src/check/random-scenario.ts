@@ -146,7 +146,7 @@ export function randomScenario(seed: number): ScenarioInput {
       ? (chance(0.5) ? { stopAt: 'resume', horizonNs: SOAK_HORIZON_NS } : { stopAt: 'complete', horizonNs: int(1e6, 1e9) })
       : { stopAt: chance(0.2) ? 'resume' : 'complete', horizonNs: SOAK_HORIZON_NS },
   };
-  return addLifecycle(seed, addFaults(seed, s));
+  return addDevices(seed, addLifecycle(seed, addFaults(seed, s)));
 }
 
 /**
@@ -214,4 +214,69 @@ function addFaults(seed: number, s: ScenarioInput): ScenarioInput {
     else faults.push({ kind: 'backchannel-loss', window, durationNs, probability: rng.float() });
   }
   return { ...s, faults, recovery: { enabled: rng.float() < 0.9, setupNs: rng.int(0, 100_000) } };
+}
+
+type DeviceInput = NonNullable<ScenarioInput['devices']>[number];
+
+/**
+ * Passthrough devices (docs/devices.md) for half of the precopy-mode seeds with QEMU's policy, from
+ * their own stream (`soak-devices`): 1–3 devices of random kind, precopy, pacing, sizes, arc and
+ * load costs, switchover-ack, load threads and channel, some hot-unplugged, some doing DMA. Small
+ * states and short costs keep a run quick; precopy.maxTimeNs (always set for precopy) ends a
+ * migration that never converges or never gets its ack. Never in postcopy or hybrid mode (QEMU
+ * refuses a device that cannot fault there), and `unmap` tracking only for a device the guest
+ * hot-unplugs: after a VFIO stop its last writes are never seen, which the checker reports.
+ */
+function addDevices(seed: number, s: ScenarioInput): ScenarioInput {
+  if (s.migration?.mode !== 'precopy' || s.precopy?.policy !== 'qemu') return s;
+  const r = new Rng(seed, 'soak-devices');
+  if (r.float() >= 1 / 2) return s;
+  const int = (a: number, b: number) => r.int(a, b);
+  const chance = (p: number) => r.float() < p;
+  const pick = <T>(xs: readonly T[]): T => xs[r.int(0, xs.length - 1)]!;
+  const pages = s.memory!.pages!;
+  const range = (lo: number, hi: number, maxCount: number) => {
+    const start = int(lo, hi - 1);
+    return { start, count: int(1, Math.min(maxCount, hi - start)) };
+  };
+  const devices = Array.from({ length: int(1, 3) }, (): DeviceInput => {
+    const unplugged = chance(0.2);
+    const region = range(0, pages, pages);
+    const dma = chance(0.4) ? {
+      region: [region],
+      ...(chance(0.5) ? { buffers: [range(region.start, region.start + region.count, 256)] } : {}),
+      bytesPerSec: 10 ** (6 + 2 * r.float()),
+      pattern: pick(['sequential', 'random'] as const),
+      tracking: pick(unplugged ? ['none', 'unmap', 'iommu', 'device-log'] as const : ['none', 'iommu', 'device-log'] as const),
+      unmapDelayNs: int(0, 2_000_000),
+      logMaxRanges: int(1, 8),
+      logFails: chance(0.2),
+    } : undefined;
+    return {
+      kind: pick(['vf', 'virtio-vf'] as const),
+      preCopy: chance(0.7),
+      ...(chance(0.5) ? { pacing: pick(['none', 'cap', 'rate-limit'] as const) } : {}),
+      ...(chance(0.3) ? { partialContexts: chance(0.5) } : {}),
+      maxCalls: int(1, 16),
+      readIntervalNs: int(1_000_000, 100_000_000),
+      initialBytes: int(0, 262_144),
+      dirtyBytesPerSec: chance(0.5) ? 0 : int(0, 10_000_000),
+      stopCopyBytes: int(0, 262_144),
+      readChunkBytes: pick([4096, 65_536, 1_048_576]),
+      readCallNs: int(0, 50_000),
+      arcNs: { preCopy: int(0, 200_000), quiesce: int(0, 2_000_000), stop: int(0, 5_000_000), stopCopyEnd: int(0, 200_000), resuming: int(0, 2_000_000), resume: int(0, 2_000_000) },
+      load: { setupNs: int(0, 50_000_000), applyNs: int(0, 5_000_000), perByteNs: r.float() },
+      sizeQueryFails: chance(0.1),
+      ...(unplugged
+        ? { stopBy: 'hot-unplug' as const, unplugNs: int(0, 50_000_000), ...(chance(0.5) ? { startBy: 'hotplug' as const, hotplugNs: int(0, 100_000_000) } : { startBy: 'reset' as const, resetNs: int(0, 100_000_000) }) }
+        : {}),
+      ...(dma ? { dma } : {}),
+    };
+  });
+  const multifd = (s.multifd?.channels ?? 0) > 0;
+  return {
+    ...s,
+    migration: { ...s.migration, switchoverAck: chance(0.5), deviceLoadThreads: int(1, 3), deviceChannel: multifd && chance(0.5) ? 'multifd' : 'main' },
+    devices,
+  };
 }

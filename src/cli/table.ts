@@ -35,6 +35,17 @@ const PRECOPY_ROWS: typeof ROWS = [
   ['duplicate / normal pages', '', (r) => `${num(r.ram.duplicate)} / ${num(r.ram.normal)}`],
 ];
 
+/** Shown when a run had passthrough devices (docs/devices.md), after the precopy rows. */
+const DEVICE_ROWS: typeof ROWS = [
+  ['devices', '', (r) => r.emulator.devices?.length ?? 0],
+  ['vfio transferred', 'MiB', (r) => (r.vfio?.transferred ?? 0) / 2 ** 20],
+  ['downtime: RAM', 'ms', (r) => r.emulator['downtime-breakdown']?.['ram-ms'] ?? null],
+  ['downtime: device stop', 'ms', (r) => r.emulator['downtime-breakdown']?.['device-stop-ms'] ?? null],
+  ['downtime: device data', 'ms', (r) => r.emulator['downtime-breakdown']?.['device-transfer-ms'] ?? null],
+  ['downtime: device load', 'ms', (r) => r.emulator['downtime-breakdown']?.['device-load-ms'] ?? null],
+  ['stale pages (untracked DMA)', '', (r) => r.emulator['stale-pages'] ?? 0],
+];
+
 const us = (ns: number) => ns / 1000;
 /** A run the horizon cut short: its downtime and total time are only lower bounds. */
 const cutByHorizon = (r: RunReport) => r.emulator.truncated?.by === 'horizon';
@@ -64,7 +75,8 @@ function withRatio(v: number | string | null, first: number | string | null, uni
  * column after the first also shows its ratio to the first.
  */
 export function formatTable(reports: readonly RunReport[], headers: readonly string[], ratios = false): string {
-  const rows = reports.some((r) => r.emulator.precopy) ? [...ROWS.slice(0, 3), ...PRECOPY_ROWS, ...ROWS.slice(3)] : ROWS;
+  const devices = reports.some((r) => r.emulator.devices) ? DEVICE_ROWS : [];
+  const rows = reports.some((r) => r.emulator.precopy) ? [...ROWS.slice(0, 3), ...PRECOPY_ROWS, ...devices, ...ROWS.slice(3)] : [...ROWS.slice(0, 3), ...devices, ...ROWS.slice(3)];
   const labels = rows.map(([l, u]) => (u ? `${l} (${u})` : l));
   const values = reports.map((r) => rows.map(([, , f]) => f(r)));
   const cols = values.map((col, i) => col.map((v, j) => {
