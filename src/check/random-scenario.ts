@@ -219,7 +219,7 @@ function addFaults(seed: number, s: ScenarioInput): ScenarioInput {
 type DeviceInput = NonNullable<ScenarioInput['devices']>[number];
 
 /**
- * Passthrough devices (docs/devices.md) for half of the precopy-mode seeds with QEMU's policy, from
+ * Passthrough devices (docs/devices.md) for two thirds of the precopy-mode seeds with QEMU's policy, from
  * their own stream (`soak-devices`): 1–3 devices of random kind, precopy, pacing, sizes, arc and
  * load costs, switchover-ack, load threads and channel, some hot-unplugged, some doing DMA. Small
  * states and short costs keep a run quick; precopy.maxTimeNs (always set for precopy) ends a
@@ -230,7 +230,7 @@ type DeviceInput = NonNullable<ScenarioInput['devices']>[number];
 function addDevices(seed: number, s: ScenarioInput): ScenarioInput {
   if (s.migration?.mode !== 'precopy' || s.precopy?.policy !== 'qemu') return s;
   const r = new Rng(seed, 'soak-devices');
-  if (r.float() >= 1 / 2) return s;
+  if (r.float() >= 2 / 3) return s;
   const int = (a: number, b: number) => r.int(a, b);
   const chance = (p: number) => r.float() < p;
   const pick = <T>(xs: readonly T[]): T => xs[r.int(0, xs.length - 1)]!;
