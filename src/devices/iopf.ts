@@ -39,6 +39,8 @@ export class IopfDma {
   private parkedOn = -1;
   private parkedSince = 0;
   private scheduled = false;
+  /** Buffer pages not settled yet: at 0 the DMA can no longer fault, and is not modelled further. */
+  private unsettled = 0;
 
   constructor(
     private readonly kernel: Kernel,
@@ -60,8 +62,14 @@ export class IopfDma {
 
   /** The device runs at the destination from now (the guest resumed). */
   start(): void {
+    for (let i = 0; i < this.pages; i++) if (!this.memory.isSettled(this.pageAt(i))) this.unsettled++;
     this.last = this.kernel.now;
-    this.wake(this.kernel.now);
+    if (this.unsettled > 0) this.wake(this.kernel.now);
+  }
+
+  private inBuffers(g: number): boolean {
+    for (let r = 0; r < this.lo.length; r++) if (g >= this.lo[r]! && g < this.lo[r]! + this.n[r]!) return true;
+    return false;
   }
 
   /** The n-th page of the buffers in write order. */
@@ -101,8 +109,8 @@ export class IopfDma {
       }
       if (this.spec.pattern === 'sequential') this.cursor = (this.cursor + 1) % this.pages;
     }
-    // Once every page is here the DMA can no longer fault: nothing left to model.
-    if (mem.pending > 0) this.wake(now + TICK_NS);
+    // Once every buffer page is here the DMA can no longer fault: nothing left to model.
+    if (this.unsettled > 0) this.wake(now + TICK_NS);
   }
 
   /** The queue parks on g; requests go out for g and the next missing pages, as credits allow. */
@@ -132,6 +140,7 @@ export class IopfDma {
 
   /** Page g arrived (or was dropped): its credit returns; the parked queue goes on. */
   settled(g: number): void {
+    if (this.last >= 0 && this.inBuffers(g)) this.unsettled--;
     this.asked.delete(g);
     if (g !== this.parkedOn) return;
     const now = this.kernel.now;
