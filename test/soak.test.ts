@@ -42,6 +42,35 @@ describe('randomScenario', () => {
     expect(seen.blackEye.size).toBe(2);
   });
 
+  it('draws passthrough devices for some precopy-mode seeds, only where QEMU allows them', () => {
+    const seen = { seeds: 0, kinds: new Set<string>(), tracking: new Set<string>(), unplugged: 0, ack: new Set<boolean>() };
+    for (let seed = 0; seed < 3000; seed++) {
+      const input = randomScenario(seed);
+      if (input.devices === undefined) continue;
+      const s = parseScenario(input);
+      seen.seeds++;
+      // Precopy only (QEMU refuses postcopy with a device that cannot fault), QEMU's policy, a precopy cap.
+      expect(s.migration.mode).toBe('precopy');
+      expect(s.precopy.policy).toBe('qemu');
+      expect(s.precopy.maxTimeNs).toBeGreaterThan(0);
+      expect(s.devices.length).toBeGreaterThanOrEqual(1);
+      expect(s.devices.length).toBeLessThanOrEqual(3);
+      for (const d of s.devices) {
+        seen.kinds.add(d.kind);
+        if (d.dma) seen.tracking.add(d.dma.tracking);
+        // A VFIO stop leaves unmap tracking's last writes unseen: unmap only with hot-unplug.
+        if (d.dma?.tracking === 'unmap') expect(d.stopBy).toBe('hot-unplug');
+        if (d.stopBy === 'hot-unplug') seen.unplugged++;
+      }
+      seen.ack.add(s.migration.switchoverAck);
+    }
+    expect(seen.seeds).toBeGreaterThan(100);
+    expect([...seen.kinds].sort()).toEqual(['vf', 'virtio-vf']);
+    expect([...seen.tracking].sort()).toEqual(['device-log', 'iommu', 'none', 'unmap']);
+    expect(seen.unplugged).toBeGreaterThan(0);
+    expect(seen.ack.size).toBe(2);
+  });
+
   it('soaks every policy the schema allows', () => {
     const schemaPolicies = scenarioSchema.shape.source.unwrap().shape.policy.unwrap().options;
     expect([...SOAK_POLICIES]).toEqual([...schemaPolicies]);

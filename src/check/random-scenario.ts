@@ -276,6 +276,9 @@ function addDevices(seed: number, s: ScenarioInput): ScenarioInput {
   const multifd = (s.multifd?.channels ?? 0) > 0;
   return {
     ...s,
+    // QEMU's threshold is 0 until the first 100 ms window ends, and a device's stop-copy size always
+    // counts: give some runs time to converge (and to wait for the ack).
+    precopy: { ...s.precopy, maxTimeNs: chance(0.5) ? s.precopy.maxTimeNs! : int(100_000_000, 400_000_000) },
     migration: { ...s.migration, switchoverAck: chance(0.5), deviceLoadThreads: int(1, 3), deviceChannel: multifd && chance(0.5) ? 'multifd' : 'main' },
     devices,
   };
