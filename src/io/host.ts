@@ -9,11 +9,17 @@ export function hostCpus(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isSafeInteger(slurm) && slurm >= 1 ? slurm : availableParallelism();
 }
 
+/** The cgroup limit below the machine's memory, or 0: read once (it does not change under a process). */
+let cgroupLimit = -1;
+
 /** Bytes this process can still take: free memory, within a cgroup limit when there is one. */
 export function availableBytes(): number {
-  const limit = process.constrainedMemory?.() ?? 0;
+  if (cgroupLimit < 0) {
+    const limit = process.constrainedMemory?.() ?? 0;
+    cgroupLimit = limit > 0 && limit < totalmem() ? limit : 0;
+  }
   const free = freemem();
-  return limit > 0 && limit < totalmem() ? Math.min(free, limit - process.memoryUsage().rss) : free;
+  return cgroupLimit > 0 ? Math.min(free, cgroupLimit - process.memoryUsage.rss()) : free;
 }
 
 export const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
