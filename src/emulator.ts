@@ -94,13 +94,17 @@ export class Emulator {
         this.timeline = this.makeTimeline();
         this.poll = pollNs > 0 ? new CounterPoll(k, pollNs, () => this.readCounters!()) : null;
         this.readCounters = () => this.idleCounters();
-        const link = new Link(s.link);
-        dev.setup(0);
-        const stopped = dev.stop(0);
-        const sent = dev.stopCopy(stopped, (t, bytes) => link.sendRead(t, bytes));
-        const drained = Math.max(sent, link.busyUntil);
-        this.stopMilestones = { devicesStopped: stopped, ramSent: stopped, devicesSent: sent, drained };
-        this.handover(Math.max(drained, dev.start()), () => this.buildCore(outstanding, zero));
+        const link = new Link(s.link), m = (this.stopMilestones = { devicesStopped: -1, ramSent: -1, devicesSent: -1, drained: -1 });
+        // A run cut before the first event still ends with a core to read.
+        this.pendingBuild = () => this.buildCore(outstanding, zero);
+        // At time 0 on the clock, so the `device` event reports every arc.
+        k.at(0, k.register(() => {
+          dev.setup(0);
+          m.devicesStopped = m.ramSent = dev.stop(0);
+          m.devicesSent = dev.stopCopy(m.devicesStopped, (t, bytes) => link.sendRead(t, bytes));
+          m.drained = Math.max(m.devicesSent, link.busyUntil);
+          this.handover(Math.max(m.drained, dev.start()), () => this.buildCore(outstanding, zero));
+        }));
         return;
       }
       const core = this.buildCore(outstanding, zero);
@@ -115,8 +119,8 @@ export class Emulator {
       status: (status) => {
         if (ev.observed && ev.listenerCount('status') > 0) ev.emit('status', { time: k.now, status });
       },
-      synced: (fresh, remaining) => {
-        if (ev.observed && ev.listenerCount('sync') > 0) ev.emit('sync', { time: k.now, count: pre.syncs, fresh, remaining });
+      synced: (at, fresh, remaining) => {
+        if (ev.observed && ev.listenerCount('sync') > 0) ev.emit('sync', { time: at, count: pre.syncs, fresh, remaining });
       },
       done: (startAt) => {
         this.poll?.sample();

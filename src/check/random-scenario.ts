@@ -219,13 +219,14 @@ function addFaults(seed: number, s: ScenarioInput): ScenarioInput {
 type DeviceInput = NonNullable<ScenarioInput['devices']>[number];
 
 /**
- * Passthrough devices (docs/devices.md) for two thirds of the precopy-mode seeds with QEMU's policy, from
- * their own stream (`soak-devices`): 1–3 devices of random kind, precopy, pacing, sizes, arc and
- * load costs, switchover-ack, load threads and channel, some hot-unplugged, some doing DMA. Small
- * states and short costs keep a run quick; precopy.maxTimeNs (always set for precopy) ends a
- * migration that never converges or never gets its ack. Never in postcopy or hybrid mode (QEMU
- * refuses a device that cannot fault there), and `unmap` tracking only for a device the guest
- * hot-unplugs: after a VFIO stop its last writes are never seen, which the checker reports.
+ * Passthrough devices (docs/devices.md) for two thirds of the precopy-mode seeds with QEMU's
+ * policy, from their own stream (`soak-devices`): 1–3 devices of random kind, precopy, pacing,
+ * sizes, arc and load costs, switchover-ack, load threads and channel, some hot-unplugged, some
+ * doing DMA. Small states and short costs keep a run quick; precopy.maxTimeNs (always set for
+ * precopy) ends a migration that never converges or never gets its ack. Never in postcopy or
+ * hybrid mode (QEMU refuses a device that cannot fault there), and `unmap` tracking only for a
+ * device the guest hot-unplugs: after a VFIO stop its last writes are never seen, which the
+ * checker reports.
  */
 function addDevices(seed: number, s: ScenarioInput): ScenarioInput {
   if (s.migration?.mode !== 'precopy' || s.precopy?.policy !== 'qemu') return s;

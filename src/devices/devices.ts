@@ -11,6 +11,13 @@ export const DEVICE_TURN_NS = 50_000_000;
 /** QEMU counts a device whose stop-copy size query failed as 100 GiB (`VFIO_MIG_STOP_COPY_SIZE`). */
 export const FAILED_QUERY_BYTES = 100 * 2 ** 30;
 
+/** What a chunk of device data is: precopy data, stop-copy data, or the stop-copy's last chunk. */
+const enum Chunk {
+  PRECOPY,
+  STOP_COPY,
+  LAST,
+}
+
 /** Where device data goes: the main channel or a multifd channel; returns its arrival. */
 export type DeviceWire = (now: number, bytes: number) => number;
 
@@ -70,6 +77,18 @@ export class Device {
   private paced(now: number): boolean {
     const p = this.spec.pacing;
     return p === 'none' || (p === 'cap' ? this.calls < this.spec.maxCalls : now >= this.quietUntil);
+  }
+
+  /** The driver will return no more precopy data (its cap is reached): it reports 0 initial bytes. */
+  get exhausted(): boolean {
+    return this.spec.pacing === 'cap' && this.calls >= this.spec.maxCalls && this.buffered === 0;
+  }
+
+  /** When the device has precopy data to read: now, when a rate-limited one's quiet ends, or never (Infinity). */
+  dataAt(now: number): number {
+    if (this.pending(now) > 0) return now;
+    const more = !this.spec.partialContexts || this.initialLeft > 0 || this.spec.dirtyBytesPerSec > 0;
+    return this.src.state === S.PRE_COPY && this.migrates && this.spec.pacing === 'rate-limit' && more ? this.quietUntil : Infinity;
   }
 
   /** The precopy info QEMU reads: initial + dirty bytes (0 outside PRE_COPY or while the driver holds back). */
@@ -172,11 +191,6 @@ export class Devices {
     return ns;
   }
 
-  /** When the next device turn may be (a turn happens then if a device has data). */
-  get nextTurnAt(): number {
-    return this.nextTurn;
-  }
-
   /** Whether the migration thread owes the devices a turn now. */
   turnDue(now: number): boolean {
     return now >= this.nextTurn && this.list.some((d) => d.pending(now) > 0);
@@ -189,14 +203,22 @@ export class Devices {
       const n = d.readPrecopy(t);
       if (n === 0) continue;
       t += d.readNs(n);
-      this.arrive(d, wire(t, n), n, false);
+      this.arrive(d, wire(t, n), n, Chunk.PRECOPY);
     }
     this.nextTurn = now + DEVICE_TURN_NS;
     return t;
   }
 
+  /** The earliest time a turn could find data (Infinity: none will). */
+  nextTurnAt(now: number): number {
+    let data = Infinity;
+    for (const d of this.list) data = Math.min(data, d.dataAt(now));
+    return Math.max(this.nextTurn, data);
+  }
+
   /** Data of device d arrived at the destination: its load thread takes it. */
-  private arrive(d: Device, arrival: number, bytes: number, last: boolean): void {
+  private arrive(d: Device, arrival: number, bytes: number, chunk: Chunk): void {
+    const last = chunk === Chunk.LAST;
     let cost = Math.ceil(bytes * d.spec.load.perByteNs);
     if (!d.warmed) {
       // The first data allocates the device's resources: in precopy that is seed 000's warm-up.
@@ -206,8 +228,9 @@ export class Devices {
     if (last) cost += d.spec.load.applyNs;
     const done = this.load.load(arrival, cost);
     if (last) d.loadedAt = done;
-    else if (d.initialToLoad > 0) {
-      d.initialToLoad = Math.max(0, d.initialToLoad - bytes);
+    else if (chunk === Chunk.PRECOPY && d.initialToLoad > 0) {
+      // A capped driver reports 0 initial bytes once it stops giving data: QEMU's INIT_DATA_SENT.
+      d.initialToLoad = d.exhausted ? 0 : Math.max(0, d.initialToLoad - bytes);
       if (d.initialToLoad === 0) {
         d.initialLoadedAt = done;
         this.maybeAck();
@@ -288,7 +311,7 @@ export class Devices {
         left -= n;
         d.stopCopyBytes += n;
         d.reads++;
-        this.arrive(d, wire(t, n), n, left === 0);
+        this.arrive(d, wire(t, n), n, left === 0 ? Chunk.LAST : Chunk.STOP_COPY);
       } while (left > 0);
       t += d.src.request(S.STOP, t);
     }

@@ -64,6 +64,8 @@ export class Multifd {
     const link = this.link(c);
     const arrival = link.sendRead(Math.max(now, this.freeAt[c]!), bytes);
     this.freeAt[c] = link.writableAt(Math.max(now, this.freeAt[c]!));
+    this.bytes += bytes;
+    this.packets++;
     return arrival;
   }
 

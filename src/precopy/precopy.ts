@@ -36,8 +36,8 @@ export interface StopMilestones {
 export interface PrecopyHooks {
   /** The status changed (setup → active → device, or → postcopy-active at the hybrid switch). */
   status(status: PrecopyStatus): void;
-  /** A dirty-bitmap sync: `fresh` pages joined the set to send, `remaining` are left in it. */
-  synced(fresh: number, remaining: number): void;
+  /** A dirty-bitmap sync at `at`: `fresh` pages joined the set to send, `remaining` are left in it. */
+  synced(at: number, fresh: number, remaining: number): void;
   /** Precopy's last byte is on the wire at `startAt`: the core takes over then. */
   done(startAt: number): void;
 }
@@ -119,10 +119,17 @@ export class Precopy {
     this.multifd = s.multifd.channels > 0 ? new Multifd(s, this.stream) : null;
     this.stepKind = k.register(() => this.step());
     // Setup: channels and bitmaps, then the first sync (every page starts dirty: ram_init_bitmaps).
-    // Setup: every device with PRE_COPY enters it (vfio_save_setup) beside RAM's bitmaps.
-    this.setupNs = this.p.setupNs + this.syncCost(0) + (devices?.setup(0) ?? 0);
+    this.setupNs = this.p.setupNs + this.syncCost(0);
     this.syncs = 1;
-    k.at(this.setupNs, this.stepKind);
+    if (devices === null) k.at(this.setupNs, this.stepKind);
+    else {
+      // Every device with PRE_COPY enters it (vfio_save_setup) beside RAM's bitmaps: at time 0,
+      // on the clock, so the `device` event reports those arcs too.
+      k.at(0, k.register(() => {
+        this.setupNs += devices.setup(0);
+        k.at(this.setupNs, this.stepKind);
+      }));
+    }
   }
 
   /** The run ended before precopy did: by the horizon (the guest wrote until then) or a bound. */
@@ -177,7 +184,7 @@ export class Precopy {
     });
     this.remaining += fresh;
     this.syncs++;
-    this.hooks.synced(fresh, this.remaining);
+    this.hooks.synced(now, fresh, this.remaining);
     this.convergence.synced(now, fresh, this.remaining * this.pageSize(), this.bytes, this.pageSize());
     return this.syncCost(dirty) + extra;
   }
@@ -213,7 +220,10 @@ export class Precopy {
           // The devices' turn: one read each of their precopy data, on the wire RAM uses.
           if (dev.turnDue(now)) return this.schedule(this.stream.writableAt(dev.turn(now, this.deviceWire)));
           // Nothing to send: look again at the next turn, the ack or the next bandwidth window.
-          if (this.remaining === 0) return this.schedule(Math.min(c.windowEnd, dev.nextTurnAt > now ? dev.nextTurnAt : Infinity, dev.ackTime > now ? dev.ackTime : Infinity));
+          if (this.remaining === 0) {
+            const turn = dev.nextTurnAt(now);
+            return this.schedule(Math.min(c.windowEnd, turn > now ? turn : Infinity, dev.ackTime > now ? dev.ackTime : Infinity));
+          }
         }
       }
       if (c.budget(this.bytes) <= 0) return this.schedule(c.windowEnd);
@@ -229,8 +239,14 @@ export class Precopy {
    * QEMU's transferred bytes (and so in the bandwidth and the rate limit), not in precopy-bytes.
    */
   private readonly deviceWire = (t: number, bytes: number): number => {
-    this.count(bytes, false);
-    return this.s.migration.deviceChannel === 'multifd' ? this.multifd!.sendBytes(t, bytes) : this.stream.sendRead(t, bytes);
+    if (this.s.migration.deviceChannel === 'main') {
+      this.count(bytes, false);
+      return this.stream.sendRead(t, bytes);
+    }
+    // A device-state packet: its own header, counted in multifd-bytes as QEMU does.
+    const packet = bytes + this.s.multifd.packetHeaderBytes;
+    this.count(packet, false);
+    return this.multifd!.sendBytes(t, packet);
   };
 
   /** A cap, or the hybrid switch, that ends precopy now. */
@@ -367,22 +383,26 @@ export class Precopy {
     // hot-unplug (seed 003): the guest gives its devices up first, while precopy goes on.
     const gone = dev?.unplug(now) ?? now;
     if (gone > now) {
-      // The next check after `gone` ends precopy (or it iterates on, if it no longer converges).
-      return this.toSend.next(0) < this.s.memory.pages ? this.sendChunk(now) : this.schedule(gone);
+      // The next check after `gone` ends precopy (or it iterates on, if it no longer converges);
+      // meanwhile RAM goes on within the rate limit.
+      const c = this.convergence;
+      if (this.toSend.next(0) >= this.s.memory.pages) return this.schedule(gone);
+      return c.budget(this.bytes) <= 0 ? this.schedule(Math.min(gone, c.windowEnd)) : this.sendChunk(now);
     }
     this.end = why;
     this.applyDirtying(now);
     this.pausedAt = now;
+    const hybrid = this.s.migration.mode === 'hybrid' && why !== 'converged';
+    if (!hybrid) this.setStatus('device');
     // Every device is quiesced, then stopped, before the final sync.
     const stopped = dev ? dev.stop(now) : now;
     this.stopAt.devicesStopped = stopped;
     const t = stopped + this.sync(stopped, true);
-    if (this.s.migration.mode === 'hybrid' && why !== 'converged') {
+    if (hybrid) {
       this.postcopy = true;
       const sent = (this.stopAt.ramSent = this.countDiscards(t));
       return this.finish(dev ? dev.stopCopy(sent, this.deviceWire) : sent);
     }
-    this.setStatus('device');
     this.phase = Phase.STOP_COPY;
     this.cursor = 0;
     this.schedule(t);
