@@ -205,9 +205,11 @@ function addFaults(seed: number, s: ScenarioInput): ScenarioInput {
   const window = { from: 0, to: rng.int(1_000_000, 200_000_000) };
   const kinds = REQUEST_DRIVEN.has(s.source!.policy!) ? ['link-cut', 'degrade', 'source-crash'] : ['link-cut', 'degrade', 'backchannel-loss', 'source-crash'];
   const faults: NonNullable<ScenarioInput['faults']> = [];
+  // A guest that never thinks touches 4 pages a nanosecond: a long outage is 10^8 simulated touches.
+  const longest = s.workload!.thinkNs === 0 ? 2_000_000 : 50_000_000;
   for (let i = rng.int(1, 2); i > 0; i--) {
     const kind = kinds[rng.int(0, kinds.length - 1)]!;
-    const durationNs = rng.int(1_000, 50_000_000);
+    const durationNs = rng.int(1_000, longest);
     if (kind === 'link-cut') faults.push({ kind, window, durationNs });
     else if (kind === 'source-crash') faults.push({ kind, window, restartNs: durationNs });
     else if (kind === 'degrade') faults.push({ kind, window, durationNs, rateMbps: rng.int(10, 1000), latencyNs: rng.int(0, 1_000_000) });

@@ -146,6 +146,11 @@ export class GuestMemory {
   write(gfn: number): void {
     this.gfn('write', gfn);
     if (this.state[gfn] !== PageState.READY) throw new Error(`invariant: write to missing page ${gfn}`);
+    this.writeReady(gfn);
+  }
+
+  /** write() for a caller that has just seen the page READY (the vCPUs' hot loop). */
+  writeReady(gfn: number): void {
     const v = this.writes[gfn]!;
     if (v < 255) this.writes[gfn] = v + 1;
   }

@@ -61,8 +61,8 @@ export class Pager {
   private job = Job.WAKE;
   private record: StreamRecord | null = null;
   /** The next FAULT record's pfns and [start, count] ranges: the slabs' pending entries. */
-  private readonly faultPfns = new PfnSlab();
-  private readonly faultRanges = new PfnSlab();
+  private readonly faultPfns: PfnSlab;
+  private readonly faultRanges: PfnSlab;
   /** Answered request ids in notify order; the last `unflushed` are this job's. */
   private readonly responses = new IntQueue();
   private unflushed = 0;
@@ -99,6 +99,8 @@ export class Pager {
     this.params = scenario.pager;
     this.pullsChunks = scenario.source.policy === 'lazy-pages';
     this.waiters = new Waiters(memory.pages, alloc);
+    this.faultPfns = new PfnSlab(alloc);
+    this.faultRanges = new PfnSlab(alloc);
     const perHost = (scenario.memory.hostPageSize ?? scenario.memory.pageSize) / scenario.memory.pageSize;
     this.hostPages = perHost > 1 ? new HostPages(memory, perHost, alloc) : null;
     this.placement = new Placement(scenario, this.hostPages);

@@ -73,7 +73,7 @@ export class Source {
   /** Requests in arrival order as (next, end, fromRange) triples; a single pfn g is (g, g + 1, 0). */
   private readonly queue = new IntQueue();
   /** Where the pfns of the records being built go. */
-  private readonly slab = new PfnSlab();
+  private readonly slab: PfnSlab;
   /** Of the pages the last takeRequested took: non-zero ones from range requests, zero ones. */
   private takenBatched = 0;
   private takenZeros = 0;
@@ -111,6 +111,7 @@ export class Source {
     this.params = scenario.source;
     // Built before the run: the pages not READY are exactly the outstanding ones.
     this.unsent = NextMember.copyOf(memory.unasked, alloc);
+    this.slab = new PfnSlab(alloc);
     this.policy = makePolicy(this.params, this.unsent);
     this.stepKind = kernel.register((loop) => {
       if (loop === this.loop) this.step();

@@ -1,3 +1,5 @@
+import { FRESH, type Alloc } from '../memory/arena.ts';
+
 /**
  * Append-only pfn storage shared by the records one writer builds: a record keeps (data, at,
  * count) into it instead of an array of its own, so building a record allocates no array.
@@ -10,8 +12,9 @@ export class PfnSlab {
   private start = 0;
   private end = 0;
 
-  constructor(private readonly size = 1 << 14) {
-    this.data = new Int32Array(size);
+  /** `alloc`: where the first array comes from (an Arena reuses it run after run); later ones are fresh. */
+  constructor(alloc: Alloc = FRESH, private readonly size = 1 << 14) {
+    this.data = alloc.int32(size);
   }
 
   /** Pfns pushed since the last `take`. */

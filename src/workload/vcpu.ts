@@ -191,7 +191,7 @@ export class Vcpus {
       }
       this.accesses++;
       if (w) {
-        mem.write(g);
+        mem.writeReady(g);
         this.writes++;
       }
       if (this.idle) {
