@@ -172,6 +172,16 @@ describe('applySets', () => {
     expect(e.detail).toBe('capacity is not a section');
   });
 
+  it('indexes a list that is there: one device of several', () => {
+    const input = { devices: [{ name: 'a' }, { name: 'b', load: { setupNs: 1 } }] } as ScenarioInput;
+    const out = applySets(input, ['devices.1.load.setupNs=5', 'devices.0.preCopy=false']) as { devices: Record<string, unknown>[] };
+    expect(out.devices).toEqual([{ name: 'a', preCopy: false }, { name: 'b', load: { setupNs: 5 } }]);
+    expect(input.devices![1]!.load!.setupNs).toBe(1);
+    const e = scenarioError(() => applySets(input, ['devices.2.preCopy=false']));
+    expect([e.path, e.detail]).toEqual(['devices.2.preCopy', 'devices is a list of 2: 2 must be an index from 0 to 1']);
+    expect(scenarioError(() => applySets(input, ['devices.x=1'])).detail).toBe('devices is a list of 2: x must be an index from 0 to 1');
+  });
+
   it('rejects an invalid YAML value, naming the path', () => {
     const e = scenarioError(() => applySets({}, ['ring.capacity=[1, 2']));
     expect(e.path).toBe('ring.capacity');

@@ -59,8 +59,9 @@ function isPlain(v: unknown): v is Json {
 }
 
 /**
- * Applies `path=value` overrides (value in YAML flow syntax: 8, true, range, {kind: all}).
- * The result is validated by the schema afterwards, so a bad path or value names its field.
+ * Applies `path=value` overrides (value in YAML flow syntax: 8, true, range, {kind: all}). A
+ * number in the path indexes a list that is there (`devices.0.preCopy=false`). The result is
+ * validated by the schema afterwards, so a bad path or value names its field.
  */
 export function applySets(input: ScenarioInput, sets: readonly string[]): ScenarioInput {
   const root = structuredClone(input) as Json;
@@ -78,14 +79,22 @@ export function applySets(input: ScenarioInput, sets: readonly string[]): Scenar
     } catch (e) {
       throw new ScenarioError(path, `value is not valid YAML: ${firstLine(e)}`);
     }
-    let o = root;
-    for (const k of keys.slice(0, -1)) {
-      const next = o[k];
-      if (next === undefined) o[k] = {};
-      else if (!isPlain(next)) throw new ScenarioError(path, `${k} is not a section`);
-      o = o[k] as Json;
+    let o: Json | unknown[] = root;
+    for (const [i, k] of keys.entries()) {
+      const list = Array.isArray(o);
+      if (list && !(/^\d+$/.test(k) && Number(k) < (o as unknown[]).length)) {
+        throw new ScenarioError(path, `${keys.slice(0, i).join('.')} is a list of ${(o as unknown[]).length}: ${k} must be an index from 0 to ${(o as unknown[]).length - 1}`);
+      }
+      const at = list ? Number(k) : k;
+      if (i === keys.length - 1) {
+        (o as Record<string | number, unknown>)[at] = value;
+        break;
+      }
+      const next = (o as Record<string | number, unknown>)[at];
+      if (next === undefined) (o as Json)[k] = {};
+      else if (!isPlain(next) && !Array.isArray(next)) throw new ScenarioError(path, `${k} is not a section`);
+      o = (o as Record<string | number, unknown>)[at] as Json | unknown[];
     }
-    o[keys.at(-1)!] = value;
   }
   return root as ScenarioInput;
 }
