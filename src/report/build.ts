@@ -3,7 +3,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { UsageError } from '../io/errors.ts';
 import { CDF_QUANTILES } from '../metrics/report.ts';
 import {
-  formatMicros, geometric, histogramSpec, latencyCdfSpec, metricSpec, occupancySpec, renderSvg, timelineSpec,
+  downtimeSpec, formatMicros, geometric, histogramSpec, latencyCdfSpec, metricSpec, occupancySpec, renderSvg, timelineSpec,
   type CdfPoint, type HistogramBar, type TimePoint,
 } from './charts.ts';
 import {
@@ -67,13 +67,14 @@ function layout(input: ReportInput, o: ReportOptions): { title: string; meta: [s
     const meta: [string, string][] = [
       ['input', basename(input.path)], ['scenario', r.emulator.scenario], ['seed', String(r.emulator.seed)], ['status', r.status],
     ];
-    const sections = [runSummary(configs[0]!), ...distributionSections(configs, false), ...timelineSections(configs, false)];
+    const sections = [runSummary(configs[0]!), ...downtimeSections(configs, false), ...distributionSections(configs, false), ...timelineSections(configs, false)];
     return { title: `postcopy-emu report: ${configs[0]!.label}`, meta, sections };
   }
   const failed = failedRuns(configs);
   const sections = [
     metricSection(input, configs, o),
     sweepSummary(configs, axesOf(input)),
+    ...downtimeSections(configs, true),
     ...distributionSections(configs, true),
     ...timelineSections(configs, true),
     ...(failed ? [failed] : []),
@@ -113,6 +114,34 @@ function metricSection(input: SweepInput, configs: readonly Config[], o: ReportO
     + (geometric(points.map((p) => p.x)) ? ` The ${axis} axis is logarithmic.` : '')
     + ' Plot another figure with --metric PATH (any number in the run JSON, e.g. emulator.ring.time-full; metrics.md gives units) and --axis PATH.';
   return { id: 'plot-metric', name: 'metric', heading: `${metric} against ${axis}`, how, spec };
+}
+
+/** emulator.downtime-breakdown's parts, in the order they happen, with their labels. */
+const DOWNTIME_PARTS: [key: string, label: string][] = [
+  ['device-stop-ms', 'device stop arcs'], ['ram-ms', 'RAM: final sync and send'], ['device-transfer-ms', 'device state sent'],
+  ['drain-ms', 'wire drain'], ['device-load-ms', 'device load and start'], ['vcpu-state-ms', 'CPU and device-model state'],
+  ['switchover-ms', 'destination switchover'],
+];
+
+/**
+ * The downtime split into its parts (docs/devices.md), when some run had a precopy phase or
+ * devices (otherwise all of it is the switchover, and the summary says so).
+ */
+function downtimeSections(configs: readonly Config[], sweep: boolean): Section[] {
+  const shown = configs.filter((c) => c.results.some((r) => r.emulator['downtime-breakdown'] && (r.emulator.precopy || r.emulator.devices)));
+  if (shown.length === 0) return [];
+  const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+  const parts = shown.flatMap((c) => DOWNTIME_PARTS.map(([key, part]) => ({
+    series: c.label, part, ms: mean(c.results.map((r) => (r.emulator['downtime-breakdown'] as Record<string, number> | null)?.[key] ?? 0)),
+  })));
+  const how = 'Each bar is a run\'s downtime, from pausing the guest at the source to running it at the destination, split in the order its parts happen:'
+    + ' the devices\' quiesce and stop arcs, RAM\'s final sync and send, the devices\' stop-copy data, the wire draining, the device loads and starts left at the destination,'
+    + ' the CPU and device-model state, and the destination\'s switchover work.'
+    + (sweep ? ' One bar per configuration, the mean over its replications.' : '');
+  return [{
+    id: 'plot-downtime', name: 'downtime', heading: 'Downtime breakdown', how,
+    spec: downtimeSpec(parts, shown.map((c) => c.label), DOWNTIME_PARTS.map(([, l]) => l), 'downtime (ms)'),
+  }];
 }
 
 /** The fault-latency CDF and the log2 histogram, or a note when no run had a fault. */

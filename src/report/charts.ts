@@ -223,3 +223,32 @@ export function metricSpec(points: readonly MetricPoint[], axisValues: readonly 
     return { layer: [{ mark: { type: 'line', point: true, ...plain(look) }, encoding: { x, y, ...c } }, ...spread] };
   });
 }
+
+/** One part of one configuration's downtime (ms). */
+export interface DowntimePart {
+  series: string;
+  part: string;
+  ms: number;
+}
+
+/**
+ * The downtime split into its parts, one stacked bar per configuration, in the order the parts
+ * happen (the parts sum to the downtime).
+ */
+export function downtimeSpec(parts: readonly DowntimePart[], series: readonly string[], order: readonly string[], xTitle: string): TopLevelSpec {
+  const colours = palette(order.length);
+  return {
+    description: 'Downtime breakdown',
+    config: CONFIG,
+    width: WIDTH,
+    height: Math.max(60, 28 * series.length),
+    data: { values: parts.map((p) => ({ ...p, order: order.indexOf(p.part) })) },
+    mark: { type: 'bar' },
+    encoding: {
+      y: { field: 'series', type: 'nominal', sort: [...series], title: null, axis: { labelLimit: 420 } },
+      x: { field: 'ms', type: 'quantitative', stack: 'zero', title: xTitle },
+      color: { field: 'part', type: 'nominal', sort: [...order], scale: { domain: [...order], range: colours }, legend: { title: null, orient: 'bottom', columns: 4 } },
+      order: { field: 'order', type: 'quantitative' },
+    },
+  } as TopLevelSpec;
+}
