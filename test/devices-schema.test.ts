@@ -35,7 +35,7 @@ describe('devices: defaults', () => {
     const [d] = parseScenario(precopy([{ dma: { region: [{ start: 0, count: 16 }] } }])).devices;
     expect(d!.dma).toEqual({
       region: [{ start: 0, count: 16 }], bytesPerSec: 1.25e8, pattern: 'sequential', tracking: 'device-log',
-      unmapDelayNs: 1_000_000, iommuScanPerPageNs: 5, logMaxRanges: 256, logReportPerPageNs: 1, logFails: false,
+      unmapDelayNs: 1_000_000, iommuScanPerPageNs: 5, logMaxRanges: 2, logReportPerPageNs: 1, logFails: false,
     });
   });
 

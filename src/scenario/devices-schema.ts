@@ -38,7 +38,10 @@ const dma = z.object({
   }),
   unmapDelayNs: ns.default(1_000_000).meta({ unit: 'ns', when: 'tracking: unmap', source: 'estimate: an RX buffer is unmapped ~1 ms after the DMA' }),
   iommuScanPerPageNs: z.number().min(0).max(1e6).default(5).meta({ unit: 'ns', when: 'tracking: iommu', source: 'estimate: test-and-clear of one IOMMU PTE\'s dirty bit' }),
-  logMaxRanges: int(1, 65_536).default(256).meta({ unit: 'ranges', when: 'tracking: device-log', source: 'estimate: the ranges a device\'s tracker takes (beyond it the kernel merges them)' }),
+  logMaxRanges: int(1, 65_536).default(2).meta({
+    unit: 'ranges', when: 'tracking: device-log',
+    source: 'QEMU asks the device to log at most two ranges, the mapped IOVA below and above 4 GiB, each from its lowest to its highest mapped page (`vfio_device_feature_dma_logging_start_create`): holes between mappings are tracked too',
+  }),
   logReportPerPageNs: z.number().min(0).max(1e6).default(1).meta({ unit: 'ns', when: 'tracking: device-log', source: 'estimate: one bit of the reported bitmap' }),
   logFails: z.boolean().default(false).meta({ when: 'tracking: device-log', source: 'the report succeeds; true: it fails and QEMU takes every page of the region as dirty' }),
 }).strict();
