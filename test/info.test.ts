@@ -34,6 +34,15 @@ describe("QEMU's statistics for a postcopy run", () => {
     expect(lines).toContain(`throughput: ${report.ram.mbps.toFixed(2)} mbps`);
     expect(lines).toContain(`postcopy request count: ${report.ram['postcopy-requests']}`);
     expect(lines).toHaveLength(21);
+    expect(lines.some((l) => l.startsWith('vfio'))).toBe(false);
+  });
+
+  it('ends with the VFIO devices\' bytes when devices migrated, as hmp_info_migrate does', () => {
+    const { report: r } = runScenario(presetInput('vfio-000-2vf-warm'));
+    const lines = formatInfo(r).trimEnd().split('\n');
+    // Two VFs, each: its 64 KiB context read twice in 1.5 s of precopy (one read a second), and once at the stop.
+    expect(lines.at(-1)).toBe(`vfio device transferred: ${r.vfio!.transferred >> 10} kbytes`);
+    expect(r.vfio!.transferred).toBe(393_216);
   });
 
   it('run --format info prints it; a bad --format exits 2', async () => {

@@ -33,6 +33,8 @@ export function formatInfo(r: RunReport): string {
     ...(r['cpu-throttle-percentage'] > 0 ? [`cpu throttle percentage: ${r['cpu-throttle-percentage']}`] : []),
     `postcopy blocktime: ${ms(r['postcopy-blocktime'])}`,
     `postcopy latency: ${r['postcopy-latency']} ns`,
+    // hmp_info_migrate ends with the VFIO devices' bytes when any migrated.
+    ...(r.vfio ? [`vfio device transferred: ${kb(r.vfio.transferred)}`] : []),
   ];
   return `${lines.join('\n')}\n`;
 }
