@@ -10,6 +10,7 @@ import { Rng } from './kernel/rng.ts';
 import { FRESH, type Alloc } from './memory/arena.ts';
 import { drawZeroSet, outstandingSet, type OutstandingSet } from './memory/guest-memory.ts';
 import type { NextMember } from './memory/skip-list.ts';
+import { precopyCounters } from './metrics/lifecycle.ts';
 import { CounterPoll, type CounterSample } from './metrics/poll.ts';
 import { Timeline } from './metrics/timeline.ts';
 import { Precopy, type StopMilestones } from './precopy/precopy.ts';
@@ -128,7 +129,7 @@ export class Emulator {
       },
     }, dev));
     this.stopMilestones = pre.stopAt;
-    this.readCounters = () => pre.counters();
+    this.readCounters = () => precopyCounters(pre);
     this.poll = pollNs > 0 ? new CounterPoll(k, pollNs, () => this.readCounters!()) : null;
     this.timeline = this.makeTimeline();
   }

@@ -63,6 +63,22 @@ export function ramCounters(emu: Emulator, pre: ReturnType<typeof precopyFigures
   };
 }
 
+/** The counters a query-migrate poll reads while precopy runs. */
+export function precopyCounters(p: Precopy): Omit<CounterSample, 't-ms'> {
+  const c = p.convergence;
+  return {
+    status: p.status,
+    transferred: p.bytes,
+    remaining: p.remaining * p.pageSize,
+    'dirty-sync-count': p.syncs,
+    mbps: Math.round(c.mbps * 100) / 100,
+    'expected-downtime': Math.round(c.expectedDowntimeMs),
+    'dirty-pages-rate': c.dirtyPagesRate,
+    'cpu-throttle-percentage': c.throttlePct,
+    'postcopy-requests': 0,
+  };
+}
+
 /** emulator.precopy: how precopy went. */
 export function precopySection(p: Precopy) {
   const c = p.convergence;

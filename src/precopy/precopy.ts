@@ -2,15 +2,15 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { Rng } from '../kernel/rng.ts';
 import { Link } from '../link/link.ts';
 import { drawZeroSet } from '../memory/guest-memory.ts';
-import { NextMember, popcount32 } from '../memory/skip-list.ts';
+import { popcount32, type NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { RECORD_HEADER_BYTES, pageDataBytes, qemuPagesBytes } from '../stream/records.ts';
-import type { CounterSample } from '../metrics/poll.ts';
 import type { Devices } from '../devices/devices.ts';
 import { Convergence } from './convergence.ts';
 import { DirtyLog } from './dirty-log.ts';
 import { makeDirtier, type Dirtier } from './dirtying.ts';
 import { Multifd } from './multifd.ts';
+import { SendSet } from './send-set.ts';
 
 const enum Phase {
   ITERATE,
@@ -54,9 +54,9 @@ export interface PrecopyHooks {
 export class Precopy {
   /** QEMU's migration bitmap: pages to send in this pass. */
   readonly toSend: NextMember;
+  /** The bitmaps and the scan cursor. */
+  private readonly sendSet: SendSet;
   remaining: number;
-  /** One bit per page: sent at least once. */
-  private readonly sentOnce: Uint32Array;
   /** One bit per page: written since it was last sent (the destination's copy is old). */
   private readonly stale: Uint32Array;
   readonly zero: NextMember | null;
@@ -69,9 +69,6 @@ export class Precopy {
   private readonly s: Scenario;
   private readonly stepKind: number;
   private dirtiedTo = 0;
-  private cursor = 0;
-  /** Zero pages among the pages the last `take` returned. */
-  private takenZeros = 0;
   private phase = Phase.ITERATE;
   private justSynced = false;
   status: PrecopyStatus = 'setup';
@@ -105,11 +102,10 @@ export class Precopy {
   constructor(scenario: Scenario, private readonly kernel: Kernel, private readonly hooks: PrecopyHooks, private readonly devices: Devices | null = null) {
     const s = (this.s = scenario), pages = s.memory.pages, k = kernel;
     this.p = s.precopy;
-    this.toSend = new NextMember(pages);
+    this.sendSet = new SendSet(pages);
+    this.toSend = this.sendSet.toSend;
+    this.stale = this.sendSet.stale;
     this.remaining = pages;
-    this.sentOnce = new Uint32Array((pages + 31) >>> 5);
-    // Nothing is at the destination yet: every page is stale until sent.
-    this.stale = new Uint32Array((pages + 31) >>> 5).fill(~0);
     this.zero = drawZeroSet(pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges);
     this.log = new DirtyLog(pages, this.zero, this.stale);
     this.dirtier = makeDirtier(s);
@@ -147,7 +143,7 @@ export class Precopy {
     return this.p.policy === 'xen' ? this.passes : this.syncs - 1;
   }
 
-  private pageSize(): number {
+  get pageSize(): number {
     return this.s.memory.pageSize;
   }
 
@@ -185,7 +181,7 @@ export class Precopy {
     this.remaining += fresh;
     this.syncs++;
     this.hooks.synced(now, fresh, this.remaining);
-    this.convergence.synced(now, fresh, this.remaining * this.pageSize(), this.bytes, this.pageSize());
+    this.convergence.synced(now, fresh, this.remaining * this.pageSize, this.bytes, this.pageSize);
     return this.syncCost(dirty) + extra;
   }
 
@@ -204,7 +200,7 @@ export class Precopy {
       if (this.p.policy === 'xen') {
         if (this.remaining === 0) return this.endPass(now);
       } else {
-        const dev = this.devices, ram = this.remaining * this.pageSize();
+        const dev = this.devices, ram = this.remaining * this.pageSize;
         // pending_estimate (devices: initial + dirty bytes) at or below the threshold: sync for
         // the exact figure (costs time; devices add their stop-copy size), then decide.
         if (ram + (dev?.estimate(now) ?? 0) <= c.threshold && !this.justSynced) {
@@ -281,12 +277,13 @@ export class Precopy {
     const inThread = detect === 'legacy' || (detect === 'multifd' && mf === null);
     const max = mf ? s.multifd.packetPages : src.recordPages;
     const dataOnly = mf !== null && inThread;
-    if (this.toSend.next(this.cursor) >= pages) {
+    const set = this.sendSet;
+    if (this.toSend.next(set.cursor) >= pages) {
       // A round is complete: QEMU syncs the multifd channels and scans from the start again.
-      this.cursor = 0;
+      set.cursor = 0;
       return this.schedule(mf ? this.syncChannels(now) : now);
     }
-    const n = this.take(max, dataOnly, detect === 'none' ? null : this.zero), zeros = this.takenZeros;
+    const n = set.take(max, dataOnly, detect === 'none' ? null : this.zero), zeros = set.takenZeros;
     this.remaining -= n;
     if (this.remaining < 0) throw new Error(`invariant: precopy sent ${-this.remaining} pages more than were dirty`);
     this.pagesSent += n;
@@ -310,43 +307,6 @@ export class Precopy {
     this.schedule(t);
   }
 
-  /**
-   * Takes the next pages to send, in scan order from the cursor, a 32-page word at a time: up to
-   * `max` pages (data pages only, when `dataOnly`). Returns how many; `takenZeros` of them are
-   * zero pages (by `zeroSet`, null when nobody checks).
-   */
-  private take(max: number, dataOnly: boolean, zeroSet: NextMember | null): number {
-    const toSend = this.toSend, pages = this.s.memory.pages;
-    let n = 0, zeros = 0, g = toSend.next(this.cursor);
-    while (g < pages && (dataOnly ? n - zeros : n) < max) {
-      const w = g >>> 5;
-      let bits = toSend.word(w) & (~0 << (g & 31));
-      let zb = zeroSet ? bits & zeroSet.word(w) : 0;
-      const room = max - (dataOnly ? n - zeros : n);
-      // Stop after the room-th counted page: with data pages only, zero pages past it stay.
-      if (dataOnly ? popcount32(bits & ~zb) >= room : popcount32(bits) > room) {
-        let keep = 0;
-        for (let b = 0, counted = 0; counted < room; b++) {
-          const bit = 1 << b;
-          if ((bits & bit) === 0) continue;
-          keep |= bit;
-          if (!dataOnly || (zb & bit) === 0) counted++;
-        }
-        bits = keep;
-        zb &= keep;
-      }
-      toSend.removeBits(w, bits);
-      this.sentOnce[w]! |= bits;
-      this.stale[w]! &= ~bits;
-      n += popcount32(bits);
-      zeros += popcount32(zb);
-      g = toSend.next(g);
-    }
-    this.cursor = g;
-    this.takenZeros = zeros;
-    return n;
-  }
-
   /** Counts bytes sent: QEMU's precopy and downtime bytes are the main channel's only. */
   private count(bytes: number, main: boolean): void {
     this.bytes += bytes;
@@ -364,7 +324,7 @@ export class Precopy {
   }
 
   private sendMain(t: number, normal: number, zeros: number): void {
-    const ps = this.pageSize();
+    const ps = this.pageSize;
     this.writeMain(t, this.p.policy === 'xen' ? pageDataBytes(normal + zeros, ps, zeros) : qemuPagesBytes(normal, zeros, ps));
   }
 
@@ -404,7 +364,7 @@ export class Precopy {
       return this.finish(dev ? dev.stopCopy(sent, this.deviceWire) : sent);
     }
     this.phase = Phase.STOP_COPY;
-    this.cursor = 0;
+    this.sendSet.cursor = 0;
     this.schedule(t);
   }
 
@@ -443,35 +403,13 @@ export class Precopy {
     this.hooks.status(status);
   }
 
-  /** The counters a query-migrate poll reads while precopy runs. */
-  counters(): Omit<CounterSample, 't-ms'> {
-    const c = this.convergence;
-    return {
-      status: this.status,
-      transferred: this.bytes,
-      remaining: this.remaining * this.pageSize(),
-      'dirty-sync-count': this.syncs,
-      mbps: Math.round(c.mbps * 100) / 100,
-      'expected-downtime': Math.round(c.expectedDowntimeMs),
-      'dirty-pages-rate': c.dirtyPagesRate,
-      'cpu-throttle-percentage': c.throttlePct,
-      'postcopy-requests': 0,
-    };
-  }
-
   /** Whether page g was sent at least once. */
   sentBefore(g: number): boolean {
-    return ((this.sentOnce[g >>> 5]! >>> (g & 31)) & 1) === 1;
+    return this.sendSet.sentBefore(g);
   }
 
   /** Pages the destination holds older data of than the source, outside the pages still to send. */
   staleOutside(): number {
-    let stale = 0;
-    const words = this.stale.length, tail = this.s.memory.pages & 31;
-    for (let w = 0; w < words; w++) {
-      const bits = this.stale[w]! & ~this.toSend.word(w) & (w === words - 1 && tail !== 0 ? (1 << tail) - 1 : ~0);
-      stale += popcount32(bits);
-    }
-    return stale;
+    return this.sendSet.staleOutside();
   }
 }
