@@ -3,6 +3,7 @@ import { PostcopyEmuError } from '../io/errors.ts';
 import { packageVersion } from '../io/package.ts';
 import { registerCompare } from './commands/compare.ts';
 import { registerFields, registerSchema } from './commands/fields.ts';
+import { registerLive } from './commands/live.ts';
 import { registerPresets } from './commands/presets.ts';
 import { registerReal } from './commands/real.ts';
 import { registerReport } from './commands/report.ts';
@@ -49,6 +50,7 @@ export async function main(argv: readonly string[], out: (s: string) => void = (
   registerReproduce(cmd, out);
   registerSoak(cmd, out, fail);
   registerReal(cmd, out, fail);
+  registerLive(cmd, out, fail);
   try {
     await cmd.parseAsync([...argv]);
     return failed;

@@ -1,5 +1,5 @@
-import { LatencyLog } from '../../metrics/latency.ts';
-import { CDF_QUANTILES, type MigrationStatus, type RunReport } from '../../metrics/report.ts';
+import type { MigrationStatus, RunReport } from '../../metrics/report.ts';
+import { measuredReport } from '../measured.ts';
 import type { Scenario } from '../../scenario/schema.ts';
 import type { Accel } from './prereq.ts';
 import type { QmpEvent } from './qmp.ts';
@@ -70,75 +70,48 @@ export function realReport(o: RealObservation): RealReport {
   const postcopyUs = migrationAt(src.events, 'postcopy-active');
   const totalTime = endUs !== null ? round3((endUs - startUs) / 1000) : num(src.info, 'total-time');
 
-  const latency = new LatencyLog();
-  for (const ns of o.faults.latenciesNs) latency.add(ns);
-  const [p50, p90, p99] = latency.percentiles([50, 90, 99]);
-  const requests = latency.count + o.faults.unanswered;
+  const requests = o.faults.latenciesNs.length + o.faults.unanswered;
   const r = ram(src.info, o.scenario);
   const history = src.events.filter((e) => e.event === 'MIGRATION')
     .map((e) => ({ status: e.data.status as MigrationStatus, 'at-ms': round3((e.atUs - startUs) / 1000) }));
   const warnings = ['a real run: the figures the emulator models inside QEMU\'s place (ring, mapper, pager, eviction, pages pushed) are not measured and read 0'];
   if (o.accel === 'tcg') warnings.push('the guest ran under TCG (--accel tcg), not KVM: its speed and the timings are not those of a KVM guest');
   if (o.faults.unanswered > 0) warnings.push(`${o.faults.unanswered} page requests were never answered in the destination's trace`);
-  const mode = o.scenario.migration.mode;
-
-  const report: RunReport = {
+  const report = measuredReport({
+    scenario: o.scenario,
     status: (src.info.status ?? 'failed') as MigrationStatus,
-    'total-time': totalTime,
-    'setup-time': num(src.info, 'setup-time'),
-    'expected-downtime': num(src.info, 'expected-downtime'),
-    downtime: num(src.info, 'downtime'),
-    'cpu-throttle-percentage': num(src.info, 'cpu-throttle-percentage'),
-    'postcopy-blocktime': num(dst.info, 'postcopy-blocktime'),
-    'postcopy-vcpu-blocktime': Array.isArray(dst.info['postcopy-vcpu-blocktime']) ? (dst.info['postcopy-vcpu-blocktime'] as number[]) : [],
-    'postcopy-latency': latency.mean(),
-    'postcopy-latency-dist': [...latency.buckets],
+    totalTimeMs: totalTime,
+    setupMs: num(src.info, 'setup-time'),
+    expectedDowntimeMs: num(src.info, 'expected-downtime'),
+    downtimeMs: num(src.info, 'downtime'),
+    throttlePct: num(src.info, 'cpu-throttle-percentage'),
+    blocktimeMs: num(dst.info, 'postcopy-blocktime'),
+    vcpuBlocktimeMs: Array.isArray(dst.info['postcopy-vcpu-blocktime']) ? (dst.info['postcopy-vcpu-blocktime'] as number[]) : [],
     ram: r,
-    emulator: {
-      scenario: o.scenario.name,
-      warnings,
-      'status-history': history,
-      // QEMU reports the downtime whole; its parts are the model's.
-      'downtime-breakdown': null,
-      recovery: { pauses: 0, 'resent-pages': 0, 're-requested-pages': 0, 'paused-time-ms': 0, 'lost-fault-records': 0 },
-      seed: o.scenario.seed,
-      'simulated-time': totalTime,
-      'postcopy-duration': resumeUs !== null && endUs !== null ? round3(Math.max(0, endUs - resumeUs) / 1000) : null,
-      'eviction-time': 0,
-      'outstanding-at-start': 0,
-      'pages-pending': r.remaining / r['page-size'],
-      faults: { vcpu: requests, foreign: 0, network: requests, minor: 0, 'network-share': null },
-      'pfns-requested': 0,
-      'fault-records': 0,
-      'pages-pushed': 0,
-      'pages-demand-fetched': r['postcopy-requests'],
-      'pages-loaded': 0,
-      'fault-latency': { count: latency.count, p50: p50!, p90: p90!, p99: p99!, max: latency.max, cdf: latency.percentiles(CDF_QUANTILES) },
-      ring: { capacity: 0, 'max-occupancy': 0, 'time-full': 0, ebusy: 0 },
-      mapper: { calls: 0, retries: 0, requests: 0, 'done-at': null },
-      vcpu: { accesses: 0, writes: 0 },
-      link: { 'stream-wire-bytes': 0, 'back-channel-bytes': 0, 'stream-records': 0, 'preempt-records': 0, 'preempt-bytes': 0 },
-      'pager-busy': 0,
-      ...(mode !== 'postcopy' ? {
-        precopy: {
-          end: postcopyUs !== null ? 'switch' : 'converged',
-          // QEMU's dirty-sync-count includes setup's sync.
-          iterations: Math.max(0, r['dirty-sync-count'] - 1),
-          'switched-to-postcopy': postcopyUs !== null,
-          'paused-at-ms': msFromStart(stopUs),
-          'handover-at-ms': msFromStart(postcopyUs),
-          'pages-sent': r.normal + r.duplicate,
-          'guest-writes': 0,
-          'discarded-pages': 0,
-          'discard-ranges': 0,
-          'threshold-bytes': 0,
-          'bandwidth-bytes-per-ms': 0,
-          multifd: null,
-        },
-      } : {}),
-      events: 0,
-    },
-  };
+    latenciesNs: o.faults.latenciesNs,
+    requests,
+    history,
+    warnings,
+    postcopyDurationMs: resumeUs !== null && endUs !== null ? round3(Math.max(0, endUs - resumeUs) / 1000) : null,
+    pagesPending: r.remaining / r['page-size'],
+    ...(o.scenario.migration.mode !== 'postcopy' ? {
+      precopy: {
+        end: postcopyUs !== null ? 'switch' : 'converged',
+        // QEMU's dirty-sync-count includes setup's sync.
+        iterations: Math.max(0, r['dirty-sync-count'] - 1),
+        'switched-to-postcopy': postcopyUs !== null,
+        'paused-at-ms': msFromStart(stopUs),
+        'handover-at-ms': msFromStart(postcopyUs),
+        'pages-sent': r.normal + r.duplicate,
+        'guest-writes': 0,
+        'discarded-pages': 0,
+        'discard-ranges': 0,
+        'threshold-bytes': 0,
+        'bandwidth-bytes-per-ms': 0,
+        multifd: null,
+      },
+    } : {}),
+  });
   return {
     ...report,
     real: {

@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { UsageError } from '../../io/errors.ts';
+import { scenarioFrom, scenarioOptions, type ScenarioOptions } from './run.ts';
+
+export function registerLive(cmd: Command, out: (s: string) => void, fail: () => void): void {
+  scenarioOptions(cmd.command('live')
+    .description('run a postcopy scenario for real: a source and a destination process over TCP, real page bytes, the software pager, every page verified')
+    .argument('[file]', 'scenario file, YAML or JSON'))
+    .option('--json <file>', 'write the full JSON result to FILE (- for stdout)')
+    .option('--listen <host:port>', 'listen there for a destination started elsewhere (`live --destination`), instead of forking one on loopback')
+    .option('--destination <host:port>', 'be the destination: connect to the source at HOST:PORT')
+    .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; listen?: string; destination?: string }) => {
+      const live = await import('../../live/live.ts');
+      if (o.destination !== undefined) {
+        if (file || o.preset || o.set.length > 0 || o.seed !== undefined || o.listen || o.json) {
+          throw new UsageError('--destination takes the scenario from the source: give no FILE, --preset, --set, --seed, --listen or --json');
+        }
+        const { host, port } = live.hostPort('--destination', o.destination);
+        return live.runDestinationAt(host, port);
+      }
+      const input = await scenarioFrom(file, o);
+      const [{ parseScenario }, { formatTable }, { checkOutputFile, writeAtomic }] = await Promise.all([
+        import('../../scenario/validate.ts'), import('../table.ts'), import('../../io/write.ts'),
+      ]);
+      const s = parseScenario(input);
+      live.checkLive(s);
+      const listen = o.listen === undefined ? undefined : live.hostPort('--listen', o.listen);
+      if (o.json && o.json !== '-') checkOutputFile(o.json);
+      const report = await live.runLive(s, listen ? { listen } : {});
+      if (o.json) {
+        const text = JSON.stringify(report, null, 2) + '\n';
+        if (o.json === '-') out(text);
+        else writeAtomic(o.json, text);
+      }
+      const l = report.live;
+      if (o.json !== '-') {
+        out(`${formatTable([report], [`${report.emulator.scenario} (live)`])}\n`);
+        out(`live: ${l['verified-pages']} pages verified, ${l.mismatches} mismatches; ${l['pages-per-second']} pages/s (${(l['page-bytes-per-second'] / 2 ** 20).toFixed(0)} MiB/s of page bytes); backend ${l.backend}\n`);
+      }
+      if (report.status !== 'completed') fail();
+    });
+}

@@ -1,0 +1,152 @@
+import { endianness } from 'node:os';
+import { intArg } from '../io/args.ts';
+
+/**
+ * Live mode's page bytes: the source fills each page from (seed, gfn, version), and the
+ * destination checks what arrived against the same function, so no page table of hashes has to
+ * cross the wire. Content is defined as little-endian 32-bit words; the Uint32Array fast paths
+ * are used only where they produce exactly those bytes (a little-endian host, a 4-byte aligned
+ * view), and a byte-at-a-time path gives the same bytes everywhere else.
+ */
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+const U32_MAX = 0xffffffff;
+
+/** MurmurHash3's finaliser: a bijection on u32, so distinct inputs stay distinct. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * Fills `out` with the page's content: Marsaglia's xorshift128, each step giving two words, its
+ * new state word `a` and `a + t` (t its shifted oldest word), which doubles the speed for little
+ * loss of quality. Each state word comes from one input through a bijection, so distinct
+ * (seed, gfn, version) start from distinct states; xorshift128 permutes its state and its first
+ * four outputs `a` are the state, so distinct inputs give distinct pages (of 32 bytes or more).
+ * Eight discarded steps spread every input over every word.
+ */
+export function fillPage(seed: number, gfn: number, version: number, out: Uint8Array): void {
+  intArg('fillPage.seed', seed, 0);
+  intArg('fillPage.gfn', gfn, 0, U32_MAX);
+  intArg('fillPage.version', version, 0, U32_MAX);
+  let x = fmix32((seed >>> 0) ^ 0x9e3779b9);
+  let y = fmix32(Math.floor(seed / 0x100000000) ^ 0x7f4a7c15);
+  let z = fmix32(gfn ^ 0x94d049bb);
+  let w = fmix32(version ^ 0x2545f491);
+  if ((x | y | z | w) === 0) w = 1; // xorshift's one forbidden state
+  for (let i = 0; i < 8; i++) {
+    const t = x ^ (x << 11);
+    x = y; y = z; z = w;
+    w = w ^ (w >>> 19) ^ t ^ (t >>> 8);
+  }
+
+  const n = out.length;
+  let o = 0;
+  if (LITTLE_ENDIAN && (out.byteOffset & 3) === 0) {
+    // 32 bytes (four steps) a turn, each new word written over the oldest: no register shuffling.
+    const words = (n >>> 5) << 3;
+    const v = new Uint32Array(out.buffer, out.byteOffset, words);
+    for (let i = 0; i < words; i += 8) {
+      let t = x ^ (x << 11);
+      x = w ^ (w >>> 19) ^ t ^ (t >>> 8);
+      v[i] = x;
+      v[i + 1] = (x + t) | 0;
+      t = y ^ (y << 11);
+      y = x ^ (x >>> 19) ^ t ^ (t >>> 8);
+      v[i + 2] = y;
+      v[i + 3] = (y + t) | 0;
+      t = z ^ (z << 11);
+      z = y ^ (y >>> 19) ^ t ^ (t >>> 8);
+      v[i + 4] = z;
+      v[i + 5] = (z + t) | 0;
+      t = w ^ (w << 11);
+      w = z ^ (z >>> 19) ^ t ^ (t >>> 8);
+      v[i + 6] = w;
+      v[i + 7] = (w + t) | 0;
+    }
+    o = words << 2;
+  }
+  // The rest (all of it for an unaligned view): the same steps, written a byte at a time.
+  while (o < n) {
+    const t = x ^ (x << 11);
+    const a = w ^ (w >>> 19) ^ t ^ (t >>> 8);
+    x = y; y = z; z = w; w = a;
+    o = putWord(out, o, a);
+    if (o < n) o = putWord(out, o, (a + t) | 0);
+  }
+}
+
+/** Writes the word little-endian at o, clipped to the end of out; returns the next offset. */
+function putWord(out: Uint8Array, o: number, v: number): number {
+  if (o + 4 <= out.length) {
+    out[o] = v;
+    out[o + 1] = v >>> 8;
+    out[o + 2] = v >>> 16;
+    out[o + 3] = v >>> 24;
+    return o + 4;
+  }
+  for (let k = 0; o < out.length; o++, k += 8) out[o] = v >>> k;
+  return o;
+}
+
+const C1 = 0xcc9e2d51;
+const C2 = 0x1b873593;
+
+/**
+ * MurmurHash3 x86_32 of the bytes (u32), with its published test vectors as the reference;
+ * `seed` is Murmur's seed, 0 for pages. Words are read little-endian, as Murmur defines.
+ */
+export function pageHash(bytes: Uint8Array, seed = 0): number {
+  const n = bytes.length;
+  const words = n >>> 2;
+  let h = seed >>> 0;
+  let i = 0;
+  if (LITTLE_ENDIAN && (bytes.byteOffset & 3) === 0) {
+    const v = new Uint32Array(bytes.buffer, bytes.byteOffset, words);
+    for (; i < words; i++) {
+      let k = Math.imul(v[i]!, C1);
+      k = Math.imul((k << 15) | (k >>> 17), C2);
+      h ^= k;
+      h = (h << 13) | (h >>> 19);
+      h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    }
+  } else {
+    for (; i < words; i++) {
+      const o = i << 2;
+      let k = bytes[o]! | (bytes[o + 1]! << 8) | (bytes[o + 2]! << 16) | (bytes[o + 3]! << 24);
+      k = Math.imul(k, C1);
+      k = Math.imul((k << 15) | (k >>> 17), C2);
+      h ^= k;
+      h = (h << 13) | (h >>> 19);
+      h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    }
+  }
+  const tail = words << 2;
+  const r = n & 3;
+  if (r !== 0) {
+    let k = bytes[tail]!;
+    if (r > 1) k |= bytes[tail + 1]! << 8;
+    if (r > 2) k |= bytes[tail + 2]! << 16;
+    k = Math.imul(k, C1);
+    k = Math.imul((k << 15) | (k >>> 17), C2);
+    h ^= k;
+  }
+  return fmix32(h ^ n);
+}
+
+/** Grown on demand and reused: expectedHash runs once per received page. */
+let scratch = new Uint8Array(4096);
+
+/** The hash a page of this (seed, gfn, version) must have: pageHash of fillPage's bytes. */
+export function expectedHash(seed: number, gfn: number, version: number, pageSize: number): number {
+  intArg('expectedHash.pageSize', pageSize, 0, 2 ** 30);
+  if (scratch.length < pageSize) scratch = new Uint8Array(pageSize);
+  const page = scratch.subarray(0, pageSize);
+  fillPage(seed, gfn, version, page);
+  return pageHash(page);
+}

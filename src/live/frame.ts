@@ -1,0 +1,362 @@
+import { crc32 } from 'node:zlib';
+import { intArg } from '../io/args.ts';
+import { PostcopyEmuError } from '../io/errors.ts';
+import type { Scenario } from '../scenario/schema.ts';
+
+/**
+ * Live mode's wire format: a 16-byte big-endian header, then the payload.
+ *
+ *   0  magic   u32  0x50434c56 ("PCLV")
+ *   4  version u8   1
+ *   5  type    u8   FrameType
+ *   6  flags   u16  0
+ *   8  length  u32  payload bytes, ≤ MAX_PAYLOAD
+ *  12  crc32   u32  of the payload (node:zlib crc32)
+ *
+ * TCP is already checksummed; the CRC is here to catch our own bugs (a desynchronised stream, a
+ * payload built from the wrong buffer), which would otherwise surface as a wrong page much later.
+ */
+export const FRAME_MAGIC = 0x50434c56;
+export const FRAME_VERSION = 1;
+export const HEADER_BYTES = 16;
+/** The largest payload: bounds what a decoder buffers for one frame (a 2 MiB huge page fits). */
+export const MAX_PAYLOAD = 16 * 1024 * 1024;
+
+export enum FrameType { HELLO = 1, PAGE = 2, REQUEST = 3, COMPLETE = 4, VERIFY = 5, ERROR = 6 }
+
+const U32_MAX = 0xffffffff;
+
+/** Where a frame sits on its stream: its number (from 0) and the offset of its header's first byte. */
+export interface FrameAt {
+  index: number;
+  offset: number;
+}
+
+export interface Frame extends FrameAt {
+  type: FrameType;
+  /** May be a subarray of a pushed chunk: copy it to keep it past the chunk's life. */
+  payload: Buffer;
+}
+
+/**
+ * A malformed stream or payload. With a position, the message reads
+ * `frame <index> at byte <offset>: <what>`; a payload decoder called without one says only what.
+ */
+export class FrameError extends PostcopyEmuError {
+  readonly index: number | undefined;
+  readonly offset: number | undefined;
+
+  constructor(readonly what: string, at?: FrameAt) {
+    super('frame', at ? `frame ${at.index} at byte ${at.offset}: ${what}` : what);
+    this.name = 'FrameError';
+    this.index = at?.index;
+    this.offset = at?.offset;
+  }
+}
+
+function isFrameType(t: number): t is FrameType {
+  return t >= FrameType.HELLO && t <= FrameType.ERROR && t % 1 === 0;
+}
+
+const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
+
+/** One frame as a single Buffer (one socket write). */
+export function encodeFrame(type: FrameType, payload: Uint8Array): Buffer {
+  if (typeof type !== 'number' || !isFrameType(type)) {
+    throw new PostcopyEmuError('encodeFrame.type', `encodeFrame.type: must be a FrameType (1..6), got ${String(type)}`);
+  }
+  intArg('encodeFrame.payload.length', payload.length, 0, MAX_PAYLOAD);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+  out.writeUInt32BE(FRAME_MAGIC, 0);
+  out[4] = FRAME_VERSION;
+  out[5] = type;
+  out.writeUInt16BE(0, 6);
+  out.writeUInt32BE(payload.length, 8);
+  out.writeUInt32BE(crc32(payload), 12);
+  out.set(payload, HEADER_BYTES);
+  return out;
+}
+
+interface Pending {
+  type: FrameType;
+  length: number;
+  crc: number;
+  at: FrameAt;
+}
+
+/**
+ * Splits a byte stream into frames, whatever the chunk boundaries. Chunks are kept in a list and
+ * only copied when a header or payload spans chunks, so every byte is copied at most once (no
+ * re-concatenation per push). The header is checked as soon as its 16 bytes are in, so a bad
+ * length is refused before anything is buffered for it: at most one frame (16 + MAX_PAYLOAD
+ * bytes) is ever held. The first error is sticky: the stream has lost its framing, so every
+ * later push() and end() throws it again.
+ *
+ * push() takes ownership of the chunk: payloads may be subarrays of it, so don't reuse it.
+ */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  /** chunks[head] is the first with unconsumed bytes; headOff of them are consumed. */
+  private head = 0;
+  private headOff = 0;
+  private buffered = 0;
+  /** Stream offset of the first unconsumed byte. */
+  private consumed = 0;
+  private index = 0;
+  private pending: Pending | null = null;
+  private failed: FrameError | null = null;
+
+  /** Bytes held for the frame in progress (header already parsed or not). */
+  get bufferedBytes(): number {
+    return this.buffered + (this.pending ? HEADER_BYTES : 0);
+  }
+
+  /** Frames completed so far. */
+  get frames(): number {
+    return this.index;
+  }
+
+  /**
+   * Feeds a chunk; returns the frames it completed, in order. Throws FrameError on a bad frame
+   * (frames completed earlier in the same chunk go with it: the stream is dead anyway).
+   */
+  push(chunk: Buffer): Frame[] {
+    if (this.failed) throw this.failed;
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
+    const out: Frame[] = [];
+    for (;;) {
+      if (!this.pending) {
+        if (this.buffered < HEADER_BYTES) break;
+        const at = { index: this.index, offset: this.consumed };
+        this.pending = this.header(this.take(HEADER_BYTES), at);
+      }
+      const p = this.pending;
+      if (this.buffered < p.length) break;
+      const payload = this.take(p.length);
+      const crc = crc32(payload);
+      if (crc !== p.crc) this.fail(`CRC mismatch (header ${hex(p.crc)}, payload ${hex(crc)})`, p.at);
+      out.push({ type: p.type, payload, index: p.at.index, offset: p.at.offset });
+      this.index++;
+      this.pending = null;
+    }
+    this.trim();
+    return out;
+  }
+
+  /** The stream has ended: throws FrameError if it stopped inside a frame. */
+  end(): void {
+    if (this.failed) throw this.failed;
+    if (this.pending) this.fail(`truncated stream: ${this.buffered} of ${this.pending.length} payload bytes`, this.pending.at);
+    const at = { index: this.index, offset: this.consumed };
+    if (this.buffered > 0) this.fail(`truncated stream: ${this.buffered} of ${HEADER_BYTES} header bytes`, at);
+  }
+
+  private fail(what: string, at: FrameAt): never {
+    this.failed = new FrameError(what, at);
+    throw this.failed;
+  }
+
+  private header(h: Buffer, at: FrameAt): Pending {
+    const magic = h.readUInt32BE(0);
+    if (magic !== FRAME_MAGIC) this.fail(`bad magic ${hex(magic)} (expected ${hex(FRAME_MAGIC)})`, at);
+    if (h[4] !== FRAME_VERSION) this.fail(`unsupported version ${h[4]} (expected ${FRAME_VERSION})`, at);
+    const type = h[5]!;
+    if (!isFrameType(type)) this.fail(`unknown type ${type}`, at);
+    const flags = h.readUInt16BE(6);
+    // Version 1 defines no flags: a set one means a peer we don't understand.
+    if (flags !== 0) this.fail(`unsupported flags 0x${flags.toString(16).padStart(4, '0')} (expected 0)`, at);
+    const length = h.readUInt32BE(8);
+    if (length > MAX_PAYLOAD) this.fail(`length ${length} over the bound ${MAX_PAYLOAD}`, at);
+    return { type, length, crc: h.readUInt32BE(12), at };
+  }
+
+  /** Consumes n ≤ buffered bytes: a subarray when they sit in one chunk, else one copy. */
+  private take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    this.buffered -= n;
+    this.consumed += n;
+    const first = this.chunks[this.head]!;
+    if (first.length - this.headOff >= n) {
+      const b = first.subarray(this.headOff, this.headOff + n);
+      this.advance(first, n);
+      return b;
+    }
+    const b = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[this.head]!;
+      const k = Math.min(n - filled, c.length - this.headOff);
+      c.copy(b, filled, this.headOff, this.headOff + k);
+      filled += k;
+      this.advance(c, k);
+    }
+    return b;
+  }
+
+  private advance(c: Buffer, k: number): void {
+    this.headOff += k;
+    if (this.headOff === c.length) {
+      this.head++;
+      this.headOff = 0;
+    }
+  }
+
+  /** Drops consumed chunks; copies a small leftover out of a big chunk so it doesn't pin it. */
+  private trim(): void {
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+      return;
+    }
+    // Amortised O(1): the list is sliced only once its dead prefix outweighs the live part.
+    if (this.head > 32 && this.head * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
+    const c = this.chunks[this.head]!;
+    if (this.headOff > 0 && (c.length - this.headOff) * 2 < c.length) {
+      this.chunks[this.head] = Buffer.from(c.subarray(this.headOff));
+      this.headOff = 0;
+    }
+  }
+}
+
+// ---- payload codecs (all big-endian) ----
+
+function u32At(p: Uint8Array, o: number): number {
+  return ((p[o]! << 24) | (p[o + 1]! << 16) | (p[o + 2]! << 8) | p[o + 3]!) >>> 0;
+}
+
+function asBuffer(p: Uint8Array, start = 0, end = p.length): Buffer {
+  return Buffer.from(p.buffer, p.byteOffset + start, end - start);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Strict UTF-8 JSON, or a FrameError saying which payload was bad. */
+function parseJson(p: Uint8Array, what: string, at?: FrameAt): unknown {
+  try {
+    return JSON.parse(utf8.decode(p));
+  } catch {
+    throw new FrameError(`${what} is not UTF-8 JSON`, at);
+  }
+}
+
+export interface PagePayload {
+  gfn: number;
+  version: number;
+  /** A view into the payload, not a copy. */
+  bytes: Buffer;
+}
+
+/** PAGE: gfn u32, version u32, then the page's bytes. */
+export function encodePage(gfn: number, version: number, bytes: Uint8Array): Buffer {
+  intArg('encodePage.gfn', gfn, 0, U32_MAX);
+  intArg('encodePage.version', version, 0, U32_MAX);
+  intArg('encodePage.bytes.length', bytes.length, 0, MAX_PAYLOAD - 8);
+  const out = Buffer.allocUnsafe(8 + bytes.length);
+  out.writeUInt32BE(gfn, 0);
+  out.writeUInt32BE(version, 4);
+  out.set(bytes, 8);
+  return out;
+}
+
+/** With pageSize, the payload must be exactly 8 + pageSize bytes; without, at least 8. */
+export function decodePage(payload: Uint8Array, pageSize?: number, at?: FrameAt): PagePayload {
+  const n = payload.length;
+  if (pageSize !== undefined ? n !== 8 + pageSize : n < 8) {
+    const want = pageSize !== undefined ? `${8 + pageSize} (8 + page size ${pageSize})` : 'at least 8';
+    throw new FrameError(`PAGE payload is ${n} bytes, expected ${want}`, at);
+  }
+  return { gfn: u32At(payload, 0), version: u32At(payload, 4), bytes: asBuffer(payload, 8) };
+}
+
+export interface RequestPayload {
+  gfn: number;
+  /** Pages from gfn on; 1 = one page. */
+  count: number;
+}
+
+/** REQUEST: gfn u32, count u32 (≥ 1). */
+export function encodeRequest(gfn: number, count: number): Buffer {
+  intArg('encodeRequest.gfn', gfn, 0, U32_MAX);
+  intArg('encodeRequest.count', count, 1, U32_MAX);
+  const out = Buffer.allocUnsafe(8);
+  out.writeUInt32BE(gfn, 0);
+  out.writeUInt32BE(count, 4);
+  return out;
+}
+
+export function decodeRequest(payload: Uint8Array, at?: FrameAt): RequestPayload {
+  if (payload.length !== 8) throw new FrameError(`REQUEST payload is ${payload.length} bytes, expected 8`, at);
+  const count = u32At(payload, 4);
+  if (count === 0) throw new FrameError('REQUEST count is 0, expected at least 1', at);
+  return { gfn: u32At(payload, 0), count };
+}
+
+/** VERIFY as the destination's end-of-run report: u32 pagesPresent, u32 mismatches, UTF-8 JSON stats. */
+export interface VerifyReport<S = unknown> {
+  pagesPresent: number;
+  mismatches: number;
+  stats: S;
+}
+
+export function encodeVerify(r: VerifyReport): Buffer {
+  intArg('encodeVerify.pagesPresent', r.pagesPresent, 0, U32_MAX);
+  intArg('encodeVerify.mismatches', r.mismatches, 0, U32_MAX);
+  const json = Buffer.from(JSON.stringify(r.stats) ?? 'null', 'utf8');
+  intArg('encodeVerify.stats.length', json.length, 0, MAX_PAYLOAD - 8);
+  const out = Buffer.allocUnsafe(8 + json.length);
+  out.writeUInt32BE(r.pagesPresent, 0);
+  out.writeUInt32BE(r.mismatches, 4);
+  json.copy(out, 8);
+  return out;
+}
+
+/** stats is unchecked JSON: the caller validates its shape. */
+export function decodeVerify(payload: Uint8Array, at?: FrameAt): VerifyReport {
+  if (payload.length < 8) throw new FrameError(`VERIFY payload is ${payload.length} bytes, expected at least 8`, at);
+  const stats = parseJson(payload.subarray(8), 'VERIFY stats', at);
+  return { pagesPresent: u32At(payload, 0), mismatches: u32At(payload, 4), stats };
+}
+
+export interface Hello<S = Scenario> {
+  scenario: S;
+  seed: number;
+}
+
+/** HELLO: UTF-8 JSON `{ scenario, seed }`. */
+export function encodeHello(hello: Hello): Buffer {
+  intArg('encodeHello.seed', hello.seed, 0);
+  const out = Buffer.from(JSON.stringify({ scenario: hello.scenario, seed: hello.seed }), 'utf8');
+  intArg('encodeHello.length', out.length, 0, MAX_PAYLOAD);
+  return out;
+}
+
+/** Checks the envelope only: the scenario is unchecked JSON, for the caller to parseScenario(). */
+export function decodeHello(payload: Uint8Array, at?: FrameAt): Hello<unknown> {
+  const v = parseJson(payload, 'HELLO payload', at);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FrameError('HELLO payload is not a JSON object', at);
+  const { scenario, seed } = v as Record<string, unknown>;
+  if (typeof scenario !== 'object' || scenario === null || Array.isArray(scenario)) {
+    throw new FrameError('HELLO scenario is not a JSON object', at);
+  }
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
+    throw new FrameError(`HELLO seed ${JSON.stringify(seed) ?? 'undefined'} is not an integer in 0..${Number.MAX_SAFE_INTEGER}`, at);
+  }
+  return { scenario, seed };
+}
+
+/** ERROR: UTF-8 text (a bad sequence reads as U+FFFD: it is only shown). */
+export function encodeErrorText(text: string): Buffer {
+  const out = Buffer.from(text, 'utf8');
+  intArg('encodeErrorText.length', out.length, 0, MAX_PAYLOAD);
+  return out;
+}
+
+export function decodeErrorText(payload: Uint8Array): string {
+  return asBuffer(payload).toString('utf8');
+}

@@ -1,0 +1,143 @@
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { createConnection, createServer, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { PostcopyEmuError, UsageError } from '../io/errors.ts';
+import { ScenarioError } from '../scenario/error.ts';
+import { packageRoot } from '../io/package.ts';
+import type { RunReport } from '../metrics/report.ts';
+import { ringUnbounded, type Scenario } from '../scenario/schema.ts';
+import { runDestination } from './destination.ts';
+import { measuredReport } from './measured.ts';
+import { runSource, type SourceResult } from './source.ts';
+
+/** Guest memory a live run may map: the destination holds all of it in one SharedArrayBuffer. */
+export const LIVE_MAX_BYTES = 2 ** 30;
+/** A run that has not verified by then is stopped (the bound that always fires). */
+export const LIVE_TIMEOUT_MS = 600_000;
+
+/** What `live` adds to a run report: how the run was made and what it measured. */
+export interface LiveSection {
+  backend: 'software';
+  'verified-pages': number;
+  mismatches: number;
+  'pages-per-second': number;
+  'page-bytes-per-second': number;
+  'bytes-sent': number;
+  'ring-max-occupancy': number;
+}
+export type LiveReport = RunReport & { live: LiveSection };
+
+/** The scenarios live mode runs, with the field that rules the others out. */
+export function checkLive(s: Scenario): void {
+  if (s.migration.mode !== 'postcopy') throw new ScenarioError('migration.mode', `live runs postcopy (got ${s.migration.mode}): precopy and hybrid are the model's for now`);
+  if (s.devices.length > 0) throw new ScenarioError('devices', 'live has no passthrough devices: leave devices out');
+  if (s.source.policy === 'demand') throw new ScenarioError('source.policy', 'live pushes pages in the background: demand would leave untouched pages at the source for ever');
+  if (s.memory.pages * s.memory.pageSize > LIVE_MAX_BYTES) {
+    throw new ScenarioError('memory.pages', `a live guest is at most ${LIVE_MAX_BYTES / 2 ** 20} MiB (memory.pages × memory.pageSize), got ${(s.memory.pages * s.memory.pageSize) / 2 ** 20} MiB`);
+  }
+}
+
+/** host:port → its parts (port 1–65535). */
+export function hostPort(field: string, v: string): { host: string; port: number } {
+  const m = /^(.+):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[2]) : 0;
+  if (!m || port < 1 || port > 65_535) throw new UsageError(`${field}: must be HOST:PORT with a port from 1 to 65535, got "${v}"`, field);
+  return { host: m[1]!, port };
+}
+
+/** The destination role: connects to the source and runs the software pager until VERIFY is sent. */
+export async function runDestinationAt(host: string, port: number): Promise<void> {
+  const socket = createConnection({ host, port });
+  socket.setNoDelay(true);
+  try {
+    await once(socket, 'connect');
+  } catch (e) {
+    throw new PostcopyEmuError('--destination', `--destination: cannot connect to the source at ${host}:${port}: ${(e as Error).message}`);
+  }
+  await runDestination(socket);
+}
+
+/**
+ * One live migration: the source listens (on `listen`, or on a free loopback port with the
+ * destination forked as a second process of this CLI), sends the guest's pages as real bytes,
+ * and builds the result from what both sides measured.
+ */
+export async function runLive(s: Scenario, o: { listen?: { host: string; port: number } } = {}): Promise<LiveReport> {
+  checkLive(s);
+  const server = createServer();
+  server.listen(o.listen?.port ?? 0, o.listen?.host ?? '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  const child = o.listen ? null : fork(`${packageRoot}bin/postcopy-emu.mjs`, ['live', '--destination', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let childErr = '';
+  child?.stderr?.on('data', (d: Buffer) => (childErr += d.toString()));
+  const exited = child ? once(child, 'exit') : Promise.resolve([0]);
+  const timer = setTimeout(() => {
+    child?.kill();
+    server.close();
+  }, LIVE_TIMEOUT_MS);
+  try {
+    const connected = once(server, 'connection') as Promise<[Socket]>;
+    const [socket] = await Promise.race([connected, exited.then(() => {
+      throw new PostcopyEmuError('live', `the destination process ended before it connected: ${childErr.trim() || 'no message'}`);
+    })]);
+    server.close();
+    socket.setNoDelay(true);
+    const t0 = performance.now();
+    const r = await runSource(socket, s, () => performance.now() - t0);
+    socket.end();
+    const [code] = await exited;
+    if (code !== 0) throw new PostcopyEmuError('live', `the destination process exited with ${String(code)}: ${childErr.trim()}`);
+    return liveReport(s, r);
+  } finally {
+    clearTimeout(timer);
+    server.close();
+  }
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** The run in the emulator's JSON shape, with QEMU's names; `live` says what was measured how. */
+function liveReport(s: Scenario, r: SourceResult): LiveReport {
+  const st = r.verify.stats as { faults?: number; faultLatencyNs?: number[]; maxOccupancy?: number; resumedMs?: number; pagesReceived?: number; bytesReceived?: number };
+  const pages = s.memory.pages, size = s.memory.pageSize;
+  const ok = r.verify.mismatches === 0 && r.verify.pagesPresent === pages;
+  const totalMs = round3(r.verifiedMs);
+  const seconds = r.completeMs / 1000;
+  const report = measuredReport({
+    scenario: s,
+    status: ok ? 'completed' : 'failed',
+    totalTimeMs: totalMs,
+    downtimeMs: round3(st.resumedMs ?? 0),
+    ram: {
+      transferred: r.bytesSent, remaining: 0, total: pages * size, duplicate: 0, normal: pages, 'normal-bytes': pages * size,
+      'dirty-pages-rate': 0, mbps: seconds > 0 ? round3((r.bytesSent * 8) / seconds / 1e6) : 0, 'dirty-sync-count': 0,
+      'postcopy-requests': r.requests, 'page-size': size, 'multifd-bytes': 0,
+      'pages-per-second': seconds > 0 ? Math.round(pages / seconds) : 0, 'precopy-bytes': 0, 'downtime-bytes': 0, 'postcopy-bytes': r.bytesSent,
+    },
+    latenciesNs: st.faultLatencyNs ?? [],
+    requests: st.faults ?? r.requests,
+    history: [{ status: 'postcopy-active', 'at-ms': 0 }, { status: ok ? 'completed' : 'failed', 'at-ms': totalMs }],
+    warnings: ['a live run: the software pager (SharedArrayBuffer, Atomics.wait) over real TCP on this host; what the model simulates inside the hypervisor (eviction, the device model) is not part of it and reads 0'],
+    postcopyDurationMs: totalMs,
+    pagesPending: pages - r.verify.pagesPresent,
+    pagesPushed: r.pagesPushed,
+    pagesLoaded: r.verify.pagesPresent,
+    ring: { capacity: ringUnbounded(s) ? 0 : s.ring.capacity, 'max-occupancy': st.maxOccupancy ?? 0, 'time-full': 0, ebusy: 0 },
+    link: { 'stream-wire-bytes': r.bytesSent, 'stream-records': pages },
+  });
+  return {
+    ...report,
+    live: {
+      backend: 'software',
+      'verified-pages': r.verify.pagesPresent,
+      mismatches: r.verify.mismatches,
+      'pages-per-second': report.ram['pages-per-second'],
+      'page-bytes-per-second': seconds > 0 ? Math.round((pages * size) / seconds) : 0,
+      'bytes-sent': r.bytesSent,
+      'ring-max-occupancy': st.maxOccupancy ?? 0,
+    },
+  };
+}

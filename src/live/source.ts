@@ -1,0 +1,111 @@
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import PQueue from 'p-queue';
+import { PostcopyEmuError } from '../io/errors.ts';
+import type { Scenario } from '../scenario/schema.ts';
+import { fillPage } from './content.ts';
+import { FrameDecoder, FrameType, decodeErrorText, decodeRequest, decodeVerify, encodeFrame, encodeHello, encodePage } from './frame.ts';
+
+/** Pages a background batch sends in one write (QEMU's QEMUFile gathers 64 pages a writev). */
+const BATCH_PAGES = 64;
+
+/** What the source saw, and what the destination reported in VERIFY. */
+export interface SourceResult {
+  pagesPushed: number;
+  pagesDemanded: number;
+  requests: number;
+  bytesSent: number;
+  /** ms from HELLO to the last page written, and to VERIFY read. */
+  completeMs: number;
+  verifiedMs: number;
+  verify: { pagesPresent: number; mismatches: number; stats: Record<string, unknown> };
+}
+
+/**
+ * The live source (docs/live.md): sends HELLO, then every page of the guest as real bytes
+ * (content.ts: a function of seed, gfn and version 0), requested pages first — a p-queue with
+ * priorities on the send path, one task per request or per 64-page background batch, each
+ * waiting for the socket to drain (back-pressure) — then COMPLETE, and waits for VERIFY.
+ */
+export async function runSource(socket: Socket, s: Scenario, clockMs: () => number): Promise<SourceResult> {
+  const pages = s.memory.pages, size = s.memory.pageSize;
+  const sent = new Uint8Array(pages);
+  const page = new Uint8Array(size);
+  const queue = new PQueue({ concurrency: 1 });
+  const r: SourceResult = { pagesPushed: 0, pagesDemanded: 0, requests: 0, bytesSent: 0, completeMs: -1, verifiedMs: -1, verify: { pagesPresent: 0, mismatches: 0, stats: {} } };
+  let count = 0, nextBackground = 0, failure: Error | null = null;
+  const t0 = clockMs();
+
+  const write = async (buf: Buffer) => {
+    r.bytesSent += buf.length;
+    if (!socket.write(buf)) await once(socket, 'drain');
+  };
+  const frameOf = (g: number) => {
+    sent[g] = 1;
+    count++;
+    fillPage(s.seed, g, 0, page);
+    return encodeFrame(FrameType.PAGE, encodePage(g, 0, page));
+  };
+  const finished = async () => {
+    if (count < pages || r.completeMs >= 0) return;
+    r.completeMs = clockMs() - t0;
+    await write(encodeFrame(FrameType.COMPLETE, new Uint8Array(0)));
+  };
+  const background = async (): Promise<void> => {
+    const frames: Buffer[] = [];
+    while (frames.length < BATCH_PAGES && nextBackground < pages) {
+      if (!sent[nextBackground]) frames.push(frameOf(nextBackground));
+      nextBackground++;
+    }
+    r.pagesPushed += frames.length;
+    if (frames.length > 0) await write(Buffer.concat(frames));
+    await finished();
+    if (nextBackground < pages && !failure) void queue.add(background, { priority: 0 });
+  };
+  const serve = async (gfn: number, n: number): Promise<void> => {
+    const frames: Buffer[] = [];
+    for (let g = gfn; g < Math.min(pages, gfn + n); g++) if (!sent[g]) frames.push(frameOf(g));
+    r.pagesDemanded += frames.length;
+    if (frames.length > 0) await write(Buffer.concat(frames));
+    await finished();
+  };
+
+  const verified = new Promise<void>((resolve, reject) => {
+    const decoder = new FrameDecoder();
+    const fail = (e: Error) => {
+      failure ??= e;
+      queue.clear();
+      reject(e);
+    };
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const f of decoder.push(chunk)) {
+          if (f.type === FrameType.REQUEST) {
+            const { gfn, count: n } = decodeRequest(f.payload, f);
+            if (gfn >= pages || n < 1) throw new PostcopyEmuError('frame', `frame ${f.index}: request for pages ${gfn}+${n} outside the guest's ${pages}`);
+            r.requests++;
+            void queue.add(() => serve(gfn, n), { priority: 1 });
+          } else if (f.type === FrameType.VERIFY) {
+            r.verify = decodeVerify(f.payload, f) as SourceResult['verify'];
+            r.verifiedMs = clockMs() - t0;
+            resolve();
+          } else if (f.type === FrameType.ERROR) {
+            throw new PostcopyEmuError('live', `the destination failed: ${decodeErrorText(f.payload)}`);
+          }
+        }
+      } catch (e) {
+        fail(e as Error);
+      }
+    });
+    socket.on('error', (e) => fail(new PostcopyEmuError('live', `the connection to the destination failed: ${e.message}`)));
+    socket.on('close', () => {
+      if (r.verifiedMs < 0) fail(new PostcopyEmuError('live', 'the destination closed the connection before it verified the pages'));
+    });
+  });
+
+  await write(encodeFrame(FrameType.HELLO, encodeHello({ scenario: s, seed: s.seed })));
+  void queue.add(background, { priority: 0 });
+  await verified;
+  await queue.onIdle();
+  return r;
+}

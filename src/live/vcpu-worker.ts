@@ -1,0 +1,106 @@
+/**
+ * One live vCPU (docs/live.md), a worker thread of the destination: touches guest pages in the
+ * workload's pattern. A touch of a page that is not present is a fault: the first vCPU to see the
+ * page missing marks it requested and puts its gfn on the fault ring, then every faulting vCPU
+ * blocks (Atomics.wait on the page's state word) until the pager has placed it. Each fault's
+ * latency is real time, in ns. The result is posted once, when the vCPU has done its touches.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Rng } from '../kernel/rng.ts';
+import { ringPut } from './ring.ts';
+
+/** Page states, one Int32 a page. */
+export const PAGE = { MISSING: 0, REQUESTED: 1, PRESENT: 2, ABORTED: 3 } as const;
+
+export interface VcpuInit {
+  vcpu: number;
+  vcpus: number;
+  /** Guest memory, pages × pageSize bytes. */
+  memory: SharedArrayBuffer;
+  /** Int32 per page: PAGE.*. */
+  state: SharedArrayBuffer;
+  /** The fault ring (ring.ts). */
+  ring: SharedArrayBuffer;
+  pageSize: number;
+  pattern: 'sequential' | 'random';
+  regionStart: number;
+  regionCount: number;
+  touches: number;
+  writeFraction: number;
+  seed: number;
+}
+
+export interface VcpuResult {
+  kind: 'done';
+  vcpu: number;
+  faults: number;
+  /** The first `faults` entries are each fault's latency, ns. */
+  latencyNs: Float64Array;
+  touches: number;
+  writes: number;
+  /** Wall time of the touch loop, ms. */
+  ms: number;
+  /** The run was aborted while this vCPU waited. */
+  aborted: boolean;
+  /** Xor of the bytes read: keeps the reads observable. */
+  readXor: number;
+}
+
+/** What a vCPU thread posts: `started` as its touch loop begins, then its result. */
+export type VcpuMessage = { kind: 'started'; vcpu: number } | VcpuResult;
+
+/** Runs one vCPU's touches to the end (blocking: call it on a worker thread). */
+export function runVcpu(o: VcpuInit, started: () => void = () => {}): VcpuResult {
+  const memory = new Uint8Array(o.memory);
+  const state = new Int32Array(o.state);
+  const ring = new Int32Array(o.ring);
+  const rng = new Rng(o.seed, `live-vcpu-${o.vcpu}`);
+  const offset = Math.floor((o.vcpu * o.regionCount) / o.vcpus);
+  let latency = new Float64Array(Math.min(1024, Math.max(1, o.touches)));
+  let faults = 0, writes = 0, readXor = 0, touches = 0, aborted = false;
+  const t0 = performance.now();
+  started();
+
+  for (let i = 0; i < o.touches; i++) {
+    const g = o.regionStart + (o.pattern === 'sequential' ? (offset + i) % o.regionCount : rng.int(0, o.regionCount - 1));
+    const write = rng.float() < o.writeFraction;
+    let s = Atomics.load(state, g);
+    if (s !== PAGE.PRESENT) {
+      const start = process.hrtime.bigint();
+      if (s === PAGE.MISSING && Atomics.compareExchange(state, g, PAGE.MISSING, PAGE.REQUESTED) === PAGE.MISSING) {
+        if (!ringPut(ring, g)) {
+          aborted = true;
+          break;
+        }
+      }
+      while ((s = Atomics.load(state, g)) !== PAGE.PRESENT && s !== PAGE.ABORTED) Atomics.wait(state, g, s);
+      if (s === PAGE.ABORTED) {
+        aborted = true;
+        break;
+      }
+      if (faults === latency.length) {
+        const grown = new Float64Array(latency.length * 2);
+        grown.set(latency);
+        latency = grown;
+      }
+      latency[faults++] = Number(process.hrtime.bigint() - start);
+    }
+    // One byte of the page, at an offset that walks through it.
+    const at = g * o.pageSize + ((i * 64) % o.pageSize);
+    if (write) {
+      memory[at] = (i & 0xff) | 1;
+      writes++;
+    } else {
+      readXor ^= memory[at]!;
+    }
+    touches++;
+  }
+  return { kind: 'done', vcpu: o.vcpu, faults, latencyNs: latency.slice(0, faults), touches, writes, ms: performance.now() - t0, aborted, readXor };
+}
+
+const init = (workerData as { vcpu?: VcpuInit } | null)?.vcpu;
+if (parentPort && init) {
+  const port = parentPort;
+  const r = runVcpu(init, () => port.postMessage({ kind: 'started', vcpu: init.vcpu } satisfies VcpuMessage));
+  port.postMessage(r, [r.latencyNs.buffer as ArrayBuffer]);
+}
