@@ -11,6 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { soak } from '../src/check/soak.ts';
+import { runLive } from '../src/live/live.ts';
+import { applySets } from '../src/scenario/load.ts';
+import { parseScenario } from '../src/scenario/validate.ts';
 import { runSweep } from '../src/sweep/run.ts';
 import { expandSweep } from '../src/sweep/spec.ts';
 
@@ -106,6 +109,24 @@ async function soak10000(): Promise<object> {
   return { case: 'soak-10000 --jobs 2', runs: r.count, violations: r.failures.length, events: r.events, wallMs: Math.round(s * 1000), cpuMs: cpuMs(cpu0), eventsPerSec: Math.round(r.events / s) };
 }
 
+/**
+ * Issue #14: a live run on loopback (two processes, the software pager): `idle`, 64 MiB streamed
+ * and verified with no vCPU touching; `random`, 16 MiB with two vCPUs faulting at random.
+ */
+async function live(kind: 'idle' | 'random'): Promise<object> {
+  const pages = kind === 'idle' ? 16_384 : 4_096;
+  const s = parseScenario(applySets(presetInput('xen-2017-pure'), [`memory.pages=${pages}`, 'mapper.mapping={kind: none}',
+    kind === 'idle' ? 'workload={kind: idle, vcpus: 1}' : `workload={kind: random, vcpus: 2, region: {start: 0, count: ${pages}}}`]));
+  const t0 = process.hrtime.bigint(), cpu0 = process.cpuUsage();
+  const r = await runLive(s);
+  const wallMs = Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
+  const fl = r.emulator['fault-latency'];
+  return {
+    case: `live-${kind} (${(pages * 4096) / 2 ** 20} MiB)`, pages, status: r.status, downtimeMs: Math.round(r.downtime), wallMs, cpuMs: cpuMs(cpu0),
+    pageOpsPerSec: r.live['pages-per-second'], note: `${(r.live['page-bytes-per-second'] / 2 ** 20).toFixed(0)} MiB/s, fault p50 ${(fl.p50 / 1000).toFixed(0)} µs, ${r.live.mismatches} mismatches`,
+  };
+}
+
 const which = process.argv[2];
 const storm16 = { ...presetInput('xen-2017-pure'), memory: { pages: 4_194_304 } };
 /** Issue #13's scale targets: the pure storm at 10 Gbit/s both ways, 16 GiB to 1 TiB (storm-16g-10g … storm-1024g-10g). */
@@ -130,6 +151,7 @@ const out = which === 'kernel' ? kernelOnly()
   : which === 'sweep-64-j1' ? await sweep64(1)
   : which === 'sweep-64-j2' ? await sweep64(2)
   : which === 'soak-10000' ? await soak10000()
+  : which === 'live-idle' || which === 'live-random' ? await live(which === 'live-idle' ? 'idle' : 'random')
   : null;
 if (!out) {
   process.stderr.write(`unknown bench case ${which}\n`);

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { crc32 } from 'node:zlib';
 import {
   FrameDecoder, FrameError, FrameType, HEADER_BYTES, MAX_PAYLOAD, decodeErrorText, decodeHello, decodePage,
-  decodeRequest, decodeVerify, encodeErrorText, encodeFrame, encodeHello, encodePage,
+  decodeRequest, decodeVerify, encodeErrorText, encodeFrame, encodeHello, encodePage, encodePageFrames, pageFrameBytes,
   encodeRequest, encodeVerify, type Frame,
 } from '../src/live/frame.ts';
 import { PostcopyEmuError } from '../src/io/errors.ts';
@@ -78,6 +78,14 @@ describe('frames round-trip', () => {
       'cbf43926', // crc32
     );
     expect(f.subarray(HEADER_BYTES).toString('latin1')).toBe('123456789');
+  });
+
+  it('writes a batch of PAGE frames into one buffer, byte for byte as one frame each', () => {
+    const fill = (g: number, out: Uint8Array) => out.fill(g & 0xff);
+    const batch = encodePageFrames([5, 9, 300], 2, 64, fill);
+    expect(batch.length).toBe(3 * pageFrameBytes(64));
+    const one = (g: number) => encodeFrame(FrameType.PAGE, encodePage(g, 2, Buffer.alloc(64, g & 0xff)));
+    expect(batch.equals(Buffer.concat([one(5), one(9), one(300)]))).toBe(true);
   });
 
   it('lays out the payloads big-endian', () => {

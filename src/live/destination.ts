@@ -288,12 +288,15 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       const { gfn, version, bytes } = decodePage(f.payload, s.pageSize, f);
       if (gfn >= s.pages) throw new FrameError(`PAGE for gfn ${gfn}, outside the guest's ${s.pages} pages`, f);
       pagesReceived++;
-      if (pageHash(bytes) !== expectedHash(s.seed, gfn, version, s.pageSize)) mismatches++;
       if (Atomics.load(state!, gfn) === PAGE.PRESENT) {
         duplicatePages++;
+        if (pageHash(bytes) !== expectedHash(s.seed, gfn, version, s.pageSize)) mismatches++;
         return;
       }
-      memory!.set(bytes, gfn * s.pageSize);
+      // Placed first: the hash then reads the page where it is aligned (the word-at-a-time path).
+      const at = gfn * s.pageSize;
+      memory!.set(bytes, at);
+      if (pageHash(memory!.subarray(at, at + s.pageSize)) !== expectedHash(s.seed, gfn, version, s.pageSize)) mismatches++;
       Atomics.store(state!, gfn, PAGE.PRESENT);
       Atomics.notify(state!, gfn);
       present++;

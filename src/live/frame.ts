@@ -67,13 +67,37 @@ export function encodeFrame(type: FrameType, payload: Uint8Array): Buffer {
   }
   intArg('encodeFrame.payload.length', payload.length, 0, MAX_PAYLOAD);
   const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
-  out.writeUInt32BE(FRAME_MAGIC, 0);
-  out[4] = FRAME_VERSION;
-  out[5] = type;
-  out.writeUInt16BE(0, 6);
-  out.writeUInt32BE(payload.length, 8);
-  out.writeUInt32BE(crc32(payload), 12);
   out.set(payload, HEADER_BYTES);
+  writeHeader(out, 0, type, payload.length);
+  return out;
+}
+
+/** The header of a frame whose payload already sits at `at + HEADER_BYTES` in `out`. */
+function writeHeader(out: Buffer, at: number, type: FrameType, length: number): void {
+  out.writeUInt32BE(FRAME_MAGIC, at);
+  out[at + 4] = FRAME_VERSION;
+  out[at + 5] = type;
+  out.writeUInt16BE(0, at + 6);
+  out.writeUInt32BE(length, at + 8);
+  out.writeUInt32BE(crc32(out.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length)), at + 12);
+}
+
+/** Bytes of one PAGE frame of a page of `pageSize` bytes. */
+export const pageFrameBytes = (pageSize: number): number => HEADER_BYTES + 8 + pageSize;
+
+/**
+ * Writes PAGE frames for `gfns` back to back into one Buffer (one socket write, no per-page
+ * allocation): `fill(gfn, out)` writes each page's bytes in place.
+ */
+export function encodePageFrames(gfns: readonly number[], version: number, pageSize: number, fill: (gfn: number, out: Uint8Array) => void): Buffer {
+  const size = pageFrameBytes(pageSize), out = Buffer.allocUnsafe(gfns.length * size);
+  for (let i = 0; i < gfns.length; i++) {
+    const at = i * size;
+    out.writeUInt32BE(gfns[i]!, at + HEADER_BYTES);
+    out.writeUInt32BE(version, at + HEADER_BYTES + 4);
+    fill(gfns[i]!, out.subarray(at + HEADER_BYTES + 8, at + size));
+    writeHeader(out, at, FrameType.PAGE, 8 + pageSize);
+  }
   return out;
 }
 

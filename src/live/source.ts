@@ -4,10 +4,12 @@ import PQueue from 'p-queue';
 import { PostcopyEmuError } from '../io/errors.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { fillPage } from './content.ts';
-import { FrameDecoder, FrameType, decodeErrorText, decodeRequest, decodeVerify, encodeFrame, encodeHello, encodePage } from './frame.ts';
+import { FrameDecoder, FrameType, decodeErrorText, decodeRequest, decodeVerify, encodeFrame, encodeHello, encodePageFrames } from './frame.ts';
 
 /** Pages a background batch sends in one write (QEMU's QEMUFile gathers 64 pages a writev). */
 const BATCH_PAGES = 64;
+/** Bytes queued in the process beyond the kernel's socket buffer before a write waits for 'drain'. */
+const QUEUED_BYTES = 1 << 20;
 
 /** What the source saw, and what the destination reported in VERIFY. */
 export interface SourceResult {
@@ -30,7 +32,7 @@ export interface SourceResult {
 export async function runSource(socket: Socket, s: Scenario, clockMs: () => number): Promise<SourceResult> {
   const pages = s.memory.pages, size = s.memory.pageSize;
   const sent = new Uint8Array(pages);
-  const page = new Uint8Array(size);
+  const fill = (g: number, out: Uint8Array) => fillPage(s.seed, g, 0, out);
   const queue = new PQueue({ concurrency: 1 });
   const r: SourceResult = { pagesPushed: 0, pagesDemanded: 0, requests: 0, bytesSent: 0, completeMs: -1, verifiedMs: -1, verify: { pagesPresent: 0, mismatches: 0, stats: {} } };
   let count = 0, nextBackground = 0, failure: Error | null = null;
@@ -38,13 +40,14 @@ export async function runSource(socket: Socket, s: Scenario, clockMs: () => numb
 
   const write = async (buf: Buffer) => {
     r.bytesSent += buf.length;
-    if (!socket.write(buf)) await once(socket, 'drain');
+    // Waiting at every write past Node's 16 KiB mark would stall the stream each batch.
+    if (!socket.write(buf) && socket.writableLength > QUEUED_BYTES) await once(socket, 'drain');
   };
-  const frameOf = (g: number) => {
-    sent[g] = 1;
-    count++;
-    fillPage(s.seed, g, 0, page);
-    return encodeFrame(FrameType.PAGE, encodePage(g, 0, page));
+  /** Marks the pages sent and writes their frames as one buffer. */
+  const sendPages = async (gfns: number[]) => {
+    for (const g of gfns) sent[g] = 1;
+    count += gfns.length;
+    if (gfns.length > 0) await write(encodePageFrames(gfns, 0, size, fill));
   };
   const finished = async () => {
     if (count < pages || r.completeMs >= 0) return;
@@ -52,21 +55,18 @@ export async function runSource(socket: Socket, s: Scenario, clockMs: () => numb
     await write(encodeFrame(FrameType.COMPLETE, new Uint8Array(0)));
   };
   const background = async (): Promise<void> => {
-    const frames: Buffer[] = [];
-    while (frames.length < BATCH_PAGES && nextBackground < pages) {
-      if (!sent[nextBackground]) frames.push(frameOf(nextBackground));
-      nextBackground++;
-    }
-    r.pagesPushed += frames.length;
-    if (frames.length > 0) await write(Buffer.concat(frames));
+    const gfns: number[] = [];
+    for (; gfns.length < BATCH_PAGES && nextBackground < pages; nextBackground++) if (!sent[nextBackground]) gfns.push(nextBackground);
+    r.pagesPushed += gfns.length;
+    await sendPages(gfns);
     await finished();
     if (nextBackground < pages && !failure) void queue.add(background, { priority: 0 });
   };
   const serve = async (gfn: number, n: number): Promise<void> => {
-    const frames: Buffer[] = [];
-    for (let g = gfn; g < Math.min(pages, gfn + n); g++) if (!sent[g]) frames.push(frameOf(g));
-    r.pagesDemanded += frames.length;
-    if (frames.length > 0) await write(Buffer.concat(frames));
+    const gfns: number[] = [];
+    for (let g = gfn; g < Math.min(pages, gfn + n); g++) if (!sent[g]) gfns.push(g);
+    r.pagesDemanded += gfns.length;
+    await sendPages(gfns);
     await finished();
   };
 
