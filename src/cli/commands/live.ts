@@ -1,12 +1,9 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../io/errors.ts';
-import { scenarioFrom, scenarioOptions, type ScenarioOptions } from './run.ts';
+import { scenarioCommand, scenarioFrom, writeJson, type ScenarioOptions } from './run.ts';
 
 export function registerLive(cmd: Command, out: (s: string) => void, fail: () => void): void {
-  scenarioOptions(cmd.command('live')
-    .description('run a postcopy scenario for real: a source and a destination process over TCP, real page bytes, the software pager, every page verified')
-    .argument('[file]', 'scenario file, YAML or JSON'))
-    .option('--json <file>', 'write the full JSON result to FILE (- for stdout)')
+  scenarioCommand(cmd, 'live', 'run a postcopy scenario for real: a source and a destination process over TCP, real page bytes, the software pager, every page verified')
     .option('--listen <host:port>', 'listen there for a destination started elsewhere (`live --destination`), instead of forking one on loopback')
     .option('--destination <host:port>', 'be the destination: connect to the source at HOST:PORT')
     .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; listen?: string; destination?: string }) => {
@@ -19,7 +16,7 @@ export function registerLive(cmd: Command, out: (s: string) => void, fail: () =>
         return live.runDestinationAt(host, port);
       }
       const input = await scenarioFrom(file, o);
-      const [{ parseScenario }, { formatTable }, { checkOutputFile, writeAtomic }] = await Promise.all([
+      const [{ parseScenario }, { formatTable }, { checkOutputFile }] = await Promise.all([
         import('../../scenario/validate.ts'), import('../table.ts'), import('../../io/write.ts'),
       ]);
       const s = parseScenario(input);
@@ -27,11 +24,7 @@ export function registerLive(cmd: Command, out: (s: string) => void, fail: () =>
       const listen = o.listen === undefined ? undefined : live.hostPort('--listen', o.listen);
       if (o.json && o.json !== '-') checkOutputFile(o.json);
       const report = await live.runLive(s, listen ? { listen } : {});
-      if (o.json) {
-        const text = JSON.stringify(report, null, 2) + '\n';
-        if (o.json === '-') out(text);
-        else writeAtomic(o.json, text);
-      }
+      if (o.json) await writeJson(o.json, report, out);
       const l = report.live;
       if (o.json !== '-') {
         out(`${formatTable([report], [`${report.emulator.scenario} (live)`])}\n`);

@@ -45,11 +45,22 @@ export function scenarioOptions(c: Command): Command {
     .option('--seed <n>', 'seed for every random stream');
 }
 
+/** A command that runs one scenario: [file], --preset, --set, --seed and --json. */
+export function scenarioCommand(cmd: Command, name: string, description: string): Command {
+  return scenarioOptions(cmd.command(name).description(description).argument('[file]', 'scenario file, YAML or JSON'))
+    .option('--json <file>', 'write the full JSON result to FILE (- for stdout)');
+}
+
+/** `--json FILE`: the result written atomically, or to stdout for `-`. */
+export async function writeJson(path: string, value: unknown, out: (s: string) => void): Promise<void> {
+  const text = JSON.stringify(value, null, 2) + '\n';
+  if (path === '-') return out(text);
+  const { writeAtomic } = await import('../../io/write.ts');
+  writeAtomic(path, text);
+}
+
 export function registerRun(cmd: Command, out: (s: string) => void, fail: () => void): void {
-  scenarioOptions(cmd.command('run')
-    .description('run one scenario (a YAML/JSON FILE or --preset) and print its summary')
-    .argument('[file]', 'scenario file, YAML or JSON'))
-    .option('--json <file>', 'write the full JSON result to FILE (- for stdout)')
+  scenarioCommand(cmd, 'run', 'run one scenario (a YAML/JSON FILE or --preset) and print its summary')
     .option('--check', 'run the invariant checker; violations exit with code 1')
     .option('--timeline [ms]', 'record time series: the core\'s samples (ring occupancy, pages resident, …) and query-migrate polls every MS ms of precopy (default 50, as guestperf)')
     .option('--format <kind>', 'summary printed: table, or info (QEMU\'s `info migrate` layout)', 'table')
@@ -59,7 +70,7 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
       let input = await scenarioFrom(file, o);
       if (o.timeline !== undefined) input = withTimeline(input, o.timeline);
       if (o.printScenario) return out(await resolvedYaml(input));
-      const [{ runScenario }, { checkOutputFile, writeAtomic }, { formatInfo }, { formatTable }, { z }] = await Promise.all([
+      const [{ runScenario }, { checkOutputFile }, { formatInfo }, { formatTable }, { z }] = await Promise.all([
         import('../../run.ts'), import('../../io/write.ts'), import('../info.ts'), import('../table.ts'), import('zod'),
       ]);
       // One scenario is parsed once: zod's generated fast path would cost more to build than it saves.
@@ -73,11 +84,7 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
         bar.update(0, 0, { sim: (now / 1e9).toFixed(2), speed: (now / 1e9 / wall).toFixed(1) });
       });
       bar.stop();
-      if (o.json) {
-        const text = JSON.stringify(report, null, 2) + '\n';
-        if (o.json === '-') out(text);
-        else writeAtomic(o.json, text);
-      }
+      if (o.json) await writeJson(o.json, report, out);
       if (o.json !== '-') out(o.format === 'info' ? formatInfo(report) : `${formatTable([report], [report.emulator.scenario])}\n`);
       for (const w of report.emulator.warnings) process.stderr.write(`postcopy-emu: warning: ${w}\n`);
       const cut = report.emulator.truncated;
