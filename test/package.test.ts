@@ -123,6 +123,10 @@ describe('the installed package', () => {
     expect(JSON.parse(sh(bin, ['schema'], dir).stdout).title).toBe('postcopy-emu scenario');
     writeFileSync(join(dir, 't.csv'), 'time_ns,gfn,op\n0,1,r\n10,2,w\n');
     expect(sh(bin, ['trace', 'import', 't.csv', '-o', 't.pctrace', '-f', 'csv'], dir).status).toBe(0);
+    // live: a second process of the installed CLI and a vCPU worker thread from the built dist/.
+    const live = sh(bin, ['live', '--preset', 'xen-2017-pure', '--set', 'memory.pages=256', '--set', 'mapper.mapping={kind: none}',
+      '--set', 'workload={kind: random, vcpus: 1, region: {start: 0, count: 256}}'], dir);
+    expect(live.stdout).toMatch(/\nlive: 256 pages verified, 0 mismatches; /);
   });
 
   it('ends quietly with exit 0 when the reader closes the pipe early', () => {
