@@ -35,10 +35,21 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     expect(c.out.split('\n')[0]).toMatch(/live\.json\s+\S*emu\.json$/);
   }, 60_000);
 
+  it('pushes in the order of the model\'s push policies', async () => {
+    for (const policy of ['bubbling', 'push-only']) {
+      const r = await cli('live', ...SMALL, '--set', 'memory.pages=512', '--set', 'workload.region={start: 0, count: 512}', '--set', `source.policy=${policy}`, '--json', '-');
+      expect(r.code).toBe(0);
+      const j = JSON.parse(r.out);
+      expect([j.status, j.live['verified-pages'], j.live.mismatches]).toEqual(['completed', 512, 0]);
+      // push-only never serves a request ahead of the background: every page goes out pushed.
+      if (policy === 'push-only') expect(j.emulator['pages-pushed']).toBe(512);
+    }
+  }, 60_000);
+
   it('refuses what it cannot run yet, naming the field (exit 2, one line)', async () => {
     for (const [args, err] of [
       [['--set', 'migration.mode=hybrid'], 'postcopy-emu: migration.mode: live runs postcopy (got hybrid): precopy and hybrid are the model\'s for now\n'],
-      [['--set', 'source.policy=demand'], 'postcopy-emu: source.policy: live pushes pages in the background: demand would leave untouched pages at the source for ever\n'],
+      [['--set', 'source.policy=demand'], 'postcopy-emu: source.policy: live needs a background push: demand would leave untouched pages at the source for ever\n'],
       [['--set', 'memory.pages=524288', '--set', 'memory.pageSize=4096', '--set', 'workload.region={start: 0, count: 1024}', '--set', 'mapper.mapping={kind: none}', '--set', 'memory.pages=300000'], 'postcopy-emu: memory.pages: a live guest is at most 1024 MiB (memory.pages × memory.pageSize), got 1171.875 MiB\n'],
       [['--destination', 'nonsense'], 'postcopy-emu: --destination: must be HOST:PORT with a port from 1 to 65535, got "nonsense"\n'],
       [['--destination', '127.0.0.1:1', '--preset', 'xen-2017-pure'], 'postcopy-emu: --destination takes the scenario from the source: give no FILE, --preset, --set, --seed, --listen or --json\n'],

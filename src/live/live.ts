@@ -32,7 +32,9 @@ export type LiveReport = RunReport & { live: LiveSection };
 export function checkLive(s: Scenario): void {
   if (s.migration.mode !== 'postcopy') throw new ScenarioError('migration.mode', `live runs postcopy (got ${s.migration.mode}): precopy and hybrid are the model's for now`);
   if (s.devices.length > 0) throw new ScenarioError('devices', 'live has no passthrough devices: leave devices out');
-  if (s.source.policy === 'demand') throw new ScenarioError('source.policy', 'live pushes pages in the background: demand would leave untouched pages at the source for ever');
+  if (s.source.policy === 'demand' || s.source.policy === 'lazy-pages') {
+    throw new ScenarioError('source.policy', `live needs a background push: ${s.source.policy} would leave untouched pages at the source for ever`);
+  }
   if (s.memory.pages * s.memory.pageSize > LIVE_MAX_BYTES) {
     throw new ScenarioError('memory.pages', `a live guest is at most ${LIVE_MAX_BYTES / 2 ** 20} MiB (memory.pages × memory.pageSize), got ${(s.memory.pages * s.memory.pageSize) / 2 ** 20} MiB`);
   }

@@ -2,7 +2,9 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import PQueue from 'p-queue';
 import { PostcopyEmuError } from '../io/errors.ts';
+import { NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
+import { makePolicy } from '../source/make-policy.ts';
 import { fillPage } from './content.ts';
 import { FrameDecoder, FrameType, decodeErrorText, decodeRequest, decodeVerify, encodeFrame, encodeHello, encodePageFrames } from './frame.ts';
 
@@ -27,15 +29,19 @@ export interface SourceResult {
  * The live source (docs/live.md): sends HELLO, then every page of the guest as real bytes
  * (content.ts: a function of seed, gfn and version 0), requested pages first — a p-queue with
  * priorities on the send path, one task per request or per 64-page background batch, each
- * waiting for the socket to drain (back-pressure) — then COMPLETE, and waits for VERIFY.
+ * waiting for the socket to drain (back-pressure) — the background in the order of the model's
+ * push policy (`source.policy`, src/source/), then COMPLETE, and waits for VERIFY.
  */
 export async function runSource(socket: Socket, s: Scenario, clockMs: () => number): Promise<SourceResult> {
   const pages = s.memory.pages, size = s.memory.pageSize;
   const sent = new Uint8Array(pages);
+  // The model's push policies pick the background pages from the set not sent yet.
+  const unsent = new NextMember(pages);
+  const policy = makePolicy(s.source, unsent);
   const fill = (g: number, out: Uint8Array) => fillPage(s.seed, g, 0, out);
   const queue = new PQueue({ concurrency: 1 });
   const r: SourceResult = { pagesPushed: 0, pagesDemanded: 0, requests: 0, bytesSent: 0, completeMs: -1, verifiedMs: -1, verify: { pagesPresent: 0, mismatches: 0, stats: {} } };
-  let count = 0, nextBackground = 0, failure: Error | null = null;
+  let count = 0, pushing = true, failure: Error | null = null;
   const t0 = clockMs();
 
   const write = async (buf: Buffer) => {
@@ -45,7 +51,10 @@ export async function runSource(socket: Socket, s: Scenario, clockMs: () => numb
   };
   /** Marks the pages sent and writes their frames as one buffer. */
   const sendPages = async (gfns: number[]) => {
-    for (const g of gfns) sent[g] = 1;
+    for (const g of gfns) {
+      sent[g] = 1;
+      unsent.remove(g);
+    }
     count += gfns.length;
     if (gfns.length > 0) await write(encodePageFrames(gfns, 0, size, fill));
   };
@@ -56,11 +65,19 @@ export async function runSource(socket: Socket, s: Scenario, clockMs: () => numb
   };
   const background = async (): Promise<void> => {
     const gfns: number[] = [];
-    for (; gfns.length < BATCH_PAGES && nextBackground < pages; nextBackground++) if (!sent[nextBackground]) gfns.push(nextBackground);
+    for (let room = policy.backgroundBudget(BATCH_PAGES); gfns.length < room;) {
+      const g = policy.nextBackground();
+      if (g < 0) break;
+      unsent.remove(g);
+      gfns.push(g);
+    }
+    policy.backgroundSent(gfns.length);
     r.pagesPushed += gfns.length;
     await sendPages(gfns);
     await finished();
-    if (nextBackground < pages && !failure) void queue.add(background, { priority: 0 });
+    // A policy that holds back for now is asked again at the next request.
+    pushing = gfns.length > 0 && count < pages && !failure;
+    if (pushing) void queue.add(background, { priority: 0 });
   };
   const serve = async (gfn: number, n: number): Promise<void> => {
     const gfns: number[] = [];
@@ -84,7 +101,13 @@ export async function runSource(socket: Socket, s: Scenario, clockMs: () => numb
             const { gfn, count: n } = decodeRequest(f.payload, f);
             if (gfn >= pages || n < 1) throw new PostcopyEmuError('frame', `frame ${f.index}: request for pages ${gfn}+${n} outside the guest's ${pages}`);
             r.requests++;
+            policy.requested(gfn);
+            policy.faulted();
             void queue.add(() => serve(gfn, n), { priority: 1 });
+            if (!pushing && count < pages) {
+              pushing = true;
+              void queue.add(background, { priority: 0 });
+            }
           } else if (f.type === FrameType.VERIFY) {
             r.verify = decodeVerify(f.payload, f) as SourceResult['verify'];
             r.verifiedMs = clockMs() - t0;
