@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadUffd } from '../src/live/uffd.ts';
 import { cliHarness } from './cli-harness.ts';
 
 const cli = cliHarness();
@@ -17,10 +18,10 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     const json = join(dir, 'live.json');
     const r = await cli('live', ...SMALL, '--json', json);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/live: 1024 pages verified, 0 mismatches; \d+ pages\/s \(\d+ MiB\/s of page bytes\); backend software\n$/);
+    expect(r.out).toMatch(/live: 1024 pages verified, 0 mismatches; \d+ pages\/s \(\d+ MiB\/s of page bytes\); backend (uffd|software \(.+\))\n$/);
     const live = JSON.parse(readFileSync(json, 'utf8'));
     expect(live.status).toBe('completed');
-    expect(live.live).toMatchObject({ backend: 'software', 'verified-pages': 1024, mismatches: 0 });
+    expect(live.live).toMatchObject({ backend: 'reason' in loadUffd() ? 'software' : 'uffd', 'verified-pages': 1024, mismatches: 0 });
     expect(live.ram.total).toBe(1024 * 4096);
     // Every page went once: pushed in the background or on request.
     expect(live.emulator['pages-pushed'] + live.ram['postcopy-requests']).toBeGreaterThanOrEqual(1024);
@@ -33,6 +34,22 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     const c = await cli('compare', json, emu);
     expect(c.code).toBe(0);
     expect(c.out.split('\n')[0]).toMatch(/live\.json\s+\S*emu\.json$/);
+  }, 60_000);
+
+  it('runs the userfaultfd pager (--backend uffd) where the addon opens one, else names why not', async () => {
+    const loaded = loadUffd();
+    const r = await cli('live', ...SMALL, '--backend', 'uffd', '--json', '-');
+    if ('reason' in loaded) {
+      expect([r.code, r.err]).toEqual([2, `postcopy-emu: --backend uffd: ${loaded.reason}\n`]);
+      return;
+    }
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect([j.status, j.live.backend, j.live['backend-reason'], j.live['verified-pages'], j.live.mismatches]).toEqual(['completed', 'uffd', null, 1024, 0]);
+    expect(j.emulator['fault-latency'].count).toBe(j.emulator.faults.vcpu);
+    // --backend software says why it ran.
+    const sw = JSON.parse((await cli('live', ...SMALL, '--backend', 'software', '--json', '-')).out);
+    expect([sw.live.backend, sw.live['backend-reason']]).toEqual(['software', 'the software pager was asked for']);
   }, 60_000);
 
   it('pushes in the order of the model\'s push policies', async () => {

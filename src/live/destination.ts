@@ -17,7 +17,8 @@ import { workerModule } from '../workers/pool.ts';
 import { expectedHash, pageHash } from './content.ts';
 import { FrameDecoder, FrameError, FrameType, decodeErrorText, decodeHello, decodePage, encodeErrorText, encodeFrame, encodeRequest, encodeVerify, type Frame } from './frame.ts';
 import { UNBOUNDED_CAPACITY, RING, createRing, ringAbort, ringDrain } from './ring.ts';
-import { PAGE, type VcpuInit, type VcpuMessage, type VcpuResult } from './vcpu-worker.ts';
+import { PAGE, type FaultThreadInit, type VcpuInit, type VcpuMessage, type VcpuResult } from './vcpu-worker.ts';
+import { loadUffd, type Uffd } from './uffd.ts';
 
 /** Fault latencies VERIFY carries at most: beyond it, a uniform sample. */
 export const MAX_LATENCY_SAMPLES = 100_000;
@@ -48,11 +49,27 @@ export interface DestinationStats {
   resumedMs: number;
   /** ms from HELLO to VERIFY. */
   elapsedMs: number;
+  /** The pager that ran: the kernel's userfaultfd through the addon, or the software one, and why. */
+  backend: LiveBackend;
+  backendReason: string | null;
 }
+
+/** Which pager the destination runs: `auto` takes userfaultfd when the addon can open one. */
+export type LiveBackend = 'uffd' | 'software';
 
 export interface DestinationOptions {
   /** Called with every frame received, before it is handled. */
   onFrame?: (frame: Frame) => void;
+  backend?: LiveBackend | 'auto';
+}
+
+/** The userfaultfd pager when asked for (or `auto` and available), with the reason when not. */
+function chooseBackend(asked: LiveBackend | 'auto', pageSize: number): { uffd: Uffd | null; reason: string | null } {
+  if (asked === 'software') return { uffd: null, reason: 'the software pager was asked for' };
+  const u = loadUffd();
+  const reason = 'reason' in u ? u.reason : pageSize !== 4096 ? `memory.pageSize ${pageSize} is not the host's 4096-byte page` : null;
+  if (reason !== null && asked === 'uffd') throw new PostcopyEmuError('--backend', `--backend uffd: ${reason}`);
+  return reason === null && 'uffd' in u ? { uffd: u.uffd, reason: null } : { uffd: null, reason };
 }
 
 /** Atomics.waitAsync (Node ≥ 16; typed only from lib es2024, beyond this project's target). */
@@ -63,12 +80,12 @@ const waitAsync = (Atomics as unknown as {
 /** Running from the TS sources (tests): workers load through src/workers/entry.mjs (tsx). */
 const fromSource = import.meta.url.endsWith('.ts');
 
-/** A vCPU thread: the built module in dist/, or its source through tsx, as workers/pool.ts does. */
-function startVcpu(init: VcpuInit): Worker {
+/** A vCPU or the fault thread: the built module in dist/, or its source through tsx, as workers/pool.ts does. */
+function startThread(data: { vcpu: VcpuInit } | { fault: FaultThreadInit }): Worker {
   const module = workerModule('live/vcpu-worker');
   return fromSource
-    ? new Worker(new URL('../workers/entry.mjs', import.meta.url), { workerData: { module: module.href, vcpu: init } })
-    : new Worker(module, { workerData: { vcpu: init } });
+    ? new Worker(new URL('../workers/entry.mjs', import.meta.url), { workerData: { module: module.href, ...data } })
+    : new Worker(module, { workerData: data });
 }
 
 /** What HELLO sets up, from its scenario. */
@@ -151,6 +168,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     let frames = 0, bytesReceived = 0;
     let setup: Setup | null = null;
     let memory: Uint8Array | null = null, state: Int32Array | null = null, ring: Int32Array | null = null;
+    let uffd: Uffd | null = null, region = -1, backendReason: string | null = null, faultThread: Worker | null = null;
     let present = 0, mismatches = 0, pagesReceived = 0, duplicatePages = 0, requests = 0;
     let helloAt = 0, resumedMs = -1;
     let complete = false, settled = false, pagerStopped = false;
@@ -166,15 +184,22 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       }
       if (state) {
         // Every page not present reads ABORTED, so a vCPU between its check and its wait sees a
-        // changed word and wakes; then terminate, whatever they are doing.
+        // changed word and wakes (a vCPU blocked in the kernel gets a zero page); then terminate,
+        // whatever they are doing.
         for (let g = 0; g < state.length; g++) {
           if (Atomics.load(state, g) !== PAGE.PRESENT) {
             Atomics.store(state, g, PAGE.ABORTED);
             Atomics.notify(state, g);
+            if (uffd) uffd.zero(region, g * setup!.pageSize, setup!.pageSize);
           }
         }
       }
-      await Promise.allSettled(workers.map((w) => w.terminate()));
+      await Promise.allSettled([...workers, ...(faultThread ? [faultThread] : [])].map((w) => w.terminate()));
+      closeRegion();
+    };
+    const closeRegion = () => {
+      if (uffd && region >= 0) uffd.close(region);
+      region = -1;
     };
 
     const fail = (e: unknown) => {
@@ -233,10 +258,13 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         ringFullWaits: Atomics.load(ring!, RING.FULL_WAITS),
         resumedMs: Math.max(0, resumedMs),
         elapsedMs: performance.now() - helloAt,
+        backend: uffd ? 'uffd' : 'software',
+        backendReason,
       };
       // Resolved once the vCPU threads are gone (they have posted their results) and VERIFY is
       // flushed, or the socket has closed, whatever became of it.
-      const gone = Promise.allSettled(workers.map((w) => w.terminate()));
+      ringAbort(ring!);
+      const gone = Promise.allSettled([...workers, ...(faultThread ? [faultThread] : [])].map((w) => w.terminate())).then(closeRegion);
       const flushed = new Promise<void>((done) => {
         socket.once('close', () => done());
         socket.end(encodeFrame(FrameType.VERIFY, encodeVerify({ pagesPresent: present, mismatches, stats })), () => done());
@@ -247,13 +275,19 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     const hello = (f: Frame) => {
       const s = (setup = readHello(f));
       helloAt = performance.now();
+      ({ uffd, reason: backendReason } = chooseBackend(o.backend ?? 'auto', s.pageSize));
       try {
-        memory = new Uint8Array(new SharedArrayBuffer(s.pages * s.pageSize));
+        if (uffd) region = uffd.create(s.pages * s.pageSize);
+        else memory = new Uint8Array(new SharedArrayBuffer(s.pages * s.pageSize));
       } catch (e) {
-        throw new PostcopyEmuError('memory.pages', `cannot map ${s.pages} pages of ${s.pageSize} bytes in one SharedArrayBuffer: ${(e as Error).message}`);
+        throw new PostcopyEmuError('memory.pages', `cannot map ${s.pages} pages of ${s.pageSize} bytes: ${(e as Error).message}`);
       }
       state = new Int32Array(new SharedArrayBuffer(s.pages * 4));
       ring = createRing(s.capacity);
+      if (uffd) {
+        faultThread = startThread({ fault: { uffd: region, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer, pageSize: s.pageSize } });
+        faultThread.on('error', (e) => fail(new PostcopyEmuError('live', `the fault thread failed: ${e.message}`)));
+      }
       pager().catch(fail);
       if (s.pattern === 'idle') {
         resumedMs = 0;
@@ -261,10 +295,10 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       }
       const touches = Math.max(1, Math.floor((4 * s.regionCount) / s.vcpus));
       for (let v = 0; v < s.vcpus; v++) {
-        const w = startVcpu({
-          vcpu: v, vcpus: s.vcpus, memory: memory.buffer as SharedArrayBuffer, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer,
+        const w = startThread({ vcpu: {
+          vcpu: v, vcpus: s.vcpus, memory: uffd ? { uffd: region } : memory!.buffer as SharedArrayBuffer, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer,
           pageSize: s.pageSize, pattern: s.pattern, regionStart: s.regionStart, regionCount: s.regionCount, touches, writeFraction: s.writeFraction, seed: s.seed,
-        });
+        } });
         workers.push(w);
         w.on('message', (r: VcpuMessage) => {
           if (r.kind === 'started') {
@@ -293,10 +327,16 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         if (pageHash(bytes) !== expectedHash(s.seed, gfn, version, s.pageSize)) mismatches++;
         return;
       }
-      // Placed first: the hash then reads the page where it is aligned (the word-at-a-time path).
       const at = gfn * s.pageSize;
-      memory!.set(bytes, at);
-      if (pageHash(memory!.subarray(at, at + s.pageSize)) !== expectedHash(s.seed, gfn, version, s.pageSize)) mismatches++;
+      if (uffd) {
+        // UFFDIO_COPY places the page and wakes the vCPUs blocked on it in the kernel.
+        if (pageHash(bytes) !== expectedHash(s.seed, gfn, version, s.pageSize)) mismatches++;
+        uffd.copy(region, at, bytes);
+      } else {
+        // Placed first: the hash then reads the page where it is aligned (the word-at-a-time path).
+        memory!.set(bytes, at);
+        if (pageHash(memory!.subarray(at, at + s.pageSize)) !== expectedHash(s.seed, gfn, version, s.pageSize)) mismatches++;
+      }
       Atomics.store(state!, gfn, PAGE.PRESENT);
       Atomics.notify(state!, gfn);
       present++;

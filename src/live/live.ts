@@ -7,7 +7,7 @@ import { ScenarioError } from '../scenario/error.ts';
 import { packageRoot } from '../io/package.ts';
 import type { RunReport } from '../metrics/report.ts';
 import { ringUnbounded, type Scenario } from '../scenario/schema.ts';
-import { runDestination } from './destination.ts';
+import { runDestination, type LiveBackend } from './destination.ts';
 import { measuredReport } from './measured.ts';
 import { runSource, type SourceResult } from './source.ts';
 
@@ -18,7 +18,9 @@ export const LIVE_TIMEOUT_MS = 600_000;
 
 /** What `live` adds to a run report: how the run was made and what it measured. */
 export interface LiveSection {
-  backend: 'software';
+  backend: LiveBackend;
+  /** Why the software pager ran instead of userfaultfd (null when userfaultfd ran). */
+  'backend-reason': string | null;
   'verified-pages': number;
   mismatches: number;
   'pages-per-second': number;
@@ -49,7 +51,7 @@ export function hostPort(field: string, v: string): { host: string; port: number
 }
 
 /** The destination role: connects to the source and runs the software pager until VERIFY is sent. */
-export async function runDestinationAt(host: string, port: number): Promise<void> {
+export async function runDestinationAt(host: string, port: number, backend: LiveBackend | 'auto' = 'auto'): Promise<void> {
   const socket = createConnection({ host, port });
   socket.setNoDelay(true);
   try {
@@ -57,7 +59,7 @@ export async function runDestinationAt(host: string, port: number): Promise<void
   } catch (e) {
     throw new PostcopyEmuError('--destination', `--destination: cannot connect to the source at ${host}:${port}: ${(e as Error).message}`);
   }
-  await runDestination(socket);
+  await runDestination(socket, { backend });
 }
 
 /**
@@ -65,14 +67,14 @@ export async function runDestinationAt(host: string, port: number): Promise<void
  * destination forked as a second process of this CLI), sends the guest's pages as real bytes,
  * and builds the result from what both sides measured.
  */
-export async function runLive(s: Scenario, o: { listen?: { host: string; port: number } } = {}): Promise<LiveReport> {
+export async function runLive(s: Scenario, o: { listen?: { host: string; port: number }; backend?: LiveBackend | 'auto' } = {}): Promise<LiveReport> {
   checkLive(s);
   const server = createServer();
   server.listen(o.listen?.port ?? 0, o.listen?.host ?? '127.0.0.1');
   await once(server, 'listening');
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
-  const child = o.listen ? null : fork(`${packageRoot}bin/postcopy-emu.mjs`, ['live', '--destination', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const child = o.listen ? null : fork(`${packageRoot}bin/postcopy-emu.mjs`, ['live', '--destination', `127.0.0.1:${port}`, '--backend', o.backend ?? 'auto'], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let childErr = '';
   child?.stderr?.on('data', (d: Buffer) => (childErr += d.toString()));
   const exited = child ? once(child, 'exit') : Promise.resolve([0]);
@@ -103,7 +105,8 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** The run in the emulator's JSON shape, with QEMU's names; `live` says what was measured how. */
 function liveReport(s: Scenario, r: SourceResult): LiveReport {
-  const st = r.verify.stats as { faults?: number; faultLatencyNs?: number[]; maxOccupancy?: number; resumedMs?: number; pagesReceived?: number; bytesReceived?: number };
+  const st = r.verify.stats as { faults?: number; faultLatencyNs?: number[]; maxOccupancy?: number; resumedMs?: number; backend?: LiveBackend; backendReason?: string | null };
+  const backend = st.backend ?? 'software';
   const pages = s.memory.pages, size = s.memory.pageSize;
   const ok = r.verify.mismatches === 0 && r.verify.pagesPresent === pages;
   const totalMs = round3(r.verifiedMs);
@@ -122,7 +125,7 @@ function liveReport(s: Scenario, r: SourceResult): LiveReport {
     latenciesNs: st.faultLatencyNs ?? [],
     requests: st.faults ?? r.requests,
     history: [{ status: 'postcopy-active', 'at-ms': 0 }, { status: ok ? 'completed' : 'failed', 'at-ms': totalMs }],
-    warnings: ['a live run: the software pager (SharedArrayBuffer, Atomics.wait) over real TCP on this host; what the model simulates inside the hypervisor (eviction, the device model) is not part of it and reads 0'],
+    warnings: [`a live run: the ${backend === 'uffd' ? 'userfaultfd pager (UFFDIO_COPY)' : 'software pager (SharedArrayBuffer, Atomics.wait)'} over real TCP on this host; what the model simulates inside the hypervisor (eviction, the device model) is not part of it and reads 0`],
     postcopyDurationMs: totalMs,
     pagesPending: pages - r.verify.pagesPresent,
     pagesPushed: r.pagesPushed,
@@ -133,7 +136,8 @@ function liveReport(s: Scenario, r: SourceResult): LiveReport {
   return {
     ...report,
     live: {
-      backend: 'software',
+      backend,
+      'backend-reason': st.backendReason ?? null,
       'verified-pages': r.verify.pagesPresent,
       mismatches: r.verify.mismatches,
       'pages-per-second': report.ram['pages-per-second'],

@@ -1,13 +1,16 @@
 /**
  * One live vCPU (docs/live.md), a worker thread of the destination: touches guest pages in the
- * workload's pattern. A touch of a page that is not present is a fault: the first vCPU to see the
- * page missing marks it requested and puts its gfn on the fault ring, then every faulting vCPU
- * blocks (Atomics.wait on the page's state word) until the pager has placed it. Each fault's
- * latency is real time, in ns. The result is posted once, when the vCPU has done its touches.
+ * workload's pattern. A touch of a page that is not present is a fault. Software pager: the first
+ * vCPU to see the page missing marks it requested and puts its gfn on the fault ring, then every
+ * faulting vCPU blocks (Atomics.wait on the page's state word) until the pager has placed it.
+ * userfaultfd: the touch itself blocks in the kernel, and the fault thread (runFaultThread) puts
+ * the gfn on the ring. Each fault's latency is real time, in ns. The result is posted once, when
+ * the vCPU has done its touches.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Rng } from '../kernel/rng.ts';
-import { ringPut } from './ring.ts';
+import { ringAborted, ringPut } from './ring.ts';
+import { loadUffd, type Uffd } from './uffd.ts';
 
 /** Page states, one Int32 a page. */
 export const PAGE = { MISSING: 0, REQUESTED: 1, PRESENT: 2, ABORTED: 3 } as const;
@@ -15,8 +18,8 @@ export const PAGE = { MISSING: 0, REQUESTED: 1, PRESENT: 2, ABORTED: 3 } as cons
 export interface VcpuInit {
   vcpu: number;
   vcpus: number;
-  /** Guest memory, pages × pageSize bytes. */
-  memory: SharedArrayBuffer;
+  /** Guest memory, pages × pageSize bytes: a SharedArrayBuffer, or the handle of a userfaultfd region. */
+  memory: SharedArrayBuffer | { uffd: number };
   /** Int32 per page: PAGE.*. */
   state: SharedArrayBuffer;
   /** The fault ring (ring.ts). */
@@ -50,8 +53,16 @@ export interface VcpuResult {
 export type VcpuMessage = { kind: 'started'; vcpu: number } | VcpuResult;
 
 /** Runs one vCPU's touches to the end (blocking: call it on a worker thread). */
+/** The addon in this thread (a worker loads its own copy of the module). */
+function addon(): Uffd {
+  const u = loadUffd();
+  if ('reason' in u) throw new Error(`the userfaultfd addon is not available in this thread: ${u.reason}`);
+  return u.uffd;
+}
+
 export function runVcpu(o: VcpuInit, started: () => void = () => {}): VcpuResult {
-  const memory = new Uint8Array(o.memory);
+  const uffd = o.memory instanceof SharedArrayBuffer ? null : o.memory.uffd;
+  const memory = new Uint8Array(uffd === null ? (o.memory as SharedArrayBuffer) : addon().view(uffd));
   const state = new Int32Array(o.state);
   const ring = new Int32Array(o.ring);
   const rng = new Rng(o.seed, `live-vcpu-${o.vcpu}`);
@@ -67,13 +78,19 @@ export function runVcpu(o: VcpuInit, started: () => void = () => {}): VcpuResult
     let s = Atomics.load(state, g);
     if (s !== PAGE.PRESENT) {
       const start = process.hrtime.bigint();
-      if (s === PAGE.MISSING && Atomics.compareExchange(state, g, PAGE.MISSING, PAGE.REQUESTED) === PAGE.MISSING) {
-        if (!ringPut(ring, g)) {
-          aborted = true;
-          break;
+      if (uffd !== null) {
+        // The touch blocks in the kernel until UFFDIO_COPY (or, on abort, a zero page) fills it.
+        readXor ^= memory[g * o.pageSize]!;
+        s = Atomics.load(state, g);
+      } else {
+        if (s === PAGE.MISSING && Atomics.compareExchange(state, g, PAGE.MISSING, PAGE.REQUESTED) === PAGE.MISSING) {
+          if (!ringPut(ring, g)) {
+            aborted = true;
+            break;
+          }
         }
+        while ((s = Atomics.load(state, g)) !== PAGE.PRESENT && s !== PAGE.ABORTED) Atomics.wait(state, g, s);
       }
-      while ((s = Atomics.load(state, g)) !== PAGE.PRESENT && s !== PAGE.ABORTED) Atomics.wait(state, g, s);
       if (s === PAGE.ABORTED) {
         aborted = true;
         break;
@@ -98,7 +115,33 @@ export function runVcpu(o: VcpuInit, started: () => void = () => {}): VcpuResult
   return { kind: 'done', vcpu: o.vcpu, faults, latencyNs: latency.slice(0, faults), touches, writes, ms: performance.now() - t0, aborted, readXor };
 }
 
-const init = (workerData as { vcpu?: VcpuInit } | null)?.vcpu;
+/** The userfaultfd fault thread's setup: the region, the page states and the ring. */
+export interface FaultThreadInit {
+  uffd: number;
+  state: SharedArrayBuffer;
+  ring: SharedArrayBuffer;
+  pageSize: number;
+}
+
+/**
+ * The fault thread of the userfaultfd backend: reads the kernel's page-fault events and puts each
+ * page not yet asked for on the bounded fault ring (waiting while it is full, the ring's rule),
+ * until the run aborts the ring.
+ */
+export function runFaultThread(o: FaultThreadInit): void {
+  const u = addon(), state = new Int32Array(o.state), ring = new Int32Array(o.ring), out = new Float64Array(256);
+  while (!ringAborted(ring)) {
+    const n = u.waitFaults(o.uffd, 50, out);
+    for (let i = 0; i < n; i++) {
+      const g = Math.floor(out[i]! / o.pageSize);
+      if (Atomics.compareExchange(state, g, PAGE.MISSING, PAGE.REQUESTED) === PAGE.MISSING && !ringPut(ring, g)) return;
+    }
+  }
+}
+
+const data = workerData as { vcpu?: VcpuInit; fault?: FaultThreadInit } | null;
+if (data?.fault) runFaultThread(data.fault);
+const init = data?.vcpu;
 if (parentPort && init) {
   const port = parentPort;
   const r = runVcpu(init, () => port.postMessage({ kind: 'started', vcpu: init.vcpu } satisfies VcpuMessage));

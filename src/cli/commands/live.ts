@@ -6,14 +6,17 @@ export function registerLive(cmd: Command, out: (s: string) => void, fail: () =>
   scenarioCommand(cmd, 'live', 'run a postcopy scenario for real: a source and a destination process over TCP, real page bytes, the software pager, every page verified')
     .option('--listen <host:port>', 'listen there for a destination started elsewhere (`live --destination`), instead of forking one on loopback')
     .option('--destination <host:port>', 'be the destination: connect to the source at HOST:PORT')
-    .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; listen?: string; destination?: string }) => {
+    .option('--backend <kind>', 'the destination\'s pager: auto (userfaultfd when the addon can open one, else software), uffd or software', 'auto')
+    .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; listen?: string; destination?: string; backend: string }) => {
+      if (!['auto', 'uffd', 'software'].includes(o.backend)) throw new UsageError(`--backend: must be auto, uffd or software, got "${o.backend}"`, '--backend');
+      const backend = o.backend as 'auto' | 'uffd' | 'software';
       const live = await import('../../live/live.ts');
       if (o.destination !== undefined) {
         if (file || o.preset || o.set.length > 0 || o.seed !== undefined || o.listen || o.json) {
           throw new UsageError('--destination takes the scenario from the source: give no FILE, --preset, --set, --seed, --listen or --json');
         }
         const { host, port } = live.hostPort('--destination', o.destination);
-        return live.runDestinationAt(host, port);
+        return live.runDestinationAt(host, port, backend);
       }
       const input = await scenarioFrom(file, o);
       const [{ parseScenario }, { formatTable }, { checkOutputFile }] = await Promise.all([
@@ -23,12 +26,12 @@ export function registerLive(cmd: Command, out: (s: string) => void, fail: () =>
       live.checkLive(s);
       const listen = o.listen === undefined ? undefined : live.hostPort('--listen', o.listen);
       if (o.json && o.json !== '-') checkOutputFile(o.json);
-      const report = await live.runLive(s, listen ? { listen } : {});
+      const report = await live.runLive(s, { ...(listen ? { listen } : {}), backend });
       if (o.json) await writeJson(o.json, report, out);
       const l = report.live;
       if (o.json !== '-') {
         out(`${formatTable([report], [`${report.emulator.scenario} (live)`])}\n`);
-        out(`live: ${l['verified-pages']} pages verified, ${l.mismatches} mismatches; ${l['pages-per-second']} pages/s (${(l['page-bytes-per-second'] / 2 ** 20).toFixed(0)} MiB/s of page bytes); backend ${l.backend}\n`);
+        out(`live: ${l['verified-pages']} pages verified, ${l.mismatches} mismatches; ${l['pages-per-second']} pages/s (${(l['page-bytes-per-second'] / 2 ** 20).toFixed(0)} MiB/s of page bytes); backend ${l.backend}${l['backend-reason'] ? ` (${l['backend-reason']})` : ''}\n`);
       }
       if (report.status !== 'completed') fail();
     });
