@@ -87,10 +87,11 @@ export const pageFrameBytes = (pageSize: number): number => HEADER_BYTES + 8 + p
 
 /**
  * Writes PAGE frames for `gfns` back to back into one Buffer (one socket write, no per-page
- * allocation): `fill(gfn, out)` writes each page's bytes in place.
+ * allocation), `into` when it is large enough: `fill(gfn, out)` writes each page's bytes in place.
  */
-export function encodePageFrames(gfns: readonly number[], version: number, pageSize: number, fill: (gfn: number, out: Uint8Array) => void): Buffer {
-  const size = pageFrameBytes(pageSize), out = Buffer.allocUnsafe(gfns.length * size);
+export function encodePageFrames(gfns: readonly number[], version: number, pageSize: number, fill: (gfn: number, out: Uint8Array) => void, into?: Buffer): Buffer {
+  const size = pageFrameBytes(pageSize), bytes = gfns.length * size;
+  const out = into !== undefined && into.length >= bytes ? into.subarray(0, bytes) : Buffer.allocUnsafe(bytes);
   for (let i = 0; i < gfns.length; i++) {
     const at = i * size;
     out.writeUInt32BE(gfns[i]!, at + HEADER_BYTES);
