@@ -88,6 +88,16 @@ describe('frames round-trip', () => {
     expect(batch.equals(Buffer.concat([one(5), one(9), one(300)]))).toBe(true);
   });
 
+  it('sends a run of consecutive pages as one PAGE frame (range population)', () => {
+    const fill = (g: number, out: Uint8Array) => out.fill(g & 0xff);
+    const batch = encodePageFrames([7, 8, 9, 20], 0, 64, fill);
+    const frames = decodeAll(batch);
+    expect(frames.map((f) => f.payload.length)).toEqual([8 + 3 * 64, 8 + 64]);
+    const run = decodePage(frames[0]!.payload, 64);
+    expect([run.gfn, run.bytes.length, run.bytes[0], run.bytes[64], run.bytes[128]]).toEqual([7, 192, 7, 8, 9]);
+    expect(batch.length).toBe(pageFrameBytes(64, 3) + pageFrameBytes(64));
+  });
+
   it('lays out the payloads big-endian', () => {
     expect(encodePage(0x01020304, 0x0a0b0c0d, Uint8Array.of(0xff)).toString('hex')).toBe('010203040a0b0c0dff');
     expect(encodeRequest(0x01020304, 1).toString('hex')).toBe('0102030400000001');
@@ -193,7 +203,7 @@ describe('payload decoders refuse a wrong length', () => {
   it('PAGE', () => {
     expect(thrown(FrameError, () => decodePage(new Uint8Array(7))).message).toBe('PAGE payload is 7 bytes, expected at least 8');
     expect(thrown(FrameError, () => decodePage(new Uint8Array(8 + 100), 4096, at)).message)
-      .toBe('frame 3 at byte 100: PAGE payload is 108 bytes, expected 4104 (8 + page size 4096)');
+      .toBe('frame 3 at byte 100: PAGE payload is 108 bytes, expected 8 + a whole number (≥ 1) of 4096-byte pages');
     expect(decodePage(new Uint8Array(8)).bytes.length).toBe(0);
   });
 

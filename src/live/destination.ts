@@ -319,27 +319,33 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
 
     const page = (f: Frame) => {
       const s = setup!;
-      const { gfn, version, bytes } = decodePage(f.payload, s.pageSize, f);
-      if (gfn >= s.pages) throw new FrameError(`PAGE for gfn ${gfn}, outside the guest's ${s.pages} pages`, f);
-      pagesReceived++;
-      if (Atomics.load(state!, gfn) === PAGE.PRESENT) {
-        duplicatePages++;
-        if (pageHash(bytes) !== expectedHash(s.seed, gfn, version, s.pageSize)) mismatches++;
-        return;
+      const { gfn: first, version, bytes } = decodePage(f.payload, s.pageSize, f);
+      const n = bytes.length / s.pageSize;
+      if (first + n > s.pages) throw new FrameError(`PAGE for gfns ${first}..${first + n - 1}, outside the guest's ${s.pages} pages`, f);
+      pagesReceived += n;
+      // userfaultfd places the run with one UFFDIO_COPY (range population), waking the vCPUs
+      // blocked on it in the kernel; pages already present are skipped by the kernel.
+      if (uffd) uffd.copy(region, first * s.pageSize, bytes);
+      for (let k = 0; k < n; k++) {
+        const gfn = first + k, page = bytes.subarray(k * s.pageSize, (k + 1) * s.pageSize);
+        const expected = expectedHash(s.seed, gfn, version, s.pageSize);
+        if (Atomics.load(state!, gfn) === PAGE.PRESENT) {
+          duplicatePages++;
+          if (pageHash(page) !== expected) mismatches++;
+          continue;
+        }
+        const at = gfn * s.pageSize;
+        if (uffd) {
+          if (pageHash(page) !== expected) mismatches++;
+        } else {
+          // Placed first: the hash then reads the page where it is aligned (the word-at-a-time path).
+          memory!.set(page, at);
+          if (pageHash(memory!.subarray(at, at + s.pageSize)) !== expected) mismatches++;
+        }
+        Atomics.store(state!, gfn, PAGE.PRESENT);
+        Atomics.notify(state!, gfn);
+        present++;
       }
-      const at = gfn * s.pageSize;
-      if (uffd) {
-        // UFFDIO_COPY places the page and wakes the vCPUs blocked on it in the kernel.
-        if (pageHash(bytes) !== expectedHash(s.seed, gfn, version, s.pageSize)) mismatches++;
-        uffd.copy(region, at, bytes);
-      } else {
-        // Placed first: the hash then reads the page where it is aligned (the word-at-a-time path).
-        memory!.set(bytes, at);
-        if (pageHash(memory!.subarray(at, at + s.pageSize)) !== expectedHash(s.seed, gfn, version, s.pageSize)) mismatches++;
-      }
-      Atomics.store(state!, gfn, PAGE.PRESENT);
-      Atomics.notify(state!, gfn);
-      present++;
     };
 
     const handle = (f: Frame) => {

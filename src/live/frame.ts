@@ -82,22 +82,32 @@ function writeHeader(out: Buffer, at: number, type: FrameType, length: number): 
   out.writeUInt32BE(crc32(out.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length)), at + 12);
 }
 
-/** Bytes of one PAGE frame of a page of `pageSize` bytes. */
-export const pageFrameBytes = (pageSize: number): number => HEADER_BYTES + 8 + pageSize;
+/** Bytes of one PAGE frame of a run of `pages` pages of `pageSize` bytes. */
+export const pageFrameBytes = (pageSize: number, pages = 1): number => HEADER_BYTES + 8 + pages * pageSize;
 
 /**
- * Writes PAGE frames for `gfns` back to back into one Buffer (one socket write, no per-page
- * allocation), `into` when it is large enough: `fill(gfn, out)` writes each page's bytes in place.
+ * Writes `gfns` as PAGE frames back to back into one Buffer (one socket write, no per-page
+ * allocation), `into` when it is large enough: one frame per run of consecutive pages in the list,
+ * so the destination places each run at once (range population). `fill(gfn, out)` writes each
+ * page's bytes in place.
  */
 export function encodePageFrames(gfns: readonly number[], version: number, pageSize: number, fill: (gfn: number, out: Uint8Array) => void, into?: Buffer): Buffer {
-  const size = pageFrameBytes(pageSize), bytes = gfns.length * size;
+  let runs = 0;
+  for (let i = 0; i < gfns.length; i++) if (i === 0 || gfns[i] !== gfns[i - 1]! + 1) runs++;
+  const bytes = runs * (HEADER_BYTES + 8) + gfns.length * pageSize;
   const out = into !== undefined && into.length >= bytes ? into.subarray(0, bytes) : Buffer.allocUnsafe(bytes);
-  for (let i = 0; i < gfns.length; i++) {
-    const at = i * size;
+  for (let i = 0, at = 0; i < gfns.length;) {
+    let n = 1;
+    while (i + n < gfns.length && gfns[i + n] === gfns[i]! + n) n++;
     out.writeUInt32BE(gfns[i]!, at + HEADER_BYTES);
     out.writeUInt32BE(version, at + HEADER_BYTES + 4);
-    fill(gfns[i]!, out.subarray(at + HEADER_BYTES + 8, at + size));
-    writeHeader(out, at, FrameType.PAGE, 8 + pageSize);
+    for (let k = 0; k < n; k++) {
+      const p = at + HEADER_BYTES + 8 + k * pageSize;
+      fill(gfns[i + k]!, out.subarray(p, p + pageSize));
+    }
+    writeHeader(out, at, FrameType.PAGE, 8 + n * pageSize);
+    at += pageFrameBytes(pageSize, n);
+    i += n;
   }
   return out;
 }
@@ -270,6 +280,7 @@ function parseJson(p: Uint8Array, what: string, at?: FrameAt): unknown {
   }
 }
 
+/** A PAGE frame: a run of pages from `gfn` on (range population), bytes.length / pageSize of them. */
 export interface PagePayload {
   gfn: number;
   version: number;
@@ -292,8 +303,8 @@ export function encodePage(gfn: number, version: number, bytes: Uint8Array): Buf
 /** With pageSize, the payload must be exactly 8 + pageSize bytes; without, at least 8. */
 export function decodePage(payload: Uint8Array, pageSize?: number, at?: FrameAt): PagePayload {
   const n = payload.length;
-  if (pageSize !== undefined ? n !== 8 + pageSize : n < 8) {
-    const want = pageSize !== undefined ? `${8 + pageSize} (8 + page size ${pageSize})` : 'at least 8';
+  if (pageSize !== undefined ? n < 8 + pageSize || (n - 8) % pageSize !== 0 : n < 8) {
+    const want = pageSize !== undefined ? `8 + a whole number (≥ 1) of ${pageSize}-byte pages` : 'at least 8';
     throw new FrameError(`PAGE payload is ${n} bytes, expected ${want}`, at);
   }
   return { gfn: u32At(payload, 0), version: u32At(payload, 4), bytes: asBuffer(payload, 8) };
