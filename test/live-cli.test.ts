@@ -63,6 +63,24 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     }
   }, 60_000);
 
+  it('--calibrate measures this host\'s costs and writes a parameter set the model runs', async () => {
+    const out = join(dir, 'host.yaml');
+    const r = await cli('live', '--calibrate', '--output', out);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^parameter\s+value\s+how measured\n/);
+    expect(r.out.endsWith(`wrote ${out}\n`)).toBe(true);
+    const yaml = readFileSync(out, 'utf8');
+    expect(yaml).toMatch(/^# Per-operation costs measured on this host .*\n#   postcopy-emu live --calibrate\n/);
+    // Loopback TCP is always measured; userfaultfd where it opens (root here).
+    expect(yaml).toMatch(/^link:\n  latencyNs: [1-9]\d*  # half a 16-byte ping-pong/m);
+    if (!('reason' in loadUffd())) expect(yaml).toMatch(/^pager:\n  uffdCopyNs: [1-9]\d*  # UFFDIO_COPY of one 4 KiB page/m);
+    // The fragment is a scenario: the model runs it.
+    const run = await cli('run', out, '--set', 'memory.pages=1024', '--json', '-');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.out).status).toBe('completed');
+    expect((await cli('live', '--calibrate', '--preset', 'xen-2017-pure')).err).toBe('postcopy-emu: --calibrate measures the host alone: give no scenario, --destination, --listen or --json\n');
+  }, 60_000);
+
   it('refuses what it cannot run yet, naming the field (exit 2, one line)', async () => {
     for (const [args, err] of [
       [['--set', 'migration.mode=hybrid'], 'postcopy-emu: migration.mode: live runs postcopy (got hybrid): precopy and hybrid are the model\'s for now\n'],

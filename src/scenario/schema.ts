@@ -168,19 +168,19 @@ export const scenarioSchema = z.object({
     }),
     uffdCopyNs: ns.default(2_600).meta({
       unit: 'ns', when: 'placement: uffd',
-      source: 'one UFFDIO_COPY of a 4 KiB page (`postcopy_place_page`; with huge host pages, the first 4 KiB of the host page\'s one call): 2.6 µs, median on the project\'s machine (`scripts/calibrate.ts`, examples/host-local.yaml; 2.6–3.3 µs across runs)',
+      source: 'one UFFDIO_COPY of a 4 KiB page (`postcopy_place_page`; with huge host pages, the first 4 KiB of the host page\'s one call): 2.6 µs, median on the project\'s machine (`postcopy-emu live --calibrate`, examples/host-local.yaml; 2.6–3.3 µs across runs)',
     }),
     uffdCopyPerPageNs: ns.default(610).meta({
       unit: 'ns', when: 'placement: uffd',
-      source: 'each further 4 KiB in one UFFDIO_COPY (a huge host page): (one 64-page copy 40.8 µs − one page 2.6 µs) / 63, medians on the project\'s machine (`scripts/calibrate.ts`, examples/host-local.yaml)',
+      source: 'each further 4 KiB in one UFFDIO_COPY (a huge host page): (one 64-page copy 40.8 µs − one page 2.6 µs) / 63, medians on the project\'s machine (`postcopy-emu live --calibrate`, examples/host-local.yaml)',
     }),
     uffdZeroPageNs: ns.default(1_600).meta({
       unit: 'ns', when: 'placement: uffd',
-      source: 'one UFFDIO_ZEROPAGE of 4 KiB (`postcopy_place_page_zero`): 1.55 µs, median on the project\'s machine (`scripts/calibrate.ts`, examples/host-local.yaml; 1.5–1.7 µs across runs)',
+      source: 'one UFFDIO_ZEROPAGE of 4 KiB (`postcopy_place_page_zero`): 1.55 µs, median on the project\'s machine (`postcopy-emu live --calibrate`, examples/host-local.yaml; 1.5–1.7 µs across runs)',
     }),
     readCallNs: ns.default(7_900).meta({
       unit: 'ns', when: 'placement: uffd',
-      source: 'one `read()` filling QEMUFile\'s 32 KiB buffer (`IO_BUF_SIZE`), ceil(record bytes / 32 KiB) per record: a loopback TCP read of 4 KiB already queued less its copy, 7.9 µs, median on the project\'s machine (`scripts/calibrate.ts`, examples/host-local.yaml; 5.9–7.9 µs across runs); the copy is `recvPerPageNs`',
+      source: 'one `read()` filling QEMUFile\'s 32 KiB buffer (`IO_BUF_SIZE`), ceil(record bytes / 32 KiB) per record: a loopback TCP read of 4 KiB already queued less its copy, 7.9 µs, median on the project\'s machine (`postcopy-emu live --calibrate`, examples/host-local.yaml; 5.9–7.9 µs across runs); the copy is `recvPerPageNs`',
     }),
     faultThread: z.boolean().optional().meta({
       source: 'unset: true with source.policy qemu (QEMU\'s `postcopy_ram_fault_thread` sends one request per fault at once, beside the thread loading pages), false otherwise (the RFC\'s single pager thread: loads first, then one FAULT record per drain)',

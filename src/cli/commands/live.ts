@@ -7,7 +7,17 @@ export function registerLive(cmd: Command, out: (s: string) => void, fail: () =>
     .option('--listen <host:port>', 'listen there for a destination started elsewhere (`live --destination`), instead of forking one on loopback')
     .option('--destination <host:port>', 'be the destination: connect to the source at HOST:PORT')
     .option('--backend <kind>', 'the destination\'s pager: auto (userfaultfd when the addon can open one, else software), uffd or software', 'auto')
-    .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; listen?: string; destination?: string; backend: string }) => {
+    .option('--calibrate', 'measure this host\'s per-operation costs (UFFDIO_COPY, fault wake-up, loopback TCP) and write them as a parameter set the model loads')
+    .option('--output <file>', 'with --calibrate: where the parameter set goes', 'host-local.yaml')
+    .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; listen?: string; destination?: string; backend: string; calibrate?: boolean; output: string }) => {
+      if (o.calibrate) {
+        if (file || o.preset || o.set.length > 0 || o.destination || o.listen || o.json) throw new UsageError('--calibrate measures the host alone: give no scenario, --destination, --listen or --json');
+        const [{ calibrate }, { checkOutputFile, writeAtomic }] = await Promise.all([import('../../live/calibrate.ts'), import('../../io/write.ts')]);
+        checkOutputFile(o.output);
+        const c = calibrate();
+        writeAtomic(o.output, c.yaml);
+        return out(`${c.table}wrote ${o.output}\n`);
+      }
       if (!['auto', 'uffd', 'software'].includes(o.backend)) throw new UsageError(`--backend: must be auto, uffd or software, got "${o.backend}"`, '--backend');
       const backend = o.backend as 'auto' | 'uffd' | 'software';
       const live = await import('../../live/live.ts');

@@ -1,0 +1,110 @@
+// Per-operation costs measured on this host: `postcopy-emu live --calibrate [--output FILE]`.
+// Compiles native/calibrate.c into a temporary directory, runs it (userfaultfd needs root or
+// vm.unprivileged_userfaultfd = 1) and gives the parameter set as a scenario fragment with a table.
+// Only single operations are measured: nothing here is fitted to a migration's outcome.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir, release } from 'node:os';
+import { join } from 'node:path';
+import { PostcopyEmuError } from '../io/errors.ts';
+import { packageRoot } from '../io/package.ts';
+
+/** A measurement: the median of the runs' medians, each run's median, samples per run. */
+interface Sample { median: number; runs: number[]; n: number }
+/** One calibrated parameter: its scenario path, value and how it was measured. */
+export interface Param { path: string; value: number; how: string }
+
+const RUN = 'postcopy-emu live --calibrate';
+
+const RUNS = 3; // the host is shared: a run's medians move by tens of percent under load
+
+function measure(): Map<string, Sample> {
+  const dir = mkdtempSync(join(tmpdir(), 'calibrate-'));
+  try {
+    const bin = join(dir, 'calibrate');
+    try {
+      execFileSync('gcc', ['-O2', '-pthread', '-o', bin, join(packageRoot, 'native', 'calibrate.c')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      throw new PostcopyEmuError('--calibrate', `--calibrate: cannot compile native/calibrate.c with gcc: ${(e as Error).message.split('\n')[0]}`);
+    }
+    const samples = new Map<string, Sample>();
+    for (let r = 0; r < RUNS; r++) {
+      for (const line of execFileSync(bin, { encoding: 'utf8' }).trim().split('\n')) {
+        const [name, median, , , n] = line.split(' ');
+        const s = samples.get(name!) ?? { median: 0, runs: [], n: Number(n) };
+        s.runs.push(Number(median));
+        samples.set(name!, s);
+      }
+    }
+    for (const s of samples.values()) s.median = [...s.runs].sort((a, b) => a - b)[s.runs.length >> 1]!;
+    return samples;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The maximum of a `min default max` sysctl triple: what autotuning reaches on a bulk stream. */
+function sysctlMax(name: string): number {
+  return Number(readFileSync(`/proc/sys/net/ipv4/${name}`, 'utf8').trim().split(/\s+/)[2]);
+}
+
+/** Measures this host's per-operation costs: the parameters, a table of them, and the scenario fragment (YAML). */
+export function calibrate(): { params: Param[]; table: string; yaml: string } {
+  const m = measure();
+  const get = (name: string): Sample | undefined => m.get(name);
+  const spread = (s: Sample): string => `runs' medians ${s.runs.join(' / ')}, ${s.n} samples each`;
+  const params: Param[] = [];
+  const add = (path: string, value: number, how: string): void => {
+    params.push({ path, value: Math.max(0, Math.round(value)), how });
+  };
+
+  const copy4k = get('uffd_copy_4k'), copy64 = get('uffd_copy_64x4k'), zero = get('uffd_zeropage_4k');
+  const uffd = copy4k !== undefined && copy64 !== undefined && zero !== undefined;
+  if (uffd) {
+    add('pager.uffdCopyNs', copy4k.median, `UFFDIO_COPY of one 4 KiB page (uffd_copy_4k, ${spread(copy4k)})`);
+    add('pager.uffdCopyPerPageNs', (copy64.median - copy4k.median) / 63,
+      `(UFFDIO_COPY of 64 pages ${copy64.median} − one page ${copy4k.median}) / 63 (uffd_copy_64x4k, ${spread(copy64)})`);
+    add('pager.uffdZeroPageNs', zero.median, `UFFDIO_ZEROPAGE of 4 KiB (uffd_zeropage_4k, ${spread(zero)})`);
+    const wake = get('fault_wake')!, readMsg = get('fault_read_msg')!, resume = get('fault_place_resume')!;
+    add('pager.wakeNs', wake.median, `a thread touches a missing page → the handler's poll() returns (fault_wake, ${spread(wake)})`);
+    add('pager.drainPerRequestNs', readMsg.median, `read() of one uffd_msg (fault_read_msg, ${spread(readMsg)})`);
+    add('pager.notifyNs', resume.median - copy4k.median,
+      `uffd_msg read → the toucher runs again (fault_place_resume ${resume.median}, ${spread(resume)}) − uffdCopyNs`);
+  }
+  const r4 = get('tcp_read_4k')!, r32 = get('tcp_read_32k')!, w16 = get('tcp_write_16b')!, rtt = get('tcp_rtt_16b')!;
+  const perPage = Math.max(0, (r32.median - r4.median) / 7);
+  add('pager.recvPerPageNs', perPage, `(loopback TCP read() of 32 KiB queued ${r32.median} − of 4 KiB ${r4.median}) / 7 (tcp_read_32k, tcp_read_4k)`);
+  add('pager.readCallNs', r4.median - perPage, `loopback TCP read() of 4 KiB queued (tcp_read_4k, ${spread(r4)}) − recvPerPageNs`);
+  add('pager.faultRecordNs', w16.median, `write() of 16 B on loopback TCP, TCP_NODELAY (tcp_write_16b, ${spread(w16)})`);
+  for (const side of ['link', 'backChannel']) {
+    add(`${side}.latencyNs`, rtt.median / 2, `half a 16-byte ping-pong over loopback TCP (tcp_rtt_16b ${rtt.median}, ${spread(rtt)})`);
+    add(`${side}.sendBufferBytes`, sysctlMax('tcp_wmem'), 'maximum of /proc/sys/net/ipv4/tcp_wmem');
+    add(`${side}.receiveBufferBytes`, sysctlMax('tcp_rmem'), 'maximum of /proc/sys/net/ipv4/tcp_rmem');
+  }
+
+  const width = Math.max(...params.map((p) => p.path.length));
+  const table = [`${'parameter'.padEnd(width)}  ${'value'.padStart(10)}  how measured`, ...params.map((p) => `${p.path.padEnd(width)}  ${String(p.value).padStart(10)}  ${p.how}`)];
+  if (!uffd) table.push('userfaultfd unavailable here (not root, vm.unprivileged_userfaultfd = 0?): placement costs not measured');
+
+  // A YAML fragment, one section per top-level key, each value with its measurement as a comment.
+  const sections = new Map<string, Param[]>();
+  for (const p of params) {
+    const [section] = p.path.split('.');
+    sections.set(section!, [...(sections.get(section!) ?? []), p]);
+  }
+  const lines = [
+    `# Per-operation costs measured on this host (${new Date().toISOString().slice(0, 10)}, Linux ${release()}) by`,
+    `#   ${RUN}`,
+    `# (native/calibrate.c, ${RUNS} runs: the median of the runs' medians of repeated single operations;`,
+    '# nothing fitted to a migration).',
+    '# Run it as a scenario (defaults elsewhere), add a line `preset: NAME` to start from a preset,',
+    '# or copy single values into --set (e.g. --set pager.uffdCopyNs=3100). Loopback latency and',
+    '# buffers stand for this host\'s own TCP stack, not a NIC.',
+    ...(uffd ? [] : ['# userfaultfd was unavailable: the uffd placement costs keep their defaults.']),
+  ];
+  for (const [section, ps] of sections) {
+    lines.push(`${section}:`);
+    for (const p of ps) lines.push(`  ${p.path.slice(section.length + 1)}: ${p.value}  # ${p.how}`);
+  }
+  return { params, table: `${table.join('\n')}\n`, yaml: `${lines.join('\n')}\n` };
+}
