@@ -511,8 +511,63 @@ static napi_value js_wait_faults(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* ---- copy(handle, offset, src) --------------------------------------------------------------- */
+/* ---- placing pages: copy() and zero() --------------------------------------------------------- */
 
+/*
+ * Places len bytes at off: UFFDIO_COPY from src, or UFFDIO_ZEROPAGE when src is NULL, waking the
+ * waiters. A page already present (EEXIST) is left as it is, its waiters woken, and the rest is
+ * placed; the result is false then. Releases r.
+ */
+static napi_value place(napi_env env, region_t *r, uint64_t off, uint64_t len, const uint8_t *src, const char *what) {
+  if (!check_range(env, r, off, len)) {
+    release(r);
+    return NULL;
+  }
+  size_t ps = page_size();
+  uint64_t done = 0;
+  bool all = true;
+  int spins = 0;
+  while (done < len) {
+    int64_t placed;
+    int rc;
+    if (src) {
+      struct uffdio_copy c;
+      memset(&c, 0, sizeof c);
+      c.dst = (uint64_t)(uintptr_t)(r->base + off + done);
+      c.src = (uint64_t)(uintptr_t)(src + done);
+      c.len = len - done;
+      rc = ioctl(r->fd, UFFDIO_COPY, &c);
+      placed = c.copy;
+    } else {
+      struct uffdio_zeropage z;
+      memset(&z, 0, sizeof z);
+      z.range.start = (uint64_t)(uintptr_t)(r->base + off + done);
+      z.range.len = len - done;
+      rc = ioctl(r->fd, UFFDIO_ZEROPAGE, &z);
+      placed = z.zeropage;
+    }
+    if (rc == 0) break;
+    int e = errno;
+    if (placed > 0) {
+      done += (uint64_t)placed;
+      spins = 0;
+    }
+    if (e == EEXIST) {
+      /* This page was already present: not an error; place the rest. */
+      wake_page(r, off + done);
+      done += ps;
+      all = false;
+      continue;
+    }
+    if (e == EAGAIN && ++spins < MAX_SPINS) continue;
+    release(r);
+    return throw_errno(env, what, e);
+  }
+  release(r);
+  return make_bool(env, all);
+}
+
+/* copy(handle, offset, src) */
 static napi_value js_copy(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (!get_args(env, info, 3, argv)) return NULL;
@@ -526,48 +581,12 @@ static napi_value js_copy(napi_env env, napi_callback_info info) {
   void *src;
   NAPI_CALL(env, napi_get_typedarray_info(env, argv[2], &tat, &len, &src, NULL, NULL));
   if (tat != napi_uint8_array) return throw_type(env, "uffd: src must be a Uint8Array");
-
   region_t *r = get_region(env, argv[0]);
   if (!r) return NULL;
-  if (!check_range(env, r, off, len)) {
-    release(r);
-    return NULL;
-  }
-
-  size_t ps = page_size();
-  uint64_t done = 0;
-  bool all = true;
-  int spins = 0;
-  while (done < len) {
-    struct uffdio_copy c;
-    memset(&c, 0, sizeof c);
-    c.dst = (uint64_t)(uintptr_t)(r->base + off + done);
-    c.src = (uint64_t)(uintptr_t)((uint8_t *)src + done);
-    c.len = len - done;
-    c.mode = 0; /* wake the waiters */
-    if (ioctl(r->fd, UFFDIO_COPY, &c) == 0) break;
-    int e = errno;
-    if (c.copy > 0) {
-      done += (uint64_t)c.copy;
-      spins = 0;
-    }
-    if (e == EEXIST) {
-      /* This page was already present: not an error; place the rest. */
-      wake_page(r, off + done);
-      done += ps;
-      all = false;
-      continue;
-    }
-    if (e == EAGAIN && ++spins < MAX_SPINS) continue;
-    release(r);
-    return throw_errno(env, "copy: UFFDIO_COPY", e);
-  }
-  release(r);
-  return make_bool(env, all);
+  return place(env, r, off, len, (const uint8_t *)src, "copy: UFFDIO_COPY");
 }
 
-/* ---- zero(handle, offset, length) ------------------------------------------------------------ */
-
+/* zero(handle, offset, length) */
 static napi_value js_zero(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (!get_args(env, info, 3, argv)) return NULL;
@@ -576,39 +595,7 @@ static napi_value js_zero(napi_env env, napi_callback_info info) {
   if (!get_uint(env, argv[2], "length", &len)) return NULL;
   region_t *r = get_region(env, argv[0]);
   if (!r) return NULL;
-  if (!check_range(env, r, off, len)) {
-    release(r);
-    return NULL;
-  }
-
-  size_t ps = page_size();
-  uint64_t done = 0;
-  bool all = true;
-  int spins = 0;
-  while (done < len) {
-    struct uffdio_zeropage z;
-    memset(&z, 0, sizeof z);
-    z.range.start = (uint64_t)(uintptr_t)(r->base + off + done);
-    z.range.len = len - done;
-    z.mode = 0; /* wake the waiters */
-    if (ioctl(r->fd, UFFDIO_ZEROPAGE, &z) == 0) break;
-    int e = errno;
-    if (z.zeropage > 0) {
-      done += (uint64_t)z.zeropage;
-      spins = 0;
-    }
-    if (e == EEXIST) {
-      wake_page(r, off + done);
-      done += ps;
-      all = false;
-      continue;
-    }
-    if (e == EAGAIN && ++spins < MAX_SPINS) continue;
-    release(r);
-    return throw_errno(env, "zero: UFFDIO_ZEROPAGE", e);
-  }
-  release(r);
-  return make_bool(env, all);
+  return place(env, r, off, len, NULL, "zero: UFFDIO_ZEROPAGE");
 }
 
 /* ---- close(handle) --------------------------------------------------------------------------- */

@@ -34,8 +34,7 @@ export interface SourceResult {
  */
 export async function runSource(socket: Socket, s: Scenario, clockMs: () => number): Promise<SourceResult> {
   const pages = s.memory.pages, size = s.memory.pageSize;
-  const sent = new Uint8Array(pages);
-  // The model's push policies pick the background pages from the set not sent yet.
+  // The pages not sent yet; the model's push policies pick the background pages from them.
   const unsent = new NextMember(pages);
   const policy = makePolicy(s.source, unsent);
   const fill = (g: number, out: Uint8Array) => fillPage(s.seed, g, 0, out);
@@ -52,12 +51,9 @@ export async function runSource(socket: Socket, s: Scenario, clockMs: () => numb
     // Waiting at every write past Node's 16 KiB mark would stall the stream each batch.
     if (!socket.write(buf, done) && socket.writableLength > QUEUED_BYTES) await once(socket, 'drain');
   };
-  /** Marks the pages sent and writes their frames as one buffer. */
+  /** Takes the pages off the unsent set and writes their frames as one buffer. */
   const sendPages = async (gfns: number[]) => {
-    for (const g of gfns) {
-      sent[g] = 1;
-      unsent.remove(g);
-    }
+    for (const g of gfns) unsent.remove(g);
     count += gfns.length;
     if (gfns.length === 0) return;
     const into = pool.pop();
@@ -74,6 +70,7 @@ export async function runSource(socket: Socket, s: Scenario, clockMs: () => numb
     for (let room = policy.backgroundBudget(BATCH_PAGES); gfns.length < room;) {
       const g = policy.nextBackground();
       if (g < 0) break;
+      // Off the set at once, as the model's source does: the policy's next pick must differ.
       unsent.remove(g);
       gfns.push(g);
     }
@@ -87,7 +84,7 @@ export async function runSource(socket: Socket, s: Scenario, clockMs: () => numb
   };
   const serve = async (gfn: number, n: number): Promise<void> => {
     const gfns: number[] = [];
-    for (let g = gfn; g < Math.min(pages, gfn + n); g++) if (!sent[g]) gfns.push(g);
+    for (let g = gfn; g < Math.min(pages, gfn + n); g++) if (unsent.has(g)) gfns.push(g);
     r.pagesDemanded += gfns.length;
     await sendPages(gfns);
     await finished();
