@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { crc32 } from 'node:zlib';
+import { FrameDecoder, FrameError, FrameType, HEADER_BYTES, MAX_PAYLOAD, encodeFrame, encodePageFrames, pageFrameBytes, type Frame } from '../src/live/frame.ts';
 import {
-  FrameDecoder, FrameError, FrameType, HEADER_BYTES, MAX_PAYLOAD, decodeErrorText, decodeHello, decodePage,
-  decodeRequest, decodeVerify, encodeErrorText, encodeFrame, encodeHello, encodePage, encodePageFrames, pageFrameBytes,
-  encodeRequest, encodeVerify, type Frame,
-} from '../src/live/frame.ts';
+  decodeErrorText, decodeHello, decodePage, decodeRequest, decodeVerify, encodeErrorText, encodeHello, encodePage, encodeRequest, encodeVerify,
+} from '../src/live/payload.ts';
 import { PostcopyEmuError } from '../src/io/errors.ts';
 import type { Scenario } from '../src/scenario/schema.ts';
 import { thrown } from './throws.ts';
@@ -71,7 +70,7 @@ describe('frames round-trip', () => {
     const f = encodeFrame(FrameType.ERROR, encodeErrorText('123456789'));
     expect(f.subarray(0, HEADER_BYTES).toString('hex')).toBe(
       '50434c56' + // magic "PCLV"
-      '01' + // version
+      '02' + // version
       '06' + // type ERROR
       '0000' + // flags
       '00000009' + // length
@@ -147,15 +146,15 @@ describe('FrameDecoder errors', () => {
   });
 
   it('unsupported version', () => {
-    const bad = patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[4] = 2; });
-    expect(frameError(bad).message).toBe('frame 0 at byte 0: unsupported version 2 (expected 1)');
+    const bad = patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[4] = 1; });
+    expect(frameError(bad).message).toBe('frame 0 at byte 0: unsupported version 1 (expected 2)');
   });
 
   it('unknown type', () => {
     expect(frameError(patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[5] = 0; })).message)
       .toBe('frame 0 at byte 0: unknown type 0');
-    expect(frameError(good, good, patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[5] = 7; })).message)
-      .toBe('frame 2 at byte 48: unknown type 7');
+    expect(frameError(good, good, patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[5] = 9; })).message)
+      .toBe('frame 2 at byte 48: unknown type 9');
   });
 
   it('flags other than 0', () => {
@@ -233,7 +232,7 @@ describe('payload decoders refuse a wrong length', () => {
 describe('encoders refuse what the wire cannot carry', () => {
   it('names the argument', () => {
     expect(thrown(PostcopyEmuError, () => encodeFrame(0 as FrameType, new Uint8Array(0))).message)
-      .toBe('encodeFrame.type: must be a FrameType (1..6), got 0');
+      .toBe('encodeFrame.type: must be a FrameType (1..8), got 0');
     expect(thrown(PostcopyEmuError, () => encodeFrame(FrameType.PAGE, new Uint8Array(MAX_PAYLOAD + 1))).field)
       .toBe('encodeFrame.payload.length');
     expect(thrown(PostcopyEmuError, () => encodePage(2 ** 32, 0, new Uint8Array(0))).message)
@@ -330,7 +329,7 @@ describe('FrameDecoder properties', () => {
       fc.property(
         fc.uint8Array({ maxLength: 300, size: 'max' }),
         fc.nat({ max: 3 }),
-        fc.nat({ max: 5 }),
+        fc.nat({ max: 7 }),
         fc.array(fc.nat(), { maxLength: 10, size: 'max' }),
         (bytes, valid, type, cuts) => {
           // Often behind a valid magic and version (then type and flags, then a short length), so every
@@ -338,7 +337,7 @@ describe('FrameDecoder properties', () => {
           const stream = Buffer.from(bytes);
           if (valid >= 1 && stream.length >= 16) {
             stream.writeUInt32BE(0x50434c56, 0);
-            stream[4] = 1;
+            stream[4] = 2;
             if (valid >= 2) {
               stream[5] = 1 + type;
               stream.writeUInt16BE(0, 6);

@@ -10,10 +10,18 @@ export interface FaultTarget {
 }
 
 /** A fault with its start time resolved. */
-interface Timed {
+export interface Timed {
   spec: FaultSpec;
   start: number;
   end: number;
+}
+
+/** The scenario's faults with times from `origin` on: a `window` draws from `rng`, in list order. */
+export function timedFaults(scenario: Scenario, rng: Rng, origin: number): Timed[] {
+  return scenario.faults.map((spec) => {
+    const start = origin + (spec.at ?? rng.int(spec.window!.from, spec.window!.to));
+    return { spec, start, end: start + (spec.kind === 'source-crash' ? spec.restartNs : spec.durationNs) };
+  });
 }
 
 /**
@@ -38,11 +46,7 @@ export class FaultSchedule {
   ) {
     this.rng = new Rng(scenario.seed, 'faults');
     // Faults act on the postcopy connection: after a precopy phase their times count from its start.
-    const origin = kernel.now;
-    this.faults = scenario.faults.map((spec) => {
-      const start = origin + (spec.at ?? this.rng.int(spec.window!.from, spec.window!.to));
-      return { spec, start, end: start + (spec.kind === 'source-crash' ? spec.restartNs : spec.durationNs) };
-    });
+    this.faults = timedFaults(scenario, this.rng, kernel.now);
     this.losses = this.faults.filter((f) => f.spec.kind === 'backchannel-loss');
     this.degrades = this.faults.filter((f) => f.spec.kind === 'degrade');
     const cutKind = kernel.register((i) => {

@@ -11,66 +11,28 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { PostcopyEmuError } from '../io/errors.ts';
-import { Rng } from '../kernel/rng.ts';
-import { ringUnbounded, type Scenario } from '../scenario/schema.ts';
 import { workerModule } from '../workers/pool.ts';
 import { expectedHash, pageHash } from './content.ts';
-import { FrameDecoder, FrameError, FrameType, decodeErrorText, decodeHello, decodePage, encodeErrorText, encodeFrame, encodeRequest, encodeVerify, type Frame } from './frame.ts';
-import { UNBOUNDED_CAPACITY, RING, createRing, ringAbort, ringDrain } from './ring.ts';
+import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, type Frame } from './frame.ts';
+import { decodeErrorText, decodePage, encodeErrorText, encodeRecvBitmap, encodeRequest, encodeVerify } from './payload.ts';
+import { RING, createRing, ringAbort, ringDrain } from './ring.ts';
 import { PAGE, type FaultThreadInit, type VcpuInit, type VcpuMessage, type VcpuResult } from './vcpu-worker.ts';
-import { loadUffd, type Uffd } from './uffd.ts';
-
-/** Fault latencies VERIFY carries at most: beyond it, a uniform sample. */
-export const MAX_LATENCY_SAMPLES = 100_000;
-
-/** What the destination measured: VERIFY's JSON, and what runDestination resolves with. */
-export interface DestinationStats {
-  /** Pages present at the end (VERIFY's first u32) and pages whose bytes were wrong (its second). */
-  pagesPresent: number;
-  mismatches: number;
-  /** vCPU touches of a page that was not present, over all vCPUs. */
-  faults: number;
-  /** Each fault's latency, ns, in vCPU order (a uniform sample if more than MAX_LATENCY_SAMPLES). */
-  faultLatencyNs: number[];
-  /** PAGE frames received (duplicates included), and every byte read off the socket. */
-  pagesReceived: number;
-  bytesReceived: number;
-  /** PAGE frames for a page already present (not placed again). */
-  duplicatePages: number;
-  /** REQUEST frames sent: one per gfn taken off the ring and still missing. */
-  requests: number;
-  /** Each vCPU's touch loop, wall ms (0 for an idle workload, which runs no vCPU). */
-  vcpuMs: number[];
-  /** The fault ring: its slots, the most gfns it held at once, puts that found it full and waited. */
-  ringCapacity: number;
-  maxOccupancy: number;
-  ringFullWaits: number;
-  /** ms from HELLO to the first vCPU running (the guest resumed on this side). */
-  resumedMs: number;
-  /** ms from HELLO to VERIFY. */
-  elapsedMs: number;
-  /** The pager that ran: the kernel's userfaultfd through the addon, or the software one, and why. */
-  backend: LiveBackend;
-  backendReason: string | null;
-}
-
-/** Which pager the destination runs: `auto` takes userfaultfd when the addon can open one. */
-export type LiveBackend = 'uffd' | 'software';
+import { chooseBackend, readHello, sampleLatencies, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
+import type { Uffd } from './uffd.ts';
 
 export interface DestinationOptions {
   /** Called with every frame received, before it is handled. */
   onFrame?: (frame: Frame) => void;
   backend?: LiveBackend | 'auto';
+  /**
+   * A new connection to the source, for postcopy recovery: with it (and `recovery.enabled`) a
+   * lost connection pauses the run and this side reconnects; without it, the run fails.
+   */
+  reconnect?: () => Promise<Socket>;
 }
 
-/** The userfaultfd pager when asked for (or `auto` and available), with the reason when not. */
-function chooseBackend(asked: LiveBackend | 'auto', pageSize: number): { uffd: Uffd | null; reason: string | null } {
-  if (asked === 'software') return { uffd: null, reason: 'the software pager was asked for' };
-  const u = loadUffd();
-  const reason = 'reason' in u ? u.reason : pageSize !== 4096 ? `memory.pageSize ${pageSize} is not the host's 4096-byte page` : null;
-  if (reason !== null && asked === 'uffd') throw new PostcopyEmuError('--backend', `--backend uffd: ${reason}`);
-  return reason === null && 'uffd' in u ? { uffd: u.uffd, reason: null } : { uffd: null, reason };
-}
+/** How often a paused destination tries to reach the source again (ms). */
+const RETRY_MS = 5;
 
 /** Atomics.waitAsync (Node ≥ 16; typed only from lib es2024, beyond this project's target). */
 const waitAsync = (Atomics as unknown as {
@@ -88,74 +50,6 @@ function startThread(data: { vcpu: VcpuInit } | { fault: FaultThreadInit }): Wor
     : new Worker(module, { workerData: data });
 }
 
-/** What HELLO sets up, from its scenario. */
-interface Setup {
-  seed: number;
-  pages: number;
-  pageSize: number;
-  capacity: number;
-  vcpus: number;
-  pattern: 'idle' | 'sequential' | 'random';
-  regionStart: number;
-  regionCount: number;
-  writeFraction: number;
-}
-
-const helloError = (what: string) => new PostcopyEmuError('live', `HELLO: ${what}`);
-const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
-
-/** Reads HELLO (`{ scenario, seed }`, the scenario as the source parsed it): what this side builds. */
-function readHello(f: Frame): Setup {
-  const hello = decodeHello(f.payload, f);
-  const seed = hello.seed;
-  const s = hello.scenario as Scenario;
-  if (typeof s.memory !== 'object' || typeof s.workload !== 'object' || typeof s.ring !== 'object' || typeof s.source !== 'object' || !s.memory || !s.workload || !s.ring || !s.source) {
-    throw helloError('the scenario lacks a memory, ring, source or workload section');
-  }
-  const { pages, pageSize } = s.memory;
-  const w = s.workload;
-  if (!isInt(pages, 1, 2 ** 31 - 1)) throw helloError(`memory.pages must be a positive integer, got ${JSON.stringify(pages)}`);
-  if (!isInt(pageSize, 1, 2 ** 30)) throw helloError(`memory.pageSize must be a positive integer, got ${JSON.stringify(pageSize)}`);
-  const unbounded = ringUnbounded(s);
-  if (!unbounded && !isInt(s.ring.capacity, 1, UNBOUNDED_CAPACITY)) throw helloError(`ring.capacity must be an integer from 1 to ${UNBOUNDED_CAPACITY}, got ${JSON.stringify(s.ring.capacity)}`);
-  if (!isInt(w.vcpus, 1, 4096)) throw helloError(`workload.vcpus must be an integer from 1 to 4096, got ${JSON.stringify(w.vcpus)}`);
-  const region = w.region ?? { start: 0, count: pages };
-  if (!isInt(region.start, 0) || !isInt(region.count, 1) || region.start + region.count > pages) {
-    throw helloError(`workload.region ${JSON.stringify(region)} must lie within memory.pages (${pages})`);
-  }
-  const writeFraction = w.writeFraction ?? 0.5;
-  if (typeof writeFraction !== 'number' || !(writeFraction >= 0 && writeFraction <= 1)) throw helloError(`workload.writeFraction must be in [0, 1], got ${JSON.stringify(writeFraction)}`);
-  return {
-    seed, pages, pageSize,
-    capacity: unbounded ? UNBOUNDED_CAPACITY : s.ring.capacity,
-    vcpus: w.vcpus,
-    // The kinds live mode has no pattern of its own for yet touch at random.
-    pattern: w.kind === 'idle' || w.kind === 'sequential' ? w.kind : 'random',
-    regionStart: region.start, regionCount: region.count, writeFraction,
-  };
-}
-
-/** All of `all` if it fits, else a uniform sample of MAX_LATENCY_SAMPLES of it, in order (selection sampling). */
-function sampleLatencies(all: readonly Float64Array[], total: number, seed: number): number[] {
-  const out: number[] = [];
-  if (total <= MAX_LATENCY_SAMPLES) {
-    for (const a of all) for (const x of a) out.push(x);
-    return out;
-  }
-  const rng = new Rng(seed, 'live-latency-sample');
-  let left = total, need = MAX_LATENCY_SAMPLES;
-  for (const a of all) {
-    for (const x of a) {
-      if (rng.float() * left < need) {
-        out.push(x);
-        need--;
-      }
-      left--;
-    }
-  }
-  return out;
-}
-
 /**
  * Runs the destination on a connected socket until it has sent VERIFY (resolves with what it
  * sent) or the run fails: a bad frame, a protocol error, the source closing early or a vCPU
@@ -164,7 +58,6 @@ function sampleLatencies(all: readonly Float64Array[], total: number, seed: numb
  */
 export function runDestination(socket: Socket, o: DestinationOptions = {}): Promise<DestinationStats> {
   return new Promise<DestinationStats>((resolve, reject) => {
-    const decoder = new FrameDecoder();
     let frames = 0, bytesReceived = 0;
     let setup: Setup | null = null;
     let memory: Uint8Array | null = null, state: Int32Array | null = null, ring: Int32Array | null = null;
@@ -172,6 +65,9 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     let present = 0, mismatches = 0, pagesReceived = 0, duplicatePages = 0, requests = 0;
     let helloAt = 0, resumedMs = -1;
     let complete = false, settled = false, pagerStopped = false;
+    // The current connection; `epoch` counts them, so a lost one's events are ignored. While
+    // `paused`, faults stay REQUESTED and are asked for again after RESUME_ACK.
+    let conn = socket, epoch = 0, paused = false, reRequestedPages = 0;
     const workers: Worker[] = [];
     const results: (VcpuResult | undefined)[] = [];
     let vcpusDone = 0;
@@ -206,11 +102,12 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       if (settled) return;
       settled = true;
       const err = e instanceof PostcopyEmuError ? e : new PostcopyEmuError('live', `destination: ${(e as Error)?.message ?? String(e)}`);
-      if (socket.writable && !socket.destroyed) {
-        socket.end(encodeFrame(FrameType.ERROR, encodeErrorText(err.message)), () => socket.destroy());
-        setTimeout(() => socket.destroy(), 1000).unref();
+      if (conn.writable && !conn.destroyed && !paused) {
+        const c = conn;
+        c.end(encodeFrame(FrameType.ERROR, encodeErrorText(err.message)), () => c.destroy());
+        setTimeout(() => c.destroy(), 1000).unref();
       } else {
-        socket.destroy();
+        conn.destroy();
       }
       void stopThreads().then(() => reject(err));
     };
@@ -223,9 +120,9 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     const pager = async () => {
       const r = ring!, st = state!;
       const request = (g: number) => {
-        if (settled || Atomics.load(st, g) === PAGE.PRESENT) return;
+        if (settled || paused || Atomics.load(st, g) === PAGE.PRESENT) return;
         requests++;
-        socket.write(encodeFrame(FrameType.REQUEST, encodeRequest(g, 1)));
+        conn.write(encodeFrame(FrameType.REQUEST, encodeRequest(g, 1)));
       };
       while (!pagerStopped) {
         const seen = ringDrain(r, request);
@@ -260,14 +157,15 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         elapsedMs: performance.now() - helloAt,
         backend: uffd ? 'uffd' : 'software',
         backendReason,
+        reRequestedPages,
       };
       // Resolved once the vCPU threads are gone (they have posted their results) and VERIFY is
       // flushed, or the socket has closed, whatever became of it.
       ringAbort(ring!);
       const gone = Promise.allSettled([...workers, ...(faultThread ? [faultThread] : [])].map((w) => w.terminate())).then(closeRegion);
       const flushed = new Promise<void>((done) => {
-        socket.once('close', () => done());
-        socket.end(encodeFrame(FrameType.VERIFY, encodeVerify({ pagesPresent: present, mismatches, stats })), () => done());
+        conn.once('close', () => done());
+        conn.end(encodeFrame(FrameType.VERIFY, encodeVerify({ pagesPresent: present, mismatches, stats })), () => done());
       });
       void Promise.all([gone, flushed]).then(() => resolve(stats));
     };
@@ -365,6 +263,10 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
           if (present < setup.pages) throw new PostcopyEmuError('live', `the source sent COMPLETE with ${setup.pages - present} of ${setup.pages} pages never sent`);
           finish();
           return;
+        case FrameType.RESUME_ACK:
+          if (!paused) throw new FrameError('RESUME_ACK while not recovering', f);
+          resume();
+          return;
         case FrameType.ERROR:
           throw new PostcopyEmuError('live', `the source failed: ${decodeErrorText(f.payload)}`);
         default:
@@ -372,32 +274,88 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       }
     };
 
-    socket.on('data', (chunk: Buffer) => {
-      if (settled) return;
-      bytesReceived += chunk.length;
-      try {
-        for (const f of decoder.push(chunk)) {
-          frames++;
-          handle(f);
-          if (settled) return;
+    /** The source is back and has our bitmap: ask again for every page a vCPU still waits on. */
+    const resume = () => {
+      paused = false;
+      const st = state!;
+      for (let g = 0; g < st.length;) {
+        if (Atomics.load(st, g) !== PAGE.REQUESTED) {
+          g++;
+          continue;
         }
-      } catch (e) {
-        fail(e);
+        let n = 1;
+        while (g + n < st.length && Atomics.load(st, g + n) === PAGE.REQUESTED) n++;
+        reRequestedPages += n;
+        requests++;
+        conn.write(encodeFrame(FrameType.REQUEST, encodeRequest(g, n)));
+        g += n;
       }
-    });
-    socket.on('end', () => {
+    };
+
+    /** The connection is gone before VERIFY: pause and reconnect when recovery can, else fail. */
+    const lost = (why: () => PostcopyEmuError) => {
       if (settled) return;
-      try {
-        decoder.end();
-      } catch (e) {
-        fail(e);
-        return;
+      if (!setup || !setup.recovery || !o.reconnect) return fail(why());
+      paused = true;
+      epoch++;
+      conn.destroy();
+      void reconnect(why);
+    };
+    const reconnect = async (why: () => PostcopyEmuError) => {
+      const mine = epoch, s = setup!;
+      const deadline = performance.now() + s.maxOutageMs + RECONNECT_GRACE_MS;
+      for (;;) {
+        try {
+          const next = await o.reconnect!();
+          if (settled || mine !== epoch) return void next.destroy();
+          conn = next;
+          attach(next);
+          // What this side holds: the source sends the rest again (QEMU's RECV_BITMAP).
+          next.write(encodeFrame(FrameType.RECV_BITMAP, encodeRecvBitmap(s.pages, (g) => Atomics.load(state!, g) === PAGE.PRESENT)));
+          return;
+        } catch (e) {
+          if (settled || mine !== epoch) return;
+          if (performance.now() > deadline) return fail(new PostcopyEmuError('live', `${why().message}; the source did not come back within ${((s.maxOutageMs + RECONNECT_GRACE_MS) / 1000).toFixed(1)} s (${(e as Error).message})`));
+          await new Promise((wake) => setTimeout(wake, RETRY_MS));
+        }
       }
-      if (!complete) fail(earlyClose());
-    });
-    socket.on('close', () => {
-      if (!settled) fail(complete ? new PostcopyEmuError('live', 'the connection closed before VERIFY was sent') : earlyClose());
-    });
-    socket.on('error', (e) => fail(new PostcopyEmuError('live', `the connection to the source failed: ${e.message}`)));
+    };
+
+    /** Reads `sock`'s frames while it is the current connection. */
+    const attach = (sock: Socket) => {
+      const mine = epoch, decoder = new FrameDecoder();
+      const current = () => mine === epoch && !settled;
+      sock.on('data', (chunk: Buffer) => {
+        if (!current()) return;
+        bytesReceived += chunk.length;
+        try {
+          for (const f of decoder.push(chunk)) {
+            frames++;
+            handle(f);
+            if (!current()) return;
+          }
+        } catch (e) {
+          fail(e);
+        }
+      });
+      sock.on('end', () => {
+        if (!current()) return;
+        // A cut may end the stream inside a frame: with recovery that frame is simply lost.
+        if (setup?.recovery && o.reconnect) return lost(earlyClose);
+        try {
+          decoder.end();
+        } catch (e) {
+          return fail(e);
+        }
+        if (!complete) fail(earlyClose());
+      });
+      sock.on('close', () => {
+        if (current()) lost(() => (complete ? new PostcopyEmuError('live', 'the connection closed before VERIFY was sent') : earlyClose()));
+      });
+      sock.on('error', (e) => {
+        if (current()) lost(() => new PostcopyEmuError('live', `the connection to the source failed: ${e.message}`));
+      });
+    };
+    attach(socket);
   });
 }

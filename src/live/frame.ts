@@ -1,13 +1,12 @@
 import { crc32 } from 'node:zlib';
 import { intArg } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
-import type { Scenario } from '../scenario/schema.ts';
 
 /**
  * Live mode's wire format: a 16-byte big-endian header, then the payload.
  *
  *   0  magic   u32  0x50434c56 ("PCLV")
- *   4  version u8   1
+ *   4  version u8   2 (1 had no recovery frames)
  *   5  type    u8   FrameType
  *   6  flags   u16  0
  *   8  length  u32  payload bytes, ≤ MAX_PAYLOAD
@@ -17,14 +16,16 @@ import type { Scenario } from '../scenario/schema.ts';
  * payload built from the wrong buffer), which would otherwise surface as a wrong page much later.
  */
 export const FRAME_MAGIC = 0x50434c56;
-export const FRAME_VERSION = 1;
+export const FRAME_VERSION = 2;
 export const HEADER_BYTES = 16;
 /** The largest payload: bounds what a decoder buffers for one frame (a 2 MiB huge page fits). */
 export const MAX_PAYLOAD = 16 * 1024 * 1024;
 
-export enum FrameType { HELLO = 1, PAGE = 2, REQUEST = 3, COMPLETE = 4, VERIFY = 5, ERROR = 6 }
+/** RECV_BITMAP and RESUME_ACK (version 2) carry postcopy recovery over a new connection. */
+/** How long either side waits for the other once a cut link is back, before the run fails. */
+export const RECONNECT_GRACE_MS = 10_000;
 
-const U32_MAX = 0xffffffff;
+export enum FrameType { HELLO = 1, PAGE = 2, REQUEST = 3, COMPLETE = 4, VERIFY = 5, ERROR = 6, RECV_BITMAP = 7, RESUME_ACK = 8 }
 
 /** Where a frame sits on its stream: its number (from 0) and the offset of its header's first byte. */
 export interface FrameAt {
@@ -55,7 +56,7 @@ export class FrameError extends PostcopyEmuError {
 }
 
 function isFrameType(t: number): t is FrameType {
-  return t >= FrameType.HELLO && t <= FrameType.ERROR && t % 1 === 0;
+  return t >= FrameType.HELLO && t <= FrameType.RESUME_ACK && t % 1 === 0;
 }
 
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
@@ -63,7 +64,7 @@ const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
 /** One frame as a single Buffer (one socket write). */
 export function encodeFrame(type: FrameType, payload: Uint8Array): Buffer {
   if (typeof type !== 'number' || !isFrameType(type)) {
-    throw new PostcopyEmuError('encodeFrame.type', `encodeFrame.type: must be a FrameType (1..6), got ${String(type)}`);
+    throw new PostcopyEmuError('encodeFrame.type', `encodeFrame.type: must be a FrameType (1..8), got ${String(type)}`);
   }
   intArg('encodeFrame.payload.length', payload.length, 0, MAX_PAYLOAD);
   const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
@@ -201,7 +202,7 @@ export class FrameDecoder {
     const type = h[5]!;
     if (!isFrameType(type)) this.fail(`unknown type ${type}`, at);
     const flags = h.readUInt16BE(6);
-    // Version 1 defines no flags: a set one means a peer we don't understand.
+    // No version defines flags: a set one means a peer we don't understand.
     if (flags !== 0) this.fail(`unsupported flags 0x${flags.toString(16).padStart(4, '0')} (expected 0)`, at);
     const length = h.readUInt32BE(8);
     if (length > MAX_PAYLOAD) this.fail(`length ${length} over the bound ${MAX_PAYLOAD}`, at);
@@ -257,142 +258,4 @@ export class FrameDecoder {
       this.headOff = 0;
     }
   }
-}
-
-// ---- payload codecs (all big-endian) ----
-
-function u32At(p: Uint8Array, o: number): number {
-  return ((p[o]! << 24) | (p[o + 1]! << 16) | (p[o + 2]! << 8) | p[o + 3]!) >>> 0;
-}
-
-function asBuffer(p: Uint8Array, start = 0, end = p.length): Buffer {
-  return Buffer.from(p.buffer, p.byteOffset + start, end - start);
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Strict UTF-8 JSON, or a FrameError saying which payload was bad. */
-function parseJson(p: Uint8Array, what: string, at?: FrameAt): unknown {
-  try {
-    return JSON.parse(utf8.decode(p));
-  } catch {
-    throw new FrameError(`${what} is not UTF-8 JSON`, at);
-  }
-}
-
-/** A PAGE frame: a run of pages from `gfn` on (range population), bytes.length / pageSize of them. */
-export interface PagePayload {
-  gfn: number;
-  version: number;
-  /** A view into the payload, not a copy. */
-  bytes: Buffer;
-}
-
-/** PAGE: gfn u32, version u32, then the page's bytes. */
-export function encodePage(gfn: number, version: number, bytes: Uint8Array): Buffer {
-  intArg('encodePage.gfn', gfn, 0, U32_MAX);
-  intArg('encodePage.version', version, 0, U32_MAX);
-  intArg('encodePage.bytes.length', bytes.length, 0, MAX_PAYLOAD - 8);
-  const out = Buffer.allocUnsafe(8 + bytes.length);
-  out.writeUInt32BE(gfn, 0);
-  out.writeUInt32BE(version, 4);
-  out.set(bytes, 8);
-  return out;
-}
-
-/** With pageSize, the payload must be exactly 8 + pageSize bytes; without, at least 8. */
-export function decodePage(payload: Uint8Array, pageSize?: number, at?: FrameAt): PagePayload {
-  const n = payload.length;
-  if (pageSize !== undefined ? n < 8 + pageSize || (n - 8) % pageSize !== 0 : n < 8) {
-    const want = pageSize !== undefined ? `8 + a whole number (≥ 1) of ${pageSize}-byte pages` : 'at least 8';
-    throw new FrameError(`PAGE payload is ${n} bytes, expected ${want}`, at);
-  }
-  return { gfn: u32At(payload, 0), version: u32At(payload, 4), bytes: asBuffer(payload, 8) };
-}
-
-export interface RequestPayload {
-  gfn: number;
-  /** Pages from gfn on; 1 = one page. */
-  count: number;
-}
-
-/** REQUEST: gfn u32, count u32 (≥ 1). */
-export function encodeRequest(gfn: number, count: number): Buffer {
-  intArg('encodeRequest.gfn', gfn, 0, U32_MAX);
-  intArg('encodeRequest.count', count, 1, U32_MAX);
-  const out = Buffer.allocUnsafe(8);
-  out.writeUInt32BE(gfn, 0);
-  out.writeUInt32BE(count, 4);
-  return out;
-}
-
-export function decodeRequest(payload: Uint8Array, at?: FrameAt): RequestPayload {
-  if (payload.length !== 8) throw new FrameError(`REQUEST payload is ${payload.length} bytes, expected 8`, at);
-  const count = u32At(payload, 4);
-  if (count === 0) throw new FrameError('REQUEST count is 0, expected at least 1', at);
-  return { gfn: u32At(payload, 0), count };
-}
-
-/** VERIFY as the destination's end-of-run report: u32 pagesPresent, u32 mismatches, UTF-8 JSON stats. */
-export interface VerifyReport<S = unknown> {
-  pagesPresent: number;
-  mismatches: number;
-  stats: S;
-}
-
-export function encodeVerify(r: VerifyReport): Buffer {
-  intArg('encodeVerify.pagesPresent', r.pagesPresent, 0, U32_MAX);
-  intArg('encodeVerify.mismatches', r.mismatches, 0, U32_MAX);
-  const json = Buffer.from(JSON.stringify(r.stats) ?? 'null', 'utf8');
-  intArg('encodeVerify.stats.length', json.length, 0, MAX_PAYLOAD - 8);
-  const out = Buffer.allocUnsafe(8 + json.length);
-  out.writeUInt32BE(r.pagesPresent, 0);
-  out.writeUInt32BE(r.mismatches, 4);
-  json.copy(out, 8);
-  return out;
-}
-
-/** stats is unchecked JSON: the caller validates its shape. */
-export function decodeVerify(payload: Uint8Array, at?: FrameAt): VerifyReport {
-  if (payload.length < 8) throw new FrameError(`VERIFY payload is ${payload.length} bytes, expected at least 8`, at);
-  const stats = parseJson(payload.subarray(8), 'VERIFY stats', at);
-  return { pagesPresent: u32At(payload, 0), mismatches: u32At(payload, 4), stats };
-}
-
-export interface Hello<S = Scenario> {
-  scenario: S;
-  seed: number;
-}
-
-/** HELLO: UTF-8 JSON `{ scenario, seed }`. */
-export function encodeHello(hello: Hello): Buffer {
-  intArg('encodeHello.seed', hello.seed, 0);
-  const out = Buffer.from(JSON.stringify({ scenario: hello.scenario, seed: hello.seed }), 'utf8');
-  intArg('encodeHello.length', out.length, 0, MAX_PAYLOAD);
-  return out;
-}
-
-/** Checks the envelope only: the scenario is unchecked JSON, for the caller to parseScenario(). */
-export function decodeHello(payload: Uint8Array, at?: FrameAt): Hello<unknown> {
-  const v = parseJson(payload, 'HELLO payload', at);
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FrameError('HELLO payload is not a JSON object', at);
-  const { scenario, seed } = v as Record<string, unknown>;
-  if (typeof scenario !== 'object' || scenario === null || Array.isArray(scenario)) {
-    throw new FrameError('HELLO scenario is not a JSON object', at);
-  }
-  if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
-    throw new FrameError(`HELLO seed ${JSON.stringify(seed) ?? 'undefined'} is not an integer in 0..${Number.MAX_SAFE_INTEGER}`, at);
-  }
-  return { scenario, seed };
-}
-
-/** ERROR: UTF-8 text (a bad sequence reads as U+FFFD: it is only shown). */
-export function encodeErrorText(text: string): Buffer {
-  const out = Buffer.from(text, 'utf8');
-  intArg('encodeErrorText.length', out.length, 0, MAX_PAYLOAD);
-  return out;
-}
-
-export function decodeErrorText(payload: Uint8Array): string {
-  return asBuffer(payload).toString('utf8');
 }

@@ -7,7 +7,8 @@ import { ScenarioError } from '../scenario/error.ts';
 import { packageRoot } from '../io/package.ts';
 import type { RunReport } from '../metrics/report.ts';
 import { ringUnbounded, type Scenario } from '../scenario/schema.ts';
-import { runDestination, type LiveBackend } from './destination.ts';
+import { runDestination } from './destination.ts';
+import type { LiveBackend } from './setup.ts';
 import { measuredReport } from './measured.ts';
 import { runSource, type SourceResult } from './source.ts';
 
@@ -37,6 +38,9 @@ export function checkLive(s: Scenario): void {
   if (s.source.policy === 'demand' || s.source.policy === 'lazy-pages') {
     throw new ScenarioError('source.policy', `live needs a background push: ${s.source.policy} would leave untouched pages at the source for ever`);
   }
+  s.faults.forEach((f, i) => {
+    if (f.kind !== 'link-cut' && f.kind !== 'source-crash') throw new ScenarioError(`faults.${i}.kind`, `live injects link-cut and source-crash (a real cut of the connection), got ${f.kind}: degrade and backchannel-loss are the model's`);
+  });
   if (s.memory.pages * s.memory.pageSize > LIVE_MAX_BYTES) {
     throw new ScenarioError('memory.pages', `a live guest is at most ${LIVE_MAX_BYTES / 2 ** 20} MiB (memory.pages × memory.pageSize), got ${(s.memory.pages * s.memory.pageSize) / 2 ** 20} MiB`);
   }
@@ -52,14 +56,25 @@ export function hostPort(field: string, v: string): { host: string; port: number
 
 /** The destination role: connects to the source and runs the software pager until VERIFY is sent. */
 export async function runDestinationAt(host: string, port: number, backend: LiveBackend | 'auto' = 'auto'): Promise<void> {
-  const socket = createConnection({ host, port });
-  socket.setNoDelay(true);
+  const connect = async () => {
+    const socket = createConnection({ host, port });
+    socket.setNoDelay(true);
+    try {
+      await once(socket, 'connect');
+    } catch (e) {
+      socket.destroy();
+      throw e;
+    }
+    return socket;
+  };
+  let socket: Socket;
   try {
-    await once(socket, 'connect');
+    socket = await connect();
   } catch (e) {
     throw new PostcopyEmuError('--destination', `--destination: cannot connect to the source at ${host}:${port}: ${(e as Error).message}`);
   }
-  await runDestination(socket, { backend });
+  // After a cut the source listens at the same address again (postcopy recovery).
+  await runDestination(socket, { backend, reconnect: connect });
 }
 
 /**
@@ -82,19 +97,33 @@ export async function runLive(s: Scenario, o: { listen?: { host: string; port: n
     child?.kill();
     server.close();
   }, LIVE_TIMEOUT_MS);
+  // The listener stays closed between connections: a destination reconnecting during an outage is refused.
+  const accept = async (): Promise<Socket> => {
+    if (!server.listening) {
+      server.listen(port, o.listen?.host ?? '127.0.0.1');
+      await once(server, 'listening');
+    }
+    const [socket] = await (once(server, 'connection') as Promise<[Socket]>);
+    server.close();
+    return socket;
+  };
   try {
-    const connected = once(server, 'connection') as Promise<[Socket]>;
-    const [socket] = await Promise.race([connected, exited.then(() => {
+    const socket = await Promise.race([accept(), exited.then(() => {
       throw new PostcopyEmuError('live', `the destination process ended before it connected: ${childErr.trim() || 'no message'}`);
     })]);
-    server.close();
     socket.setNoDelay(true);
     const t0 = performance.now();
-    const r = await runSource(socket, s, () => performance.now() - t0);
-    socket.end();
+    // The destination ending with an error fails the run at once, even while the source waits for a reconnection.
+    const r = await Promise.race([runSource(socket, s, () => performance.now() - t0, accept), exited.then(([code]) => {
+      if (code !== 0) throw new PostcopyEmuError('live', `the destination process exited with ${String(code)}: ${childErr.trim()}`);
+      return new Promise<never>(() => {});
+    })]);
     const [code] = await exited;
     if (code !== 0) throw new PostcopyEmuError('live', `the destination process exited with ${String(code)}: ${childErr.trim()}`);
     return liveReport(s, r);
+  } catch (e) {
+    child?.kill();
+    throw e;
   } finally {
     clearTimeout(timer);
     server.close();
@@ -105,7 +134,7 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** The run in the emulator's JSON shape, with QEMU's names; `live` says what was measured how. */
 function liveReport(s: Scenario, r: SourceResult): LiveReport {
-  const st = r.verify.stats as { faults?: number; faultLatencyNs?: number[]; maxOccupancy?: number; resumedMs?: number; backend?: LiveBackend; backendReason?: string | null };
+  const st = r.verify.stats as { faults?: number; faultLatencyNs?: number[]; maxOccupancy?: number; resumedMs?: number; backend?: LiveBackend; backendReason?: string | null; reRequestedPages?: number };
   const backend = st.backend ?? 'software';
   const pages = s.memory.pages, size = s.memory.pageSize;
   const ok = r.verify.mismatches === 0 && r.verify.pagesPresent === pages;
@@ -124,7 +153,8 @@ function liveReport(s: Scenario, r: SourceResult): LiveReport {
     },
     latenciesNs: st.faultLatencyNs ?? [],
     requests: st.faults ?? r.requests,
-    history: [{ status: 'postcopy-active', 'at-ms': 0 }, { status: ok ? 'completed' : 'failed', 'at-ms': totalMs }],
+    history: [...r.history, { status: ok ? 'completed' : 'failed', 'at-ms': totalMs }],
+    recovery: { pauses: r.pauses, 'resent-pages': r.resentPages, 're-requested-pages': st.reRequestedPages ?? 0, 'paused-time-ms': round3(r.pausedMs), 'lost-fault-records': 0 },
     warnings: [`a live run: the ${backend === 'uffd' ? 'userfaultfd pager (UFFDIO_COPY)' : 'software pager (SharedArrayBuffer, Atomics.wait)'} over real TCP on this host; what the model simulates inside the hypervisor (eviction, the device model) is not part of it and reads 0`],
     postcopyDurationMs: totalMs,
     pagesPending: pages - r.verify.pagesPresent,

@@ -33,6 +33,7 @@ export interface Measured {
   vcpu?: Emu['vcpu'];
   link?: Partial<Emu['link']>;
   precopy?: Emu['precopy'];
+  recovery?: Emu['recovery'];
 }
 
 /** A measured run as a run report (the shape `run --json` writes). */
@@ -59,7 +60,7 @@ export function measuredReport(m: Measured): RunReport {
       'status-history': m.history,
       // A measured downtime is reported whole; its parts are the model's.
       'downtime-breakdown': null,
-      recovery: { pauses: 0, 'resent-pages': 0, 're-requested-pages': 0, 'paused-time-ms': 0, 'lost-fault-records': 0 },
+      recovery: m.recovery ?? { pauses: 0, 'resent-pages': 0, 're-requested-pages': 0, 'paused-time-ms': 0, 'lost-fault-records': 0 },
       seed: s.seed,
       'simulated-time': m.totalTimeMs,
       'postcopy-duration': m.postcopyDurationMs,

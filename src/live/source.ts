@@ -1,12 +1,16 @@
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import PQueue from 'p-queue';
+import type { MigrationStatus } from '../faults/recovery.ts';
+import { timedFaults } from '../faults/schedule.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
+import { Rng } from '../kernel/rng.ts';
 import { NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { makePolicy } from '../source/make-policy.ts';
 import { fillPage } from './content.ts';
-import { FrameDecoder, FrameType, decodeErrorText, decodeRequest, decodeVerify, encodeFrame, encodeHello, encodePageFrames } from './frame.ts';
+import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, encodePageFrames, type Frame } from './frame.ts';
+import { decodeErrorText, decodeRecvBitmap, decodeRequest, decodeVerify, encodeHello } from './payload.ts';
 
 /** Pages a background batch sends in one write (QEMU's QEMUFile gathers 64 pages a writev). */
 const BATCH_PAGES = 64;
@@ -23,6 +27,12 @@ export interface SourceResult {
   completeMs: number;
   verifiedMs: number;
   verify: { pagesPresent: number; mismatches: number; stats: Record<string, unknown> };
+  /** Status changes from postcopy-active at 0 (ms from HELLO), as the source saw them. */
+  history: { status: MigrationStatus; 'at-ms': number }[];
+  /** Cuts that paused the migration, pages sent again after one, ms spent not active. */
+  pauses: number;
+  resentPages: number;
+  pausedMs: number;
 }
 
 /**
@@ -31,25 +41,50 @@ export interface SourceResult {
  * priorities on the send path, one task per request or per 64-page background batch, each
  * waiting for the socket to drain (back-pressure) — the background in the order of the model's
  * push policy (`source.policy`, src/source/), then COMPLETE, and waits for VERIFY.
+ *
+ * Recovery (docs/recovery.md): a scenario's `link-cut` or `source-crash` destroys the connection
+ * at its time (ms from HELLO; whatever was in flight is lost) and pauses; once the outage is over
+ * `accept` takes the destination's new connection, whose RECV_BITMAP says what it holds. Every
+ * page sent but not held goes back to the unsent set, the push policy starts afresh over it, and
+ * RESUME_ACK tells the destination to ask again for what its vCPUs wait on.
  */
-export async function runSource(socket: Socket, s: Scenario, clockMs: () => number): Promise<SourceResult> {
+export async function runSource(first: Socket, s: Scenario, clockMs: () => number, accept?: () => Promise<Socket>): Promise<SourceResult> {
   const pages = s.memory.pages, size = s.memory.pageSize;
   // The pages not sent yet; the model's push policies pick the background pages from them.
   const unsent = new NextMember(pages);
-  const policy = makePolicy(s.source, unsent);
+  let policy = makePolicy(s.source, unsent);
   const fill = (g: number, out: Uint8Array) => fillPage(s.seed, g, 0, out);
   const queue = new PQueue({ concurrency: 1 });
-  const r: SourceResult = { pagesPushed: 0, pagesDemanded: 0, requests: 0, bytesSent: 0, completeMs: -1, verifiedMs: -1, verify: { pagesPresent: 0, mismatches: 0, stats: {} } };
+  const r: SourceResult = {
+    pagesPushed: 0, pagesDemanded: 0, requests: 0, bytesSent: 0, completeMs: -1, verifiedMs: -1,
+    verify: { pagesPresent: 0, mismatches: 0, stats: {} }, history: [{ status: 'postcopy-active', 'at-ms': 0 }], pauses: 0, resentPages: 0, pausedMs: 0,
+  };
   let count = 0, pushing = true, failure: Error | null = null;
   const t0 = clockMs();
+  const now = () => clockMs() - t0;
+
+  // One connection at a time: `epoch` counts them, so a closed one's events are ignored.
+  let conn = first, epoch = 0, status: MigrationStatus = 'postcopy-active', completeEpoch = -1;
+  let pausedAt = 0, healAt = 0, healTimer: NodeJS.Timeout | undefined, graceTimer: NodeJS.Timeout | undefined;
+  // Aborted at a cut: a write waiting for 'drain' on the dead socket stops waiting.
+  let cutSignal = new AbortController();
+  const setStatus = (st: MigrationStatus) => {
+    status = st;
+    r.history.push({ status: st, 'at-ms': Math.round(now() * 1000) / 1000 });
+  };
 
   // Batch buffers go back to a pool once written: fresh memory costs a page fault per 4 KiB.
   const pool: Buffer[] = [];
   const write = async (buf: Buffer, release?: Buffer) => {
+    // While not active the bytes would be lost anyway; the received bitmap sorts it out.
+    if (status !== 'postcopy-active') {
+      if (release) pool.push(release);
+      return;
+    }
     r.bytesSent += buf.length;
     const done = release ? () => pool.push(release) : undefined;
     // Waiting at every write past Node's 16 KiB mark would stall the stream each batch.
-    if (!socket.write(buf, done) && socket.writableLength > QUEUED_BYTES) await once(socket, 'drain');
+    if (!conn.write(buf, done) && conn.writableLength > QUEUED_BYTES) await once(conn, 'drain', { signal: cutSignal.signal }).catch(() => {});
   };
   /** Takes the pages off the unsent set and writes their frames as one buffer. */
   const sendPages = async (gfns: number[]) => {
@@ -60,12 +95,15 @@ export async function runSource(socket: Socket, s: Scenario, clockMs: () => numb
     const frames = encodePageFrames(gfns, 0, size, fill, into);
     await write(frames, frames.buffer === into?.buffer ? into : Buffer.from(frames.buffer, frames.byteOffset, frames.length));
   };
+  /** COMPLETE once every page is written, again on a new connection if it was lost with the old one. */
   const finished = async () => {
-    if (count < pages || r.completeMs >= 0) return;
-    r.completeMs = clockMs() - t0;
+    if (count < pages || completeEpoch === epoch || status !== 'postcopy-active') return;
+    completeEpoch = epoch;
+    if (r.completeMs < 0) r.completeMs = now();
     await write(encodeFrame(FrameType.COMPLETE, new Uint8Array(0)));
   };
   const background = async (): Promise<void> => {
+    const e = epoch;
     const gfns: number[] = [];
     for (let room = policy.backgroundBudget(BATCH_PAGES); gfns.length < room;) {
       const g = policy.nextBackground();
@@ -77,6 +115,8 @@ export async function runSource(socket: Socket, s: Scenario, clockMs: () => numb
     policy.backgroundSent(gfns.length);
     r.pagesPushed += gfns.length;
     await sendPages(gfns);
+    // A cut meanwhile: the resume starts the push again.
+    if (e !== epoch) return;
     await finished();
     // A policy that holds back for now is asked again at the next request.
     pushing = gfns.length > 0 && count < pages && !failure;
@@ -89,49 +129,138 @@ export async function runSource(socket: Socket, s: Scenario, clockMs: () => numb
     await sendPages(gfns);
     await finished();
   };
+  const startPush = () => {
+    if (pushing || count >= pages) return;
+    pushing = true;
+    void queue.add(background, { priority: 0 });
+  };
 
+  let fail!: (e: Error) => void;
+  // Set by attach(): reads a new connection's frames as the first one's.
+  let reattach: (socket: Socket) => void = () => {};
   const verified = new Promise<void>((resolve, reject) => {
-    const decoder = new FrameDecoder();
-    const fail = (e: Error) => {
+    fail = (e: Error) => {
       failure ??= e;
       queue.clear();
       reject(e);
     };
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        for (const f of decoder.push(chunk)) {
-          if (f.type === FrameType.REQUEST) {
-            const { gfn, count: n } = decodeRequest(f.payload, f);
-            if (gfn >= pages || n < 1) throw new PostcopyEmuError('frame', `frame ${f.index}: request for pages ${gfn}+${n} outside the guest's ${pages}`);
-            r.requests++;
-            policy.requested(gfn);
-            policy.faulted();
-            void queue.add(() => serve(gfn, n), { priority: 1 });
-            if (!pushing && count < pages) {
-              pushing = true;
-              void queue.add(background, { priority: 0 });
-            }
-          } else if (f.type === FrameType.VERIFY) {
-            r.verify = decodeVerify(f.payload, f) as SourceResult['verify'];
-            r.verifiedMs = clockMs() - t0;
-            resolve();
-          } else if (f.type === FrameType.ERROR) {
-            throw new PostcopyEmuError('live', `the destination failed: ${decodeErrorText(f.payload)}`);
-          }
-        }
-      } catch (e) {
-        fail(e as Error);
+    const frame = (f: Frame) => {
+      const type = f.type;
+      if (type === FrameType.REQUEST && status === 'postcopy-active') {
+        const { gfn, count: n } = decodeRequest(f.payload, f);
+        if (gfn >= pages || n < 1) throw new PostcopyEmuError('frame', `frame ${f.index}: request for pages ${gfn}+${n} outside the guest's ${pages}`);
+        r.requests++;
+        policy.requested(gfn);
+        policy.faulted();
+        void queue.add(() => serve(gfn, n), { priority: 1 });
+        startPush();
+      } else if (type === FrameType.RECV_BITMAP && status === 'postcopy-recover-setup') {
+        resume(decodeRecvBitmap(f.payload, pages, f));
+      } else if (type === FrameType.VERIFY) {
+        r.verify = decodeVerify(f.payload, f) as SourceResult['verify'];
+        r.verifiedMs = now();
+        resolve();
+      } else if (type === FrameType.ERROR) {
+        throw new PostcopyEmuError('live', `the destination failed: ${decodeErrorText(f.payload)}`);
+      } else {
+        throw new FrameError(`unexpected ${FrameType[type]} from the destination while ${status}`, f);
       }
-    });
-    socket.on('error', (e) => fail(new PostcopyEmuError('live', `the connection to the destination failed: ${e.message}`)));
-    socket.on('close', () => {
-      if (r.verifiedMs < 0) fail(new PostcopyEmuError('live', 'the destination closed the connection before it verified the pages'));
-    });
+    };
+    attach(first, frame);
   });
 
-  await write(encodeFrame(FrameType.HELLO, encodeHello({ scenario: s, seed: s.seed })));
-  void queue.add(background, { priority: 0 });
-  await verified;
-  await queue.onIdle();
-  return r;
+  /** Reads `socket`'s frames while it is the current connection; losing it pauses the run. */
+  function attach(socket: Socket, frame: (f: Frame) => void): void {
+    const mine = epoch, decoder = new FrameDecoder();
+    const current = () => mine === epoch && !failure;
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const f of decoder.push(chunk)) if (current()) frame(f);
+      } catch (e) {
+        if (current()) fail(e as Error);
+      }
+    });
+    const lost = (why: string) => {
+      if (!current() || r.verifiedMs >= 0) return;
+      if (!s.recovery.enabled || !accept) fail(new PostcopyEmuError('live', why));
+      else cut(0);
+    };
+    socket.on('error', (e) => lost(`the connection to the destination failed: ${e.message}`));
+    socket.on('close', () => lost('the destination closed the connection before it verified the pages'));
+    reattach = (next) => attach(next, frame);
+  }
+
+  /** The link is down for `downMs` from now: pause (or stay paused longer). */
+  function cut(downMs: number): void {
+    // After COMPLETE nothing is left to lose (docs/recovery.md), as in the model.
+    if (failure || r.verifiedMs >= 0 || (status === 'postcopy-active' && completeEpoch === epoch)) return;
+    if (!s.recovery.enabled || !accept) {
+      fail(new PostcopyEmuError('live', `the connection was cut at ${now().toFixed(1)} ms and ${accept ? 'recovery.enabled is false' : 'this source cannot accept a new connection'}: the guest is lost`));
+      return;
+    }
+    healAt = Math.max(healAt, now() + downMs);
+    if (status === 'postcopy-active') {
+      r.pauses++;
+      pausedAt = now();
+    }
+    if (status !== 'postcopy-paused') setStatus('postcopy-paused');
+    epoch++;
+    cutSignal.abort();
+    cutSignal = new AbortController();
+    queue.clear();
+    pushing = false;
+    conn.destroy();
+    clearTimeout(healTimer);
+    clearTimeout(graceTimer);
+    healTimer = setTimeout(heal, Math.max(0, healAt - now()));
+  }
+
+  /** The outage is over: take the destination's next connection. */
+  function heal(): void {
+    const e = epoch;
+    graceTimer = setTimeout(() => fail(new PostcopyEmuError('live', `the destination did not reconnect within ${RECONNECT_GRACE_MS / 1000} s of the link coming back`)), RECONNECT_GRACE_MS);
+    accept!().then((socket) => {
+      if (e !== epoch || failure) return void socket.destroy();
+      clearTimeout(graceTimer);
+      socket.setNoDelay(true);
+      conn = socket;
+      setStatus('postcopy-recover-setup');
+      reattach(socket);
+    }, (err: Error) => fail(new PostcopyEmuError('live', `cannot accept the destination's new connection: ${err.message}`)));
+  }
+
+  /** RECV_BITMAP arrived: what the destination does not hold is sent again, then RESUME_ACK. */
+  function resume(held: Uint8Array): void {
+    setStatus('postcopy-recover');
+    for (let g = 0; g < pages; g++) {
+      const holds = (held[g >>> 3]! >>> (g & 7)) & 1;
+      if (!holds && !unsent.has(g)) {
+        unsent.add(g);
+        count--;
+        r.resentPages++;
+      }
+    }
+    policy = makePolicy(s.source, unsent);
+    setStatus('postcopy-active');
+    r.pausedMs += now() - pausedAt;
+    void write(encodeFrame(FrameType.RESUME_ACK, new Uint8Array(0)));
+    void queue.add(finished, { priority: 1 });
+    startPush();
+  }
+
+  const timers = timedFaults(s, new Rng(s.seed, 'faults'), 0)
+    .filter((f) => f.spec.kind === 'link-cut' || f.spec.kind === 'source-crash')
+    .map((f) => setTimeout(() => cut((f.end - f.start) / 1e6), f.start / 1e6));
+  try {
+    await write(encodeFrame(FrameType.HELLO, encodeHello({ scenario: s, seed: s.seed })));
+    void queue.add(background, { priority: 0 });
+    await verified;
+    await queue.onIdle();
+    conn.end();
+    return r;
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    clearTimeout(healTimer);
+    clearTimeout(graceTimer);
+  }
 }

@@ -1,0 +1,132 @@
+import { PostcopyEmuError } from '../io/errors.ts';
+import { Rng } from '../kernel/rng.ts';
+import { ringUnbounded, type Scenario } from '../scenario/schema.ts';
+import type { Frame } from './frame.ts';
+import { decodeHello } from './payload.ts';
+import { UNBOUNDED_CAPACITY } from './ring.ts';
+import { loadUffd, type Uffd } from './uffd.ts';
+
+/** What the live destination builds from HELLO, and what it reports in VERIFY. */
+
+/** Fault latencies VERIFY carries at most: beyond it, a uniform sample. */
+export const MAX_LATENCY_SAMPLES = 100_000;
+
+/** What the destination measured: VERIFY's JSON, and what runDestination resolves with. */
+export interface DestinationStats {
+  /** Pages present at the end (VERIFY's first u32) and pages whose bytes were wrong (its second). */
+  pagesPresent: number;
+  mismatches: number;
+  /** vCPU touches of a page that was not present, over all vCPUs. */
+  faults: number;
+  /** Each fault's latency, ns, in vCPU order (a uniform sample if more than MAX_LATENCY_SAMPLES). */
+  faultLatencyNs: number[];
+  /** PAGE frames received (duplicates included), and every byte read off the socket. */
+  pagesReceived: number;
+  bytesReceived: number;
+  /** PAGE frames for a page already present (not placed again). */
+  duplicatePages: number;
+  /** REQUEST frames sent: one per gfn taken off the ring and still missing. */
+  requests: number;
+  /** Each vCPU's touch loop, wall ms (0 for an idle workload, which runs no vCPU). */
+  vcpuMs: number[];
+  /** The fault ring: its slots, the most gfns it held at once, puts that found it full and waited. */
+  ringCapacity: number;
+  maxOccupancy: number;
+  ringFullWaits: number;
+  /** Pages still REQUESTED when RESUME_ACK came, asked for again (over all recoveries). */
+  reRequestedPages: number;
+  /** ms from HELLO to the first vCPU running (the guest resumed on this side). */
+  resumedMs: number;
+  /** ms from HELLO to VERIFY. */
+  elapsedMs: number;
+  /** The pager that ran: the kernel's userfaultfd through the addon, or the software one, and why. */
+  backend: LiveBackend;
+  backendReason: string | null;
+}
+
+/** Which pager the destination runs: `auto` takes userfaultfd when the addon can open one. */
+export type LiveBackend = 'uffd' | 'software';
+
+/** The userfaultfd pager when asked for (or `auto` and available), with the reason when not. */
+export function chooseBackend(asked: LiveBackend | 'auto', pageSize: number): { uffd: Uffd | null; reason: string | null } {
+  if (asked === 'software') return { uffd: null, reason: 'the software pager was asked for' };
+  const u = loadUffd();
+  const reason = 'reason' in u ? u.reason : pageSize !== 4096 ? `memory.pageSize ${pageSize} is not the host's 4096-byte page` : null;
+  if (reason !== null && asked === 'uffd') throw new PostcopyEmuError('--backend', `--backend uffd: ${reason}`);
+  return reason === null && 'uffd' in u ? { uffd: u.uffd, reason: null } : { uffd: null, reason };
+}
+
+/** What HELLO sets up, from its scenario. */
+export interface Setup {
+  seed: number;
+  pages: number;
+  pageSize: number;
+  capacity: number;
+  vcpus: number;
+  pattern: 'idle' | 'sequential' | 'random';
+  regionStart: number;
+  regionCount: number;
+  writeFraction: number;
+  /** Whether a lost connection pauses (and this side reconnects) rather than failing the run. */
+  recovery: boolean;
+  /** The longest outage the scenario injects, ms: how long a reconnection may take, plus a grace. */
+  maxOutageMs: number;
+}
+
+const helloError = (what: string) => new PostcopyEmuError('live', `HELLO: ${what}`);
+const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+
+/** Reads HELLO (`{ scenario, seed }`, the scenario as the source parsed it): what this side builds. */
+export function readHello(f: Frame): Setup {
+  const hello = decodeHello(f.payload, f);
+  const seed = hello.seed;
+  const s = hello.scenario as Scenario;
+  if (typeof s.memory !== 'object' || typeof s.workload !== 'object' || typeof s.ring !== 'object' || typeof s.source !== 'object' || !s.memory || !s.workload || !s.ring || !s.source) {
+    throw helloError('the scenario lacks a memory, ring, source or workload section');
+  }
+  const { pages, pageSize } = s.memory;
+  const w = s.workload;
+  if (!isInt(pages, 1, 2 ** 31 - 1)) throw helloError(`memory.pages must be a positive integer, got ${JSON.stringify(pages)}`);
+  if (!isInt(pageSize, 1, 2 ** 30)) throw helloError(`memory.pageSize must be a positive integer, got ${JSON.stringify(pageSize)}`);
+  const unbounded = ringUnbounded(s);
+  if (!unbounded && !isInt(s.ring.capacity, 1, UNBOUNDED_CAPACITY)) throw helloError(`ring.capacity must be an integer from 1 to ${UNBOUNDED_CAPACITY}, got ${JSON.stringify(s.ring.capacity)}`);
+  if (!isInt(w.vcpus, 1, 4096)) throw helloError(`workload.vcpus must be an integer from 1 to 4096, got ${JSON.stringify(w.vcpus)}`);
+  const region = w.region ?? { start: 0, count: pages };
+  if (!isInt(region.start, 0) || !isInt(region.count, 1) || region.start + region.count > pages) {
+    throw helloError(`workload.region ${JSON.stringify(region)} must lie within memory.pages (${pages})`);
+  }
+  const writeFraction = w.writeFraction ?? 0.5;
+  if (typeof writeFraction !== 'number' || !(writeFraction >= 0 && writeFraction <= 1)) throw helloError(`workload.writeFraction must be in [0, 1], got ${JSON.stringify(writeFraction)}`);
+  return {
+    seed, pages, pageSize,
+    capacity: unbounded ? UNBOUNDED_CAPACITY : s.ring.capacity,
+    vcpus: w.vcpus,
+    // The kinds live mode has no pattern of its own for yet touch at random.
+    pattern: w.kind === 'idle' || w.kind === 'sequential' ? w.kind : 'random',
+    regionStart: region.start, regionCount: region.count, writeFraction,
+    recovery: s.recovery?.enabled !== false,
+    maxOutageMs: Math.max(0, ...(Array.isArray(s.faults) ? s.faults as { durationNs?: number; restartNs?: number }[] : []).map((f) => Number(f?.durationNs ?? f?.restartNs ?? 0) / 1e6).filter(Number.isFinite)),
+  };
+}
+
+/** All of `all` if it fits, else a uniform sample of MAX_LATENCY_SAMPLES of it, in order (selection sampling). */
+export function sampleLatencies(all: readonly Float64Array[], total: number, seed: number): number[] {
+  const out: number[] = [];
+  if (total <= MAX_LATENCY_SAMPLES) {
+    for (const a of all) for (const x of a) out.push(x);
+    return out;
+  }
+  const rng = new Rng(seed, 'live-latency-sample');
+  let left = total, need = MAX_LATENCY_SAMPLES;
+  for (const a of all) {
+    for (const x of a) {
+      if (rng.float() * left < need) {
+        out.push(x);
+        need--;
+      }
+      left--;
+    }
+  }
+  return out;
+}
+

@@ -1,0 +1,116 @@
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { describe, expect, it } from 'vitest';
+import { PostcopyEmuError } from '../src/io/errors.ts';
+import { runDestination } from '../src/live/destination.ts';
+import { FrameError } from '../src/live/frame.ts';
+import { decodeRecvBitmap, encodeRecvBitmap } from '../src/live/payload.ts';
+import type { DestinationStats } from '../src/live/setup.ts';
+import { runSource, type SourceResult } from '../src/live/source.ts';
+import { parseScenario } from '../src/scenario/validate.ts';
+import { cliHarness } from './cli-harness.ts';
+
+/**
+ * Source and destination in this process over loopback, as `live` runs them in two: the source
+ * listens again at the same port after a cut, the destination reconnects (software pager).
+ */
+async function migrate(faults: unknown[], recovery = true): Promise<{ src: SourceResult; dst: DestinationStats }> {
+  // 16 MiB: more than the socket buffers hold, so a cut at 1 ms finds pages still to send.
+  const s = parseScenario({
+    seed: 3, memory: { pages: 4096 }, ring: { capacity: 8 }, source: { policy: 'xen' },
+    workload: { kind: 'random', vcpus: 2, region: { start: 0, count: 4096 } }, faults, recovery: { enabled: recovery },
+  });
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const accept = async (): Promise<Socket> => {
+    if (!server.listening) {
+      server.listen(port, '127.0.0.1');
+      await once(server, 'listening');
+    }
+    const [sock] = await (once(server, 'connection') as Promise<[Socket]>);
+    server.close();
+    return sock;
+  };
+  const dial = async (): Promise<Socket> => {
+    const sock = connect(port, '127.0.0.1');
+    try {
+      await once(sock, 'connect');
+    } catch (e) {
+      sock.destroy();
+      throw e;
+    }
+    return sock;
+  };
+  const accepted = accept();
+  const dst = runDestination(await dial(), { backend: 'software', reconnect: dial });
+  const t0 = performance.now();
+  const src = runSource(await accepted, s, () => performance.now() - t0, accept);
+  try {
+    return { src: await src, dst: await dst };
+  } finally {
+    server.close();
+  }
+}
+
+describe('live postcopy recovery (software pager, one process, loopback)', () => {
+  it('pauses at a link cut, resumes on a new connection and loses nothing', { timeout: 20_000 }, async () => {
+    const { src, dst } = await migrate([{ kind: 'link-cut', at: 1e6, durationNs: 40e6 }]);
+    expect(src.history.map((h) => h.status)).toEqual(['postcopy-active', 'postcopy-paused', 'postcopy-recover-setup', 'postcopy-recover', 'postcopy-active']);
+    expect(src.pauses).toBe(1);
+    // The outage lasts at least its 40 ms; the bitmap and RESUME_ACK are one loopback round trip.
+    expect(src.pausedMs).toBeGreaterThanOrEqual(40);
+    expect([src.verify.pagesPresent, src.verify.mismatches, dst.pagesPresent, dst.mismatches]).toEqual([4096, 0, 4096, 0]);
+    // Every page the destination received was placed once; pages lost in flight came again.
+    expect(dst.pagesReceived - dst.duplicatePages).toBe(4096);
+    expect(src.pagesPushed + src.pagesDemanded).toBe(4096 + src.resentPages);
+  });
+
+  it('a second cut during the pause extends it to the later end: one pause', { timeout: 20_000 }, async () => {
+    const { src, dst } = await migrate([{ kind: 'link-cut', at: 1e6, durationNs: 30e6 }, { kind: 'source-crash', at: 20e6, restartNs: 60e6 }]);
+    expect(src.pauses).toBe(1);
+    expect(src.pausedMs).toBeGreaterThanOrEqual(79);
+    expect(src.history.filter((h) => h.status === 'postcopy-paused')).toHaveLength(1);
+    expect([dst.pagesPresent, dst.mismatches]).toEqual([4096, 0]);
+  });
+
+  it('with recovery.enabled false a cut loses the guest: the run fails, naming why', { timeout: 20_000 }, async () => {
+    const e = await migrate([{ kind: 'link-cut', at: 1e6, durationNs: 10e6 }], false).then(() => null, (err: unknown) => err);
+    expect(e).toBeInstanceOf(PostcopyEmuError);
+    expect((e as Error).message).toMatch(/^the connection was cut at \d+\.\d ms and recovery\.enabled is false: the guest is lost$/);
+  });
+});
+
+describe('RECV_BITMAP payload', () => {
+  it('carries one bit per page, LSB first, behind the page count', () => {
+    const p = encodeRecvBitmap(10, (g) => g === 0 || g === 3 || g === 9);
+    expect(p.toString('hex')).toBe('0000000a' + '09' + '02');
+    expect([...decodeRecvBitmap(p, 10)]).toEqual([0x09, 0x02]);
+  });
+
+  it('refuses a bitmap of the wrong size or for another guest, naming the frame', () => {
+    const at = { index: 4, offset: 96 };
+    expect(() => decodeRecvBitmap(encodeRecvBitmap(10, () => true), 17, at)).toThrow(new FrameError('RECV_BITMAP payload is 6 bytes, expected 7 for 17 pages', at));
+    expect(() => decodeRecvBitmap(encodeRecvBitmap(12, () => true), 10, at)).toThrow('frame 4 at byte 96: RECV_BITMAP is for 12 pages, the guest has 10');
+  });
+});
+
+describe('postcopy-emu live with a link cut (two processes)', () => {
+  const cli = cliHarness();
+  it('reports the pause in status-history and emulator.recovery, every page verified', async () => {
+    const r = await cli('live', '--preset', 'xen-2017-pure', '--set', 'memory.pages=4096', '--set', 'mapper.mapping={kind: none}',
+      '--set', 'workload.region={start: 0, count: 4096}', '--set', 'faults=[{kind: link-cut, at: 1000000, durationNs: 30000000}]', '--json', '-');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect([j.status, j.live['verified-pages'], j.live.mismatches]).toEqual(['completed', 4096, 0]);
+    expect(j.emulator['status-history'].map((h: { status: string }) => h.status)).toEqual(
+      ['postcopy-active', 'postcopy-paused', 'postcopy-recover-setup', 'postcopy-recover', 'postcopy-active', 'completed']);
+    expect(j.emulator.recovery.pauses).toBe(1);
+    expect(j.emulator.recovery['paused-time-ms']).toBeGreaterThanOrEqual(30);
+    // The model's other fault kinds are refused, naming the field.
+    const bad = await cli('live', '--preset', 'xen-2017-pure', '--set', 'memory.pages=256', '--set', 'mapper.mapping={kind: none}', '--set', 'workload.region={start: 0, count: 256}', '--set', 'faults=[{kind: degrade, at: 0, durationNs: 5, rateMbps: 10}]');
+    expect([bad.code, bad.err]).toEqual([2, 'postcopy-emu: faults.0.kind: live injects link-cut and source-crash (a real cut of the connection), got degrade: degrade and backchannel-loss are the model\'s\n']);
+  }, 60_000);
+});
