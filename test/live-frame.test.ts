@@ -123,7 +123,7 @@ describe('frames round-trip', () => {
     const d = new FrameDecoder();
     const got: Frame[] = [];
     for (let i = 0; i < stream.length; i++) {
-      got.push(...d.push(stream.subarray(i, i + 1)));
+      for (const f of d.push(stream.subarray(i, i + 1))) got.push({ ...f, payload: Buffer.from(f.payload) });
       if (i === 5) expect(d.bufferedBytes).toBe(6);
     }
     d.end();
@@ -279,7 +279,8 @@ function decodeChunks(chunks: Buffer[]): Frame[] {
   const d = new FrameDecoder();
   const frames: Frame[] = [];
   for (const c of chunks) for (const f of d.push(c)) {
-    frames.push(f);
+    // A payload is only valid until the next push.
+    frames.push({ ...f, payload: Buffer.from(f.payload) });
     if (f.type === FrameType.HELLO) decodeHello(f.payload, f);
     else if (f.type === FrameType.PAGE) decodePage(f.payload, undefined, f);
     else if (f.type === FrameType.REQUEST) decodeRequest(f.payload, f);

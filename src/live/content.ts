@@ -94,59 +94,16 @@ function putWord(out: Uint8Array, o: number, v: number): number {
   return o;
 }
 
-const C1 = 0xcc9e2d51;
-const C2 = 0x1b873593;
+/** Grown on demand and reused: holdsContent runs once per received page. */
+let scratch = Buffer.alloc(4096);
 
 /**
- * MurmurHash3 x86_32 of the bytes (u32), with its published test vectors as the reference;
- * `seed` is Murmur's seed, 0 for pages. Words are read little-endian, as Murmur defines.
+ * Whether `page` holds exactly the bytes of (seed, gfn, version): the page is filled again here
+ * and compared byte for byte (memcmp), cheaper than hashing both and stricter than any hash.
  */
-export function pageHash(bytes: Uint8Array, seed = 0): number {
-  const n = bytes.length;
-  const words = n >>> 2;
-  let h = seed >>> 0;
-  let i = 0;
-  if (LITTLE_ENDIAN && (bytes.byteOffset & 3) === 0) {
-    const v = new Uint32Array(bytes.buffer, bytes.byteOffset, words);
-    for (; i < words; i++) {
-      let k = Math.imul(v[i]!, C1);
-      k = Math.imul((k << 15) | (k >>> 17), C2);
-      h ^= k;
-      h = (h << 13) | (h >>> 19);
-      h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-    }
-  } else {
-    for (; i < words; i++) {
-      const o = i << 2;
-      let k = bytes[o]! | (bytes[o + 1]! << 8) | (bytes[o + 2]! << 16) | (bytes[o + 3]! << 24);
-      k = Math.imul(k, C1);
-      k = Math.imul((k << 15) | (k >>> 17), C2);
-      h ^= k;
-      h = (h << 13) | (h >>> 19);
-      h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-    }
-  }
-  const tail = words << 2;
-  const r = n & 3;
-  if (r !== 0) {
-    let k = bytes[tail]!;
-    if (r > 1) k |= bytes[tail + 1]! << 8;
-    if (r > 2) k |= bytes[tail + 2]! << 16;
-    k = Math.imul(k, C1);
-    k = Math.imul((k << 15) | (k >>> 17), C2);
-    h ^= k;
-  }
-  return fmix32(h ^ n);
-}
-
-/** Grown on demand and reused: expectedHash runs once per received page. */
-let scratch = new Uint8Array(4096);
-
-/** The hash a page of this (seed, gfn, version) must have: pageHash of fillPage's bytes. */
-export function expectedHash(seed: number, gfn: number, version: number, pageSize: number): number {
-  intArg('expectedHash.pageSize', pageSize, 0, 2 ** 30);
-  if (scratch.length < pageSize) scratch = new Uint8Array(pageSize);
-  const page = scratch.subarray(0, pageSize);
-  fillPage(seed, gfn, version, page);
-  return pageHash(page);
+export function holdsContent(seed: number, gfn: number, version: number, page: Uint8Array): boolean {
+  if (scratch.length < page.length) scratch = Buffer.alloc(page.length);
+  const want = scratch.subarray(0, page.length);
+  fillPage(seed, gfn, version, want);
+  return want.equals(page);
 }

@@ -121,22 +121,25 @@ interface Pending {
 }
 
 /**
- * Splits a byte stream into frames, whatever the chunk boundaries. Chunks are kept in a list and
- * only copied when a header or payload spans chunks, so every byte is copied at most once (no
- * re-concatenation per push). The header is checked as soon as its 16 bytes are in, so a bad
- * length is refused before anything is buffered for it: at most one frame (16 + MAX_PAYLOAD
- * bytes) is ever held. The first error is sticky: the stream has lost its framing, so every
- * later push() and end() throws it again.
+ * Splits a byte stream into frames, whatever the chunk boundaries. A frame wholly inside a chunk
+ * is returned as a view into it (no copy); the bytes of a frame that spans chunks are copied once,
+ * into one assembly buffer the decoder reuses, never into fresh memory (here a first write to a
+ * fresh page costs a page fault per 4 KiB; two such buffers take turns, so the tail of a chunk
+ * never overwrites a payload returned from the same push). The header is checked as soon as its 16 bytes are in,
+ * so a bad length is refused before anything is buffered for it: at most one frame (16 +
+ * MAX_PAYLOAD bytes) is ever held. The first error is sticky: the stream has lost its framing, so
+ * every later push() and end() throws it again.
  *
- * push() takes ownership of the chunk: payloads may be subarrays of it, so don't reuse it.
+ * A payload is valid until the next push() and while its chunk is unchanged: copy it to keep it.
+ * The decoder keeps no reference to a chunk after push() returns, so the caller may reuse it.
  */
 export class FrameDecoder {
-  private chunks: Buffer[] = [];
-  /** chunks[head] is the first with unconsumed bytes; headOff of them are consumed. */
-  private head = 0;
-  private headOff = 0;
-  private buffered = 0;
-  /** Stream offset of the first unconsumed byte. */
+  /** The frame in progress, when it started in an earlier chunk: its first `held` bytes. */
+  private assembly: Buffer = Buffer.alloc(0);
+  /** The other assembly buffer: it holds the payload a push returned from one, while the tail goes into this. */
+  private spare: Buffer = Buffer.alloc(0);
+  private held = 0;
+  /** Stream offset of the frame in progress's first byte. */
   private consumed = 0;
   private index = 0;
   private pending: Pending | null = null;
@@ -144,7 +147,7 @@ export class FrameDecoder {
 
   /** Bytes held for the frame in progress (header already parsed or not). */
   get bufferedBytes(): number {
-    return this.buffered + (this.pending ? HEADER_BYTES : 0);
+    return this.held;
   }
 
   /** Frames completed so far. */
@@ -158,36 +161,70 @@ export class FrameDecoder {
    */
   push(chunk: Buffer): Frame[] {
     if (this.failed) throw this.failed;
-    if (chunk.length > 0) {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-    }
     const out: Frame[] = [];
-    for (;;) {
+    let pos = 0;
+    if (this.held > 0) {
+      // Finish the frame carried over: its header first, then its payload.
       if (!this.pending) {
-        if (this.buffered < HEADER_BYTES) break;
-        const at = { index: this.index, offset: this.consumed };
-        this.pending = this.header(this.take(HEADER_BYTES), at);
+        pos = this.hold(chunk, pos, HEADER_BYTES);
+        if (this.held < HEADER_BYTES) return out;
+        this.pending = this.header(this.assembly, this.at());
       }
-      const p = this.pending;
-      if (this.buffered < p.length) break;
-      const payload = this.take(p.length);
-      const crc = crc32(payload);
-      if (crc !== p.crc) this.fail(`CRC mismatch (header ${hex(p.crc)}, payload ${hex(crc)})`, p.at);
-      out.push({ type: p.type, payload, index: p.at.index, offset: p.at.offset });
-      this.index++;
-      this.pending = null;
+      const total = HEADER_BYTES + this.pending.length;
+      pos = this.hold(chunk, pos, total);
+      if (this.held < total) return out;
+      out.push(this.complete(this.assembly.subarray(HEADER_BYTES, total)));
+      this.held = 0;
+      [this.assembly, this.spare] = [this.spare, this.assembly];
     }
-    this.trim();
+    while (chunk.length - pos >= HEADER_BYTES) {
+      const p = this.header(chunk.subarray(pos, pos + HEADER_BYTES), this.at());
+      if (chunk.length - pos - HEADER_BYTES < p.length) {
+        this.pending = p;
+        break;
+      }
+      this.pending = p;
+      out.push(this.complete(chunk.subarray(pos + HEADER_BYTES, pos + HEADER_BYTES + p.length)));
+      pos += HEADER_BYTES + p.length;
+    }
+    if (pos < chunk.length) this.hold(chunk, pos, this.pending ? HEADER_BYTES + this.pending.length : HEADER_BYTES);
     return out;
   }
 
   /** The stream has ended: throws FrameError if it stopped inside a frame. */
   end(): void {
     if (this.failed) throw this.failed;
-    if (this.pending) this.fail(`truncated stream: ${this.buffered} of ${this.pending.length} payload bytes`, this.pending.at);
-    const at = { index: this.index, offset: this.consumed };
-    if (this.buffered > 0) this.fail(`truncated stream: ${this.buffered} of ${HEADER_BYTES} header bytes`, at);
+    if (this.pending) this.fail(`truncated stream: ${this.held - HEADER_BYTES} of ${this.pending.length} payload bytes`, this.pending.at);
+    if (this.held > 0) this.fail(`truncated stream: ${this.held} of ${HEADER_BYTES} header bytes`, this.at());
+  }
+
+  private at(): FrameAt {
+    return { index: this.index, offset: this.consumed };
+  }
+
+  /** Copies chunk bytes from `pos` on into the assembly buffer, up to `upTo` held; returns the new pos. */
+  private hold(chunk: Buffer, pos: number, upTo: number): number {
+    if (this.assembly.length < upTo) {
+      // Grown once per larger frame size, then reused.
+      const grown = Buffer.allocUnsafe(Math.max(upTo, Math.min(2 * this.assembly.length, HEADER_BYTES + MAX_PAYLOAD)));
+      this.assembly.copy(grown, 0, 0, this.held);
+      this.assembly = grown;
+    }
+    const k = Math.min(upTo - this.held, chunk.length - pos);
+    chunk.copy(this.assembly, this.held, pos, pos + k);
+    this.held += k;
+    return pos + k;
+  }
+
+  /** The pending frame's payload is all in: check its CRC and move past it. */
+  private complete(payload: Buffer): Frame {
+    const p = this.pending!;
+    const crc = crc32(payload);
+    if (crc !== p.crc) this.fail(`CRC mismatch (header ${hex(p.crc)}, payload ${hex(crc)})`, p.at);
+    this.pending = null;
+    this.index++;
+    this.consumed += HEADER_BYTES + p.length;
+    return { type: p.type, payload, index: p.at.index, offset: p.at.offset };
   }
 
   private fail(what: string, at: FrameAt): never {
@@ -207,55 +244,5 @@ export class FrameDecoder {
     const length = h.readUInt32BE(8);
     if (length > MAX_PAYLOAD) this.fail(`length ${length} over the bound ${MAX_PAYLOAD}`, at);
     return { type, length, crc: h.readUInt32BE(12), at };
-  }
-
-  /** Consumes n ≤ buffered bytes: a subarray when they sit in one chunk, else one copy. */
-  private take(n: number): Buffer {
-    if (n === 0) return Buffer.alloc(0);
-    this.buffered -= n;
-    this.consumed += n;
-    const first = this.chunks[this.head]!;
-    if (first.length - this.headOff >= n) {
-      const b = first.subarray(this.headOff, this.headOff + n);
-      this.advance(first, n);
-      return b;
-    }
-    const b = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const c = this.chunks[this.head]!;
-      const k = Math.min(n - filled, c.length - this.headOff);
-      c.copy(b, filled, this.headOff, this.headOff + k);
-      filled += k;
-      this.advance(c, k);
-    }
-    return b;
-  }
-
-  private advance(c: Buffer, k: number): void {
-    this.headOff += k;
-    if (this.headOff === c.length) {
-      this.head++;
-      this.headOff = 0;
-    }
-  }
-
-  /** Drops consumed chunks; copies a small leftover out of a big chunk so it doesn't pin it. */
-  private trim(): void {
-    if (this.head === this.chunks.length) {
-      this.chunks = [];
-      this.head = 0;
-      return;
-    }
-    // Amortised O(1): the list is sliced only once its dead prefix outweighs the live part.
-    if (this.head > 32 && this.head * 2 > this.chunks.length) {
-      this.chunks = this.chunks.slice(this.head);
-      this.head = 0;
-    }
-    const c = this.chunks[this.head]!;
-    if (this.headOff > 0 && (c.length - this.headOff) * 2 < c.length) {
-      this.chunks[this.head] = Buffer.from(c.subarray(this.headOff));
-      this.headOff = 0;
-    }
   }
 }
