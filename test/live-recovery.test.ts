@@ -4,8 +4,9 @@ import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { PostcopyEmuError } from '../src/io/errors.ts';
 import { runDestination } from '../src/live/destination.ts';
-import { FrameError } from '../src/live/frame.ts';
-import { decodeRecvBitmap, encodeRecvBitmap } from '../src/live/payload.ts';
+import { incomingOn } from '../src/live/live.ts';
+import { FrameDecoder, FrameError, FrameType, encodeFrame, type Frame } from '../src/live/frame.ts';
+import { decodePage, decodeRecvBitmap, encodeRecvBitmap, encodeRequest, encodeVerify } from '../src/live/payload.ts';
 import type { DestinationStats } from '../src/live/setup.ts';
 import { runSource, type SourceResult } from '../src/live/source.ts';
 import { parseScenario } from '../src/scenario/validate.ts';
@@ -15,25 +16,16 @@ import { cliHarness } from './cli-harness.ts';
  * Source and destination in this process over loopback, as `live` runs them in two: the source
  * listens again at the same port after a cut, the destination reconnects (software pager).
  */
-async function migrate(faults: unknown[], recovery = true): Promise<{ src: SourceResult; dst: DestinationStats }> {
+async function migrate(faults: unknown[], recovery = true, preempt = false): Promise<{ src: SourceResult; dst: DestinationStats }> {
   // 16 MiB: more than the socket buffers hold, so a cut at 1 ms finds pages still to send.
   const s = parseScenario({
     seed: 3, memory: { pages: 4096 }, ring: { capacity: 8 }, source: { policy: 'xen' },
-    workload: { kind: 'random', vcpus: 2, region: { start: 0, count: 4096 } }, faults, recovery: { enabled: recovery },
+    workload: { kind: 'random', vcpus: 2, region: { start: 0, count: 4096 } }, faults, recovery: { enabled: recovery }, preempt: { enabled: preempt },
   });
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
-  const accept = async (): Promise<Socket> => {
-    if (!server.listening) {
-      server.listen(port, '127.0.0.1');
-      await once(server, 'listening');
-    }
-    const [sock] = await (once(server, 'connection') as Promise<[Socket]>);
-    server.close();
-    return sock;
-  };
   const dial = async (): Promise<Socket> => {
     const sock = connect(port, '127.0.0.1');
     try {
@@ -44,10 +36,10 @@ async function migrate(faults: unknown[], recovery = true): Promise<{ src: Sourc
     }
     return sock;
   };
-  const accepted = accept();
+  const accepted = once(server, 'connection') as Promise<[Socket]>;
   const dst = runDestination(await dial(), { backend: 'software', reconnect: dial });
   const t0 = performance.now();
-  const src = runSource(await accepted, s, () => performance.now() - t0, accept);
+  const src = runSource((await accepted)[0], s, () => performance.now() - t0, incomingOn(server, port, '127.0.0.1'));
   try {
     return { src: await src, dst: await dst };
   } finally {
@@ -80,6 +72,54 @@ describe('live postcopy recovery (software pager, one process, loopback)', () =>
     const e = await migrate([{ kind: 'link-cut', at: 1e6, durationNs: 10e6 }], false).then(() => null, (err: unknown) => err);
     expect(e).toBeInstanceOf(PostcopyEmuError);
     expect((e as Error).message).toMatch(/^the connection was cut at \d+\.\d ms and recovery\.enabled is false: the guest is lost$/);
+  });
+});
+
+describe('live postcopy-preempt (loopback)', () => {
+  it('sends a requested page on the preempt connection, past the main stream', { timeout: 20_000 }, async () => {
+    const s = parseScenario({ seed: 4, memory: { pages: 4096 }, source: { policy: 'xen' }, preempt: { enabled: true }, workload: { kind: 'idle', vcpus: 1 } });
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const accepted = once(server, 'connection') as Promise<[Socket]>;
+    // A destination by hand: at HELLO it opens the preempt connection, then asks for the last page.
+    const main = connect(port, '127.0.0.1');
+    const t0 = performance.now();
+    const src = runSource((await accepted)[0], s, () => performance.now() - t0, incomingOn(server, port, '127.0.0.1'));
+    const got = { main: new Set<number>(), preempt: new Set<number>() };
+    const read = (sock: Socket, into: Set<number>, onFrame: (f: Frame) => void = () => {}) => {
+      const d = new FrameDecoder();
+      sock.on('data', (c: Buffer) => {
+        for (const f of d.push(c)) {
+          if (f.type === FrameType.PAGE) {
+            const p = decodePage(f.payload, 4096, f);
+            for (let k = 0; k < p.bytes.length / 4096; k++) into.add(p.gfn + k);
+          }
+          onFrame(f);
+        }
+      });
+    };
+    read(main, got.main, (f) => {
+      if (f.type === FrameType.HELLO) {
+        const pre = connect(port, '127.0.0.1', () => pre.write(encodeFrame(FrameType.PREEMPT, new Uint8Array(0))));
+        read(pre, got.preempt);
+        setTimeout(() => main.write(encodeFrame(FrameType.REQUEST, encodeRequest(4095, 1))), 20);
+      }
+      if (f.type === FrameType.COMPLETE) main.end(encodeFrame(FrameType.VERIFY, encodeVerify({ pagesPresent: 4096, mismatches: 0, stats: {} })));
+    });
+    const r = await src;
+    server.close();
+    expect([...got.preempt]).toEqual([4095]);
+    expect(got.main.size).toBe(4095);
+    expect(got.main.has(4095)).toBe(false);
+    expect([r.requests, r.pagesDemanded, r.preemptWrites, r.preemptBytes]).toEqual([1, 1, 1, 4096 + 24]);
+  });
+
+  it('recovers both connections after a cut', { timeout: 20_000 }, async () => {
+    const { src, dst } = await migrate([{ kind: 'link-cut', at: 1e6, durationNs: 20e6 }], true, true);
+    expect([dst.pagesPresent, dst.mismatches, src.pauses]).toEqual([4096, 0, 1]);
+    expect(src.pagesPushed + src.pagesDemanded).toBe(4096 + src.resentPages);
   });
 });
 

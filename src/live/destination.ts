@@ -25,8 +25,9 @@ export interface DestinationOptions {
   onFrame?: (frame: Frame) => void;
   backend?: LiveBackend | 'auto';
   /**
-   * A new connection to the source, for postcopy recovery: with it (and `recovery.enabled`) a
-   * lost connection pauses the run and this side reconnects; without it, the run fails.
+   * A new connection to the source: with it a lost connection pauses the run and this side
+   * reconnects (with `recovery.enabled`; without, the run fails), and `preempt.enabled` opens the
+   * preempt connection, on which the source sends requested pages.
    */
   reconnect?: () => Promise<Socket>;
 }
@@ -67,7 +68,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     let complete = false, settled = false, pagerStopped = false;
     // The current connection; `epoch` counts them, so a lost one's events are ignored. While
     // `paused`, faults stay REQUESTED and are asked for again after RESUME_ACK.
-    let conn = socket, epoch = 0, paused = false, reRequestedPages = 0;
+    let conn = socket, preempt: Socket | null = null, epoch = 0, paused = false, reRequestedPages = 0;
     const workers: Worker[] = [];
     const results: (VcpuResult | undefined)[] = [];
     let vcpusDone = 0;
@@ -187,6 +188,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         faultThread.on('error', (e) => fail(new PostcopyEmuError('live', `the fault thread failed: ${e.message}`)));
       }
       pager().catch(fail);
+      openPreempt();
       if (s.pattern === 'idle') {
         resumedMs = 0;
         return;
@@ -269,6 +271,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     /** The source is back and has our bitmap: ask again for every page a vCPU still waits on. */
     const resume = () => {
       paused = false;
+      openPreempt();
       const st = state!;
       for (let g = 0; g < st.length;) {
         if (Atomics.load(st, g) !== PAGE.REQUESTED) {
@@ -291,7 +294,21 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       paused = true;
       epoch++;
       conn.destroy();
+      preempt?.destroy();
+      preempt = null;
       void reconnect(why);
+    };
+
+    /** QEMU's postcopy-preempt: a second connection, announced by PREEMPT, for requested pages. */
+    const openPreempt = () => {
+      if (!setup?.preempt || !o.reconnect) return;
+      const mine = epoch;
+      o.reconnect().then((next) => {
+        if (settled || mine !== epoch) return void next.destroy();
+        preempt = next;
+        attach(next);
+        next.write(encodeFrame(FrameType.PREEMPT, new Uint8Array(0)));
+      }, () => {}); // refused: requested pages come on the main connection (or a cut is under way)
     };
     const reconnect = async (why: () => PostcopyEmuError) => {
       const mine = epoch, s = setup!;

@@ -21,11 +21,14 @@ export const HEADER_BYTES = 16;
 /** The largest payload: bounds what a decoder buffers for one frame (a 2 MiB huge page fits). */
 export const MAX_PAYLOAD = 16 * 1024 * 1024;
 
-/** RECV_BITMAP and RESUME_ACK (version 2) carry postcopy recovery over a new connection. */
 /** How long either side waits for the other once a cut link is back, before the run fails. */
 export const RECONNECT_GRACE_MS = 10_000;
 
-export enum FrameType { HELLO = 1, PAGE = 2, REQUEST = 3, COMPLETE = 4, VERIFY = 5, ERROR = 6, RECV_BITMAP = 7, RESUME_ACK = 8 }
+/**
+ * Version 2 added RECV_BITMAP and RESUME_ACK (postcopy recovery over a new connection) and
+ * PREEMPT, the first frame on the destination's preempt connection (QEMU's postcopy-preempt).
+ */
+export enum FrameType { HELLO = 1, PAGE = 2, REQUEST = 3, COMPLETE = 4, VERIFY = 5, ERROR = 6, RECV_BITMAP = 7, RESUME_ACK = 8, PREEMPT = 9 }
 
 /** Where a frame sits on its stream: its number (from 0) and the offset of its header's first byte. */
 export interface FrameAt {
@@ -56,7 +59,7 @@ export class FrameError extends PostcopyEmuError {
 }
 
 function isFrameType(t: number): t is FrameType {
-  return t >= FrameType.HELLO && t <= FrameType.RESUME_ACK && t % 1 === 0;
+  return t >= FrameType.HELLO && t <= FrameType.PREEMPT && t % 1 === 0;
 }
 
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
@@ -64,7 +67,7 @@ const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
 /** One frame as a single Buffer (one socket write). */
 export function encodeFrame(type: FrameType, payload: Uint8Array): Buffer {
   if (typeof type !== 'number' || !isFrameType(type)) {
-    throw new PostcopyEmuError('encodeFrame.type', `encodeFrame.type: must be a FrameType (1..8), got ${String(type)}`);
+    throw new PostcopyEmuError('encodeFrame.type', `encodeFrame.type: must be a FrameType (1..9), got ${String(type)}`);
   }
   intArg('encodeFrame.payload.length', payload.length, 0, MAX_PAYLOAD);
   const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);

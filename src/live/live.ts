@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
-import { createConnection, createServer, type Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { PostcopyEmuError, UsageError } from '../io/errors.ts';
 import { ScenarioError } from '../scenario/error.ts';
@@ -10,7 +10,7 @@ import { ringUnbounded, type Scenario } from '../scenario/schema.ts';
 import { runDestination } from './destination.ts';
 import type { LiveBackend } from './setup.ts';
 import { measuredReport } from './measured.ts';
-import { runSource, type SourceResult } from './source.ts';
+import { runSource, type Incoming, type SourceResult } from './source.ts';
 
 /** Guest memory a live run may map: the destination holds all of it in one SharedArrayBuffer. */
 export const LIVE_MAX_BYTES = 2 ** 30;
@@ -84,6 +84,25 @@ export async function runDestinationAt(host: string, port: number, backend: Live
 }
 
 /**
+ * The source's listener for the destination's later connections (recovery, preempt): it stays
+ * open after the first, and is closed while a cut link is down, so a reconnection is refused.
+ */
+export function incomingOn(server: Server, port: number, host: string): Incoming {
+  return {
+    open: () => new Promise<void>((resolve, reject) => {
+      if (server.listening) return resolve();
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    }),
+    close: () => void server.close(),
+    onConnection: (handle) => void server.on('connection', handle),
+  };
+}
+
+/**
  * One live migration: the source listens (on `listen`, or on a free loopback port with the
  * destination forked as a second process of this CLI), sends the guest's pages as real bytes,
  * and builds the result from what both sides measured.
@@ -103,24 +122,14 @@ export async function runLive(s: Scenario, o: { listen?: { host: string; port: n
     child?.kill();
     server.close();
   }, LIVE_TIMEOUT_MS);
-  // The listener stays closed between connections: a destination reconnecting during an outage is refused.
-  const accept = async (): Promise<Socket> => {
-    if (!server.listening) {
-      server.listen(port, o.listen?.host ?? '127.0.0.1');
-      await once(server, 'listening');
-    }
-    const [socket] = await (once(server, 'connection') as Promise<[Socket]>);
-    server.close();
-    return socket;
-  };
   try {
-    const socket = await Promise.race([accept(), exited.then(() => {
+    const socket = await Promise.race([once(server, 'connection').then(([c]) => c as Socket), exited.then(() => {
       throw new PostcopyEmuError('live', `the destination process ended before it connected: ${childErr.trim() || 'no message'}`);
     })]);
     socket.setNoDelay(true);
     const t0 = performance.now();
     // The destination ending with an error fails the run at once, even while the source waits for a reconnection.
-    const r = await Promise.race([runSource(socket, s, () => performance.now() - t0, accept), exited.then(([code]) => {
+    const r = await Promise.race([runSource(socket, s, () => performance.now() - t0, incomingOn(server, port, o.listen?.host ?? '127.0.0.1')), exited.then(([code]) => {
       if (code !== 0) throw new PostcopyEmuError('live', `the destination process exited with ${String(code)}: ${childErr.trim()}`);
       return new Promise<never>(() => {});
     })]);
@@ -167,7 +176,7 @@ function liveReport(s: Scenario, r: SourceResult): LiveReport {
     pagesPushed: r.pagesPushed,
     pagesLoaded: r.verify.pagesPresent,
     ring: { capacity: ringUnbounded(s) ? 0 : s.ring.capacity, 'max-occupancy': st.maxOccupancy ?? 0, 'time-full': 0, ebusy: 0 },
-    link: { 'stream-wire-bytes': r.bytesSent, 'stream-records': pages },
+    link: { 'stream-wire-bytes': r.bytesSent, 'stream-records': pages, 'preempt-records': r.preemptWrites, 'preempt-bytes': r.preemptBytes },
   });
   return {
     ...report,

@@ -69,6 +69,8 @@ export interface Setup {
   writeFraction: number;
   /** Whether a lost connection pauses (and this side reconnects) rather than failing the run. */
   recovery: boolean;
+  /** Whether requested pages come on a connection of their own (QEMU's postcopy-preempt). */
+  preempt: boolean;
   /** The longest outage the scenario injects, ms: how long a reconnection may take, plus a grace. */
   maxOutageMs: number;
 }
@@ -105,6 +107,7 @@ export function readHello(f: Frame): Setup {
     pattern: w.kind === 'idle' || w.kind === 'sequential' ? w.kind : 'random',
     regionStart: region.start, regionCount: region.count, writeFraction,
     recovery: s.recovery?.enabled !== false,
+    preempt: s.preempt?.enabled === true,
     maxOutageMs: Math.max(0, ...(Array.isArray(s.faults) ? s.faults as { durationNs?: number; restartNs?: number }[] : []).map((f) => Number(f?.durationNs ?? f?.restartNs ?? 0) / 1e6).filter(Number.isFinite)),
   };
 }

@@ -29,6 +29,9 @@ export interface SourceResult {
   verify: { pagesPresent: number; mismatches: number; stats: Record<string, unknown> };
   /** Status changes from postcopy-active at 0 (ms from HELLO), as the source saw them. */
   history: { status: MigrationStatus; 'at-ms': number }[];
+  /** Writes (one or more PAGE frames each) and bytes on the preempt connection. */
+  preemptWrites: number;
+  preemptBytes: number;
   /** Cuts that paused the migration, pages sent again after one, ms spent not active. */
   pauses: number;
   resentPages: number;
@@ -36,19 +39,31 @@ export interface SourceResult {
 }
 
 /**
+ * Where the destination's later connections arrive: a new main connection after a cut, and the
+ * preempt connection. Open while the link is up, closed (connections refused) while it is down.
+ */
+export interface Incoming {
+  open(): Promise<void>;
+  close(): void;
+  onConnection(handle: (socket: Socket) => void): void;
+}
+
+/**
  * The live source (docs/live.md): sends HELLO, then every page of the guest as real bytes
  * (content.ts: a function of seed, gfn and version 0), requested pages first — a p-queue with
  * priorities on the send path, one task per request or per 64-page background batch, each
  * waiting for the socket to drain (back-pressure) — the background in the order of the model's
- * push policy (`source.policy`, src/source/), then COMPLETE, and waits for VERIFY.
+ * push policy (`source.policy`, src/source/), then COMPLETE, and waits for VERIFY. With
+ * `preempt.enabled` requested pages go at once on the destination's preempt connection instead,
+ * past the main stream's backlog (QEMU's postcopy-preempt channel).
  *
- * Recovery (docs/recovery.md): a scenario's `link-cut` or `source-crash` destroys the connection
+ * Recovery (docs/recovery.md): a scenario's `link-cut` or `source-crash` destroys the connections
  * at its time (ms from HELLO; whatever was in flight is lost) and pauses; once the outage is over
- * `accept` takes the destination's new connection, whose RECV_BITMAP says what it holds. Every
- * page sent but not held goes back to the unsent set, the push policy starts afresh over it, and
- * RESUME_ACK tells the destination to ask again for what its vCPUs wait on.
+ * the destination connects again and its RECV_BITMAP says what it holds. Every page sent but not
+ * held goes back to the unsent set, the push policy starts afresh over it, and RESUME_ACK tells
+ * the destination to ask again for what its vCPUs wait on.
  */
-export async function runSource(first: Socket, s: Scenario, clockMs: () => number, accept?: () => Promise<Socket>): Promise<SourceResult> {
+export async function runSource(first: Socket, s: Scenario, clockMs: () => number, incoming?: Incoming): Promise<SourceResult> {
   const pages = s.memory.pages, size = s.memory.pageSize;
   // The pages not sent yet; the model's push policies pick the background pages from them.
   const unsent = new NextMember(pages);
@@ -57,43 +72,47 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
   const queue = new PQueue({ concurrency: 1 });
   const r: SourceResult = {
     pagesPushed: 0, pagesDemanded: 0, requests: 0, bytesSent: 0, completeMs: -1, verifiedMs: -1,
-    verify: { pagesPresent: 0, mismatches: 0, stats: {} }, history: [{ status: 'postcopy-active', 'at-ms': 0 }], pauses: 0, resentPages: 0, pausedMs: 0,
+    verify: { pagesPresent: 0, mismatches: 0, stats: {} }, history: [{ status: 'postcopy-active', 'at-ms': 0 }], preemptWrites: 0, preemptBytes: 0, pauses: 0, resentPages: 0, pausedMs: 0,
   };
   let count = 0, pushing = true, failure: Error | null = null;
   const t0 = clockMs();
   const now = () => clockMs() - t0;
 
-  // One connection at a time: `epoch` counts them, so a closed one's events are ignored.
-  let conn = first, epoch = 0, status: MigrationStatus = 'postcopy-active', completeEpoch = -1;
+  // The current connections; `epoch` counts cuts, so a lost connection's events are ignored.
+  let conn = first, preempt: Socket | null = null, epoch = 0, status: MigrationStatus = 'postcopy-active', completeEpoch = -1;
   let pausedAt = 0, healAt = 0, healTimer: NodeJS.Timeout | undefined, graceTimer: NodeJS.Timeout | undefined;
   // Aborted at a cut: a write waiting for 'drain' on the dead socket stops waiting.
   let cutSignal = new AbortController();
-  const setStatus = (st: MigrationStatus) => {
+  const setStatus = (st: MigrationStatus, atMs = now()) => {
     status = st;
-    r.history.push({ status: st, 'at-ms': Math.round(now() * 1000) / 1000 });
+    r.history.push({ status: st, 'at-ms': Math.round(atMs * 1000) / 1000 });
   };
 
   // Batch buffers go back to a pool once written: fresh memory costs a page fault per 4 KiB.
   const pool: Buffer[] = [];
-  const write = async (buf: Buffer, release?: Buffer) => {
+  const write = async (buf: Buffer, release?: Buffer, to: Socket = conn) => {
     // While not active the bytes would be lost anyway; the received bitmap sorts it out.
     if (status !== 'postcopy-active') {
       if (release) pool.push(release);
       return;
     }
     r.bytesSent += buf.length;
+    if (to === preempt) {
+      r.preemptWrites++;
+      r.preemptBytes += buf.length;
+    }
     const done = release ? () => pool.push(release) : undefined;
     // Waiting at every write past Node's 16 KiB mark would stall the stream each batch.
-    if (!conn.write(buf, done) && conn.writableLength > QUEUED_BYTES) await once(conn, 'drain', { signal: cutSignal.signal }).catch(() => {});
+    if (!to.write(buf, done) && to.writableLength > QUEUED_BYTES) await once(to, 'drain', { signal: cutSignal.signal }).catch(() => {});
   };
   /** Takes the pages off the unsent set and writes their frames as one buffer. */
-  const sendPages = async (gfns: number[]) => {
+  const sendPages = async (gfns: number[], to?: Socket) => {
     for (const g of gfns) unsent.remove(g);
     count += gfns.length;
     if (gfns.length === 0) return;
     const into = pool.pop();
     const frames = encodePageFrames(gfns, 0, size, fill, into);
-    await write(frames, frames.buffer === into?.buffer ? into : Buffer.from(frames.buffer, frames.byteOffset, frames.length));
+    await write(frames, frames.buffer === into?.buffer ? into : Buffer.from(frames.buffer, frames.byteOffset, frames.length), to);
   };
   /** COMPLETE once every page is written, again on a new connection if it was lost with the old one. */
   const finished = async () => {
@@ -115,6 +134,9 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     policy.backgroundSent(gfns.length);
     r.pagesPushed += gfns.length;
     await sendPages(gfns);
+    // Writes the kernel takes at once never leave the microtask queue: without a turn of the event
+    // loop per batch, REQUESTs (and the fault timers) would wait for the whole push.
+    await new Promise(setImmediate);
     // A cut meanwhile: the resume starts the push again.
     if (e !== epoch) return;
     await finished();
@@ -122,11 +144,11 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     pushing = gfns.length > 0 && count < pages && !failure;
     if (pushing) void queue.add(background, { priority: 0 });
   };
-  const serve = async (gfn: number, n: number): Promise<void> => {
+  const serve = async (gfn: number, n: number, to?: Socket): Promise<void> => {
     const gfns: number[] = [];
     for (let g = gfn; g < Math.min(pages, gfn + n); g++) if (unsent.has(g)) gfns.push(g);
     r.pagesDemanded += gfns.length;
-    await sendPages(gfns);
+    await sendPages(gfns, to);
     await finished();
   };
   const startPush = () => {
@@ -136,66 +158,98 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
   };
 
   let fail!: (e: Error) => void;
-  // Set by attach(): reads a new connection's frames as the first one's.
-  let reattach: (socket: Socket) => void = () => {};
+  let main!: (f: Frame) => void;
   const verified = new Promise<void>((resolve, reject) => {
     fail = (e: Error) => {
       failure ??= e;
       queue.clear();
       reject(e);
     };
-    const frame = (f: Frame) => {
-      const type = f.type;
-      if (type === FrameType.REQUEST && status === 'postcopy-active') {
+    /** A frame on the main connection. */
+    main = (f: Frame) => {
+      if (f.type === FrameType.REQUEST && status === 'postcopy-active') {
         const { gfn, count: n } = decodeRequest(f.payload, f);
         if (gfn >= pages || n < 1) throw new PostcopyEmuError('frame', `frame ${f.index}: request for pages ${gfn}+${n} outside the guest's ${pages}`);
         r.requests++;
         policy.requested(gfn);
         policy.faulted();
-        void queue.add(() => serve(gfn, n), { priority: 1 });
+        // On the preempt connection at once; on the main one, before the next background batch.
+        if (preempt) void serve(gfn, n, preempt);
+        else void queue.add(() => serve(gfn, n), { priority: 1 });
         startPush();
-      } else if (type === FrameType.RECV_BITMAP && status === 'postcopy-recover-setup') {
-        resume(decodeRecvBitmap(f.payload, pages, f));
-      } else if (type === FrameType.VERIFY) {
+      } else if (f.type === FrameType.VERIFY) {
         r.verify = decodeVerify(f.payload, f) as SourceResult['verify'];
         r.verifiedMs = now();
         resolve();
-      } else if (type === FrameType.ERROR) {
+      } else if (f.type === FrameType.ERROR) {
         throw new PostcopyEmuError('live', `the destination failed: ${decodeErrorText(f.payload)}`);
       } else {
-        throw new FrameError(`unexpected ${FrameType[type]} from the destination while ${status}`, f);
+        throw new FrameError(`unexpected ${FrameType[f.type]} from the destination while ${status}`, f);
       }
     };
-    attach(first, frame);
   });
 
-  /** Reads `socket`'s frames while it is the current connection; losing it pauses the run. */
-  function attach(socket: Socket, frame: (f: Frame) => void): void {
-    const mine = epoch, decoder = new FrameDecoder();
+  /**
+   * Reads a connection's frames while its epoch is current; losing it pauses the run. A new one
+   * says what it is with its first frame: RECV_BITMAP (the main connection, again) or PREEMPT.
+   */
+  function attach(socket: Socket, known: boolean): void {
+    let mine = epoch, role: 'new' | 'main' | 'preempt' = known ? 'main' : 'new';
+    const decoder = new FrameDecoder();
     const current = () => mine === epoch && !failure;
     socket.on('data', (chunk: Buffer) => {
       try {
-        for (const f of decoder.push(chunk)) if (current()) frame(f);
+        for (const f of decoder.push(chunk)) {
+          if (role === 'new') {
+            const r = introduce(socket, f);
+            // Not a connection of this migration's destination: closed, and the run goes on.
+            if (r === null) return void socket.destroy();
+            role = r;
+            mine = epoch;
+          } else if (!current()) return;
+          else if (role === 'main') main(f);
+          else throw new FrameError(`unexpected ${FrameType[f.type]} on the preempt connection`, f);
+        }
       } catch (e) {
         if (current()) fail(e as Error);
       }
     });
     const lost = (why: string) => {
-      if (!current() || r.verifiedMs >= 0) return;
-      if (!s.recovery.enabled || !accept) fail(new PostcopyEmuError('live', why));
+      if (role === 'new' || !current() || r.verifiedMs >= 0) return;
+      if (!s.recovery.enabled || !incoming) fail(new PostcopyEmuError('live', why));
       else cut(0);
     };
     socket.on('error', (e) => lost(`the connection to the destination failed: ${e.message}`));
     socket.on('close', () => lost('the destination closed the connection before it verified the pages'));
-    reattach = (next) => attach(next, frame);
+  }
+
+  /** A new connection's first frame: it becomes the main connection again, the preempt one, or neither (null). */
+  function introduce(socket: Socket, f: Frame): 'main' | 'preempt' | null {
+    if (f.type === FrameType.PREEMPT && status === 'postcopy-active' && !preempt) {
+      preempt = socket;
+      return 'preempt';
+    }
+    if (f.type === FrameType.RECV_BITMAP) {
+      const held = decodeRecvBitmap(f.payload, pages, f);
+      // The destination found the old connection dead before we did.
+      if (status === 'postcopy-active') cut(0);
+      clearTimeout(healTimer);
+      clearTimeout(graceTimer);
+      epoch++;
+      conn = socket;
+      setStatus('postcopy-recover-setup');
+      resume(held);
+      return 'main';
+    }
+    return null;
   }
 
   /** The link is down for `downMs` from now: pause (or stay paused longer). */
   function cut(downMs: number): void {
     // After COMPLETE nothing is left to lose (docs/recovery.md), as in the model.
     if (failure || r.verifiedMs >= 0 || (status === 'postcopy-active' && completeEpoch === epoch)) return;
-    if (!s.recovery.enabled || !accept) {
-      fail(new PostcopyEmuError('live', `the connection was cut at ${now().toFixed(1)} ms and ${accept ? 'recovery.enabled is false' : 'this source cannot accept a new connection'}: the guest is lost`));
+    if (!s.recovery.enabled || !incoming) {
+      fail(new PostcopyEmuError('live', `the connection was cut at ${now().toFixed(1)} ms and ${incoming ? 'recovery.enabled is false' : 'this source cannot accept a new connection'}: the guest is lost`));
       return;
     }
     healAt = Math.max(healAt, now() + downMs);
@@ -210,23 +264,18 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     queue.clear();
     pushing = false;
     conn.destroy();
+    preempt?.destroy();
+    preempt = null;
+    incoming.close();
     clearTimeout(healTimer);
     clearTimeout(graceTimer);
     healTimer = setTimeout(heal, Math.max(0, healAt - now()));
   }
 
-  /** The outage is over: take the destination's next connection. */
+  /** The outage is over: let the destination connect again. */
   function heal(): void {
-    const e = epoch;
     graceTimer = setTimeout(() => fail(new PostcopyEmuError('live', `the destination did not reconnect within ${RECONNECT_GRACE_MS / 1000} s of the link coming back`)), RECONNECT_GRACE_MS);
-    accept!().then((socket) => {
-      if (e !== epoch || failure) return void socket.destroy();
-      clearTimeout(graceTimer);
-      socket.setNoDelay(true);
-      conn = socket;
-      setStatus('postcopy-recover-setup');
-      reattach(socket);
-    }, (err: Error) => fail(new PostcopyEmuError('live', `cannot accept the destination's new connection: ${err.message}`)));
+    incoming!.open().catch((e: Error) => fail(new PostcopyEmuError('live', `cannot listen for the destination again: ${e.message}`)));
   }
 
   /** RECV_BITMAP arrived: what the destination does not hold is sent again, then RESUME_ACK. */
@@ -248,6 +297,11 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     startPush();
   }
 
+  attach(first, true);
+  incoming?.onConnection((socket) => {
+    socket.setNoDelay(true);
+    attach(socket, false);
+  });
   const timers = timedFaults(s, new Rng(s.seed, 'faults'), 0)
     .filter((f) => f.spec.kind === 'link-cut' || f.spec.kind === 'source-crash')
     .map((f) => setTimeout(() => cut((f.end - f.start) / 1e6), f.start / 1e6));
@@ -257,6 +311,7 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     await verified;
     await queue.onIdle();
     conn.end();
+    (preempt as Socket | null)?.end();
     return r;
   } finally {
     for (const t of timers) clearTimeout(t);
