@@ -1,13 +1,16 @@
 // Per-operation costs measured on this host: `postcopy-emu live --calibrate [--output FILE]`.
 // Compiles native/calibrate.c into a temporary directory, runs it (userfaultfd needs root or
 // vm.unprivileged_userfaultfd = 1) and gives the parameter set as a scenario fragment with a table.
-// Only single operations are measured: nothing here is fitted to a migration's outcome.
+// Single operations are measured, and the live page stream's rate on an idle guest: nothing here
+// is fitted to a migration's outcome.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, release } from 'node:os';
 import { join } from 'node:path';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { packageRoot } from '../io/package.ts';
+import { parseScenario } from '../scenario/validate.ts';
+import { runLive } from './live.ts';
 
 /** A measurement: the median of the runs' medians, each run's median, samples per run. */
 interface Sample { median: number; runs: number[]; n: number }
@@ -43,14 +46,30 @@ function measure(): Map<string, Sample> {
   }
 }
 
+/**
+ * The live page stream's rate (Mbit/s of wire bytes): RUNS live migrations of an idle 32 MiB
+ * guest, every page pushed and verified. What bounds a page's transfer here is the pipeline
+ * (framing, CRC, verification, placement), not the loopback link: this stands for it in the model.
+ */
+async function streamRate(): Promise<Sample> {
+  const s = parseScenario({ memory: { pages: 8192 }, source: { policy: 'xen' }, workload: { kind: 'idle', vcpus: 1 }, mapper: { mapping: { kind: 'none' } } });
+  const runs: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const live = await runLive(s);
+    runs.push(Math.round((live.live['bytes-sent'] * 8) / (live['total-time'] / 1000) / 1e6));
+  }
+  return { median: [...runs].sort((a, b) => a - b)[RUNS >> 1]!, runs, n: 8192 };
+}
+
 /** The maximum of a `min default max` sysctl triple: what autotuning reaches on a bulk stream. */
 function sysctlMax(name: string): number {
   return Number(readFileSync(`/proc/sys/net/ipv4/${name}`, 'utf8').trim().split(/\s+/)[2]);
 }
 
 /** Measures this host's per-operation costs: the parameters, a table of them, and the scenario fragment (YAML). */
-export function calibrate(): { params: Param[]; table: string; yaml: string } {
+export async function calibrate(): Promise<{ params: Param[]; table: string; yaml: string }> {
   const m = measure();
+  const stream = await streamRate();
   const get = (name: string): Sample | undefined => m.get(name);
   const spread = (s: Sample): string => `runs' medians ${s.runs.join(' / ')}, ${s.n} samples each`;
   const params: Param[] = [];
@@ -76,6 +95,7 @@ export function calibrate(): { params: Param[]; table: string; yaml: string } {
   add('pager.recvPerPageNs', perPage, `(loopback TCP read() of 32 KiB queued ${r32.median} − of 4 KiB ${r4.median}) / 7 (tcp_read_32k, tcp_read_4k)`);
   add('pager.readCallNs', r4.median - perPage, `loopback TCP read() of 4 KiB queued (tcp_read_4k, ${spread(r4)}) − recvPerPageNs`);
   add('pager.faultRecordNs', w16.median, `write() of 16 B on loopback TCP, TCP_NODELAY (tcp_write_16b, ${spread(w16)})`);
+  add('link.rateMbps', stream.median, `the live page stream: wire bytes of an idle 32 MiB guest over HELLO → VERIFY (${RUN}'s own live runs; runs ${stream.runs.join(' / ')} Mbit/s)`);
   for (const side of ['link', 'backChannel']) {
     add(`${side}.latencyNs`, rtt.median / 2, `half a 16-byte ping-pong over loopback TCP (tcp_rtt_16b ${rtt.median}, ${spread(rtt)})`);
     add(`${side}.sendBufferBytes`, sysctlMax('tcp_wmem'), 'maximum of /proc/sys/net/ipv4/tcp_wmem');

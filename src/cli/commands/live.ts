@@ -14,7 +14,7 @@ export function registerLive(cmd: Command, out: (s: string) => void, fail: () =>
         if (file || o.preset || o.set.length > 0 || o.destination || o.listen || o.json) throw new UsageError('--calibrate measures the host alone: give no scenario, --destination, --listen or --json');
         const [{ calibrate }, { checkOutputFile, writeAtomic }] = await Promise.all([import('../../live/calibrate.ts'), import('../../io/write.ts')]);
         checkOutputFile(o.output);
-        const c = calibrate();
+        const c = await calibrate();
         writeAtomic(o.output, c.yaml);
         return out(`${c.table}wrote ${o.output}\n`);
       }
