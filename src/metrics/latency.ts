@@ -7,13 +7,19 @@ export class LatencyLog {
   /** The values sorted by the last percentile query (valid while its length is count). */
   private sorted = new Float64Array(0);
   count = 0;
-  sum = 0;
-  max = 0;
+  /** sum, max and lastNs are doubles from the start: see Kernel.now. */
+  sum = NaN;
+  max = NaN;
   private min = Infinity;
   readonly buckets = new Array<number>(LATENCY_BUCKETS).fill(0);
   /** The last latency added and its bucket: faults in a storm often wait exactly as long. */
-  private lastNs = -1;
+  private lastNs = NaN;
   private lastBucket = 0;
+
+  constructor() {
+    this.sum = this.max = 0;
+    this.lastNs = -1;
+  }
 
   add(ns: number): void {
     if (this.count === this.values.length) {

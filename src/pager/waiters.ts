@@ -1,5 +1,10 @@
 import { FRESH, type Alloc } from '../memory/arena.ts';
 
+/** Who hears the requests a load releases (an object's method: the same function in every run). */
+export interface WaitTarget {
+  pageArrivedFor(request: number): void;
+}
+
 /**
  * The pager's pending slots: for each pfn, the ring requests waiting for it (a pfn can have
  * several: several vCPUs, or a range request covering it). Linked lists in a growable pool of
@@ -51,8 +56,8 @@ export class Waiters {
     this.live++;
   }
 
-  /** Calls `fn` for every request waiting on gfn and forgets them. */
-  release(gfn: number, fn: (request: number) => void): void {
+  /** Tells `to` of every request waiting on gfn and forgets them. */
+  release(gfn: number, to: WaitTarget): void {
     if (this.live === 0) return;
     const w = gfn >>> 5, bit = 1 << (gfn & 31);
     if ((this.waited[w]! & bit) === 0) return;
@@ -60,7 +65,7 @@ export class Waiters {
     let e = this.head[gfn]!;
     while (e >= 0) {
       const n = this.next[e]!;
-      fn(this.req[e]!);
+      to.pageArrivedFor(this.req[e]!);
       this.next[e] = this.freeHead;
       this.freeHead = e;
       this.free++;
