@@ -28,6 +28,11 @@ export class Waiters {
     this.waited = alloc.int32((pages + 31) >>> 5);
     this.req = new Int32Array(64);
     this.next = new Int32Array(64);
+    // The first pool starts on the free list, in the order `used` would hand it out: a run's
+    // first adds then take the path of the later ones, whose V8 type feedback exists.
+    for (let e = 0; e < 64; e++) this.next[e] = e + 1 < 64 ? e + 1 : -1;
+    this.freeHead = 0;
+    this.used = this.free = 64;
   }
 
   /** Makes room for `n` more waits at once (a range request), so the pool grows no further than needed. */

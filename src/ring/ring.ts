@@ -281,7 +281,9 @@ export class FaultRing {
     this.queuedCount++;
     this.puts++;
     const occ = this.capacity - this.freeTop;
-    if (occ > this.maxOccupancy) this.maxOccupancy = occ;
+    // Stored on every put: a branch taken only in a run's first puts gets no V8 type feedback and
+    // deoptimises the next run's code when taken there.
+    this.maxOccupancy = Math.max(this.maxOccupancy, occ);
     if (this.freeTop === 0 && !this.options.unbounded) this.noteFull(true);
     return id;
   }

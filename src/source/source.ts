@@ -73,8 +73,8 @@ export class Source {
   /** Rebuilt from the destination's received bitmap on recovery (NextMember only shrinks). */
   unsent: NextMember;
   private policy: PushPolicy;
-  /** Back-channel records not read yet: inbox[0..inboxLength). */
-  private readonly inbox: BackRecord[] = [];
+  /** Back-channel records not read yet: inbox[0..inboxLength) (filled: one elements kind in every run). */
+  private readonly inbox: (BackRecord | null)[] = new Array<BackRecord | null>(16).fill(null);
   private inboxLength = 0;
   /** Requests in arrival order as (next, end, fromRange) triples; a single pfn g is (g, g + 1, 0). */
   private readonly queue = new IntQueue();
