@@ -12,14 +12,14 @@ import { GuestMemory, type OutstandingSet } from './memory/guest-memory.ts';
 import type { NextMember } from './memory/skip-list.ts';
 import { LatencyLog } from './metrics/latency.ts';
 import type { CounterSample } from './metrics/poll.ts';
-import { Pager } from './pager/pager.ts';
+import { Pager, type PagerHost } from './pager/pager.ts';
 import type { Precopy } from './precopy/precopy.ts';
 import { FOREIGN, FaultRing, RequestKind } from './ring/ring.ts';
 import { ringUnbounded, switchoverOf, type Scenario } from './scenario/schema.ts';
 import { Source, discardPlan } from './source/source.ts';
 import { LAZY_REQUEST_BYTES, REQ_PAGES_BYTES, RecordType, faultBytes, type BackRecord, type StreamRecord } from './stream/records.ts';
-import { Mapper } from './workload/mapper.ts';
-import { Vcpus } from './workload/vcpu.ts';
+import { Mapper, type MapperHost } from './workload/mapper.ts';
+import { Vcpus, type VcpuHost } from './workload/vcpu.ts';
 
 /** What the core takes over at the switchover: the pages still at the source and the zero pages. */
 export interface Handover {
@@ -34,7 +34,7 @@ export interface Handover {
  * mapper, pager → back-channel → source. It is built on the emulator's clock at the switchover
  * (time 0 in postcopy mode; precopy's handover otherwise) and `start()`ed there.
  */
-export class Core {
+export class Core implements PagerHost, MapperHost, VcpuHost {
   readonly memory: GuestMemory;
   readonly ring: FaultRing;
   readonly stream: Link;
@@ -48,8 +48,8 @@ export class Core {
   readonly latency = new LatencyLog();
   readonly faults: FaultSchedule;
   readonly recovery: Recovery;
-  /** When the guest ran again at the destination (ns), or −1. */
-  resumedAt = -1;
+  /** When the guest ran again at the destination (ns), or −1 (startedAt, transitionAt and it start as doubles: see Kernel.now). */
+  resumedAt = NaN;
   /** Liveness breaches seen while running (checkRun reports them). */
   readonly livenessViolations: string[] = [];
   /** Devices whose DMA faults through the IOMMU at the destination (`pageFaults: iopf`), by device index; null: none. */
@@ -74,6 +74,7 @@ export class Core {
     alloc: Alloc,
   ) {
     const s = scenario, k = kernel;
+    this.resumedAt = this.startedAt = this.transitionAt = -1;
     this.memory = new GuestMemory(s.memory.pages, s.memory.pageSize, h.outstanding, alloc);
     this.memory.zero = h.zero;
     // userfaultfd has no ring: QEMU's faults queue without bound (shared/reference/postcopy.md §2).
@@ -95,27 +96,7 @@ export class Core {
     this.backArriveKind = k.register((epoch) => {
       if (epoch === this.recovery.epoch) this.backArrived();
     });
-    const woke = (v: number, fromQueue: boolean) => this.vcpus.woke(v, fromQueue);
-    this.pager = new Pager(k, this.memory, this.ring, s, {
-      consumed: (rec) => {
-        // The preempt socket has room to spare for single pages; a stale record's socket is gone.
-        if (rec.preempt || rec.epoch !== this.recovery.epoch) return;
-        this.stream.consume(rec.bytes);
-        this.source.windowUpdate();
-      },
-      sendBack: (rec) => this.sendBack(rec),
-      settled: (g) => {
-        this.mapper.settled(g);
-        if (this.iopf !== null) for (const d of this.iopf) d?.settled(g);
-        if (this.events.observed && this.events.listenerCount('page-loaded') > 0) this.events.emit('page-loaded', { time: k.now, gfn: g });
-      },
-      answered: (id) => this.answered(id),
-      slotsFreed: () => {
-        this.ring.wake(woke);
-        this.checkFinished();
-      },
-      transition: () => this.mapper.start(),
-    }, alloc);
+    this.pager = new Pager(k, this.memory, this.ring, s, this, alloc);
     this.preempt = s.preempt.enabled ? new PreemptChannel(this.stream, s.preempt.share) : null;
     const preemptPath = this.preempt && {
       channel: this.preempt,
@@ -125,11 +106,7 @@ export class Core {
         k.at(arrival, preemptArriveKind, rec.epoch);
       },
     };
-    this.source = new Source(k, this.memory, this.stream, s, (rec, arrival) => {
-      rec.epoch = this.recovery.epoch;
-      this.inFlight.push(rec);
-      k.at(arrival, this.arriveKind, rec.epoch);
-    }, preemptPath, alloc, switchoverOf(s) === 'discard' ? discardPlan(s, this.memory, h.precopy) : null);
+    this.source = new Source(k, this.memory, this.stream, s, this, preemptPath, alloc, switchoverOf(s) === 'discard' ? discardPlan(s, this.memory, h.precopy) : null);
     this.source.onDone = () => this.sourceDone();
     this.recovery = new Recovery(k, s.recovery, this.stream, this.backChannel, this.source, this.pager, {
       dropConnection: () => {
@@ -144,37 +121,85 @@ export class Core {
       },
     });
     this.faults = new FaultSchedule(k, s, [this.stream, this.backChannel], this.recovery);
-    this.mapper = new Mapper(k, this.memory, this.ring, s, new Rng(s.seed, 'mapper'), {
-      put: (id) => this.put(id),
-      kick: () => this.pager.kick(),
-      mapped: () => this.guestResumed(),
-    });
+    this.mapper = new Mapper(k, this.memory, this.ring, s, new Rng(s.seed, 'mapper'), this);
     const iopf = s.devices.map((d, i) => (d.pageFaults === 'iopf' && d.dma ? new IopfDma(k, this.memory, {
       request: (g) => (this.memory.unasked.has(g) ? this.foreignFault(g, 1) : -2),
     }, d.dma, d.priCredits, new Rng(s.seed, `iopf-${i}`)) : null));
     this.iopf = iopf.some((d) => d !== null) ? iopf : null;
-    this.vcpus = new Vcpus(k, this.memory, this.ring, s, {
-      put: (id) => {
-        this.put(id);
-        this.pager.kick();
-      },
-      faulted: (v, g) => {
-        this.vcpuFaults++;
-        if (this.events.observed && this.events.listenerCount('vcpu-blocked') > 0) this.events.emit('vcpu-blocked', { time: k.now, vcpu: v, gfn: g });
-      },
-      stillBlocked: (v, since) => this.checkLiveness(v, since),
-      resumed: (v, g, since) => {
-        const waited = k.now - since;
-        this.latency.add(waited);
-        this.checkLiveness(v, since);
-        if (this.events.observed && this.events.listenerCount('vcpu-resumed') > 0) this.events.emit('vcpu-resumed', { time: k.now, vcpu: v, gfn: g, waited });
-      },
-    }, alloc);
+    this.vcpus = new Vcpus(k, this.memory, this.ring, s, this, alloc);
+  }
+
+  // The components' hosts (PagerHost, SourceHost, MapperHost, VcpuHost) are the core's methods,
+  // not closures: the functions their hot paths call are then the same in every run, and code
+  // V8 compiled with them inlined stays valid for the next Emulator.
+
+  /** PagerHost: the pager read a stream record. */
+  consumed(rec: StreamRecord): void {
+    // The preempt socket has room to spare for single pages; a stale record's socket is gone.
+    if (rec.preempt || rec.epoch !== this.recovery.epoch) return;
+    this.stream.consume(rec.bytes);
+    this.source.windowUpdate();
+  }
+
+  /** PagerHost: a page was loaded or dropped. */
+  settled(g: number): void {
+    this.mapper.settled(g);
+    if (this.iopf !== null) for (const d of this.iopf) d?.settled(g);
+    if (this.events.observed && this.events.listenerCount('page-loaded') > 0) this.events.emit('page-loaded', { time: this.kernel.now, gfn: g });
+  }
+
+  /** PagerHost: responses were consumed. */
+  slotsFreed(): void {
+    this.ring.wake(this.woke);
+    this.checkFinished();
+  }
+
+  private readonly woke = (v: number, fromQueue: boolean): void => this.vcpus.woke(v, fromQueue);
+
+  /** PagerHost: POSTCOPY_TRANSITION was processed. */
+  transition(): void {
+    this.mapper.start();
+  }
+
+  /** SourceHost: a stream record goes on the wire, arriving at `arrival`. */
+  deliver(rec: StreamRecord, arrival: number): void {
+    rec.epoch = this.recovery.epoch;
+    this.inFlight.push(rec);
+    this.kernel.at(arrival, this.arriveKind, rec.epoch);
+  }
+
+  /** MapperHost and VcpuHost: the pager's event channel fires. */
+  kick(): void {
+    this.pager.kick();
+  }
+
+  /** MapperHost: every mapping succeeded. */
+  mapped(): void {
+    this.guestResumed();
+  }
+
+  /** VcpuHost: vCPU `v` faulted on `g`. */
+  faulted(v: number, g: number): void {
+    this.vcpuFaults++;
+    if (this.events.observed && this.events.listenerCount('vcpu-blocked') > 0) this.events.emit('vcpu-blocked', { time: this.kernel.now, vcpu: v, gfn: g });
+  }
+
+  /** VcpuHost: the run stopped with vCPU `v` blocked. */
+  stillBlocked(v: number, since: number): void {
+    this.checkLiveness(v, since);
+  }
+
+  /** VcpuHost: vCPU `v` ran again. */
+  resumed(v: number, g: number, since: number): void {
+    const k = this.kernel, waited = k.now - since;
+    this.latency.add(waited);
+    this.checkLiveness(v, since);
+    if (this.events.observed && this.events.listenerCount('vcpu-resumed') > 0) this.events.emit('vcpu-resumed', { time: k.now, vcpu: v, gfn: g, waited });
   }
 
   /** When the core started, and when the CPU context (TRANSITION) reached the destination (−1: not yet). */
-  startedAt = -1;
-  transitionAt = -1;
+  startedAt = NaN;
+  transitionAt = NaN;
 
   /** The source starts sending: the switchover. */
   start(): void {
@@ -252,7 +277,8 @@ export class Core {
     this.pager.receive(rec);
   }
 
-  private sendBack(rec: BackRecord): void {
+  /** PagerHost: a record goes on the back-channel. */
+  sendBack(rec: BackRecord): void {
     const k = this.kernel;
     const request = rec.type === RecordType.POSTCOPY_FAULT || rec.type === RecordType.REQ_PAGES;
     const bytes = rec.type === RecordType.POSTCOPY_COMPLETE ? 8
@@ -290,8 +316,8 @@ export class Core {
     }
   }
 
-  /** A request was put on the ring: count it, tell observers. */
-  private put(id: number): void {
+  /** MapperHost and VcpuHost: a request was put on the ring: count it, tell observers. */
+  put(id: number): void {
     const ring = this.ring, k = this.kernel;
     const producer = ring.producerOf(id);
     if (producer === FOREIGN) this.foreignFaults++;
@@ -305,7 +331,8 @@ export class Core {
     }
   }
 
-  private answered(id: number): void {
+  /** PagerHost: the response to request `id` was consumed. */
+  answered(id: number): void {
     const producer = this.ring.producerOf(id);
     if (producer === FOREIGN) this.latency.add(this.kernel.now - this.ring.putTimeOf(id));
     else this.vcpus.answered(producer);

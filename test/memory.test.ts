@@ -270,7 +270,7 @@ describe('GuestMemory transitions', () => {
 describe('Waiters', () => {
   const released = (w: Waiters, gfn: number) => {
     const out: number[] = [];
-    w.release(gfn, (r) => out.push(r));
+    w.release(gfn, { pageArrivedFor: (r) => out.push(r) });
     return out;
   };
 

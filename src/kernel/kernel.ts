@@ -10,7 +10,13 @@ export type EventHandler = (arg: number) => void;
  * Components register a handler and get an event kind; the kernel only orders and dispatches.
  */
 export class Kernel {
-  now = 0;
+  /**
+   * Fields that come to hold times past 2^30 ns or fractions start as a double (NaN, then their
+   * value in the constructor): V8 gives a field the form of its first value, and one that starts
+   * as a small integer is moved to a new map when it first outgrows it, which deoptimises every
+   * function compiled for the old map, in this run and the next.
+   */
+  now = NaN;
   events = 0;
   private readonly queue = new EventQueue();
   private readonly handlers: EventHandler[] = [];
@@ -21,6 +27,10 @@ export class Kernel {
   private maxAtInstant = Infinity;
   /** Events processed at the current instant so far. */
   private atInstant = 0;
+
+  constructor() {
+    this.now = 0;
+  }
 
   /**
    * Bounds that always fire: at most `maxEvents` events, and at most `maxAtInstant` events

@@ -10,12 +10,13 @@ export class EventQueue {
   private a: Float64Array;
   private n = 0;
   private nextSeq = 0;
-  /** The last popped event. */
-  time = 0;
+  /** The last popped event (time and arg start as doubles: see Kernel.now). */
+  time = NaN;
   kind = 0;
-  arg = 0;
+  arg = NaN;
 
   constructor(initialCapacity = 1024) {
+    this.time = this.arg = 0;
     initialCapacity = Math.max(1, initialCapacity);
     this.t = new Float64Array(initialCapacity);
     this.s = new Float64Array(initialCapacity);

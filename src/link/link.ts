@@ -16,23 +16,24 @@ function checkSpeed(where: string, rateMbps: unknown, latencyNs: unknown): void 
  * its window and the sender stalls).
  */
 export class Link {
-  /** When the wire has sent everything queued so far. */
-  private wireFreeAt = 0;
+  /** When the wire has sent everything queued so far (a double from the start: see Kernel.now). */
+  private wireFreeAt = NaN;
   /** The last arrival: TCP delivers in order even when a degrade lowers the latency. */
-  private lastArrival = 0;
+  private lastArrival = NaN;
   private nsPerByte: number;
   private readonly mss: number;
   private readonly perSegmentBytes: number;
   private bufferNs: number;
   /** One-way latency for records sent from now on. */
   latencyNs: number;
-  /** Payload bytes sent but not yet read by the receiving application. */
-  unread = 0;
-  bytesPayload = 0;
-  bytesOnWire = 0;
+  /** Payload bytes sent but not yet read by the receiving application (byte counts pass 2^30: doubles). */
+  unread = NaN;
+  bytesPayload = NaN;
+  bytesOnWire = NaN;
   records = 0;
 
   constructor(readonly params: LinkParams) {
+    this.wireFreeAt = this.lastArrival = this.unread = this.bytesPayload = this.bytesOnWire = 0;
     checkSpeed('Link', params?.rateMbps, params.latencyNs);
     intArg('Link.params.mtuBytes', params.mtuBytes, 576, 65535);
     intArg('Link.params.ipTcpHeaderBytes', params.ipTcpHeaderBytes, 0, params.mtuBytes - 1);

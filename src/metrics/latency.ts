@@ -7,13 +7,15 @@ export class LatencyLog {
   /** The values sorted by the last percentile query (valid while its length is count). */
   private sorted = new Float64Array(0);
   count = 0;
-  sum = 0;
-  max = 0;
+  /** sum and max are doubles from the start: see Kernel.now. */
+  sum = NaN;
+  max = NaN;
   private min = Infinity;
   readonly buckets = new Array<number>(LATENCY_BUCKETS).fill(0);
-  /** The last latency added and its bucket: faults in a storm often wait exactly as long. */
-  private lastNs = -1;
-  private lastBucket = 0;
+
+  constructor() {
+    this.sum = this.max = 0;
+  }
 
   add(ns: number): void {
     if (this.count === this.values.length) {
@@ -23,14 +25,12 @@ export class LatencyLog {
     }
     this.values[this.count++] = ns;
     this.sum += ns;
-    if (ns > this.max) this.max = ns;
-    if (ns < this.min) this.min = ns;
-    if (ns !== this.lastNs) {
-      const us = ns / 1000;
-      this.lastBucket = us < 2 ? 0 : Math.min(LATENCY_BUCKETS - 1, Math.floor(Math.log2(us)));
-      this.lastNs = ns;
-    }
-    this.buckets[this.lastBucket]!++;
+    // No branches: one taken only in a run's first calls gets no V8 type feedback and deoptimises
+    // the next run's code when taken there. The bucket is floor(log2(µs)) of the whole µs.
+    this.max = Math.max(this.max, ns);
+    this.min = Math.min(this.min, ns);
+    const us = Math.min(Math.floor(ns / 1000), 2 ** 30);
+    this.buckets[Math.min(LATENCY_BUCKETS - 1, Math.max(0, 31 - Math.clz32(us)))]!++;
   }
 
   mean(): number {

@@ -9,7 +9,7 @@ import { RecordType, type BackRecord, type StreamRecord } from '../stream/record
 import { PfnSlab } from '../stream/slab.ts';
 import { HostPages } from './host-pages.ts';
 import { Placement } from './placement.ts';
-import { Waiters } from './waiters.ts';
+import { Waiters, type WaitTarget } from './waiters.ts';
 
 /** What the pager needs from the rest of the destination. */
 export interface PagerHost {
@@ -46,7 +46,7 @@ const enum Job {
  * With `pager.faultThread` (QEMU) a second thread takes the faults instead and requests each
  * at once (`postcopy_ram_fault_thread`), while this loop only loads.
  */
-export class Pager {
+export class Pager implements WaitTarget {
   private readonly params: Scenario['pager'];
   private readonly waiters: Waiters;
   /** Huge host pages, placed whole; null for 4 KiB host pages. */
@@ -85,8 +85,9 @@ export class Pager {
   pagesDiscarded = 0;
   pfnsRequested = 0;
   faultRecords = 0;
-  evictionNs = 0;
-  busyNs = 0;
+  /** Doubles from the start: see Kernel.now. */
+  evictionNs = NaN;
+  busyNs = NaN;
 
   constructor(
     private readonly kernel: Kernel,
@@ -96,6 +97,7 @@ export class Pager {
     private readonly host: PagerHost,
     alloc: Alloc = FRESH,
   ) {
+    this.evictionNs = this.busyNs = 0;
     this.params = scenario.pager;
     this.pullsChunks = scenario.source.policy === 'lazy-pages';
     this.waiters = new Waiters(memory.pages, alloc);
@@ -226,7 +228,7 @@ export class Pager {
     }
     this.pagesLoaded++;
     this.host.settled(g);
-    this.waiters.release(g, this.pageArrivedFor);
+    this.waiters.release(g, this);
   }
 
   /** CRIU's `handle_requests`: the next chunk is asked for once every request is answered. */
@@ -244,9 +246,10 @@ export class Pager {
     }
   }
 
-  private readonly pageArrivedFor = (id: number): void => {
+  /** A page request `id` waits for arrived (Waiters.release). */
+  pageArrivedFor(id: number): void {
     if (--this.remaining[id]! === 0) this.respond(id);
-  };
+  }
 
   private respond(id: number): void {
     this.responses.push(id);
@@ -278,7 +281,7 @@ export class Pager {
         mem.drop(gfn);
         this.host.settled(gfn);
       }
-      this.waiters.release(gfn, this.pageArrivedFor);
+      this.waiters.release(gfn, this);
       this.respond(id);
       return;
     }

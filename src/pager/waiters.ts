@@ -1,5 +1,10 @@
 import { FRESH, type Alloc } from '../memory/arena.ts';
 
+/** Who hears the requests a load releases (an object's method: the same function in every run). */
+export interface WaitTarget {
+  pageArrivedFor(request: number): void;
+}
+
 /**
  * The pager's pending slots: for each pfn, the ring requests waiting for it (a pfn can have
  * several: several vCPUs, or a range request covering it). Linked lists in a growable pool of
@@ -23,6 +28,11 @@ export class Waiters {
     this.waited = alloc.int32((pages + 31) >>> 5);
     this.req = new Int32Array(64);
     this.next = new Int32Array(64);
+    // The first pool starts on the free list, in the order `used` would hand it out: a run's
+    // first adds then take the path of the later ones, whose V8 type feedback exists.
+    for (let e = 0; e < 64; e++) this.next[e] = e + 1 < 64 ? e + 1 : -1;
+    this.freeHead = 0;
+    this.used = this.free = 64;
   }
 
   /** Makes room for `n` more waits at once (a range request), so the pool grows no further than needed. */
@@ -51,8 +61,8 @@ export class Waiters {
     this.live++;
   }
 
-  /** Calls `fn` for every request waiting on gfn and forgets them. */
-  release(gfn: number, fn: (request: number) => void): void {
+  /** Tells `to` of every request waiting on gfn and forgets them. */
+  release(gfn: number, to: WaitTarget): void {
     if (this.live === 0) return;
     const w = gfn >>> 5, bit = 1 << (gfn & 31);
     if ((this.waited[w]! & bit) === 0) return;
@@ -60,7 +70,7 @@ export class Waiters {
     let e = this.head[gfn]!;
     while (e >= 0) {
       const n = this.next[e]!;
-      fn(this.req[e]!);
+      to.pageArrivedFor(this.req[e]!);
       this.next[e] = this.freeHead;
       this.freeHead = e;
       this.free++;

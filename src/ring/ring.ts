@@ -68,14 +68,17 @@ export class FaultRing {
   private readonly blocked: Uint8Array;
   private blockedCount = 0;
   private lastWoken: number;
-  private fullSince = -1;
+  /** Doubles from the start: see Kernel.now. */
+  private fullSince = NaN;
 
   maxOccupancy = 0;
-  timeFullNs = 0;
+  timeFullNs = NaN;
   ebusy = 0;
   puts = 0;
 
   constructor(readonly options: RingOptions, private readonly clock: Clock = { now: 0 }) {
+    this.fullSince = -1;
+    this.timeFullNs = 0;
     const cap = intArg('FaultRing.capacity', options?.capacity, 1, 2 ** 24);
     intArg('FaultRing.vcpus', options.vcpus, 0, 2 ** 16);
     argCheck(typeof clock?.now === 'number', 'FaultRing.clock', 'must be an object with a numeric `now` (ns)');
@@ -278,7 +281,9 @@ export class FaultRing {
     this.queuedCount++;
     this.puts++;
     const occ = this.capacity - this.freeTop;
-    if (occ > this.maxOccupancy) this.maxOccupancy = occ;
+    // Stored on every put: a branch taken only in a run's first puts gets no V8 type feedback and
+    // deoptimises the next run's code when taken there.
+    this.maxOccupancy = Math.max(this.maxOccupancy, occ);
     if (this.freeTop === 0 && !this.options.unbounded) this.noteFull(true);
     return id;
   }

@@ -43,6 +43,12 @@ export function discardPlan(s: Scenario, memory: GuestMemory, pre: Precopy | nul
   return { ranges, populated: s.memory.outstanding.kind === 'all' ? 0 : memory.outstandingAtStart, bytes: discardBytes(ranges) };
 }
 
+/** Where the source's main-stream records go. */
+export interface SourceHost {
+  /** `record` goes on the wire and arrives at `arrival`. */
+  deliver(record: StreamRecord, arrival: number): void;
+}
+
 /** The preempt channel and where its records go. */
 export interface PreemptPath {
   channel: PreemptChannel;
@@ -67,8 +73,8 @@ export class Source {
   /** Rebuilt from the destination's received bitmap on recovery (NextMember only shrinks). */
   unsent: NextMember;
   private policy: PushPolicy;
-  /** Back-channel records not read yet: inbox[0..inboxLength). */
-  private readonly inbox: BackRecord[] = [];
+  /** Back-channel records not read yet: inbox[0..inboxLength) (filled: one elements kind in every run). */
+  private readonly inbox: (BackRecord | null)[] = new Array<BackRecord | null>(16).fill(null);
   private inboxLength = 0;
   /** Requests in arrival order as (next, end, fromRange) triples; a single pfn g is (g, g + 1, 0). */
   private readonly queue = new IntQueue();
@@ -83,17 +89,18 @@ export class Source {
   private idle = false;
   private readonly limit: RateLimit | null;
   private stalled = false;
-  private writeDoneAt = 0;
+  /** A double from the start, as preemptCpuFreeAt and completeAt: see Kernel.now. */
+  private writeDoneAt = NaN;
   private readonly stepKind: number;
   /** Bumped when the connection fails: steps the stopped loop had scheduled are then stale. */
   private loop = 0;
-  private preemptCpuFreeAt = 0;
+  private preemptCpuFreeAt = NaN;
   /** Stats. */
   requestsReceived = 0;
   pagesPushed = 0;
   pagesDemanded = 0;
   zeroPagesSent = 0;
-  completeAt = -1;
+  completeAt = NaN;
   /** Heard when COMPLETE has been read: at once when idle, else when the loop next reads (after a rate-limit sleep). */
   onDone: () => void = () => {};
 
@@ -102,12 +109,14 @@ export class Source {
     private readonly memory: GuestMemory,
     private readonly link: Link,
     scenario: Scenario,
-    private readonly deliver: (record: StreamRecord, arrival: number) => void,
+    private readonly host: SourceHost,
     private readonly preempt: PreemptPath | null = null,
     private readonly alloc: Alloc = FRESH,
     /** null: the RFC's POSTCOPY_PFNS list. */
     private readonly discard: DiscardPlan | null = null,
   ) {
+    this.writeDoneAt = this.preemptCpuFreeAt = 0;
+    this.completeAt = -1;
     this.params = scenario.source;
     // Built before the run: the pages not READY are exactly the outstanding ones.
     this.unsent = NextMember.copyOf(memory.unasked, alloc);
@@ -346,7 +355,7 @@ export class Source {
   /** Builds for `cpuNs`, writes, and loops again when the blocking write returns. */
   private write(record: StreamRecord, cpuNs: number): void {
     const t = this.kernel.now + cpuNs;
-    this.deliver(record, this.link.send(t, record.bytes));
+    this.host.deliver(record, this.link.send(t, record.bytes));
     this.writeDoneAt = t;
     if (this.link.windowOpen) this.kernel.at(this.link.writableAt(t), this.stepKind, this.loop);
     else this.stalled = true;

@@ -36,7 +36,8 @@ export class Mapper {
   calls = 0;
   retries = 0;
   requests = 0;
-  doneAt = -1;
+  /** A double from the start: see Kernel.now. */
+  doneAt = NaN;
 
   constructor(
     private readonly kernel: Kernel,
@@ -46,6 +47,7 @@ export class Mapper {
     private readonly rng: Rng,
     private readonly host: MapperHost,
   ) {
+    this.doneAt = -1;
     this.params = scenario.mapper;
     this.mappings = planMappings(scenario, rng);
     this.callKind = kernel.register(() => this.call());

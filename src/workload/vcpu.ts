@@ -20,8 +20,10 @@ export const enum VcpuState {
 
 /** What the vCPUs tell the rest of the destination. */
 export interface VcpuHost {
-  /** Request `id` was put on the ring; the event channel wakes the pager. */
+  /** Request `id` was put on the ring. */
   put(id: number): void;
+  /** The event channel wakes the pager (after `put`). */
+  kick(): void;
   /** vCPU `vcpu` ran again after a fault that began at `since`. */
   resumed(vcpu: number, gfn: number, since: number): void;
   /** The run stopped with vCPU `vcpu` blocked since `since`. */
@@ -253,6 +255,7 @@ export class Vcpus {
     for (let i = g; i < g + count; i++) if (this.memory.state[i] === PageState.OUTSTANDING) this.memory.markPagingIn(i);
     this.state[v] = VcpuState.FAULTED;
     this.host.put(id);
+    this.host.kick();
   }
 
   private resume(v: number): void {
