@@ -112,12 +112,14 @@ async function soak10000(): Promise<object> {
 /**
  * Issue #14: a live run of a 64 MiB guest on loopback (two processes, the default pager:
  * userfaultfd where the addon runs): `idle`, streamed and verified with no vCPU touching;
- * `random`, with two vCPUs touching at random while it streams.
+ * `random`, with two vCPUs touching at random while it streams; `preempt`, the same with
+ * requested pages on the preempt connection.
  */
-async function live(kind: 'idle' | 'random'): Promise<object> {
+async function live(kind: 'idle' | 'random' | 'preempt'): Promise<object> {
   const pages = 16_384;
   const s = parseScenario(applySets(presetInput('xen-2017-pure'), [`memory.pages=${pages}`, 'mapper.mapping={kind: none}',
-    kind === 'idle' ? 'workload={kind: idle, vcpus: 1}' : `workload={kind: random, vcpus: 2, region: {start: 0, count: ${pages}}}`]));
+    kind === 'idle' ? 'workload={kind: idle, vcpus: 1}' : `workload={kind: random, vcpus: 2, region: {start: 0, count: ${pages}}}`,
+    `preempt.enabled=${kind === 'preempt'}`]));
   const t0 = process.hrtime.bigint(), cpu0 = process.cpuUsage();
   const r = await runLive(s);
   const wallMs = Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -152,7 +154,7 @@ const out = which === 'kernel' ? kernelOnly()
   : which === 'sweep-64-j1' ? await sweep64(1)
   : which === 'sweep-64-j2' ? await sweep64(2)
   : which === 'soak-10000' ? await soak10000()
-  : which === 'live-idle' || which === 'live-random' ? await live(which === 'live-idle' ? 'idle' : 'random')
+  : which === 'live-idle' || which === 'live-random' || which === 'live-preempt' ? await live(which.slice(5) as 'idle' | 'random' | 'preempt')
   : null;
 if (!out) {
   process.stderr.write(`unknown bench case ${which}\n`);
