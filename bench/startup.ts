@@ -21,13 +21,12 @@ export function medianMs(args: string[], runs = 5, program = process.execPath): 
   return Math.round(ms.sort((a, b) => a - b)[runs >> 1]!);
 }
 
-/** The rows: what ran, its median, and the target it is held to (ms), if any. */
 /**
  * The rows: what ran, its median, the target it is held to (ms, set when node -e '' took 60 ms
  * on this VM) and the time above node's own start-up, which does not drift with the VM's speed.
  */
 export function startupRows(): { case: string; wallMs: number; targetMs?: number; aboveNodeMs?: number }[] {
-  if (!existsSync(`${root}dist/cli-bundle/main.js`)) throw new Error('dist/ is missing: run `npm run build` first');
+  if (!existsSync(`${root}dist/cli-bundle/main.cjs`)) throw new Error('dist/ is missing: run `npm run build` first');
   const node = medianMs(['-e', '']);
   const row = (name: string, args: string[], targetMs: number) => {
     const wallMs = medianMs(args);

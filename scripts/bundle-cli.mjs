@@ -1,8 +1,15 @@
-// Bundles the built CLI (dist/cli/main.js) with its dependencies into dist/cli-bundle/: one file
-// to parse instead of ~150 modules to resolve, which is a third of a light command's start-up.
-// Each command's modules stay a chunk of their own, loaded when the command runs. vega and
-// vega-lite (the report) stay in node_modules; the workers load the unbundled dist/ modules.
-import { build } from 'esbuild';
+// Bundles the built CLI (dist/cli/main.js) with its dependencies into two CommonJS scripts for
+// dist/cli/bundle.js to load with V8's code cache (Node 20 caches no ES modules): main.cjs, what
+// every command loads (commander, the commands' options), and commands.cjs, the modules commands
+// load when they run (zod, the YAML parser, the emulator...). Each is a table of esbuild's chunks,
+// as module functions. It then runs a few commands on them to make each script's code cache
+// (SCRIPT.cache): a command neither parses nor compiles what those ran, and `presets` reads only
+// main.cjs and its small cache. vega and vega-lite (the report) stay in node_modules; the
+// workers load the unbundled dist/ modules.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { build, transform } from 'esbuild';
 
 /**
  * zod's 40-odd message locales (260 KB of its 450 KB, parsed at every start) are re-exported as
@@ -16,23 +23,102 @@ const noZodLocales = {
   },
 };
 
-await build({
+/**
+ * commander requires child_process (and with it net and stream, ~7 ms) when it loads, for
+ * executable subcommands, which this CLI has none of: it gets the module on first use instead.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (a) => (a.importer.includes('/commander/') ? { path: 'child_process', namespace: 'lazy' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      contents: 'module.exports = new Proxy({}, { get: (_, key) => require("node:child_process")[key] });',
+      loader: 'js',
+    }));
+  },
+};
+
+/** A vm.Script cannot import(): vega comes through the import() the loader passes in. */
+const externalImport = {
+  name: 'external-import',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]dist[\\/]io[\\/]external\.js$/ }, () => ({
+      contents: 'export const importExternal = (specifier) => __importExternal(specifier);',
+      loader: 'js',
+    }));
+  },
+};
+
+const out = 'dist/cli-bundle';
+const { outputFiles, metafile } = await build({
   entryPoints: ['dist/cli/main.js'],
-  outdir: 'dist/cli-bundle',
+  outdir: out,
   bundle: true,
   splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
   minify: true,
-  sourcemap: true,
+  write: false,
+  metafile: true,
   external: ['vega', 'vega-lite'],
-  // CommonJS dependencies (commander, cli-progress, write-file-atomic) call require() for Node's
-  // modules and read __filename.
-  banner: {
-    js: "import { createRequire as __createRequire } from 'node:module'; import { fileURLToPath as __fileURLToPath } from 'node:url'; "
-      + 'const require = __createRequire(import.meta.url); const __filename = __fileURLToPath(import.meta.url);',
-  },
-  plugins: [noZodLocales],
+  // The loader passes in the URL of the scripts (they sit where the chunks would).
+  define: { 'import.meta.url': '__importMetaUrl' },
+  plugins: [noZodLocales, lazyChildProcess, externalImport],
   logLevel: 'warning',
 });
+
+/** The chunks main.js imports statically: what every command loads. */
+const first = new Set();
+const visit = (path) => {
+  if (first.has(path)) return;
+  first.add(path);
+  for (const i of metafile.outputs[path].imports) if (i.kind === 'import-statement' && !i.external) visit(i.path);
+};
+visit(`${out}/main.js`);
+
+// Each chunk as a CommonJS module function; its `import()` of another chunk becomes a require()
+// of it, which the loader answers from the table, loading commands.cjs on first need.
+const tables = { 'main.cjs': [], 'commands.cjs': [] };
+for (const file of outputFiles) {
+  const { code } = await transform(file.text, { format: 'cjs', supported: { 'dynamic-import': false }, minify: true, platform: 'node', target: 'node20' });
+  const name = basename(file.path);
+  tables[first.has(`${out}/${name}`) ? 'main.cjs' : 'commands.cjs'].push(
+    `${JSON.stringify(name)}: function (exports, require, module, __filename, __dirname, __importMetaUrl, __importExternal) {${code}}`);
+}
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+for (const [script, chunks] of Object.entries(tables)) {
+  const text = `({${chunks.join(',\n')}})`;
+  // dist/cli/bundle.js reads the scripts as latin1 (a one-byte string, no UTF-8 decoding).
+  if (/[^\x00-\x7f]/.test(text)) throw new Error(`${out}/${script} is not ASCII: escape the non-ASCII characters in its sources`);
+  writeFileSync(join(out, script), text);
+}
+
+/**
+ * The training: the commands whose start-up matters (listing, printing and running scenarios,
+ * the storm's ring-bound demand paging among them), their output dropped.
+ */
+const { loadCli } = await import('../dist/cli/bundle.js');
+const { main, scripts } = loadCli();
+const dir = mkdtempSync(join(tmpdir(), 'postcopy-emu-train-'));
+try {
+  const scenario = join(dir, 'storm.yaml');
+  writeFileSync(scenario, [
+    'name: train-storm',
+    'memory: { pages: 16384, outstanding: { kind: all } }',
+    'ring: { capacity: 8 }',
+    'source: { policy: demand }',
+    'mapper: { mapping: { kind: buckets, bucketPages: 8, count: 2048 }, order: random, request: page }',
+    'workload: { kind: idle, vcpus: 1 }',
+    'limits: { stopAt: resume }',
+  ].join('\n'));
+  const commands = [['presets'], ['presets', 'xen-2017-hybrid'], ['run', scenario]];
+  for (const args of commands) {
+    const code = await main(['node', 'postcopy-emu', '--quiet', ...args], () => {});
+    if (code !== 0) throw new Error(`training: postcopy-emu ${args.join(' ')} exited with ${code}`);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+for (const [file, script] of scripts) writeFileSync(`${file}.cache`, script.createCachedData());

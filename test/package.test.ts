@@ -36,7 +36,7 @@ describe('the packed tarball', () => {
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/index.d.ts');
     expect(files).toContain('dist/cli/main.js');
-    expect(files).toContain('dist/cli-bundle/main.js');
+    expect(files).toContain('dist/cli/bundle.js');
     expect(files).toContain('bin/postcopy-emu.mjs');
     expect(files).toContain('README.md');
     expect(files).toContain('LICENSE');
@@ -44,7 +44,9 @@ describe('the packed tarball', () => {
     expect(files).toContain('traces/hashtable.pctrace');
     const stray = files.filter((f) => /^(src|test|bench|\.ci)\//.test(f) || f.endsWith('.png') || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
     expect(stray).toEqual([]);
-    expect(files.filter((f) => f.startsWith('dist/') && !/\.(js|d\.ts|js\.map)$/.test(f))).toEqual([]);
+    expect(files.filter((f) => f.startsWith('dist/') && !/\.(js|d\.ts|js\.map)$/.test(f)).sort()).toEqual([
+      'dist/cli-bundle/commands.cjs', 'dist/cli-bundle/commands.cjs.cache', 'dist/cli-bundle/main.cjs', 'dist/cli-bundle/main.cjs.cache',
+    ]);
   });
 
   it('installs with no TypeScript loader among its dependencies', () => {
@@ -107,6 +109,19 @@ describe('the installed package', () => {
     const report = JSON.parse(r.stdout) as { status: string; ram: { total: number } };
     expect(report.status).toBe('completed');
     expect(report.ram.total).toBe(4117 * 4096);
+  });
+
+  it('loads its CLI bundle with the code caches the build made', () => {
+    const bundle = join(project, 'node_modules', 'postcopy-emu', 'dist', 'cli', 'bundle.js');
+    const r = sh(process.execPath, ['--input-type=module', '-e', [
+      `const { loadCli } = await import(${JSON.stringify(bundle)});`,
+      'const { main, scripts } = loadCli();',
+      "await main(['node', 'postcopy-emu', 'run', '--preset', 'xen-2017-hybrid', '--set', 'memory.pages=4096', '--set', 'memory.outstanding={kind: all}',",
+      "  '--set', 'workload.region={start: 0, count: 1024}'], () => {});",
+      'console.log([...scripts].map(([file, s]) => `${file.split("/").at(-1)} ${s.cachedDataRejected}`).join(", "));',
+    ].join('\n')], project);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('main.cjs false, commands.cjs false\n');
   });
 
   it('runs every kind of command from the bundle: workers, the report (vega), inputs, traces', () => {

@@ -15,6 +15,7 @@ import type { ReportInput, RunResult, SweepInput } from './input.ts';
 import { occupancyShares } from './occupancy.ts';
 import { failedRuns, runSummary, sweepSummary } from './summary.ts';
 import { meanOf, metricUnit, paramUnit, timeScale, titled } from './units.ts';
+import { loadVega } from './vega.ts';
 
 export interface ReportOptions {
   /** Dotted path of a number in the run result, for the sweep's metric chart (default downtime). */
@@ -48,6 +49,8 @@ const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
  * STEM-NAME.vl.json that the caller writes beside it; without, it mentions none.
  */
 export async function buildReport(input: ReportInput, o: ReportOptions & { specStem?: string } = {}): Promise<Report> {
+  // The specs' colours come from vega's schemes.
+  await loadVega();
   const { title, meta, sections } = layout(input, o);
   const specFile = (p: Plot) => (o.specStem === undefined ? undefined : `${o.specStem}-${p.name}.vl.json`);
   const parts = await Promise.all(sections.map(async (s) =>

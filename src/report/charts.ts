@@ -1,20 +1,13 @@
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import { LATENCY_BUCKETS } from '../metrics/latency.ts';
 import { formatValue, type MetricPoint } from './configs.ts';
-import { CONFIG, HEIGHT, WIDTH, colour, facetBySeries, faceted, palette, textWidth } from './style.ts';
-
-// Vega in Node has no canvas and guesses text at 0.8 em a character: long axis titles then pad
-// the SVG with blank space and legends spread out. Vega lets a caller replace the measure (vl-convert does).
-type Measured = { fontSize?: number; limit?: number };
-(vega as unknown as { textMetrics: { width: (item: Measured, text?: unknown) => number } }).textMetrics.width = (item, text) => {
-  const w = textWidth(text == null ? '' : String(text).trim(), item.fontSize ?? 11);
-  return item.limit !== undefined && item.limit > 0 ? Math.min(w, item.limit) : w;
-};
+import { CONFIG, HEIGHT, WIDTH, colour, facetBySeries, faceted, palette } from './style.ts';
+import { loadVega } from './vega.ts';
 
 /** Renders a Vega-Lite spec to an SVG string in Node, so the page needs no script to show it. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const { vega, vegaLite } = await loadVega();
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
   try {
     const svg = await view.toSVG();
     // A tenth of a pixel is finer than any screen: this halves the size of long series' paths.

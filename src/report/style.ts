@@ -1,5 +1,5 @@
 /** Shared look of the report's plots: size, fonts, a colour per series, and small multiples. */
-import { scheme } from 'vega';
+import { textWidth, vegaModules } from './vega.ts';
 
 /** Plot area of a single view; with axes and legend the SVG stays under the page's 836 px column. */
 export const WIDTH = 640;
@@ -12,6 +12,7 @@ export const MAX_COLOURS = 20;
 
 /** tableau10 while it suffices (its hues are the most distinct), tableau20 up to 20 series. */
 export function palette(n: number): string[] {
+  const { scheme } = vegaModules().vega;
   const colours = (n <= 10 ? scheme('tableau10') : scheme('tableau20')) as string[];
   return colours.slice(0, Math.max(1, Math.min(n, MAX_COLOURS)));
 }
@@ -67,24 +68,4 @@ export function facetBySeries(description: string, data: readonly object[], seri
     ...(freeY ? { resolve: { scale: { y: 'independent' as const } } } : {}),
     spec: { width: WIDTH, height: PANEL_HEIGHT, ...view },
   };
-}
-
-/** DejaVu Sans advance widths (‰ em) of a–z: Linux browsers' usual sans-serif, wider than Arial. */
-const LOWER = [613, 635, 550, 635, 615, 352, 635, 634, 278, 278, 579, 278, 974, 634, 612, 635, 635, 411, 521, 392, 634, 592, 818, 592, 592, 525];
-
-/** The width in px of a line of text, to within a few percent of DejaVu Sans (a little over for Arial). */
-export function textWidth(text: string, fontSize: number): number {
-  let em = 0;
-  for (const ch of text) {
-    const code = ch.charCodeAt(0);
-    if (code >= 97 && code <= 122) em += LOWER[code - 97]! / 1000;
-    else if (/[A-Z]/.test(ch)) em += /[IJ]/.test(ch) ? 0.3 : /[MW]/.test(ch) ? 0.92 : 0.72;
-    else if (/[0-9µ]/.test(ch)) em += 0.636;
-    else if (/[ .,:;'|!]/.test(ch)) em += 0.32;
-    else if (/[()[\]{}/\-]/.test(ch)) em += 0.39;
-    else if (/[=+<>≥≤~×]/.test(ch)) em += 0.84;
-    else if (/[%@]/.test(ch)) em += 0.95;
-    else em += 0.64;
-  }
-  return em * fontSize;
 }

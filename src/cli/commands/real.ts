@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { RealRunOptions } from '../../live/qemu/harness.ts';
 import type { Scenario } from '../../scenario/schema.ts';
@@ -63,7 +64,7 @@ export function registerReal(cmd: Command, out: (s: string) => void, fail: () =>
         process.stderr.write(`postcopy-emu: real run failed: ${e.message}\n`);
         return fail();
       }
-      const [{ join }, { formatTable }] = await Promise.all([import('node:path'), import('../table.ts')]);
+      const { formatTable } = await import('../table.ts');
       if (o.out) writeAtomic(join(o.out, 'result.json'), JSON.stringify(report, null, 2) + '\n');
       const r = report.real;
       out(`${formatTable([report], [`${scenario.name} (real)`])}\n`);
