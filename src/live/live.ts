@@ -117,7 +117,8 @@ export async function runLive(s: Scenario, o: { listen?: { host: string; port: n
   const child = o.listen ? null : fork(`${packageRoot}bin/postcopy-emu.mjs`, ['live', '--destination', `127.0.0.1:${port}`, '--backend', o.backend ?? 'auto'], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let childErr = '';
   child?.stderr?.on('data', (d: Buffer) => (childErr += d.toString()));
-  const exited = child ? once(child, 'exit') : Promise.resolve([0]);
+  // With --listen the destination is not ours to watch: nothing ends the races below on its behalf.
+  const exited: Promise<unknown[]> = child ? once(child, 'exit') : new Promise<never>(() => {});
   const timer = setTimeout(() => {
     child?.kill();
     server.close();
@@ -133,7 +134,7 @@ export async function runLive(s: Scenario, o: { listen?: { host: string; port: n
       if (code !== 0) throw new PostcopyEmuError('live', `the destination process exited with ${String(code)}: ${childErr.trim()}`);
       return new Promise<never>(() => {});
     })]);
-    const [code] = await exited;
+    const [code] = child ? await exited : [0];
     if (code !== 0) throw new PostcopyEmuError('live', `the destination process exited with ${String(code)}: ${childErr.trim()}`);
     return liveReport(s, r);
   } catch (e) {
