@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -80,6 +82,24 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     expect(run.code).toBe(0);
     expect(JSON.parse(run.out).status).toBe('completed');
     expect((await cli('live', '--calibrate', '--preset', 'xen-2017-pure')).err).toBe('postcopy-emu: --calibrate measures the host alone: give no scenario, --destination, --listen or --json\n');
+  }, 60_000);
+
+  it('--listen waits for a destination started on its own (--destination), as on two machines', async () => {
+    const probe = createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((done) => probe.close(done));
+    const source = cli('live', ...SMALL, '--listen', `127.0.0.1:${port}`, '--json', '-');
+    // Until the source listens, the destination is refused (and says so, exit 2).
+    let destination = await cli('live', '--destination', `127.0.0.1:${port}`, '--backend', 'software');
+    for (let tries = 0; destination.code === 2 && /ECONNREFUSED/.test(destination.err) && tries < 50; tries++) {
+      await new Promise((wait) => setTimeout(wait, 100));
+      destination = await cli('live', '--destination', `127.0.0.1:${port}`, '--backend', 'software');
+    }
+    const r = await source;
+    expect([destination.code, destination.out, r.code]).toEqual([0, '', 0]);
+    const j = JSON.parse(r.out);
+    expect([j.status, j.live.backend, j.live['verified-pages'], j.live.mismatches]).toEqual(['completed', 'software', 1024, 0]);
   }, 60_000);
 
   it('refuses what it cannot run yet, naming the field (exit 2, one line)', async () => {
