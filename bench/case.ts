@@ -9,11 +9,11 @@ import type { ScenarioInput } from '../src/scenario/schema.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { soak } from '../src/check/soak.ts';
-import { runLive } from '../src/live/live.ts';
-import { applySets } from '../src/scenario/load.ts';
-import { parseScenario } from '../src/scenario/validate.ts';
+import type { LiveReport } from '../src/live/live.ts';
 import { runSweep } from '../src/sweep/run.ts';
 import { expandSweep } from '../src/sweep/spec.ts';
 
@@ -115,19 +115,23 @@ async function soak10000(): Promise<object> {
  * `random`, with two vCPUs touching at random while it streams; `preempt`, the same with
  * requested pages on the preempt connection.
  */
-async function live(kind: 'idle' | 'random' | 'preempt'): Promise<object> {
+const bin = fileURLToPath(new URL('../bin/postcopy-emu.mjs', import.meta.url));
+
+function live(kind: 'idle' | 'random' | 'preempt'): object {
   // 256 MiB: a 64 MiB stream spends half its time before the JIT has compiled the page path, and
   // is over before the vCPU threads (~0.2 s to start) touch anything.
   const pages = 65_536;
-  const s = parseScenario(applySets(presetInput('xen-2017-pure'), [`memory.pages=${pages}`, 'mapper.mapping={kind: none}',
-    kind === 'idle' ? 'workload={kind: idle, vcpus: 1}' : `workload={kind: random, vcpus: 2, region: {start: 0, count: ${pages}}}`,
-    `preempt.enabled=${kind === 'preempt'}`]));
-  const t0 = process.hrtime.bigint(), cpu0 = process.cpuUsage();
-  const r = await runLive(s);
+  const sets = [`memory.pages=${pages}`, 'mapper.mapping={kind: none}', `preempt.enabled=${kind === 'preempt'}`,
+    kind === 'idle' ? 'workload={kind: idle, vcpus: 1}' : `workload={kind: random, vcpus: 2, region: {start: 0, count: ${pages}}}`];
+  // The built CLI, as a user runs it (both processes on the built bundle).
+  const t0 = process.hrtime.bigint();
+  const cli = spawnSync(process.execPath, [bin, 'live', '--preset', 'xen-2017-pure', ...sets.flatMap((v) => ['--set', v]), '--json', '-'], { encoding: 'utf8', maxBuffer: 1 << 26 });
   const wallMs = Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
+  if (cli.status !== 0) throw new Error(`live-${kind} failed: ${cli.stderr}`);
+  const r = JSON.parse(cli.stdout) as LiveReport;
   const fl = r.emulator['fault-latency'];
   return {
-    case: `live-${kind} (${(pages * 4096) / 2 ** 20} MiB)`, pages, status: r.status, downtimeMs: Math.round(r.downtime), wallMs, cpuMs: cpuMs(cpu0),
+    case: `live-${kind} (${(pages * 4096) / 2 ** 20} MiB)`, pages, status: r.status, downtimeMs: Math.round(r.downtime), wallMs,
     pageOpsPerSec: r.live['pages-per-second'], note: `${(r.live['page-bytes-per-second'] / 2 ** 20).toFixed(0)} MiB/s, ${fl.count} faults, p50 ${(fl.p50 / 1000).toFixed(0)} µs, ${r.live.mismatches} mismatches`,
   };
 }
@@ -156,7 +160,7 @@ const out = which === 'kernel' ? kernelOnly()
   : which === 'sweep-64-j1' ? await sweep64(1)
   : which === 'sweep-64-j2' ? await sweep64(2)
   : which === 'soak-10000' ? await soak10000()
-  : which === 'live-idle' || which === 'live-random' || which === 'live-preempt' ? await live(which.slice(5) as 'idle' | 'random' | 'preempt')
+  : which === 'live-idle' || which === 'live-random' || which === 'live-preempt' ? live(which.slice(5) as 'idle' | 'random' | 'preempt')
   : null;
 if (!out) {
   process.stderr.write(`unknown bench case ${which}\n`);

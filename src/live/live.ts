@@ -14,6 +14,8 @@ import { runSource, type Incoming, type SourceResult } from './source.ts';
 
 /** Guest memory a live run may map: the destination holds all of it in one SharedArrayBuffer. */
 export const LIVE_MAX_BYTES = 2 ** 30;
+/** The destination's read buffer: at most this much of the stream is read at once. */
+export const READ_BYTES = 1 << 20;
 /** A run that has not verified by then is stopped (the bound that always fires). */
 export const LIVE_TIMEOUT_MS = 600_000;
 
@@ -56,7 +58,7 @@ export function hostPort(field: string, v: string): { host: string; port: number
 
 /** The destination role: connects to the source and runs the software pager until VERIFY is sent. */
 export async function runDestinationAt(host: string, port: number, backend: LiveBackend | 'auto' = 'auto'): Promise<void> {
-  const readBuffer = Buffer.allocUnsafe(1 << 20);
+  const readBuffer = Buffer.allocUnsafe(READ_BYTES);
   const connect = async () => {
     // Reads land in one reused buffer, handed on as 'data' (the frame decoder keeps no chunk): a
     // fresh buffer per read costs a page fault per 4 KiB here, which held loopback to ~350 MiB/s.

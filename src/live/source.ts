@@ -15,7 +15,7 @@ import { decodeErrorText, decodeRecvBitmap, decodeRequest, decodeVerify, encodeH
 /** Pages a background batch sends in one write (QEMU's QEMUFile gathers 64 pages a writev). */
 const BATCH_PAGES = 64;
 /** Bytes queued in the process beyond the kernel's socket buffer before a write waits for 'drain'. */
-const QUEUED_BYTES = 1 << 20;
+export const QUEUED_BYTES = 1 << 20;
 
 /** What the source saw, and what the destination reported in VERIFY. */
 export interface SourceResult {
