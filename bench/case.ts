@@ -6,7 +6,7 @@ import { Emulator } from '../src/emulator.ts';
 import { Kernel } from '../src/kernel/kernel.ts';
 import { presetInput } from '../src/scenario/load.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -14,8 +14,6 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { soak } from '../src/check/soak.ts';
 import type { LiveReport } from '../src/live/live.ts';
-import { runSweep } from '../src/sweep/run.ts';
-import { expandSweep } from '../src/sweep/spec.ts';
 
 function kernelOnly(): object {
   // 1024 concurrent timers, each rescheduling itself: the queue's raw throughput.
@@ -58,6 +56,10 @@ function scenario(name: string, input: ScenarioInput): object {
   };
 }
 
+
+/** The built CLI: the cases that measure what a user runs spawn it. */
+const bin = fileURLToPath(new URL('../bin/postcopy-emu.mjs', import.meta.url));
+
 /** CPU time of all threads since `from`: with wall time, how much of the VM a parallel case got. */
 const cpuMs = (from: NodeJS.CpuUsage) => {
   const d = process.cpuUsage(from);
@@ -65,29 +67,37 @@ const cpuMs = (from: NodeJS.CpuUsage) => {
 };
 
 /** 64 runs of the xen-2017 storm: 4 ring sizes × 2 request kinds × 2 link rates × 4 replications. */
-async function sweep64(jobs: number): Promise<object> {
-  const sweep = expandSweep({
+function sweep64(jobs: number): object {
+  const dir = mkdtempSync(join(tmpdir(), 'pce-bench-'));
+  const spec = join(dir, 'sweep.json');
+  writeFileSync(spec, JSON.stringify({
     base: { preset: 'xen-2017-pure', set: { 'limits.stopAt': 'resume' } },
     axes: { 'ring.capacity': [1, 8, 64, 512], 'mapper.request': ['page', 'range'], 'link.rateMbps': [1000, 10000] },
     replications: 4,
     seed: 1,
-  }, process.cwd());
-  const dir = mkdtempSync(join(tmpdir(), 'pce-bench-'));
-  const t0 = process.hrtime.bigint(), cpu0 = process.cpuUsage();
-  const { records } = await runSweep(sweep, { dir, jobs, resume: false, shard: null, timestamp: () => '' });
+  }));
+  // The built CLI, as a user runs it: its workers load the built modules, not the sources through tsx.
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [bin, 'sweep', spec, '--out', join(dir, 'out'), '--jobs', String(jobs)], { encoding: 'utf8' });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`sweep --jobs ${jobs} failed: ${r.stderr}`);
+  const records = readFileSync(join(dir, 'out', 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { result?: { emulator: { events: number } } });
   rmSync(dir, { recursive: true });
-  const events = records.reduce((n, r) => n + (r.result?.emulator.events ?? 0), 0);
-  return { case: `sweep-64 --jobs ${jobs}`, runs: records.length, events, wallMs: Math.round(s * 1000), cpuMs: cpuMs(cpu0), eventsPerSec: Math.round(events / s) };
+  const events = records.reduce((n, rec) => n + (rec.result?.emulator.events ?? 0), 0);
+  return { case: `sweep-64 --jobs ${jobs}`, runs: records.length, events, wallMs: Math.round(s * 1000), eventsPerSec: Math.round(events / s) };
 }
 
 /**
- * The same CPU-only loop (no allocation, no memory traffic) in one worker, then in two at once:
- * how well two threads can scale on this VM at this moment, to judge the sweep's speed-up by.
+ * The same loop in one worker, then in two at once: how well two threads can scale on this VM at
+ * this moment, to judge the sweep's speed-up by. `cpu` touches no memory; `memory` fills 32 MiB
+ * over and over, as a run of a 2 GiB guest sweeps its per-page arrays.
  */
-async function calibration(): Promise<object> {
-  const loop = `const { parentPort, workerData: n } = require('node:worker_threads');
-    let x = 0; for (let i = 0; i < n; i++) x = (x * 1103515245 + 12345) >>> 0; parentPort.postMessage(x);`;
+async function calibration(kind: 'cpu' | 'memory'): Promise<object> {
+  const loop = kind === 'cpu'
+    ? `const { parentPort, workerData: n } = require('node:worker_threads');
+      let x = 0; for (let i = 0; i < n; i++) x = (x * 1103515245 + 12345) >>> 0; parentPort.postMessage(x);`
+    : `const { parentPort } = require('node:worker_threads');
+      const a = new Int32Array(8 << 20); for (let i = 0; i < 60; i++) a.fill(i); parentPort.postMessage(a[0]);`;
   const timed = async (workers: number) => {
     const t0 = process.hrtime.bigint();
     await Promise.all(Array.from({ length: workers }, () => new Promise((done) => {
@@ -97,7 +107,7 @@ async function calibration(): Promise<object> {
     return Number(process.hrtime.bigint() - t0) / 1e6;
   };
   const one = await timed(1), two = await timed(2);
-  return { case: 'calibration: CPU loop, 2 workers vs 1', wallMs: Math.round(two), ratio: Math.round((2 * one / two) * 100) / 100 };
+  return { case: `calibration: ${kind === 'cpu' ? 'CPU loop' : 'memory fill'}, 2 workers vs 1`, wallMs: Math.round(two), ratio: Math.round((2 * one / two) * 100) / 100 };
 }
 
 /** Issue #4: 10,000 random scenarios under the invariant checker on 2 worker threads; 0 violations. */
@@ -115,8 +125,6 @@ async function soak10000(): Promise<object> {
  * `random`, with two vCPUs touching at random while it streams; `preempt`, the same with
  * requested pages on the preempt connection.
  */
-const bin = fileURLToPath(new URL('../bin/postcopy-emu.mjs', import.meta.url));
-
 function live(kind: 'idle' | 'random' | 'preempt'): object {
   // 256 MiB: a 64 MiB stream spends half its time before the JIT has compiled the page path, and
   // is over before the vCPU threads (~0.2 s to start) touch anything.
@@ -156,9 +164,10 @@ const out = which === 'kernel' ? kernelOnly()
   : which === 'storm-16g-range' ? scenario(which, { ...storm16, mapper: { ...storm16.mapper, request: 'range' } })
   // Issue #5: seed 001's 16 GiB guest under stress: 121 s of precopy that never converges, and multifd.
   : which === 'qemu-2022-stress-precopy' || which === 'qemu-2022-stress-multifd' ? scenario(which, presetInput(which))
-  : which === 'calibration' ? await calibration()
-  : which === 'sweep-64-j1' ? await sweep64(1)
-  : which === 'sweep-64-j2' ? await sweep64(2)
+  : which === 'calibration' ? await calibration('cpu')
+  : which === 'calibration-memory' ? await calibration('memory')
+  : which === 'sweep-64-j1' ? sweep64(1)
+  : which === 'sweep-64-j2' ? sweep64(2)
   : which === 'soak-10000' ? await soak10000()
   : which === 'live-idle' || which === 'live-random' || which === 'live-preempt' ? live(which.slice(5) as 'idle' | 'random' | 'preempt')
   : null;
