@@ -195,13 +195,14 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
    */
   function attach(socket: Socket, known: boolean): void {
     let mine = epoch, role: 'new' | 'main' | 'preempt' = known ? 'main' : 'new';
+    const connectedAt = now();
     const decoder = new FrameDecoder();
     const current = () => mine === epoch && !failure;
     socket.on('data', (chunk: Buffer) => {
       try {
         for (const f of decoder.push(chunk)) {
           if (role === 'new') {
-            const r = introduce(socket, f);
+            const r = introduce(socket, f, connectedAt);
             // Not a connection of this migration's destination: closed, and the run goes on.
             if (r === null) return void socket.destroy();
             role = r;
@@ -224,7 +225,7 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
   }
 
   /** A new connection's first frame: it becomes the main connection again, the preempt one, or neither (null). */
-  function introduce(socket: Socket, f: Frame): 'main' | 'preempt' | null {
+  function introduce(socket: Socket, f: Frame, connectedAt: number): 'main' | 'preempt' | null {
     if (f.type === FrameType.PREEMPT && status === 'postcopy-active' && !preempt) {
       preempt = socket;
       return 'preempt';
@@ -237,7 +238,7 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
       clearTimeout(graceTimer);
       epoch++;
       conn = socket;
-      setStatus('postcopy-recover-setup');
+      setStatus('postcopy-recover-setup', Math.max(connectedAt, pausedAt));
       resume(held);
       return 'main';
     }
@@ -281,9 +282,9 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
   /** RECV_BITMAP arrived: what the destination does not hold is sent again, then RESUME_ACK. */
   function resume(held: Uint8Array): void {
     setStatus('postcopy-recover');
-    for (let g = 0; g < pages; g++) {
-      const holds = (held[g >>> 3]! >>> (g & 7)) & 1;
-      if (!holds && !unsent.has(g)) {
+    // Only the pages sent so far (the unsent set's gaps) can be missing at the destination.
+    for (let g = unsent.nextGap(0); g < pages; g = unsent.nextGap(g + 1)) {
+      if (((held[g >>> 3]! >>> (g & 7)) & 1) === 0) {
         unsent.add(g);
         count--;
         r.resentPages++;
