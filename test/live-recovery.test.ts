@@ -77,7 +77,9 @@ describe('live postcopy recovery (software pager, one process, loopback)', () =>
 
 describe('live postcopy-preempt (loopback)', () => {
   it('sends a requested page on the preempt connection, past the main stream', { timeout: 20_000 }, async () => {
-    const s = parseScenario({ seed: 4, memory: { pages: 4096 }, source: { policy: 'xen' }, preempt: { enabled: true }, workload: { kind: 'idle', vcpus: 1 } });
+    // 64 MiB, pushed from page 0 on: the last page is still unsent when it is asked for.
+    const pages = 16_384;
+    const s = parseScenario({ seed: 4, memory: { pages }, source: { policy: 'xen' }, preempt: { enabled: true }, workload: { kind: 'idle', vcpus: 1 } });
     const server = createServer();
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -104,16 +106,17 @@ describe('live postcopy-preempt (loopback)', () => {
       if (f.type === FrameType.HELLO) {
         const pre = connect(port, '127.0.0.1', () => pre.write(encodeFrame(FrameType.PREEMPT, new Uint8Array(0))));
         read(pre, got.preempt);
-        setTimeout(() => main.write(encodeFrame(FrameType.REQUEST, encodeRequest(4095, 1))), 20);
+        setTimeout(() => main.write(encodeFrame(FrameType.REQUEST, encodeRequest(pages - 1, 1))), 20);
       }
-      if (f.type === FrameType.COMPLETE) main.end(encodeFrame(FrameType.VERIFY, encodeVerify({ pagesPresent: 4096, mismatches: 0, stats: {} })));
+      if (f.type === FrameType.COMPLETE) main.end(encodeFrame(FrameType.VERIFY, encodeVerify({ pagesPresent: pages, mismatches: 0, stats: {} })));
     });
     const r = await src;
     server.close();
-    expect([...got.preempt]).toEqual([4095]);
-    expect(got.main.size).toBe(4095);
-    expect(got.main.has(4095)).toBe(false);
-    expect([r.requests, r.pagesDemanded, r.preemptWrites, r.preemptBytes]).toEqual([1, 1, 1, 4096 + 24]);
+    expect([...got.preempt]).toEqual([pages - 1]);
+    expect(got.main.size).toBe(pages - 1);
+    expect(got.main.has(pages - 1)).toBe(false);
+    // The page's frame, then COMPLETE (the destination waits for it on both connections).
+    expect([r.requests, r.pagesDemanded, r.preemptWrites, r.preemptBytes]).toEqual([1, 1, 2, 4096 + 24 + 16]);
   });
 
   it('recovers both connections after a cut', { timeout: 20_000 }, async () => {

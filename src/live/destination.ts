@@ -66,6 +66,8 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     let present = 0, mismatches = 0, pagesReceived = 0, duplicatePages = 0, requests = 0;
     let helloAt = 0, resumedMs = -1;
     let complete = false, settled = false, pagerStopped = false;
+    // COMPLETE comes on each connection: a page on the preempt one may arrive after main's COMPLETE.
+    const completeOn = new Set<Socket>();
     // The current connection; `epoch` counts them, so a lost one's events are ignored. While
     // `paused`, faults stay REQUESTED and are asked for again after RESUME_ACK.
     let conn = socket, preempt: Socket | null = null, epoch = 0, paused = false, reRequestedPages = 0;
@@ -240,7 +242,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       }
     };
 
-    const handle = (f: Frame) => {
+    const handle = (f: Frame, from: Socket) => {
       o.onFrame?.(f);
       if (!setup) {
         if (f.type !== FrameType.HELLO) throw new FrameError(`expected HELLO first, got ${FrameType[f.type]}`, f);
@@ -249,11 +251,13 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       }
       switch (f.type) {
         case FrameType.PAGE:
-          if (complete) throw new FrameError('PAGE after COMPLETE', f);
+          if (completeOn.has(from)) throw new FrameError('PAGE after COMPLETE', f);
           page(f);
           return;
         case FrameType.COMPLETE:
-          complete = true;
+          completeOn.add(from);
+          complete = completeOn.has(conn) && (preempt === null || completeOn.has(preempt));
+          if (!complete) return;
           if (present < setup.pages) throw new PostcopyEmuError('live', `the source sent COMPLETE with ${setup.pages - present} of ${setup.pages} pages never sent`);
           finish();
           return;
@@ -340,7 +344,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         try {
           for (const f of decoder.push(chunk)) {
             frames++;
-            handle(f);
+            handle(f, sock);
             if (!current()) return;
           }
         } catch (e) {

@@ -29,7 +29,7 @@ export interface SourceResult {
   verify: { pagesPresent: number; mismatches: number; stats: Record<string, unknown> };
   /** Status changes from postcopy-active at 0 (ms from HELLO), as the source saw them. */
   history: { status: MigrationStatus; 'at-ms': number }[];
-  /** Writes (one or more PAGE frames each) and bytes on the preempt connection. */
+  /** Writes (PAGE frames, and COMPLETE) and bytes on the preempt connection. */
   preemptWrites: number;
   preemptBytes: number;
   /** Cuts that paused the migration, pages sent again after one, ms spent not active. */
@@ -119,6 +119,9 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     if (count < pages || completeEpoch === epoch || status !== 'postcopy-active') return;
     completeEpoch = epoch;
     if (r.completeMs < 0) r.completeMs = now();
+    // On the preempt connection too: the destination is complete once both have said so, as a
+    // page sent on one may arrive after COMPLETE on the other.
+    if (preempt) void write(encodeFrame(FrameType.COMPLETE, new Uint8Array(0)), undefined, preempt);
     await write(encodeFrame(FrameType.COMPLETE, new Uint8Array(0)));
   };
   const background = async (): Promise<void> => {
@@ -228,6 +231,7 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
   function introduce(socket: Socket, f: Frame, connectedAt: number): 'main' | 'preempt' | null {
     if (f.type === FrameType.PREEMPT && status === 'postcopy-active' && !preempt) {
       preempt = socket;
+      if (completeEpoch === epoch) void write(encodeFrame(FrameType.COMPLETE, new Uint8Array(0)), undefined, socket);
       return 'preempt';
     }
     if (f.type === FrameType.RECV_BITMAP) {
