@@ -74,7 +74,7 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     const yaml = readFileSync(out, 'utf8');
     expect(yaml).toMatch(/^# Per-operation costs measured on this host .*\n#   postcopy-emu live --calibrate\n/);
     // Loopback TCP is always measured; userfaultfd where it opens (root here).
-    expect(yaml).toMatch(/^link:\n  rateMbps: [1-9]\d*  # the live page stream: wire bytes of an idle 32 MiB guest/m);
+    expect(yaml).toMatch(/^link:\n  rateMbps: [1-9]\d*  # the live page stream: wire bytes of an idle 256 MiB guest/m);
     expect(yaml).toMatch(/^  latencyNs: [1-9]\d*  # half a 16-byte ping-pong/m);
     if (!('reason' in loadUffd())) expect(yaml).toMatch(/^pager:\n  uffdCopyNs: [1-9]\d*  # UFFDIO_COPY of one 4 KiB page/m);
     // The fragment is a scenario: the model runs it.

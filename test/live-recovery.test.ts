@@ -37,7 +37,7 @@ async function migrate(faults: unknown[], recovery = true, preempt = false): Pro
     return sock;
   };
   const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const dst = runDestination(await dial(), { backend: 'software', reconnect: dial });
+  const dst = runDestination(await dial(), { backend: 'software', reconnect: dial, preemptTo: { host: '127.0.0.1', port } });
   const t0 = performance.now();
   const src = runSource((await accepted)[0], s, () => performance.now() - t0, incomingOn(server, port, '127.0.0.1'));
   try {

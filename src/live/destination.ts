@@ -12,11 +12,12 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { workerModule } from '../workers/pool.ts';
-import { holdsContent } from './content.ts';
 import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, type Frame } from './frame.ts';
-import { decodeErrorText, decodePage, encodeErrorText, encodeRecvBitmap, encodeRequest, encodeVerify } from './payload.ts';
+import { decodeErrorText, encodeErrorText, encodeRecvBitmap, encodeVerify } from './payload.ts';
 import { RING, createRing, ringAbort, ringDrain } from './ring.ts';
 import { PAGE, type FaultThreadInit, type VcpuInit, type VcpuMessage, type VcpuResult } from './vcpu-worker.ts';
+import { COUNT, createCounters, placePages, requestFrame, type Placement } from './placer.ts';
+import type { PreemptInit, PreemptMessage } from './preempt-thread.ts';
 import { chooseBackend, readHello, sampleLatencies, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
 import type { Uffd } from './uffd.ts';
 
@@ -26,10 +27,11 @@ export interface DestinationOptions {
   backend?: LiveBackend | 'auto';
   /**
    * A new connection to the source: with it a lost connection pauses the run and this side
-   * reconnects (with `recovery.enabled`; without, the run fails), and `preempt.enabled` opens the
-   * preempt connection, on which the source sends requested pages.
+   * reconnects (with `recovery.enabled`; without, the run fails).
    */
   reconnect?: () => Promise<Socket>;
+  /** Where the preempt thread connects (the source's address), for `preempt.enabled`. */
+  preemptTo?: { host: string; port: number };
 }
 
 /** How often a paused destination tries to reach the source again (ms). */
@@ -43,9 +45,9 @@ const waitAsync = (Atomics as unknown as {
 /** Running from the TS sources (tests): workers load through src/workers/entry.mjs (tsx). */
 const fromSource = import.meta.url.endsWith('.ts');
 
-/** A vCPU or the fault thread: the built module in dist/, or its source through tsx, as workers/pool.ts does. */
-function startThread(data: { vcpu: VcpuInit } | { fault: FaultThreadInit }): Worker {
-  const module = workerModule('live/vcpu-worker');
+/** A vCPU, the fault thread or the preempt thread: the built module in dist/, or its source through tsx, as workers/pool.ts does. */
+function startThread(data: { vcpu: VcpuInit } | { fault: FaultThreadInit } | { preempt: PreemptInit }): Worker {
+  const module = workerModule('preempt' in data ? 'live/preempt-thread' : 'live/vcpu-worker');
   return fromSource
     ? new Worker(new URL('../workers/entry.mjs', import.meta.url), { workerData: { module: module.href, ...data } })
     : new Worker(module, { workerData: data });
@@ -63,14 +65,15 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     let setup: Setup | null = null;
     let memory: Uint8Array | null = null, state: Int32Array | null = null, ring: Int32Array | null = null;
     let uffd: Uffd | null = null, region = -1, backendReason: string | null = null, faultThread: Worker | null = null;
-    let present = 0, mismatches = 0, pagesReceived = 0, duplicatePages = 0, requests = 0;
+    let placement: Placement | null = null;
+    const counters = createCounters(), count = (c: number) => Atomics.load(counters, c);
     let helloAt = 0, resumedMs = -1;
     let complete = false, settled = false, pagerStopped = false;
     // COMPLETE comes on each connection: a page on the preempt one may arrive after main's COMPLETE.
-    const completeOn = new Set<Socket>();
+    let completeMain = false, completePreempt = false;
     // The current connection; `epoch` counts them, so a lost one's events are ignored. While
     // `paused`, faults stay REQUESTED and are asked for again after RESUME_ACK.
-    let conn = socket, preempt: Socket | null = null, epoch = 0, paused = false, reRequestedPages = 0;
+    let conn = socket, preemptThread: Worker | null = null, epoch = 0, paused = false, reRequestedPages = 0;
     const workers: Worker[] = [];
     const results: (VcpuResult | undefined)[] = [];
     let vcpusDone = 0;
@@ -93,9 +96,10 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
           }
         }
       }
-      await Promise.allSettled([...workers, ...(faultThread ? [faultThread] : [])].map((w) => w.terminate()));
+      await Promise.allSettled(threads().map((w) => w.terminate()));
       closeRegion();
     };
+    const threads = () => [...workers, ...(faultThread ? [faultThread] : []), ...(preemptThread ? [preemptThread] : [])];
     const closeRegion = () => {
       if (uffd && region >= 0) uffd.close(region);
       region = -1;
@@ -116,26 +120,26 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     };
 
     const earlyClose = () =>
-      new PostcopyEmuError('live', `the source closed the connection early: after ${frames} frames, ${setup ? `${present} of ${setup.pages} pages present, ` : 'before HELLO, '}COMPLETE not received`);
+      new PostcopyEmuError('live', `the source closed the connection early: after ${frames} frames, ${setup ? `${count(COUNT.PRESENT)} of ${setup.pages} pages present, ` : 'before HELLO, '}COMPLETE not received`);
 
     // The pager: take every gfn off the ring and ask for the pages still missing; then wait on
-    // the ring's PUT counter for the next.
+    // the ring's PUT counter for the next. While the preempt thread runs, it is the ring's one
+    // consumer, and this waits to be woken when it stops.
     const pager = async () => {
       const r = ring!, st = state!;
       const request = (g: number) => {
         if (settled || paused || Atomics.load(st, g) === PAGE.PRESENT) return;
-        requests++;
-        conn.write(encodeFrame(FrameType.REQUEST, encodeRequest(g, 1)));
+        conn.write(requestFrame(counters, g));
       };
       while (!pagerStopped) {
-        const seen = ringDrain(r, request);
+        const seen = preemptThread ? Atomics.load(r, RING.PUT) : ringDrain(r, request);
         const w = waitAsync(r, RING.PUT, seen);
         if (w.async) await w.value;
       }
     };
 
     const finish = () => {
-      if (settled || !setup || !complete || present < setup.pages || vcpusDone < workers.length) return;
+      if (settled || !setup || !complete || count(COUNT.PRESENT) < setup.pages || vcpusDone < workers.length) return;
       settled = true;
       pagerStopped = true;
       Atomics.notify(ring!, RING.PUT);
@@ -144,14 +148,14 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       const vcpuMs = new Array<number>(setup.vcpus).fill(0);
       for (const r of done) vcpuMs[r.vcpu] = r.ms;
       const stats: DestinationStats = {
-        pagesPresent: present,
-        mismatches,
+        pagesPresent: count(COUNT.PRESENT),
+        mismatches: count(COUNT.MISMATCHES),
         faults,
         faultLatencyNs: sampleLatencies(done.map((r) => r.latencyNs), faults, setup.seed),
-        pagesReceived,
+        pagesReceived: count(COUNT.RECEIVED),
         bytesReceived,
-        duplicatePages,
-        requests,
+        duplicatePages: count(COUNT.DUPLICATES),
+        requests: count(COUNT.REQUESTS),
         vcpuMs,
         ringCapacity: setup.capacity,
         maxOccupancy: Atomics.load(ring!, RING.MAX_OCCUPANCY),
@@ -165,10 +169,10 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       // Resolved once the vCPU threads are gone (they have posted their results) and VERIFY is
       // flushed, or the socket has closed, whatever became of it.
       ringAbort(ring!);
-      const gone = Promise.allSettled([...workers, ...(faultThread ? [faultThread] : [])].map((w) => w.terminate())).then(closeRegion);
+      const gone = Promise.allSettled(threads().map((w) => w.terminate())).then(closeRegion);
       const flushed = new Promise<void>((done) => {
         conn.once('close', () => done());
-        conn.end(encodeFrame(FrameType.VERIFY, encodeVerify({ pagesPresent: present, mismatches, stats })), () => done());
+        conn.end(encodeFrame(FrameType.VERIFY, encodeVerify({ pagesPresent: stats.pagesPresent, mismatches: stats.mismatches, stats })), () => done());
       });
       void Promise.all([gone, flushed]).then(() => resolve(stats));
     };
@@ -185,6 +189,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       }
       state = new Int32Array(new SharedArrayBuffer(s.pages * 4));
       ring = createRing(s.capacity);
+      placement = { seed: s.seed, pages: s.pages, pageSize: s.pageSize, state, counters, uffd, region, memory };
       if (uffd) {
         faultThread = startThread({ fault: { uffd: region, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer, pageSize: s.pageSize } });
         faultThread.on('error', (e) => fail(new PostcopyEmuError('live', `the fault thread failed: ${e.message}`)));
@@ -219,30 +224,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       }
     };
 
-    const page = (f: Frame) => {
-      const s = setup!;
-      const { gfn: first, version, bytes } = decodePage(f.payload, s.pageSize, f);
-      const n = bytes.length / s.pageSize;
-      if (first + n > s.pages) throw new FrameError(`PAGE for gfns ${first}..${first + n - 1}, outside the guest's ${s.pages} pages`, f);
-      pagesReceived += n;
-      // userfaultfd places the run with one UFFDIO_COPY (range population), waking the vCPUs
-      // blocked on it in the kernel; pages already present are skipped by the kernel.
-      if (uffd) uffd.copy(region, first * s.pageSize, bytes);
-      for (let k = 0; k < n; k++) {
-        const gfn = first + k, page = bytes.subarray(k * s.pageSize, (k + 1) * s.pageSize);
-        if (!holdsContent(s.seed, gfn, version, page)) mismatches++;
-        if (Atomics.load(state!, gfn) === PAGE.PRESENT) {
-          duplicatePages++;
-          continue;
-        }
-        if (!uffd) memory!.set(page, gfn * s.pageSize);
-        Atomics.store(state!, gfn, PAGE.PRESENT);
-        Atomics.notify(state!, gfn);
-        present++;
-      }
-    };
-
-    const handle = (f: Frame, from: Socket) => {
+    const handle = (f: Frame) => {
       o.onFrame?.(f);
       if (!setup) {
         if (f.type !== FrameType.HELLO) throw new FrameError(`expected HELLO first, got ${FrameType[f.type]}`, f);
@@ -251,15 +233,12 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       }
       switch (f.type) {
         case FrameType.PAGE:
-          if (completeOn.has(from)) throw new FrameError('PAGE after COMPLETE', f);
-          page(f);
+          if (completeMain) throw new FrameError('PAGE after COMPLETE', f);
+          placePages(placement!, f);
           return;
         case FrameType.COMPLETE:
-          completeOn.add(from);
-          complete = completeOn.has(conn) && (preempt === null || completeOn.has(preempt));
-          if (!complete) return;
-          if (present < setup.pages) throw new PostcopyEmuError('live', `the source sent COMPLETE with ${setup.pages - present} of ${setup.pages} pages never sent`);
-          finish();
+          completeMain = true;
+          completed();
           return;
         case FrameType.RESUME_ACK:
           if (!paused) throw new FrameError('RESUME_ACK while not recovering', f);
@@ -285,8 +264,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         let n = 1;
         while (g + n < st.length && Atomics.load(st, g + n) === PAGE.REQUESTED) n++;
         reRequestedPages += n;
-        requests++;
-        conn.write(encodeFrame(FrameType.REQUEST, encodeRequest(g, n)));
+        conn.write(requestFrame(counters, g, n));
         g += n;
       }
     };
@@ -298,21 +276,50 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       paused = true;
       epoch++;
       conn.destroy();
-      preempt?.destroy();
-      preempt = null;
+      stopPreempt();
       void reconnect(why);
     };
 
-    /** QEMU's postcopy-preempt: a second connection, announced by PREEMPT, for requested pages. */
+    /**
+     * QEMU's postcopy-preempt: a thread of its own (preempt-thread.ts) opens a second connection,
+     * announced by PREEMPT, takes over the fault ring, sends the REQUESTs on it and places the
+     * pages that come back, past the main stream.
+     */
     const openPreempt = () => {
-      if (!setup?.preempt || !o.reconnect) return;
-      const mine = epoch;
-      o.reconnect().then((next) => {
-        if (settled || mine !== epoch) return void next.destroy();
-        preempt = next;
-        attach(next);
-        next.write(encodeFrame(FrameType.PREEMPT, new Uint8Array(0)));
-      }, () => {}); // refused: requested pages come on the main connection (or a cut is under way)
+      if (!setup?.preempt || !o.preemptTo || preemptThread) return;
+      const s = setup, mine = epoch;
+      completePreempt = false;
+      const t = (preemptThread = startThread({ preempt: {
+        ...o.preemptTo, seed: s.seed, pages: s.pages, pageSize: s.pageSize, state: state!.buffer as SharedArrayBuffer, ring: ring!.buffer as SharedArrayBuffer,
+        counters: counters.buffer as SharedArrayBuffer, memory: uffd ? { uffd: region } : memory!.buffer as SharedArrayBuffer,
+      } }));
+      t.on('message', (m: PreemptMessage) => {
+        if (settled || mine !== epoch || t !== preemptThread) return;
+        if (m.kind === 'placed') finish();
+        else if (m.kind === 'complete') {
+          completePreempt = true;
+          completed();
+        } else if (m.kind === 'error') fail(new PostcopyEmuError('live', `the preempt connection: ${m.message}`));
+        else if (m.kind === 'refused') {
+          // Requested pages come on the main connection: the pager drains the ring again.
+          stopPreempt();
+          completed();
+        } else if (m.kind === 'lost') lost(() => new PostcopyEmuError('live', `the preempt connection failed: ${m.message}`));
+      });
+      t.on('error', (e) => fail(new PostcopyEmuError('live', `the preempt thread failed: ${e.message}`)));
+    };
+    const stopPreempt = () => {
+      void preemptThread?.terminate();
+      preemptThread = null;
+      if (ring) Atomics.notify(ring, RING.PUT);
+    };
+    /** COMPLETE has come on the main connection, and on the preempt one while it is open. */
+    const completed = () => {
+      complete = completeMain && (!preemptThread || completePreempt);
+      if (!complete) return;
+      const s = setup!, present = count(COUNT.PRESENT);
+      if (present < s.pages) return fail(new PostcopyEmuError('live', `the source sent COMPLETE with ${s.pages - present} of ${s.pages} pages never sent`));
+      finish();
     };
     const reconnect = async (why: () => PostcopyEmuError) => {
       const mine = epoch, s = setup!;
@@ -344,7 +351,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         try {
           for (const f of decoder.push(chunk)) {
             frames++;
-            handle(f, sock);
+            handle(f);
             if (!current()) return;
           }
         } catch (e) {

@@ -82,7 +82,7 @@ export async function runDestinationAt(host: string, port: number, backend: Live
     throw new PostcopyEmuError('--destination', `--destination: cannot connect to the source at ${host}:${port}: ${(e as Error).message}`);
   }
   // After a cut the source listens at the same address again (postcopy recovery).
-  await runDestination(socket, { backend, reconnect: connect });
+  await runDestination(socket, { backend, reconnect: connect, preemptTo: { host, port } });
 }
 
 /**

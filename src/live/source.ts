@@ -211,7 +211,8 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
             role = r;
             mine = epoch;
           } else if (!current()) return;
-          else if (role === 'main') main(f);
+          // The destination's preempt thread sends its REQUESTs on its own connection.
+          else if (role === 'main' || f.type === FrameType.REQUEST) main(f);
           else throw new FrameError(`unexpected ${FrameType[f.type]} on the preempt connection`, f);
         }
       } catch (e) {

@@ -1,0 +1,71 @@
+/**
+ * Placing received pages at the live destination, shared by the main thread (the stream) and the
+ * preempt thread (requested pages): both add to one set of counters in shared memory.
+ */
+import { holdsContent } from './content.ts';
+import { FrameError, FrameType, encodeFrame, type Frame } from './frame.ts';
+import { decodePage, encodeRequest } from './payload.ts';
+import { PAGE } from './vcpu-worker.ts';
+import type { Uffd } from './uffd.ts';
+
+/** Words of the counters both threads add to. */
+export const COUNT = {
+  /** Pages present (placed once each). */
+  PRESENT: 0,
+  /** Pages whose bytes were not the content the source had to send. */
+  MISMATCHES: 1,
+  /** Pages received in PAGE frames, duplicates included. */
+  RECEIVED: 2,
+  /** Pages received that were already present (not placed again). */
+  DUPLICATES: 3,
+  /** REQUEST frames sent. */
+  REQUESTS: 4,
+} as const;
+
+export const createCounters = (): Int32Array => new Int32Array(new SharedArrayBuffer(8 * 4));
+
+/** Where pages go: the guest's memory (a userfaultfd region or a SharedArrayBuffer) and its page states. */
+export interface Placement {
+  seed: number;
+  pages: number;
+  pageSize: number;
+  state: Int32Array;
+  counters: Int32Array;
+  /** userfaultfd: the addon and the region's handle; else `memory`. */
+  uffd: Uffd | null;
+  region: number;
+  memory: Uint8Array | null;
+}
+
+/**
+ * Places a PAGE frame's run of pages: each checked against its content and, unless present, placed
+ * and its waiters woken. userfaultfd places the run with one UFFDIO_COPY (range population),
+ * waking the vCPUs blocked on it in the kernel; pages already present are skipped by the kernel.
+ * Two threads may place the same page at once: the state word's exchange decides which counts it.
+ */
+export function placePages(p: Placement, f: Frame): void {
+  const { gfn: first, version, bytes } = decodePage(f.payload, p.pageSize, f);
+  const n = bytes.length / p.pageSize;
+  if (first + n > p.pages) throw new FrameError(`PAGE for gfns ${first}..${first + n - 1}, outside the guest's ${p.pages} pages`, f);
+  Atomics.add(p.counters, COUNT.RECEIVED, n);
+  if (p.uffd) p.uffd.copy(p.region, first * p.pageSize, bytes);
+  for (let k = 0; k < n; k++) {
+    const gfn = first + k, page = bytes.subarray(k * p.pageSize, (k + 1) * p.pageSize);
+    if (!holdsContent(p.seed, gfn, version, page)) Atomics.add(p.counters, COUNT.MISMATCHES, 1);
+    if (Atomics.load(p.state, gfn) !== PAGE.PRESENT) {
+      if (!p.uffd) p.memory!.set(page, gfn * p.pageSize);
+      if (Atomics.exchange(p.state, gfn, PAGE.PRESENT) !== PAGE.PRESENT) {
+        Atomics.notify(p.state, gfn);
+        Atomics.add(p.counters, COUNT.PRESENT, 1);
+        continue;
+      }
+    }
+    Atomics.add(p.counters, COUNT.DUPLICATES, 1);
+  }
+}
+
+/** A REQUEST frame for `count` pages from `gfn`, counted (the caller writes it). */
+export function requestFrame(counters: Int32Array, gfn: number, count = 1): Buffer {
+  Atomics.add(counters, COUNT.REQUESTS, 1);
+  return encodeFrame(FrameType.REQUEST, encodeRequest(gfn, count));
+}
