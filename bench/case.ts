@@ -123,14 +123,16 @@ async function soak10000(): Promise<object> {
  * Issue #14: a live run of a 256 MiB guest on loopback (two processes, the default pager:
  * userfaultfd where the addon runs): `idle`, streamed and verified with no vCPU touching;
  * `random`, with two vCPUs touching at random while it streams; `preempt`, the same with
- * requested pages on the preempt connection.
+ * requested pages on the preempt connection; `rtt`, the fault round trip with nothing streaming.
  */
-function live(kind: 'idle' | 'random' | 'preempt'): object {
+function live(kind: 'idle' | 'random' | 'preempt' | 'rtt'): object {
   // 256 MiB: a 64 MiB stream spends half its time before the JIT has compiled the page path, and
-  // is over before the vCPU threads (~0.2 s to start) touch anything.
-  const pages = 65_536;
+  // is over before the vCPU threads (~0.2 s to start) touch anything. `rtt`: 16 MiB, no stream,
+  // one vCPU touching every page in turn, each a fault round trip.
+  const pages = kind === 'rtt' ? 4096 : 65_536;
   const sets = [`memory.pages=${pages}`, 'mapper.mapping={kind: none}', `preempt.enabled=${kind === 'preempt'}`,
-    kind === 'idle' ? 'workload={kind: idle, vcpus: 1}' : `workload={kind: random, vcpus: 2, region: {start: 0, count: ${pages}}}`];
+    ...(kind === 'idle' ? ['workload={kind: idle, vcpus: 1}'] : kind === 'rtt' ? ['workload={kind: sequential, vcpus: 1}', 'source.policy=demand']
+      : [`workload={kind: random, vcpus: 2, region: {start: 0, count: ${pages}}}`])];
   // The built CLI, as a user runs it (both processes on the built bundle).
   const t0 = process.hrtime.bigint();
   const cli = spawnSync(process.execPath, [bin, 'live', '--preset', 'xen-2017-pure', ...sets.flatMap((v) => ['--set', v]), '--json', '-'], { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -169,7 +171,7 @@ const out = which === 'kernel' ? kernelOnly()
   : which === 'sweep-64-j1' ? sweep64(1)
   : which === 'sweep-64-j2' ? sweep64(2)
   : which === 'soak-10000' ? await soak10000()
-  : which === 'live-idle' || which === 'live-random' || which === 'live-preempt' ? live(which.slice(5) as 'idle' | 'random' | 'preempt')
+  : which === 'live-idle' || which === 'live-random' || which === 'live-preempt' || which === 'live-rtt' ? live(which.slice(5) as 'idle' | 'random' | 'preempt' | 'rtt')
   : null;
 if (!out) {
   process.stderr.write(`unknown bench case ${which}\n`);

@@ -84,6 +84,16 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     expect((await cli('live', '--calibrate', '--preset', 'xen-2017-pure')).err).toBe('postcopy-emu: --calibrate measures the host alone: give no scenario, --destination, --listen or --json\n');
   }, 60_000);
 
+  it('runs demand-only when a sequential vCPU touches every page: each fault a round trip with no stream', async () => {
+    const r = await cli('live', '--preset', 'xen-2017-pure', '--set', 'memory.pages=512', '--set', 'mapper.mapping={kind: none}',
+      '--set', 'workload={kind: sequential, vcpus: 1}', '--set', 'source.policy=demand', '--json', '-');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    // Every page was asked for, none pushed.
+    expect([j.status, j.live['verified-pages'], j.live.mismatches, j.emulator['pages-pushed'], j.emulator['fault-latency'].count]).toEqual(['completed', 512, 0, 0, 512]);
+    expect(j.ram['postcopy-requests']).toBe(512);
+  }, 60_000);
+
   it('--listen waits for a destination started on its own (--destination), as on two machines', async () => {
     const probe = createServer().listen(0, '127.0.0.1');
     await once(probe, 'listening');
@@ -105,7 +115,7 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
   it('refuses what it cannot run yet, naming the field (exit 2, one line)', async () => {
     for (const [args, err] of [
       [['--set', 'migration.mode=hybrid'], 'postcopy-emu: migration.mode: live runs postcopy (got hybrid): precopy and hybrid are the model\'s for now\n'],
-      [['--set', 'source.policy=demand'], 'postcopy-emu: source.policy: live needs a background push: demand would leave untouched pages at the source for ever\n'],
+      [['--set', 'source.policy=demand'], 'postcopy-emu: source.policy: live needs a background push: demand would leave untouched pages at the source for ever (demand runs with a sequential workload over all of memory)\n'],
       [['--set', 'memory.pages=524288', '--set', 'memory.pageSize=4096', '--set', 'workload.region={start: 0, count: 1024}', '--set', 'mapper.mapping={kind: none}', '--set', 'memory.pages=300000'], 'postcopy-emu: memory.pages: a live guest is at most 1024 MiB (memory.pages × memory.pageSize), got 1171.875 MiB\n'],
       [['--destination', 'nonsense'], 'postcopy-emu: --destination: must be HOST:PORT with a port from 1 to 65535, got "nonsense"\n'],
       [['--destination', '127.0.0.1:1', '--preset', 'xen-2017-pure'], 'postcopy-emu: --destination takes the scenario from the source: give no FILE, --preset, --set, --seed, --listen or --json\n'],

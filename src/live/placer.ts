@@ -48,20 +48,23 @@ export function placePages(p: Placement, f: Frame): void {
   const n = bytes.length / p.pageSize;
   if (first + n > p.pages) throw new FrameError(`PAGE for gfns ${first}..${first + n - 1}, outside the guest's ${p.pages} pages`, f);
   Atomics.add(p.counters, COUNT.RECEIVED, n);
-  if (p.uffd) p.uffd.copy(p.region, first * p.pageSize, bytes);
   for (let k = 0; k < n; k++) {
     const gfn = first + k, page = bytes.subarray(k * p.pageSize, (k + 1) * p.pageSize);
     if (!holdsContent(p.seed, gfn, version, page)) Atomics.add(p.counters, COUNT.MISMATCHES, 1);
+    // userfaultfd: marked present before the copy maps it, so a vCPU never finds a mapped page
+    // not present (it would count a fault that never blocked); one touching in between waits in
+    // the kernel for the copy. Software: the bytes first, then present, then the waiters.
     if (Atomics.load(p.state, gfn) !== PAGE.PRESENT) {
       if (!p.uffd) p.memory!.set(page, gfn * p.pageSize);
       if (Atomics.exchange(p.state, gfn, PAGE.PRESENT) !== PAGE.PRESENT) {
-        Atomics.notify(p.state, gfn);
+        if (!p.uffd) Atomics.notify(p.state, gfn);
         Atomics.add(p.counters, COUNT.PRESENT, 1);
         continue;
       }
     }
     Atomics.add(p.counters, COUNT.DUPLICATES, 1);
   }
+  if (p.uffd) p.uffd.copy(p.region, first * p.pageSize, bytes);
 }
 
 /** A REQUEST frame for `count` pages from `gfn`, counted (the caller writes it). */
