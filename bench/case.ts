@@ -12,13 +12,13 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { soak } from '../src/check/soak.ts';
 import type { LiveReport } from '../src/live/live.ts';
 
 // Paths built at run time: the types come from the sources, the code from dist/ (`npm run build`).
 const built = (path: string) => import(new URL(`../dist/${path}.js`, import.meta.url).href);
 const { Emulator } = (await built('emulator')) as typeof import('../src/emulator.ts');
 const { Kernel } = (await built('kernel/kernel')) as typeof import('../src/kernel/kernel.ts');
+const { soak } = (await built('check/soak')) as typeof import('../src/check/soak.ts');
 
 function kernelOnly(): object {
   // 1024 concurrent timers, each rescheduling itself: the queue's raw throughput.
