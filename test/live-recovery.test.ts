@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { PostcopyEmuError } from '../src/io/errors.ts';
 import { runDestination } from '../src/live/destination.ts';
-import { incomingOn } from '../src/live/live.ts';
+import { dial, incomingOn } from '../src/live/live.ts';
 import { FrameDecoder, FrameError, FrameType, encodeFrame, type Frame } from '../src/live/frame.ts';
 import { decodePage, decodeRecvBitmap, encodeRecvBitmap, encodeRequest, encodeVerify } from '../src/live/payload.ts';
 import type { DestinationStats } from '../src/live/setup.ts';
@@ -26,18 +26,9 @@ async function migrate(faults: unknown[], recovery = true, preempt = false): Pro
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
-  const dial = async (): Promise<Socket> => {
-    const sock = connect(port, '127.0.0.1');
-    try {
-      await once(sock, 'connect');
-    } catch (e) {
-      sock.destroy();
-      throw e;
-    }
-    return sock;
-  };
+  const toSource = () => dial('127.0.0.1', port);
   const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const dst = runDestination(await dial(), { backend: 'software', reconnect: dial, preemptTo: { host: '127.0.0.1', port } });
+  const dst = runDestination(await toSource(), { backend: 'software', reconnect: toSource, preemptTo: { host: '127.0.0.1', port } });
   const t0 = performance.now();
   const src = runSource((await accepted)[0], s, () => performance.now() - t0, incomingOn(server, port, '127.0.0.1'));
   try {

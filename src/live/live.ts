@@ -60,25 +60,31 @@ export function hostPort(field: string, v: string): { host: string; port: number
   return { host: m[1]!, port };
 }
 
+/**
+ * A connection to the source. Reads land in `readBuffer`, reused, and are handed on as 'data'
+ * (the frame decoder keeps no chunk): a fresh buffer per read costs a page fault per 4 KiB here,
+ * which held loopback to ~350 MiB/s.
+ */
+export async function dial(host: string, port: number, readBuffer: Buffer = Buffer.allocUnsafe(READ_BYTES)): Promise<Socket> {
+  const socket: Socket = createConnection({ host, port, onread: { buffer: readBuffer, callback: (n, buf) => {
+    socket.emit('data', buf.subarray(0, n));
+    return true;
+  } } });
+  socket.setNoDelay(true);
+  try {
+    await once(socket, 'connect');
+  } catch (e) {
+    socket.destroy();
+    throw e;
+  }
+  return socket;
+}
+
 /** The destination role: connects to the source and runs the software pager until VERIFY is sent. */
 export async function runDestinationAt(host: string, port: number, backend: LiveBackend | 'auto' = 'auto'): Promise<void> {
+  // One buffer for every connection this side makes: one is read at a time.
   const readBuffer = Buffer.allocUnsafe(READ_BYTES);
-  const connect = async () => {
-    // Reads land in one reused buffer, handed on as 'data' (the frame decoder keeps no chunk): a
-    // fresh buffer per read costs a page fault per 4 KiB here, which held loopback to ~350 MiB/s.
-    const socket: Socket = createConnection({ host, port, onread: { buffer: readBuffer, callback: (n, buf) => {
-      socket.emit('data', buf.subarray(0, n));
-      return true;
-    } } });
-    socket.setNoDelay(true);
-    try {
-      await once(socket, 'connect');
-    } catch (e) {
-      socket.destroy();
-      throw e;
-    }
-    return socket;
-  };
+  const connect = () => dial(host, port, readBuffer);
   let socket: Socket;
   try {
     socket = await connect();
