@@ -14,7 +14,7 @@ import { PostcopyEmuError } from '../io/errors.ts';
 import { workerModule } from '../workers/pool.ts';
 import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, type Frame } from './frame.ts';
 import { decodeErrorText, encodeErrorText, encodeRecvBitmap, encodeVerify } from './payload.ts';
-import { RING, createRing, ringAbort, ringDrain } from './ring.ts';
+import { RING, createRing, putAfter, ringAbort, ringDrain } from './ring.ts';
 import { PAGE, type FaultThreadInit, type VcpuInit, type VcpuMessage, type VcpuResult } from './vcpu-worker.ts';
 import { COUNT, createCounters, placePages, requestFrame, type Placement } from './placer.ts';
 import type { PreemptInit, PreemptMessage } from './preempt-thread.ts';
@@ -37,10 +37,6 @@ export interface DestinationOptions {
 /** How often a paused destination tries to reach the source again (ms). */
 const RETRY_MS = 5;
 
-/** Atomics.waitAsync (Node ≥ 16; typed only from lib es2024, beyond this project's target). */
-const waitAsync = (Atomics as unknown as {
-  waitAsync(a: Int32Array, index: number, value: number): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
-}).waitAsync;
 
 /** Running from the TS sources (tests): workers load through src/workers/entry.mjs (tsx). */
 const fromSource = import.meta.url.endsWith('.ts');
@@ -133,8 +129,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       };
       while (!pagerStopped) {
         const seen = preemptThread ? Atomics.load(r, RING.PUT) : ringDrain(r, request);
-        const w = waitAsync(r, RING.PUT, seen);
-        if (w.async) await w.value;
+        await putAfter(r, seen);
       }
     };
 

@@ -10,7 +10,7 @@ import { createConnection, type Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { FrameDecoder, FrameType, encodeFrame } from './frame.ts';
 import { placePages, requestFrame, type Placement } from './placer.ts';
-import { RING, ringDrain } from './ring.ts';
+import { putAfter, ringDrain } from './ring.ts';
 import { loadUffd } from './uffd.ts';
 import { PAGE } from './vcpu-worker.ts';
 
@@ -32,10 +32,6 @@ export type PreemptMessage =
   | { kind: 'open' } | { kind: 'placed' } | { kind: 'complete' }
   | { kind: 'refused'; message: string } | { kind: 'lost'; message: string } | { kind: 'error'; message: string };
 
-/** Atomics.waitAsync (typed only from lib es2024). */
-const waitAsync = (Atomics as unknown as {
-  waitAsync(a: Int32Array, index: number, value: number): { async: false } | { async: true; value: Promise<unknown> };
-}).waitAsync;
 
 export function runPreemptThread(o: PreemptInit, post: (m: PreemptMessage) => void): void {
   const state = new Int32Array(o.state), ring = new Int32Array(o.ring), counters = new Int32Array(o.counters);
@@ -84,8 +80,7 @@ export function runPreemptThread(o: PreemptInit, post: (m: PreemptMessage) => vo
       const seen = ringDrain(ring, (g) => {
         if (Atomics.load(state, g) !== PAGE.PRESENT) socket.write(requestFrame(counters, g));
       });
-      const w = waitAsync(ring, RING.PUT, seen);
-      if (w.async) await w.value;
+      await putAfter(ring, seen);
     }
   };
 }

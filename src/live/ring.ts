@@ -102,6 +102,17 @@ export function ringDrain(ring: Int32Array, take: (gfn: number) => void): number
   return put;
 }
 
+/** Atomics.waitAsync (Node ≥ 16; typed only from lib es2024, beyond this project's target). */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, index: number, value: number): { async: false } | { async: true; value: Promise<unknown> };
+}).waitAsync;
+
+/** Resolves once the PUT counter is past `seen` (ringDrain's return), without blocking the thread. */
+export async function putAfter(ring: Int32Array, seen: number): Promise<void> {
+  const w = waitAsync(ring, RING.PUT, seen);
+  if (w.async) await w.value;
+}
+
 /**
  * Marks the run failed and wakes every producer blocked on a full ring. TAKE moves too, so a
  * producer between its full check and its wait does not sleep on the old value.
