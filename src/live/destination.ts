@@ -1,11 +1,13 @@
 /**
- * The live destination with the software pager (docs/live.md): guest memory in a
- * SharedArrayBuffer, a state word per page (missing, requested, present), the scenario's fault
- * ring in shared memory (ring.ts), one worker thread per vCPU (vcpu-worker.ts) and the pager on
+ * The live destination (docs/live.md): guest memory (a userfaultfd region, or a SharedArrayBuffer
+ * for the software pager), a state word per page (missing, requested, present), the scenario's
+ * fault ring in shared memory (ring.ts), one worker thread per vCPU (vcpu-worker.ts), the fault
+ * thread (userfaultfd), the preempt thread (preempt-thread.ts, `preempt.enabled`) and the pager on
  * this thread. The pager takes faulting gfns off the ring and sends a REQUEST for each; it places
  * every PAGE that arrives, pushed or requested, after checking its bytes against the content the
- * source was to send (content.ts), and wakes the vCPUs waiting for it. When the source has sent
- * COMPLETE, every page is present and every vCPU is done, it sends VERIFY with its counts.
+ * source was to send (placer.ts), and wakes the vCPUs waiting for it. When the source has sent
+ * COMPLETE, every page is present and every vCPU is done, it sends VERIFY with its counts. A lost
+ * connection pauses the run and reconnects (postcopy recovery) when `reconnect` is given.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -36,7 +38,6 @@ export interface DestinationOptions {
 
 /** How often a paused destination tries to reach the source again (ms). */
 const RETRY_MS = 5;
-
 
 /** Running from the TS sources (tests): workers load through src/workers/entry.mjs (tsx). */
 const fromSource = import.meta.url.endsWith('.ts');
