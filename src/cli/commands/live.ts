@@ -3,11 +3,11 @@ import { UsageError } from '../../io/errors.ts';
 import { scenarioCommand, scenarioFrom, writeJson, type ScenarioOptions } from './run.ts';
 
 export function registerLive(cmd: Command, out: (s: string) => void, fail: () => void): void {
-  scenarioCommand(cmd, 'live', 'run a postcopy scenario for real: a source and a destination process over TCP, real page bytes, the software pager, every page verified')
+  scenarioCommand(cmd, 'live', 'run a postcopy scenario for real: a source and a destination process over TCP, real page bytes, the userfaultfd (or software) pager, every page verified; preempt.enabled and the link-cut and source-crash faults (postcopy recovery) run for real too')
     .option('--listen <host:port>', 'listen there for a destination started elsewhere (`live --destination`), instead of forking one on loopback')
     .option('--destination <host:port>', 'be the destination: connect to the source at HOST:PORT')
     .option('--backend <kind>', 'the destination\'s pager: auto (userfaultfd when the addon can open one, else software), uffd or software', 'auto')
-    .option('--calibrate', 'measure this host\'s per-operation costs (UFFDIO_COPY, fault wake-up, loopback TCP) and write them as a parameter set the model loads')
+    .option('--calibrate', 'measure this host\'s per-operation costs (UFFDIO_COPY, fault wake-up, loopback TCP) and the live stream\'s rate, and write them as a parameter set the model loads')
     .option('--output <file>', 'with --calibrate: where the parameter set goes', 'host-local.yaml')
     .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; listen?: string; destination?: string; backend: string; calibrate?: boolean; output: string }) => {
       if (o.calibrate) {
