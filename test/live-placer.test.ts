@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { fillPage } from '../src/live/content.ts';
+import { FrameError, FrameType, type Frame } from '../src/live/frame.ts';
+import { encodePage } from '../src/live/payload.ts';
+import { COUNT, createCounters, placePages, requestFrame, type Placement } from '../src/live/placer.ts';
+import { PAGE } from '../src/live/vcpu-worker.ts';
+
+const SIZE = 256;
+
+/** A software placement (a SharedArrayBuffer) of `pages` pages of SIZE bytes. */
+function placement(pages: number, seed = 7): Placement {
+  return {
+    seed, pages, pageSize: SIZE, uffd: null, region: -1,
+    state: new Int32Array(new SharedArrayBuffer(pages * 4)),
+    counters: createCounters(),
+    memory: new Uint8Array(new SharedArrayBuffer(pages * SIZE)),
+  };
+}
+
+/** A PAGE frame for the run gfn..gfn+n−1 with the content of `seed` (one byte flipped at `bad`, a page index). */
+function pageFrame(gfn: number, n: number, seed = 7, bad = -1): Frame {
+  const bytes = new Uint8Array(n * SIZE);
+  for (let k = 0; k < n; k++) fillPage(seed, gfn + k, 0, bytes.subarray(k * SIZE, (k + 1) * SIZE));
+  if (bad >= 0) bytes[bad * SIZE]! ^= 1;
+  return { type: FrameType.PAGE, payload: encodePage(gfn, 0, bytes), index: 3, offset: 96 };
+}
+
+const counts = (p: Placement) => [COUNT.PRESENT, COUNT.MISMATCHES, COUNT.RECEIVED, COUNT.DUPLICATES, COUNT.REQUESTS].map((c) => Atomics.load(p.counters, c));
+
+describe('placePages (software pager)', () => {
+  it('places a run, marks it present and counts it; a page that comes again is a duplicate, not placed twice', () => {
+    const p = placement(8);
+    placePages(p, pageFrame(2, 3));
+    expect([...p.state]).toEqual([0, 0, 2, 2, 2, 0, 0, 0].map((s) => (s === 2 ? PAGE.PRESENT : PAGE.MISSING)));
+    const want = new Uint8Array(SIZE);
+    fillPage(7, 3, 0, want);
+    expect(Buffer.from(p.memory!.subarray(3 * SIZE, 4 * SIZE)).equals(want)).toBe(true);
+    placePages(p, pageFrame(4, 2));
+    // [present, mismatches, received, duplicates, requests]
+    expect(counts(p)).toEqual([4, 0, 5, 1, 0]);
+  });
+
+  it('counts a page whose bytes are not its content as a mismatch (and still places it)', () => {
+    const p = placement(4);
+    placePages(p, pageFrame(0, 2, 7, 1));
+    expect(counts(p)).toEqual([2, 1, 2, 0, 0]);
+    // Another seed's content is wrong everywhere.
+    placePages(p, pageFrame(2, 2, 8));
+    expect(counts(p)).toEqual([4, 3, 4, 0, 0]);
+  });
+
+  it('wakes a waiter only for a page it placed: a page already present (another thread placed it) is left alone', () => {
+    const p = placement(2);
+    Atomics.store(p.state, 1, PAGE.PRESENT);
+    p.memory!.fill(0xaa, SIZE, 2 * SIZE);
+    placePages(p, pageFrame(0, 2));
+    expect(p.memory![SIZE]).toBe(0xaa);
+    expect(counts(p)).toEqual([1, 0, 2, 1, 0]);
+  });
+
+  it('refuses a run that goes past the guest, naming the frame', () => {
+    const p = placement(4);
+    expect(() => placePages(p, pageFrame(3, 2))).toThrow(new FrameError('PAGE for gfns 3..4, outside the guest\'s 4 pages', { index: 3, offset: 96 }));
+    expect(counts(p)).toEqual([0, 0, 0, 0, 0]);
+  });
+
+  it('counts each REQUEST frame it builds', () => {
+    const p = placement(4);
+    const f = requestFrame(p.counters, 9, 3);
+    expect(f.subarray(16).toString('hex')).toBe('0000000900000003');
+    expect(f[5]).toBe(FrameType.REQUEST);
+    requestFrame(p.counters, 1);
+    expect(counts(p)[4]).toBe(2);
+  });
+});
