@@ -17,7 +17,7 @@ import { cliHarness } from './cli-harness.ts';
  * Source and destination in this process over loopback, as `live` runs them in two: the source
  * listens again at the same port after a cut, the destination reconnects (software pager).
  */
-async function migrate(faults: unknown[], recovery = true, preempt = false): Promise<{ src: SourceResult; dst: DestinationStats }> {
+async function migrate(faults: unknown[], recovery = true, preempt = false, stray = false): Promise<{ src: SourceResult; dst: DestinationStats }> {
   // 16 MiB: more than the socket buffers hold, so a cut at 1 ms finds pages still to send.
   const s = parseScenario({
     seed: 3, memory: { pages: 4096 }, ring: { capacity: 8 }, source: { policy: 'xen' },
@@ -32,6 +32,8 @@ async function migrate(faults: unknown[], recovery = true, preempt = false): Pro
   const dst = runDestination(await toSource(), { backend: 'software', reconnect: toSource, preemptTo: { host: '127.0.0.1', port } });
   const t0 = performance.now();
   const src = runSource((await accepted)[0], s, () => performance.now() - t0, incomingOn(server, port, '127.0.0.1'));
+  // Someone else's connection to the source's listener, sending what is not frames.
+  if (stray) connect(port, '127.0.0.1', function (this: Socket) { this.end('GET / HTTP/1.1\r\n\r\n'); }).on('error', () => {});
   try {
     return { src: await src, dst: await dst };
   } finally {
@@ -58,6 +60,11 @@ describe('live postcopy recovery (software pager, one process, loopback)', () =>
     expect(src.pausedMs).toBeGreaterThanOrEqual(79);
     expect(src.history.filter((h) => h.status === 'postcopy-paused')).toHaveLength(1);
     expect([dst.pagesPresent, dst.mismatches]).toEqual([4096, 0]);
+  });
+
+  it('closes a stranger\'s connection to its listener and goes on', { timeout: 20_000 }, async () => {
+    const { src, dst } = await migrate([], true, false, true);
+    expect([src.pauses, dst.pagesPresent, dst.mismatches]).toEqual([0, 4096, 0]);
   });
 
   it('with recovery.enabled false a cut loses the guest: the run fails, naming why', { timeout: 20_000 }, async () => {

@@ -168,7 +168,7 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
       queue.clear();
       reject(e);
     };
-    /** A frame on the main connection. */
+    /** A frame from the destination: on the main connection (REQUESTs on the preempt one too). */
     main = (f: Frame) => {
       if (f.type === FrameType.REQUEST && status === 'postcopy-active') {
         const { gfn, count: n } = decodeRequest(f.payload, f);
@@ -216,7 +216,9 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
           else throw new FrameError(`unexpected ${FrameType[f.type]} on the preempt connection`, f);
         }
       } catch (e) {
-        if (current()) fail(e as Error);
+        // Bytes that are not frames from a connection not yet known: not ours, closed.
+        if (role === 'new') socket.destroy();
+        else if (current()) fail(e as Error);
       }
     });
     const lost = (why: string) => {
