@@ -49,9 +49,15 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     const j = JSON.parse(r.out);
     expect([j.status, j.live.backend, j.live['backend-reason'], j.live['verified-pages'], j.live.mismatches]).toEqual(['completed', 'uffd', null, 1024, 0]);
     expect(j.emulator['fault-latency'].count).toBe(j.emulator.faults.vcpu);
+    // emulator.host: this host's measurements, UFFDIO_COPY's among them (runs of the 64-page batches at least).
+    const host = j.emulator.host;
+    expect(host['fault-round-trip-ns'].count).toBe(j.emulator.faults.vcpu);
+    expect(host['uffd-copy-ns-per-page'].run).toBeGreaterThan(0);
+    expect(host['uffd-copy-ns-per-page']['run-pages']).toBeGreaterThan(1);
+    expect(host['bytes-sent']).toBe(j.live['bytes-sent']);
     // --backend software says why it ran.
     const sw = JSON.parse((await cli('live', ...SMALL, '--backend', 'software', '--json', '-')).out);
-    expect([sw.live.backend, sw.live['backend-reason']]).toEqual(['software', 'the software pager was asked for']);
+    expect([sw.live.backend, sw.live['backend-reason'], sw.emulator.host['uffd-copy-ns-per-page']]).toEqual(['software', 'the software pager was asked for', null]);
   }, 60_000);
 
   it('pushes in the order of the model\'s push policies', async () => {

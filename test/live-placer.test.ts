@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fillPage } from '../src/live/content.ts';
 import { FrameError, FrameType, type Frame } from '../src/live/frame.ts';
 import { encodePage } from '../src/live/payload.ts';
-import { COUNT, createCounters, placePages, requestFrame, type Placement } from '../src/live/placer.ts';
+import { COUNT, createCopyTimes, createCounters, placePages, requestFrame, type Placement } from '../src/live/placer.ts';
 import { PAGE } from '../src/live/vcpu-worker.ts';
 
 const SIZE = 256;
@@ -12,7 +12,7 @@ function placement(pages: number, seed = 7): Placement {
   return {
     seed, pages, pageSize: SIZE, uffd: null, region: -1,
     state: new Int32Array(new SharedArrayBuffer(pages * 4)),
-    counters: createCounters(),
+    counters: createCounters(), copyTimes: createCopyTimes(),
     memory: new Uint8Array(new SharedArrayBuffer(pages * SIZE)),
   };
 }

@@ -18,7 +18,7 @@ import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, t
 import { decodeErrorText, encodeErrorText, encodeRecvBitmap, encodeVerify } from './payload.ts';
 import { RING, createRing, putAfter, ringAbort, ringDrain } from './ring.ts';
 import { PAGE, type FaultThreadInit, type VcpuInit, type VcpuMessage, type VcpuResult } from './vcpu-worker.ts';
-import { COUNT, createCounters, placePages, requestFrame, type Placement } from './placer.ts';
+import { COPY, COUNT, createCopyTimes, createCounters, placePages, requestFrame, type Placement } from './placer.ts';
 import type { PreemptInit, PreemptMessage } from './preempt-thread.ts';
 import { chooseBackend, readHello, sampleLatencies, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
 import type { Uffd } from './uffd.ts';
@@ -63,7 +63,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     let memory: Uint8Array | null = null, state: Int32Array | null = null, ring: Int32Array | null = null;
     let uffd: Uffd | null = null, region = -1, backendReason: string | null = null, faultThread: Worker | null = null;
     let placement: Placement | null = null;
-    const counters = createCounters(), count = (c: number) => Atomics.load(counters, c);
+    const counters = createCounters(), count = (c: number) => Atomics.load(counters, c), copyTimes = createCopyTimes();
     let helloAt = 0, resumedMs = -1;
     let complete = false, settled = false, pagerStopped = false;
     // COMPLETE comes on each connection: a page on the preempt one may arrive after main's COMPLETE.
@@ -161,6 +161,10 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         backend: uffd ? 'uffd' : 'software',
         backendReason,
         reRequestedPages,
+        uffdCopy: uffd ? {
+          singleCalls: Number(copyTimes[COPY.SINGLE_CALLS]), singleNs: Number(copyTimes[COPY.SINGLE_NS]),
+          runCalls: Number(copyTimes[COPY.RUN_CALLS]), runPages: Number(copyTimes[COPY.RUN_PAGES]), runNs: Number(copyTimes[COPY.RUN_NS]),
+        } : null,
       };
       // Resolved once the vCPU threads are gone (they have posted their results) and VERIFY is
       // flushed, or the socket has closed, whatever became of it.
@@ -185,7 +189,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       }
       state = new Int32Array(new SharedArrayBuffer(s.pages * 4));
       ring = createRing(s.capacity);
-      placement = { seed: s.seed, pages: s.pages, pageSize: s.pageSize, state, counters, uffd, region, memory };
+      placement = { seed: s.seed, pages: s.pages, pageSize: s.pageSize, state, counters, uffd, region, memory, copyTimes };
       if (uffd) {
         faultThread = startThread({ fault: { uffd: region, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer, pageSize: s.pageSize } });
         faultThread.on('error', (e) => fail(new PostcopyEmuError('live', `the fault thread failed: ${e.message}`)));
@@ -287,7 +291,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       completePreempt = false;
       const t = (preemptThread = startThread({ preempt: {
         ...o.preemptTo, seed: s.seed, pages: s.pages, pageSize: s.pageSize, state: state!.buffer as SharedArrayBuffer, ring: ring!.buffer as SharedArrayBuffer,
-        counters: counters.buffer as SharedArrayBuffer, memory: uffd ? { uffd: region } : memory!.buffer as SharedArrayBuffer,
+        counters: counters.buffer as SharedArrayBuffer, copyTimes: copyTimes.buffer as SharedArrayBuffer, memory: uffd ? { uffd: region } : memory!.buffer as SharedArrayBuffer,
       } }));
       t.on('message', (m: PreemptMessage) => {
         if (settled || mine !== epoch || t !== preemptThread) return;

@@ -8,7 +8,7 @@ import { packageRoot } from '../io/package.ts';
 import type { RunReport } from '../metrics/report.ts';
 import { ringUnbounded, type Scenario } from '../scenario/schema.ts';
 import { runDestination } from './destination.ts';
-import type { LiveBackend } from './setup.ts';
+import type { DestinationStats, LiveBackend } from './setup.ts';
 import { measuredReport } from './measured.ts';
 import { runSource, type Incoming, type SourceResult } from './source.ts';
 
@@ -31,7 +31,20 @@ export interface LiveSection {
   'bytes-sent': number;
   'ring-max-occupancy': number;
 }
-export type LiveReport = RunReport & { live: LiveSection };
+/**
+ * `emulator.host` of a live run: what this host measured, where a simulated run has its own wall
+ * time. The fault round trip is the vCPUs' (touch to running again, ns); UFFDIO_COPY's cost per
+ * page is wall ns over pages, for single-page copies and for runs (range population).
+ */
+export interface LiveHost {
+  'wall-ms': number;
+  'peak-rss-bytes': number;
+  'fault-round-trip-ns': { count: number; p50: number; p90: number; p99: number };
+  'uffd-copy-ns-per-page': { single: number | null; run: number | null; 'run-pages': number | null } | null;
+  'pages-per-second': number;
+  'bytes-sent': number;
+}
+export type LiveReport = RunReport & { live: LiveSection; emulator: RunReport['emulator'] & { host: LiveHost } };
 
 /** The scenarios live mode runs, with the field that rules the others out. */
 export function checkLive(s: Scenario): void {
@@ -162,7 +175,7 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** The run in the emulator's JSON shape, with QEMU's names; `live` says what was measured how. */
 function liveReport(s: Scenario, r: SourceResult): LiveReport {
-  const st = r.verify.stats as { faults?: number; faultLatencyNs?: number[]; maxOccupancy?: number; resumedMs?: number; backend?: LiveBackend; backendReason?: string | null; reRequestedPages?: number };
+  const st = r.verify.stats as Partial<DestinationStats>;
   const backend = st.backend ?? 'software';
   const pages = s.memory.pages, size = s.memory.pageSize;
   const ok = r.verify.mismatches === 0 && r.verify.pagesPresent === pages;
@@ -191,8 +204,21 @@ function liveReport(s: Scenario, r: SourceResult): LiveReport {
     ring: { capacity: ringUnbounded(s) ? 0 : s.ring.capacity, 'max-occupancy': st.maxOccupancy ?? 0, 'time-full': 0, ebusy: 0 },
     link: { 'stream-wire-bytes': r.bytesSent, 'stream-records': pages, 'preempt-records': r.preemptWrites, 'preempt-bytes': r.preemptBytes },
   });
+  const fl = report.emulator['fault-latency'], copy = st.uffdCopy ?? null;
+  const per = (ns: number, n: number) => (n > 0 ? Math.round(ns / n) : null);
+  const host: LiveHost = {
+    'wall-ms': totalMs,
+    'peak-rss-bytes': process.resourceUsage().maxRSS * 1024,
+    'fault-round-trip-ns': { count: fl.count, p50: fl.p50, p90: fl.p90, p99: fl.p99 },
+    'uffd-copy-ns-per-page': copy && {
+      single: per(copy.singleNs, copy.singleCalls), run: per(copy.runNs, copy.runPages), 'run-pages': copy.runCalls > 0 ? round3(copy.runPages / copy.runCalls) : null,
+    },
+    'pages-per-second': report.ram['pages-per-second'],
+    'bytes-sent': r.bytesSent,
+  };
   return {
     ...report,
+    emulator: { ...report.emulator, host },
     live: {
       backend,
       'backend-reason': st.backendReason ?? null,

@@ -24,6 +24,11 @@ export const COUNT = {
 
 export const createCounters = (): Int32Array => new Int32Array(new SharedArrayBuffer(8 * 4));
 
+/** Words of the UFFDIO_COPY timings both threads add to (ns and counts, 64-bit). */
+export const COPY = { SINGLE_CALLS: 0, SINGLE_NS: 1, RUN_CALLS: 2, RUN_PAGES: 3, RUN_NS: 4 } as const;
+
+export const createCopyTimes = (): BigInt64Array => new BigInt64Array(new SharedArrayBuffer(8 * 8));
+
 /** Where pages go: the guest's memory (a userfaultfd region or a SharedArrayBuffer) and its page states. */
 export interface Placement {
   seed: number;
@@ -35,6 +40,8 @@ export interface Placement {
   uffd: Uffd | null;
   region: number;
   memory: Uint8Array | null;
+  /** userfaultfd: each UFFDIO_COPY's time, one page or a run (COPY.*). */
+  copyTimes: BigInt64Array;
 }
 
 /**
@@ -64,7 +71,19 @@ export function placePages(p: Placement, f: Frame): void {
     }
     Atomics.add(p.counters, COUNT.DUPLICATES, 1);
   }
-  if (p.uffd) p.uffd.copy(p.region, first * p.pageSize, bytes);
+  if (p.uffd) {
+    const t0 = process.hrtime.bigint();
+    p.uffd.copy(p.region, first * p.pageSize, bytes);
+    const ns = process.hrtime.bigint() - t0, t = p.copyTimes;
+    if (n === 1) {
+      Atomics.add(t, COPY.SINGLE_CALLS, 1n);
+      Atomics.add(t, COPY.SINGLE_NS, ns);
+    } else {
+      Atomics.add(t, COPY.RUN_CALLS, 1n);
+      Atomics.add(t, COPY.RUN_PAGES, BigInt(n));
+      Atomics.add(t, COPY.RUN_NS, ns);
+    }
+  }
 }
 
 /** A REQUEST frame for `count` pages from `gfn`, counted (the caller writes it). */

@@ -35,6 +35,8 @@ export interface DestinationStats {
   ringFullWaits: number;
   /** Pages still REQUESTED when RESUME_ACK came, asked for again (over all recoveries). */
   reRequestedPages: number;
+  /** userfaultfd: the UFFDIO_COPY calls of one page and of a run, their pages and wall ns (null: the software pager). */
+  uffdCopy: { singleCalls: number; singleNs: number; runCalls: number; runPages: number; runNs: number } | null;
   /** ms from HELLO to the first vCPU running (the guest resumed on this side). */
   resumedMs: number;
   /** ms from HELLO to VERIFY. */
