@@ -5,6 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadUffd } from '../src/live/uffd.ts';
+import { Rng } from '../src/kernel/rng.ts';
+import { drawZeroSet } from '../src/memory/guest-memory.ts';
+import { applySets, presetInput } from '../src/scenario/load.ts';
+import { parseScenario } from '../src/scenario/validate.ts';
 import { cliHarness } from './cli-harness.ts';
 
 const cli = cliHarness();
@@ -88,6 +92,21 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     expect(run.code).toBe(0);
     expect(JSON.parse(run.out).status).toBe('completed');
     expect((await cli('live', '--calibrate', '--preset', 'xen-2017-pure')).err).toBe('postcopy-emu: --calibrate measures the host alone: give no scenario, --destination, --listen or --json\n');
+  }, 60_000);
+
+  it('sends the scenario\'s zero pages as ZERO frames and places them as zero pages, on either pager', async () => {
+    const zeroSets = ['--set', 'memory.zeroFraction=0.25', '--set', 'memory.zeroRanges=[{start: 512, count: 256}]'];
+    const s = parseScenario(applySets(presetInput('xen-2017-pure'), ['memory.pages=1024', 'mapper.mapping={kind: none}', 'workload.region={start: 0, count: 1024}', 'memory.zeroFraction=0.25', 'memory.zeroRanges=[{start: 512, count: 256}]']));
+    const zeros = drawZeroSet(1024, 0.25, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges)!.count();
+    for (const backend of ['auto', 'software']) {
+      const r = await cli('live', ...SMALL, ...zeroSets, '--backend', backend, '--json', '-');
+      expect(r.code).toBe(0);
+      const j = JSON.parse(r.out);
+      expect([j.status, j.live['verified-pages'], j.live.mismatches, j.ram.duplicate, j.ram.normal]).toEqual(['completed', 1024, 0, zeros, 1024 - zeros]);
+      // No page bytes for them: less on the wire than the guest.
+      expect(j.live['bytes-sent']).toBeLessThan((1024 - zeros + 64) * 4096);
+    }
+    expect(zeros).toBeGreaterThan(256);
   }, 60_000);
 
   it('runs demand-only when a sequential vCPU touches every page: each fault a round trip with no stream', async () => {

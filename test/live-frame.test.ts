@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { crc32 } from 'node:zlib';
 import { FrameDecoder, FrameError, FrameType, HEADER_BYTES, MAX_PAYLOAD, encodeFrame, encodePageFrames, pageFrameBytes, type Frame } from '../src/live/frame.ts';
 import {
-  decodeErrorText, decodeHello, decodePage, decodeRequest, decodeVerify, encodeErrorText, encodeHello, encodePage, encodeRequest, encodeVerify,
+  decodeErrorText, decodeHello, decodePage, decodeRequest, decodeVerify, decodeZero, encodeErrorText, encodeHello, encodePage, encodeRequest, encodeVerify,
 } from '../src/live/payload.ts';
 import { PostcopyEmuError } from '../src/io/errors.ts';
 import type { Scenario } from '../src/scenario/schema.ts';
@@ -97,6 +97,20 @@ describe('frames round-trip', () => {
     expect(batch.length).toBe(pageFrameBytes(64, 3) + pageFrameBytes(64));
   });
 
+  it('sends a run of zero pages as one ZERO frame: gfn and count, no bytes', () => {
+    const fill = (g: number, out: Uint8Array) => out.fill(g & 0xff);
+    // 7 and 8 are zero pages, 9 is not, 20 is: three runs of alternating kinds.
+    const batch = encodePageFrames([7, 8, 9, 20], 0, 64, fill, undefined, (g) => g !== 9);
+    const frames = decodeAll(batch);
+    expect(frames.map((f) => f.type)).toEqual([FrameType.ZERO, FrameType.PAGE, FrameType.ZERO]);
+    expect(decodeZero(frames[0]!.payload)).toEqual({ gfn: 7, count: 2 });
+    expect(decodePage(frames[1]!.payload, 64).gfn).toBe(9);
+    expect(decodeZero(frames[2]!.payload)).toEqual({ gfn: 20, count: 1 });
+    expect(batch.length).toBe(2 * (HEADER_BYTES + 8) + pageFrameBytes(64));
+    expect(() => decodeZero(Buffer.alloc(8))).toThrow('ZERO count is 0, expected at least 1');
+    expect(() => decodeZero(Buffer.alloc(7), { index: 2, offset: 40 })).toThrow('frame 2 at byte 40: ZERO payload is 7 bytes, expected 8');
+  });
+
   it('lays out the payloads big-endian', () => {
     expect(encodePage(0x01020304, 0x0a0b0c0d, Uint8Array.of(0xff)).toString('hex')).toBe('010203040a0b0c0dff');
     expect(encodeRequest(0x01020304, 1).toString('hex')).toBe('0102030400000001');
@@ -153,8 +167,8 @@ describe('FrameDecoder errors', () => {
   it('unknown type', () => {
     expect(frameError(patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[5] = 0; })).message)
       .toBe('frame 0 at byte 0: unknown type 0');
-    expect(frameError(good, good, patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[5] = 10; })).message)
-      .toBe('frame 2 at byte 48: unknown type 10');
+    expect(frameError(good, good, patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[5] = 11; })).message)
+      .toBe('frame 2 at byte 48: unknown type 11');
   });
 
   it('flags other than 0', () => {
@@ -232,7 +246,7 @@ describe('payload decoders refuse a wrong length', () => {
 describe('encoders refuse what the wire cannot carry', () => {
   it('names the argument', () => {
     expect(thrown(PostcopyEmuError, () => encodeFrame(0 as FrameType, new Uint8Array(0))).message)
-      .toBe('encodeFrame.type: must be a FrameType (1..9), got 0');
+      .toBe('encodeFrame.type: must be a FrameType (1..10), got 0');
     expect(thrown(PostcopyEmuError, () => encodeFrame(FrameType.PAGE, new Uint8Array(MAX_PAYLOAD + 1))).field)
       .toBe('encodeFrame.payload.length');
     expect(thrown(PostcopyEmuError, () => encodePage(2 ** 32, 0, new Uint8Array(0))).message)
@@ -330,7 +344,7 @@ describe('FrameDecoder properties', () => {
       fc.property(
         fc.uint8Array({ maxLength: 300, size: 'max' }),
         fc.nat({ max: 3 }),
-        fc.nat({ max: 8 }),
+        fc.nat({ max: 9 }),
         fc.array(fc.nat(), { maxLength: 10, size: 'max' }),
         (bytes, valid, type, cuts) => {
           // Often behind a valid magic and version (then type and flags, then a short length), so every

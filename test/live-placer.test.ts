@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fillPage } from '../src/live/content.ts';
 import { FrameError, FrameType, type Frame } from '../src/live/frame.ts';
 import { encodePage } from '../src/live/payload.ts';
-import { COUNT, createCopyTimes, createCounters, placePages, requestFrame, type Placement } from '../src/live/placer.ts';
+import { COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, type Placement } from '../src/live/placer.ts';
 import { PAGE } from '../src/live/vcpu-worker.ts';
 
 const SIZE = 256;
@@ -56,6 +56,17 @@ describe('placePages (software pager)', () => {
     placePages(p, pageFrame(0, 2));
     expect(p.memory![SIZE]).toBe(0xaa);
     expect(counts(p)).toEqual([1, 0, 2, 1, 0]);
+  });
+
+  it('places a ZERO frame\'s run as present zero pages; one already present is a duplicate', () => {
+    const p = placement(6);
+    placePages(p, pageFrame(3, 1));
+    placeZero(p, { type: FrameType.ZERO, payload: Buffer.from('0000000200000003', 'hex'), index: 4, offset: 0 });
+    expect([...p.state].map((s) => s === PAGE.PRESENT)).toEqual([false, false, true, true, true, false]);
+    expect(p.memory!.subarray(2 * SIZE, 3 * SIZE).every((b) => b === 0)).toBe(true);
+    expect(counts(p)).toEqual([3, 0, 4, 1, 0]);
+    expect(() => placeZero(p, { type: FrameType.ZERO, payload: Buffer.from('0000000500000002', 'hex'), index: 5, offset: 8 }))
+      .toThrow('frame 5 at byte 8: ZERO for gfns 5..6, outside the guest\'s 6 pages');
   });
 
   it('refuses a run that goes past the guest, naming the frame', () => {

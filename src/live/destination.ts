@@ -18,7 +18,7 @@ import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, t
 import { decodeErrorText, encodeErrorText, encodeRecvBitmap, encodeVerify } from './payload.ts';
 import { RING, createRing, putAfter, ringAbort, ringDrain } from './ring.ts';
 import { PAGE, type FaultThreadInit, type VcpuInit, type VcpuMessage, type VcpuResult } from './vcpu-worker.ts';
-import { COPY, COUNT, createCopyTimes, createCounters, placePages, requestFrame, type Placement } from './placer.ts';
+import { COPY, COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, type Placement } from './placer.ts';
 import type { PreemptInit, PreemptMessage } from './preempt-thread.ts';
 import { chooseBackend, readHello, sampleLatencies, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
 import type { Uffd } from './uffd.ts';
@@ -233,8 +233,9 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       }
       switch (f.type) {
         case FrameType.PAGE:
-          if (completeMain) throw new FrameError('PAGE after COMPLETE', f);
-          placePages(placement!, f);
+        case FrameType.ZERO:
+          if (completeMain) throw new FrameError(`${FrameType[f.type]} after COMPLETE`, f);
+          (f.type === FrameType.PAGE ? placePages : placeZero)(placement!, f);
           return;
         case FrameType.COMPLETE:
           completeMain = true;

@@ -25,10 +25,11 @@ export const MAX_PAYLOAD = 16 * 1024 * 1024;
 export const RECONNECT_GRACE_MS = 10_000;
 
 /**
- * Version 2 added RECV_BITMAP and RESUME_ACK (postcopy recovery over a new connection) and
- * PREEMPT, the first frame on the destination's preempt connection (QEMU's postcopy-preempt).
+ * Version 2 added RECV_BITMAP and RESUME_ACK (postcopy recovery over a new connection), PREEMPT,
+ * the first frame on the destination's preempt connection (QEMU's postcopy-preempt), and ZERO, a
+ * run of zero pages sent as its gfn and count (QEMU's RAM_SAVE_FLAG_ZERO, placed with UFFDIO_ZEROPAGE).
  */
-export enum FrameType { HELLO = 1, PAGE = 2, REQUEST = 3, COMPLETE = 4, VERIFY = 5, ERROR = 6, RECV_BITMAP = 7, RESUME_ACK = 8, PREEMPT = 9 }
+export enum FrameType { HELLO = 1, PAGE = 2, REQUEST = 3, COMPLETE = 4, VERIFY = 5, ERROR = 6, RECV_BITMAP = 7, RESUME_ACK = 8, PREEMPT = 9, ZERO = 10 }
 
 /** Where a frame sits on its stream: its number (from 0) and the offset of its header's first byte. */
 export interface FrameAt {
@@ -59,7 +60,7 @@ export class FrameError extends PostcopyEmuError {
 }
 
 function isFrameType(t: number): t is FrameType {
-  return t >= FrameType.HELLO && t <= FrameType.PREEMPT && t % 1 === 0;
+  return t >= FrameType.HELLO && t <= FrameType.ZERO && t % 1 === 0;
 }
 
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
@@ -67,7 +68,7 @@ const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
 /** One frame as a single Buffer (one socket write). */
 export function encodeFrame(type: FrameType, payload: Uint8Array): Buffer {
   if (typeof type !== 'number' || !isFrameType(type)) {
-    throw new PostcopyEmuError('encodeFrame.type', `encodeFrame.type: must be a FrameType (1..9), got ${String(type)}`);
+    throw new PostcopyEmuError('encodeFrame.type', `encodeFrame.type: must be a FrameType (1..10), got ${String(type)}`);
   }
   intArg('encodeFrame.payload.length', payload.length, 0, MAX_PAYLOAD);
   const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
@@ -93,24 +94,41 @@ export const pageFrameBytes = (pageSize: number, pages = 1): number => HEADER_BY
  * Writes `gfns` as PAGE frames back to back into one Buffer (one socket write, no per-page
  * allocation), `into` when it is large enough: one frame per run of consecutive pages in the list,
  * so the destination places each run at once (range population). `fill(gfn, out)` writes each
- * page's bytes in place.
+ * page's bytes in place. A run of pages `isZero` says are zero goes as one ZERO frame instead
+ * (gfn, count: no page bytes).
  */
-export function encodePageFrames(gfns: readonly number[], version: number, pageSize: number, fill: (gfn: number, out: Uint8Array) => void, into?: Buffer): Buffer {
-  let runs = 0;
-  for (let i = 0; i < gfns.length; i++) if (i === 0 || gfns[i] !== gfns[i - 1]! + 1) runs++;
-  const bytes = runs * (HEADER_BYTES + 8) + gfns.length * pageSize;
+export function encodePageFrames(
+  gfns: readonly number[], version: number, pageSize: number, fill: (gfn: number, out: Uint8Array) => void, into?: Buffer, isZero: (gfn: number) => boolean = () => false,
+): Buffer {
+  // Each run: consecutive gfns of one kind (zero or not).
+  const runEnd = (i: number) => {
+    const zero = isZero(gfns[i]!);
+    let n = 1;
+    while (i + n < gfns.length && gfns[i + n] === gfns[i]! + n && isZero(gfns[i + n]!) === zero) n++;
+    return { n, zero };
+  };
+  let bytes = 0;
+  for (let i = 0; i < gfns.length;) {
+    const { n, zero } = runEnd(i);
+    bytes += zero ? HEADER_BYTES + 8 : pageFrameBytes(pageSize, n);
+    i += n;
+  }
   const out = into !== undefined && into.length >= bytes ? into.subarray(0, bytes) : Buffer.allocUnsafe(bytes);
   for (let i = 0, at = 0; i < gfns.length;) {
-    let n = 1;
-    while (i + n < gfns.length && gfns[i + n] === gfns[i]! + n) n++;
+    const { n, zero } = runEnd(i);
     out.writeUInt32BE(gfns[i]!, at + HEADER_BYTES);
-    out.writeUInt32BE(version, at + HEADER_BYTES + 4);
-    for (let k = 0; k < n; k++) {
-      const p = at + HEADER_BYTES + 8 + k * pageSize;
-      fill(gfns[i + k]!, out.subarray(p, p + pageSize));
+    out.writeUInt32BE(zero ? n : version, at + HEADER_BYTES + 4);
+    if (zero) {
+      writeHeader(out, at, FrameType.ZERO, 8);
+      at += HEADER_BYTES + 8;
+    } else {
+      for (let k = 0; k < n; k++) {
+        const p = at + HEADER_BYTES + 8 + k * pageSize;
+        fill(gfns[i + k]!, out.subarray(p, p + pageSize));
+      }
+      writeHeader(out, at, FrameType.PAGE, 8 + n * pageSize);
+      at += pageFrameBytes(pageSize, n);
     }
-    writeHeader(out, at, FrameType.PAGE, 8 + n * pageSize);
-    at += pageFrameBytes(pageSize, n);
     i += n;
   }
   return out;

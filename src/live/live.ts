@@ -187,7 +187,7 @@ function liveReport(s: Scenario, r: SourceResult): LiveReport {
     totalTimeMs: totalMs,
     downtimeMs: round3(st.resumedMs ?? 0),
     ram: {
-      transferred: r.bytesSent, remaining: 0, total: pages * size, duplicate: 0, normal: pages, 'normal-bytes': pages * size,
+      transferred: r.bytesSent, remaining: 0, total: pages * size, duplicate: r.zeroPages, normal: pages - r.zeroPages, 'normal-bytes': (pages - r.zeroPages) * size,
       'dirty-pages-rate': 0, mbps: seconds > 0 ? round3((r.bytesSent * 8) / seconds / 1e6) : 0, 'dirty-sync-count': 0,
       'postcopy-requests': r.requests, 'page-size': size, 'multifd-bytes': 0,
       'pages-per-second': seconds > 0 ? Math.round(pages / seconds) : 0, 'precopy-bytes': 0, 'downtime-bytes': 0, 'postcopy-bytes': r.bytesSent,

@@ -55,6 +55,14 @@ export function decodePage(payload: Uint8Array, pageSize?: number, at?: FrameAt)
   return { gfn: u32At(payload, 0), version: u32At(payload, 4), bytes: asBuffer(payload, 8) };
 }
 
+/** ZERO: gfn u32, count u32 (≥ 1): a run of zero pages. */
+export function decodeZero(payload: Uint8Array, at?: FrameAt): RequestPayload {
+  if (payload.length !== 8) throw new FrameError(`ZERO payload is ${payload.length} bytes, expected 8`, at);
+  const count = u32At(payload, 4);
+  if (count === 0) throw new FrameError('ZERO count is 0, expected at least 1', at);
+  return { gfn: u32At(payload, 0), count };
+}
+
 export interface RequestPayload {
   gfn: number;
   /** Pages from gfn on; 1 = one page. */

@@ -4,7 +4,7 @@
  */
 import { holdsContent } from './content.ts';
 import { FrameError, FrameType, encodeFrame, type Frame } from './frame.ts';
-import { decodePage, encodeRequest } from './payload.ts';
+import { decodePage, decodeZero, encodeRequest } from './payload.ts';
 import { PAGE } from './vcpu-worker.ts';
 import type { Uffd } from './uffd.ts';
 
@@ -84,6 +84,25 @@ export function placePages(p: Placement, f: Frame): void {
       Atomics.add(t, COPY.RUN_NS, ns);
     }
   }
+}
+
+/**
+ * Places a ZERO frame's run of zero pages: userfaultfd maps them with one UFFDIO_ZEROPAGE (marked
+ * present first, as for a copy); the software pager's memory is zeros until a page is placed, so
+ * marking them present is placing them. Counted as received and present, or duplicates.
+ */
+export function placeZero(p: Placement, f: Frame): void {
+  const { gfn: first, count: n } = decodeZero(f.payload, f);
+  if (first + n > p.pages) throw new FrameError(`ZERO for gfns ${first}..${first + n - 1}, outside the guest's ${p.pages} pages`, f);
+  Atomics.add(p.counters, COUNT.RECEIVED, n);
+  for (let gfn = first; gfn < first + n; gfn++) {
+    if (Atomics.exchange(p.state, gfn, PAGE.PRESENT) === PAGE.PRESENT) Atomics.add(p.counters, COUNT.DUPLICATES, 1);
+    else {
+      if (!p.uffd) Atomics.notify(p.state, gfn);
+      Atomics.add(p.counters, COUNT.PRESENT, 1);
+    }
+  }
+  if (p.uffd) p.uffd.zero(p.region, first * p.pageSize, n * p.pageSize);
 }
 
 /** A REQUEST frame for `count` pages from `gfn`, counted (the caller writes it). */

@@ -9,7 +9,7 @@
 import { createConnection, type Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { FrameDecoder, FrameType, encodeFrame } from './frame.ts';
-import { placePages, requestFrame, type Placement } from './placer.ts';
+import { placePages, placeZero, requestFrame, type Placement } from './placer.ts';
 import { putAfter, ringDrain } from './ring.ts';
 import { loadUffd } from './uffd.ts';
 import { PAGE } from './vcpu-worker.ts';
@@ -54,8 +54,8 @@ export function runPreemptThread(o: PreemptInit, post: (m: PreemptMessage) => vo
   const socket: Socket = createConnection({ host: o.host, port: o.port, onread: { buffer: Buffer.allocUnsafe(1 << 16), callback: (n, buf) => {
     try {
       for (const f of decoder.push(Buffer.from(buf.buffer, buf.byteOffset, n))) {
-        if (f.type === FrameType.PAGE) {
-          placePages(place, f);
+        if (f.type === FrameType.PAGE || f.type === FrameType.ZERO) {
+          (f.type === FrameType.PAGE ? placePages : placeZero)(place, f);
           post({ kind: 'placed' });
         } else if (f.type === FrameType.COMPLETE) post({ kind: 'complete' });
         else throw new Error(`unexpected ${FrameType[f.type]} on the preempt connection`);

@@ -5,6 +5,7 @@ import type { MigrationStatus } from '../faults/recovery.ts';
 import { timedFaults } from '../faults/schedule.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { Rng } from '../kernel/rng.ts';
+import { drawZeroSet } from '../memory/guest-memory.ts';
 import { NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { makePolicy } from '../source/make-policy.ts';
@@ -29,6 +30,8 @@ export interface SourceResult {
   verify: { pagesPresent: number; mismatches: number; stats: Record<string, unknown> };
   /** Status changes from postcopy-active at 0 (ms from HELLO), as the source saw them. */
   history: { status: MigrationStatus; 'at-ms': number }[];
+  /** The guest's zero pages (`memory.zeroFraction`, `zeroRanges`): sent as ZERO frames. */
+  zeroPages: number;
   /** Writes (PAGE frames, and COMPLETE) and bytes on the preempt connection. */
   preemptWrites: number;
   preemptBytes: number;
@@ -69,10 +72,13 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
   const unsent = new NextMember(pages);
   let policy = makePolicy(s.source, unsent);
   const fill = (g: number, out: Uint8Array) => fillPage(s.seed, g, 0, out);
+  // The scenario's zero pages, drawn as the model draws them: sent as ZERO frames, no bytes.
+  const zero = drawZeroSet(pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges);
+  const isZero = zero ? (g: number) => zero.has(g) : undefined;
   const queue = new PQueue({ concurrency: 1 });
   const r: SourceResult = {
     pagesPushed: 0, pagesDemanded: 0, requests: 0, bytesSent: 0, completeMs: -1, verifiedMs: -1,
-    verify: { pagesPresent: 0, mismatches: 0, stats: {} }, history: [{ status: 'postcopy-active', 'at-ms': 0 }], preemptWrites: 0, preemptBytes: 0, pauses: 0, resentPages: 0, pausedMs: 0,
+    verify: { pagesPresent: 0, mismatches: 0, stats: {} }, history: [{ status: 'postcopy-active', 'at-ms': 0 }], zeroPages: zero?.count() ?? 0, preemptWrites: 0, preemptBytes: 0, pauses: 0, resentPages: 0, pausedMs: 0,
   };
   let count = 0, pushing = true, failure: Error | null = null;
   const t0 = clockMs();
@@ -111,7 +117,7 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     count += gfns.length;
     if (gfns.length === 0) return;
     const into = pool.pop();
-    const frames = encodePageFrames(gfns, 0, size, fill, into);
+    const frames = encodePageFrames(gfns, 0, size, fill, into, isZero);
     await write(frames, frames.buffer === into?.buffer ? into : Buffer.from(frames.buffer, frames.byteOffset, frames.length), to);
   };
   /** COMPLETE once every page is written, again on a new connection if it was lost with the old one. */
