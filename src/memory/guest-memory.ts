@@ -131,6 +131,29 @@ export class GuestMemory {
     return true;
   }
 
+  /**
+   * load() for the run from..to−1 of pending pages, a word at a time in the page sets (the
+   * pager's hot path: a record's pages come in runs). Returns false, changing nothing, when the
+   * run holds a dropped page: the caller then loads page by page.
+   */
+  loadRun(from: number, to: number): boolean {
+    this.gfn('loadRun', from);
+    this.gfn('loadRun', to - 1);
+    const state = this.state;
+    // Dropped pages are rare (ballooning): without any, a run's READY pages are its source copies.
+    if (this.dropped > 0) {
+      for (let g = from; g < to; g++) if (state[g] === PageState.DROPPED) return false;
+    }
+    const ready = this.hasSourceCopy.firstIn(from, to);
+    if (ready < to) throw new Error(`invariant: page ${ready} loaded twice`);
+    state.fill(PageState.READY, from, to);
+    // Paging-in and requested pages already left `unasked`: removing them again changes nothing.
+    this.unasked.removeRange(from, to);
+    this.hasSourceCopy.addRange(from, to);
+    this.pending -= to - from;
+    return true;
+  }
+
   /** The guest no longer needs the page (ballooned out): the RFC's outstanding → dropped. */
   drop(gfn: number): void {
     this.gfn('drop', gfn);

@@ -27,6 +27,14 @@ export class PfnSlab {
     this.data[this.end++] = gfn;
   }
 
+  /** Pushes from, from+1, …, from+count−1. */
+  pushRun(from: number, count: number): void {
+    while (this.end + count > this.data.length) this.renew();
+    const data = this.data;
+    for (let i = 0; i < count; i++) data[this.end + i] = from + i;
+    this.end += count;
+  }
+
   /** Ends the record being built: where its pfns start in `data` (read `data` after this call). */
   take(): number {
     const at = this.start;

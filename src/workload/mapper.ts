@@ -68,6 +68,12 @@ export class Mapper {
     if (gfn >= this.lo && gfn < this.hi) this.missing--;
   }
 
+  /** settled() for every page of from..to−1. */
+  settledRange(from: number, to: number): void {
+    const n = Math.min(to, this.hi) - Math.max(from, this.lo);
+    if (n > 0) this.missing -= n;
+  }
+
   private nextMapping(): void {
     this.index++;
     if (this.index >= this.mappings.start.length) {
