@@ -267,7 +267,7 @@ describe('GuestMemory transitions', () => {
   });
 });
 
-describe('GuestMemory.loadRun', () => {
+describe('GuestMemory.loadRun and pendingIn', () => {
   it('loads a run of pending pages at once, keeps the loaded-twice invariant, declines a run with a dropped page', () => {
     const m = memory(70, { kind: 'all' });
     m.markRequested(40);
@@ -276,9 +276,12 @@ describe('GuestMemory.loadRun', () => {
     expect([2, 3, 40, 67, 68].map((g) => m.isReady(g))).toEqual([false, true, true, true, false]);
     expect([m.unasked.next(3), m.destVersion(67)]).toEqual([68, 2]);
     expect(() => m.loadRun(66, 70)).toThrow(/invariant: page 66 loaded twice/);
+    expect([m.pendingIn(0, 70), m.pendingIn(60, 69)]).toEqual([5, 1]);
     m.drop(69);
     expect(m.loadRun(68, 70)).toBe(false);
     expect([m.isReady(68), m.pending]).toEqual([false, 4]);
+    expect([m.pendingIn(0, 70), m.pendingIn(60, 69), m.pendingIn(5, 5)]).toEqual([4, 1, 0]);
+    expect(() => m.pendingIn(60, 71)).toThrow(/pendingIn/);
   });
 });
 
@@ -404,7 +407,7 @@ describe('LatencyLog', () => {
 });
 
 describe('NextMember with members coming back', () => {
-  it('add / remove / removeRange / next / prev / firstIn / has agree with a Set over random operations', () => {
+  it('add / remove / removeRange / next / prev / firstIn / countIn / has agree with a Set over random operations', () => {
     fc.assert(fc.property(
       fc.integer({ min: 1, max: 3000 }),
       fc.array(fc.tuple(fc.constantFrom('add', 'remove', 'removeRange', 'next'), fc.nat(), fc.nat({ max: 100 })), { maxLength: 400 }),
@@ -422,6 +425,9 @@ describe('NextMember with members coming back', () => {
             let first = to;
             for (let j = i; j < to; j++) if (model.has(j)) { first = j; break; }
             if (i < size) expect(set.firstIn(i, to)).toBe(first);
+            let inRange = 0;
+            for (let j = i; j < to; j++) if (model.has(j)) inRange++;
+            if (i < size) expect(set.countIn(i, to)).toBe(inRange);
             let want = size;
             for (let j = i; j < size; j++) if (model.has(j)) { want = j; break; }
             expect(set.next(i)).toBe(want);

@@ -117,6 +117,20 @@ export class GuestMemory {
     return this.state[gfn] === PageState.READY;
   }
 
+  /** Pending pages (neither ready nor dropped) in from..to−1. */
+  pendingIn(from: number, to: number): number {
+    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= this.pages)) {
+      throw new PostcopyEmuError('GuestMemory.pendingIn', `GuestMemory.pendingIn: must be a range inside 0..${this.pages}, got ${from}..${to}`);
+    }
+    if (this.dropped > 0) {
+      let n = 0;
+      for (let g = from; g < to; g++) if (this.state[g] !== PageState.READY && this.state[g] !== PageState.DROPPED) n++;
+      return n;
+    }
+    // Without dropped pages the ready ones are those holding the source's copy: a word at a time.
+    return to - from - this.hasSourceCopy.countIn(from, to);
+  }
+
   /** Loads the source's content of a pending page; returns false for a dropped page (discarded). */
   load(gfn: number): boolean {
     this.gfn('load', gfn);

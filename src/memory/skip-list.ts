@@ -127,6 +127,19 @@ export class NextMember {
     return (w << 5) + ctz(words[w]!);
   }
 
+  /** Members in from..to−1, a word at a time. */
+  countIn(from: number, to: number): number {
+    const words = this.words;
+    let n = 0;
+    for (let i = from; i < to;) {
+      const lo = i & 31, k = Math.min(32 - lo, to - i);
+      const bits = words[i >>> 5]! & (k === 32 ? ~0 : ((1 << k) - 1) << lo);
+      if (bits !== 0) n += popcount32(bits);
+      i += k;
+    }
+    return n;
+  }
+
   /** The first member in from..to−1, or `to` when none is: next() bounded, for short ranges. */
   firstIn(from: number, to: number): number {
     const words = this.words;

@@ -1,6 +1,6 @@
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Rng } from '../kernel/rng.ts';
-import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
 import { EBUSY, RequestKind, type FaultRing } from '../ring/ring.ts';
 import type { Range, Scenario } from '../scenario/schema.ts';
 
@@ -83,14 +83,7 @@ export class Mapper {
     }
     this.lo = this.mappings.start[this.index]!;
     this.hi = this.lo + this.mappings.count[this.index]!;
-    // The state array itself: a storm's mappings cover the guest, and validation keeps them inside it.
-    const state = this.memory.state;
-    let missing = 0;
-    for (let g = this.lo; g < this.hi; g++) {
-      const st = state[g];
-      if (st !== PageState.READY && st !== PageState.DROPPED) missing++;
-    }
-    this.missing = missing;
+    this.missing = this.memory.pendingIn(this.lo, this.hi);
     this.firstCall = true;
     this.call();
   }
