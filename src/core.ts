@@ -154,6 +154,11 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
     else for (let g = from; g < to; g++) this.settled(g);
   }
 
+  /** PagerHost: a PAGE_DATA record was loaded. */
+  pfnsRead(rec: StreamRecord): void {
+    this.source.release(rec);
+  }
+
   /** PagerHost: responses were consumed. */
   slotsFreed(): void {
     this.ring.wake(this.woke);

@@ -21,6 +21,8 @@ export interface PagerHost {
   settled(gfn: number): void;
   /** settled() for each page of from..to−1, all loaded. */
   settledRange(from: number, to: number): void;
+  /** A PAGE_DATA record's pfns were read for the last time: their slab may reuse them. */
+  pfnsRead(record: StreamRecord): void;
   /** Xen consumed the response to ring request `id` (its slot is about to be freed). */
   answered(id: number): void;
   /** The responses of a notify were consumed: time to wake ring waiters. */
@@ -223,6 +225,7 @@ export class Pager implements WaitTarget {
         }
       }
       if (this.pullsChunks) this.pullNext(rec);
+      this.host.pfnsRead(rec);
     }
     this.maybeComplete();
   }
