@@ -148,6 +148,17 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
     if (this.events.observed && this.events.listenerCount('page-loaded') > 0) this.events.emit('page-loaded', { time: this.kernel.now, gfn: g });
   }
 
+  /** PagerHost: the pages from..to−1 were loaded. */
+  settledRange(from: number, to: number): void {
+    if (this.iopf === null && !this.events.observed) this.mapper.settledRange(from, to);
+    else for (let g = from; g < to; g++) this.settled(g);
+  }
+
+  /** PagerHost: a PAGE_DATA record was loaded. */
+  pfnsRead(rec: StreamRecord): void {
+    this.source.release(rec);
+  }
+
   /** PagerHost: responses were consumed. */
   slotsFreed(): void {
     this.ring.wake(this.woke);

@@ -267,6 +267,24 @@ describe('GuestMemory transitions', () => {
   });
 });
 
+describe('GuestMemory.loadRun and pendingIn', () => {
+  it('loads a run of pending pages at once, keeps the loaded-twice invariant, declines a run with a dropped page', () => {
+    const m = memory(70, { kind: 'all' });
+    m.markRequested(40);
+    expect(m.loadRun(3, 68)).toBe(true);
+    expect(m.pending).toBe(5);
+    expect([2, 3, 40, 67, 68].map((g) => m.isReady(g))).toEqual([false, true, true, true, false]);
+    expect([m.unasked.next(3), m.destVersion(67)]).toEqual([68, 2]);
+    expect(() => m.loadRun(66, 70)).toThrow(/invariant: page 66 loaded twice/);
+    expect([m.pendingIn(0, 70), m.pendingIn(60, 69)]).toEqual([5, 1]);
+    m.drop(69);
+    expect(m.loadRun(68, 70)).toBe(false);
+    expect([m.isReady(68), m.pending]).toEqual([false, 4]);
+    expect([m.pendingIn(0, 70), m.pendingIn(60, 69), m.pendingIn(5, 5)]).toEqual([4, 1, 0]);
+    expect(() => m.pendingIn(60, 71)).toThrow(/pendingIn/);
+  });
+});
+
 describe('Waiters', () => {
   const released = (w: Waiters, gfn: number) => {
     const out: number[] = [];
@@ -287,6 +305,14 @@ describe('Waiters', () => {
     expect(released(w, 4)).toEqual([]);
     expect(released(w, 5)).toEqual([20]);
     expect(w.live).toBe(0);
+  });
+
+  it('releaseRange releases page by page in order, across words', () => {
+    const w = new Waiters(100), out: number[] = [];
+    for (const [g, r] of [[70, 1], [3, 2], [40, 3], [3, 4], [90, 5]]) w.add(g!, r!);
+    w.releaseRange(2, 71, { pageArrivedFor: (r) => out.push(r) });
+    expect(out).toEqual([4, 2, 3, 1]);
+    expect(w.live).toBe(1);
   });
 
   it('the same request may wait on several gfns (a range)', () => {
@@ -381,18 +407,27 @@ describe('LatencyLog', () => {
 });
 
 describe('NextMember with members coming back', () => {
-  it('add / remove / next / prev / has agree with a Set over random operations', () => {
+  it('add / remove / removeRange / next / prev / firstIn / countIn / has agree with a Set over random operations', () => {
     fc.assert(fc.property(
       fc.integer({ min: 1, max: 3000 }),
-      fc.array(fc.tuple(fc.constantFrom('add', 'remove', 'next'), fc.nat()), { maxLength: 400 }),
+      fc.array(fc.tuple(fc.constantFrom('add', 'remove', 'removeRange', 'next'), fc.nat(), fc.nat({ max: 100 })), { maxLength: 400 }),
       (size, ops) => {
         const set = new NextMember(size);
         const model = new Set(Array.from({ length: size }, (_, i) => i));
-        for (const [op, raw] of ops) {
-          const i = raw % (size + 40);
+        for (const [op, raw, len] of ops) {
+          const i = raw % (size + 40), to = Math.min(size, i + len);
           if (op === 'add' && i < size) { set.add(i); model.add(i); }
           else if (op === 'remove' && i < size) { set.remove(i); model.delete(i); }
-          else {
+          else if (op === 'removeRange' && i < size) {
+            set.removeRange(i, to);
+            for (let j = i; j < to; j++) model.delete(j);
+          } else {
+            let first = to;
+            for (let j = i; j < to; j++) if (model.has(j)) { first = j; break; }
+            if (i < size) expect(set.firstIn(i, to)).toBe(first);
+            let inRange = 0;
+            for (let j = i; j < to; j++) if (model.has(j)) inRange++;
+            if (i < size) expect(set.countIn(i, to)).toBe(inRange);
             let want = size;
             for (let j = i; j < size; j++) if (model.has(j)) { want = j; break; }
             expect(set.next(i)).toBe(want);

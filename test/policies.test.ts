@@ -166,6 +166,26 @@ describe('takeBackground', () => {
   });
 });
 
+describe('PfnSlab', () => {
+  it('reuses an array once every record taken from it is released, never before', () => {
+    const slab = new PfnSlab(undefined, 4);
+    const pushAll = (...gs: number[]) => { for (const g of gs) slab.push(g); };
+    pushAll(1, 2, 3);
+    const a = slab.data, r1 = slab.take();
+    pushAll(4, 5, 6);
+    const b = slab.data, r2 = slab.take();
+    expect([r1, r2, b === a]).toEqual([0, 0, false]);
+    expect(Array.from(b.subarray(0, 3))).toEqual([4, 5, 6]);
+    slab.release(a, 3);
+    pushAll(7, 8); // b is full: the released `a` takes over, b's record still unreleased
+    expect(slab.data).toBe(a);
+    expect(Array.from(b.subarray(0, 3))).toEqual([4, 5, 6]);
+    pushAll(9, 10, 11); // `a` full: b is not released, so a fresh array
+    expect([slab.data === a, slab.data === b]).toEqual([false, false]);
+    expect(Array.from(a.subarray(0, 2))).toEqual([7, 8]);
+  });
+});
+
 describe('prefault', () => {
   it('sends F pages after and B before each requested page, then scans on after the last', () => {
     const unsent = new NextMember(32);

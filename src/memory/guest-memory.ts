@@ -117,6 +117,20 @@ export class GuestMemory {
     return this.state[gfn] === PageState.READY;
   }
 
+  /** Pending pages (neither ready nor dropped) in from..to−1. */
+  pendingIn(from: number, to: number): number {
+    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= this.pages)) {
+      throw new PostcopyEmuError('GuestMemory.pendingIn', `GuestMemory.pendingIn: must be a range inside 0..${this.pages}, got ${from}..${to}`);
+    }
+    if (this.dropped > 0) {
+      let n = 0;
+      for (let g = from; g < to; g++) if (this.state[g] !== PageState.READY && this.state[g] !== PageState.DROPPED) n++;
+      return n;
+    }
+    // Without dropped pages the ready ones are those holding the source's copy: a word at a time.
+    return to - from - this.hasSourceCopy.countIn(from, to);
+  }
+
   /** Loads the source's content of a pending page; returns false for a dropped page (discarded). */
   load(gfn: number): boolean {
     this.gfn('load', gfn);
@@ -128,6 +142,29 @@ export class GuestMemory {
     if (s === PageState.OUTSTANDING) this.unasked.remove(gfn);
     this.hasSourceCopy.add(gfn);
     this.pending--;
+    return true;
+  }
+
+  /**
+   * load() for the run from..to−1 of pending pages, a word at a time in the page sets (the
+   * pager's hot path: a record's pages come in runs). Returns false, changing nothing, when the
+   * run holds a dropped page: the caller then loads page by page.
+   */
+  loadRun(from: number, to: number): boolean {
+    this.gfn('loadRun', from);
+    this.gfn('loadRun', to - 1);
+    const state = this.state;
+    // Dropped pages are rare (ballooning): without any, a run's READY pages are its source copies.
+    if (this.dropped > 0) {
+      for (let g = from; g < to; g++) if (state[g] === PageState.DROPPED) return false;
+    }
+    const ready = this.hasSourceCopy.firstIn(from, to);
+    if (ready < to) throw new Error(`invariant: page ${ready} loaded twice`);
+    state.fill(PageState.READY, from, to);
+    // Paging-in and requested pages already left `unasked`: removing them again changes nothing.
+    this.unasked.removeRange(from, to);
+    this.hasSourceCopy.addRange(from, to);
+    this.pending -= to - from;
     return true;
   }
 

@@ -62,6 +62,15 @@ export class NextMember {
     }
   }
 
+  /** Removes from..to−1, a word at a time. */
+  removeRange(from: number, to: number): void {
+    for (let i = from; i < to;) {
+      const lo = i & 31, n = Math.min(32 - lo, to - i);
+      this.removeBits(i >>> 5, n === 32 ? ~0 : ((1 << n) - 1) << lo);
+      i += n;
+    }
+  }
+
   has(i: number): boolean {
     return i >= 0 && i < this.size && ((this.words[i >>> 5]! >>> (i & 31)) & 1) === 1;
   }
@@ -116,6 +125,29 @@ export class NextMember {
     }
     w = (sw << 5) + ctz(bits);
     return (w << 5) + ctz(words[w]!);
+  }
+
+  /** Members in from..to−1, a word at a time. */
+  countIn(from: number, to: number): number {
+    const words = this.words;
+    let n = 0;
+    for (let i = from; i < to;) {
+      const lo = i & 31, k = Math.min(32 - lo, to - i);
+      const bits = words[i >>> 5]! & (k === 32 ? ~0 : ((1 << k) - 1) << lo);
+      if (bits !== 0) n += popcount32(bits);
+      i += k;
+    }
+    return n;
+  }
+
+  /** The first member in from..to−1, or `to` when none is: next() bounded, for short ranges. */
+  firstIn(from: number, to: number): number {
+    const words = this.words;
+    for (let i = from; i < to; i = (i | 31) + 1) {
+      const here = words[i >>> 5]! & (-1 << (i & 31));
+      if (here !== 0) return Math.min(to, (i & ~31) + ctz(here));
+    }
+    return to;
   }
 
   /** The first index at or after i that is not a member, or `size` when none is. */

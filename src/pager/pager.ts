@@ -19,6 +19,10 @@ export interface PagerHost {
   sendBack(record: BackRecord): void;
   /** A page was loaded (guest-accessible now) or dropped. */
   settled(gfn: number): void;
+  /** settled() for each page of from..to−1, all loaded. */
+  settledRange(from: number, to: number): void;
+  /** A PAGE_DATA record's pfns were read for the last time: their slab may reuse them. */
+  pfnsRead(record: StreamRecord): void;
   /** Xen consumed the response to ring request `id` (its slot is about to be freed). */
   answered(id: number): void;
   /** The responses of a notify were consumed: time to wake ring waiters. */
@@ -208,14 +212,20 @@ export class Pager implements WaitTarget {
       const pfns = rec.pfns!, huge = this.hostPages;
       for (let i = rec.at, end = i + rec.count; i < end; i++) {
         const g = pfns[i]!;
-        if (huge === null) this.place(g);
-        else {
+        if (huge === null) {
+          // Consecutive pfns (a background scan's) are placed as one run.
+          let n = 1;
+          while (i + n < end && pfns[i + n] === g + n) n++;
+          this.placeRun(g, g + n);
+          i += n - 1;
+        } else {
           // A huge page waits for its last piece, then is placed whole.
           const first = huge.arrive(g);
           if (first >= 0) for (let p = first, end = huge.end(first); p < end; p++) if (!this.memory.isSettled(p)) this.place(p);
         }
       }
       if (this.pullsChunks) this.pullNext(rec);
+      this.host.pfnsRead(rec);
     }
     this.maybeComplete();
   }
@@ -229,6 +239,15 @@ export class Pager implements WaitTarget {
     this.pagesLoaded++;
     this.host.settled(g);
     this.waiters.release(g, this);
+  }
+
+  /** place() for each page of from..to−1. */
+  private placeRun(from: number, to: number): void {
+    if (to - from > 1 && this.memory.loadRun(from, to)) {
+      this.pagesLoaded += to - from;
+      this.host.settledRange(from, to);
+      this.waiters.releaseRange(from, to, this);
+    } else for (let g = from; g < to; g++) this.place(g);
   }
 
   /** CRIU's `handle_requests`: the next chunk is asked for once every request is answered. */

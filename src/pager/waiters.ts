@@ -79,6 +79,19 @@ export class Waiters {
     }
   }
 
+  /** release() for every page of from..to−1 in order, skipping a word of pages nobody waits on at once. */
+  releaseRange(from: number, to: number, target: WaitTarget): void {
+    if (this.live === 0) return;
+    for (let g = from; g < to;) {
+      const w = this.waited[g >>> 5]!;
+      if (w === 0) g = (g | 31) + 1;
+      else {
+        if ((w >>> (g & 31)) & 1) this.release(g, target);
+        g++;
+      }
+    }
+  }
+
   private resize(size: number): void {
     const r = new Int32Array(size); r.set(this.req); this.req = r;
     const n = new Int32Array(size); n.set(this.next); this.next = n;

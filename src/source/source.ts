@@ -346,6 +346,11 @@ export class Source {
     return streamRecord(RecordType.POSTCOPY_PAGE_DATA, pageDataBytes(n, this.memory.pageSize, zeros), n, slab.data, at, batched, zeros);
   }
 
+  /** The destination is done with a record's pfns: the slab may write over them. */
+  release(record: StreamRecord): void {
+    this.slab.release(record.pfns!, record.count);
+  }
+
   /** The CPU a record of n pages costs to build: each data page is copied, each zero page scanned (the check reads all of it). */
   private buildNs(n: number, zeros: number): number {
     const p = this.params;

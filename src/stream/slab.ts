@@ -5,12 +5,18 @@ import { FRESH, type Alloc } from '../memory/arena.ts';
  * count) into it instead of an array of its own, so building a record allocates no array.
  * The pfns pushed since the last `take` are the record being built. When `data` is full a fresh
  * array takes over (the record being built is copied along); records already taken keep the
- * old one, which nothing writes again.
+ * old one, which nothing writes again until their reader released every one of them.
  */
 export class PfnSlab {
   data: Int32Array;
   private start = 0;
   private end = 0;
+  /** Pfns of `data`'s records not released yet (their reader may still read them). */
+  private unreleased = 0;
+  /** The same for arrays `data` used to be; weak, as records lost in flight are never released. */
+  private readonly retired = new WeakMap<Int32Array, number>();
+  /** A retired array whose records were all released: the next renew takes it (no fresh memory to fault in). */
+  private spare: Int32Array | null = null;
 
   /** `alloc`: where the first array comes from (an Arena reuses it run after run); later ones are fresh. */
   constructor(alloc: Alloc = FRESH, private readonly size = 1 << 14) {
@@ -27,17 +33,44 @@ export class PfnSlab {
     this.data[this.end++] = gfn;
   }
 
+  /** Pushes from, from+1, …, from+count−1. */
+  pushRun(from: number, count: number): void {
+    while (this.end + count > this.data.length) this.renew();
+    const data = this.data;
+    for (let i = 0; i < count; i++) data[this.end + i] = from + i;
+    this.end += count;
+  }
+
   /** Ends the record being built: where its pfns start in `data` (read `data` after this call). */
   take(): number {
     const at = this.start;
+    this.unreleased += this.end - at;
     this.start = this.end;
     return at;
   }
 
+  /** A record's reader is done with its `count` pfns in `data` (optional: an unreleased array is left to the GC). */
+  release(data: Int32Array, count: number): void {
+    if (data === this.data) this.unreleased -= count;
+    else {
+      const left = this.retired.get(data)! - count;
+      if (left > 0) this.retired.set(data, left);
+      else if (data.length === this.size) {
+        this.retired.delete(data);
+        this.spare = data;
+      }
+    }
+  }
+
   private renew(): void {
     const keep = this.end - this.start;
-    const data = new Int32Array(Math.max(this.size, keep * 2));
+    const spare = keep * 2 <= this.size ? this.spare : null;
+    const data = spare ?? new Int32Array(Math.max(this.size, keep * 2));
+    if (spare !== null) this.spare = null;
     data.set(this.data.subarray(this.start, this.end));
+    if (this.unreleased > 0) this.retired.set(this.data, this.unreleased);
+    else if (this.data.length === this.size) this.spare = this.data;
+    this.unreleased = 0;
     this.data = data;
     this.start = 0;
     this.end = keep;

@@ -1,6 +1,6 @@
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Rng } from '../kernel/rng.ts';
-import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
 import { EBUSY, RequestKind, type FaultRing } from '../ring/ring.ts';
 import type { Range, Scenario } from '../scenario/schema.ts';
 
@@ -68,6 +68,12 @@ export class Mapper {
     if (gfn >= this.lo && gfn < this.hi) this.missing--;
   }
 
+  /** settled() for every page of from..to−1. */
+  settledRange(from: number, to: number): void {
+    const n = Math.min(to, this.hi) - Math.max(from, this.lo);
+    if (n > 0) this.missing -= n;
+  }
+
   private nextMapping(): void {
     this.index++;
     if (this.index >= this.mappings.start.length) {
@@ -77,14 +83,7 @@ export class Mapper {
     }
     this.lo = this.mappings.start[this.index]!;
     this.hi = this.lo + this.mappings.count[this.index]!;
-    // The state array itself: a storm's mappings cover the guest, and validation keeps them inside it.
-    const state = this.memory.state;
-    let missing = 0;
-    for (let g = this.lo; g < this.hi; g++) {
-      const st = state[g];
-      if (st !== PageState.READY && st !== PageState.DROPPED) missing++;
-    }
-    this.missing = missing;
+    this.missing = this.memory.pendingIn(this.lo, this.hi);
     this.firstCall = true;
     this.call();
   }
