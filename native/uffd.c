@@ -425,6 +425,18 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A typed array argument of kind `want`: its data and element count; false with `msg` thrown. */
+static bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, const char *msg, void **data, size_t *len) {
+  bool is_ta = false;
+  napi_typedarray_type tat;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta
+      || napi_get_typedarray_info(env, v, &tat, len, data, NULL, NULL) != napi_ok || tat != want) {
+    throw_type(env, msg);
+    return false;
+  }
+  return true;
+}
+
 static napi_value js_wait_faults(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (!get_args(env, info, 3, argv)) return NULL;
@@ -435,14 +447,9 @@ static napi_value js_wait_faults(napi_env env, napi_callback_info info) {
   napi_get_value_double(env, argv[1], &timeout_d);
   if (timeout_d != timeout_d) return throw_range(env, "uffd: timeoutMs must not be NaN");
 
-  bool is_ta = false;
-  napi_is_typedarray(env, argv[2], &is_ta);
-  if (!is_ta) return throw_type(env, "uffd: out must be a Float64Array");
-  napi_typedarray_type tat;
   size_t cap;
   void *data;
-  NAPI_CALL(env, napi_get_typedarray_info(env, argv[2], &tat, &cap, &data, NULL, NULL));
-  if (tat != napi_float64_array) return throw_type(env, "uffd: out must be a Float64Array");
+  if (!get_typed(env, argv[2], napi_float64_array, "uffd: out must be a Float64Array", &data, &cap)) return NULL;
   double *out = (double *)data;
 
   region_t *r = get_region(env, argv[0]);
@@ -573,14 +580,9 @@ static napi_value js_copy(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 3, argv)) return NULL;
   uint64_t off;
   if (!get_uint(env, argv[1], "offset", &off)) return NULL;
-  bool is_ta = false;
-  napi_is_typedarray(env, argv[2], &is_ta);
-  if (!is_ta) return throw_type(env, "uffd: src must be a Uint8Array");
-  napi_typedarray_type tat;
   size_t len;
   void *src;
-  NAPI_CALL(env, napi_get_typedarray_info(env, argv[2], &tat, &len, &src, NULL, NULL));
-  if (tat != napi_uint8_array) return throw_type(env, "uffd: src must be a Uint8Array");
+  if (!get_typed(env, argv[2], napi_uint8_array, "uffd: src must be a Uint8Array", &src, &len)) return NULL;
   region_t *r = get_region(env, argv[0]);
   if (!r) return NULL;
   return place(env, r, off, len, (const uint8_t *)src, "copy: UFFDIO_COPY");
