@@ -77,10 +77,8 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
 
     const stopThreads = async () => {
       pagerStopped = true;
-      if (ring) {
-        ringAbort(ring);
-        Atomics.notify(ring, RING.PUT);
-      }
+      if (ring) ringAbort(ring);
+      wakePager();
       if (state) {
         // Every page not present reads ABORTED, so a vCPU between its check and its wait sees a
         // changed word and wakes (a vCPU blocked in the kernel gets a zero page); then terminate,
@@ -121,7 +119,12 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
 
     // The pager: take every gfn off the ring and ask for the pages still missing; then wait on
     // the ring's PUT counter for the next. While the preempt thread runs, it is the ring's one
-    // consumer, and this waits to be woken when it stops.
+    // consumer: this sleeps until wakePager(), not woken by every fault.
+    let handBack: (() => void) | null = null;
+    const wakePager = () => {
+      if (ring) Atomics.notify(ring, RING.PUT);
+      handBack?.();
+    };
     const pager = async () => {
       const r = ring!, st = state!;
       const request = (g: number) => {
@@ -129,8 +132,8 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         conn.write(requestFrame(counters, g));
       };
       while (!pagerStopped) {
-        const seen = preemptThread ? Atomics.load(r, RING.PUT) : ringDrain(r, request);
-        await putAfter(r, seen);
+        if (preemptThread) await new Promise<void>((wake) => (handBack = wake));
+        else await putAfter(r, ringDrain(r, request));
       }
     };
 
@@ -138,7 +141,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       if (settled || !setup || !complete || count(COUNT.PRESENT) < setup.pages || vcpusDone < workers.length) return;
       settled = true;
       pagerStopped = true;
-      Atomics.notify(ring!, RING.PUT);
+      wakePager();
       const done = results.filter((r): r is VcpuResult => r !== undefined);
       const faults = done.reduce((n, r) => n + r.faults, 0);
       const vcpuMs = new Array<number>(setup.vcpus).fill(0);
@@ -312,7 +315,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     const stopPreempt = () => {
       void preemptThread?.terminate();
       preemptThread = null;
-      if (ring) Atomics.notify(ring, RING.PUT);
+      wakePager();
     };
     /** COMPLETE has come on the main connection, and on the preempt one while it is open. */
     const completed = () => {
