@@ -289,12 +289,20 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
   /** The outage is over: let the destination connect again. */
   function heal(): void {
     graceTimer = setTimeout(() => fail(new PostcopyEmuError('live', `the destination did not reconnect within ${RECONNECT_GRACE_MS / 1000} s of the link coming back`)), RECONNECT_GRACE_MS);
+    listen();
+  }
+
+  /** Opens the listener again (a no-op while it listens). */
+  function listen(): void {
     incoming!.open().catch((e: Error) => fail(new PostcopyEmuError('live', `cannot listen for the destination again: ${e.message}`)));
   }
 
   /** RECV_BITMAP arrived: what the destination does not hold is sent again, then RESUME_ACK. */
   function resume(held: Uint8Array): void {
     setStatus('postcopy-recover');
+    // The link is up: the listener takes the preempt connection and any later reconnection (a
+    // destination that found the connection dead first came in before cut() closed it).
+    listen();
     // Only the pages sent so far (the unsent set's gaps) can be missing at the destination.
     for (let g = unsent.nextGap(0); g < pages; g = unsent.nextGap(g + 1)) {
       if (((held[g >>> 3]! >>> (g & 7)) & 1) === 0) {
