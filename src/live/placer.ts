@@ -44,32 +44,45 @@ export interface Placement {
   copyTimes: BigInt64Array;
 }
 
+/** A frame's run first..first+n−1: inside the guest, then counted as received. */
+function receive(p: Placement, f: Frame, first: number, n: number): void {
+  if (first + n > p.pages) throw new FrameError(`${FrameType[f.type]} for gfns ${first}..${first + n - 1}, outside the guest's ${p.pages} pages`, f);
+  Atomics.add(p.counters, COUNT.RECEIVED, n);
+}
+
+/**
+ * Marks the page present: counted present (and its software waiters woken) by the one thread whose
+ * exchange found it not present yet, a duplicate by any other, as two threads may place it at once.
+ */
+function markPresent(p: Placement, gfn: number): void {
+  if (Atomics.exchange(p.state, gfn, PAGE.PRESENT) === PAGE.PRESENT) {
+    Atomics.add(p.counters, COUNT.DUPLICATES, 1);
+    return;
+  }
+  if (!p.uffd) Atomics.notify(p.state, gfn);
+  Atomics.add(p.counters, COUNT.PRESENT, 1);
+}
+
 /**
  * Places a PAGE frame's run of pages: each checked against its content and, unless present, placed
  * and its waiters woken. userfaultfd places the run with one UFFDIO_COPY (range population),
  * waking the vCPUs blocked on it in the kernel; pages already present are skipped by the kernel.
- * Two threads may place the same page at once: the state word's exchange decides which counts it.
  */
 export function placePages(p: Placement, f: Frame): void {
   const { gfn: first, version, bytes } = decodePage(f.payload, p.pageSize, f);
   const n = bytes.length / p.pageSize;
-  if (first + n > p.pages) throw new FrameError(`PAGE for gfns ${first}..${first + n - 1}, outside the guest's ${p.pages} pages`, f);
-  Atomics.add(p.counters, COUNT.RECEIVED, n);
+  receive(p, f, first, n);
   for (let k = 0; k < n; k++) {
     const gfn = first + k, page = bytes.subarray(k * p.pageSize, (k + 1) * p.pageSize);
     if (!holdsContent(p.seed, gfn, version, page)) Atomics.add(p.counters, COUNT.MISMATCHES, 1);
     // userfaultfd: marked present before the copy maps it, so a vCPU never finds a mapped page
     // not present (it would count a fault that never blocked); one touching in between waits in
     // the kernel for the copy. Software: the bytes first, then present, then the waiters.
-    if (Atomics.load(p.state, gfn) !== PAGE.PRESENT) {
+    if (Atomics.load(p.state, gfn) === PAGE.PRESENT) Atomics.add(p.counters, COUNT.DUPLICATES, 1);
+    else {
       if (!p.uffd) p.memory!.set(page, gfn * p.pageSize);
-      if (Atomics.exchange(p.state, gfn, PAGE.PRESENT) !== PAGE.PRESENT) {
-        if (!p.uffd) Atomics.notify(p.state, gfn);
-        Atomics.add(p.counters, COUNT.PRESENT, 1);
-        continue;
-      }
+      markPresent(p, gfn);
     }
-    Atomics.add(p.counters, COUNT.DUPLICATES, 1);
   }
   if (p.uffd) {
     const t0 = process.hrtime.bigint();
@@ -89,19 +102,12 @@ export function placePages(p: Placement, f: Frame): void {
 /**
  * Places a ZERO frame's run of zero pages: userfaultfd maps them with one UFFDIO_ZEROPAGE (marked
  * present first, as for a copy); the software pager's memory is zeros until a page is placed, so
- * marking them present is placing them. Counted as received and present, or duplicates.
+ * marking them present is placing them.
  */
 export function placeZero(p: Placement, f: Frame): void {
   const { gfn: first, count: n } = decodeZero(f.payload, f);
-  if (first + n > p.pages) throw new FrameError(`ZERO for gfns ${first}..${first + n - 1}, outside the guest's ${p.pages} pages`, f);
-  Atomics.add(p.counters, COUNT.RECEIVED, n);
-  for (let gfn = first; gfn < first + n; gfn++) {
-    if (Atomics.exchange(p.state, gfn, PAGE.PRESENT) === PAGE.PRESENT) Atomics.add(p.counters, COUNT.DUPLICATES, 1);
-    else {
-      if (!p.uffd) Atomics.notify(p.state, gfn);
-      Atomics.add(p.counters, COUNT.PRESENT, 1);
-    }
-  }
+  receive(p, f, first, n);
+  for (let gfn = first; gfn < first + n; gfn++) markPresent(p, gfn);
   if (p.uffd) p.uffd.zero(p.region, first * p.pageSize, n * p.pageSize);
 }
 
