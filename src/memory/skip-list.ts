@@ -13,6 +13,13 @@ export function popcount32(x: number): number {
 const msb = (x: number) => 31 - Math.clz32(x);
 /** Bits 0..b of a word. */
 const upTo = (b: number) => (b === 31 ? ~0 : (1 << (b + 1)) - 1);
+/** The bits of index i's word from i up to `to` (exclusive) or the word's end. */
+const spanBits = (i: number, to: number) => {
+  const lo = i & 31, n = Math.min(32 - lo, to - i);
+  return n === 32 ? ~0 : ((1 << n) - 1) << lo;
+};
+/** The first index of the word after index i's: the step of a word-at-a-time range loop. */
+const nextWord = (i: number) => (i | 31) + 1;
 
 /**
  * A set of indexes 0..n-1 as a bitmap with a summary bit per 32-bit word: membership, add and
@@ -55,20 +62,12 @@ export class NextMember {
 
   /** Adds from..to−1, a word at a time. */
   addRange(from: number, to: number): void {
-    for (let i = from; i < to;) {
-      const lo = i & 31, n = Math.min(32 - lo, to - i);
-      this.addBits(i >>> 5, n === 32 ? ~0 : ((1 << n) - 1) << lo);
-      i += n;
-    }
+    for (let i = from; i < to; i = nextWord(i)) this.addBits(i >>> 5, spanBits(i, to));
   }
 
   /** Removes from..to−1, a word at a time. */
   removeRange(from: number, to: number): void {
-    for (let i = from; i < to;) {
-      const lo = i & 31, n = Math.min(32 - lo, to - i);
-      this.removeBits(i >>> 5, n === 32 ? ~0 : ((1 << n) - 1) << lo);
-      i += n;
-    }
+    for (let i = from; i < to; i = nextWord(i)) this.removeBits(i >>> 5, spanBits(i, to));
   }
 
   has(i: number): boolean {
@@ -131,11 +130,9 @@ export class NextMember {
   countIn(from: number, to: number): number {
     const words = this.words;
     let n = 0;
-    for (let i = from; i < to;) {
-      const lo = i & 31, k = Math.min(32 - lo, to - i);
-      const bits = words[i >>> 5]! & (k === 32 ? ~0 : ((1 << k) - 1) << lo);
+    for (let i = from; i < to; i = nextWord(i)) {
+      const bits = words[i >>> 5]! & spanBits(i, to);
       if (bits !== 0) n += popcount32(bits);
-      i += k;
     }
     return n;
   }
@@ -143,7 +140,7 @@ export class NextMember {
   /** The first member in from..to−1, or `to` when none is: next() bounded, for short ranges. */
   firstIn(from: number, to: number): number {
     const words = this.words;
-    for (let i = from; i < to; i = (i | 31) + 1) {
+    for (let i = from; i < to; i = nextWord(i)) {
       const here = words[i >>> 5]! & (-1 << (i & 31));
       if (here !== 0) return Math.min(to, (i & ~31) + ctz(here));
     }
