@@ -57,9 +57,14 @@ export function decodePage(payload: Uint8Array, pageSize?: number, at?: FrameAt)
 
 /** ZERO: gfn u32, count u32 (≥ 1): a run of zero pages. */
 export function decodeZero(payload: Uint8Array, at?: FrameAt): RequestPayload {
-  if (payload.length !== 8) throw new FrameError(`ZERO payload is ${payload.length} bytes, expected 8`, at);
+  return decodeRun('ZERO', payload, at);
+}
+
+/** A run of pages (REQUEST, ZERO): gfn u32, count u32 ≥ 1. */
+function decodeRun(what: string, payload: Uint8Array, at?: FrameAt): RequestPayload {
+  if (payload.length !== 8) throw new FrameError(`${what} payload is ${payload.length} bytes, expected 8`, at);
   const count = u32At(payload, 4);
-  if (count === 0) throw new FrameError('ZERO count is 0, expected at least 1', at);
+  if (count === 0) throw new FrameError(`${what} count is 0, expected at least 1`, at);
   return { gfn: u32At(payload, 0), count };
 }
 
@@ -80,10 +85,7 @@ export function encodeRequest(gfn: number, count: number): Buffer {
 }
 
 export function decodeRequest(payload: Uint8Array, at?: FrameAt): RequestPayload {
-  if (payload.length !== 8) throw new FrameError(`REQUEST payload is ${payload.length} bytes, expected 8`, at);
-  const count = u32At(payload, 4);
-  if (count === 0) throw new FrameError('REQUEST count is 0, expected at least 1', at);
-  return { gfn: u32At(payload, 0), count };
+  return decodeRun('REQUEST', payload, at);
 }
 
 /** VERIFY as the destination's end-of-run report: u32 pagesPresent, u32 mismatches, UTF-8 JSON stats. */
