@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { crc32 } from 'node:zlib';
-import { FrameDecoder, FrameError, FrameType, HEADER_BYTES, MAX_PAYLOAD, encodeFrame, encodePageFrames, pageFrameBytes, type Frame } from '../src/live/frame.ts';
+import { FRAME_VERSION, FrameDecoder, FrameError, FrameType, HEADER_BYTES, MAX_PAYLOAD, encodeFrame, encodePageFrames, pageFrameBytes, type Frame } from '../src/live/frame.ts';
 import {
   decodeErrorText, decodeHello, decodePage, decodeRequest, decodeVerify, decodeZero, encodeErrorText, encodeHello, encodePage, encodeRequest, encodeVerify,
 } from '../src/live/payload.ts';
@@ -70,7 +70,7 @@ describe('frames round-trip', () => {
     const f = encodeFrame(FrameType.ERROR, encodeErrorText('123456789'));
     expect(f.subarray(0, HEADER_BYTES).toString('hex')).toBe(
       '50434c56' + // magic "PCLV"
-      '02' + // version
+      '03' + // version
       '06' + // type ERROR
       '0000' + // flags
       '00000009' + // length
@@ -161,14 +161,14 @@ describe('FrameDecoder errors', () => {
 
   it('unsupported version', () => {
     const bad = patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[4] = 1; });
-    expect(frameError(bad).message).toBe('frame 0 at byte 0: unsupported version 1 (expected 2)');
+    expect(frameError(bad).message).toBe('frame 0 at byte 0: unsupported version 1 (expected 3)');
   });
 
   it('unknown type', () => {
     expect(frameError(patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[5] = 0; })).message)
       .toBe('frame 0 at byte 0: unknown type 0');
-    expect(frameError(good, good, patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[5] = 11; })).message)
-      .toBe('frame 2 at byte 48: unknown type 11');
+    expect(frameError(good, good, patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[5] = 12; })).message)
+      .toBe('frame 2 at byte 48: unknown type 12');
   });
 
   it('flags other than 0', () => {
@@ -246,7 +246,7 @@ describe('payload decoders refuse a wrong length', () => {
 describe('encoders refuse what the wire cannot carry', () => {
   it('names the argument', () => {
     expect(thrown(PostcopyEmuError, () => encodeFrame(0 as FrameType, new Uint8Array(0))).message)
-      .toBe('encodeFrame.type: must be a FrameType (1..10), got 0');
+      .toBe('encodeFrame.type: must be a FrameType (1..11), got 0');
     expect(thrown(PostcopyEmuError, () => encodeFrame(FrameType.PAGE, new Uint8Array(MAX_PAYLOAD + 1))).field)
       .toBe('encodeFrame.payload.length');
     expect(thrown(PostcopyEmuError, () => encodePage(2 ** 32, 0, new Uint8Array(0))).message)
@@ -352,7 +352,7 @@ describe('FrameDecoder properties', () => {
           const stream = Buffer.from(bytes);
           if (valid >= 1 && stream.length >= 16) {
             stream.writeUInt32BE(0x50434c56, 0);
-            stream[4] = 2;
+            stream[4] = FRAME_VERSION;
             if (valid >= 2) {
               stream[5] = 1 + type;
               stream.writeUInt16BE(0, 6);

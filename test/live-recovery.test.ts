@@ -111,7 +111,7 @@ describe('live postcopy-preempt (loopback)', () => {
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
     const accepted = once(server, 'connection') as Promise<[Socket]>;
-    // A destination by hand: at HELLO it opens the preempt connection, then asks for the last page.
+    // A destination by hand: at HELLO it opens the preempt connection and says READY, then asks for the last page.
     const main = connect(port, '127.0.0.1');
     const t0 = performance.now();
     const src = runSource((await accepted)[0], s, () => performance.now() - t0, incomingOn(server, port, '127.0.0.1'));
@@ -132,6 +132,7 @@ describe('live postcopy-preempt (loopback)', () => {
       if (f.type === FrameType.HELLO) {
         const pre = connect(port, '127.0.0.1', () => pre.write(encodeFrame(FrameType.PREEMPT, new Uint8Array(0))));
         read(pre, got.preempt);
+        main.write(encodeFrame(FrameType.READY, new Uint8Array(0)));
         setTimeout(() => main.write(encodeFrame(FrameType.REQUEST, encodeRequest(pages - 1, 1))), 20);
       }
       if (f.type === FrameType.COMPLETE) main.end(encodeFrame(FrameType.VERIFY, encodeVerify({ pagesPresent: pages, mismatches: 0, stats: {} })));

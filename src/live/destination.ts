@@ -17,7 +17,7 @@ import { workerModule } from '../workers/pool.ts';
 import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, type Frame } from './frame.ts';
 import { decodeErrorText, encodeErrorText, encodeRecvBitmap, encodeVerify } from './payload.ts';
 import { RING, createRing, putAfter, ringAbort, ringDrain } from './ring.ts';
-import { PAGE, type FaultThreadInit, type VcpuInit, type VcpuMessage, type VcpuResult } from './vcpu-worker.ts';
+import { GO, PAGE, type FaultThreadInit, type VcpuInit, type VcpuMessage, type VcpuResult } from './vcpu-worker.ts';
 import { COPY, COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, type Placement } from './placer.ts';
 import type { PreemptInit, PreemptMessage } from './preempt-thread.ts';
 import { chooseBackend, readHello, sampleLatencies, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
@@ -64,7 +64,8 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     let uffd: Uffd | null = null, region = -1, backendReason: string | null = null, faultThread: Worker | null = null;
     let placement: Placement | null = null;
     const counters = createCounters(), count = (c: number) => Atomics.load(counters, c), copyTimes = createCopyTimes();
-    let helloAt = 0, resumedMs = -1;
+    let helloAt = 0, readyAt = -1, resumedMs = -1, unready = 0;
+    const go = new Int32Array(new SharedArrayBuffer(4));
     let complete = false, settled = false, pagerStopped = false;
     // COMPLETE comes on each connection: a page on the preempt one may arrive after main's COMPLETE.
     let completeMain = false, completePreempt = false;
@@ -91,6 +92,9 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
           }
         }
       }
+      // Parked vCPUs wake to find every page aborted.
+      Atomics.store(go, 0, GO);
+      Atomics.notify(go, 0);
       await Promise.allSettled(threads().map((w) => w.terminate()));
       closeRegion();
     };
@@ -193,26 +197,33 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       state = new Int32Array(new SharedArrayBuffer(s.pages * 4));
       ring = createRing(s.capacity);
       placement = { seed: s.seed, pages: s.pages, pageSize: s.pageSize, state, counters, uffd, region, memory, copyTimes };
+      // READY once every thread is up: the fault thread reading faults, the preempt connection
+      // open (or refused), each vCPU parked.
+      unready = (uffd ? 1 : 0) + (s.preempt && o.preemptTo ? 1 : 0) + (s.pattern === 'idle' ? 0 : s.vcpus);
       if (uffd) {
         faultThread = startThread({ fault: { uffd: region, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer, pageSize: s.pageSize } });
+        faultThread.once('message', threadReady);
         faultThread.on('error', (e) => fail(new PostcopyEmuError('live', `the fault thread failed: ${e.message}`)));
       }
       pager().catch(fail);
       openPreempt();
-      if (s.pattern === 'idle') {
-        resumedMs = 0;
-        return;
-      }
+      if (s.pattern !== 'idle') startVcpus(s, s.pattern);
+      if (unready === 0) switchover();
+    };
+
+    /** One vCPU thread per vCPU, parked until the switchover. */
+    const startVcpus = (s: Setup, pattern: VcpuInit['pattern']) => {
       const touches = Math.max(1, Math.floor((4 * s.regionCount) / s.vcpus));
       for (let v = 0; v < s.vcpus; v++) {
         const w = startThread({ vcpu: {
-          vcpu: v, vcpus: s.vcpus, memory: uffd ? { uffd: region } : memory!.buffer as SharedArrayBuffer, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer,
-          pageSize: s.pageSize, pattern: s.pattern, regionStart: s.regionStart, regionCount: s.regionCount, touches, writeFraction: s.writeFraction, seed: s.seed,
+          vcpu: v, vcpus: s.vcpus, memory: uffd ? { uffd: region } : memory!.buffer as SharedArrayBuffer, state: state!.buffer as SharedArrayBuffer, ring: ring!.buffer as SharedArrayBuffer,
+          go: go.buffer as SharedArrayBuffer, pageSize: s.pageSize, pattern, regionStart: s.regionStart, regionCount: s.regionCount, touches, writeFraction: s.writeFraction, seed: s.seed,
         } });
         workers.push(w);
         w.on('message', (r: VcpuMessage) => {
+          if (r.kind === 'parked') return threadReady();
           if (r.kind === 'started') {
-            if (resumedMs < 0) resumedMs = performance.now() - helloAt;
+            if (resumedMs < 0) resumedMs = performance.now() - readyAt;
             return;
           }
           if (results[v] !== undefined) return;
@@ -225,6 +236,19 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
           if (results[v] === undefined && !settled) fail(new PostcopyEmuError('live', `vCPU ${v} exited with code ${code} before it finished`));
         });
       }
+    };
+
+    const threadReady = () => {
+      if (--unready === 0 && readyAt < 0) switchover();
+    };
+    /** Everything is up: READY starts the source's clock, and the parked vCPUs run (the guest resumes here). */
+    const switchover = () => {
+      if (settled) return;
+      conn.write(encodeFrame(FrameType.READY, new Uint8Array(0)));
+      readyAt = performance.now();
+      if (setup!.pattern === 'idle') resumedMs = 0;
+      Atomics.store(go, 0, GO);
+      Atomics.notify(go, 0);
     };
 
     const handle = (f: Frame) => {
@@ -299,13 +323,16 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       } }));
       t.on('message', (m: PreemptMessage) => {
         if (settled || mine !== epoch || t !== preemptThread) return;
-        if (m.kind === 'placed') finish();
+        if (m.kind === 'open') {
+          if (readyAt < 0) threadReady();
+        } else if (m.kind === 'placed') finish();
         else if (m.kind === 'complete') {
           completePreempt = true;
           completed();
         } else if (m.kind === 'error') fail(new PostcopyEmuError('live', `the preempt connection: ${m.message}`));
         else if (m.kind === 'refused') {
           // Requested pages come on the main connection: the pager drains the ring again.
+          if (readyAt < 0) threadReady();
           stopPreempt();
           completed();
         } else if (m.kind === 'lost') lost(() => new PostcopyEmuError('live', `the preempt connection failed: ${m.message}`));

@@ -37,7 +37,7 @@ export interface DestinationStats {
   reRequestedPages: number;
   /** userfaultfd: the UFFDIO_COPY calls of one page and of a run, their pages and wall ns (null: the software pager). */
   uffdCopy: { singleCalls: number; singleNs: number; runCalls: number; runPages: number; runNs: number } | null;
-  /** ms from HELLO to the first vCPU running (the guest resumed on this side). */
+  /** ms from READY to the first vCPU running (the guest resumed on this side). */
   resumedMs: number;
   /** ms from HELLO to VERIFY. */
   elapsedMs: number;

@@ -24,11 +24,11 @@ export interface SourceResult {
   pagesDemanded: number;
   requests: number;
   bytesSent: number;
-  /** ms from HELLO to the last page written, and to VERIFY read. */
+  /** ms from READY (the switchover) to the last page written, and to VERIFY read. */
   completeMs: number;
   verifiedMs: number;
   verify: { pagesPresent: number; mismatches: number; stats: Record<string, unknown> };
-  /** Status changes from postcopy-active at 0 (ms from HELLO), as the source saw them. */
+  /** Status changes from postcopy-active at 0 (ms from READY), as the source saw them. */
   history: { status: MigrationStatus; 'at-ms': number }[];
   /** The guest's zero pages (`memory.zeroFraction`, `zeroRanges`): sent as ZERO frames. */
   zeroPages: number;
@@ -52,7 +52,7 @@ export interface Incoming {
 }
 
 /**
- * The live source (docs/live.md): sends HELLO, then every page of the guest as real bytes
+ * The live source (docs/live.md): sends HELLO, waits for READY (the destination is up: the switchover), then every page of the guest as real bytes
  * (content.ts: a function of seed, gfn and version 0), requested pages first — a p-queue with
  * priorities on the send path, one task per request or per 64-page background batch, each
  * waiting for the socket to drain (back-pressure) — the background in the order of the model's
@@ -61,7 +61,7 @@ export interface Incoming {
  * past the main stream's backlog (QEMU's postcopy-preempt channel).
  *
  * Recovery (docs/recovery.md): a scenario's `link-cut` or `source-crash` destroys the connections
- * at its time (ms from HELLO; whatever was in flight is lost) and pauses; once the outage is over
+ * at its time (ms from READY; whatever was in flight is lost) and pauses; once the outage is over
  * the destination connects again and its RECV_BITMAP says what it holds. Every page sent but not
  * held goes back to the unsent set, the push policy starts afresh over it, and RESUME_ACK tells
  * the destination to ask again for what its vCPUs wait on.
@@ -81,7 +81,8 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     verify: { pagesPresent: 0, mismatches: 0, stats: {} }, history: [{ status: 'postcopy-active', 'at-ms': 0 }], zeroPages: zero?.count() ?? 0, preemptWrites: 0, preemptBytes: 0, pauses: 0, resentPages: 0, pausedMs: 0,
   };
   let count = 0, pushing = true, failure: Error | null = null;
-  const t0 = clockMs();
+  // The clock starts at READY, the switchover (−1 before): the destination's set-up is not the migration's.
+  let t0 = -1;
   const now = () => clockMs() - t0;
 
   // The current connections; `epoch` counts cuts, so a lost connection's events are ignored.
@@ -168,6 +169,8 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
 
   let fail!: (e: Error) => void;
   let main!: (f: Frame) => void;
+  let ready!: () => void;
+  const readied = new Promise<void>((resolve) => (ready = resolve));
   const verified = new Promise<void>((resolve, reject) => {
     fail = (e: Error) => {
       failure ??= e;
@@ -176,7 +179,10 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     };
     /** A frame from the destination: on the main connection (REQUESTs on the preempt one too). */
     main = (f: Frame) => {
-      if (f.type === FrameType.REQUEST && status === 'postcopy-active') {
+      if (f.type === FrameType.READY && t0 < 0) {
+        t0 = clockMs();
+        ready();
+      } else if (f.type === FrameType.REQUEST && status === 'postcopy-active') {
         const { gfn, count: n } = decodeRequest(f.payload, f);
         if (gfn >= pages || n < 1) throw new PostcopyEmuError('frame', `frame ${f.index}: request for pages ${gfn}+${n} outside the guest's ${pages}`);
         r.requests++;
@@ -229,7 +235,8 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     });
     const lost = (why: string) => {
       if (role === 'new' || !current() || r.verifiedMs >= 0) return;
-      if (!s.recovery.enabled || !incoming) fail(new PostcopyEmuError('live', why));
+      // Before READY nothing has migrated yet: there is nothing to recover.
+      if (!s.recovery.enabled || !incoming || t0 < 0) fail(new PostcopyEmuError('live', why));
       else cut(0);
     };
     socket.on('error', (e) => lost(`the connection to the destination failed: ${e.message}`));
@@ -324,11 +331,13 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     socket.setNoDelay(true);
     attach(socket, false);
   });
-  const timers = timedFaults(s, new Rng(s.seed, 'faults'), 0)
-    .filter((f) => f.spec.kind === 'link-cut' || f.spec.kind === 'source-crash')
-    .map((f) => setTimeout(() => cut((f.end - f.start) / 1e6), f.start / 1e6));
+  let timers: NodeJS.Timeout[] = [];
   try {
     await write(encodeFrame(FrameType.HELLO, encodeHello({ scenario: s, seed: s.seed })));
+    await Promise.race([readied, verified]);
+    timers = timedFaults(s, new Rng(s.seed, 'faults'), 0)
+      .filter((f) => f.spec.kind === 'link-cut' || f.spec.kind === 'source-crash')
+      .map((f) => setTimeout(() => cut((f.end - f.start) / 1e6), f.start / 1e6));
     void queue.add(background, { priority: 0 });
     await verified;
     await queue.onIdle();

@@ -24,6 +24,8 @@ export interface VcpuInit {
   state: SharedArrayBuffer;
   /** The fault ring (ring.ts). */
   ring: SharedArrayBuffer;
+  /** One Int32: 0 while parked before the switchover, then GO (the guest runs). */
+  go: SharedArrayBuffer;
   pageSize: number;
   pattern: 'sequential' | 'random';
   regionStart: number;
@@ -49,8 +51,14 @@ export interface VcpuResult {
   readXor: number;
 }
 
-/** What a vCPU thread posts: `started` as its touch loop begins, then its result. */
-export type VcpuMessage = { kind: 'started'; vcpu: number } | VcpuResult;
+/**
+ * What a vCPU thread posts: `parked` once it waits for the switchover, `started` as its touch loop
+ * begins, then its result. The fault thread posts `parked` (vcpu −1) as it starts reading faults.
+ */
+export type VcpuMessage = { kind: 'parked'; vcpu: number } | { kind: 'started'; vcpu: number } | VcpuResult;
+
+/** The `go` word's value once the guest runs at the destination (parked threads wake). */
+export const GO = 1;
 
 /** Runs one vCPU's touches to the end (blocking: call it on a worker thread). */
 /** The addon in this thread (a worker loads its own copy of the module). */
@@ -60,7 +68,16 @@ function addon(): Uffd {
   return u.uffd;
 }
 
-export function runVcpu(o: VcpuInit, started: () => void = () => {}): VcpuResult {
+/**
+ * Waits for the switchover: a QEMU destination's vCPU threads exist before the guest runs there,
+ * so the thread's start-up (~0.25 s for a Node worker) is not the guest's downtime.
+ */
+function park(go: Int32Array, parked: () => void): void {
+  parked();
+  while (Atomics.load(go, 0) !== GO) Atomics.wait(go, 0, 0);
+}
+
+export function runVcpu(o: VcpuInit, started: () => void = () => {}, parked: () => void = () => {}): VcpuResult {
   const uffd = o.memory instanceof SharedArrayBuffer ? null : o.memory.uffd;
   const memory = new Uint8Array(uffd === null ? (o.memory as SharedArrayBuffer) : addon().view(uffd));
   const state = new Int32Array(o.state);
@@ -69,6 +86,7 @@ export function runVcpu(o: VcpuInit, started: () => void = () => {}): VcpuResult
   const offset = Math.floor((o.vcpu * o.regionCount) / o.vcpus);
   let latency = new Float64Array(Math.min(1024, Math.max(1, o.touches)));
   let faults = 0, writes = 0, readXor = 0, touches = 0, aborted = false;
+  park(new Int32Array(o.go), parked);
   const t0 = performance.now();
   started();
 
@@ -128,8 +146,9 @@ export interface FaultThreadInit {
  * page not yet asked for on the bounded fault ring (waiting while it is full, the ring's rule),
  * until the run aborts the ring.
  */
-export function runFaultThread(o: FaultThreadInit): void {
+export function runFaultThread(o: FaultThreadInit, ready: () => void = () => {}): void {
   const u = addon(), state = new Int32Array(o.state), ring = new Int32Array(o.ring), out = new Float64Array(256);
+  ready();
   while (!ringAborted(ring)) {
     const n = u.waitFaults(o.uffd, 50, out);
     for (let i = 0; i < n; i++) {
@@ -140,10 +159,14 @@ export function runFaultThread(o: FaultThreadInit): void {
 }
 
 const data = workerData as { vcpu?: VcpuInit; fault?: FaultThreadInit } | null;
-if (data?.fault) runFaultThread(data.fault);
+if (parentPort && data?.fault) {
+  const port = parentPort;
+  runFaultThread(data.fault, () => port.postMessage({ kind: 'parked', vcpu: -1 } satisfies VcpuMessage));
+}
 const init = data?.vcpu;
 if (parentPort && init) {
   const port = parentPort;
-  const r = runVcpu(init, () => port.postMessage({ kind: 'started', vcpu: init.vcpu } satisfies VcpuMessage));
+  const r = runVcpu(init, () => port.postMessage({ kind: 'started', vcpu: init.vcpu } satisfies VcpuMessage),
+    () => port.postMessage({ kind: 'parked', vcpu: init.vcpu } satisfies VcpuMessage));
   port.postMessage(r, [r.latencyNs.buffer as ArrayBuffer]);
 }
