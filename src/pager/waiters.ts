@@ -1,4 +1,5 @@
 import { FRESH, type Alloc } from '../memory/arena.ts';
+import { PfnMap } from '../memory/pfn-map.ts';
 
 /** Who hears the requests a load releases (an object's method: the same function in every run). */
 export interface WaitTarget {
@@ -8,13 +9,12 @@ export interface WaitTarget {
 /**
  * The pager's pending slots: for each pfn, the ring requests waiting for it (a pfn can have
  * several: several vCPUs, or a range request covering it). Linked lists in a growable pool of
- * typed arrays, so a wait costs no allocation. A bit per pfn says which have waits: a load with
- * nobody waiting reads that bit only, so the heads' memory is touched (made resident) only
- * where requests waited.
+ * typed arrays, so a wait costs no allocation, their heads in a PfnMap. A bit per pfn says which
+ * have waits: a load with nobody waiting reads that bit only.
  */
 export class Waiters {
   /** Per pfn with its bit set in `waited`, its first entry. */
-  private readonly head: Int32Array;
+  private readonly head = new PfnMap();
   private readonly waited: Int32Array;
   private req: Int32Array;
   private next: Int32Array;
@@ -24,7 +24,6 @@ export class Waiters {
   live = 0;
 
   constructor(pages: number, alloc: Alloc = FRESH) {
-    this.head = alloc.int32(pages);
     this.waited = alloc.int32((pages + 31) >>> 5);
     this.req = new Int32Array(64);
     this.next = new Int32Array(64);
@@ -56,8 +55,8 @@ export class Waiters {
     if ((this.waited[w]! & bit) === 0) {
       this.waited[w]! |= bit;
       this.next[e] = -1;
-    } else this.next[e] = this.head[gfn]!;
-    this.head[gfn] = e;
+    } else this.next[e] = this.head.get(gfn);
+    this.head.set(gfn, e);
     this.live++;
   }
 
@@ -67,7 +66,7 @@ export class Waiters {
     const w = gfn >>> 5, bit = 1 << (gfn & 31);
     if ((this.waited[w]! & bit) === 0) return;
     this.waited[w]! &= ~bit;
-    let e = this.head[gfn]!;
+    let e = this.head.take(gfn);
     while (e >= 0) {
       const n = this.next[e]!;
       to.pageArrivedFor(this.req[e]!);
