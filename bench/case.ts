@@ -151,6 +151,37 @@ function live(kind: 'idle' | 'random' | 'preempt' | 'rtt'): object {
   };
 }
 
+/**
+ * Issue #14: does the model, with this host's calibrated costs, predict a live run? `live
+ * --calibrate` (micro-runs and the idle stream's rate), then the live random-vCPU scenario three
+ * times and the model once on the parameter set; the medians' ratios (target: within ±25 %).
+ */
+function liveVsModel(): object {
+  const dir = mkdtempSync(join(tmpdir(), 'pce-bench-'));
+  const cli = (args: string[]) => {
+    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (r.status !== 0) throw new Error(`postcopy-emu ${args.join(' ')} failed: ${r.stderr}`);
+    return r.stdout;
+  };
+  const host = join(dir, 'host-local.yaml');
+  cli(['live', '--calibrate', '--output', host]);
+  const sets = ['memory.pages=65536', 'mapper.mapping={kind: none}', 'source.policy=qemu', 'workload={kind: random, vcpus: 2, region: {start: 0, count: 65536}}']
+    .flatMap((v) => ['--set', v]);
+  const measured = (r: LiveReport) => ({ total: r['total-time'], p50: r.emulator['fault-latency'].p50 / 1e6 });
+  const live = [0, 1, 2].map(() => measured(JSON.parse(cli(['live', '--preset', 'xen-2017-pure', ...sets, '--json', '-'])) as LiveReport));
+  writeFileSync(join(dir, 'scenario.yaml'), `preset: xen-2017-pure\n${readFileSync(host, 'utf8')}`);
+  const model = measured(JSON.parse(cli(['run', join(dir, 'scenario.yaml'), ...sets, '--json', '-'])) as LiveReport);
+  rmSync(dir, { recursive: true });
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
+  const total = median(live.map((l) => l.total)), p50 = median(live.map((l) => l.p50));
+  const pct = (m: number, l: number) => `${m >= l ? '+' : ''}${Math.round((m / l - 1) * 100)} %`;
+  return {
+    case: 'live-vs-model (256 MiB, 2 random vCPUs, qemu)', wallMs: Math.round(total),
+    note: `total: live ${live.map((l) => l.total.toFixed(0)).join('/')} ms, model ${model.total.toFixed(0)} (${pct(model.total, total)}); `
+      + `fault p50: live ${live.map((l) => l.p50.toFixed(2)).join('/')} ms, model ${model.p50.toFixed(2)} (${pct(model.p50, p50)})`,
+  };
+}
+
 const which = process.argv[2];
 const storm16 = { ...presetInput('xen-2017-pure'), memory: { pages: 4_194_304 } };
 /** Issue #13's scale targets: the pure storm at 10 Gbit/s both ways, 16 GiB to 1 TiB (storm-16g-10g … storm-1024g-10g). */
@@ -176,6 +207,7 @@ const out = which === 'kernel' ? kernelOnly()
   : which === 'sweep-64-j1' ? sweep64(1)
   : which === 'sweep-64-j2' ? sweep64(2)
   : which === 'soak-10000' ? await soak10000()
+  : which === 'live-vs-model' ? liveVsModel()
   : which === 'live-idle' || which === 'live-random' || which === 'live-preempt' || which === 'live-rtt' ? live(which.slice(5) as 'idle' | 'random' | 'preempt' | 'rtt')
   : null;
 if (!out) {
