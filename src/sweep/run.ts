@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { UsageError } from '../io/errors.ts';
 import { packageRoot, packageVersion } from '../io/package.ts';
 import { prepareOutputDir, writeAtomic } from '../io/write.ts';
-import { WorkerPool, workerModule } from '../workers/pool.ts';
+import { WorkerPool } from '../workers/pool.ts';
 import type { RunOutcome } from './worker.ts';
 import type { ScenarioInput } from '../scenario/schema.ts';
 import { appendRecord, readRecords, writeResults, RUNS, type RunRecord } from './output.ts';
@@ -129,7 +129,7 @@ export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<SweepResu
 
   let events = 0;
   const pool = new WorkerPool<{ index: number; scenario: ScenarioInput }, RunOutcome>(
-    workerModule('sweep/worker'), Math.max(1, Math.min(o.jobs, todo.length)),
+    'sweep/worker', Math.max(1, Math.min(o.jobs, todo.length)),
     (m, e) => ({ index: m.index, error: `worker crashed: ${e.message}` }));
   const aborted = new Promise<void>((resolve) => o.signal?.addEventListener('abort', () => resolve(), { once: true }));
   try {
