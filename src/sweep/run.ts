@@ -5,9 +5,7 @@ import { join } from 'node:path';
 import { UsageError } from '../io/errors.ts';
 import { packageRoot, packageVersion } from '../io/package.ts';
 import { prepareOutputDir, writeAtomic } from '../io/write.ts';
-import { WorkerPool } from '../workers/pool.ts';
-import type { RunOutcome } from './worker.ts';
-import type { ScenarioInput } from '../scenario/schema.ts';
+import { startSweepWorkers, type SweepWorkers } from './workers.ts';
 import { appendRecord, readRecords, writeResults, RUNS, type RunRecord } from './output.ts';
 import { scenarioOf, type Sweep } from './spec.ts';
 import type { Shard } from './shard.ts';
@@ -15,6 +13,11 @@ import type { Shard } from './shard.ts';
 export interface SweepOptions {
   dir: string;
   jobs: number;
+  /**
+   * Workers already started (the CLI starts them before it reads the sweep file, so they load
+   * meanwhile); at most `jobs` of them run. The sweep stops them when it ends, as its own.
+   */
+  workers?: SweepWorkers;
   resume: boolean;
   shard: Shard | null;
   /** Wall-clock timestamps for manifest.json (host information, never part of results). */
@@ -115,6 +118,9 @@ export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<SweepResu
   const resumed = records.length;
   const done = new Set(records.map((r) => r.index));
   const todo = mine.filter((r) => !done.has(r.index));
+  const jobs = Math.max(1, Math.min(o.jobs, todo.length));
+  const pool = o.workers ?? startSweepWorkers(jobs);
+  pool.limit(jobs);
   const manifest = {
     ...toolIdentity(),
     sweep: sweep.spec,
@@ -125,16 +131,14 @@ export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<SweepResu
     shard,
     startedAt: o.timestamp(),
   };
-  writeAtomic(join(o.dir, 'manifest.json'), JSON.stringify({ ...manifest, finishedAt: null }, null, 2) + '\n');
 
   let events = 0;
-  const pool = new WorkerPool<{ index: number; scenario: ScenarioInput }, RunOutcome>(
-    'sweep/worker', Math.max(1, Math.min(o.jobs, todo.length)),
-    (m, e) => ({ index: m.index, error: `worker crashed: ${e.message}` }));
   const aborted = new Promise<void>((resolve) => o.signal?.addEventListener('abort', () => resolve(), { once: true }));
   try {
-    await Promise.race([aborted, Promise.all(todo.map(async (run) => {
-      const outcome = await pool.run({ index: run.index, scenario: scenarioOf(sweep, run) });
+    // Every run is posted (the workers start on them at once), then the manifest is written in
+    // the same tick: no run is recorded before the manifest says which sweep it belongs to.
+    const finished = Promise.all(todo.map(async (run) => {
+      const outcome = await pool.run(scenarioOf(sweep, run));
       // A run a bound stopped (no progress, event cap) failed; one the horizon cut is a result.
       const rec: RunRecord = 'error' in outcome ? { ...run, status: 'failed', error: outcome.error }
         : outcome.report.emulator.truncated?.by === 'limit' ? { ...run, status: 'failed', error: outcome.report.emulator.truncated.reason }
@@ -144,7 +148,9 @@ export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<SweepResu
       appendRecord(o.dir, rec);
       records.push(rec);
       o.progress?.(records.length, mine.length, events);
-    }))]);
+    }));
+    writeAtomic(join(o.dir, 'manifest.json'), JSON.stringify({ ...manifest, finishedAt: null }, null, 2) + '\n');
+    await Promise.race([aborted, finished]);
   } finally {
     await (o.signal?.aborted ? pool.terminate() : pool.close());
   }

@@ -54,7 +54,7 @@ export class WorkerPool<In, Out> {
   private readonly queue: PQueue;
   private readonly module: BundledWorker | URL;
 
-  constructor(module: BundledWorker | URL, readonly jobs: number, private readonly crashed: (message: In, error: Error) => Out) {
+  constructor(module: BundledWorker | URL, jobs: number, private readonly crashed: (message: In, error: Error) => Out) {
     this.module = module;
     this.queue = new PQueue({ concurrency: jobs * DEPTH });
     for (let i = 0; i < jobs; i++) {
@@ -86,6 +86,15 @@ export class WorkerPool<In, Out> {
       for (const p of slot.pending) next.postMessage(p.message);
       failed.resolve(this.crashed(failed.message, e));
     });
+  }
+
+  /**
+   * Before the first message: keeps the first `jobs` workers and stops the rest, for a caller
+   * that started the pool before it knew how many it needs.
+   */
+  limit(jobs: number): void {
+    for (const slot of this.slots.splice(jobs)) void slot.worker?.terminate();
+    this.queue.concurrency = this.slots.length * DEPTH;
   }
 
   /** Queues one message; resolves with the worker's reply. */
