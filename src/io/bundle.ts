@@ -1,7 +1,7 @@
 /**
  * Loads the package's bundle (dist/cli-bundle/, made by scripts/bundle-cli.mjs) with V8's code
  * cache beside each script: the bytecode of what the build's training ran, so neither a command
- * nor a worker thread parses the bundle or compiles its functions again (~40 ms of a `run`, most
+ * nor a worker thread parses the bundle or compiles its functions again (~40 ms of a `run`, half
  * of a sweep worker's start). Node 20 caches no ES modules, so the scripts are tables of CommonJS
  * module functions run through vm.Script: main.cjs (what every command loads) and commands.cjs
  * (the modules commands and worker threads load when they run).
