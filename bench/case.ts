@@ -81,7 +81,7 @@ function sweep64(jobs: number): object {
     replications: 4,
     seed: 1,
   }));
-  // The built CLI, as a user runs it: its workers load the built modules, not the sources through tsx.
+  // The built CLI, as a user runs it: its workers load the built bundle, not the sources through tsx.
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, [bin, 'sweep', spec, '--out', join(dir, 'out'), '--jobs', String(jobs)], { encoding: 'utf8' });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;

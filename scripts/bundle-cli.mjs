@@ -1,15 +1,16 @@
-// Bundles the built CLI (dist/cli/main.js) with its dependencies into two CommonJS scripts for
-// dist/cli/bundle.js to load with V8's code cache (Node 20 caches no ES modules): main.cjs, what
-// every command loads (commander, the commands' options), and commands.cjs, the modules commands
-// load when they run (zod, the YAML parser, the emulator...). Each is a table of esbuild's chunks,
-// as module functions. It then runs a few commands on them to make each script's code cache
-// (SCRIPT.cache): a command neither parses nor compiles what those ran, and `presets` reads only
-// main.cjs and its small cache. vega and vega-lite (the report) stay in node_modules; the
-// workers load the unbundled dist/ modules.
+// Bundles the built CLI (dist/cli/main.js) and the sweep and soak workers with their dependencies
+// into two CommonJS scripts for dist/io/bundle.js to load with V8's code cache (Node 20 caches no
+// ES modules): main.cjs, what every command loads (commander, the commands' options), and
+// commands.cjs, the modules commands and workers load when they run (zod, the YAML parser, the
+// emulator...). Each is a table of esbuild's chunks, as module functions. It then runs a few
+// commands on them to make each script's code cache (SCRIPT.cache): a command or a worker neither
+// parses nor compiles what those ran, and `presets` reads only main.cjs and its small cache. vega
+// and vega-lite (the report) stay in node_modules.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { build, transform } from 'esbuild';
+import { BUNDLED_WORKERS, workerChunk } from '../dist/io/bundle.js';
 
 /**
  * zod's 40-odd message locales (260 KB of its 450 KB, parsed at every start) are re-exported as
@@ -51,7 +52,8 @@ const externalImport = {
 
 const out = 'dist/cli-bundle';
 const { outputFiles, metafile } = await build({
-  entryPoints: ['dist/cli/main.js'],
+  // Entry chunks: main.js, and each worker by its chunk's name (sweep-worker.js).
+  entryPoints: [{ in: 'dist/cli/main.js', out: 'main' }, ...BUNDLED_WORKERS.map((w) => ({ in: `dist/${w}.js`, out: workerChunk(w).slice(0, -3) }))],
   outdir: out,
   bundle: true,
   splitting: true,
@@ -90,14 +92,15 @@ rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 for (const [script, chunks] of Object.entries(tables)) {
   const text = `({${chunks.join(',\n')}})`;
-  // dist/cli/bundle.js reads the scripts as latin1 (a one-byte string, no UTF-8 decoding).
+  // dist/io/bundle.js reads the scripts as latin1 (a one-byte string, no UTF-8 decoding).
   if (/[^\x00-\x7f]/.test(text)) throw new Error(`${out}/${script} is not ASCII: escape the non-ASCII characters in its sources`);
   writeFileSync(join(out, script), text);
 }
 
 /**
  * The training: the commands whose start-up matters (listing, printing and running scenarios,
- * the storm's ring-bound demand paging among them), their output dropped.
+ * the storm's ring-bound demand paging among them) and what the workers run (a soak in-process;
+ * a sweep's run is a `run`), their output dropped.
  */
 const { loadCli } = await import('../dist/cli/bundle.js');
 const { main, scripts } = loadCli();
@@ -113,7 +116,7 @@ try {
     'workload: { kind: idle, vcpus: 1 }',
     'limits: { stopAt: resume }',
   ].join('\n'));
-  const commands = [['presets'], ['presets', 'xen-2017-hybrid'], ['run', scenario]];
+  const commands = [['presets'], ['presets', 'xen-2017-hybrid'], ['run', scenario], ['soak', '--seeds', '20', '--jobs', '1']];
   for (const args of commands) {
     const code = await main(['node', 'postcopy-emu', '--quiet', ...args], () => {});
     if (code !== 0) throw new Error(`training: postcopy-emu ${args.join(' ')} exited with ${code}`);

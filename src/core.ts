@@ -45,7 +45,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
   readonly source: Source;
   readonly mapper: Mapper;
   readonly vcpus: Vcpus;
-  readonly latency = new LatencyLog();
+  readonly latency: LatencyLog;
   readonly faults: FaultSchedule;
   readonly recovery: Recovery;
   /** When the guest ran again at the destination (ns), or −1 (startedAt, transitionAt and it start as doubles: see Kernel.now). */
@@ -75,6 +75,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
   ) {
     const s = scenario, k = kernel;
     this.resumedAt = this.startedAt = this.transitionAt = -1;
+    this.latency = new LatencyLog(alloc);
     this.memory = new GuestMemory(s.memory.pages, s.memory.pageSize, h.outstanding, alloc);
     this.memory.zero = h.zero;
     // userfaultfd has no ring: QEMU's faults queue without bound (shared/reference/postcopy.md §2).

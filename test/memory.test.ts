@@ -6,6 +6,7 @@ import { Rng } from '../src/kernel/rng.ts';
 import { Waiters } from '../src/pager/waiters.ts';
 import { PfnMap } from '../src/memory/pfn-map.ts';
 import { LATENCY_BUCKETS, LatencyLog } from '../src/metrics/latency.ts';
+import { Arena } from '../src/memory/arena.ts';
 
 describe('NextMember', () => {
   it('starts with every index a member', () => {
@@ -433,6 +434,35 @@ describe('LatencyLog', () => {
     expect(l.count).toBe(3000);
     expect(l.percentiles([50, 100])).toEqual([1500, 3000]);
     expect(l.sum).toBe((3000 * 3001) / 2);
+  });
+});
+
+describe('Arena', () => {
+  it('hands each array, after a reset, the smallest buffer of the last run that holds it, zero-filled', () => {
+    const arena = new Arena();
+    const small = arena.int32(100), big = arena.uint8(1 << 20), mid = arena.float64(1000);
+    small.fill(7);
+    big.fill(9);
+    mid.fill(1.5);
+    arena.reset();
+    // Asked in another order and other types: each lands in the buffer its size fits best.
+    const a = arena.uint8(8000), b = arena.int32(50), c = arena.int32(5000);
+    expect([a.buffer, b.buffer, c.buffer]).toEqual([mid.buffer, small.buffer, big.buffer]);
+    expect([a.length, b.length, c.length]).toEqual([8000, 50, 5000]);
+    expect([a.every((x) => x === 0), b.every((x) => x === 0), c.every((x) => x === 0)]).toEqual([true, true, true]);
+    // None left that holds 2000 doubles: a fresh buffer.
+    const d = arena.float64(2000);
+    expect([d.buffer === big.buffer || d.buffer === mid.buffer || d.buffer === small.buffer, d.byteLength]).toEqual([false, 16_000]);
+  });
+
+  it('lets a latency log grow past its first array and sort in buffers of the last run', () => {
+    const arena = new Arena();
+    for (let run = 0; run < 2; run++) {
+      arena.reset();
+      const l = new LatencyLog(arena);
+      for (let i = 3000; i >= 1; i--) l.add(i * (run + 1));
+      expect(l.percentiles([50, 100])).toEqual([1500 * (run + 1), 3000 * (run + 1)]);
+    }
   });
 });
 

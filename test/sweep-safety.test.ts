@@ -200,15 +200,35 @@ parentPort!.on('message', (n: number) => {
 });
 `;
 
+/** Writes a worker module into a temporary directory (.mts: outside the project no package.json says it is ESM). */
+function workerFile(name: string, code: string): string {
+  const module = join(mkdtempSync(join(tmpdir(), 'pce-pool-')), `${name}.mts`);
+  writeFileSync(module, code);
+  return module;
+}
+
 describe('the worker pool', () => {
   it('answers the message a crashed worker ran by crashed(), and runs those queued behind it on its replacement', async () => {
-    // .mts: outside the project no package.json says the module is ESM.
-    const module = join(mkdtempSync(join(tmpdir(), 'pce-pool-')), 'crashing-worker.mts');
-    writeFileSync(module, CRASHING_WORKER);
+    const module = workerFile('crashing-worker', CRASHING_WORKER);
     const pool = new WorkerPool<number, number | string>(pathToFileURL(module), 1, (n, e) => `${n}: ${e.message}`);
     try {
       // One worker holds two messages at once: 4 waits behind 3 when 3 kills it.
       expect(await Promise.all([1, 2, 3, 4, 5, 6].map((n) => pool.run(n)))).toEqual([10, 20, '3: boom', 40, 50, 60]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('runs every message on the workers limit() keeps', async () => {
+    const module = workerFile('thread-worker', `import { parentPort, threadId } from 'node:worker_threads';
+parentPort!.on('message', (n: number) => parentPort!.postMessage([n * 10, threadId]));
+`);
+    const pool = new WorkerPool<number, [number, number]>(pathToFileURL(module), 3, (n) => [n, -1]);
+    try {
+      pool.limit(1);
+      const replies = await Promise.all([1, 2, 3, 4, 5].map((n) => pool.run(n)));
+      expect(replies.map(([v]) => v)).toEqual([10, 20, 30, 40, 50]);
+      expect(new Set(replies.map(([, thread]) => thread)).size).toBe(1);
     } finally {
       await pool.close();
     }

@@ -1,4 +1,4 @@
-import { WorkerPool, workerModule } from '../workers/pool.ts';
+import { WorkerPool } from '../workers/pool.ts';
 import { Emulator } from '../emulator.ts';
 import { Arena, FRESH, type Alloc } from '../memory/arena.ts';
 import type { ScenarioInput } from '../scenario/schema.ts';
@@ -143,7 +143,7 @@ function inProcess(batches: Batch[], hooks: SoakHooks, total: number, progress?:
 
 /** Hands batches to `jobs` workers in seed order; a crashed worker fails its batch and is replaced. */
 async function onWorkers(batches: Batch[], jobs: number, total: number, progress?: (done: number, total: number) => void): Promise<BatchResult[]> {
-  const pool = new WorkerPool<Batch, BatchResult>(workerModule('check/soak-worker'), jobs, (b, e) => ({
+  const pool = new WorkerPool<Batch, BatchResult>('check/soak-worker', jobs, (b, e) => ({
     failures: Array.from({ length: b.count }, (_, j) => ({ seed: b.from + j, violations: [`worker crashed in seeds ${b.from}..${b.from + b.count - 1}: ${e.message}`] })),
     events: 0,
   }));

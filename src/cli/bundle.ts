@@ -1,71 +1,10 @@
-/**
- * Loads the CLI bundle (dist/cli-bundle/, made by scripts/bundle-cli.mjs) with V8's code cache
- * beside each script: the bytecode of what the build's training commands ran, so a command
- * neither parses the bundle nor compiles its functions again (~40 ms of a `run`). Node 20 caches
- * no ES modules, so the scripts are tables of CommonJS module functions run through vm.Script:
- * main.cjs (every command) and commands.cjs (the modules commands load when they run).
- */
-import { createRequire } from 'node:module';
-import type * as Fs from 'node:fs';
-import type * as Path from 'node:path';
+/** The CLI from the package's bundle (io/bundle.ts), as bin/postcopy-emu.mjs runs it. */
 import type * as Vm from 'node:vm';
-import type * as Url from 'node:url';
+import { loadBundle } from '../io/bundle.ts';
 import type { main } from './main.ts';
 
-// require: the ES module facades of node:fs and node:vm would read every export (fs's lazy streams among them).
-const require = createRequire(import.meta.url);
-const { readFileSync } = require('node:fs') as typeof Fs;
-const { join } = require('node:path') as typeof Path;
-const { Script } = require('node:vm') as typeof Vm;
-const { fileURLToPath, pathToFileURL } = require('node:url') as typeof Url;
-
-const DIR = fileURLToPath(new URL('../cli-bundle/', import.meta.url));
-
-interface Module {
-  exports: Record<string, unknown>;
-}
-type Factory = (exports: Module['exports'], require: (id: string) => unknown, module: Module, filename: string, dirname: string,
-  importMetaUrl: string, importExternal: (specifier: string) => Promise<unknown>) => void;
-
-/**
- * The bundle's main(), and the scripts loaded so far by file (the build makes their code caches).
- * A missing cache, or one V8 rejects (another node or V8 flags), only means compiling from source.
- */
+/** The bundle's main(), and its scripts so far (the build makes their code caches). */
 export function loadCli(): { main: typeof main; scripts: Map<string, Vm.Script> } {
-  const scripts = new Map<string, Vm.Script>();
-  const factories = new Map<string, Factory>();
-  const modules = new Map<string, Module>();
-  const nodeRequire = createRequire(join(DIR, 'main.cjs'));
-  const importMetaUrl = pathToFileURL(join(DIR, 'main.cjs')).href;
-
-  const load = (file: string) => {
-    let cachedData: Buffer | undefined;
-    try {
-      cachedData = readFileSync(`${file}.cache`);
-    } catch {
-      // None: compiled from source.
-    }
-    // The scripts are ASCII (the build checks), which latin1 reads exactly and twice as fast as UTF-8.
-    const script = new Script(readFileSync(file, 'latin1'), { filename: file, cachedData });
-    scripts.set(file, script);
-    for (const [name, factory] of Object.entries(script.runInThisContext() as Record<string, Factory>)) factories.set(name, factory);
-  };
-
-  /** A chunk by its name (`./chunk-X.js`; what main.cjs lacks is in commands.cjs), else a package or Node module. */
-  const requireAny = (id: string): unknown => {
-    if (!id.startsWith('./')) return nodeRequire(id);
-    const name = id.slice(2);
-    let module = modules.get(name);
-    if (!module) {
-      if (!factories.has(name)) load(join(DIR, 'commands.cjs'));
-      module = { exports: {} };
-      modules.set(name, module);
-      // The import() a vm.Script lacks, for vega (src/io/external.ts).
-      factories.get(name)!(module.exports, requireAny, module, join(DIR, name), DIR, importMetaUrl, (specifier) => import(specifier));
-    }
-    return module.exports;
-  };
-
-  load(join(DIR, 'main.cjs'));
-  return { main: (requireAny('./main.js') as { main: typeof main }).main, scripts };
+  const bundle = loadBundle();
+  return { main: (bundle.require('main.js') as { main: typeof main }).main, scripts: bundle.scripts };
 }

@@ -1,27 +1,34 @@
-/** Where per-page typed arrays come from. Every array handed out is zero-filled. */
+/** Where per-page and growing typed arrays come from. Every array handed out is zero-filled. */
 export interface Alloc {
   uint8(n: number): Uint8Array;
   int32(n: number): Int32Array;
+  float64(n: number): Float64Array;
 }
 
 /** Fresh arrays every time: safe when several emulators live at once (the default). */
 export const FRESH: Alloc = {
   uint8: (n) => new Uint8Array(n),
   int32: (n) => new Int32Array(n),
+  float64: (n) => new Float64Array(n),
 };
 
 /**
  * Reuses the same backing memory run after run, for a caller that runs one emulator at a time
- * (a sweep worker). Fresh multi-megabyte buffers cost page faults that, on this class of VM,
- * serialise across threads and dominate short runs; memory already faulted in only needs
- * zeroing. `reset()` before each run: every array from the previous run is then invalid.
+ * (a sweep or soak worker). Fresh multi-megabyte buffers cost page faults, and freeing them
+ * unmaps memory, which stops every thread of the process for a TLB flush: on this class of VM
+ * that dominates short runs and serialises workers; memory already faulted in only needs
+ * zeroing. Each array gets the smallest buffer the run has not taken yet that holds it, so runs
+ * that ask in another order or grow arrays in other steps still find theirs. `reset()` before
+ * each run: every array from the previous run is then invalid.
  */
 export class Arena implements Alloc {
-  private readonly buffers: ArrayBuffer[] = [];
-  private next = 0;
+  /** Buffers not taken since the last reset, by size. */
+  private free: ArrayBuffer[] = [];
+  private taken: ArrayBuffer[] = [];
 
   reset(): void {
-    this.next = 0;
+    this.free = this.free.concat(this.taken).sort((a, b) => a.byteLength - b.byteLength);
+    this.taken = [];
   }
 
   uint8(n: number): Uint8Array {
@@ -32,15 +39,24 @@ export class Arena implements Alloc {
     return new Int32Array(this.take(n * 4), 0, n);
   }
 
+  float64(n: number): Float64Array {
+    return new Float64Array(this.take(n * 8), 0, n);
+  }
+
   private take(bytes: number): ArrayBuffer {
-    let b = this.buffers[this.next];
-    if (b === undefined || b.byteLength < bytes) {
-      b = new ArrayBuffer(bytes);
-      this.buffers[this.next] = b;
-    } else {
-      new Uint8Array(b, 0, bytes).fill(0);
+    const free = this.free;
+    let lo = 0, hi = free.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (free[mid]!.byteLength < bytes) lo = mid + 1;
+      else hi = mid;
     }
-    this.next++;
+    let b: ArrayBuffer;
+    if (lo < free.length) {
+      b = free.splice(lo, 1)[0]!;
+      new Uint8Array(b, 0, bytes).fill(0);
+    } else b = new ArrayBuffer(bytes);
+    this.taken.push(b);
     return b;
   }
 }

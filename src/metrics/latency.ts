@@ -1,11 +1,13 @@
+import { FRESH, type Alloc } from '../memory/arena.ts';
+
 /** QEMU's postcopy-latency-dist: bucket N holds [2^N µs, 2^(N+1) µs); the last takes the rest. */
 export const LATENCY_BUCKETS = 24;
 
 /** Every fault latency (ns) in a growable typed array, plus QEMU's log2-µs histogram. */
 export class LatencyLog {
-  private values = new Float64Array(1024);
+  private values: Float64Array;
   /** The values sorted by the last percentile query (valid while its length is count). */
-  private sorted = new Float64Array(0);
+  private sorted: Float64Array = new Float64Array(0);
   count = 0;
   /** sum and max are doubles from the start: see Kernel.now. */
   sum = NaN;
@@ -13,13 +15,15 @@ export class LatencyLog {
   private min = Infinity;
   readonly buckets = new Array<number>(LATENCY_BUCKETS).fill(0);
 
-  constructor() {
+  /** `alloc`: where the values' arrays come from (see Arena). */
+  constructor(private readonly alloc: Alloc = FRESH) {
     this.sum = this.max = 0;
+    this.values = alloc.float64(1024);
   }
 
   add(ns: number): void {
     if (this.count === this.values.length) {
-      const v = new Float64Array(this.values.length * 2);
+      const v = this.alloc.float64(this.values.length * 2);
       v.set(this.values);
       this.values = v;
     }
@@ -44,7 +48,11 @@ export class LatencyLog {
     // Every fault of a ring-bound storm may wait exactly as long: then no sort is needed.
     if (this.min === this.max) return ps.map(() => this.max);
     // The native sort beats any selection written here in a process that has not warmed up.
-    if (this.sorted.length !== n) this.sorted = this.values.slice(0, n).sort();
+    if (this.sorted.length !== n) {
+      this.sorted = this.alloc.float64(n);
+      this.sorted.set(this.values.subarray(0, n));
+      this.sorted.sort();
+    }
     return ps.map((p) => this.sorted[Math.max(0, Math.ceil((p / 100) * n) - 1)]!);
   }
 }

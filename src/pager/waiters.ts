@@ -23,10 +23,10 @@ export class Waiters {
   private free = 0;
   live = 0;
 
-  constructor(pages: number, alloc: Alloc = FRESH) {
+  constructor(pages: number, private readonly alloc: Alloc = FRESH) {
     this.waited = alloc.int32((pages + 31) >>> 5);
-    this.req = new Int32Array(64);
-    this.next = new Int32Array(64);
+    this.req = alloc.int32(64);
+    this.next = alloc.int32(64);
     // The first pool starts on the free list, in the order `used` would hand it out: a run's
     // first adds then take the path of the later ones, whose V8 type feedback exists.
     for (let e = 0; e < 64; e++) this.next[e] = e + 1 < 64 ? e + 1 : -1;
@@ -92,7 +92,7 @@ export class Waiters {
   }
 
   private resize(size: number): void {
-    const r = new Int32Array(size); r.set(this.req); this.req = r;
-    const n = new Int32Array(size); n.set(this.next); this.next = n;
+    const r = this.alloc.int32(size); r.set(this.req); this.req = r;
+    const n = this.alloc.int32(size); n.set(this.next); this.next = n;
   }
 }

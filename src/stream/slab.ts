@@ -18,8 +18,8 @@ export class PfnSlab {
   /** A retired array whose records were all released: the next renew takes it (no fresh memory to fault in). */
   private spare: Int32Array | null = null;
 
-  /** `alloc`: where the first array comes from (an Arena reuses it run after run); later ones are fresh. */
-  constructor(alloc: Alloc = FRESH, private readonly size = 1 << 14) {
+  /** `alloc`: where its arrays come from (an Arena reuses them run after run). */
+  constructor(private readonly alloc: Alloc = FRESH, private readonly size = 1 << 14) {
     this.data = alloc.int32(size);
   }
 
@@ -65,7 +65,7 @@ export class PfnSlab {
   private renew(): void {
     const keep = this.end - this.start;
     const spare = keep * 2 <= this.size ? this.spare : null;
-    const data = spare ?? new Int32Array(Math.max(this.size, keep * 2));
+    const data = spare ?? this.alloc.int32(Math.max(this.size, keep * 2));
     if (spare !== null) this.spare = null;
     data.set(this.data.subarray(this.start, this.end));
     if (this.unreleased > 0) this.retired.set(this.data, this.unreleased);

@@ -5,16 +5,20 @@ import { join } from 'node:path';
 import { UsageError } from '../io/errors.ts';
 import { packageRoot, packageVersion } from '../io/package.ts';
 import { prepareOutputDir, writeAtomic } from '../io/write.ts';
-import { WorkerPool, workerModule } from '../workers/pool.ts';
-import type { RunOutcome } from './worker.ts';
-import type { ScenarioInput } from '../scenario/schema.ts';
+import { startSweepWorkers, type SweepWorkers } from './workers.ts';
 import { appendRecord, readRecords, writeResults, RUNS, type RunRecord } from './output.ts';
-import { scenarioOf, type Sweep } from './spec.ts';
+import { scenarioOf, type Sweep, type SweepRun } from './spec.ts';
+import type { ScenarioInput } from '../scenario/schema.ts';
 import type { Shard } from './shard.ts';
 
 export interface SweepOptions {
   dir: string;
   jobs: number;
+  /**
+   * Workers already started (the CLI starts them before it reads the sweep file, so they load
+   * meanwhile); at most `jobs` of them run. The sweep stops them when it ends, as its own.
+   */
+  workers?: SweepWorkers;
   resume: boolean;
   shard: Shard | null;
   /** Wall-clock timestamps for manifest.json (host information, never part of results). */
@@ -115,26 +119,24 @@ export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<SweepResu
   const resumed = records.length;
   const done = new Set(records.map((r) => r.index));
   const todo = mine.filter((r) => !done.has(r.index));
-  const manifest = {
-    ...toolIdentity(),
-    sweep: sweep.spec,
-    base: sweep.base,
-    configurationsHash: hash,
-    runs: sweep.runs.length,
-    configurations: sweep.configs,
-    shard,
-    startedAt: o.timestamp(),
+  const jobs = Math.max(1, Math.min(o.jobs, todo.length));
+  const pool = o.workers ?? startSweepWorkers(jobs);
+  pool.limit(jobs);
+  // A configuration's scenario, made once for all its replications (each only sets the seed).
+  const scenarios = new Map<number, ScenarioInput>();
+  const scenario = (run: SweepRun) => {
+    let s = scenarios.get(run.config);
+    if (!s) scenarios.set(run.config, (s = scenarioOf(sweep, run)));
+    return { ...s, seed: run.seed };
   };
-  writeAtomic(join(o.dir, 'manifest.json'), JSON.stringify({ ...manifest, finishedAt: null }, null, 2) + '\n');
 
   let events = 0;
-  const pool = new WorkerPool<{ index: number; scenario: ScenarioInput }, RunOutcome>(
-    workerModule('sweep/worker'), Math.max(1, Math.min(o.jobs, todo.length)),
-    (m, e) => ({ index: m.index, error: `worker crashed: ${e.message}` }));
   const aborted = new Promise<void>((resolve) => o.signal?.addEventListener('abort', () => resolve(), { once: true }));
   try {
-    await Promise.race([aborted, Promise.all(todo.map(async (run) => {
-      const outcome = await pool.run({ index: run.index, scenario: scenarioOf(sweep, run) });
+    // Every run is posted first (the workers start on them at once), then the manifest (git's
+    // commit among it) is written in the same tick: no run is recorded before it.
+    const finished = Promise.all(todo.map(async (run) => {
+      const outcome = await pool.run(scenario(run));
       // A run a bound stopped (no progress, event cap) failed; one the horizon cut is a result.
       const rec: RunRecord = 'error' in outcome ? { ...run, status: 'failed', error: outcome.error }
         : outcome.report.emulator.truncated?.by === 'limit' ? { ...run, status: 'failed', error: outcome.report.emulator.truncated.reason }
@@ -144,15 +146,27 @@ export async function runSweep(sweep: Sweep, o: SweepOptions): Promise<SweepResu
       appendRecord(o.dir, rec);
       records.push(rec);
       o.progress?.(records.length, mine.length, events);
-    }))]);
+    }));
+    const manifest = {
+      ...toolIdentity(),
+      sweep: sweep.spec,
+      base: sweep.base,
+      configurationsHash: hash,
+      runs: sweep.runs.length,
+      configurations: sweep.configs,
+      shard,
+      startedAt: o.timestamp(),
+    };
+    writeAtomic(join(o.dir, 'manifest.json'), JSON.stringify({ ...manifest, finishedAt: null }, null, 2) + '\n');
+    await Promise.race([aborted, finished]);
+    // Interrupted: runs.jsonl holds every finished run, the manifest says unfinished; --resume goes on.
+    if (o.signal?.aborted) return { records: records.sort((a, b) => a.index - b.index), resumed, interrupted: true };
+    writeResults(o.dir, records);
+    const failed = records.filter((r) => r.status === 'failed').length;
+    writeAtomic(join(o.dir, 'manifest.json'),
+      JSON.stringify({ ...manifest, finishedAt: o.timestamp(), completed: records.length - failed, failed }, null, 2) + '\n');
+    return { records: records.sort((a, b) => a.index - b.index), resumed, interrupted: false };
   } finally {
     await (o.signal?.aborted ? pool.terminate() : pool.close());
   }
-  // Interrupted: runs.jsonl holds every finished run, the manifest says unfinished; --resume goes on.
-  if (o.signal?.aborted) return { records: records.sort((a, b) => a.index - b.index), resumed, interrupted: true };
-  writeResults(o.dir, records);
-  const failed = records.filter((r) => r.status === 'failed').length;
-  writeAtomic(join(o.dir, 'manifest.json'),
-    JSON.stringify({ ...manifest, finishedAt: o.timestamp(), completed: records.length - failed, failed }, null, 2) + '\n');
-  return { records: records.sort((a, b) => a.index - b.index), resumed, interrupted: false };
 }

@@ -8,15 +8,14 @@ import { Arena } from '../memory/arena.ts';
 const arena = new Arena();
 
 /** A run's outcome as a sweep worker answers it. */
-export type RunOutcome = { index: number; report: RunReport } | { index: number; error: string };
+export type RunOutcome = { report: RunReport } | { error: string };
 
 /** A sweep worker: runs one scenario per message and answers with its report or its error. */
-parentPort?.on('message', (msg: { index: number; scenario: ScenarioInput }) => {
+parentPort?.on('message', (scenario: ScenarioInput) => {
   try {
     arena.reset();
-    const report = buildReport(new Emulator(msg.scenario, arena).run());
-    parentPort!.postMessage({ index: msg.index, report });
+    parentPort!.postMessage({ report: buildReport(new Emulator(scenario, arena).run()) } satisfies RunOutcome);
   } catch (e) {
-    parentPort!.postMessage({ index: msg.index, error: e instanceof Error ? e.message : String(e) });
+    parentPort!.postMessage({ error: e instanceof Error ? e.message : String(e) } satisfies RunOutcome);
   }
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import PQueue from 'p-queue';
 import { packageRoot } from '../io/package.ts';
+import type { BundledWorker } from '../io/bundle.ts';
 
 /** Running from the TS sources (tests, bench) rather than the built package. */
 const fromSource = import.meta.url.endsWith('.ts');
@@ -14,6 +15,17 @@ const fromSource = import.meta.url.endsWith('.ts');
  */
 export function workerModule(path: string): URL {
   return pathToFileURL(join(packageRoot, fromSource ? `src/${path}.ts` : `dist/${path}.js`));
+}
+
+/**
+ * Starts a worker on `module`: a bundled worker module from the package's bundle (workers/boot.ts)
+ * in the built package, or from its TS source (through entry.mjs) when running from source; any
+ * other module by its URL.
+ */
+function startWorker(module: BundledWorker | URL): Worker {
+  if (typeof module === 'string' && !fromSource) return new Worker(join(packageRoot, 'dist/workers/boot.js'), { workerData: { module } });
+  const url = typeof module === 'string' ? workerModule(module) : module;
+  return fromSource ? new Worker(new URL('./entry.mjs', import.meta.url), { workerData: { module: url.href } }) : new Worker(url);
 }
 
 /**
@@ -30,7 +42,7 @@ interface Slot<In, Out> {
 }
 
 /**
- * A pool of worker threads, each running the module at `module` (it answers every message
+ * A pool of worker threads, each running `module` (see startWorker; it answers every message
  * with one reply, in order); p-queue hands the messages out in order, at most DEPTH per worker.
  * A crashed worker is replaced: the message it was running is answered by `crashed(error)`, the
  * ones queued behind it go to the replacement, so one bad job never stops the rest. Results
@@ -40,9 +52,9 @@ export class WorkerPool<In, Out> {
   private readonly slots: Slot<In, Out>[] = [];
   private readonly all: Worker[] = [];
   private readonly queue: PQueue;
-  private readonly module: URL;
+  private readonly module: BundledWorker | URL;
 
-  constructor(module: URL, readonly jobs: number, private readonly crashed: (message: In, error: Error) => Out) {
+  constructor(module: BundledWorker | URL, jobs: number, private readonly crashed: (message: In, error: Error) => Out) {
     this.module = module;
     this.queue = new PQueue({ concurrency: jobs * DEPTH });
     for (let i = 0; i < jobs; i++) {
@@ -53,9 +65,7 @@ export class WorkerPool<In, Out> {
   }
 
   private start(slot: Slot<In, Out>): Worker {
-    const w = fromSource
-      ? new Worker(new URL('./entry.mjs', import.meta.url), { workerData: { module: this.module.href } })
-      : new Worker(this.module);
+    const w = startWorker(this.module);
     this.all.push(w);
     slot.worker = w;
     this.listen(slot);
@@ -76,6 +86,15 @@ export class WorkerPool<In, Out> {
       for (const p of slot.pending) next.postMessage(p.message);
       failed.resolve(this.crashed(failed.message, e));
     });
+  }
+
+  /**
+   * Before the first message: keeps the first `jobs` workers and stops the rest, for a caller
+   * that started the pool before it knew how many it needs.
+   */
+  limit(jobs: number): void {
+    for (const slot of this.slots.splice(jobs)) void slot.worker?.terminate();
+    this.queue.concurrency = this.slots.length * DEPTH;
   }
 
   /** Queues one message; resolves with the worker's reply. */

@@ -1,0 +1,86 @@
+/**
+ * Loads the package's bundle (dist/cli-bundle/, made by scripts/bundle-cli.mjs) with V8's code
+ * cache beside each script: the bytecode of what the build's training ran, so neither a command
+ * nor a worker thread parses the bundle or compiles its functions again (~40 ms of a `run`, half
+ * of a sweep worker's start). Node 20 caches no ES modules, so the scripts are tables of CommonJS
+ * module functions run through vm.Script: main.cjs (what every command loads) and commands.cjs
+ * (the modules commands and worker threads load when they run).
+ */
+import { createRequire } from 'node:module';
+import type * as Fs from 'node:fs';
+import type * as Path from 'node:path';
+import type * as Vm from 'node:vm';
+import type * as Url from 'node:url';
+
+// require: the ES module facades of node:fs and node:vm would read every export (fs's lazy streams among them).
+const require = createRequire(import.meta.url);
+const { readFileSync } = require('node:fs') as typeof Fs;
+const { join } = require('node:path') as typeof Path;
+const { Script } = require('node:vm') as typeof Vm;
+const { fileURLToPath, pathToFileURL } = require('node:url') as typeof Url;
+
+const DIR = fileURLToPath(new URL('../cli-bundle/', import.meta.url));
+/** The scripts in the order they are loaded: a chunk the ones loaded so far lack is in the next. */
+const SCRIPTS = ['main.cjs', 'commands.cjs'];
+
+/** The worker modules (by path under src/) that the bundle holds, each as an entry chunk. */
+export const BUNDLED_WORKERS = ['sweep/worker', 'check/soak-worker'] as const;
+export type BundledWorker = (typeof BUNDLED_WORKERS)[number];
+
+/** The bundle's chunk that is the worker module at `path` (`sweep/worker` is `sweep-worker.js`). */
+export const workerChunk = (path: BundledWorker): string => `${path.replaceAll('/', '-')}.js`;
+
+interface Module {
+  exports: Record<string, unknown>;
+}
+type Factory = (exports: Module['exports'], require: (id: string) => unknown, module: Module, filename: string, dirname: string,
+  importMetaUrl: string, importExternal: (specifier: string) => Promise<unknown>) => void;
+
+/** An open bundle: its chunks by name (`main.js`, a worker's chunk), and its scripts so far by file. */
+export interface Bundle {
+  require(chunk: string): unknown;
+  scripts: Map<string, Vm.Script>;
+}
+
+/**
+ * Opens the bundle; each script is read and run when a chunk it holds is first required (the
+ * build makes their code caches from `scripts`). A missing cache, or one V8 rejects (another node
+ * or V8 flags), only means compiling from source.
+ */
+export function loadBundle(): Bundle {
+  const scripts = new Map<string, Vm.Script>();
+  const factories = new Map<string, Factory>();
+  const modules = new Map<string, Module>();
+  const nodeRequire = createRequire(join(DIR, 'main.cjs'));
+  const importMetaUrl = pathToFileURL(join(DIR, 'main.cjs')).href;
+
+  const load = (file: string) => {
+    let cachedData: Buffer | undefined;
+    try {
+      cachedData = readFileSync(`${file}.cache`);
+    } catch {
+      // None: compiled from source.
+    }
+    // The scripts are ASCII (the build checks), which latin1 reads exactly and twice as fast as UTF-8.
+    const script = new Script(readFileSync(file, 'latin1'), { filename: file, cachedData });
+    scripts.set(file, script);
+    for (const [name, factory] of Object.entries(script.runInThisContext() as Record<string, Factory>)) factories.set(name, factory);
+  };
+
+  /** A chunk by its name (`./chunk-X.js`), else a package or Node module. */
+  const requireAny = (id: string): unknown => {
+    if (!id.startsWith('./')) return nodeRequire(id);
+    const name = id.slice(2);
+    let module = modules.get(name);
+    if (!module) {
+      for (let i = scripts.size; !factories.has(name) && i < SCRIPTS.length; i++) load(join(DIR, SCRIPTS[i]!));
+      module = { exports: {} };
+      modules.set(name, module);
+      // The import() a vm.Script lacks, for vega (src/io/external.ts).
+      factories.get(name)!(module.exports, requireAny, module, join(DIR, name), DIR, importMetaUrl, (specifier) => import(specifier));
+    }
+    return module.exports;
+  };
+
+  return { require: (chunk) => requireAny(`./${chunk}`), scripts };
+}
