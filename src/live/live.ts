@@ -11,8 +11,9 @@ import { runDestination } from './destination.ts';
 import type { DestinationStats, LiveBackend } from './setup.ts';
 import { measuredReport } from './measured.ts';
 import { runSource, type Incoming, type SourceResult } from './source.ts';
+import { createSourceMemory } from './source-memory.ts';
 
-/** Guest memory a live run may map: the destination holds all of it in one SharedArrayBuffer. */
+/** Guest memory a live run may map: the source holds all of it in one Buffer, the destination in its region. */
 export const LIVE_MAX_BYTES = 2 ** 30;
 /** The destination's read buffer: at most this much of the stream is read at once. */
 export const READ_BYTES = 1 << 20;
@@ -149,13 +150,15 @@ export async function runLive(s: Scenario, o: { listen?: { host: string; port: n
     server.close();
   }, LIVE_TIMEOUT_MS);
   try {
+    // The guest's RAM exists before the migration: filled while the destination starts up.
+    const memory = createSourceMemory(s);
     const socket = await Promise.race([once(server, 'connection').then(([c]) => c as Socket), exited.then(() => {
       throw new PostcopyEmuError('live', `the destination process ended before it connected: ${childErr.trim() || 'no message'}`);
     })]);
     socket.setNoDelay(true);
     const t0 = performance.now();
     // The destination ending with an error fails the run at once, even while the source waits for a reconnection.
-    const r = await Promise.race([runSource(socket, s, () => performance.now() - t0, incomingOn(server, port, o.listen?.host ?? '127.0.0.1')), exited.then(([code]) => {
+    const r = await Promise.race([runSource(socket, s, memory, () => performance.now() - t0, incomingOn(server, port, o.listen?.host ?? '127.0.0.1')), exited.then(([code]) => {
       if (code !== 0) throw new PostcopyEmuError('live', `the destination process exited with ${String(code)}: ${childErr.trim()}`);
       return new Promise<never>(() => {});
     })]);
