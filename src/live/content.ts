@@ -97,7 +97,7 @@ function putWord(out: Uint8Array, o: number, v: number): number {
   return o;
 }
 
-/** Grown on demand and reused: holdsContent runs once per received page. */
+/** Grown on demand and reused: holdsContent runs once per page checked. */
 let scratch = Buffer.alloc(4096);
 
 /**

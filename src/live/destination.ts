@@ -4,21 +4,23 @@
  * fault ring in shared memory (ring.ts), one worker thread per vCPU (vcpu-worker.ts), the fault
  * thread (userfaultfd), the preempt thread (preempt-thread.ts, `preempt.enabled`) and the pager on
  * this thread. The pager takes faulting gfns off the ring and sends a REQUEST for each; it places
- * every PAGE that arrives, pushed or requested, after checking its bytes against the content the
- * source was to send (placer.ts), and wakes the vCPUs waiting for it. When the source has sent
- * COMPLETE, every page is present and every vCPU is done, it sends VERIFY with its counts. A lost
+ * every PAGE that arrives, pushed or requested (placer.ts), and wakes the vCPUs waiting for it.
+ * When the source has sent COMPLETE, every page is present and every vCPU is done, it checks every
+ * page as placed against the content the source had to send and sends VERIFY with its counts. A lost
  * connection pauses the run and reconnects (postcopy recovery) when `reconnect` is given.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { PostcopyEmuError } from '../io/errors.ts';
+import { Rng } from '../kernel/rng.ts';
+import { drawZeroSet } from '../memory/guest-memory.ts';
 import { workerModule } from '../workers/pool.ts';
 import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, type Frame } from './frame.ts';
 import { decodeErrorText, encodeErrorText, encodeRecvBitmap, encodeVerify } from './payload.ts';
 import { RING, createRing, putAfter, ringAbort, ringDrain } from './ring.ts';
 import { PAGE, type FaultThreadInit, type VcpuInit, type VcpuMessage, type VcpuResult } from './vcpu-worker.ts';
-import { COPY, COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, type Placement } from './placer.ts';
+import { COPY, COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, verifyPlaced, type Placement } from './placer.ts';
 import type { PreemptInit, PreemptMessage } from './preempt-thread.ts';
 import { chooseBackend, readHello, sampleLatencies, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
 import type { Uffd } from './uffd.ts';
@@ -146,9 +148,14 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       const faults = done.reduce((n, r) => n + r.faults, 0);
       const vcpuMs = new Array<number>(setup.vcpus).fill(0);
       for (const r of done) vcpuMs[r.vcpu] = r.ms;
+      // Every page is here and the vCPUs are done: check each as placed against what the source had to send.
+      const v0 = performance.now();
+      verifyPlaced(placement!, drawZeroSet(setup.pages, setup.zeroFraction, new Rng(setup.seed, 'zero-pages'), setup.zeroRanges));
+      const verifyMs = performance.now() - v0;
       const stats: DestinationStats = {
         pagesPresent: count(COUNT.PRESENT),
         mismatches: count(COUNT.MISMATCHES),
+        verifyMs,
         faults,
         faultLatencyNs: sampleLatencies(done.map((r) => r.latencyNs), faults, setup.seed),
         pagesReceived: count(COUNT.RECEIVED),

@@ -2,7 +2,8 @@
  * Placing received pages at the live destination, shared by the main thread (the stream) and the
  * preempt thread (requested pages): both add to one set of counters in shared memory.
  */
-import { holdsContent } from './content.ts';
+import type { NextMember } from '../memory/skip-list.ts';
+import { MIGRATED_VERSION, holdsContent } from './content.ts';
 import { FrameError, FrameType, encodeFrame, type Frame } from './frame.ts';
 import { decodePage, decodeZero, encodeRequest } from './payload.ts';
 import { PAGE } from './vcpu-worker.ts';
@@ -12,7 +13,7 @@ import type { Uffd } from './uffd.ts';
 export const COUNT = {
   /** Pages present (placed once each). */
   PRESENT: 0,
-  /** Pages whose bytes were not the content the source had to send. */
+  /** Pages whose bytes, as placed, were not the content the source had to send (the end check). */
   MISMATCHES: 1,
   /** Pages received in PAGE frames, duplicates included. */
   RECEIVED: 2,
@@ -64,23 +65,23 @@ function markPresent(p: Placement, gfn: number): void {
 }
 
 /**
- * Places a PAGE frame's run of pages: each checked against its content and, unless present, placed
- * and its waiters woken. userfaultfd places the run with one UFFDIO_COPY (range population),
- * waking the vCPUs blocked on it in the kernel; pages already present are skipped by the kernel.
+ * Places a PAGE frame's run of pages: each, unless present, placed and its waiters woken (its
+ * bytes are checked where they land, at the end: verifyPlaced). userfaultfd places the run with
+ * one UFFDIO_COPY (range population), waking the vCPUs blocked on it in the kernel; pages already
+ * present are skipped by the kernel.
  */
 export function placePages(p: Placement, f: Frame): void {
-  const { gfn: first, version, bytes } = decodePage(f.payload, p.pageSize, f);
+  const { gfn: first, bytes } = decodePage(f.payload, p.pageSize, f);
   const n = bytes.length / p.pageSize;
   receive(p, f, first, n);
   for (let k = 0; k < n; k++) {
-    const gfn = first + k, page = bytes.subarray(k * p.pageSize, (k + 1) * p.pageSize);
-    if (!holdsContent(p.seed, gfn, version, page)) Atomics.add(p.counters, COUNT.MISMATCHES, 1);
+    const gfn = first + k;
     // userfaultfd: marked present before the copy maps it, so a vCPU never finds a mapped page
     // not present (it would count a fault that never blocked); one touching in between waits in
     // the kernel for the copy. Software: the bytes first, then present, then the waiters.
     if (Atomics.load(p.state, gfn) === PAGE.PRESENT) Atomics.add(p.counters, COUNT.DUPLICATES, 1);
     else {
-      if (!p.uffd) p.memory!.set(page, gfn * p.pageSize);
+      if (!p.uffd) p.memory!.set(bytes.subarray(k * p.pageSize, (k + 1) * p.pageSize), gfn * p.pageSize);
       markPresent(p, gfn);
     }
   }
@@ -115,4 +116,24 @@ export function placeZero(p: Placement, f: Frame): void {
 export function requestFrame(counters: Int32Array, gfn: number, count = 1): Buffer {
   Atomics.add(counters, COUNT.REQUESTS, 1);
   return encodeFrame(FrameType.REQUEST, encodeRequest(gfn, count));
+}
+
+/**
+ * The end check (docs/live.md): every present page of the memory as placed (the userfaultfd
+ * region through this thread's view, safe once a page is present; the software pager's buffer)
+ * against what the source had to send: content.ts's bytes, or zeros for the scenario's zero pages.
+ * Stricter than checking received bytes: a page placed at the wrong gfn, or not at all, is caught.
+ * Adds the pages that differ to COUNT.MISMATCHES and returns them.
+ */
+export function verifyPlaced(p: Placement, zero: NextMember | null): number {
+  const size = p.pageSize, zeros = Buffer.alloc(size);
+  const memory = p.uffd ? new Uint8Array(p.uffd.view(p.region)) : p.memory!;
+  let bad = 0;
+  for (let g = 0; g < p.pages; g++) {
+    if (Atomics.load(p.state, g) !== PAGE.PRESENT) continue;
+    const page = memory.subarray(g * size, (g + 1) * size);
+    if (!(zero?.has(g) ? zeros.equals(page) : holdsContent(p.seed, g, MIGRATED_VERSION, page))) bad++;
+  }
+  Atomics.add(p.counters, COUNT.MISMATCHES, bad);
+  return bad;
 }

@@ -102,13 +102,15 @@ export function runVcpu(o: VcpuInit, started: () => void = () => {}): VcpuResult
       }
       latency[faults++] = Number(process.hrtime.bigint() - start);
     }
-    // One byte of the page, at an offset that walks through it.
+    // One byte of the page, at an offset that walks through it. A write stores back the byte it
+    // finds: a real store, and the page keeps the source's content for the end check.
     const at = g * o.pageSize + ((i * 64) % o.pageSize);
+    const byte = memory[at]!;
     if (write) {
-      memory[at] = (i & 0xff) | 1;
+      memory[at] = byte;
       writes++;
     } else {
-      readXor ^= memory[at]!;
+      readXor ^= byte;
     }
     touches++;
   }
