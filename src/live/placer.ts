@@ -52,16 +52,20 @@ function receive(p: Placement, f: Frame, first: number, n: number): void {
 }
 
 /**
- * Marks the page present: counted present (and its software waiters woken) by the one thread whose
- * exchange found it not present yet, a duplicate by any other, as two threads may place it at once.
+ * Marks the page present: true for the one thread whose exchange found it not present yet (it
+ * placed it), false for any other (a duplicate), as two threads may place it at once. Software
+ * waiters are woken; only a REQUESTED page has any (a vCPU marks it so before it waits).
  */
-function markPresent(p: Placement, gfn: number): void {
-  if (Atomics.exchange(p.state, gfn, PAGE.PRESENT) === PAGE.PRESENT) {
-    Atomics.add(p.counters, COUNT.DUPLICATES, 1);
-    return;
-  }
-  if (!p.uffd) Atomics.notify(p.state, gfn);
-  Atomics.add(p.counters, COUNT.PRESENT, 1);
+function markPresent(p: Placement, gfn: number): boolean {
+  const was = Atomics.exchange(p.state, gfn, PAGE.PRESENT);
+  if (was === PAGE.REQUESTED && !p.uffd) Atomics.notify(p.state, gfn);
+  return was !== PAGE.PRESENT;
+}
+
+/** A run of n pages received, `placed` of them placed here and the rest duplicates: counted once a run. */
+function counted(p: Placement, n: number, placed: number): void {
+  if (placed > 0) Atomics.add(p.counters, COUNT.PRESENT, placed);
+  if (placed < n) Atomics.add(p.counters, COUNT.DUPLICATES, n - placed);
 }
 
 /**
@@ -72,19 +76,19 @@ function markPresent(p: Placement, gfn: number): void {
  */
 export function placePages(p: Placement, f: Frame): void {
   const { gfn: first, bytes } = decodePage(f.payload, p.pageSize, f);
-  const n = bytes.length / p.pageSize;
+  const size = p.pageSize, n = bytes.length / size;
   receive(p, f, first, n);
+  let placed = 0;
   for (let k = 0; k < n; k++) {
     const gfn = first + k;
     // userfaultfd: marked present before the copy maps it, so a vCPU never finds a mapped page
     // not present (it would count a fault that never blocked); one touching in between waits in
     // the kernel for the copy. Software: the bytes first, then present, then the waiters.
-    if (Atomics.load(p.state, gfn) === PAGE.PRESENT) Atomics.add(p.counters, COUNT.DUPLICATES, 1);
-    else {
-      if (!p.uffd) p.memory!.set(bytes.subarray(k * p.pageSize, (k + 1) * p.pageSize), gfn * p.pageSize);
-      markPresent(p, gfn);
-    }
+    if (Atomics.load(p.state, gfn) === PAGE.PRESENT) continue;
+    if (!p.uffd) p.memory!.set(bytes.subarray(k * size, (k + 1) * size), gfn * size);
+    if (markPresent(p, gfn)) placed++;
   }
+  counted(p, n, placed);
   if (p.uffd) {
     const t0 = process.hrtime.bigint();
     p.uffd.copy(p.region, first * p.pageSize, bytes);
@@ -108,7 +112,9 @@ export function placePages(p: Placement, f: Frame): void {
 export function placeZero(p: Placement, f: Frame): void {
   const { gfn: first, count: n } = decodeZero(f.payload, f);
   receive(p, f, first, n);
-  for (let gfn = first; gfn < first + n; gfn++) markPresent(p, gfn);
+  let placed = 0;
+  for (let gfn = first; gfn < first + n; gfn++) if (markPresent(p, gfn)) placed++;
+  counted(p, n, placed);
   if (p.uffd) p.uffd.zero(p.region, first * p.pageSize, n * p.pageSize);
 }
 
