@@ -23,7 +23,7 @@ import { PAGE, type FaultThreadInit, type VcpuInit, type VcpuMessage, type VcpuR
 import { COPY, COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, verifyPlaced, type Placement } from './placer.ts';
 import type { PreemptInit, PreemptMessage } from './preempt-thread.ts';
 import { chooseBackend, readHello, sampleLatencies, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
-import type { Uffd } from './uffd.ts';
+import { loadUffd, type Uffd } from './uffd.ts';
 
 export interface DestinationOptions {
   /** Called with every frame received, before it is handled. */
@@ -45,7 +45,7 @@ const RETRY_MS = 5;
 const fromSource = import.meta.url.endsWith('.ts');
 
 /** A vCPU, the fault thread or the preempt thread: the built module in dist/, or its source through tsx, as workers/pool.ts does. */
-function startThread(data: { vcpu: VcpuInit } | { fault: FaultThreadInit } | { preempt: PreemptInit }): Worker {
+function startThread(data: { vcpu: VcpuInit } | { fault: true } | { preempt: PreemptInit }): Worker {
   const module = workerModule('preempt' in data ? 'live/preempt-thread' : 'live/vcpu-worker');
   return fromSource
     ? new Worker(new URL('../workers/entry.mjs', import.meta.url), { workerData: { module: module.href, ...data } })
@@ -63,7 +63,12 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     let frames = 0, bytesReceived = 0;
     let setup: Setup | null = null;
     let memory: Uint8Array | null = null, state: Int32Array | null = null, ring: Int32Array | null = null;
-    let uffd: Uffd | null = null, region = -1, backendReason: string | null = null, faultThread: Worker | null = null;
+    let uffd: Uffd | null = null, region = -1, backendReason: string | null = null;
+    // The fault thread's worker starts now, while the source fills its memory: loading a Node worker
+    // takes ~0.2 s of CPU, which at HELLO would compete with the stream for the two cores. Its
+    // region comes at HELLO; it is stopped if the software pager runs.
+    const startFaultThread = () => startThread({ fault: true }).on('error', (e) => fail(new PostcopyEmuError('live', `the fault thread failed: ${e.message}`)));
+    let faultThread: Worker | null = o.backend === 'software' || 'reason' in loadUffd() ? null : startFaultThread();
     let placement: Placement | null = null;
     const counters = createCounters(), count = (c: number) => Atomics.load(counters, c), copyTimes = createCopyTimes();
     let helloAt = 0, resumedMs = -1;
@@ -201,8 +206,10 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       ring = createRing(s.capacity);
       placement = { seed: s.seed, pages: s.pages, pageSize: s.pageSize, state, counters, uffd, region, memory, copyTimes };
       if (uffd) {
-        faultThread = startThread({ fault: { uffd: region, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer, pageSize: s.pageSize } });
-        faultThread.on('error', (e) => fail(new PostcopyEmuError('live', `the fault thread failed: ${e.message}`)));
+        (faultThread ??= startFaultThread()).postMessage({ uffd: region, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer, pageSize: s.pageSize } satisfies FaultThreadInit);
+      } else if (faultThread) {
+        void faultThread.terminate();
+        faultThread = null;
       }
       pager().catch(fail);
       openPreempt();

@@ -141,8 +141,9 @@ export function runFaultThread(o: FaultThreadInit): void {
   }
 }
 
-const data = workerData as { vcpu?: VcpuInit; fault?: FaultThreadInit } | null;
-if (data?.fault) runFaultThread(data.fault);
+const data = workerData as { vcpu?: VcpuInit; fault?: true } | null;
+// The fault thread starts before its region exists: its setup is its first message.
+if (data?.fault) parentPort?.once('message', (init: FaultThreadInit) => runFaultThread(init));
 const init = data?.vcpu;
 if (parentPort && init) {
   const port = parentPort;
