@@ -89,22 +89,17 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
     r.history.push({ status: st, 'at-ms': Math.round(atMs * 1000) / 1000 });
   };
 
-  /** One write of a frame, or a gathered one (writev) of a batch's chunks. */
-  const write = async (buf: Buffer | Buffer[], to: Socket = conn) => {
+  /** One gathered write (writev) of frames or of a batch's chunks. */
+  const write = async (chunks: readonly Buffer[], to: Socket = conn) => {
     // While not active the bytes would be lost anyway; the received bitmap sorts it out.
     if (status !== 'postcopy-active') return;
     let bytes = 0, below = true;
-    if (Array.isArray(buf)) {
-      to.cork();
-      for (const b of buf) {
-        bytes += b.length;
-        below = to.write(b);
-      }
-      to.uncork();
-    } else {
-      bytes = buf.length;
-      below = to.write(buf);
+    to.cork();
+    for (const b of chunks) {
+      bytes += b.length;
+      below = to.write(b);
     }
+    to.uncork();
     r.bytesSent += bytes;
     if (to === preempt) {
       r.preemptWrites++;
@@ -113,9 +108,8 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
     // Waiting at every write past Node's 16 KiB mark would stall the stream each batch.
     if (!below && to.writableLength > QUEUED_BYTES) await once(to, 'drain', { signal: cutSignal.signal }).catch(() => {});
   };
-  /** Takes the pages off the unsent set and writes their frames, straight from the memory, in one gathered write. */
+  /** Writes the frames of pages taken off the unsent set, straight from the memory, in one gathered write. */
   const sendPages = async (gfns: number[], to?: Socket) => {
-    for (const g of gfns) unsent.remove(g);
     count += gfns.length;
     if (gfns.length === 0) return;
     await write(encodePageFrames(gfns, memory), to);
@@ -127,8 +121,8 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
     if (r.completeMs < 0) r.completeMs = now();
     // On the preempt connection too: the destination is complete once both have said so, as a
     // page sent on one may arrive after COMPLETE on the other.
-    if (preempt) void write(encodeFrame(FrameType.COMPLETE, new Uint8Array(0)), preempt);
-    await write(encodeFrame(FrameType.COMPLETE, new Uint8Array(0)));
+    if (preempt) void write([encodeFrame(FrameType.COMPLETE, new Uint8Array(0))], preempt);
+    await write([encodeFrame(FrameType.COMPLETE, new Uint8Array(0))]);
   };
   const background = async (): Promise<void> => {
     const e = epoch;
@@ -155,7 +149,11 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
   };
   const serve = async (gfn: number, n: number, to?: Socket): Promise<void> => {
     const gfns: number[] = [];
-    for (let g = gfn; g < Math.min(pages, gfn + n); g++) if (unsent.has(g)) gfns.push(g);
+    for (let g = gfn; g < Math.min(pages, gfn + n); g++) {
+      if (!unsent.has(g)) continue;
+      unsent.remove(g);
+      gfns.push(g);
+    }
     r.pagesDemanded += gfns.length;
     await sendPages(gfns, to);
     await finished();
@@ -240,7 +238,7 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
   function introduce(socket: Socket, f: Frame, connectedAt: number): 'main' | 'preempt' | null {
     if (f.type === FrameType.PREEMPT && status === 'postcopy-active' && !preempt) {
       preempt = socket;
-      if (completeEpoch === epoch) void write(encodeFrame(FrameType.COMPLETE, new Uint8Array(0)), socket);
+      if (completeEpoch === epoch) void write([encodeFrame(FrameType.COMPLETE, new Uint8Array(0))], socket);
       return 'preempt';
     }
     if (f.type === FrameType.RECV_BITMAP) {
@@ -314,7 +312,7 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
     policy = makePolicy(s.source, unsent);
     setStatus('postcopy-active');
     r.pausedMs += now() - pausedAt;
-    void write(encodeFrame(FrameType.RESUME_ACK, new Uint8Array(0)));
+    void write([encodeFrame(FrameType.RESUME_ACK, new Uint8Array(0))]);
     void queue.add(finished, { priority: 1 });
     startPush();
   }
@@ -328,7 +326,7 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
     .filter((f) => f.spec.kind === 'link-cut' || f.spec.kind === 'source-crash')
     .map((f) => setTimeout(() => cut((f.end - f.start) / 1e6), f.start / 1e6));
   try {
-    await write(encodeFrame(FrameType.HELLO, encodeHello({ scenario: s, seed: s.seed })));
+    await write([encodeFrame(FrameType.HELLO, encodeHello({ scenario: s, seed: s.seed }))]);
     void queue.add(background, { priority: 0 });
     await verified;
     await queue.onIdle();
