@@ -12,15 +12,14 @@ import { loadAddon } from './uffd.ts';
 /**
  * The live source's guest RAM (docs/live.md): every page's bytes in one Buffer, filled before the
  * migration starts, as a real source's RAM exists before it migrates (QEMU sends from guest RAM,
- * it does not make it). Each page is content.ts's (seed, gfn, MIGRATED_VERSION); the scenario's zero
- * pages (`memory.zeroFraction`, `zeroRanges`, drawn as the model draws them) stay zero. Each
+ * it does not make it). Each page is content.ts's (seed, gfn, MIGRATED_VERSION); the scenario's
+ * zero pages (`memory.zeroFraction`, `zeroRanges`, drawn as the model draws them) stay zero. Each
  * page's CRC-32 is taken as it is filled, so a frame's CRC comes from the pages' by combination
  * (crc32-combine.ts) and the bytes are not read again until the kernel copies them.
  */
 export interface SourceMemory {
   pages: number;
   pageSize: number;
-  seed: number;
   bytes: Buffer;
   /** zlib crc32 of each page that is not a zero page. */
   crcs: Uint32Array;
@@ -51,7 +50,7 @@ export function createSourceMemory(s: Scenario): SourceMemory {
     fillPage(s.seed, g, MIGRATED_VERSION, page);
     crcs[g] = crc32(page);
   }
-  return { pages, pageSize, seed: s.seed, bytes, crcs, zero, shift: crc32Shift(pageSize) };
+  return { pages, pageSize, bytes, crcs, zero, shift: crc32Shift(pageSize) };
 }
 
 /** Bytes of a frame's header and the 8-byte payload prefix (gfn, version or count). */
