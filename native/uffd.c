@@ -1,7 +1,7 @@
 /*
  * postcopy-emu's userfaultfd addon (src/live/uffd.ts): guest memory whose missing pages fault to
  * a userfaultfd instead of reading zeros, so a pager can place each page (UFFDIO_COPY) while the
- * touching thread sleeps in the kernel.
+ * touching thread sleeps in the kernel; and the source's guest RAM, advised for huge pages.
  *
  * Plain C over node_api.h (NAPI_VERSION 8). Regions live in a process-global handle table behind a
  * mutex, so every thread of the process (main thread and worker threads alike) reaches the same
@@ -664,6 +664,37 @@ static napi_value js_available(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---- ram(bytes) ------------------------------------------------------------------------------ */
+
+static void unmap_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  munmap(data, (size_t)(uintptr_t)hint); /* May run on any thread: no N-API calls here. */
+}
+
+/*
+ * Guest RAM for the live source: anonymous private memory advised MADV_HUGEPAGE, as QEMU advises
+ * guest RAM (transparent huge pages where the host allows them; 4 KiB pages where it does not), as
+ * an ArrayBuffer that unmaps it once collected.
+ */
+static napi_value js_ram(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  uint64_t bytes;
+  if (!get_uint(env, argv[0], "bytes", &bytes)) return NULL;
+  if (bytes == 0) return throw_range(env, "uffd: ram(0): bytes must be positive");
+  /* Accounted (no MAP_NORESERVE): every page will be filled, so a host short of memory says so here. */
+  void *base = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) return throw_errno(env, "ram: mmap", errno);
+  madvise(base, (size_t)bytes, MADV_HUGEPAGE); /* EINVAL without THP: the memory still works */
+  napi_value result;
+  if (napi_create_external_arraybuffer(env, base, (size_t)bytes, unmap_finalize, (void *)(uintptr_t)bytes, &result) != napi_ok) {
+    munmap(base, (size_t)bytes);
+    throw_napi_error(env, "ram: napi_create_external_arraybuffer");
+    return NULL;
+  }
+  return result;
+}
+
 /* ---- pageSize() ------------------------------------------------------------------------------ */
 
 static napi_value js_page_size(napi_env env, napi_callback_info info) {
@@ -689,6 +720,7 @@ NAPI_MODULE_INIT() {
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"available", NULL, js_available, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pageSize", NULL, js_page_size, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ram", NULL, js_ram, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { crc32 } from 'node:zlib';
-import { FRAME_VERSION, FrameDecoder, FrameError, FrameType, HEADER_BYTES, MAX_PAYLOAD, encodeFrame, encodePageFrames, pageFrameBytes, type Frame } from '../src/live/frame.ts';
+import { FRAME_VERSION, FrameDecoder, FrameError, FrameType, HEADER_BYTES, MAX_PAYLOAD, encodeFrame, type Frame } from '../src/live/frame.ts';
 import {
   decodeErrorText, decodeHello, decodePage, decodeRequest, decodeVerify, decodeZero, encodeErrorText, encodeHello, encodePage, encodeRequest, encodeVerify,
 } from '../src/live/payload.ts';
@@ -77,38 +77,6 @@ describe('frames round-trip', () => {
       'cbf43926', // crc32
     );
     expect(f.subarray(HEADER_BYTES).toString('latin1')).toBe('123456789');
-  });
-
-  it('writes a batch of PAGE frames into one buffer, byte for byte as one frame each', () => {
-    const fill = (g: number, out: Uint8Array) => out.fill(g & 0xff);
-    const batch = encodePageFrames([5, 9, 300], 2, 64, fill);
-    expect(batch.length).toBe(3 * pageFrameBytes(64));
-    const one = (g: number) => encodeFrame(FrameType.PAGE, encodePage(g, 2, Buffer.alloc(64, g & 0xff)));
-    expect(batch.equals(Buffer.concat([one(5), one(9), one(300)]))).toBe(true);
-  });
-
-  it('sends a run of consecutive pages as one PAGE frame (range population)', () => {
-    const fill = (g: number, out: Uint8Array) => out.fill(g & 0xff);
-    const batch = encodePageFrames([7, 8, 9, 20], 0, 64, fill);
-    const frames = decodeAll(batch);
-    expect(frames.map((f) => f.payload.length)).toEqual([8 + 3 * 64, 8 + 64]);
-    const run = decodePage(frames[0]!.payload, 64);
-    expect([run.gfn, run.bytes.length, run.bytes[0], run.bytes[64], run.bytes[128]]).toEqual([7, 192, 7, 8, 9]);
-    expect(batch.length).toBe(pageFrameBytes(64, 3) + pageFrameBytes(64));
-  });
-
-  it('sends a run of zero pages as one ZERO frame: gfn and count, no bytes', () => {
-    const fill = (g: number, out: Uint8Array) => out.fill(g & 0xff);
-    // 7 and 8 are zero pages, 9 is not, 20 is: three runs of alternating kinds.
-    const batch = encodePageFrames([7, 8, 9, 20], 0, 64, fill, undefined, (g) => g !== 9);
-    const frames = decodeAll(batch);
-    expect(frames.map((f) => f.type)).toEqual([FrameType.ZERO, FrameType.PAGE, FrameType.ZERO]);
-    expect(decodeZero(frames[0]!.payload)).toEqual({ gfn: 7, count: 2 });
-    expect(decodePage(frames[1]!.payload, 64).gfn).toBe(9);
-    expect(decodeZero(frames[2]!.payload)).toEqual({ gfn: 20, count: 1 });
-    expect(batch.length).toBe(2 * (HEADER_BYTES + 8) + pageFrameBytes(64));
-    expect(() => decodeZero(Buffer.alloc(8))).toThrow('ZERO count is 0, expected at least 1');
-    expect(() => decodeZero(Buffer.alloc(7), { index: 2, offset: 40 })).toThrow('frame 2 at byte 40: ZERO payload is 7 bytes, expected 8');
   });
 
   it('lays out the payloads big-endian', () => {
@@ -225,6 +193,12 @@ describe('payload decoders refuse a wrong length', () => {
     expect(thrown(FrameError, () => decodeRequest(new Uint8Array(9), at)).message)
       .toBe('frame 3 at byte 100: REQUEST payload is 9 bytes, expected 8');
     expect(thrown(FrameError, () => decodeRequest(new Uint8Array(8))).message).toBe('REQUEST count is 0, expected at least 1');
+  });
+
+  it('ZERO', () => {
+    expect(thrown(FrameError, () => decodeZero(Buffer.alloc(8))).message).toBe('ZERO count is 0, expected at least 1');
+    expect(thrown(FrameError, () => decodeZero(Buffer.alloc(7), { index: 2, offset: 40 })).message).toBe('frame 2 at byte 40: ZERO payload is 7 bytes, expected 8');
+    expect(decodeZero(Buffer.from('0000000700000002', 'hex'))).toEqual({ gfn: 7, count: 2 });
   });
 
   it('VERIFY (the end-of-run report)', () => {

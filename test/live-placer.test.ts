@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { NextMember } from '../src/memory/skip-list.ts';
 import { fillPage } from '../src/live/content.ts';
 import { FrameError, FrameType, type Frame } from '../src/live/frame.ts';
 import { encodePage } from '../src/live/payload.ts';
-import { COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, type Placement } from '../src/live/placer.ts';
+import { COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, verifyPlaced, type Placement } from '../src/live/placer.ts';
 import { PAGE } from '../src/live/vcpu-worker.ts';
 
 const SIZE = 256;
@@ -40,13 +41,31 @@ describe('placePages (software pager)', () => {
     expect(counts(p)).toEqual([4, 0, 5, 1, 0]);
   });
 
-  it('counts a page whose bytes are not its content as a mismatch (and still places it)', () => {
+  it('places a page whose bytes are not its content; the end check counts it, as placed', () => {
     const p = placement(4);
     placePages(p, pageFrame(0, 2, 7, 1));
+    expect(counts(p)).toEqual([2, 0, 2, 0, 0]);
+    expect(verifyPlaced(p, null)).toBe(1);
     expect(counts(p)).toEqual([2, 1, 2, 0, 0]);
     // Another seed's content is wrong everywhere.
     placePages(p, pageFrame(2, 2, 8));
-    expect(counts(p)).toEqual([4, 3, 4, 0, 0]);
+    expect(verifyPlaced(p, null)).toBe(3);
+    expect(counts(p)).toEqual([4, 4, 4, 0, 0]);
+  });
+
+  it('checks the memory as placed: a page at the wrong place is caught, a zero page must be zeros, a missing page is not read', () => {
+    const p = placement(6);
+    placePages(p, pageFrame(0, 4));
+    expect(verifyPlaced(p, null)).toBe(0);
+    // Page 1's bytes where page 2's belong: the received bytes were right, the placement not.
+    p.memory!.copyWithin(2 * SIZE, SIZE, 2 * SIZE);
+    expect(verifyPlaced(p, null)).toBe(1);
+    // Pages 3 to 5 zero pages: 3 holds content, wrong (with page 2, two); 4 placed as zeros is
+    // right; 5 is missing, not read.
+    placeZero(p, { type: FrameType.ZERO, payload: Buffer.from('0000000400000001', 'hex'), index: 4, offset: 0 });
+    const zero = new NextMember(6, undefined, false);
+    zero.addRange(3, 6);
+    expect(verifyPlaced(p, zero)).toBe(2);
   });
 
   it('wakes a waiter only for a page it placed: a page already present (another thread placed it) is left alone', () => {

@@ -10,6 +10,7 @@ import { FrameDecoder, FrameError, FrameType, encodeFrame, type Frame } from '..
 import { decodePage, decodeRecvBitmap, encodeRecvBitmap, encodeRequest, encodeVerify } from '../src/live/payload.ts';
 import type { DestinationStats } from '../src/live/setup.ts';
 import { runSource, type SourceResult } from '../src/live/source.ts';
+import { createSourceMemory } from '../src/live/source-memory.ts';
 import { parseScenario } from '../src/scenario/validate.ts';
 import { cliHarness } from './cli-harness.ts';
 
@@ -31,7 +32,7 @@ async function migrate(faults: unknown[], recovery = true, preempt = false, stra
   const accepted = once(server, 'connection') as Promise<[Socket]>;
   const dst = runDestination(await toSource(), { backend: 'software', reconnect: toSource, preemptTo: { host: '127.0.0.1', port } });
   const t0 = performance.now();
-  const src = runSource((await accepted)[0], s, () => performance.now() - t0, incomingOn(server, port, '127.0.0.1'));
+  const src = runSource((await accepted)[0], s, createSourceMemory(s), () => performance.now() - t0, incomingOn(server, port, '127.0.0.1'));
   // Someone else's connection to the source's listener, sending what is not frames.
   if (stray) connect(port, '127.0.0.1', function (this: Socket) { this.end('GET / HTTP/1.1\r\n\r\n'); }).on('error', () => {});
   try {
@@ -114,7 +115,7 @@ describe('live postcopy-preempt (loopback)', () => {
     // A destination by hand: at HELLO it opens the preempt connection and says READY, then asks for the last page.
     const main = connect(port, '127.0.0.1');
     const t0 = performance.now();
-    const src = runSource((await accepted)[0], s, () => performance.now() - t0, incomingOn(server, port, '127.0.0.1'));
+    const src = runSource((await accepted)[0], s, createSourceMemory(s), () => performance.now() - t0, incomingOn(server, port, '127.0.0.1'));
     const got = { main: new Set<number>(), preempt: new Set<number>() };
     const read = (sock: Socket, into: Set<number>, onFrame: (f: Frame) => void = () => {}) => {
       const d = new FrameDecoder();

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
-import { UFFD_ADDON_PATH, loadUffd, type Uffd } from '../src/live/uffd.ts';
+import { UFFD_ADDON_PATH, loadAddon, loadUffd, type Uffd } from '../src/live/uffd.ts';
 
 const loaded = loadUffd();
 const uffd: Uffd | undefined = 'uffd' in loaded ? loaded.uffd : undefined;
@@ -82,6 +82,17 @@ describe('the userfaultfd addon', () => {
       expect(loaded.uffd.available()).toBeNull();
       expect(loaded.uffd.pageSize()).toBeGreaterThan(0);
     }
+  });
+
+  const addon = loadAddon();
+  it.runIf('uffd' in addon)('gives the source its guest RAM: zeroed, writable memory of the size asked for, no userfaultfd needed', () => {
+    const u = (addon as { uffd: Uffd }).uffd;
+    const ram = new Uint8Array(u.ram(3 * 4096 + 100));
+    expect(ram.length).toBe(3 * 4096 + 100);
+    expect(ram.every((b) => b === 0)).toBe(true);
+    ram[3 * 4096 + 99] = 7;
+    expect(ram[3 * 4096 + 99]).toBe(7);
+    expect(() => u.ram(0)).toThrow(new RangeError('uffd: ram(0): bytes must be positive'));
   });
 
   describe.runIf(uffd !== undefined)('with a region', () => {

@@ -9,6 +9,9 @@ import { intArg } from '../io/args.ts';
  * view), and a byte-at-a-time path gives the same bytes everywhere else.
  */
 
+/** The version of every page a live run migrates: the guest does not run at the source, so none is rewritten there. */
+export const MIGRATED_VERSION = 0;
+
 const LITTLE_ENDIAN = endianness() === 'LE';
 const U32_MAX = 0xffffffff;
 
@@ -94,7 +97,7 @@ function putWord(out: Uint8Array, o: number, v: number): number {
   return o;
 }
 
-/** Grown on demand and reused: holdsContent runs once per received page. */
+/** Grown on demand and reused: holdsContent runs once per page checked. */
 let scratch = Buffer.alloc(4096);
 
 /**

@@ -4,24 +4,26 @@
  * fault ring in shared memory (ring.ts), one worker thread per vCPU (vcpu-worker.ts), the fault
  * thread (userfaultfd), the preempt thread (preempt-thread.ts, `preempt.enabled`) and the pager on
  * this thread. The pager takes faulting gfns off the ring and sends a REQUEST for each; it places
- * every PAGE that arrives, pushed or requested, after checking its bytes against the content the
- * source was to send (placer.ts), and wakes the vCPUs waiting for it. When the source has sent
- * COMPLETE, every page is present and every vCPU is done, it sends VERIFY with its counts. A lost
+ * every PAGE that arrives, pushed or requested (placer.ts), and wakes the vCPUs waiting for it.
+ * When the source has sent COMPLETE, every page is present and every vCPU is done, it checks every
+ * page as placed against the content the source had to send and sends VERIFY with its counts. A lost
  * connection pauses the run and reconnects (postcopy recovery) when `reconnect` is given.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { PostcopyEmuError } from '../io/errors.ts';
+import { Rng } from '../kernel/rng.ts';
+import { drawZeroSet } from '../memory/guest-memory.ts';
 import { workerModule } from '../workers/pool.ts';
 import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, type Frame } from './frame.ts';
 import { decodeErrorText, encodeErrorText, encodeRecvBitmap, encodeVerify } from './payload.ts';
 import { RING, createRing, putAfter, ringAbort, ringDrain } from './ring.ts';
 import { GO, PAGE, type FaultThreadInit, type VcpuInit, type VcpuMessage, type VcpuResult } from './vcpu-worker.ts';
-import { COPY, COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, type Placement } from './placer.ts';
+import { COPY, COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, verifyPlaced, type Placement } from './placer.ts';
 import type { PreemptInit, PreemptMessage } from './preempt-thread.ts';
 import { chooseBackend, readHello, sampleLatencies, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
-import type { Uffd } from './uffd.ts';
+import { loadUffd, type Uffd } from './uffd.ts';
 
 export interface DestinationOptions {
   /** Called with every frame received, before it is handled. */
@@ -43,7 +45,7 @@ const RETRY_MS = 5;
 const fromSource = import.meta.url.endsWith('.ts');
 
 /** A vCPU, the fault thread or the preempt thread: the built module in dist/, or its source through tsx, as workers/pool.ts does. */
-function startThread(data: { vcpu: VcpuInit } | { fault: FaultThreadInit } | { preempt: PreemptInit }): Worker {
+function startThread(data: { vcpu: VcpuInit } | { fault: true } | { preempt: PreemptInit }): Worker {
   const module = workerModule('preempt' in data ? 'live/preempt-thread' : 'live/vcpu-worker');
   return fromSource
     ? new Worker(new URL('../workers/entry.mjs', import.meta.url), { workerData: { module: module.href, ...data } })
@@ -61,7 +63,12 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     let frames = 0, bytesReceived = 0;
     let setup: Setup | null = null;
     let memory: Uint8Array | null = null, state: Int32Array | null = null, ring: Int32Array | null = null;
-    let uffd: Uffd | null = null, region = -1, backendReason: string | null = null, faultThread: Worker | null = null;
+    let uffd: Uffd | null = null, region = -1, backendReason: string | null = null;
+    // The fault thread's worker starts now, while the source fills its memory: loading a Node worker
+    // takes ~0.2 s of CPU, which at HELLO would compete with the stream for the two cores. Its
+    // region comes at HELLO; it is stopped if the software pager runs.
+    const startFaultThread = () => startThread({ fault: true }).on('error', (e) => fail(new PostcopyEmuError('live', `the fault thread failed: ${e.message}`)));
+    let faultThread: Worker | null = o.backend === 'software' || 'reason' in loadUffd() ? null : startFaultThread();
     let placement: Placement | null = null;
     const counters = createCounters(), count = (c: number) => Atomics.load(counters, c), copyTimes = createCopyTimes();
     let helloAt = 0, readyAt = -1, resumedMs = -1, unready = 0;
@@ -150,9 +157,14 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       const faults = done.reduce((n, r) => n + r.faults, 0);
       const vcpuMs = new Array<number>(setup.vcpus).fill(0);
       for (const r of done) vcpuMs[r.vcpu] = r.ms;
+      // Every page is here and the vCPUs are done: check each as placed against what the source had to send.
+      const v0 = performance.now();
+      verifyPlaced(placement!, drawZeroSet(setup.pages, setup.zeroFraction, new Rng(setup.seed, 'zero-pages'), setup.zeroRanges));
+      const verifyMs = performance.now() - v0;
       const stats: DestinationStats = {
         pagesPresent: count(COUNT.PRESENT),
         mismatches: count(COUNT.MISMATCHES),
+        verifyMs,
         faults,
         faultLatencyNs: sampleLatencies(done.map((r) => r.latencyNs), faults, setup.seed),
         pagesReceived: count(COUNT.RECEIVED),
@@ -201,9 +213,12 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       // open (or refused), each vCPU parked.
       unready = (uffd ? 1 : 0) + (s.preempt && o.preemptTo ? 1 : 0) + (s.pattern === 'idle' ? 0 : s.vcpus);
       if (uffd) {
-        faultThread = startThread({ fault: { uffd: region, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer, pageSize: s.pageSize } });
+        faultThread ??= startFaultThread();
         faultThread.once('message', threadReady);
-        faultThread.on('error', (e) => fail(new PostcopyEmuError('live', `the fault thread failed: ${e.message}`)));
+        faultThread.postMessage({ uffd: region, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer, pageSize: s.pageSize } satisfies FaultThreadInit);
+      } else if (faultThread) {
+        void faultThread.terminate();
+        faultThread = null;
       }
       pager().catch(fail);
       openPreempt();

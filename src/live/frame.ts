@@ -75,65 +75,21 @@ export function encodeFrame(type: FrameType, payload: Uint8Array): Buffer {
   intArg('encodeFrame.payload.length', payload.length, 0, MAX_PAYLOAD);
   const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
   out.set(payload, HEADER_BYTES);
-  writeHeader(out, 0, type, payload.length);
+  writeFrameHeader(out, 0, type, payload.length, crc32(payload));
   return out;
 }
 
-/** The header of a frame whose payload already sits at `at + HEADER_BYTES` in `out`. */
-function writeHeader(out: Buffer, at: number, type: FrameType, length: number): void {
+/**
+ * The header of a frame whose payload (`length` bytes, CRC-32 `crc`) follows at `at + HEADER_BYTES`
+ * in the same write: in `out` itself, or in the next chunks of a gathered write.
+ */
+export function writeFrameHeader(out: Buffer, at: number, type: FrameType, length: number, crc: number): void {
   out.writeUInt32BE(FRAME_MAGIC, at);
   out[at + 4] = FRAME_VERSION;
   out[at + 5] = type;
   out.writeUInt16BE(0, at + 6);
   out.writeUInt32BE(length, at + 8);
-  out.writeUInt32BE(crc32(out.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length)), at + 12);
-}
-
-/** Bytes of one PAGE frame of a run of `pages` pages of `pageSize` bytes. */
-export const pageFrameBytes = (pageSize: number, pages = 1): number => HEADER_BYTES + 8 + pages * pageSize;
-
-/**
- * Writes `gfns` as PAGE frames back to back into one Buffer (one socket write, no per-page
- * allocation), `into` when it is large enough: one frame per run of consecutive pages in the list,
- * so the destination places each run at once (range population). `fill(gfn, out)` writes each
- * page's bytes in place. A run of pages `isZero` says are zero goes as one ZERO frame instead
- * (gfn, count: no page bytes).
- */
-export function encodePageFrames(
-  gfns: readonly number[], version: number, pageSize: number, fill: (gfn: number, out: Uint8Array) => void, into?: Buffer, isZero: (gfn: number) => boolean = () => false,
-): Buffer {
-  // Each run: consecutive gfns of one kind (zero or not).
-  const runEnd = (i: number) => {
-    const zero = isZero(gfns[i]!);
-    let n = 1;
-    while (i + n < gfns.length && gfns[i + n] === gfns[i]! + n && isZero(gfns[i + n]!) === zero) n++;
-    return { n, zero };
-  };
-  let bytes = 0;
-  for (let i = 0; i < gfns.length;) {
-    const { n, zero } = runEnd(i);
-    bytes += zero ? HEADER_BYTES + 8 : pageFrameBytes(pageSize, n);
-    i += n;
-  }
-  const out = into !== undefined && into.length >= bytes ? into.subarray(0, bytes) : Buffer.allocUnsafe(bytes);
-  for (let i = 0, at = 0; i < gfns.length;) {
-    const { n, zero } = runEnd(i);
-    out.writeUInt32BE(gfns[i]!, at + HEADER_BYTES);
-    out.writeUInt32BE(zero ? n : version, at + HEADER_BYTES + 4);
-    if (zero) {
-      writeHeader(out, at, FrameType.ZERO, 8);
-      at += HEADER_BYTES + 8;
-    } else {
-      for (let k = 0; k < n; k++) {
-        const p = at + HEADER_BYTES + 8 + k * pageSize;
-        fill(gfns[i + k]!, out.subarray(p, p + pageSize));
-      }
-      writeHeader(out, at, FrameType.PAGE, 8 + n * pageSize);
-      at += pageFrameBytes(pageSize, n);
-    }
-    i += n;
-  }
-  return out;
+  out.writeUInt32BE(crc, at + 12);
 }
 
 interface Pending {

@@ -2,7 +2,8 @@
  * Placing received pages at the live destination, shared by the main thread (the stream) and the
  * preempt thread (requested pages): both add to one set of counters in shared memory.
  */
-import { holdsContent } from './content.ts';
+import type { NextMember } from '../memory/skip-list.ts';
+import { MIGRATED_VERSION, holdsContent } from './content.ts';
 import { FrameError, FrameType, encodeFrame, type Frame } from './frame.ts';
 import { decodePage, decodeZero, encodeRequest } from './payload.ts';
 import { PAGE } from './vcpu-worker.ts';
@@ -12,7 +13,7 @@ import type { Uffd } from './uffd.ts';
 export const COUNT = {
   /** Pages present (placed once each). */
   PRESENT: 0,
-  /** Pages whose bytes were not the content the source had to send. */
+  /** Pages whose bytes, as placed, were not the content the source had to send (the end check). */
   MISMATCHES: 1,
   /** Pages received in PAGE frames, duplicates included. */
   RECEIVED: 2,
@@ -51,39 +52,43 @@ function receive(p: Placement, f: Frame, first: number, n: number): void {
 }
 
 /**
- * Marks the page present: counted present (and its software waiters woken) by the one thread whose
- * exchange found it not present yet, a duplicate by any other, as two threads may place it at once.
+ * Marks the page present: true for the one thread whose exchange found it not present yet (it
+ * placed it), false for any other (a duplicate), as two threads may place it at once. Software
+ * waiters are woken; only a REQUESTED page has any (a vCPU marks it so before it waits).
  */
-function markPresent(p: Placement, gfn: number): void {
-  if (Atomics.exchange(p.state, gfn, PAGE.PRESENT) === PAGE.PRESENT) {
-    Atomics.add(p.counters, COUNT.DUPLICATES, 1);
-    return;
-  }
-  if (!p.uffd) Atomics.notify(p.state, gfn);
-  Atomics.add(p.counters, COUNT.PRESENT, 1);
+function markPresent(p: Placement, gfn: number): boolean {
+  const was = Atomics.exchange(p.state, gfn, PAGE.PRESENT);
+  if (was === PAGE.REQUESTED && !p.uffd) Atomics.notify(p.state, gfn);
+  return was !== PAGE.PRESENT;
+}
+
+/** A run of n pages received, `placed` of them placed here and the rest duplicates: counted once a run. */
+function counted(p: Placement, n: number, placed: number): void {
+  if (placed > 0) Atomics.add(p.counters, COUNT.PRESENT, placed);
+  if (placed < n) Atomics.add(p.counters, COUNT.DUPLICATES, n - placed);
 }
 
 /**
- * Places a PAGE frame's run of pages: each checked against its content and, unless present, placed
- * and its waiters woken. userfaultfd places the run with one UFFDIO_COPY (range population),
- * waking the vCPUs blocked on it in the kernel; pages already present are skipped by the kernel.
+ * Places a PAGE frame's run of pages: each, unless present, placed and its waiters woken (its
+ * bytes are checked where they land, at the end: verifyPlaced). userfaultfd places the run with
+ * one UFFDIO_COPY (range population), waking the vCPUs blocked on it in the kernel; pages already
+ * present are skipped by the kernel.
  */
 export function placePages(p: Placement, f: Frame): void {
-  const { gfn: first, version, bytes } = decodePage(f.payload, p.pageSize, f);
-  const n = bytes.length / p.pageSize;
+  const { gfn: first, bytes } = decodePage(f.payload, p.pageSize, f);
+  const size = p.pageSize, n = bytes.length / size;
   receive(p, f, first, n);
+  let placed = 0;
   for (let k = 0; k < n; k++) {
-    const gfn = first + k, page = bytes.subarray(k * p.pageSize, (k + 1) * p.pageSize);
-    if (!holdsContent(p.seed, gfn, version, page)) Atomics.add(p.counters, COUNT.MISMATCHES, 1);
+    const gfn = first + k;
     // userfaultfd: marked present before the copy maps it, so a vCPU never finds a mapped page
     // not present (it would count a fault that never blocked); one touching in between waits in
     // the kernel for the copy. Software: the bytes first, then present, then the waiters.
-    if (Atomics.load(p.state, gfn) === PAGE.PRESENT) Atomics.add(p.counters, COUNT.DUPLICATES, 1);
-    else {
-      if (!p.uffd) p.memory!.set(page, gfn * p.pageSize);
-      markPresent(p, gfn);
-    }
+    if (Atomics.load(p.state, gfn) === PAGE.PRESENT) continue;
+    if (!p.uffd) p.memory!.set(bytes.subarray(k * size, (k + 1) * size), gfn * size);
+    if (markPresent(p, gfn)) placed++;
   }
+  counted(p, n, placed);
   if (p.uffd) {
     const t0 = process.hrtime.bigint();
     p.uffd.copy(p.region, first * p.pageSize, bytes);
@@ -107,7 +112,9 @@ export function placePages(p: Placement, f: Frame): void {
 export function placeZero(p: Placement, f: Frame): void {
   const { gfn: first, count: n } = decodeZero(f.payload, f);
   receive(p, f, first, n);
-  for (let gfn = first; gfn < first + n; gfn++) markPresent(p, gfn);
+  let placed = 0;
+  for (let gfn = first; gfn < first + n; gfn++) if (markPresent(p, gfn)) placed++;
+  counted(p, n, placed);
   if (p.uffd) p.uffd.zero(p.region, first * p.pageSize, n * p.pageSize);
 }
 
@@ -115,4 +122,24 @@ export function placeZero(p: Placement, f: Frame): void {
 export function requestFrame(counters: Int32Array, gfn: number, count = 1): Buffer {
   Atomics.add(counters, COUNT.REQUESTS, 1);
   return encodeFrame(FrameType.REQUEST, encodeRequest(gfn, count));
+}
+
+/**
+ * The end check (docs/live.md): every present page of the memory as placed (the userfaultfd
+ * region through this thread's view, safe once a page is present; the software pager's buffer)
+ * against what the source had to send: content.ts's bytes, or zeros for the scenario's zero pages.
+ * Stricter than checking received bytes: a page placed at the wrong gfn, or not at all, is caught.
+ * Adds the pages that differ to COUNT.MISMATCHES and returns them.
+ */
+export function verifyPlaced(p: Placement, zero: NextMember | null): number {
+  const size = p.pageSize, zeros = Buffer.alloc(size);
+  const memory = p.uffd ? new Uint8Array(p.uffd.view(p.region)) : p.memory!;
+  let bad = 0;
+  for (let g = 0; g < p.pages; g++) {
+    if (Atomics.load(p.state, g) !== PAGE.PRESENT) continue;
+    const page = memory.subarray(g * size, (g + 1) * size);
+    if (!(zero?.has(g) ? zeros.equals(page) : holdsContent(p.seed, g, MIGRATED_VERSION, page))) bad++;
+  }
+  Atomics.add(p.counters, COUNT.MISMATCHES, bad);
+  return bad;
 }

@@ -13,13 +13,15 @@ export const MAX_LATENCY_SAMPLES = 100_000;
 
 /** What the destination measured: VERIFY's JSON, and what runDestination resolves with. */
 export interface DestinationStats {
-  /** Pages present at the end (VERIFY's first u32) and pages whose bytes were wrong (its second). */
+  /** Pages present at the end (VERIFY's first u32) and pages whose bytes as placed were wrong (its second). */
   pagesPresent: number;
   mismatches: number;
   /** vCPU touches of a page that was not present, over all vCPUs. */
   faults: number;
   /** Each fault's latency, ns, in vCPU order (a uniform sample if more than MAX_LATENCY_SAMPLES). */
   faultLatencyNs: number[];
+  /** The end check of every page as placed (verifyPlaced), ms: not part of the migration. */
+  verifyMs: number;
   /** PAGE frames received (duplicates included), and every byte read off the socket. */
   pagesReceived: number;
   bytesReceived: number;
@@ -69,6 +71,9 @@ export interface Setup {
   regionStart: number;
   regionCount: number;
   writeFraction: number;
+  /** The scenario's zero pages, drawn as the source draws them: what the end check expects zero. */
+  zeroFraction: number;
+  zeroRanges: { start: number; count: number }[];
   /** Whether a lost connection pauses (and this side reconnects) rather than failing the run. */
   recovery: boolean;
   /** Whether requested pages come on a connection of their own (QEMU's postcopy-preempt). */
@@ -101,8 +106,13 @@ export function readHello(f: Frame): Setup {
   }
   const writeFraction = w.writeFraction ?? 0.5;
   if (typeof writeFraction !== 'number' || !(writeFraction >= 0 && writeFraction <= 1)) throw helloError(`workload.writeFraction must be in [0, 1], got ${JSON.stringify(writeFraction)}`);
+  const zeroFraction = s.memory.zeroFraction ?? 0, zeroRanges = s.memory.zeroRanges ?? [];
+  if (typeof zeroFraction !== 'number' || !(zeroFraction >= 0 && zeroFraction <= 1)) throw helloError(`memory.zeroFraction must be in [0, 1], got ${JSON.stringify(zeroFraction)}`);
+  if (!Array.isArray(zeroRanges) || !zeroRanges.every((r) => isInt(r?.start, 0) && isInt(r?.count, 1) && r.start + r.count <= pages)) {
+    throw helloError(`memory.zeroRanges ${JSON.stringify(zeroRanges)} must be ranges {start, count} within memory.pages (${pages})`);
+  }
   return {
-    seed, pages, pageSize,
+    seed, pages, pageSize, zeroFraction, zeroRanges,
     capacity: unbounded ? UNBOUNDED_CAPACITY : s.ring.capacity,
     vcpus: w.vcpus,
     // The kinds live mode has no pattern of its own for yet touch at random.

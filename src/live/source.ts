@@ -5,13 +5,12 @@ import type { MigrationStatus } from '../faults/recovery.ts';
 import { timedFaults } from '../faults/schedule.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { Rng } from '../kernel/rng.ts';
-import { drawZeroSet } from '../memory/guest-memory.ts';
 import { NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { makePolicy } from '../source/make-policy.ts';
-import { fillPage } from './content.ts';
-import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, encodePageFrames, type Frame } from './frame.ts';
+import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, type Frame } from './frame.ts';
 import { decodeErrorText, decodeRecvBitmap, decodeRequest, decodeVerify, encodeHello } from './payload.ts';
+import { encodePageFrames, type SourceMemory } from './source-memory.ts';
 
 /** Pages a background batch sends in one write (QEMU's QEMUFile gathers 64 pages a writev). */
 const BATCH_PAGES = 64;
@@ -52,8 +51,9 @@ export interface Incoming {
 }
 
 /**
- * The live source (docs/live.md): sends HELLO, waits for READY (the destination is up: the switchover), then every page of the guest as real bytes
- * (content.ts: a function of seed, gfn and version 0), requested pages first — a p-queue with
+ * The live source (docs/live.md): sends HELLO, waits for READY (the destination is up: the
+ * switchover), then every page of the guest's memory (filled before the migration,
+ * source-memory.ts), requested pages first — a p-queue with
  * priorities on the send path, one task per request or per 64-page background batch, each
  * waiting for the socket to drain (back-pressure) — the background in the order of the model's
  * push policy (`source.policy`, src/source/), then COMPLETE, and waits for VERIFY. With
@@ -66,19 +66,15 @@ export interface Incoming {
  * held goes back to the unsent set, the push policy starts afresh over it, and RESUME_ACK tells
  * the destination to ask again for what its vCPUs wait on.
  */
-export async function runSource(first: Socket, s: Scenario, clockMs: () => number, incoming?: Incoming): Promise<SourceResult> {
-  const pages = s.memory.pages, size = s.memory.pageSize;
+export async function runSource(first: Socket, s: Scenario, memory: SourceMemory, clockMs: () => number, incoming?: Incoming): Promise<SourceResult> {
+  const pages = s.memory.pages;
   // The pages not sent yet; the model's push policies pick the background pages from them.
   const unsent = new NextMember(pages);
   let policy = makePolicy(s.source, unsent);
-  const fill = (g: number, out: Uint8Array) => fillPage(s.seed, g, 0, out);
-  // The scenario's zero pages, drawn as the model draws them: sent as ZERO frames, no bytes.
-  const zero = drawZeroSet(pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges);
-  const isZero = zero ? (g: number) => zero.has(g) : undefined;
   const queue = new PQueue({ concurrency: 1 });
   const r: SourceResult = {
     pagesPushed: 0, pagesDemanded: 0, requests: 0, bytesSent: 0, completeMs: -1, verifiedMs: -1,
-    verify: { pagesPresent: 0, mismatches: 0, stats: {} }, history: [{ status: 'postcopy-active', 'at-ms': 0 }], zeroPages: zero?.count() ?? 0, preemptWrites: 0, preemptBytes: 0, pauses: 0, resentPages: 0, pausedMs: 0,
+    verify: { pagesPresent: 0, mismatches: 0, stats: {} }, history: [{ status: 'postcopy-active', 'at-ms': 0 }], zeroPages: memory.zero?.count() ?? 0, preemptWrites: 0, preemptBytes: 0, pauses: 0, resentPages: 0, pausedMs: 0,
   };
   let count = 0, pushing = true, failure: Error | null = null;
   // The clock starts at READY, the switchover (−1 before): the destination's set-up is not the migration's.
@@ -95,31 +91,30 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     r.history.push({ status: st, 'at-ms': Math.round(atMs * 1000) / 1000 });
   };
 
-  // Batch buffers go back to a pool once written: fresh memory costs a page fault per 4 KiB.
-  const pool: Buffer[] = [];
-  const write = async (buf: Buffer, release?: Buffer, to: Socket = conn) => {
+  /** One gathered write (writev) of frames or of a batch's chunks. */
+  const write = async (chunks: readonly Buffer[], to: Socket = conn) => {
     // While not active the bytes would be lost anyway; the received bitmap sorts it out.
-    if (status !== 'postcopy-active') {
-      if (release) pool.push(release);
-      return;
+    if (status !== 'postcopy-active') return;
+    let bytes = 0, below = true;
+    to.cork();
+    for (const b of chunks) {
+      bytes += b.length;
+      below = to.write(b);
     }
-    r.bytesSent += buf.length;
+    to.uncork();
+    r.bytesSent += bytes;
     if (to === preempt) {
       r.preemptWrites++;
-      r.preemptBytes += buf.length;
+      r.preemptBytes += bytes;
     }
-    const done = release ? () => pool.push(release) : undefined;
     // Waiting at every write past Node's 16 KiB mark would stall the stream each batch.
-    if (!to.write(buf, done) && to.writableLength > QUEUED_BYTES) await once(to, 'drain', { signal: cutSignal.signal }).catch(() => {});
+    if (!below && to.writableLength > QUEUED_BYTES) await once(to, 'drain', { signal: cutSignal.signal }).catch(() => {});
   };
-  /** Takes the pages off the unsent set and writes their frames as one buffer. */
+  /** Writes the frames of pages taken off the unsent set, straight from the memory, in one gathered write. */
   const sendPages = async (gfns: number[], to?: Socket) => {
-    for (const g of gfns) unsent.remove(g);
     count += gfns.length;
     if (gfns.length === 0) return;
-    const into = pool.pop();
-    const frames = encodePageFrames(gfns, 0, size, fill, into, isZero);
-    await write(frames, frames.buffer === into?.buffer ? into : Buffer.from(frames.buffer, frames.byteOffset, frames.length), to);
+    await write(encodePageFrames(gfns, memory), to);
   };
   /** COMPLETE once every page is written, again on a new connection if it was lost with the old one. */
   const finished = async () => {
@@ -128,8 +123,8 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     if (r.completeMs < 0) r.completeMs = now();
     // On the preempt connection too: the destination is complete once both have said so, as a
     // page sent on one may arrive after COMPLETE on the other.
-    if (preempt) void write(encodeFrame(FrameType.COMPLETE, new Uint8Array(0)), undefined, preempt);
-    await write(encodeFrame(FrameType.COMPLETE, new Uint8Array(0)));
+    if (preempt) void write([encodeFrame(FrameType.COMPLETE, new Uint8Array(0))], preempt);
+    await write([encodeFrame(FrameType.COMPLETE, new Uint8Array(0))]);
   };
   const background = async (): Promise<void> => {
     const e = epoch;
@@ -156,7 +151,11 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
   };
   const serve = async (gfn: number, n: number, to?: Socket): Promise<void> => {
     const gfns: number[] = [];
-    for (let g = gfn; g < Math.min(pages, gfn + n); g++) if (unsent.has(g)) gfns.push(g);
+    for (let g = gfn; g < Math.min(pages, gfn + n); g++) {
+      if (!unsent.has(g)) continue;
+      unsent.remove(g);
+      gfns.push(g);
+    }
     r.pagesDemanded += gfns.length;
     await sendPages(gfns, to);
     await finished();
@@ -247,7 +246,7 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
   function introduce(socket: Socket, f: Frame, connectedAt: number): 'main' | 'preempt' | null {
     if (f.type === FrameType.PREEMPT && status === 'postcopy-active' && !preempt) {
       preempt = socket;
-      if (completeEpoch === epoch) void write(encodeFrame(FrameType.COMPLETE, new Uint8Array(0)), undefined, socket);
+      if (completeEpoch === epoch) void write([encodeFrame(FrameType.COMPLETE, new Uint8Array(0))], socket);
       return 'preempt';
     }
     if (f.type === FrameType.RECV_BITMAP) {
@@ -321,7 +320,7 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
     policy = makePolicy(s.source, unsent);
     setStatus('postcopy-active');
     r.pausedMs += now() - pausedAt;
-    void write(encodeFrame(FrameType.RESUME_ACK, new Uint8Array(0)));
+    void write([encodeFrame(FrameType.RESUME_ACK, new Uint8Array(0))]);
     void queue.add(finished, { priority: 1 });
     startPush();
   }
@@ -333,7 +332,7 @@ export async function runSource(first: Socket, s: Scenario, clockMs: () => numbe
   });
   let timers: NodeJS.Timeout[] = [];
   try {
-    await write(encodeFrame(FrameType.HELLO, encodeHello({ scenario: s, seed: s.seed })));
+    await write([encodeFrame(FrameType.HELLO, encodeHello({ scenario: s, seed: s.seed }))]);
     await Promise.race([readied, verified]);
     timers = timedFaults(s, new Rng(s.seed, 'faults'), 0)
       .filter((f) => f.spec.kind === 'link-cut' || f.spec.kind === 'source-crash')

@@ -49,25 +49,37 @@ export type Uffd = {
   available(): string | null;
   /** The kernel's page size, bytes. */
   pageSize(): number;
+  /**
+   * `bytes` of zeroed anonymous memory advised MADV_HUGEPAGE, as QEMU advises guest RAM (the live
+   * source's memory: huge pages where the host allows them), unmapped once the ArrayBuffer is
+   * collected. Needs no userfaultfd.
+   */
+  ram(bytes: number): ArrayBuffer;
 };
 
 /** Where scripts/build-addon.mjs puts the addon. */
 export const UFFD_ADDON_PATH = join(packageRoot, 'native', 'build', 'Release', 'uffd.node');
 
-/** The addon, or why it cannot be used here. */
-export function loadUffd(): { uffd: Uffd } | { reason: string } {
+/** The addon loaded, whether or not a userfaultfd can be opened here, or why it cannot be loaded. */
+export function loadAddon(): { uffd: Uffd } | { reason: string } {
   if (process.platform !== 'linux') {
     return { reason: `userfaultfd is Linux only (this is ${process.platform}): the addon is not built` };
   }
   if (!existsSync(UFFD_ADDON_PATH)) {
     return { reason: `the userfaultfd addon is not built (${UFFD_ADDON_PATH} is missing; run node scripts/build-addon.mjs)` };
   }
-  let uffd: Uffd;
   try {
-    uffd = createRequire(import.meta.url)(UFFD_ADDON_PATH) as Uffd;
+    return { uffd: createRequire(import.meta.url)(UFFD_ADDON_PATH) as Uffd };
   } catch (err) {
     return { reason: `the userfaultfd addon could not be loaded from ${UFFD_ADDON_PATH}: ${err instanceof Error ? err.message : String(err)}` };
   }
+}
+
+/** The addon with a userfaultfd that opens here, or why not. */
+export function loadUffd(): { uffd: Uffd } | { reason: string } {
+  const loaded = loadAddon();
+  if ('reason' in loaded) return loaded;
+  const uffd = loaded.uffd;
   let why: string | null;
   try {
     why = uffd.available();

@@ -120,13 +120,15 @@ export function runVcpu(o: VcpuInit, started: () => void = () => {}, parked: () 
       }
       latency[faults++] = Number(process.hrtime.bigint() - start);
     }
-    // One byte of the page, at an offset that walks through it.
+    // One byte of the page, at an offset that walks through it. A write stores back the byte it
+    // finds: a real store, and the page keeps the source's content for the end check.
     const at = g * o.pageSize + ((i * 64) % o.pageSize);
+    const byte = memory[at]!;
     if (write) {
-      memory[at] = (i & 0xff) | 1;
+      memory[at] = byte;
       writes++;
     } else {
-      readXor ^= memory[at]!;
+      readXor ^= byte;
     }
     touches++;
   }
@@ -158,10 +160,11 @@ export function runFaultThread(o: FaultThreadInit, ready: () => void = () => {})
   }
 }
 
-const data = workerData as { vcpu?: VcpuInit; fault?: FaultThreadInit } | null;
+const data = workerData as { vcpu?: VcpuInit; fault?: true } | null;
+// The fault thread starts before its region exists: its setup is its first message.
 if (parentPort && data?.fault) {
   const port = parentPort;
-  runFaultThread(data.fault, () => port.postMessage({ kind: 'parked', vcpu: -1 } satisfies VcpuMessage));
+  port.once('message', (init: FaultThreadInit) => runFaultThread(init, () => port.postMessage({ kind: 'parked', vcpu: -1 } satisfies VcpuMessage)));
 }
 const init = data?.vcpu;
 if (parentPort && init) {
