@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
@@ -695,6 +696,29 @@ static napi_value js_ram(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---- socketQueues(fd) ------------------------------------------------------------------------ */
+
+/*
+ * A TCP socket's kernel queues, bytes: [received and not yet read (SIOCINQ), written and not yet
+ * acknowledged by the peer (SIOCOUTQ)]. What a live stream holds between its two ends.
+ */
+static napi_value js_socket_queues(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  uint64_t fd;
+  if (!get_uint(env, argv[0], "fd", &fd)) return NULL;
+  int inq = 0, outq = 0;
+  if (ioctl((int)fd, SIOCINQ, &inq) != 0) return throw_errno(env, "socketQueues: SIOCINQ", errno);
+  if (ioctl((int)fd, SIOCOUTQ, &outq) != 0) return throw_errno(env, "socketQueues: SIOCOUTQ", errno);
+  napi_value result, v;
+  NAPI_CALL(env, napi_create_array_with_length(env, 2, &result));
+  NAPI_CALL(env, napi_create_uint32(env, (uint32_t)inq, &v));
+  NAPI_CALL(env, napi_set_element(env, result, 0, v));
+  NAPI_CALL(env, napi_create_uint32(env, (uint32_t)outq, &v));
+  NAPI_CALL(env, napi_set_element(env, result, 1, v));
+  return result;
+}
+
 /* ---- pageSize() ------------------------------------------------------------------------------ */
 
 static napi_value js_page_size(napi_env env, napi_callback_info info) {
@@ -721,6 +745,7 @@ NAPI_MODULE_INIT() {
       {"available", NULL, js_available, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pageSize", NULL, js_page_size, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ram", NULL, js_ram, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socketQueues", NULL, js_socket_queues, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

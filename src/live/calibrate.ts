@@ -53,14 +53,17 @@ function measure(): Map<string, Sample> {
  * bounds a page's transfer here is the pipeline (framing, CRC, verification, placement), not the
  * loopback link: this stands for it in the model.
  */
-async function streamRate(): Promise<Sample> {
+async function streamRate(): Promise<{ rate: Sample; sent: Sample | null; received: Sample | null }> {
   const s = parseScenario({ memory: { pages: 65_536 }, source: { policy: 'xen' }, workload: { kind: 'idle', vcpus: 1 }, mapper: { mapping: { kind: 'none' } } });
-  const runs: number[] = [];
+  const rates: number[] = [], sent: number[] = [], received: number[] = [];
   for (let r = 0; r < RUNS; r++) {
     const live = await runLive(s);
-    runs.push(Math.round((live.live['bytes-sent'] * 8) / (live['total-time'] / 1000) / 1e6));
+    rates.push(Math.round((live.live['bytes-sent'] * 8) / (live['total-time'] / 1000) / 1e6));
+    if (live.live['send-queued-bytes'] !== null) sent.push(live.live['send-queued-bytes']);
+    if (live.live['receive-queued-bytes'] !== null) received.push(live.live['receive-queued-bytes']);
   }
-  return { median: [...runs].sort((a, b) => a - b)[RUNS >> 1]!, runs, n: 65_536 };
+  const sample = (runs: number[]): Sample | null => (runs.length === RUNS ? { median: [...runs].sort((a, b) => a - b)[RUNS >> 1]!, runs, n: 65_536 } : null);
+  return { rate: sample(rates)!, sent: sample(sent), received: sample(received) };
 }
 
 /** The maximum of a `min default max` sysctl triple: what autotuning reaches on a bulk stream. */
@@ -97,11 +100,16 @@ export async function calibrate(): Promise<{ params: Param[]; table: string; yam
   add('pager.recvPerPageNs', perPage, `(loopback TCP read() of 32 KiB queued ${r32.median} − of 4 KiB ${r4.median}) / 7 (tcp_read_32k, tcp_read_4k)`);
   add('pager.readCallNs', r4.median - perPage, `loopback TCP read() of 4 KiB queued (tcp_read_4k, ${spread(r4)}) − recvPerPageNs`);
   add('pager.faultRecordNs', w16.median, `write() of 16 B on loopback TCP, TCP_NODELAY (tcp_write_16b, ${spread(w16)})`);
-  add('link.rateMbps', stream.median, `the live page stream: wire bytes of an idle 256 MiB guest over HELLO → VERIFY (${RUN}'s own live runs; runs ${stream.runs.join(' / ')} Mbit/s)`);
-  // With the pipeline, not the wire, as the bottleneck the kernel's buffers stay near empty: what a
-  // request queues behind is the live source's own queue and the destination's read buffer.
-  add('link.sendBufferBytes', QUEUED_BYTES, 'what the live source queues in the process before it waits for the socket to drain (src/live/source.ts)');
-  add('link.receiveBufferBytes', READ_BYTES, 'the live destination\'s read buffer (src/live/live.ts)');
+  add('link.rateMbps', stream.rate.median, `the live page stream: wire bytes of an idle 256 MiB guest over its total-time (${RUN}'s own live runs; runs ${stream.rate.runs.join(' / ')} Mbit/s)`);
+  // What a requested page waits behind: the bytes the stream holds between its ends, measured in
+  // the same runs (the kernel's autotuned buffers fill when the destination is the slower side).
+  if (stream.sent && stream.received) {
+    add('link.sendBufferBytes', stream.sent.median, `median bytes the live source held while streaming: its queue and the kernel's unacknowledged bytes (SIOCOUTQ), sampled every 2 ms (runs ${stream.sent.runs.join(' / ')})`);
+    add('link.receiveBufferBytes', stream.received.median, `median bytes unread in the live destination's receive queue while streaming (SIOCINQ), sampled every 2 ms (runs ${stream.received.runs.join(' / ')})`);
+  } else {
+    add('link.sendBufferBytes', QUEUED_BYTES, 'what the live source queues in the process before it waits for the socket to drain (src/live/source.ts; the kernel\'s queues not measured without the addon)');
+    add('link.receiveBufferBytes', READ_BYTES, 'the live destination\'s read buffer (src/live/live.ts; the kernel\'s queues not measured without the addon)');
+  }
   for (const side of ['link', 'backChannel']) add(`${side}.latencyNs`, rtt.median / 2, `half a 16-byte ping-pong over loopback TCP (tcp_rtt_16b ${rtt.median}, ${spread(rtt)})`);
   add('backChannel.sendBufferBytes', sysctlMax('tcp_wmem'), 'maximum of /proc/sys/net/ipv4/tcp_wmem');
   add('backChannel.receiveBufferBytes', sysctlMax('tcp_rmem'), 'maximum of /proc/sys/net/ipv4/tcp_rmem');

@@ -18,6 +18,7 @@ import { drawZeroSet } from '../memory/guest-memory.ts';
 import { workerModule } from '../workers/pool.ts';
 import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, type Frame } from './frame.ts';
 import { decodeErrorText, encodeErrorText, encodeRecvBitmap, encodeVerify } from './payload.ts';
+import { sampleQueues } from './queues.ts';
 import { RING, createRing, putAfter, ringAbort, ringDrain } from './ring.ts';
 import { GO, PAGE, type FaultThreadInit, type VcpuInit, type VcpuMessage, type VcpuResult } from './vcpu-worker.ts';
 import { COPY, COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, verifyPlaced, type Placement } from './placer.ts';
@@ -71,7 +72,9 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     let faultThread: Worker | null = o.backend === 'software' || 'reason' in loadUffd() ? null : startFaultThread();
     let placement: Placement | null = null;
     const counters = createCounters(), count = (c: number) => Atomics.load(counters, c), copyTimes = createCopyTimes();
-    let helloAt = 0, readyAt = -1, resumedMs = -1, unready = 0;
+    let helloAt = 0, readyAt = -1, resumedMs = -1, migratedMs = -1, unready = 0;
+    // The main connection's receive queue, sampled from READY to COMPLETE.
+    let queued: { stop(): number | null } | undefined, receiveQueuedBytes: number | null | undefined;
     const go = new Int32Array(new SharedArrayBuffer(4));
     let complete = false, settled = false, pagerStopped = false;
     // COMPLETE comes on each connection: a page on the preempt one may arrive after main's COMPLETE.
@@ -114,6 +117,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     const fail = (e: unknown) => {
       if (settled) return;
       settled = true;
+      queued?.stop();
       const err = e instanceof PostcopyEmuError ? e : new PostcopyEmuError('live', `destination: ${(e as Error)?.message ?? String(e)}`);
       if (conn.writable && !conn.destroyed && !paused) {
         const c = conn;
@@ -149,7 +153,10 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     };
 
     const finish = () => {
-      if (settled || !setup || !complete || count(COUNT.PRESENT) < setup.pages || vcpusDone < workers.length) return;
+      if (settled || !setup || !complete || count(COUNT.PRESENT) < setup.pages) return;
+      // The migration is over; the guest's vCPUs go on (each to the end of its touches).
+      if (migratedMs < 0) migratedMs = performance.now() - readyAt;
+      if (vcpusDone < workers.length) return;
       settled = true;
       pagerStopped = true;
       wakePager();
@@ -165,6 +172,8 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         pagesPresent: count(COUNT.PRESENT),
         mismatches: count(COUNT.MISMATCHES),
         verifyMs,
+        migratedMs,
+        receiveQueuedBytes: receiveQueuedBytes ?? null,
         faults,
         faultLatencyNs: sampleLatencies(done.map((r) => r.latencyNs), faults, setup.seed),
         pagesReceived: count(COUNT.RECEIVED),
@@ -260,6 +269,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     const switchover = () => {
       if (settled) return;
       conn.write(encodeFrame(FrameType.READY, new Uint8Array(0)));
+      queued = sampleQueues(conn, (inq) => inq);
       readyAt = performance.now();
       if (setup!.pattern === 'idle') resumedMs = 0;
       Atomics.store(go, 0, GO);
@@ -281,6 +291,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
           return;
         case FrameType.COMPLETE:
           completeMain = true;
+          receiveQueuedBytes ??= queued?.stop() ?? null;
           completed();
           return;
         case FrameType.RESUME_ACK:

@@ -33,6 +33,13 @@ export interface LiveSection {
   'page-bytes-per-second': number;
   'bytes-sent': number;
   'ring-max-occupancy': number;
+  /**
+   * Median bytes the main connection held while streaming, on each side (null: not measured, no
+   * addon): the source's queue and unacknowledged bytes, the destination's unread ones. A page asked
+   * for waits behind them: the model's link.sendBufferBytes and receiveBufferBytes (live --calibrate).
+   */
+  'send-queued-bytes': number | null;
+  'receive-queued-bytes': number | null;
 }
 /**
  * `emulator.host` of a live run: what this host measured, where a simulated run has its own wall
@@ -184,9 +191,10 @@ function liveReport(s: Scenario, r: SourceResult): LiveReport {
   const backend = st.backend ?? 'software';
   const pages = s.memory.pages, size = s.memory.pageSize;
   const ok = r.verify.mismatches === 0 && r.verify.pagesPresent === pages;
-  // The migration ends when VERIFY could be sent: the end check that delays it is the harness's.
+  // The migration ends when the destination holds every page (QEMU's completion), whatever its
+  // vCPUs still do; the end check after it is the harness's.
   const verifyMs = st.verifyMs ?? 0;
-  const totalMs = round3(r.verifiedMs - verifyMs);
+  const totalMs = round3(st.migratedMs ?? r.verifiedMs - verifyMs);
   const seconds = r.completeMs / 1000;
   const report = measuredReport({
     scenario: s,
@@ -236,6 +244,8 @@ function liveReport(s: Scenario, r: SourceResult): LiveReport {
       'page-bytes-per-second': seconds > 0 ? Math.round((pages * size) / seconds) : 0,
       'bytes-sent': r.bytesSent,
       'ring-max-occupancy': st.maxOccupancy ?? 0,
+      'send-queued-bytes': r.sendQueuedBytes,
+      'receive-queued-bytes': st.receiveQueuedBytes ?? null,
     },
   };
 }

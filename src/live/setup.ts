@@ -22,6 +22,10 @@ export interface DestinationStats {
   faultLatencyNs: number[];
   /** The end check of every page as placed (verifyPlaced), ms: not part of the migration. */
   verifyMs: number;
+  /** ms from READY until every page was present and COMPLETE had come: the migration's end. */
+  migratedMs: number;
+  /** Median bytes unread in the main connection's kernel receive queue from READY to COMPLETE; null: not measured. */
+  receiveQueuedBytes: number | null;
   /** PAGE frames received (duplicates included), and every byte read off the socket. */
   pagesReceived: number;
   bytesReceived: number;

@@ -10,6 +10,7 @@ import type { Scenario } from '../scenario/schema.ts';
 import { makePolicy } from '../source/make-policy.ts';
 import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, type Frame } from './frame.ts';
 import { decodeErrorText, decodeRecvBitmap, decodeRequest, decodeVerify, encodeHello } from './payload.ts';
+import { sampleQueues } from './queues.ts';
 import { encodePageFrames, type SourceMemory } from './source-memory.ts';
 
 /** Pages a background batch sends in one write (QEMU's QEMUFile gathers 64 pages a writev). */
@@ -25,6 +26,8 @@ export interface SourceResult {
   bytesSent: number;
   /** ms from READY (the switchover) to the last page written, and to VERIFY read. */
   completeMs: number;
+  /** Median bytes the main connection held on this side while streaming (Node's queue and the kernel's unacknowledged bytes); null: not measured. */
+  sendQueuedBytes: number | null;
   verifiedMs: number;
   verify: { pagesPresent: number; mismatches: number; stats: Record<string, unknown> };
   /** Status changes from postcopy-active at 0 (ms from READY), as the source saw them. */
@@ -73,10 +76,12 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
   let policy = makePolicy(s.source, unsent);
   const queue = new PQueue({ concurrency: 1 });
   const r: SourceResult = {
-    pagesPushed: 0, pagesDemanded: 0, requests: 0, bytesSent: 0, completeMs: -1, verifiedMs: -1,
+    pagesPushed: 0, pagesDemanded: 0, requests: 0, bytesSent: 0, completeMs: -1, sendQueuedBytes: null, verifiedMs: -1,
     verify: { pagesPresent: 0, mismatches: 0, stats: {} }, history: [{ status: 'postcopy-active', 'at-ms': 0 }], zeroPages: memory.zero?.count() ?? 0, preemptWrites: 0, preemptBytes: 0, pauses: 0, resentPages: 0, pausedMs: 0,
   };
   let count = 0, pushing = true, failure: Error | null = null;
+  // The main connection's queues, sampled from READY to the last page written.
+  let queued: { stop(): number | null } | undefined;
   // The clock starts at READY, the switchover (−1 before): the destination's set-up is not the migration's.
   let t0 = -1;
   const now = () => clockMs() - t0;
@@ -120,7 +125,10 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
   const finished = async () => {
     if (count < pages || completeEpoch === epoch || status !== 'postcopy-active') return;
     completeEpoch = epoch;
-    if (r.completeMs < 0) r.completeMs = now();
+    if (r.completeMs < 0) {
+      r.completeMs = now();
+      r.sendQueuedBytes = queued?.stop() ?? null;
+    }
     // On the preempt connection too: the destination is complete once both have said so, as a
     // page sent on one may arrive after COMPLETE on the other.
     if (preempt) void write([encodeFrame(FrameType.COMPLETE, new Uint8Array(0))], preempt);
@@ -187,9 +195,12 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
         r.requests++;
         policy.requested(gfn);
         policy.faulted();
-        // On the preempt connection at once; on the main one, before the next background batch.
-        if (preempt) void serve(gfn, n, preempt);
-        else void queue.add(() => serve(gfn, n), { priority: 1 });
+        // On the preempt connection at once; on the main one, before the next background batch;
+        // never with a policy that ignores requests (push-only: the scan gets there), as the model's source.
+        if (!policy.ignoresRequests) {
+          if (preempt) void serve(gfn, n, preempt);
+          else void queue.add(() => serve(gfn, n), { priority: 1 });
+        }
         startPush();
       } else if (f.type === FrameType.VERIFY) {
         r.verify = decodeVerify(f.payload, f) as SourceResult['verify'];
@@ -334,6 +345,8 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
   try {
     await write([encodeFrame(FrameType.HELLO, encodeHello({ scenario: s, seed: s.seed }))]);
     await Promise.race([readied, verified]);
+    const main = conn;
+    queued = sampleQueues(main, (_, outq) => outq + main.writableLength);
     timers = timedFaults(s, new Rng(s.seed, 'faults'), 0)
       .filter((f) => f.spec.kind === 'link-cut' || f.spec.kind === 'source-crash')
       .map((f) => setTimeout(() => cut((f.end - f.start) / 1e6), f.start / 1e6));

@@ -55,6 +55,8 @@ export type Uffd = {
    * collected. Needs no userfaultfd.
    */
   ram(bytes: number): ArrayBuffer;
+  /** A TCP socket's kernel queues, bytes: [received, not yet read (SIOCINQ); written, not yet acknowledged (SIOCOUTQ)]. */
+  socketQueues(fd: number): [number, number];
 };
 
 /** Where scripts/build-addon.mjs puts the addon. */
