@@ -86,7 +86,12 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     // Loopback TCP is always measured; userfaultfd where it opens (root here).
     expect(yaml).toMatch(/^link:\n  rateMbps: [1-9]\d*  # the live page stream: wire bytes of an idle 256 MiB guest/m);
     expect(yaml).toMatch(/^  latencyNs: [1-9]\d*  # half a 16-byte ping-pong/m);
-    if (!('reason' in loadUffd())) expect(yaml).toMatch(/^pager:\n  uffdCopyNs: [1-9]\d*  # UFFDIO_COPY of one 4 KiB page/m);
+    if (!('reason' in loadUffd())) {
+      expect(yaml).toMatch(/^pager:\n  uffdCopyNs: [1-9]\d*  # UFFDIO_COPY of one 4 KiB page/m);
+      // The link's buffers: what the stream held on each side, sampled (the addon reads the kernel's queues).
+      expect(yaml).toMatch(/^  sendBufferBytes: \d+  # median bytes the live source held while streaming/m);
+      expect(yaml).toMatch(/^  receiveBufferBytes: \d+  # median bytes unread in the live destination's receive queue/m);
+    }
     // The fragment is a scenario: the model runs it.
     const run = await cli('run', out, '--set', 'memory.pages=1024', '--json', '-');
     expect(run.code).toBe(0);

@@ -6,6 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { UFFD_ADDON_PATH, loadAddon, loadUffd, type Uffd } from '../src/live/uffd.ts';
 
 const loaded = loadUffd();
@@ -93,6 +95,28 @@ describe('the userfaultfd addon', () => {
     ram[3 * 4096 + 99] = 7;
     expect(ram[3 * 4096 + 99]).toBe(7);
     expect(() => u.ram(0)).toThrow(new RangeError('uffd: ram(0): bytes must be positive'));
+  });
+
+  it.runIf('uffd' in addon)('reads a loopback connection\'s kernel queues: bytes written and not read', async () => {
+    const u = (addon as { uffd: Uffd }).uffd;
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[Socket]>;
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    await once(client, 'connect');
+    const [peer] = await accepted;
+    peer.pause();
+    client.write(Buffer.alloc(5000, 1));
+    const fd = (s: Socket) => (s as unknown as { _handle: { fd: number } })._handle.fd;
+    // Loopback delivers at once: the 5000 bytes wait unread at the receiver, none unacknowledged.
+    for (let i = 0; i < 100 && u.socketQueues(fd(peer))[0] < 5000; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(u.socketQueues(fd(peer))).toEqual([5000, 0]);
+    expect(u.socketQueues(fd(client))).toEqual([0, 0]);
+    expect(() => u.socketQueues(0.5)).toThrow(/fd/);
+    client.destroy();
+    peer.destroy();
+    server.close();
   });
 
   describe.runIf(uffd !== undefined)('with a region', () => {
