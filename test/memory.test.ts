@@ -4,7 +4,6 @@ import { NextMember } from '../src/memory/skip-list.ts';
 import { GuestMemory, PageState, outstandingSet } from '../src/memory/guest-memory.ts';
 import { Rng } from '../src/kernel/rng.ts';
 import { Waiters } from '../src/pager/waiters.ts';
-import { PfnMap } from '../src/memory/pfn-map.ts';
 import { LATENCY_BUCKETS, LatencyLog } from '../src/metrics/latency.ts';
 import { Arena } from '../src/memory/arena.ts';
 
@@ -284,35 +283,6 @@ describe('GuestMemory.loadRun and pendingIn', () => {
     expect([m.isReady(68), m.pending]).toEqual([false, 4]);
     expect([m.pendingIn(0, 70), m.pendingIn(60, 69), m.pendingIn(5, 5)]).toEqual([4, 1, 0]);
     expect(() => m.pendingIn(60, 71)).toThrow(/pendingIn/);
-  });
-});
-
-describe('PfnMap', () => {
-  it('sets, gets and takes, growing past its first 64 slots', () => {
-    const m = new PfnMap();
-    for (let i = 0; i < 200; i++) m.set(i * 4096, i);
-    m.set(0, -7);
-    expect([m.size, m.get(0), m.get(4096 * 199)]).toEqual([200, -7, 199]);
-    expect(m.take(4096 * 5)).toBe(5);
-    expect([m.size, m['keys'].length]).toEqual([199, 512]);
-  });
-
-  // Colliding keys and deletions in the middle of probe runs: what backward-shift deletion must get right.
-  it('agrees with a Map over random sets and takes', () => {
-    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.nat({ max: 300 }), fc.integer())), (ops) => {
-      const m = new PfnMap(), model = new Map<number, number>();
-      for (const [put, pfn, v] of ops) {
-        if (put || !model.has(pfn)) {
-          m.set(pfn, v);
-          model.set(pfn, v);
-        } else {
-          expect(m.take(pfn)).toBe(model.get(pfn));
-          model.delete(pfn);
-        }
-        expect(m.size).toBe(model.size);
-      }
-      for (const [pfn, v] of model) expect(m.get(pfn)).toBe(v);
-    }), { seed: 13, numRuns: 300 });
   });
 });
 

@@ -1,5 +1,8 @@
 import { FRESH, type Alloc } from '../memory/arena.ts';
-import { PfnMap } from '../memory/pfn-map.ts';
+
+/** pfns per chunk of list heads: 4 KiB of Int32, one page of memory. */
+const HEAD_BITS = 10;
+const HEAD_CHUNK = 1 << HEAD_BITS;
 
 /** Who hears the requests a load releases (an object's method: the same function in every run). */
 export interface WaitTarget {
@@ -9,12 +12,15 @@ export interface WaitTarget {
 /**
  * The pager's pending slots: for each pfn, the ring requests waiting for it (a pfn can have
  * several: several vCPUs, or a range request covering it). Linked lists in a growable pool of
- * typed arrays, so a wait costs no allocation, their heads in a PfnMap. A bit per pfn says which
- * have waits: a load with nobody waiting reads that bit only.
+ * typed arrays, so a wait costs no allocation. A bit per pfn says which have waits: a load with
+ * nobody waiting reads that bit only. The heads come in chunks of HEAD_CHUNK pfns, each made at
+ * the first wait in it: a first touch of fresh memory costs a page fault per 4 KiB (~15 µs on
+ * this project's VM), so a pfn-sized array that a storm's few thousand scattered waits touch all
+ * over costs more than the storm, while chunks come from memory the allocator reuses run after run.
  */
 export class Waiters {
-  /** Per pfn with its bit set in `waited`, its first entry. */
-  private readonly head = new PfnMap();
+  /** Per pfn with its bit set in `waited`, its first entry: chunk pfn >>> HEAD_BITS, made on first use. */
+  private readonly head: (Int32Array | undefined)[];
   private readonly waited: Int32Array;
   private req: Int32Array;
   private next: Int32Array;
@@ -24,6 +30,7 @@ export class Waiters {
   live = 0;
 
   constructor(pages: number, private readonly alloc: Alloc = FRESH) {
+    this.head = new Array<Int32Array | undefined>(Math.ceil(pages / HEAD_CHUNK)).fill(undefined);
     this.waited = alloc.int32((pages + 31) >>> 5);
     this.req = alloc.int32(64);
     this.next = alloc.int32(64);
@@ -52,11 +59,12 @@ export class Waiters {
     }
     this.req[e] = request;
     const w = gfn >>> 5, bit = 1 << (gfn & 31);
+    const heads = this.head[gfn >>> HEAD_BITS] ?? (this.head[gfn >>> HEAD_BITS] = this.alloc.int32(HEAD_CHUNK));
     if ((this.waited[w]! & bit) === 0) {
       this.waited[w]! |= bit;
       this.next[e] = -1;
-    } else this.next[e] = this.head.get(gfn);
-    this.head.set(gfn, e);
+    } else this.next[e] = heads[gfn & (HEAD_CHUNK - 1)]!;
+    heads[gfn & (HEAD_CHUNK - 1)] = e;
     this.live++;
   }
 
@@ -66,7 +74,7 @@ export class Waiters {
     const w = gfn >>> 5, bit = 1 << (gfn & 31);
     if ((this.waited[w]! & bit) === 0) return;
     this.waited[w]! &= ~bit;
-    let e = this.head.take(gfn);
+    let e = this.head[gfn >>> HEAD_BITS]![gfn & (HEAD_CHUNK - 1)]!;
     while (e >= 0) {
       const n = this.next[e]!;
       to.pageArrivedFor(this.req[e]!);
