@@ -374,15 +374,12 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     const completed = () => {
       complete = completeMain && (!preemptThread || completePreempt);
       if (!complete) return;
+      // The page states are the record, the counter a running tally: a preempt thread stopped at a
+      // cut between marking a page present and counting it leaves the tally short.
       const s = setup!;
-      let present = count(COUNT.PRESENT);
-      if (present < s.pages) {
-        // The page states are the record: a preempt thread stopped at a cut between marking a page
-        // present and adding it to the counter leaves the counter short, so it is taken again from them.
-        present = 0;
-        for (let g = 0; g < s.pages; g++) if (Atomics.load(state!, g) === PAGE.PRESENT) present++;
-        Atomics.store(counters, COUNT.PRESENT, present);
-      }
+      let present = 0;
+      for (let g = 0; g < s.pages; g++) if (Atomics.load(state!, g) === PAGE.PRESENT) present++;
+      Atomics.store(counters, COUNT.PRESENT, present);
       if (present < s.pages) return fail(new PostcopyEmuError('live', `the source sent COMPLETE with ${s.pages - present} of ${s.pages} pages never sent`));
       finish();
     };

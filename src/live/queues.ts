@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { loadUffd } from './uffd.ts';
+import { loadAddon } from './uffd.ts';
 
 /** How often a streaming connection's queues are read (ms). */
 const SAMPLE_MS = 2;
@@ -11,7 +11,8 @@ const SAMPLE_MS = 2;
  * the model's link buffers. `stop()` gives it, or null without the addon or a file descriptor.
  */
 export function sampleQueues(socket: Socket, pick: (inq: number, outq: number) => number): { stop(): number | null } {
-  const u = loadUffd();
+  // The addon alone: reading socket queues needs no userfaultfd.
+  const u = loadAddon();
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if ('reason' in u || fd === undefined || fd < 0) return { stop: () => null };
   const samples: number[] = [];

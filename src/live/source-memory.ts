@@ -71,9 +71,8 @@ export function encodePageFrames(gfns: readonly number[], m: SourceMemory): Buff
     while (i + n < gfns.length && gfns[i + n] === gfns[i]! + n && isZero(gfns[i + n]!) === z) n++;
     return n;
   };
-  let runs = 0;
-  for (let i = 0; i < gfns.length; runs++) i += runEnd(i, isZero(gfns[i]!));
-  const heads = Buffer.allocUnsafe(runs * HEAD);
+  // At most one frame a page.
+  const heads = Buffer.allocUnsafe(gfns.length * HEAD);
   const chunks: Buffer[] = [];
   for (let i = 0, at = 0; i < gfns.length; at += HEAD) {
     const g = gfns[i]!, z = isZero(g), n = runEnd(i, z);
