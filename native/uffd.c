@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -719,6 +720,44 @@ static napi_value js_socket_queues(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---- socketSend(fd, bytes) ------------------------------------------------------------------- */
+
+/* How long a send may wait for room in a full socket buffer before the connection counts as gone (ms). */
+#define SEND_WAIT_MS 5000
+
+/*
+ * Writes all of bytes on a connected socket from the calling thread (the live fault thread's
+ * return path, as QEMU's fault thread writes its requests itself): send() without SIGPIPE,
+ * waiting in poll() while the buffer is full. True once every byte is written; false when the
+ * connection is gone (reset, closed, or no room for SEND_WAIT_MS).
+ */
+static napi_value js_socket_send(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  uint64_t fd;
+  if (!get_uint(env, argv[0], "fd", &fd)) return NULL;
+  size_t len;
+  void *data;
+  if (!get_typed(env, argv[1], napi_uint8_array, "uffd: socketSend: bytes must be a Uint8Array", &data, &len)) return NULL;
+  const uint8_t *p = (const uint8_t *)data;
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = send((int)fd, p + done, len - done, MSG_NOSIGNAL);
+    if (n >= 0) {
+      done += (size_t)n;
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return make_bool(env, false);
+    struct pollfd pfd = {.fd = (int)fd, .events = POLLOUT, .revents = 0};
+    int rc;
+    do rc = poll(&pfd, 1, SEND_WAIT_MS);
+    while (rc < 0 && errno == EINTR);
+    if (rc <= 0 || (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))) return make_bool(env, false);
+  }
+  return make_bool(env, true);
+}
+
 /* ---- pageSize() ------------------------------------------------------------------------------ */
 
 static napi_value js_page_size(napi_env env, napi_callback_info info) {
@@ -746,6 +785,7 @@ NAPI_MODULE_INIT() {
       {"pageSize", NULL, js_page_size, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ram", NULL, js_ram, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socketQueues", NULL, js_socket_queues, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socketSend", NULL, js_socket_send, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -10,6 +10,9 @@ import { decodeRequest, decodeVerify, encodeHello, encodePage, type VerifyReport
 import { RING, createRing, ringAbort, ringDrain, ringPut } from '../src/live/ring.ts';
 import { parseScenario } from '../src/scenario/validate.ts';
 import type { Scenario } from '../src/scenario/schema.ts';
+import { loadUffd } from '../src/live/uffd.ts';
+
+const uffdHere = 'uffd' in loadUffd();
 
 /** A connected loopback pair: `dst` for runDestination, `src` for the fake source. */
 async function socketPair(): Promise<{ dst: Socket; src: Socket }> {
@@ -137,6 +140,19 @@ describe('live destination (software pager)', () => {
     expect(vs.verifyMs).toBeGreaterThan(0);
     // What runDestination resolves with is what VERIFY carried.
     expect(JSON.parse(JSON.stringify(stats))).toEqual(vs);
+  });
+
+  it.runIf(uffdHere)('with a fault thread (userfaultfd, qemu) each REQUEST goes from the fault thread on the socket, not through the ring', { timeout: 10_000 }, async () => {
+    const s = scenario({ source: { policy: 'qemu' }, workload: { kind: 'random', vcpus: 2 } });
+    const { dst, src } = await socketPair();
+    const source = fakeSource(src, s);
+    const stats = await runDestination(dst, { backend: 'uffd' });
+    const v = await source.verify;
+    expect([v.pagesPresent, v.mismatches, stats.backend]).toEqual([1024, 0, 'uffd']);
+    expect(stats.requests).toBeGreaterThanOrEqual(1);
+    expect(stats.requests).toBe(source.requests());
+    expect(stats.maxOccupancy).toBe(0);
+    expect(stats.faults).toBeGreaterThanOrEqual(1);
   });
 
   it('counts a page whose bytes are wrong as a mismatch', { timeout: 10_000 }, async () => {

@@ -1,28 +1,31 @@
 /**
  * The live destination (docs/live.md): guest memory (a userfaultfd region, or a SharedArrayBuffer
  * for the software pager), a state word per page (missing, requested, present), the scenario's
- * fault ring in shared memory (ring.ts), one worker thread per vCPU (vcpu-worker.ts), the fault
- * thread (userfaultfd), the preempt thread (preempt-thread.ts, `preempt.enabled`) and the pager on
- * this thread. The pager takes faulting gfns off the ring and sends a REQUEST for each; it places
- * every PAGE that arrives, pushed or requested (placer.ts), and wakes the vCPUs waiting for it.
+ * fault ring in shared memory (ring.ts), the threads (threads.ts): one per vCPU, the fault thread
+ * (userfaultfd), the preempt thread (`preempt.enabled`); and the pager on this thread. The pager
+ * takes faulting gfns off the ring and sends a REQUEST for each (with `pager.faultThread` the
+ * fault thread sends them itself, return-path.ts); it places every PAGE that arrives, pushed or
+ * requested (placer.ts), and wakes the vCPUs waiting for it.
  * When the source has sent COMPLETE, every page is present and every vCPU is done, it checks every
  * page as placed against the content the source had to send and sends VERIFY with its counts. A lost
  * connection pauses the run and reconnects (postcopy recovery) when `reconnect` is given.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { Rng } from '../kernel/rng.ts';
 import { drawZeroSet } from '../memory/guest-memory.ts';
-import { workerModule } from '../workers/pool.ts';
 import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, type Frame } from './frame.ts';
 import { decodeErrorText, encodeErrorText, encodeRecvBitmap, encodeVerify } from './payload.ts';
 import { sampleQueues } from './queues.ts';
 import { RING, createRing, putAfter, ringAbort, ringDrain } from './ring.ts';
-import { GO, PAGE, type FaultThreadInit, type VcpuInit, type VcpuMessage, type VcpuResult } from './vcpu-worker.ts';
-import { COPY, COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, verifyPlaced, type Placement } from './placer.ts';
-import type { PreemptInit, PreemptMessage } from './preempt-thread.ts';
+import { GO, PAGE, type VcpuResult } from './vcpu-worker.ts';
+import { startThread, startVcpus } from './threads.ts';
+import type { FaultThreadInit } from './fault-thread.ts';
+import { createReturnPath, setReturnPath, socketFd } from './return-path.ts';
+import { COUNT, abortMissing, copyStats, countPresent, createCopyTimes, createCounters, placePages, placeZero, requestFrame, requestedRuns, verifyPlaced, type Placement } from './placer.ts';
+import type { PreemptMessage } from './preempt-thread.ts';
 import { chooseBackend, readHello, sampleLatencies, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
 import { loadUffd, type Uffd } from './uffd.ts';
 
@@ -42,17 +45,6 @@ export interface DestinationOptions {
 /** How often a paused destination tries to reach the source again (ms). */
 const RETRY_MS = 5;
 
-/** Running from the TS sources (tests): workers load through src/workers/entry.mjs (tsx). */
-const fromSource = import.meta.url.endsWith('.ts');
-
-/** A vCPU, the fault thread or the preempt thread: the built module in dist/, or its source through tsx, as workers/pool.ts does. */
-function startThread(data: { vcpu: VcpuInit } | { fault: true } | { preempt: PreemptInit }): Worker {
-  const module = workerModule('preempt' in data ? 'live/preempt-thread' : 'live/vcpu-worker');
-  return fromSource
-    ? new Worker(new URL('../workers/entry.mjs', import.meta.url), { workerData: { module: module.href, ...data } })
-    : new Worker(module, { workerData: data });
-}
-
 /**
  * Runs the destination on a connected socket until it has sent VERIFY (resolves with what it
  * sent) or the run fails: a bad frame, a protocol error, the source closing early or a vCPU
@@ -71,6 +63,9 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     const startFaultThread = () => startThread({ fault: true }).on('error', (e) => fail(new PostcopyEmuError('live', `the fault thread failed: ${e.message}`)));
     let faultThread: Worker | null = o.backend === 'software' || 'reason' in loadUffd() ? null : startFaultThread();
     let placement: Placement | null = null;
+    // With a fault thread (`pager.faultThread`, no preempt thread) REQUESTs go out on the return path from it.
+    const returnPath = createReturnPath();
+    let direct = false;
     const counters = createCounters(), count = (c: number) => Atomics.load(counters, c), copyTimes = createCopyTimes();
     let helloAt = 0, readyAt = -1, resumedMs = -1, migratedMs = -1, unready = 0;
     // The main connection's receive queue, sampled from READY to COMPLETE.
@@ -90,19 +85,8 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       pagerStopped = true;
       if (ring) ringAbort(ring);
       wakePager();
-      if (state) {
-        // Every page not present reads ABORTED, so a vCPU between its check and its wait sees a
-        // changed word and wakes (a vCPU blocked in the kernel gets a zero page); then terminate,
-        // whatever they are doing.
-        for (let g = 0; g < state.length; g++) {
-          if (Atomics.load(state, g) !== PAGE.PRESENT) {
-            Atomics.store(state, g, PAGE.ABORTED);
-            Atomics.notify(state, g);
-            if (uffd) uffd.zero(region, g * setup!.pageSize, setup!.pageSize);
-          }
-        }
-      }
-      // Parked vCPUs wake to find every page aborted.
+      // Blocked vCPUs wake, parked ones find every page aborted; then terminate, whatever they do.
+      if (placement) abortMissing(placement);
       Atomics.store(go, 0, GO);
       Atomics.notify(go, 0);
       await Promise.allSettled(threads().map((w) => w.terminate()));
@@ -118,6 +102,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       if (settled) return;
       settled = true;
       queued?.stop();
+      setReturnPath(returnPath, null);
       const err = e instanceof PostcopyEmuError ? e : new PostcopyEmuError('live', `destination: ${(e as Error)?.message ?? String(e)}`);
       if (conn.writable && !conn.destroyed && !paused) {
         const c = conn;
@@ -160,6 +145,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       settled = true;
       pagerStopped = true;
       wakePager();
+      setReturnPath(returnPath, null);
       const done = results.filter((r): r is VcpuResult => r !== undefined);
       const faults = done.reduce((n, r) => n + r.faults, 0);
       const vcpuMs = new Array<number>(setup.vcpus).fill(0);
@@ -189,10 +175,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         backend: uffd ? 'uffd' : 'software',
         backendReason,
         reRequestedPages,
-        uffdCopy: uffd ? {
-          singleCalls: Number(copyTimes[COPY.SINGLE_CALLS]), singleNs: Number(copyTimes[COPY.SINGLE_NS]),
-          runCalls: Number(copyTimes[COPY.RUN_CALLS]), runPages: Number(copyTimes[COPY.RUN_PAGES]), runNs: Number(copyTimes[COPY.RUN_NS]),
-        } : null,
+        uffdCopy: uffd ? copyStats(copyTimes) : null,
       };
       // Resolved once the vCPU threads are gone (they have posted their results) and VERIFY is
       // flushed, or the socket has closed, whatever became of it.
@@ -222,44 +205,37 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       // open (or refused), each vCPU parked.
       unready = (uffd ? 1 : 0) + (s.preempt && o.preemptTo ? 1 : 0) + (s.pattern === 'idle' ? 0 : s.vcpus);
       if (uffd) {
+        direct = s.faultThread && !(s.preempt && o.preemptTo);
         faultThread ??= startFaultThread();
         faultThread.once('message', threadReady);
-        faultThread.postMessage({ uffd: region, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer, pageSize: s.pageSize } satisfies FaultThreadInit);
+        faultThread.postMessage({
+          uffd: region, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer, pageSize: s.pageSize,
+          direct: direct ? { returnPath: returnPath.buffer as SharedArrayBuffer, counters: counters.buffer as SharedArrayBuffer } : null,
+        } satisfies FaultThreadInit);
       } else if (faultThread) {
         void faultThread.terminate();
         faultThread = null;
       }
       pager().catch(fail);
       openPreempt();
-      if (s.pattern !== 'idle') startVcpus(s, s.pattern);
-      if (unready === 0) switchover();
-    };
-
-    /** One vCPU thread per vCPU, parked until the switchover. */
-    const startVcpus = (s: Setup, pattern: VcpuInit['pattern']) => {
-      const touches = Math.max(1, Math.floor((4 * s.regionCount) / s.vcpus));
-      for (let v = 0; v < s.vcpus; v++) {
-        const w = startThread({ vcpu: {
-          vcpu: v, vcpus: s.vcpus, memory: uffd ? { uffd: region } : memory!.buffer as SharedArrayBuffer, state: state!.buffer as SharedArrayBuffer, ring: ring!.buffer as SharedArrayBuffer,
-          go: go.buffer as SharedArrayBuffer, pageSize: s.pageSize, pattern, regionStart: s.regionStart, regionCount: s.regionCount, touches, writeFraction: s.writeFraction, seed: s.seed,
-        } });
-        workers.push(w);
-        w.on('message', (r: VcpuMessage) => {
-          if (r.kind === 'parked') return threadReady();
-          if (r.kind === 'started') {
+      if (s.pattern !== 'idle') {
+        const shared = { memory: uffd ? { uffd: region } : memory!.buffer as SharedArrayBuffer, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer, go: go.buffer as SharedArrayBuffer };
+        workers.push(...startVcpus(s, s.pattern, shared, {
+          parked: threadReady,
+          started: () => {
             if (resumedMs < 0) resumedMs = performance.now() - readyAt;
-            return;
-          }
-          if (results[v] !== undefined) return;
-          results[v] = r;
-          vcpusDone++;
-          finish();
-        });
-        w.on('error', (e) => fail(new PostcopyEmuError('live', `vCPU ${v} failed: ${e.message}`)));
-        w.on('exit', (code) => {
-          if (results[v] === undefined && !settled) fail(new PostcopyEmuError('live', `vCPU ${v} exited with code ${code} before it finished`));
-        });
+          },
+          done: (r) => {
+            results[r.vcpu] = r;
+            vcpusDone++;
+            finish();
+          },
+          failed: (e) => {
+            if (!settled) fail(e);
+          },
+        }));
       }
+      if (unready === 0) switchover();
     };
 
     const threadReady = () => {
@@ -269,6 +245,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     const switchover = () => {
       if (settled) return;
       conn.write(encodeFrame(FrameType.READY, new Uint8Array(0)));
+      if (direct) setReturnPath(returnPath, conn);
       queued = sampleQueues(conn, (inq) => inq);
       readyAt = performance.now();
       if (setup!.pattern === 'idle') resumedMs = 0;
@@ -310,17 +287,14 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       paused = false;
       openPreempt();
       const st = state!;
-      for (let g = 0; g < st.length;) {
-        if (Atomics.load(st, g) !== PAGE.REQUESTED) {
-          g++;
-          continue;
-        }
-        let n = 1;
-        while (g + n < st.length && Atomics.load(st, g + n) === PAGE.REQUESTED) n++;
+      // With the fault thread writing REQUESTs too, under the return path's lock, on the socket itself.
+      const send = direct ? (b: Buffer) => uffd!.socketSend(socketFd(conn), b) : (b: Buffer) => conn.write(b);
+      const askAgain = () => requestedRuns(st, (g, n) => {
         reRequestedPages += n;
-        conn.write(requestFrame(counters, g, n));
-        g += n;
-      }
+        send(requestFrame(counters, g, n));
+      });
+      if (direct) setReturnPath(returnPath, conn, askAgain);
+      else askAgain();
     };
 
     /** The connection is gone before VERIFY: pause and reconnect when recovery can, else fail. */
@@ -329,6 +303,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       if (!setup || !setup.recovery || !o.reconnect) return fail(why());
       paused = true;
       epoch++;
+      setReturnPath(returnPath, null);
       conn.destroy();
       stopPreempt();
       void reconnect(why);
@@ -376,9 +351,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       if (!complete) return;
       // The page states are the record, the counter a running tally: a preempt thread stopped at a
       // cut between marking a page present and counting it leaves the tally short.
-      const s = setup!;
-      let present = 0;
-      for (let g = 0; g < s.pages; g++) if (Atomics.load(state!, g) === PAGE.PRESENT) present++;
+      const s = setup!, present = countPresent(state!);
       Atomics.store(counters, COUNT.PRESENT, present);
       if (present < s.pages) return fail(new PostcopyEmuError('live', `the source sent COMPLETE with ${s.pages - present} of ${s.pages} pages never sent`));
       finish();

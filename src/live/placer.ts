@@ -30,6 +30,48 @@ export const COPY = { SINGLE_CALLS: 0, SINGLE_NS: 1, RUN_CALLS: 2, RUN_PAGES: 3,
 
 export const createCopyTimes = (): BigInt64Array => new BigInt64Array(new SharedArrayBuffer(8 * 8));
 
+/** The UFFDIO_COPY timings as the result reports them. */
+export function copyStats(t: BigInt64Array): { singleCalls: number; singleNs: number; runCalls: number; runPages: number; runNs: number } {
+  return {
+    singleCalls: Number(t[COPY.SINGLE_CALLS]), singleNs: Number(t[COPY.SINGLE_NS]),
+    runCalls: Number(t[COPY.RUN_CALLS]), runPages: Number(t[COPY.RUN_PAGES]), runNs: Number(t[COPY.RUN_NS]),
+  };
+}
+
+/** Calls `run` for each run of consecutive pages still REQUESTED (first gfn, length), in order. */
+export function requestedRuns(state: Int32Array, run: (gfn: number, n: number) => void): void {
+  for (let g = 0; g < state.length;) {
+    if (Atomics.load(state, g) !== PAGE.REQUESTED) {
+      g++;
+      continue;
+    }
+    let n = 1;
+    while (g + n < state.length && Atomics.load(state, g + n) === PAGE.REQUESTED) n++;
+    run(g, n);
+    g += n;
+  }
+}
+
+/**
+ * The run failed: every page not present reads ABORTED, so a vCPU between its check and its wait
+ * sees a changed word and wakes; a vCPU blocked in the kernel gets a zero page.
+ */
+export function abortMissing(p: Placement): void {
+  for (let g = 0; g < p.state.length; g++) {
+    if (Atomics.load(p.state, g) === PAGE.PRESENT) continue;
+    Atomics.store(p.state, g, PAGE.ABORTED);
+    Atomics.notify(p.state, g);
+    p.uffd?.zero(p.region, g * p.pageSize, p.pageSize);
+  }
+}
+
+/** Pages whose state reads present: the record, where COUNT.PRESENT is a running tally. */
+export function countPresent(state: Int32Array): number {
+  let present = 0;
+  for (let g = 0; g < state.length; g++) if (Atomics.load(state, g) === PAGE.PRESENT) present++;
+  return present;
+}
+
 /** Where pages go: the guest's memory (a userfaultfd region or a SharedArrayBuffer) and its page states. */
 export interface Placement {
   seed: number;

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { socketFd } from './return-path.ts';
 import { loadAddon } from './uffd.ts';
 
 /** How often a streaming connection's queues are read (ms). */
@@ -13,8 +14,8 @@ const SAMPLE_MS = 2;
 export function sampleQueues(socket: Socket, pick: (inq: number, outq: number) => number): { stop(): number | null } {
   // The addon alone: reading socket queues needs no userfaultfd.
   const u = loadAddon();
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if ('reason' in u || fd === undefined || fd < 0) return { stop: () => null };
+  const fd = socketFd(socket);
+  if ('reason' in u || fd < 0) return { stop: () => null };
   const samples: number[] = [];
   const timer = setInterval(() => {
     try {

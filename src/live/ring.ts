@@ -46,14 +46,18 @@ export function createRing(capacity: number): Int32Array {
 
 export const ringCapacity = (ring: Int32Array): number => Atomics.load(ring, RING.CAPACITY);
 
-function lock(ring: Int32Array): void {
-  while (Atomics.compareExchange(ring, RING.LOCK, 0, 1) !== 0) Atomics.wait(ring, RING.LOCK, 1);
+/** Takes the futex-style lock word `words[at]` (0 free, 1 held), sleeping while another thread holds it. */
+export function lockWord(words: Int32Array, at: number): void {
+  while (Atomics.compareExchange(words, at, 0, 1) !== 0) Atomics.wait(words, at, 1);
 }
 
-function unlock(ring: Int32Array): void {
-  Atomics.store(ring, RING.LOCK, 0);
-  Atomics.notify(ring, RING.LOCK, 1);
+export function unlockWord(words: Int32Array, at: number): void {
+  Atomics.store(words, at, 0);
+  Atomics.notify(words, at, 1);
 }
+
+const lock = (ring: Int32Array) => lockWord(ring, RING.LOCK);
+const unlock = (ring: Int32Array) => unlockWord(ring, RING.LOCK);
 
 /**
  * Puts `gfn` on the ring (a vCPU thread: it may block). Waits while the ring is full. Returns

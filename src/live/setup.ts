@@ -82,6 +82,8 @@ export interface Setup {
   recovery: boolean;
   /** Whether requested pages come on a connection of their own (QEMU's postcopy-preempt). */
   preempt: boolean;
+  /** Whether a fault thread writes each page's REQUEST itself (`pager.faultThread`; unset, the qemu policy's). */
+  faultThread: boolean;
   /** The longest outage the scenario injects, ms: how long a reconnection may take, plus a grace. */
   maxOutageMs: number;
 }
@@ -124,6 +126,7 @@ export function readHello(f: Frame): Setup {
     regionStart: region.start, regionCount: region.count, writeFraction,
     recovery: s.recovery?.enabled !== false,
     preempt: s.preempt?.enabled === true,
+    faultThread: (s.pager?.faultThread ?? s.source.policy === 'qemu') === true,
     maxOutageMs: Math.max(0, ...(Array.isArray(s.faults) ? s.faults as { durationNs?: number; restartNs?: number }[] : []).map((f) => Number(f?.durationNs ?? f?.restartNs ?? 0) / 1e6).filter(Number.isFinite)),
   };
 }

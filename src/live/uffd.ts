@@ -57,6 +57,12 @@ export type Uffd = {
   ram(bytes: number): ArrayBuffer;
   /** A TCP socket's kernel queues, bytes: [received, not yet read (SIOCINQ); written, not yet acknowledged (SIOCOUTQ)]. */
   socketQueues(fd: number): [number, number];
+  /**
+   * Writes all of `bytes` on a connected socket from the calling thread (waiting while its buffer
+   * is full). True once written; false when the connection is gone. Bytes of one call are never
+   * interleaved with another writer's only if every writer holds the same lock (return-path.ts).
+   */
+  socketSend(fd: number, bytes: Uint8Array): boolean;
 };
 
 /** Where scripts/build-addon.mjs puts the addon. */

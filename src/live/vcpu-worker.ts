@@ -3,13 +3,13 @@
  * workload's pattern. A touch of a page that is not present is a fault. Software pager: the first
  * vCPU to see the page missing marks it requested and puts its gfn on the fault ring, then every
  * faulting vCPU blocks (Atomics.wait on the page's state word) until the pager has placed it.
- * userfaultfd: the touch itself blocks in the kernel, and the fault thread (runFaultThread) puts
- * the gfn on the ring. Each fault's latency is real time, in ns. The result is posted once, when
+ * userfaultfd: the touch itself blocks in the kernel, and the fault thread (fault-thread.ts) asks
+ * for the page. Each fault's latency is real time, in ns. The result is posted once, when
  * the vCPU has done its touches.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Rng } from '../kernel/rng.ts';
-import { ringAborted, ringPut } from './ring.ts';
+import { ringPut } from './ring.ts';
 import { loadUffd, type Uffd } from './uffd.ts';
 
 /** Page states, one Int32 a page. */
@@ -60,9 +60,8 @@ export type VcpuMessage = { kind: 'parked'; vcpu: number } | { kind: 'started'; 
 /** The `go` word's value once the guest runs at the destination (parked threads wake). */
 export const GO = 1;
 
-/** Runs one vCPU's touches to the end (blocking: call it on a worker thread). */
 /** The addon in this thread (a worker loads its own copy of the module). */
-function addon(): Uffd {
+export function addon(): Uffd {
   const u = loadUffd();
   if ('reason' in u) throw new Error(`the userfaultfd addon is not available in this thread: ${u.reason}`);
   return u.uffd;
@@ -77,6 +76,7 @@ function park(go: Int32Array, parked: () => void): void {
   while (Atomics.load(go, 0) !== GO) Atomics.wait(go, 0, 0);
 }
 
+/** Runs one vCPU's touches to the end (blocking: call it on a worker thread). */
 export function runVcpu(o: VcpuInit, started: () => void = () => {}, parked: () => void = () => {}): VcpuResult {
   const uffd = o.memory instanceof SharedArrayBuffer ? null : o.memory.uffd;
   const memory = new Uint8Array(uffd === null ? (o.memory as SharedArrayBuffer) : addon().view(uffd));
@@ -135,37 +135,7 @@ export function runVcpu(o: VcpuInit, started: () => void = () => {}, parked: () 
   return { kind: 'done', vcpu: o.vcpu, faults, latencyNs: latency.slice(0, faults), touches, writes, ms: performance.now() - t0, aborted, readXor };
 }
 
-/** The userfaultfd fault thread's setup: the region, the page states and the ring. */
-export interface FaultThreadInit {
-  uffd: number;
-  state: SharedArrayBuffer;
-  ring: SharedArrayBuffer;
-  pageSize: number;
-}
-
-/**
- * The fault thread of the userfaultfd backend: reads the kernel's page-fault events and puts each
- * page not yet asked for on the bounded fault ring (waiting while it is full, the ring's rule),
- * until the run aborts the ring.
- */
-export function runFaultThread(o: FaultThreadInit, ready: () => void = () => {}): void {
-  const u = addon(), state = new Int32Array(o.state), ring = new Int32Array(o.ring), out = new Float64Array(256);
-  ready();
-  while (!ringAborted(ring)) {
-    const n = u.waitFaults(o.uffd, 50, out);
-    for (let i = 0; i < n; i++) {
-      const g = Math.floor(out[i]! / o.pageSize);
-      if (Atomics.compareExchange(state, g, PAGE.MISSING, PAGE.REQUESTED) === PAGE.MISSING && !ringPut(ring, g)) return;
-    }
-  }
-}
-
-const data = workerData as { vcpu?: VcpuInit; fault?: true } | null;
-// The fault thread starts before its region exists: its setup is its first message.
-if (parentPort && data?.fault) {
-  const port = parentPort;
-  port.once('message', (init: FaultThreadInit) => runFaultThread(init, () => port.postMessage({ kind: 'parked', vcpu: -1 } satisfies VcpuMessage)));
-}
+const data = workerData as { vcpu?: VcpuInit } | null;
 const init = data?.vcpu;
 if (parentPort && init) {
   const port = parentPort;
