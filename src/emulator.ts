@@ -50,7 +50,7 @@ function given(input: unknown, section: string, field?: string): boolean {
  */
 export class Emulator {
   readonly scenario: Scenario;
-  readonly kernel = new Kernel();
+  readonly kernel: Kernel;
   readonly events: EmulatorEvents = new Emitter();
   /** The precopy phase (precopy and hybrid modes), or null in postcopy mode. */
   readonly precopy: Precopy | null;
@@ -77,7 +77,7 @@ export class Emulator {
     checkRunFits(s);
     this.input = input;
     this.alloc = alloc;
-    const k = this.kernel;
+    const k = (this.kernel = new Kernel(alloc));
     // One event budget for the whole run.
     k.limit(s.limits.maxEvents, s.limits.maxEventsPerInstant);
     const pollNs = s.timeline.pollMs * 1e6;

@@ -1,6 +1,7 @@
 import { argCheck, intArg } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { EventQueue } from './queue.ts';
+import { FRESH, type Alloc } from '../memory/arena.ts';
 
 /** What a component does when one of its events fires. */
 export type EventHandler = (arg: number) => void;
@@ -18,7 +19,7 @@ export class Kernel {
    */
   now = NaN;
   events = 0;
-  private readonly queue = new EventQueue();
+  private readonly queue: EventQueue;
   private readonly handlers: EventHandler[] = [];
   private halted = false;
   /** Why a bound stopped the run (see `limit`); null while none has. */
@@ -28,8 +29,10 @@ export class Kernel {
   /** Events processed at the current instant so far. */
   private atInstant = 0;
 
-  constructor() {
+  /** `alloc`: where the event queue's arrays come from. */
+  constructor(alloc: Alloc = FRESH) {
     this.now = 0;
+    this.queue = new EventQueue(1024, alloc);
   }
 
   /**

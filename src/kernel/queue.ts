@@ -1,3 +1,5 @@
+import { FRESH, type Alloc } from '../memory/arena.ts';
+
 /**
  * Binary min-heap of events on parallel typed arrays, ordered by (time, sequence).
  * No per-event objects: an event is (time ns, kind, argument); `pop()` leaves the
@@ -15,13 +17,14 @@ export class EventQueue {
   kind = 0;
   arg = NaN;
 
-  constructor(initialCapacity = 1024) {
+  /** `alloc`: where the heap's arrays come from (an Arena in sweep and soak workers: no fresh pages a run). */
+  constructor(initialCapacity = 1024, private readonly alloc: Alloc = FRESH) {
     this.time = this.arg = 0;
     initialCapacity = Math.max(1, initialCapacity);
-    this.t = new Float64Array(initialCapacity);
-    this.s = new Float64Array(initialCapacity);
-    this.k = new Int32Array(initialCapacity);
-    this.a = new Float64Array(initialCapacity);
+    this.t = alloc.float64(initialCapacity);
+    this.s = alloc.float64(initialCapacity);
+    this.k = alloc.int32(initialCapacity);
+    this.a = alloc.float64(initialCapacity);
   }
 
   get size(): number {
@@ -72,10 +75,10 @@ export class EventQueue {
   }
 
   private grow(): void {
-    const cap = this.t.length * 2;
-    const t = new Float64Array(cap); t.set(this.t); this.t = t;
-    const s = new Float64Array(cap); s.set(this.s); this.s = s;
-    const k = new Int32Array(cap); k.set(this.k); this.k = k;
-    const a = new Float64Array(cap); a.set(this.a); this.a = a;
+    const cap = this.t.length * 2, al = this.alloc;
+    const t = al.float64(cap); t.set(this.t); this.t = t;
+    const s = al.float64(cap); s.set(this.s); this.s = s;
+    const k = al.int32(cap); k.set(this.k); this.k = k;
+    const a = al.float64(cap); a.set(this.a); this.a = a;
   }
 }
