@@ -8,7 +8,8 @@
  * Issue #5: seed 001's 16 GiB stress guest, precopy (121 s simulated) and multifd.
  * Issue #9: whole-process start-up of the built CLI (median of 5) beside `node -e ''`.
  * Issue #13: the ring-bound storm against the SimPy peer, whole process, and the ratio; the pure
- * storm at 10 Gbit/s from 16 GiB to 1 TiB (≤ 10 s, ≤ 8 B of RSS a page, wall time linear in size).
+ * storm at 10 Gbit/s from 16 GiB to 1 TiB (≤ 10 s, ≤ 8 B of RSS a page, wall time linear in size);
+ * `warm-*`: eight runs in one process, the first against the fourth and the warm events/s.
  * `npm run bench -- NAME...` runs only the named cases (`startup` for the start-up rows).
  */
 import { spawnSync } from 'node:child_process';
@@ -17,7 +18,7 @@ import { peerRows } from './peer.ts';
 import { startupRows } from './startup.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const all = ['startup', 'peer', 'kernel', 'xen-2017-pure', 'storm-16g', 'storm-16g-range', 'storm-16g-10g', 'storm-64g-10g', 'storm-256g-10g', 'storm-1024g-10g', 'qemu-2022-stress-precopy', 'qemu-2022-stress-multifd', 'calibration', 'calibration-memory', 'sweep-64-j1', 'sweep-64-j2', 'soak-10000', 'live-idle', 'live-random', 'live-preempt', 'live-rtt', 'live-vs-model'];
+const all = ['startup', 'peer', 'kernel', 'xen-2017-pure', 'warm-xen-2017-pure', 'warm-storm-131072', 'storm-16g', 'storm-16g-range', 'storm-16g-10g', 'storm-64g-10g', 'storm-256g-10g', 'storm-1024g-10g', 'qemu-2022-stress-precopy', 'qemu-2022-stress-multifd', 'calibration', 'calibration-memory', 'sweep-64-j1', 'sweep-64-j2', 'soak-10000', 'live-idle', 'live-random', 'live-preempt', 'live-rtt', 'live-vs-model'];
 const picked = process.argv.slice(2);
 const cases = picked.length > 0 ? all.filter((c) => picked.includes(c)) : all;
 const rows: Record<string, unknown>[] = [];
