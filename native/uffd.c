@@ -720,27 +720,27 @@ static napi_value js_socket_queues(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* ---- socketSend(fd, bytes) ------------------------------------------------------------------- */
-
-/* How long a send may wait for room in a full socket buffer before the connection counts as gone (ms). */
-#define SEND_WAIT_MS 5000
+/* ---- socketSend(fd, bytes, waitMs) ----------------------------------------------------------- */
 
 /*
- * Writes all of bytes on a connected socket from the calling thread (the live fault thread's
- * return path, as QEMU's fault thread writes its requests itself): send() without SIGPIPE,
- * waiting in poll() while the buffer is full. True once every byte is written; false when the
- * connection is gone (reset, closed, or no room for SEND_WAIT_MS).
+ * Writes bytes on a connected socket from the calling thread (the live fault thread's return
+ * path, as QEMU's fault thread writes its requests itself): send() without SIGPIPE, waiting in
+ * poll() while the buffer is full, at most waitMs without progress. Returns the bytes written
+ * (all of them, or fewer when it waited waitMs in vain: the caller decides whether to go on), or
+ * -1 when the connection is gone (reset, closed).
  */
 static napi_value js_socket_send(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
-  uint64_t fd;
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  uint64_t fd, wait_ms;
   if (!get_uint(env, argv[0], "fd", &fd)) return NULL;
   size_t len;
   void *data;
   if (!get_typed(env, argv[1], napi_uint8_array, "uffd: socketSend: bytes must be a Uint8Array", &data, &len)) return NULL;
+  if (!get_uint(env, argv[2], "waitMs", &wait_ms)) return NULL;
   const uint8_t *p = (const uint8_t *)data;
   size_t done = 0;
+  int64_t result = 0;
   while (done < len) {
     ssize_t n = send((int)fd, p + done, len - done, MSG_NOSIGNAL);
     if (n >= 0) {
@@ -748,14 +748,23 @@ static napi_value js_socket_send(napi_env env, napi_callback_info info) {
       continue;
     }
     if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return make_bool(env, false);
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      result = -1;
+      break;
+    }
     struct pollfd pfd = {.fd = (int)fd, .events = POLLOUT, .revents = 0};
     int rc;
-    do rc = poll(&pfd, 1, SEND_WAIT_MS);
+    do rc = poll(&pfd, 1, (int)(wait_ms > 60000 ? 60000 : wait_ms));
     while (rc < 0 && errno == EINTR);
-    if (rc <= 0 || (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))) return make_bool(env, false);
+    if (rc < 0 || (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+      result = -1;
+      break;
+    }
+    if (rc == 0) break; /* no room for waitMs: say how far it got */
   }
-  return make_bool(env, true);
+  napi_value out;
+  NAPI_CALL(env, napi_create_int64(env, result < 0 ? -1 : (int64_t)done, &out));
+  return out;
 }
 
 /* ---- pageSize() ------------------------------------------------------------------------------ */

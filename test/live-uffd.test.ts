@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { UFFD_ADDON_PATH, loadAddon, loadUffd, type Uffd } from '../src/live/uffd.ts';
+import { createReturnPath, letGo, sendWhole, socketFd } from '../src/live/return-path.ts';
 
 const loaded = loadUffd();
 const uffd: Uffd | undefined = 'uffd' in loaded ? loaded.uffd : undefined;
@@ -116,6 +117,46 @@ describe('the userfaultfd addon', () => {
     expect(() => u.socketQueues(0.5)).toThrow(/fd/);
     client.destroy();
     peer.destroy();
+    server.close();
+  });
+
+  it.runIf('uffd' in addon)('socketSend writes from the calling thread, says how far it got when the peer stops reading, and −1 once the peer is gone', async () => {
+    const u = (addon as { uffd: Uffd }).uffd;
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[Socket]>;
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    await once(client, 'connect');
+    const [peer] = await accepted;
+    // The peer closes with bytes unread: the connection is reset, as the test wants.
+    client.on('error', () => {});
+    const got: Buffer[] = [];
+    peer.on('data', (b: Buffer) => got.push(b));
+    const fd = socketFd(client);
+    expect(u.socketSend(fd, Buffer.from('hello'), 10)).toBe(5);
+    for (let i = 0; i < 100 && Buffer.concat(got).length < 5; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(Buffer.concat(got).toString()).toBe('hello');
+    // The peer stops reading: 64 MiB do not fit the kernel's buffers, so the write stops short after waiting.
+    peer.pause();
+    const big = new Uint8Array(64 << 20);
+    const n = u.socketSend(fd, big, 20);
+    expect(n).toBeGreaterThan(0);
+    expect(n).toBeLessThan(big.length);
+    // A frame stalled that way gives up once the main thread lets the connection go (the frame
+    // cut short dies with its connection).
+    const rp = createReturnPath();
+    letGo(rp);
+    expect(sendWhole(rp, u, fd, new Uint8Array(4 << 20))).toBe(false);
+    peer.destroy();
+    await once(peer, 'close');
+    let last = 0;
+    for (let i = 0; i < 50 && last >= 0; i++) {
+      last = u.socketSend(fd, Buffer.alloc(4096), 10);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(last).toBe(-1);
+    client.destroy();
     server.close();
   });
 

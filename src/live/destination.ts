@@ -23,7 +23,7 @@ import { RING, createRing, putAfter, ringAbort, ringDrain } from './ring.ts';
 import { GO, PAGE, type VcpuResult } from './vcpu-worker.ts';
 import { startThread, startVcpus } from './threads.ts';
 import type { FaultThreadInit } from './fault-thread.ts';
-import { createReturnPath, setReturnPath, socketFd } from './return-path.ts';
+import { createReturnPath, sendWhole, setReturnPath, socketFd } from './return-path.ts';
 import { COUNT, abortMissing, copyStats, countPresent, createCopyTimes, createCounters, placePages, placeZero, requestFrame, requestedRuns, verifyPlaced, type Placement } from './placer.ts';
 import type { PreemptMessage } from './preempt-thread.ts';
 import { chooseBackend, readHello, sampleLatencies, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
@@ -288,7 +288,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       openPreempt();
       const st = state!;
       // With the fault thread writing REQUESTs too, under the return path's lock, on the socket itself.
-      const send = direct ? (b: Buffer) => uffd!.socketSend(socketFd(conn), b) : (b: Buffer) => conn.write(b);
+      const send = direct ? (b: Buffer) => sendWhole(returnPath, uffd!, socketFd(conn), b) : (b: Buffer) => conn.write(b);
       const askAgain = () => requestedRuns(st, (g, n) => {
         reRequestedPages += n;
         send(requestFrame(counters, g, n));

@@ -8,7 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { requestFrame } from './placer.ts';
-import { withReturnPath } from './return-path.ts';
+import { sendWhole, withReturnPath } from './return-path.ts';
 import { ringAborted, ringPut } from './ring.ts';
 import { PAGE, addon, type VcpuMessage } from './vcpu-worker.ts';
 
@@ -26,7 +26,7 @@ export function runFaultThread(o: FaultThreadInit, ready: () => void = () => {})
   const u = addon(), state = new Int32Array(o.state), ring = new Int32Array(o.ring), out = new Float64Array(256);
   const rp = o.direct ? new Int32Array(o.direct.returnPath) : null, counters = o.direct ? new Int32Array(o.direct.counters) : null;
   // With no connection now (paused by a cut) the page stays requested: the resume asks again.
-  const request = (g: number) => withReturnPath(rp!, (fd) => fd < 0 || u.socketSend(fd, requestFrame(counters!, g)));
+  const request = (g: number) => withReturnPath(rp!, (fd) => fd < 0 || sendWhole(rp!, u, fd, requestFrame(counters!, g)));
   ready();
   while (!ringAborted(ring)) {
     const n = u.waitFaults(o.uffd, 50, out);

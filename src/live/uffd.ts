@@ -58,11 +58,12 @@ export type Uffd = {
   /** A TCP socket's kernel queues, bytes: [received, not yet read (SIOCINQ); written, not yet acknowledged (SIOCOUTQ)]. */
   socketQueues(fd: number): [number, number];
   /**
-   * Writes all of `bytes` on a connected socket from the calling thread (waiting while its buffer
-   * is full). True once written; false when the connection is gone. Bytes of one call are never
-   * interleaved with another writer's only if every writer holds the same lock (return-path.ts).
+   * Writes `bytes` on a connected socket from the calling thread, waiting while its buffer is
+   * full but at most `waitMs` without progress. Returns the bytes written (fewer than asked when it
+   * waited in vain), or −1 when the connection is gone. Writers of one socket keep their frames
+   * whole by holding one lock (return-path.ts).
    */
-  socketSend(fd: number, bytes: Uint8Array): boolean;
+  socketSend(fd: number, bytes: Uint8Array, waitMs: number): number;
 };
 
 /** Where scripts/build-addon.mjs puts the addon. */
