@@ -85,7 +85,7 @@ export class FaultSchedule {
     const now = this.kernel.now;
     let keep = 1;
     for (const f of this.losses) if (f.start <= now && now < f.end && f.spec.kind === 'backchannel-loss') keep *= 1 - f.spec.probability;
-    if (keep === 1 || this.rng.float() < keep) return false;
+    if (keep === 1 || this.rng.chance(keep)) return false;
     this.lostFaultRecords++;
     return true;
   }

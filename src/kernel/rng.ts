@@ -27,6 +27,14 @@ export class Rng {
     return uniformFloat64(this.g);
   }
 
+  /**
+   * True with probability `p`: one uniform draw, below `p` (the same draw as `float() < p`). A
+   * boolean comes back from a call V8 did not inline without a heap number for the double.
+   */
+  chance(p: number): boolean {
+    return uniformFloat64(this.g) < p;
+  }
+
   /** Uniform integer in [from, to], both included. */
   int(from: number, to: number): number {
     return uniformInt(this.g, from, to);

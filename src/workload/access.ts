@@ -55,7 +55,7 @@ export class AccessPattern {
       case 'random':
         return this.lo + this.rng.int(0, this.count - 1);
       case 'hot-set':
-        return this.rng.float() < this.hotProbability
+        return this.rng.chance(this.hotProbability)
           ? this.lo + this.rng.int(0, this.hotPages - 1)
           : this.lo + this.rng.int(0, this.count - 1);
       case 'trace': {
@@ -71,6 +71,6 @@ export class AccessPattern {
 
   isWrite(): boolean {
     if (this.trace !== null) return this.traceOp === 1;
-    return this.writeFraction >= 1 || (this.writeFraction > 0 && this.rng.float() < this.writeFraction);
+    return this.writeFraction >= 1 || (this.writeFraction > 0 && this.rng.chance(this.writeFraction));
   }
 }
