@@ -53,17 +53,30 @@ function measure(): Map<string, Sample> {
  * bounds a page's transfer here is the pipeline (framing, CRC, verification, placement), not the
  * loopback link: this stands for it in the model.
  */
-async function streamRate(): Promise<{ rate: Sample; sent: Sample | null; received: Sample | null }> {
+/**
+ * The bytes ahead of a page the source sends now, from a live run's queue medians: the source's
+ * (its queue and the kernel's unacknowledged bytes), the destination's unread ones, and half the
+ * destination's read buffer on average — taken off the socket and not placed yet, unseen by its
+ * sampler, which runs between reads. The model's link stands for the whole pipeline, which is the
+ * bottleneck, so all of it waits in the link's send buffer (its pager keeps up: its receive
+ * buffer stays empty).
+ */
+export function queuedAhead(sent: number, received: number): number {
+  return sent + received + READ_BYTES / 2;
+}
+
+async function streamRate(): Promise<{ rate: Sample; sent: Sample | null; received: Sample | null; ahead: Sample | null }> {
   const s = parseScenario({ memory: { pages: 65_536 }, source: { policy: 'xen' }, workload: { kind: 'idle', vcpus: 1 }, mapper: { mapping: { kind: 'none' } } });
-  const rates: number[] = [], sent: number[] = [], received: number[] = [];
+  const rates: number[] = [], sent: number[] = [], received: number[] = [], ahead: number[] = [];
   for (let r = 0; r < RUNS; r++) {
     const live = await runLive(s);
     rates.push(Math.round((live.live['bytes-sent'] * 8) / (live['total-time'] / 1000) / 1e6));
     if (live.live['send-queued-bytes'] !== null) sent.push(live.live['send-queued-bytes']);
     if (live.live['receive-queued-bytes'] !== null) received.push(live.live['receive-queued-bytes']);
+    if (live.live['send-queued-bytes'] !== null && live.live['receive-queued-bytes'] !== null) ahead.push(queuedAhead(live.live['send-queued-bytes'], live.live['receive-queued-bytes']));
   }
   const sample = (runs: number[]): Sample | null => (runs.length === RUNS ? { median: [...runs].sort((a, b) => a - b)[RUNS >> 1]!, runs, n: 65_536 } : null);
-  return { rate: sample(rates)!, sent: sample(sent), received: sample(received) };
+  return { rate: sample(rates)!, sent: sample(sent), received: sample(received), ahead: sample(ahead) };
 }
 
 /** The maximum of a `min default max` sysctl triple: what autotuning reaches on a bulk stream. */
@@ -103,8 +116,8 @@ export async function calibrate(): Promise<{ params: Param[]; table: string; yam
   add('link.rateMbps', stream.rate.median, `the live page stream: wire bytes of an idle 256 MiB guest over its total-time (${RUN}'s own live runs; runs ${stream.rate.runs.join(' / ')} Mbit/s)`);
   // What a requested page waits behind: the bytes the stream holds between its ends, measured in
   // the same runs (the kernel's autotuned buffers fill when the destination is the slower side).
-  if (stream.sent && stream.received) {
-    add('link.sendBufferBytes', stream.sent.median, `median bytes the live source held while streaming: its queue and the kernel's unacknowledged bytes (SIOCOUTQ), sampled every 2 ms (runs ${stream.sent.runs.join(' / ')})`);
+  if (stream.sent && stream.received && stream.ahead) {
+    add('link.sendBufferBytes', stream.ahead.median, `bytes ahead of a page sent now (queuedAhead): the source's queue and the kernel's unacknowledged bytes (SIOCOUTQ; runs' medians ${stream.sent.runs.join(' / ')}), the destination's unread bytes (SIOCINQ; below) and half its ${READ_BYTES}-byte read, each sampled every 2 ms; the median of the runs' sums ${stream.ahead.runs.join(' / ')}`);
     add('link.receiveBufferBytes', stream.received.median, `median bytes unread in the live destination's receive queue while streaming (SIOCINQ), sampled every 2 ms (runs ${stream.received.runs.join(' / ')})`);
   } else {
     add('link.sendBufferBytes', QUEUED_BYTES, 'what the live source queues in the process before it waits for the socket to drain (src/live/source.ts; the kernel\'s queues not measured without the addon)');
