@@ -9,6 +9,7 @@ import { RecordType, type BackRecord, type StreamRecord } from '../stream/record
 import { PfnSlab } from '../stream/slab.ts';
 import { HostPages } from './host-pages.ts';
 import { Placement } from './placement.ts';
+import { receivedMap } from './received-map.ts';
 import { Waiters, type WaitTarget } from './waiters.ts';
 
 /** What the pager needs from the rest of the destination. */
@@ -374,20 +375,9 @@ export class Pager implements WaitTarget {
     this.kernel.after(this.params.notifyNs, this.notifyKind);
   }
 
-  /**
-   * Recovery's RECV_BITMAP: 1 for every page the destination has or has already received
-   * (present, dropped, a piece of an incomplete huge page, or in a record waiting to be loaded).
-   */
+  /** Recovery's RECV_BITMAP (received-map.ts). */
   receivedMap(): Uint8Array {
-    const mem = this.memory, map = new Uint8Array(mem.pages);
-    for (let g = 0; g < mem.pages; g++) if (mem.isSettled(g)) map[g] = 1;
-    if (this.hostPages) for (let g = 0; g < mem.pages; g++) map[g] |= this.hostPages.arrived[g]!;
-    const mark = (rec: StreamRecord | null) => {
-      if (rec?.type === RecordType.POSTCOPY_PAGE_DATA) for (let i = 0; i < rec.count; i++) map[rec.pfns![rec.at + i]!] = 1;
-    };
-    mark(this.record);
-    for (const box of [this.inbox, this.preemptInbox]) for (let i = 0; i < box.length; i++) mark(box.at(i));
-    return map;
+    return receivedMap(this.memory, this.hostPages, this.record, [this.inbox, this.preemptInbox]);
   }
 
   /**

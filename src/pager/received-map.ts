@@ -1,0 +1,21 @@
+import type { InFlight } from '../link/in-flight.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import { RecordType, type StreamRecord } from '../stream/records.ts';
+import type { HostPages } from './host-pages.ts';
+
+/**
+ * Recovery's RECV_BITMAP (QEMU's MIG_RP_MSG_RECV_BITMAP): 1 for every page the destination has or
+ * has already received — present or dropped, a piece of an incomplete huge page (`hostPages`), or
+ * in a PAGE_DATA record read and not loaded yet (`loading`, then the inboxes).
+ */
+export function receivedMap(memory: GuestMemory, hostPages: HostPages | null, loading: StreamRecord | null, inboxes: readonly InFlight<StreamRecord>[]): Uint8Array {
+  const map = new Uint8Array(memory.pages);
+  for (let g = 0; g < memory.pages; g++) if (memory.isSettled(g)) map[g] = 1;
+  if (hostPages) for (let g = 0; g < memory.pages; g++) map[g] |= hostPages.arrived[g]!;
+  const mark = (rec: StreamRecord | null) => {
+    if (rec?.type === RecordType.POSTCOPY_PAGE_DATA) for (let i = 0; i < rec.count; i++) map[rec.pfns![rec.at + i]!] = 1;
+  };
+  mark(loading);
+  for (const box of inboxes) for (let i = 0; i < box.length; i++) mark(box.at(i));
+  return map;
+}
