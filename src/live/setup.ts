@@ -75,6 +75,8 @@ export interface Setup {
   regionStart: number;
   regionCount: number;
   writeFraction: number;
+  /** Mean ns between a vCPU's touches (`workload.thinkNs`). */
+  thinkNs: number;
   /** The scenario's zero pages, drawn as the source draws them: what the end check expects zero. */
   zeroFraction: number;
   zeroRanges: { start: number; count: number }[];
@@ -112,6 +114,8 @@ export function readHello(f: Frame): Setup {
   }
   const writeFraction = w.writeFraction ?? 0.5;
   if (typeof writeFraction !== 'number' || !(writeFraction >= 0 && writeFraction <= 1)) throw helloError(`workload.writeFraction must be in [0, 1], got ${JSON.stringify(writeFraction)}`);
+  const thinkNs = w.thinkNs ?? 0;
+  if (!isInt(thinkNs, 0, 1e12)) throw helloError(`workload.thinkNs must be an integer from 0 to 1e12 ns, got ${JSON.stringify(thinkNs)}`);
   const zeroFraction = s.memory.zeroFraction ?? 0, zeroRanges = s.memory.zeroRanges ?? [];
   if (typeof zeroFraction !== 'number' || !(zeroFraction >= 0 && zeroFraction <= 1)) throw helloError(`memory.zeroFraction must be in [0, 1], got ${JSON.stringify(zeroFraction)}`);
   if (!Array.isArray(zeroRanges) || !zeroRanges.every((r) => isInt(r?.start, 0) && isInt(r?.count, 1) && r.start + r.count <= pages)) {
@@ -123,7 +127,7 @@ export function readHello(f: Frame): Setup {
     vcpus: w.vcpus,
     // The kinds live mode has no pattern of its own for yet touch at random.
     pattern: w.kind === 'idle' || w.kind === 'sequential' ? w.kind : 'random',
-    regionStart: region.start, regionCount: region.count, writeFraction,
+    regionStart: region.start, regionCount: region.count, writeFraction, thinkNs,
     recovery: s.recovery?.enabled !== false,
     preempt: s.preempt?.enabled === true,
     faultThread: (s.pager?.faultThread ?? s.source.policy === 'qemu') === true,

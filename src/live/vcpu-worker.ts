@@ -32,6 +32,8 @@ export interface VcpuInit {
   regionCount: number;
   touches: number;
   writeFraction: number;
+  /** Mean time between touches, ns (`workload.thinkNs`): the guest's work between memory accesses. */
+  thinkNs: number;
   seed: number;
 }
 
@@ -76,6 +78,12 @@ function park(go: Int32Array, parked: () => void): void {
   while (Atomics.load(go, 0) !== GO) Atomics.wait(go, 0, 0);
 }
 
+/** Spins for `ns`: guest code running between two memory accesses. */
+function think(ns: number): void {
+  const until = process.hrtime.bigint() + BigInt(ns);
+  while (process.hrtime.bigint() < until);
+}
+
 /** Runs one vCPU's touches to the end (blocking: call it on a worker thread). */
 export function runVcpu(o: VcpuInit, started: () => void = () => {}, parked: () => void = () => {}): VcpuResult {
   const uffd = o.memory instanceof SharedArrayBuffer ? null : o.memory.uffd;
@@ -92,7 +100,10 @@ export function runVcpu(o: VcpuInit, started: () => void = () => {}, parked: () 
 
   for (let i = 0; i < o.touches; i++) {
     const g = o.regionStart + (o.pattern === 'sequential' ? (offset + i) % o.regionCount : rng.int(0, o.regionCount - 1));
-    const write = rng.float() < o.writeFraction;
+    const write = rng.chance(o.writeFraction);
+    // The think time before the touch, as the model's vCPU has it (an exponential draw with the
+    // workload's mean, at least 1 ns): the vCPU runs, busy, for that long.
+    if (o.thinkNs > 0) think(Math.max(1, rng.exp(o.thinkNs)));
     let s = Atomics.load(state, g);
     if (s !== PAGE.PRESENT) {
       const start = process.hrtime.bigint();
