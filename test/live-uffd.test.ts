@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { UFFD_ADDON_PATH, loadAddon, loadUffd, type Uffd } from '../src/live/uffd.ts';
 import { createReturnPath, letGo, sendWhole, socketFd } from '../src/live/return-path.ts';
 
@@ -36,6 +36,18 @@ parentPort.postMessage({ offsets: Array.from(out.subarray(0, n)) });
 `;
 
 type Message = { touching?: number; value?: number; offsets?: number[] };
+
+/** A connected loopback TCP pair: `client` dialled `server`, which accepted `peer`. */
+async function loopbackPair(): Promise<{ server: Server; client: Socket; peer: Socket }> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection') as Promise<[Socket]>;
+  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  await once(client, 'connect');
+  const [peer] = await accepted;
+  return { server, client, peer };
+}
 
 /** A started eval worker, with its messages as a queue of promises. */
 class EvalWorker {
@@ -100,16 +112,10 @@ describe('the userfaultfd addon', () => {
 
   it.runIf('uffd' in addon)('reads a loopback connection\'s kernel queues: bytes written and not read', async () => {
     const u = (addon as { uffd: Uffd }).uffd;
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const accepted = once(server, 'connection') as Promise<[Socket]>;
-    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
-    await once(client, 'connect');
-    const [peer] = await accepted;
+    const { server, client, peer } = await loopbackPair();
     peer.pause();
     client.write(Buffer.alloc(5000, 1));
-    const fd = (s: Socket) => (s as unknown as { _handle: { fd: number } })._handle.fd;
+    const fd = socketFd;
     // Loopback delivers at once: the 5000 bytes wait unread at the receiver, none unacknowledged.
     for (let i = 0; i < 100 && u.socketQueues(fd(peer))[0] < 5000; i++) await new Promise((r) => setTimeout(r, 5));
     expect(u.socketQueues(fd(peer))).toEqual([5000, 0]);
@@ -122,13 +128,7 @@ describe('the userfaultfd addon', () => {
 
   it.runIf('uffd' in addon)('socketSend writes from the calling thread, says how far it got when the peer stops reading, and −1 once the peer is gone', async () => {
     const u = (addon as { uffd: Uffd }).uffd;
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const accepted = once(server, 'connection') as Promise<[Socket]>;
-    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
-    await once(client, 'connect');
-    const [peer] = await accepted;
+    const { server, client, peer } = await loopbackPair();
     // The peer closes with bytes unread: the connection is reset, as the test wants.
     client.on('error', () => {});
     const got: Buffer[] = [];
