@@ -115,11 +115,10 @@ describe('the userfaultfd addon', () => {
     const { server, client, peer } = await loopbackPair();
     peer.pause();
     client.write(Buffer.alloc(5000, 1));
-    const fd = socketFd;
     // Loopback delivers at once: the 5000 bytes wait unread at the receiver, none unacknowledged.
-    for (let i = 0; i < 100 && u.socketQueues(fd(peer))[0] < 5000; i++) await new Promise((r) => setTimeout(r, 5));
-    expect(u.socketQueues(fd(peer))).toEqual([5000, 0]);
-    expect(u.socketQueues(fd(client))).toEqual([0, 0]);
+    for (let i = 0; i < 100 && u.socketQueues(socketFd(peer))[0] < 5000; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(u.socketQueues(socketFd(peer))).toEqual([5000, 0]);
+    expect(u.socketQueues(socketFd(client))).toEqual([0, 0]);
     expect(() => u.socketQueues(0.5)).toThrow(/fd/);
     client.destroy();
     peer.destroy();
