@@ -1,23 +1,17 @@
 /**
  * The live destination's threads (docs/live.md), each a Node worker: the vCPUs (vcpu-worker.ts),
- * the fault thread (fault-thread.ts) and the preempt thread (preempt-thread.ts). Started from the
- * built modules in dist/, or from their sources through tsx, as workers/pool.ts does.
+ * the fault thread (fault-thread.ts) and the preempt thread (preempt-thread.ts), on their built
+ * modules in dist/ (or their sources through tsx: workers/pool.ts's moduleWorker).
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { PostcopyEmuError } from '../io/errors.ts';
-import { workerModule } from '../workers/pool.ts';
+import { moduleWorker, workerModule } from '../workers/pool.ts';
 import type { PreemptInit } from './preempt-thread.ts';
 import type { Setup } from './setup.ts';
 import type { VcpuInit, VcpuMessage, VcpuResult } from './vcpu-worker.ts';
 
-/** Running from the TS sources (tests): workers load through src/workers/entry.mjs (tsx). */
-const fromSource = import.meta.url.endsWith('.ts');
-
 export function startThread(data: { vcpu: VcpuInit } | { fault: true } | { preempt: PreemptInit }): Worker {
-  const module = workerModule('preempt' in data ? 'live/preempt-thread' : 'fault' in data ? 'live/fault-thread' : 'live/vcpu-worker');
-  return fromSource
-    ? new Worker(new URL('../workers/entry.mjs', import.meta.url), { workerData: { module: module.href, ...data } })
-    : new Worker(module, { workerData: data });
+  return moduleWorker(workerModule('preempt' in data ? 'live/preempt-thread' : 'fault' in data ? 'live/fault-thread' : 'live/vcpu-worker'), data);
 }
 
 /** What the vCPU threads tell the destination. */

@@ -24,8 +24,17 @@ export function workerModule(path: string): URL {
  */
 function startWorker(module: BundledWorker | URL): Worker {
   if (typeof module === 'string' && !fromSource) return new Worker(join(packageRoot, 'dist/workers/boot.js'), { workerData: { module } });
-  const url = typeof module === 'string' ? workerModule(module) : module;
-  return fromSource ? new Worker(new URL('./entry.mjs', import.meta.url), { workerData: { module: url.href } }) : new Worker(url);
+  return moduleWorker(typeof module === 'string' ? workerModule(module) : module);
+}
+
+/**
+ * A worker on the module at `url` with `data` as its workerData: the module itself in the built
+ * package, or, running from source, entry.mjs loading it through tsx (`module` added to the data).
+ */
+export function moduleWorker(url: URL, data?: object): Worker {
+  return fromSource
+    ? new Worker(new URL('./entry.mjs', import.meta.url), { workerData: { ...data, module: url.href } })
+    : new Worker(url, { workerData: data });
 }
 
 /**
