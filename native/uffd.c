@@ -25,6 +25,7 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -767,6 +768,25 @@ static napi_value js_socket_send(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ---- idleThread() ---------------------------------------------------------------------------- */
+
+/*
+ * Moves the calling thread to SCHED_IDLE: it runs only on a core nothing else wants, and any
+ * other thread waking preempts it. Returns null, or why not (errno's text).
+ */
+static napi_value js_idle_thread(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct sched_param param = {.sched_priority = 0};
+  napi_value result;
+  if (sched_setscheduler(0, SCHED_IDLE, &param) == 0) {
+    NAPI_CALL(env, napi_get_null(env, &result));
+  } else {
+    const char *why = strerror(errno);
+    NAPI_CALL(env, napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &result));
+  }
+  return result;
+}
+
 /* ---- pageSize() ------------------------------------------------------------------------------ */
 
 static napi_value js_page_size(napi_env env, napi_callback_info info) {
@@ -795,6 +815,7 @@ NAPI_MODULE_INIT() {
       {"ram", NULL, js_ram, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socketQueues", NULL, js_socket_queues, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socketSend", NULL, js_socket_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"idleThread", NULL, js_idle_thread, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

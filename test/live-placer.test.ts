@@ -15,6 +15,7 @@ function placement(pages: number, seed = 7): Placement {
     state: new Int32Array(new SharedArrayBuffer(pages * 4)),
     counters: createCounters(), copyTimes: createCopyTimes(),
     memory: new Uint8Array(new SharedArrayBuffer(pages * SIZE)),
+    placedAt: new Float64Array(new SharedArrayBuffer(pages * 8)),
   };
 }
 
@@ -39,6 +40,25 @@ describe('placePages (software pager)', () => {
     placePages(p, pageFrame(4, 2));
     // [present, mismatches, received, duplicates, requests]
     expect(counts(p)).toEqual([4, 0, 5, 1, 0]);
+  });
+
+  it('stamps each page it places with the time its placement began, where a fault\'s latency ends; a duplicate keeps its first time', () => {
+    const p = placement(8);
+    const before = Number(process.hrtime.bigint());
+    placePages(p, pageFrame(2, 3));
+    const after = Number(process.hrtime.bigint());
+    const first = p.placedAt[2]!;
+    expect(first).toBeGreaterThanOrEqual(before);
+    expect(first).toBeLessThanOrEqual(after);
+    // One time for the frame's run; pages never placed read 0.
+    expect([...p.placedAt].map((t) => (t === 0 ? 0 : t === first ? 1 : 2))).toEqual([0, 0, 1, 1, 1, 0, 0, 0]);
+    placePages(p, pageFrame(4, 2));
+    const fifth = p.placedAt[5]!;
+    expect(fifth).toBeGreaterThanOrEqual(after);
+    // A ZERO frame over present pages 5 and 6 places only 6.
+    placeZero(p, { type: FrameType.ZERO, payload: Buffer.from('0000000500000002', 'hex'), index: 4, offset: 0 });
+    expect([p.placedAt[4], p.placedAt[5]]).toEqual([first, fifth]);
+    expect(p.placedAt[6]).toBeGreaterThanOrEqual(fifth);
   });
 
   it('places a page whose bytes are not its content; the end check counts it, as placed', () => {

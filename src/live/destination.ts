@@ -162,6 +162,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         receiveQueuedBytes: receiveQueuedBytes ?? null,
         faults,
         faultLatencyNs: sampleLatencies(done.map((r) => r.latencyNs), faults, setup.seed),
+        faultRoundTripNs: sampleLatencies(done.map((r) => r.roundTripNs), faults, setup.seed),
         pagesReceived: count(COUNT.RECEIVED),
         bytesReceived,
         duplicatePages: count(COUNT.DUPLICATES),
@@ -200,7 +201,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       }
       state = new Int32Array(new SharedArrayBuffer(s.pages * 4));
       ring = createRing(s.capacity);
-      placement = { seed: s.seed, pages: s.pages, pageSize: s.pageSize, state, counters, uffd, region, memory, copyTimes };
+      placement = { seed: s.seed, pages: s.pages, pageSize: s.pageSize, state, counters, uffd, region, memory, copyTimes, placedAt: new Float64Array(new SharedArrayBuffer(s.pages * 8)) };
       // READY once every thread is up: the fault thread reading faults, the preempt connection
       // open (or refused), each vCPU parked.
       unready = (uffd ? 1 : 0) + (s.preempt && o.preemptTo ? 1 : 0) + (s.pattern === 'idle' ? 0 : s.vcpus);
@@ -219,7 +220,10 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       pager().catch(fail);
       openPreempt();
       if (s.pattern !== 'idle') {
-        const shared = { memory: uffd ? { uffd: region } : memory!.buffer as SharedArrayBuffer, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer, go: go.buffer as SharedArrayBuffer };
+        const shared = {
+          memory: uffd ? { uffd: region } : memory!.buffer as SharedArrayBuffer, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer,
+          go: go.buffer as SharedArrayBuffer, placedAt: placement.placedAt.buffer as SharedArrayBuffer,
+        };
         workers.push(...startVcpus(s, s.pattern, shared, {
           parked: threadReady,
           started: () => {
@@ -321,6 +325,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       const t = (preemptThread = startThread({ preempt: {
         ...o.preemptTo, seed: s.seed, pages: s.pages, pageSize: s.pageSize, state: state!.buffer as SharedArrayBuffer, ring: ring!.buffer as SharedArrayBuffer,
         counters: counters.buffer as SharedArrayBuffer, copyTimes: copyTimes.buffer as SharedArrayBuffer, memory: uffd ? { uffd: region } : memory!.buffer as SharedArrayBuffer,
+        placedAt: placement!.placedAt.buffer as SharedArrayBuffer,
       } }));
       t.on('message', (m: PreemptMessage) => {
         if (settled || mine !== epoch || t !== preemptThread) return;

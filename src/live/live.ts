@@ -9,7 +9,7 @@ import type { RunReport } from '../metrics/report.ts';
 import { ringUnbounded, type Scenario } from '../scenario/schema.ts';
 import { runDestination } from './destination.ts';
 import type { DestinationStats, LiveBackend } from './setup.ts';
-import { measuredReport } from './measured.ts';
+import { latencySummary, measuredReport } from './measured.ts';
 import { runSource, type Incoming, type SourceResult } from './source.ts';
 import { createSourceMemory } from './source-memory.ts';
 
@@ -219,12 +219,12 @@ function liveReport(s: Scenario, r: SourceResult): LiveReport {
     ring: { capacity: ringUnbounded(s) ? 0 : s.ring.capacity, 'max-occupancy': st.maxOccupancy ?? 0, 'time-full': 0, ebusy: 0 },
     link: { 'stream-wire-bytes': r.bytesSent, 'stream-records': pages, 'preempt-records': r.preemptWrites, 'preempt-bytes': r.preemptBytes },
   });
-  const fl = report.emulator['fault-latency'], copy = st.uffdCopy ?? null;
+  const copy = st.uffdCopy ?? null;
   const per = (ns: number, n: number) => (n > 0 ? Math.round(ns / n) : null);
   const host: LiveHost = {
     'wall-ms': totalMs,
     'peak-rss-bytes': process.resourceUsage().maxRSS * 1024,
-    'fault-round-trip-ns': { count: fl.count, p50: fl.p50, p90: fl.p90, p99: fl.p99 },
+    'fault-round-trip-ns': latencySummary(st.faultRoundTripNs ?? []),
     'uffd-copy-ns-per-page': copy && {
       single: per(copy.singleNs, copy.singleCalls), run: per(copy.runNs, copy.runPages), 'run-pages': copy.runCalls > 0 ? round3(copy.runPages / copy.runCalls) : null,
     },

@@ -36,10 +36,23 @@ export interface Measured {
   recovery?: Emu['recovery'];
 }
 
+/** Latencies (ns) in the report's log: its buckets and percentiles. */
+function logOf(ns: readonly number[]): LatencyLog {
+  const latency = new LatencyLog();
+  for (const x of ns) latency.add(x);
+  return latency;
+}
+
+/** Count and percentiles of latencies, ns, as the report's fault-latency has them. */
+export function latencySummary(ns: readonly number[]): { count: number; p50: number; p90: number; p99: number } {
+  const latency = logOf(ns);
+  const [p50, p90, p99] = latency.percentiles([50, 90, 99]);
+  return { count: latency.count, p50: p50!, p90: p90!, p99: p99! };
+}
+
 /** A measured run as a run report (the shape `run --json` writes). */
 export function measuredReport(m: Measured): RunReport {
-  const latency = new LatencyLog();
-  for (const ns of m.latenciesNs) latency.add(ns);
+  const latency = logOf(m.latenciesNs);
   const [p50, p90, p99] = latency.percentiles([50, 90, 99]);
   const s = m.scenario, r = m.ram;
   return {

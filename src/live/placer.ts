@@ -85,6 +85,8 @@ export interface Placement {
   memory: Uint8Array | null;
   /** userfaultfd: each UFFDIO_COPY's time, one page or a run (COPY.*). */
   copyTimes: BigInt64Array;
+  /** Per page, when its placement began (process.hrtime ns): where a vCPU's fault latency ends. */
+  placedAt: Float64Array;
 }
 
 /** A frame's run first..first+n−1: inside the guest, then counted as received. */
@@ -98,7 +100,9 @@ function receive(p: Placement, f: Frame, first: number, n: number): void {
  * placed it), false for any other (a duplicate), as two threads may place it at once. Software
  * waiters are woken; only a REQUESTED page has any (a vCPU marks it so before it waits).
  */
-function markPresent(p: Placement, gfn: number): boolean {
+function markPresent(p: Placement, gfn: number, now: number): boolean {
+  // Before the state changes: a vCPU that sees the page present reads its time.
+  p.placedAt[gfn] = now;
   const was = Atomics.exchange(p.state, gfn, PAGE.PRESENT);
   if (was === PAGE.REQUESTED && !p.uffd) Atomics.notify(p.state, gfn);
   return was !== PAGE.PRESENT;
@@ -121,6 +125,7 @@ export function placePages(p: Placement, f: Frame): void {
   const size = p.pageSize, n = bytes.length / size;
   receive(p, f, first, n);
   let placed = 0;
+  const now = Number(process.hrtime.bigint());
   for (let k = 0; k < n; k++) {
     const gfn = first + k;
     // userfaultfd: marked present before the copy maps it, so a vCPU never finds a mapped page
@@ -128,7 +133,7 @@ export function placePages(p: Placement, f: Frame): void {
     // the kernel for the copy. Software: the bytes first, then present, then the waiters.
     if (Atomics.load(p.state, gfn) === PAGE.PRESENT) continue;
     if (!p.uffd) p.memory!.set(bytes.subarray(k * size, (k + 1) * size), gfn * size);
-    if (markPresent(p, gfn)) placed++;
+    if (markPresent(p, gfn, now)) placed++;
   }
   counted(p, n, placed);
   if (p.uffd) {
@@ -155,7 +160,8 @@ export function placeZero(p: Placement, f: Frame): void {
   const { gfn: first, count: n } = decodeZero(f.payload, f);
   receive(p, f, first, n);
   let placed = 0;
-  for (let gfn = first; gfn < first + n; gfn++) if (markPresent(p, gfn)) placed++;
+  const now = Number(process.hrtime.bigint());
+  for (let gfn = first; gfn < first + n; gfn++) if (Atomics.load(p.state, gfn) !== PAGE.PRESENT && markPresent(p, gfn, now)) placed++;
   counted(p, n, placed);
   if (p.uffd) p.uffd.zero(p.region, first * p.pageSize, n * p.pageSize);
 }

@@ -24,6 +24,7 @@ export interface PreemptInit {
   ring: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   copyTimes: SharedArrayBuffer;
+  placedAt: SharedArrayBuffer;
   /** The guest's memory: a SharedArrayBuffer, or the handle of a userfaultfd region. */
   memory: SharedArrayBuffer | { uffd: number };
 }
@@ -39,7 +40,7 @@ export function runPreemptThread(o: PreemptInit, post: (m: PreemptMessage) => vo
   const u = loadUffd();
   const uffd = o.memory instanceof SharedArrayBuffer ? null : 'uffd' in u ? u.uffd : null;
   const place: Placement = {
-    seed: o.seed, pages: o.pages, pageSize: o.pageSize, state, counters, uffd, copyTimes: new BigInt64Array(o.copyTimes),
+    seed: o.seed, pages: o.pages, pageSize: o.pageSize, state, counters, uffd, copyTimes: new BigInt64Array(o.copyTimes), placedAt: new Float64Array(o.placedAt),
     region: o.memory instanceof SharedArrayBuffer ? -1 : o.memory.uffd,
     memory: o.memory instanceof SharedArrayBuffer ? new Uint8Array(o.memory) : null,
   };

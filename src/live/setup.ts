@@ -18,8 +18,13 @@ export interface DestinationStats {
   mismatches: number;
   /** vCPU touches of a page that was not present, over all vCPUs. */
   faults: number;
-  /** Each fault's latency, ns, in vCPU order (a uniform sample if more than MAX_LATENCY_SAMPLES). */
+  /**
+   * Each fault's latency, ns, in vCPU order (a uniform sample if more than MAX_LATENCY_SAMPLES):
+   * from the touch to the page's placement (vcpu-worker.ts).
+   */
   faultLatencyNs: number[];
+  /** The same faults' round trips, from the touch to the vCPU running again (the same sample). */
+  faultRoundTripNs: number[];
   /** The end check of every page as placed (verifyPlaced), ms: not part of the migration. */
   verifyMs: number;
   /** ms from READY until every page was present and COMPLETE had come: the migration's end. */

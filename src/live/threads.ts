@@ -30,7 +30,7 @@ export interface VcpuEvents {
  * in the workload's pattern. `shared` is every thread's view of the destination: memory, page
  * states, ring and the `go` word.
  */
-export function startVcpus(s: Setup, pattern: VcpuInit['pattern'], shared: Pick<VcpuInit, 'memory' | 'state' | 'ring' | 'go'>, on: VcpuEvents): Worker[] {
+export function startVcpus(s: Setup, pattern: VcpuInit['pattern'], shared: Pick<VcpuInit, 'memory' | 'state' | 'ring' | 'go' | 'placedAt'>, on: VcpuEvents): Worker[] {
   const touches = Math.max(1, Math.floor((4 * s.regionCount) / s.vcpus));
   const workers: Worker[] = [];
   for (let v = 0; v < s.vcpus; v++) {

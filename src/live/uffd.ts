@@ -64,6 +64,8 @@ export type Uffd = {
    * whole by holding one lock (return-path.ts).
    */
   socketSend(fd: number, bytes: Uint8Array, waitMs: number): number;
+  /** Moves the calling thread to SCHED_IDLE (it runs only where a core is free); null, or why not. */
+  idleThread(): string | null;
 };
 
 /** Where scripts/build-addon.mjs puts the addon. */

@@ -7,10 +7,11 @@
  * for the page. Each fault's latency is real time, in ns. The result is posted once, when
  * the vCPU has done its touches.
  */
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Rng } from '../kernel/rng.ts';
 import { ringPut } from './ring.ts';
-import { loadUffd, type Uffd } from './uffd.ts';
+import { loadAddon, loadUffd, type Uffd } from './uffd.ts';
 
 /** Page states, one Int32 a page. */
 export const PAGE = { MISSING: 0, REQUESTED: 1, PRESENT: 2, ABORTED: 3 } as const;
@@ -24,6 +25,8 @@ export interface VcpuInit {
   state: SharedArrayBuffer;
   /** The fault ring (ring.ts). */
   ring: SharedArrayBuffer;
+  /** Float64 per page: when its placement began (process.hrtime ns; placer.ts), 0 until then. */
+  placedAt: SharedArrayBuffer;
   /** One Int32: 0 while parked before the switchover, then GO (the guest runs). */
   go: SharedArrayBuffer;
   pageSize: number;
@@ -41,8 +44,14 @@ export interface VcpuResult {
   kind: 'done';
   vcpu: number;
   faults: number;
-  /** The first `faults` entries are each fault's latency, ns. */
+  /**
+   * The first `faults` entries are each fault's latency, ns: from the touch to the page's
+   * placement, where QEMU's blocktime ends (`mark_postcopy_blocktime_end`, after the UFFDIO_COPY
+   * that places it), not counting how long the woken vCPU then waits for a core.
+   */
   latencyNs: Float64Array;
+  /** Each fault's round trip, ns: from the touch to the vCPU running again. */
+  roundTripNs: Float64Array;
   touches: number;
   writes: number;
   /** Wall time of the touch loop, ms. */
@@ -74,8 +83,24 @@ export function addon(): Uffd {
  * so the thread's start-up (~0.25 s for a Node worker) is not the guest's downtime.
  */
 function park(go: Int32Array, parked: () => void): void {
+  giveWay();
   parked();
   while (Atomics.load(go, 0) !== GO) Atomics.wait(go, 0, 0);
+}
+
+/**
+ * A real host runs the guest's vCPUs on cores of their own; here they share the cores with both
+ * ends' migration threads, and a vCPU woken by a placement would take the core of the thread
+ * that placed it. At SCHED_IDLE (nice 19 without the addon) a vCPU runs only where a core is free.
+ */
+function giveWay(): void {
+  const u = loadAddon();
+  if ('uffd' in u && u.uffd.idleThread() === null) return;
+  try {
+    setPriority(19);
+  } catch {
+    // Not allowed here: the vCPU runs at normal priority.
+  }
 }
 
 /** Spins for `ns`: guest code running between two memory accesses. */
@@ -85,15 +110,23 @@ function think(ns: number): void {
   while (performance.now() < until);
 }
 
+/** `a` twice as long, its values kept. */
+function grown(a: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
 /** Runs one vCPU's touches to the end (blocking: call it on a worker thread). */
 export function runVcpu(o: VcpuInit, started: () => void = () => {}, parked: () => void = () => {}): VcpuResult {
   const uffd = o.memory instanceof SharedArrayBuffer ? null : o.memory.uffd;
   const memory = new Uint8Array(uffd === null ? (o.memory as SharedArrayBuffer) : addon().view(uffd));
   const state = new Int32Array(o.state);
   const ring = new Int32Array(o.ring);
+  const placedAt = new Float64Array(o.placedAt);
   const rng = new Rng(o.seed, `live-vcpu-${o.vcpu}`);
   const offset = Math.floor((o.vcpu * o.regionCount) / o.vcpus);
-  let latency = new Float64Array(Math.min(1024, Math.max(1, o.touches)));
+  let latency = new Float64Array(Math.min(1024, Math.max(1, o.touches))), roundTrip = new Float64Array(latency.length);
   let faults = 0, writes = 0, readXor = 0, touches = 0, aborted = false;
   park(new Int32Array(o.go), parked);
   const t0 = performance.now();
@@ -126,11 +159,14 @@ export function runVcpu(o: VcpuInit, started: () => void = () => {}, parked: () 
         break;
       }
       if (faults === latency.length) {
-        const grown = new Float64Array(latency.length * 2);
-        grown.set(latency);
-        latency = grown;
+        latency = grown(latency);
+        roundTrip = grown(roundTrip);
       }
-      latency[faults++] = Number(process.hrtime.bigint() - start);
+      const trip = Number(process.hrtime.bigint() - start), placed = placedAt[g]!;
+      roundTrip[faults] = trip;
+      // Never placed (an aborted run's zero page): the round trip.
+      latency[faults] = placed > 0 ? Math.max(0, placed - Number(start)) : trip;
+      faults++;
     }
     // One byte of the page, at an offset that walks through it. A write stores back the byte it
     // finds: a real store, and the page keeps the source's content for the end check.
@@ -144,7 +180,7 @@ export function runVcpu(o: VcpuInit, started: () => void = () => {}, parked: () 
     }
     touches++;
   }
-  return { kind: 'done', vcpu: o.vcpu, faults, latencyNs: latency.slice(0, faults), touches, writes, ms: performance.now() - t0, aborted, readXor };
+  return { kind: 'done', vcpu: o.vcpu, faults, latencyNs: latency.slice(0, faults), roundTripNs: roundTrip.slice(0, faults), touches, writes, ms: performance.now() - t0, aborted, readXor };
 }
 
 const data = workerData as { vcpu?: VcpuInit } | null;
@@ -153,5 +189,5 @@ if (parentPort && init) {
   const port = parentPort;
   const r = runVcpu(init, () => port.postMessage({ kind: 'started', vcpu: init.vcpu } satisfies VcpuMessage),
     () => port.postMessage({ kind: 'parked', vcpu: init.vcpu } satisfies VcpuMessage));
-  port.postMessage(r, [r.latencyNs.buffer as ArrayBuffer]);
+  port.postMessage(r, [r.latencyNs.buffer as ArrayBuffer, r.roundTripNs.buffer as ArrayBuffer]);
 }
