@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LiveReport } from '../src/live/live.ts';
+import { pooledP50 } from './pooled.ts';
 
 // Paths built at run time: the types come from the sources, the code from dist/ (`npm run build`).
 const built = (path: string) => import(new URL(`../dist/${path}.js`, import.meta.url).href);
@@ -169,10 +170,12 @@ function live(kind: 'idle' | 'random' | 'preempt' | 'rtt'): object {
   const wallMs = Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
   if (cli.status !== 0) throw new Error(`live-${kind} failed: ${cli.stderr}`);
   const r = JSON.parse(cli.stdout) as LiveReport;
-  const fl = r.emulator['fault-latency'];
+  // Latency to the placement (QEMU's blocktime), and the round trip to the vCPU running again.
+  const fl = r.emulator['fault-latency'], trip = r.emulator.host['fault-round-trip-ns'];
   return {
     case: `live-${kind} (${(pages * 4096) / 2 ** 20} MiB)`, pages, status: r.status, downtimeMs: Math.round(r.downtime), wallMs,
-    pageOpsPerSec: r.live['pages-per-second'], note: `${(r.live['page-bytes-per-second'] / 2 ** 20).toFixed(0)} MiB/s, ${fl.count} faults, p50 ${(fl.p50 / 1000).toFixed(0)} µs, ${r.live.mismatches} mismatches`,
+    pageOpsPerSec: r.live['pages-per-second'],
+    note: `${(r.live['page-bytes-per-second'] / 2 ** 20).toFixed(0)} MiB/s, ${fl.count} faults, p50 ${(fl.p50 / 1000).toFixed(0)} µs (round trip ${(trip.p50 / 1000).toFixed(0)} µs), ${r.live.mismatches} mismatches`,
   };
 }
 
@@ -194,6 +197,7 @@ function liveVsModel(): object {
     .flatMap((v) => ['--set', v]);
   const measured = (r: LiveReport) => ({
     total: r['total-time'], p50: r.emulator['fault-latency'].p50 / 1e6, sent: r.live?.['send-queued-bytes'] ?? null, received: r.live?.['receive-queued-bytes'] ?? null,
+    cdf: r.emulator['fault-latency'].cdf.map((ns) => ns / 1e6), count: r.emulator['fault-latency'].count,
   });
   const live = [0, 1, 2].map(() => measured(JSON.parse(cli(['live', '--preset', 'xen-2017-pure', ...sets, '--json', '-'])) as LiveReport));
   writeFileSync(join(dir, 'scenario.yaml'), `preset: xen-2017-pure\n${readFileSync(host, 'utf8')}`);
@@ -205,12 +209,13 @@ function liveVsModel(): object {
     : model(['--set', `link.sendBufferBytes=${queuedAhead(l.sent, l.received)}`]).p50));
   rmSync(dir, { recursive: true });
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
-  const total = median(live.map((l) => l.total)), p50 = median(live.map((l) => l.p50));
+  const total = median(live.map((l) => l.total)), p50 = median(live.map((l) => l.p50)), pooled = pooledP50(live);
   const pct = (m: number, l: number) => `${m >= l ? '+' : ''}${Math.round((m / l - 1) * 100)} %`;
   return {
     case: 'live-vs-model (256 MiB, 2 random vCPUs, qemu)', wallMs: Math.round(total),
     note: `total: live ${live.map((l) => l.total.toFixed(0)).join('/')} ms, model ${predicted.total.toFixed(0)} (${pct(predicted.total, total)}); `
-      + `fault p50: live ${live.map((l) => l.p50.toFixed(2)).join('/')} ms, model ${predicted.p50.toFixed(2)} (${pct(predicted.p50, p50)}); `
+      + `fault p50: live ${live.map((l) => l.p50.toFixed(2)).join('/')} ms, model ${predicted.p50.toFixed(2)} (${pct(predicted.p50, p50)}; `
+      + `against the ${live.reduce((n, l) => n + l.count, 0)} live faults pooled, p50 ${pooled.toFixed(2)} ms: ${pct(predicted.p50, pooled)}); `
       + `model on each run's own queues: ${explained.map((e, i) => (e === null ? '-' : `${e.toFixed(2)} (${pct(e, live[i]!.p50)})`)).join(', ')}`,
   };
 }

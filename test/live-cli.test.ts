@@ -126,6 +126,11 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     // Every page was asked for, none pushed.
     expect([j.status, j.live['verified-pages'], j.live.mismatches, j.emulator['pages-pushed'], j.emulator['fault-latency'].count]).toEqual(['completed', 512, 0, 0, 512]);
     expect(j.ram['postcopy-requests']).toBe(512);
+    // Each page's REQUEST timed from the destination building it to the source serving it (one host's clock).
+    const transit = j.emulator.host['request-transit-ns'];
+    expect(transit.count).toBe(512);
+    expect(transit.p50).toBeGreaterThan(0);
+    expect(transit.p50).toBeLessThan(j.emulator.host['fault-round-trip-ns'].p50);
   }, 60_000);
 
   it('--listen waits for a destination started on its own (--destination), as on two machines', async () => {

@@ -3,7 +3,7 @@ import { NextMember } from '../src/memory/skip-list.ts';
 import { fillPage } from '../src/live/content.ts';
 import { FrameError, FrameType, type Frame } from '../src/live/frame.ts';
 import { encodePage } from '../src/live/payload.ts';
-import { COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, verifyPlaced, type Placement } from '../src/live/placer.ts';
+import { COUNT, createCopyTimes, createCounters, placePages, placeZero, requestFrame, requestStamps, verifyPlaced, type Placement } from '../src/live/placer.ts';
 import { PAGE } from '../src/live/vcpu-worker.ts';
 
 const SIZE = 256;
@@ -16,6 +16,7 @@ function placement(pages: number, seed = 7): Placement {
     counters: createCounters(), copyTimes: createCopyTimes(),
     memory: new Uint8Array(new SharedArrayBuffer(pages * SIZE)),
     placedAt: new Float64Array(new SharedArrayBuffer(pages * 8)),
+    requestedAt: new Float64Array(new SharedArrayBuffer(pages * 8)),
   };
 }
 
@@ -114,12 +115,19 @@ describe('placePages (software pager)', () => {
     expect(counts(p)).toEqual([0, 0, 0, 0, 0]);
   });
 
-  it('counts each REQUEST frame it builds', () => {
-    const p = placement(4);
-    const f = requestFrame(p.counters, 9, 3);
+  it('counts and stamps each REQUEST frame it builds; the stamps come back lowest gfn first, as many as asked', () => {
+    const p = placement(16);
+    const before = Number(process.hrtime.bigint());
+    const f = requestFrame(p, 9, 3);
     expect(f.subarray(16).toString('hex')).toBe('0000000900000003');
     expect(f[5]).toBe(FrameType.REQUEST);
-    requestFrame(p.counters, 1);
+    requestFrame(p, 1);
     expect(counts(p)[4]).toBe(2);
+    // A run's REQUEST stamps its first page.
+    expect([...p.requestedAt].map((t, g) => (t >= before ? g : -1)).filter((g) => g >= 0)).toEqual([1, 9]);
+    const stamps = requestStamps(p.requestedAt, 8);
+    expect([stamps[0], stamps[2], stamps.length]).toEqual([1, 9, 4]);
+    expect(stamps[1]).toBe(p.requestedAt[1]);
+    expect(requestStamps(p.requestedAt, 1)).toEqual([1, p.requestedAt[1]]);
   });
 });

@@ -1,8 +1,8 @@
 // Per-operation costs measured on this host: `postcopy-emu live --calibrate [--output FILE]`.
 // Compiles native/calibrate.c into a temporary directory, runs it (userfaultfd needs root or
 // vm.unprivileged_userfaultfd = 1) and gives the parameter set as a scenario fragment with a table.
-// Single operations are measured, and the live page stream's rate on an idle guest: nothing here
-// is fitted to a migration's outcome.
+// Single operations are measured, the live page stream's rate on an idle guest, and a REQUEST's
+// way to the source while it streams: nothing here is fitted to a migration's outcome.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, release } from 'node:os';
@@ -79,6 +79,29 @@ async function streamRate(): Promise<{ rate: Sample; sent: Sample | null; receiv
   return { rate: sample(rates)!, sent: sample(sent), received: sample(received), ahead: sample(ahead) };
 }
 
+/**
+ * How long a REQUEST takes to reach the source's send path while the stream runs (the live
+ * host's `request-transit-ns` p50): RUNS live migrations of the same guest with one vCPU touching
+ * at random, its faults asked for by the fault thread (QEMU's way). Its write waits for the
+ * destination's read in progress on the same socket, and the source takes it up between its
+ * 64-page batches: all of it is the model's back-channel latency. Null without a measurement
+ * (no addon: no fault thread).
+ */
+async function requestTransit(): Promise<Sample | null> {
+  const s = parseScenario({
+    memory: { pages: 65_536 }, source: { policy: 'qemu' }, workload: { kind: 'random', vcpus: 1, region: { start: 0, count: 65_536 } }, mapper: { mapping: { kind: 'none' } },
+  });
+  const runs: number[] = [];
+  let n = 0;
+  for (let r = 0; r < RUNS; r++) {
+    const t = (await runLive(s)).emulator.host['request-transit-ns'];
+    if (t === null || t.count === 0) return null;
+    runs.push(t.p50);
+    n += t.count;
+  }
+  return { median: [...runs].sort((a, b) => a - b)[RUNS >> 1]!, runs, n: Math.round(n / RUNS) };
+}
+
 /** The maximum of a `min default max` sysctl triple: what autotuning reaches on a bulk stream. */
 function sysctlMax(name: string): number {
   return Number(readFileSync(`/proc/sys/net/ipv4/${name}`, 'utf8').trim().split(/\s+/)[2]);
@@ -88,6 +111,7 @@ function sysctlMax(name: string): number {
 export async function calibrate(): Promise<{ params: Param[]; table: string; yaml: string }> {
   const m = measure();
   const stream = await streamRate();
+  const transit = await requestTransit();
   const get = (name: string): Sample | undefined => m.get(name);
   const spread = (s: Sample): string => `runs' medians ${s.runs.join(' / ')}, ${s.n} samples each`;
   const params: Param[] = [];
@@ -123,7 +147,10 @@ export async function calibrate(): Promise<{ params: Param[]; table: string; yam
     add('link.sendBufferBytes', QUEUED_BYTES, 'what the live source queues in the process before it waits for the socket to drain (src/live/source.ts; the kernel\'s queues not measured without the addon)');
     add('link.receiveBufferBytes', READ_BYTES, 'the live destination\'s read buffer (src/live/live.ts; the kernel\'s queues not measured without the addon)');
   }
-  for (const side of ['link', 'backChannel']) add(`${side}.latencyNs`, rtt.median / 2, `half a 16-byte ping-pong over loopback TCP (tcp_rtt_16b ${rtt.median}, ${spread(rtt)})`);
+  const halfRtt = `half a 16-byte ping-pong over loopback TCP (tcp_rtt_16b ${rtt.median}, ${spread(rtt)})`;
+  add('link.latencyNs', rtt.median / 2, halfRtt);
+  if (transit) add('backChannel.latencyNs', transit.median, `a REQUEST's way from the destination to the source's send path while the stream runs (request-transit-ns p50 of ${RUN}'s own live runs with a random vCPU: runs ${transit.runs.join(' / ')}, ~${transit.n} requests each); an idle ping-pong's half is ${rtt.median / 2}`);
+  else add('backChannel.latencyNs', rtt.median / 2, halfRtt);
   add('backChannel.sendBufferBytes', sysctlMax('tcp_wmem'), 'maximum of /proc/sys/net/ipv4/tcp_wmem');
   add('backChannel.receiveBufferBytes', sysctlMax('tcp_rmem'), 'maximum of /proc/sys/net/ipv4/tcp_rmem');
 

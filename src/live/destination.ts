@@ -24,9 +24,9 @@ import { GO, PAGE, type VcpuResult } from './vcpu-worker.ts';
 import { startThread, startVcpus } from './threads.ts';
 import type { FaultThreadInit } from './fault-thread.ts';
 import { createReturnPath, sendWhole, setReturnPath, socketFd } from './return-path.ts';
-import { COUNT, abortMissing, copyStats, countPresent, createCopyTimes, createCounters, placePages, placeZero, requestFrame, requestedRuns, verifyPlaced, type Placement } from './placer.ts';
+import { COUNT, abortMissing, copyStats, countPresent, createCopyTimes, createCounters, placePages, placeZero, requestFrame, requestStamps, requestedRuns, verifyPlaced, type Placement } from './placer.ts';
 import type { PreemptMessage } from './preempt-thread.ts';
-import { chooseBackend, readHello, sampleLatencies, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
+import { MAX_REQUEST_STAMPS, chooseBackend, readHello, sampleLatencies, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
 import { loadUffd, type Uffd } from './uffd.ts';
 
 export interface DestinationOptions {
@@ -129,7 +129,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       const r = ring!, st = state!;
       const request = (g: number) => {
         if (settled || paused || Atomics.load(st, g) === PAGE.PRESENT) return;
-        conn.write(requestFrame(counters, g));
+        conn.write(requestFrame(placement!, g));
       };
       while (!pagerStopped) {
         if (preemptThread) await new Promise<void>((wake) => (handBack = wake));
@@ -163,6 +163,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         faults,
         faultLatencyNs: sampleLatencies(done.map((r) => r.latencyNs), faults, setup.seed),
         faultRoundTripNs: sampleLatencies(done.map((r) => r.roundTripNs), faults, setup.seed),
+        requestedAtNs: requestStamps(placement!.requestedAt, MAX_REQUEST_STAMPS),
         pagesReceived: count(COUNT.RECEIVED),
         bytesReceived,
         duplicatePages: count(COUNT.DUPLICATES),
@@ -201,7 +202,9 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       }
       state = new Int32Array(new SharedArrayBuffer(s.pages * 4));
       ring = createRing(s.capacity);
-      placement = { seed: s.seed, pages: s.pages, pageSize: s.pageSize, state, counters, uffd, region, memory, copyTimes, placedAt: new Float64Array(new SharedArrayBuffer(s.pages * 8)) };
+      placement = { seed: s.seed, pages: s.pages, pageSize: s.pageSize, state, counters, uffd, region, memory, copyTimes,
+        placedAt: new Float64Array(new SharedArrayBuffer(s.pages * 8)), requestedAt: new Float64Array(new SharedArrayBuffer(s.pages * 8)),
+      };
       // READY once every thread is up: the fault thread reading faults, the preempt connection
       // open (or refused), each vCPU parked.
       unready = (uffd ? 1 : 0) + (s.preempt && o.preemptTo ? 1 : 0) + (s.pattern === 'idle' ? 0 : s.vcpus);
@@ -211,7 +214,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         faultThread.once('message', threadReady);
         faultThread.postMessage({
           uffd: region, state: state.buffer as SharedArrayBuffer, ring: ring.buffer as SharedArrayBuffer, pageSize: s.pageSize,
-          direct: direct ? { returnPath: returnPath.buffer as SharedArrayBuffer, counters: counters.buffer as SharedArrayBuffer } : null,
+          direct: direct ? { returnPath: returnPath.buffer as SharedArrayBuffer, counters: counters.buffer as SharedArrayBuffer, requestedAt: placement.requestedAt.buffer as SharedArrayBuffer } : null,
         } satisfies FaultThreadInit);
       } else if (faultThread) {
         void faultThread.terminate();
@@ -295,7 +298,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       const send = direct ? (b: Buffer) => sendWhole(returnPath, uffd!, socketFd(conn), b) : (b: Buffer) => conn.write(b);
       const askAgain = () => requestedRuns(st, (g, n) => {
         reRequestedPages += n;
-        send(requestFrame(counters, g, n));
+        send(requestFrame(placement!, g, n));
       });
       if (direct) setReturnPath(returnPath, conn, askAgain);
       else askAgain();
@@ -325,7 +328,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       const t = (preemptThread = startThread({ preempt: {
         ...o.preemptTo, seed: s.seed, pages: s.pages, pageSize: s.pageSize, state: state!.buffer as SharedArrayBuffer, ring: ring!.buffer as SharedArrayBuffer,
         counters: counters.buffer as SharedArrayBuffer, copyTimes: copyTimes.buffer as SharedArrayBuffer, memory: uffd ? { uffd: region } : memory!.buffer as SharedArrayBuffer,
-        placedAt: placement!.placedAt.buffer as SharedArrayBuffer,
+        placedAt: placement!.placedAt.buffer as SharedArrayBuffer, requestedAt: placement!.requestedAt.buffer as SharedArrayBuffer,
       } }));
       t.on('message', (m: PreemptMessage) => {
         if (settled || mine !== epoch || t !== preemptThread) return;

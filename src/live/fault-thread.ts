@@ -18,15 +18,16 @@ export interface FaultThreadInit {
   state: SharedArrayBuffer;
   ring: SharedArrayBuffer;
   pageSize: number;
-  /** The return path's words and the destination's counters: REQUESTs go out from this thread. */
-  direct: { returnPath: SharedArrayBuffer; counters: SharedArrayBuffer } | null;
+  /** The return path's words, the destination's counters and request times: REQUESTs go out from this thread. */
+  direct: { returnPath: SharedArrayBuffer; counters: SharedArrayBuffer; requestedAt: SharedArrayBuffer } | null;
 }
 
 export function runFaultThread(o: FaultThreadInit, ready: () => void = () => {}): void {
   const u = addon(), state = new Int32Array(o.state), ring = new Int32Array(o.ring), out = new Float64Array(256);
-  const rp = o.direct ? new Int32Array(o.direct.returnPath) : null, counters = o.direct ? new Int32Array(o.direct.counters) : null;
+  const rp = o.direct ? new Int32Array(o.direct.returnPath) : null;
+  const asks = o.direct ? { counters: new Int32Array(o.direct.counters), requestedAt: new Float64Array(o.direct.requestedAt) } : null;
   // With no connection now (paused by a cut) the page stays requested: the resume asks again.
-  const request = (g: number) => withReturnPath(rp!, (fd) => fd < 0 || sendWhole(rp!, u, fd, requestFrame(counters!, g)));
+  const request = (g: number) => withReturnPath(rp!, (fd) => fd < 0 || sendWhole(rp!, u, fd, requestFrame(asks!, g)));
   ready();
   while (!ringAborted(ring)) {
     const n = u.waitFaults(o.uffd, 50, out);

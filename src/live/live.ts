@@ -50,6 +50,12 @@ export interface LiveHost {
   'wall-ms': number;
   'peak-rss-bytes': number;
   'fault-round-trip-ns': { count: number; p50: number; p90: number; p99: number };
+  /**
+   * A REQUEST's way to the source's send path: from the destination building it (its write then
+   * waits for the socket) to the source beginning to serve it, ns, on one host's clock; null when
+   * the destination ran elsewhere (--listen).
+   */
+  'request-transit-ns': { count: number; p50: number; p90: number; p99: number } | null;
   'uffd-copy-ns-per-page': { single: number | null; run: number | null; 'run-pages': number | null } | null;
   'pages-per-second': number;
   'bytes-sent': number;
@@ -173,7 +179,7 @@ export async function runLive(s: Scenario, o: { listen?: { host: string; port: n
     })]);
     const [code] = child ? await exited : [0];
     if (code !== 0) throw new PostcopyEmuError('live', `the destination process exited with ${String(code)}: ${childErr.trim()}`);
-    return liveReport(s, r);
+    return liveReport(s, r, child !== null);
   } catch (e) {
     child?.kill();
     throw e;
@@ -185,8 +191,19 @@ export async function runLive(s: Scenario, o: { listen?: { host: string; port: n
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
+/** Each requested page's time from its REQUEST (the destination's [gfn, ns] pairs) to the source serving it. */
+function transits(requested: readonly number[], servedAt: Float64Array): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + 1 < requested.length; i += 2) {
+    const g = requested[i]!, served = servedAt[g] ?? 0;
+    // Asked for again after it was served (a resume asks for what it holds no answer to): not a transit.
+    if (served >= requested[i + 1]!) out.push(served - requested[i + 1]!);
+  }
+  return out;
+}
+
 /** The run in the emulator's JSON shape, with QEMU's names; `live` says what was measured how. */
-function liveReport(s: Scenario, r: SourceResult): LiveReport {
+function liveReport(s: Scenario, r: SourceResult, oneHost: boolean): LiveReport {
   const st = r.verify.stats as Partial<DestinationStats>;
   const backend = st.backend ?? 'software';
   const pages = s.memory.pages, size = s.memory.pageSize;
@@ -225,6 +242,7 @@ function liveReport(s: Scenario, r: SourceResult): LiveReport {
     'wall-ms': totalMs,
     'peak-rss-bytes': process.resourceUsage().maxRSS * 1024,
     'fault-round-trip-ns': latencySummary(st.faultRoundTripNs ?? []),
+    'request-transit-ns': oneHost ? latencySummary(transits(st.requestedAtNs ?? [], r.servedAt)) : null,
     'uffd-copy-ns-per-page': copy && {
       single: per(copy.singleNs, copy.singleCalls), run: per(copy.runNs, copy.runPages), 'run-pages': copy.runCalls > 0 ? round3(copy.runPages / copy.runCalls) : null,
     },

@@ -87,6 +87,7 @@ export interface Placement {
   copyTimes: BigInt64Array;
   /** Per page, when its placement began (process.hrtime ns): where a vCPU's fault latency ends. */
   placedAt: Float64Array;
+  requestedAt: Float64Array;
 }
 
 /** A frame's run first..first+n−1: inside the guest, then counted as received. */
@@ -166,10 +167,29 @@ export function placeZero(p: Placement, f: Frame): void {
   if (p.uffd) p.uffd.zero(p.region, first * p.pageSize, n * p.pageSize);
 }
 
-/** A REQUEST frame for `count` pages from `gfn`, counted (the caller writes it). */
-export function requestFrame(counters: Int32Array, gfn: number, count = 1): Buffer {
-  Atomics.add(counters, COUNT.REQUESTS, 1);
+/** What every thread that asks for pages shares: the counters and when each page was last asked for. */
+export interface Requests {
+  counters: Int32Array;
+  /** Per page, when its last REQUEST was built to be written (process.hrtime ns), 0 if never. */
+  requestedAt: Float64Array;
+}
+
+/** A REQUEST frame for `count` pages from `gfn`, counted and stamped (the caller writes it at once). */
+export function requestFrame(r: Requests, gfn: number, count = 1): Buffer {
+  Atomics.add(r.counters, COUNT.REQUESTS, 1);
+  r.requestedAt[gfn] = Number(process.hrtime.bigint());
   return encodeFrame(FrameType.REQUEST, encodeRequest(gfn, count));
+}
+
+/**
+ * Up to `max` [gfn, ns] pairs, flat, of pages asked for, lowest gfn first: with the source's
+ * times of serving them, how long a REQUEST takes to reach the source's send path (one host's
+ * clock: the caller knows whether both ends share it).
+ */
+export function requestStamps(requestedAt: Float64Array, max: number): number[] {
+  const out: number[] = [];
+  for (let g = 0; g < requestedAt.length && out.length < 2 * max; g++) if (requestedAt[g]! > 0) out.push(g, requestedAt[g]!);
+  return out;
 }
 
 /**

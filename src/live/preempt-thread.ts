@@ -25,6 +25,7 @@ export interface PreemptInit {
   counters: SharedArrayBuffer;
   copyTimes: SharedArrayBuffer;
   placedAt: SharedArrayBuffer;
+  requestedAt: SharedArrayBuffer;
   /** The guest's memory: a SharedArrayBuffer, or the handle of a userfaultfd region. */
   memory: SharedArrayBuffer | { uffd: number };
 }
@@ -40,7 +41,7 @@ export function runPreemptThread(o: PreemptInit, post: (m: PreemptMessage) => vo
   const u = loadUffd();
   const uffd = o.memory instanceof SharedArrayBuffer ? null : 'uffd' in u ? u.uffd : null;
   const place: Placement = {
-    seed: o.seed, pages: o.pages, pageSize: o.pageSize, state, counters, uffd, copyTimes: new BigInt64Array(o.copyTimes), placedAt: new Float64Array(o.placedAt),
+    seed: o.seed, pages: o.pages, pageSize: o.pageSize, state, counters, uffd, copyTimes: new BigInt64Array(o.copyTimes), placedAt: new Float64Array(o.placedAt), requestedAt: new Float64Array(o.requestedAt),
     region: o.memory instanceof SharedArrayBuffer ? -1 : o.memory.uffd,
     memory: o.memory instanceof SharedArrayBuffer ? new Uint8Array(o.memory) : null,
   };
@@ -80,7 +81,7 @@ export function runPreemptThread(o: PreemptInit, post: (m: PreemptMessage) => vo
   const pager = async () => {
     while (!stopped) {
       const seen = ringDrain(ring, (g) => {
-        if (Atomics.load(state, g) !== PAGE.PRESENT) socket.write(requestFrame(counters, g));
+        if (Atomics.load(state, g) !== PAGE.PRESENT) socket.write(requestFrame(place, g));
       });
       await putAfter(ring, seen);
     }

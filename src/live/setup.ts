@@ -10,6 +10,8 @@ import { loadUffd, type Uffd } from './uffd.ts';
 
 /** Fault latencies VERIFY carries at most: beyond it, a uniform sample. */
 export const MAX_LATENCY_SAMPLES = 100_000;
+/** Request times a destination reports at most (a few KB of VERIFY). */
+export const MAX_REQUEST_STAMPS = 4096;
 
 /** What the destination measured: VERIFY's JSON, and what runDestination resolves with. */
 export interface DestinationStats {
@@ -25,6 +27,8 @@ export interface DestinationStats {
   faultLatencyNs: number[];
   /** The same faults' round trips, from the touch to the vCPU running again (the same sample). */
   faultRoundTripNs: number[];
+  /** [gfn, ns] pairs, flat: when pages were last asked for (placer.ts requestStamps). */
+  requestedAtNs: number[];
   /** The end check of every page as placed (verifyPlaced), ms: not part of the migration. */
   verifyMs: number;
   /** ms from READY until every page was present and COMPLETE had come: the migration's end. */

@@ -41,6 +41,8 @@ export interface SourceResult {
   pauses: number;
   resentPages: number;
   pausedMs: number;
+  /** Per page, when a REQUEST for it began to be served (its pages written), process.hrtime ns; 0 if never. */
+  servedAt: Float64Array;
 }
 
 /**
@@ -78,6 +80,7 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
   const r: SourceResult = {
     pagesPushed: 0, pagesDemanded: 0, requests: 0, bytesSent: 0, completeMs: -1, sendQueuedBytes: null, verifiedMs: -1,
     verify: { pagesPresent: 0, mismatches: 0, stats: {} }, history: [{ status: 'postcopy-active', 'at-ms': 0 }], zeroPages: memory.zero?.count() ?? 0, preemptWrites: 0, preemptBytes: 0, pauses: 0, resentPages: 0, pausedMs: 0,
+    servedAt: new Float64Array(pages),
   };
   let count = 0, pushing = true, failure: Error | null = null;
   // The main connection's queues, sampled from READY to the last page written.
@@ -158,6 +161,7 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
     if (pushing) void queue.add(background, { priority: 0 });
   };
   const serve = async (gfn: number, n: number, to?: Socket): Promise<void> => {
+    r.servedAt[gfn] = Number(process.hrtime.bigint());
     const gfns: number[] = [];
     for (let g = gfn; g < Math.min(pages, gfn + n); g++) {
       if (!unsent.has(g)) continue;
