@@ -184,6 +184,24 @@ describe('PfnSlab', () => {
     expect([slab.data === a, slab.data === b]).toEqual([false, false]);
     expect(Array.from(a.subarray(0, 2))).toEqual([7, 8]);
   });
+
+  it('says whether the record it took is one ascending run of pfns, across runs, single pushes and a renewal', () => {
+    const slab = new PfnSlab(undefined, 8);
+    const took = (fill: () => void) => {
+      fill();
+      slab.take();
+      return slab.takenRun;
+    };
+    expect(took(() => { slab.pushRun(64, 4); slab.push(68); slab.pushRun(69, 2); })).toBe(true);
+    // The 8-slot array renews inside this record: the run goes on.
+    expect(took(() => { slab.push(3); slab.pushRun(4, 5); })).toBe(true);
+    expect(took(() => { slab.push(5); slab.push(7); })).toBe(false);
+    expect(took(() => { slab.pushRun(10, 2); slab.pushRun(11, 2); })).toBe(false);
+    expect(took(() => { slab.push(9); slab.push(8); })).toBe(false);
+    // A new record starts a new run; an empty one is none.
+    expect(took(() => slab.push(100))).toBe(true);
+    expect(took(() => {})).toBe(false);
+  });
 });
 
 describe('prefault', () => {

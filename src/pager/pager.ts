@@ -211,7 +211,9 @@ export class Pager implements WaitTarget {
       this.host.transition();
     } else if (rec.type === RecordType.POSTCOPY_PAGE_DATA) {
       const pfns = rec.pfns!, huge = this.hostPages;
-      for (let i = rec.at, end = i + rec.count; i < end; i++) {
+      // A background scan's record is one run: placed without looking at each pfn.
+      if (huge === null && rec.run) this.placeRun(pfns[rec.at]!, pfns[rec.at]! + rec.count);
+      else for (let i = rec.at, end = i + rec.count; i < end; i++) {
         const g = pfns[i]!;
         if (huge === null) {
           // Consecutive pfns (a background scan's) are placed as one run.

@@ -343,7 +343,7 @@ export class Source {
   private pageRecord(n: number, batched: number, zeros: number): StreamRecord {
     const slab = this.slab, at = slab.take();
     this.zeroPagesSent += zeros;
-    return streamRecord(RecordType.POSTCOPY_PAGE_DATA, pageDataBytes(n, this.memory.pageSize, zeros), n, slab.data, at, batched, zeros);
+    return streamRecord(RecordType.POSTCOPY_PAGE_DATA, pageDataBytes(n, this.memory.pageSize, zeros), n, slab.data, at, batched, zeros, 0, slab.takenRun);
   }
 
   /** The destination is done with a record's pfns: the slab may write over them. */

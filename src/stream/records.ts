@@ -38,6 +38,8 @@ export interface StreamRecord {
   pfns: Int32Array | null;
   at: number;
   count: number;
+  /** PAGE_DATA: the pfns are one ascending run, pfns[at] + 0 … count − 1 (a background scan's). */
+  run: boolean;
   /** Non-zero pages that came from range requests. */
   batched: number;
   /** Zero pages sent as a marker (their pfn entry only). */
@@ -49,8 +51,8 @@ export interface StreamRecord {
 }
 
 /** A stream record; every one is built here so they all share one shape. */
-export function streamRecord(type: RecordType, bytes: number, count: number, pfns: Int32Array | null = null, at = 0, batched = 0, zeros = 0, pushed = 0): StreamRecord {
-  return { type, bytes, preempt: false, pfns, at, count, batched, zeros, pushed, epoch: 0 };
+export function streamRecord(type: RecordType, bytes: number, count: number, pfns: Int32Array | null = null, at = 0, batched = 0, zeros = 0, pushed = 0, run = false): StreamRecord {
+  return { type, bytes, preempt: false, pfns, at, count, run, batched, zeros, pushed, epoch: 0 };
 }
 
 /** A record in flight on the back-channel: pfns[pfnAt..+pfnCount) and ranges[rangeAt..+2·rangeCount). */

@@ -11,6 +11,10 @@ export class PfnSlab {
   data: Int32Array;
   private start = 0;
   private end = 0;
+  /** One past the last pfn pushed while the pending pfns are one ascending run; −1 once they are not. */
+  private runEnd = -1;
+  /** The record `take` ended was one ascending run of pfns. */
+  takenRun = false;
   /** Pfns of `data`'s records not released yet (their reader may still read them). */
   private unreleased = 0;
   /** The same for arrays `data` used to be; weak, as records lost in flight are never released. */
@@ -30,12 +34,14 @@ export class PfnSlab {
 
   push(gfn: number): void {
     if (this.end === this.data.length) this.renew();
+    this.runEnd = this.end === this.start ? gfn + 1 : gfn === this.runEnd ? gfn + 1 : -1;
     this.data[this.end++] = gfn;
   }
 
   /** Pushes from, from+1, …, from+count−1. */
   pushRun(from: number, count: number): void {
     while (this.end + count > this.data.length) this.renew();
+    this.runEnd = this.end === this.start || from === this.runEnd ? from + count : -1;
     const data = this.data;
     for (let i = 0; i < count; i++) data[this.end + i] = from + i;
     this.end += count;
@@ -44,6 +50,7 @@ export class PfnSlab {
   /** Ends the record being built: where its pfns start in `data` (read `data` after this call). */
   take(): number {
     const at = this.start;
+    this.takenRun = this.end > at && this.runEnd >= 0;
     this.unreleased += this.end - at;
     this.start = this.end;
     return at;
