@@ -72,13 +72,19 @@ export function countPresent(state: Int32Array): number {
   return present;
 }
 
+/** What every thread that asks for pages shares: the counters and when each page was last asked for. */
+export interface Requests {
+  counters: Int32Array;
+  /** Per page, when its last REQUEST was built to be written (process.hrtime ns), 0 if never. */
+  requestedAt: Float64Array;
+}
+
 /** Where pages go: the guest's memory (a userfaultfd region or a SharedArrayBuffer) and its page states. */
-export interface Placement {
+export interface Placement extends Requests {
   seed: number;
   pages: number;
   pageSize: number;
   state: Int32Array;
-  counters: Int32Array;
   /** userfaultfd: the addon and the region's handle; else `memory`. */
   uffd: Uffd | null;
   region: number;
@@ -87,7 +93,6 @@ export interface Placement {
   copyTimes: BigInt64Array;
   /** Per page, when its placement began (process.hrtime ns): where a vCPU's fault latency ends. */
   placedAt: Float64Array;
-  requestedAt: Float64Array;
 }
 
 /** A frame's run first..first+n−1: inside the guest, then counted as received. */
@@ -165,13 +170,6 @@ export function placeZero(p: Placement, f: Frame): void {
   for (let gfn = first; gfn < first + n; gfn++) if (Atomics.load(p.state, gfn) !== PAGE.PRESENT && markPresent(p, gfn, now)) placed++;
   counted(p, n, placed);
   if (p.uffd) p.uffd.zero(p.region, first * p.pageSize, n * p.pageSize);
-}
-
-/** What every thread that asks for pages shares: the counters and when each page was last asked for. */
-export interface Requests {
-  counters: Int32Array;
-  /** Per page, when its last REQUEST was built to be written (process.hrtime ns), 0 if never. */
-  requestedAt: Float64Array;
 }
 
 /** A REQUEST frame for `count` pages from `gfn`, counted and stamped (the caller writes it at once). */
