@@ -26,7 +26,7 @@ import type { FaultThreadInit } from './fault-thread.ts';
 import { createReturnPath, sendWhole, setReturnPath, socketFd } from './return-path.ts';
 import { COUNT, abortMissing, copyStats, countPresent, createCopyTimes, createCounters, placePages, placeZero, requestFrame, requestStamps, requestedRuns, verifyPlaced, type Placement } from './placer.ts';
 import type { PreemptMessage } from './preempt-thread.ts';
-import { MAX_REQUEST_STAMPS, chooseBackend, readHello, sampleLatencies, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
+import { MAX_REQUEST_STAMPS, chooseBackend, readHello, vcpuStats, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
 import { loadUffd, type Uffd } from './uffd.ts';
 
 export interface DestinationOptions {
@@ -146,10 +146,6 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       pagerStopped = true;
       wakePager();
       setReturnPath(returnPath, null);
-      const done = results.filter((r): r is VcpuResult => r !== undefined);
-      const faults = done.reduce((n, r) => n + r.faults, 0);
-      const vcpuMs = new Array<number>(setup.vcpus).fill(0);
-      for (const r of done) vcpuMs[r.vcpu] = r.ms;
       // Every page is here and the vCPUs are done: check each as placed against what the source had to send.
       const v0 = performance.now();
       verifyPlaced(placement!, drawZeroSet(setup.pages, setup.zeroFraction, new Rng(setup.seed, 'zero-pages'), setup.zeroRanges));
@@ -160,15 +156,12 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         verifyMs,
         migratedMs,
         receiveQueuedBytes: receiveQueuedBytes ?? null,
-        faults,
-        faultLatencyNs: sampleLatencies(done.map((r) => r.latencyNs), faults, setup.seed),
-        faultRoundTripNs: sampleLatencies(done.map((r) => r.roundTripNs), faults, setup.seed),
+        ...vcpuStats(results.filter((r): r is VcpuResult => r !== undefined), setup),
         requestedAtNs: requestStamps(placement!.requestedAt, MAX_REQUEST_STAMPS),
         pagesReceived: count(COUNT.RECEIVED),
         bytesReceived,
         duplicatePages: count(COUNT.DUPLICATES),
         requests: count(COUNT.REQUESTS),
-        vcpuMs,
         ringCapacity: setup.capacity,
         maxOccupancy: Atomics.load(ring!, RING.MAX_OCCUPANCY),
         ringFullWaits: Atomics.load(ring!, RING.FULL_WAITS),

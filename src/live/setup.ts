@@ -5,6 +5,7 @@ import type { Frame } from './frame.ts';
 import { decodeHello } from './payload.ts';
 import { UNBOUNDED_CAPACITY } from './ring.ts';
 import { loadUffd, type Uffd } from './uffd.ts';
+import type { VcpuResult } from './vcpu-worker.ts';
 
 /** What the live destination builds from HELLO, and what it reports in VERIFY. */
 
@@ -141,6 +142,18 @@ export function readHello(f: Frame): Setup {
     preempt: s.preempt?.enabled === true,
     faultThread: (s.pager?.faultThread ?? s.source.policy === 'qemu') === true,
     maxOutageMs: Math.max(0, ...(Array.isArray(s.faults) ? s.faults as { durationNs?: number; restartNs?: number }[] : []).map((f) => Number(f?.durationNs ?? f?.restartNs ?? 0) / 1e6).filter(Number.isFinite)),
+  };
+}
+
+/** What the vCPU threads measured, as the destination reports it. */
+export function vcpuStats(done: readonly VcpuResult[], s: Setup): Pick<DestinationStats, 'faults' | 'faultLatencyNs' | 'faultRoundTripNs' | 'vcpuMs'> {
+  const faults = done.reduce((n, r) => n + r.faults, 0);
+  const vcpuMs = new Array<number>(s.vcpus).fill(0);
+  for (const r of done) vcpuMs[r.vcpu] = r.ms;
+  return {
+    faults, vcpuMs,
+    faultLatencyNs: sampleLatencies(done.map((r) => r.latencyNs), faults, s.seed),
+    faultRoundTripNs: sampleLatencies(done.map((r) => r.roundTripNs), faults, s.seed),
   };
 }
 
