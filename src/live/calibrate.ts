@@ -81,15 +81,15 @@ async function streamRate(): Promise<{ rate: Sample; sent: Sample | null; receiv
 
 /**
  * How long a REQUEST takes to reach the source's send path while the stream runs (the live
- * host's `request-transit-ns` p50): RUNS live migrations of the same guest with one vCPU touching
- * at random, its faults asked for by the fault thread (QEMU's way). Its write waits for the
+ * host's `request-transit-ns` p50): RUNS live migrations of a 128 MiB guest with one vCPU
+ * touching at random, its faults asked for by the fault thread (QEMU's way). Its write waits for the
  * destination's read in progress on the same socket, and the source takes it up between its
  * 64-page batches: all of it is the model's back-channel latency. Null without a measurement
  * (no addon: no fault thread).
  */
 async function requestTransit(): Promise<Sample | null> {
   const s = parseScenario({
-    memory: { pages: 65_536 }, source: { policy: 'qemu' }, workload: { kind: 'random', vcpus: 1, region: { start: 0, count: 65_536 } }, mapper: { mapping: { kind: 'none' } },
+    memory: { pages: 32_768 }, source: { policy: 'qemu' }, workload: { kind: 'random', vcpus: 1, region: { start: 0, count: 32_768 } }, mapper: { mapping: { kind: 'none' } },
   });
   const runs: number[] = [];
   let n = 0;
