@@ -11,7 +11,7 @@ import { PostcopyEmuError } from '../io/errors.ts';
 import { packageRoot } from '../io/package.ts';
 import { parseScenario } from '../scenario/validate.ts';
 import { READ_BYTES, runLive } from './live.ts';
-import { QUEUED_BYTES } from './source.ts';
+import { BATCH_PAGES } from './source.ts';
 
 /** A measurement: the median of the runs' medians, each run's median, samples per run. */
 interface Sample { median: number; runs: number[]; n: number }
@@ -145,7 +145,7 @@ export async function calibrate(): Promise<{ params: Param[]; table: string; yam
     add('link.sendBufferBytes', stream.ahead.median, `bytes ahead of a page sent now (queuedAhead): the source's queue and the kernel's unacknowledged bytes (SIOCOUTQ; runs' medians ${stream.sent.runs.join(' / ')}), the destination's unread bytes (SIOCINQ; below) and half its ${READ_BYTES}-byte read, each sampled every 2 ms; the median of the runs' sums ${stream.ahead.runs.join(' / ')}`);
     add('link.receiveBufferBytes', stream.received.median, `median bytes unread in the live destination's receive queue while streaming (SIOCINQ), sampled every 2 ms (runs ${stream.received.runs.join(' / ')})`);
   } else {
-    add('link.sendBufferBytes', QUEUED_BYTES, 'what the live source queues in the process before it waits for the socket to drain (src/live/source.ts; the kernel\'s queues not measured without the addon)');
+    add('link.sendBufferBytes', BATCH_PAGES * 4096, 'one batch of the live source, what it may queue in the process beyond the kernel (src/live/source.ts; the kernel\'s queues not measured without the addon)');
     add('link.receiveBufferBytes', READ_BYTES, 'the live destination\'s read buffer (src/live/live.ts; the kernel\'s queues not measured without the addon)');
   }
   const halfRtt = `half a 16-byte ping-pong over loopback TCP (tcp_rtt_16b ${rtt.median}, ${spread(rtt)})`;

@@ -14,9 +14,7 @@ import { sampleQueues } from './queues.ts';
 import { encodePageFrames, type SourceMemory } from './source-memory.ts';
 
 /** Pages a background batch sends in one write (QEMU's QEMUFile gathers 64 pages a writev). */
-const BATCH_PAGES = 64;
-/** Bytes queued in the process beyond the kernel's socket buffer before a write waits for 'drain'. */
-export const QUEUED_BYTES = 1 << 20;
+export const BATCH_PAGES = 64;
 
 /** What the source saw, and what the destination reported in VERIFY. */
 export interface SourceResult {
@@ -115,8 +113,11 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
       r.preemptWrites++;
       r.preemptBytes += bytes;
     }
-    // Waiting at every write past Node's 16 KiB mark would stall the stream each batch.
-    if (!below && to.writableLength > QUEUED_BYTES) await once(to, 'drain', { signal: cutSignal.signal }).catch(() => {});
+    // What the kernel did not take is waited for, as QEMU's migration thread blocks in its write:
+    // the kernel's buffer stays full and nothing piles up in the process. (Until 2026-11-27 the
+    // source went on to 1 MiB queued here first: a request then found the pipe full or just
+    // emptied, and live fault latencies swung with it.)
+    if (!below && to.writableLength > 0) await once(to, 'drain', { signal: cutSignal.signal }).catch(() => {});
   };
   /** Writes the frames of pages taken off the unsent set, straight from the memory, in one gathered write. */
   const sendPages = async (gfns: number[], to?: Socket) => {
