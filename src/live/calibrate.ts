@@ -22,6 +22,9 @@ const RUN = 'postcopy-emu live --calibrate';
 
 const RUNS = 3; // the host is shared: a run's medians move by tens of percent under load
 
+/** The middle value of the runs' values (the upper middle of an even count). */
+const median = (runs: readonly number[]): number => [...runs].sort((a, b) => a - b)[runs.length >> 1]!;
+
 function measure(): Map<string, Sample> {
   const dir = mkdtempSync(join(tmpdir(), 'calibrate-'));
   try {
@@ -40,19 +43,13 @@ function measure(): Map<string, Sample> {
         samples.set(name!, s);
       }
     }
-    for (const s of samples.values()) s.median = [...s.runs].sort((a, b) => a - b)[s.runs.length >> 1]!;
+    for (const s of samples.values()) s.median = median(s.runs);
     return samples;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/**
- * The live page stream's rate (Mbit/s of wire bytes): RUNS live migrations of an idle 256 MiB
- * guest (long enough for the JIT's start to matter little), every page pushed and verified. What
- * bounds a page's transfer here is the pipeline (framing, CRC, verification, placement), not the
- * loopback link: this stands for it in the model.
- */
 /**
  * The bytes ahead of a page the source sends now, from a live run's queue medians: the source's
  * (its queue and the kernel's unacknowledged bytes), the destination's unread ones, and half the
@@ -65,7 +62,14 @@ export function queuedAhead(sent: number, received: number): number {
   return sent + received + READ_BYTES / 2;
 }
 
-async function streamRate(): Promise<{ rate: Sample; sent: Sample | null; received: Sample | null; ahead: Sample | null }> {
+/**
+ * The live page stream's rate (Mbit/s of wire bytes): RUNS live migrations of an idle 256 MiB
+ * guest (long enough for the JIT's start to matter little), every page pushed and verified. What
+ * bounds a page's transfer here is the pipeline (framing, CRC, verification, placement), not the
+ * loopback link: this stands for it in the model. With it come the stream's queue medians and
+ * the page size of its runs.
+ */
+async function streamRate(): Promise<{ rate: Sample; sent: Sample | null; received: Sample | null; ahead: Sample | null; pageSize: number }> {
   const s = parseScenario({ memory: { pages: 65_536 }, source: { policy: 'xen' }, workload: { kind: 'idle', vcpus: 1 }, mapper: { mapping: { kind: 'none' } } });
   const rates: number[] = [], sent: number[] = [], received: number[] = [], ahead: number[] = [];
   for (let r = 0; r < RUNS; r++) {
@@ -75,8 +79,8 @@ async function streamRate(): Promise<{ rate: Sample; sent: Sample | null; receiv
     if (live.live['receive-queued-bytes'] !== null) received.push(live.live['receive-queued-bytes']);
     if (live.live['send-queued-bytes'] !== null && live.live['receive-queued-bytes'] !== null) ahead.push(queuedAhead(live.live['send-queued-bytes'], live.live['receive-queued-bytes']));
   }
-  const sample = (runs: number[]): Sample | null => (runs.length === RUNS ? { median: [...runs].sort((a, b) => a - b)[RUNS >> 1]!, runs, n: 65_536 } : null);
-  return { rate: sample(rates)!, sent: sample(sent), received: sample(received), ahead: sample(ahead) };
+  const sample = (runs: number[]): Sample | null => (runs.length === RUNS ? { median: median(runs), runs, n: 65_536 } : null);
+  return { rate: sample(rates)!, sent: sample(sent), received: sample(received), ahead: sample(ahead), pageSize: s.memory.pageSize };
 }
 
 /**
@@ -100,7 +104,7 @@ async function requestTransit(): Promise<Sample | null> {
     runs.push(t.p50);
     n += t.count;
   }
-  return runs.length === 0 ? null : { median: [...runs].sort((a, b) => a - b)[runs.length >> 1]!, runs, n: Math.round(n / runs.length) };
+  return runs.length === 0 ? null : { median: median(runs), runs, n: Math.round(n / runs.length) };
 }
 
 /** The maximum of a `min default max` sysctl triple: what autotuning reaches on a bulk stream. */
@@ -145,7 +149,7 @@ export async function calibrate(): Promise<{ params: Param[]; table: string; yam
     add('link.sendBufferBytes', stream.ahead.median, `bytes ahead of a page sent now (queuedAhead): the source's queue and the kernel's unacknowledged bytes (SIOCOUTQ; runs' medians ${stream.sent.runs.join(' / ')}), the destination's unread bytes (SIOCINQ; below) and half its ${READ_BYTES}-byte read, each sampled every 2 ms; the median of the runs' sums ${stream.ahead.runs.join(' / ')}`);
     add('link.receiveBufferBytes', stream.received.median, `median bytes unread in the live destination's receive queue while streaming (SIOCINQ), sampled every 2 ms (runs ${stream.received.runs.join(' / ')})`);
   } else {
-    add('link.sendBufferBytes', BATCH_PAGES * 4096, 'one batch of the live source, what it may queue in the process beyond the kernel (src/live/source.ts; the kernel\'s queues not measured without the addon)');
+    add('link.sendBufferBytes', BATCH_PAGES * stream.pageSize, 'one batch of the live source, what it may queue in the process beyond the kernel (src/live/source.ts; the kernel\'s queues not measured without the addon)');
     add('link.receiveBufferBytes', READ_BYTES, 'the live destination\'s read buffer (src/live/live.ts; the kernel\'s queues not measured without the addon)');
   }
   const halfRtt = `half a 16-byte ping-pong over loopback TCP (tcp_rtt_16b ${rtt.median}, ${spread(rtt)})`;

@@ -9,7 +9,7 @@ import type { RunReport } from '../metrics/report.ts';
 import { ringUnbounded, type Scenario } from '../scenario/schema.ts';
 import { runDestination } from './destination.ts';
 import type { DestinationStats, LiveBackend } from './setup.ts';
-import { latencySummary, measuredReport } from './measured.ts';
+import { latencySummary, measuredReport, type LatencySummary } from './measured.ts';
 import { runSource, type Incoming, type SourceResult } from './source.ts';
 import { createSourceMemory } from './source-memory.ts';
 
@@ -49,13 +49,13 @@ export interface LiveSection {
 export interface LiveHost {
   'wall-ms': number;
   'peak-rss-bytes': number;
-  'fault-round-trip-ns': { count: number; p50: number; p90: number; p99: number };
+  'fault-round-trip-ns': LatencySummary;
   /**
    * A REQUEST's way to the source's send path: from the destination building it (its write then
    * waits for the socket) to the source beginning to serve it, ns, on one host's clock; null when
    * the destination ran elsewhere (--listen).
    */
-  'request-transit-ns': { count: number; p50: number; p90: number; p99: number } | null;
+  'request-transit-ns': LatencySummary | null;
   'uffd-copy-ns-per-page': { single: number | null; run: number | null; 'run-pages': number | null } | null;
   'pages-per-second': number;
   'bytes-sent': number;

@@ -44,7 +44,10 @@ function logOf(ns: readonly number[]): LatencyLog {
 }
 
 /** Count and percentiles of latencies, ns, as the report's fault-latency has them. */
-export function latencySummary(ns: readonly number[]): { count: number; p50: number; p90: number; p99: number } {
+export interface LatencySummary { count: number; p50: number; p90: number; p99: number }
+
+/** The summary of latencies given in ns. */
+export function latencySummary(ns: readonly number[]): LatencySummary {
   const latency = logOf(ns);
   const [p50, p90, p99] = latency.percentiles([50, 90, 99]);
   return { count: latency.count, p50: p50!, p90: p90!, p99: p99! };

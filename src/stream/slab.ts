@@ -34,7 +34,7 @@ export class PfnSlab {
 
   push(gfn: number): void {
     if (this.end === this.data.length) this.renew();
-    this.runEnd = this.end === this.start ? gfn + 1 : gfn === this.runEnd ? gfn + 1 : -1;
+    this.runEnd = this.end === this.start || gfn === this.runEnd ? gfn + 1 : -1;
     this.data[this.end++] = gfn;
   }
 
