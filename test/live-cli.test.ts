@@ -131,6 +131,11 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     expect(transit.count).toBe(512);
     expect(transit.p50).toBeGreaterThan(0);
     expect(transit.p50).toBeLessThan(j.emulator.host['fault-round-trip-ns'].p50);
+    // And each page's way back, from the source serving it to its placement: part of its fault's round trip.
+    const back = j.emulator.host['page-transit-ns'];
+    expect(back.count).toBe(512);
+    expect(back.p50).toBeGreaterThan(0);
+    expect(back.p50).toBeLessThan(j.emulator.host['fault-round-trip-ns'].p50);
   }, 60_000);
 
   it('--listen waits for a destination started on its own (--destination), as on two machines', async () => {

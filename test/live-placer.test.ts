@@ -115,7 +115,7 @@ describe('placePages (software pager)', () => {
     expect(counts(p)).toEqual([0, 0, 0, 0, 0]);
   });
 
-  it('counts and stamps each REQUEST frame it builds; the stamps come back lowest gfn first, as many as asked', () => {
+  it('counts and stamps each REQUEST frame it builds; the stamps come back lowest gfn first with the placements, as many as asked', () => {
     const p = placement(16);
     const before = Number(process.hrtime.bigint());
     const f = requestFrame(p, 9, 3);
@@ -125,9 +125,11 @@ describe('placePages (software pager)', () => {
     expect(counts(p)[4]).toBe(2);
     // A run's REQUEST stamps its first page.
     expect([...p.requestedAt].map((t, g) => (t >= before ? g : -1)).filter((g) => g >= 0)).toEqual([1, 9]);
-    const stamps = requestStamps(p.requestedAt, 8);
-    expect([stamps[0], stamps[2], stamps.length]).toEqual([1, 9, 4]);
-    expect(stamps[1]).toBe(p.requestedAt[1]);
-    expect(requestStamps(p.requestedAt, 1)).toEqual([1, p.requestedAt[1]]);
+    // With each page's placement time (0: not placed yet).
+    p.placedAt[9] = p.requestedAt[9]! + 1000;
+    const stamps = requestStamps(p, 8);
+    expect([stamps[0], stamps[3], stamps.length]).toEqual([1, 9, 6]);
+    expect([stamps[1], stamps[2], stamps[4], stamps[5]]).toEqual([p.requestedAt[1], 0, p.requestedAt[9], p.requestedAt[9]! + 1000]);
+    expect(requestStamps(p, 1)).toEqual([1, p.requestedAt[1], 0]);
   });
 });

@@ -22,10 +22,19 @@ const uffdHere = 'uffd' in loadUffd();
  * listens again at the same port after a cut, the destination reconnects (software pager; with
  * `faultThread`, the userfaultfd pager whose fault thread writes the REQUESTs, qemu's policy).
  */
-async function migrate(faults: unknown[], recovery = true, preempt = false, stray = false, faultThread = false): Promise<{ src: SourceResult; dst: DestinationStats }> {
+interface Migration {
+  recovery?: boolean;
+  preempt?: boolean;
+  /** Someone else's connection to the source's listener. */
+  stray?: boolean;
+  faultThread?: boolean;
+  maxPostcopyBandwidth?: number;
+}
+
+async function migrate(faults: unknown[], { recovery = true, preempt = false, stray = false, faultThread = false, maxPostcopyBandwidth = 0 }: Migration = {}): Promise<{ src: SourceResult; dst: DestinationStats }> {
   // 16 MiB: more than the socket buffers hold, so a cut at 1 ms finds pages still to send.
   const s = parseScenario({
-    seed: 3, memory: { pages: 4096 }, ring: { capacity: 8 }, source: { policy: faultThread ? 'qemu' : 'xen' },
+    seed: 3, memory: { pages: 4096 }, ring: { capacity: 8 }, source: { policy: faultThread ? 'qemu' : 'xen', maxPostcopyBandwidth },
     workload: { kind: 'random', vcpus: 2, region: { start: 0, count: 4096 } }, faults, recovery: { enabled: recovery }, preempt: { enabled: preempt },
   });
   const server = createServer();
@@ -60,7 +69,7 @@ describe('live postcopy recovery (software pager, one process, loopback)', () =>
   });
 
   it.runIf(uffdHere)('with the fault thread writing REQUESTs on the socket (userfaultfd) a cut pauses, and the resume asks again: nothing lost', { timeout: 20_000 }, async () => {
-    const { src, dst } = await migrate([{ kind: 'link-cut', at: 1e6, durationNs: 30e6 }], true, false, false, true);
+    const { src, dst } = await migrate([{ kind: 'link-cut', at: 1e6, durationNs: 30e6 }], { faultThread: true });
     expect(dst.backend).toBe('uffd');
     expect(src.pauses).toBe(1);
     expect([src.verify.pagesPresent, src.verify.mismatches, dst.pagesPresent, dst.mismatches]).toEqual([4096, 0, 4096, 0]);
@@ -81,14 +90,27 @@ describe('live postcopy recovery (software pager, one process, loopback)', () =>
   });
 
   it('closes a stranger\'s connection to its listener and goes on', { timeout: 20_000 }, async () => {
-    const { src, dst } = await migrate([], true, false, true);
+    const { src, dst } = await migrate([], { stray: true });
     expect([src.pauses, dst.pagesPresent, dst.mismatches]).toEqual([0, 4096, 0]);
   });
 
   it('with recovery.enabled false a cut loses the guest: the run fails, naming why', { timeout: 20_000 }, async () => {
-    const e = await migrate([{ kind: 'link-cut', at: 1e6, durationNs: 10e6 }], false).then(() => null, (err: unknown) => err);
+    const e = await migrate([{ kind: 'link-cut', at: 1e6, durationNs: 10e6 }], { recovery: false }).then(() => null, (err: unknown) => err);
     expect(e).toBeInstanceOf(PostcopyEmuError);
     expect((e as Error).message).toMatch(/^the connection was cut at \d+\.\d ms and recovery\.enabled is false: the guest is lost$/);
+  });
+});
+
+describe('live source.maxPostcopyBandwidth (software pager, one process, loopback)', () => {
+  it('writes a 100 ms window\'s budget, then sleeps to its end, as QEMU\'s migration_rate_limit', { timeout: 20_000 }, async () => {
+    // 50 MB/s: 5 MB a window, passed by the 20th 64-page batch (5.24 MB), so the 16.8 MB guest
+    // needs a fourth window: the last page goes out no earlier than 300 ms after READY.
+    const { src, dst } = await migrate([], { maxPostcopyBandwidth: 50e6 });
+    expect(src.completeMs).toBeGreaterThanOrEqual(300);
+    // Three sleeps, and one more when requests served meanwhile left the last window nothing to push.
+    expect(src.rateLimitSleeps).toBeGreaterThanOrEqual(3);
+    expect(src.rateLimitSleeps).toBeLessThanOrEqual(4);
+    expect([src.verify.pagesPresent, src.verify.mismatches, dst.pagesPresent, dst.mismatches]).toEqual([4096, 0, 4096, 0]);
   });
 });
 
@@ -105,7 +127,7 @@ describe('live postcopy recovery over random cut schedules (property)', () => {
       const faults = cuts.map((c) => (c.kind === 'link-cut'
         ? { kind: 'link-cut', at: c.at * 1e6, durationNs: c.down * 1e6 }
         : { kind: 'source-crash', at: c.at * 1e6, restartNs: c.down * 1e6 }));
-      const { src, dst } = await migrate(faults, true, preempt, false, direct);
+      const { src, dst } = await migrate(faults, { preempt, faultThread: direct });
       expect([dst.pagesPresent, dst.mismatches, src.verify.pagesPresent]).toEqual([4096, 0, 4096]);
       // Placed once each; what was lost in flight was sent again, nothing else.
       expect(dst.pagesReceived - dst.duplicatePages).toBe(4096);
@@ -167,7 +189,7 @@ describe('live postcopy-preempt (loopback)', () => {
   });
 
   it('recovers both connections after a cut', { timeout: 20_000 }, async () => {
-    const { src, dst } = await migrate([{ kind: 'link-cut', at: 1e6, durationNs: 20e6 }], true, true);
+    const { src, dst } = await migrate([{ kind: 'link-cut', at: 1e6, durationNs: 20e6 }], { preempt: true });
     expect([dst.pagesPresent, dst.mismatches, src.pauses]).toEqual([4096, 0, 1]);
     expect(src.pagesPushed + src.pagesDemanded).toBe(4096 + src.resentPages);
   });

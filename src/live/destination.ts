@@ -157,7 +157,7 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
         migratedMs,
         receiveQueuedBytes: receiveQueuedBytes ?? null,
         ...vcpuStats(results.filter((r): r is VcpuResult => r !== undefined), setup),
-        requestedAtNs: requestStamps(placement!.requestedAt, MAX_REQUEST_STAMPS),
+        requestedAtNs: requestStamps(placement!, MAX_REQUEST_STAMPS),
         pagesReceived: count(COUNT.RECEIVED),
         bytesReceived,
         duplicatePages: count(COUNT.DUPLICATES),

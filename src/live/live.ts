@@ -40,6 +40,8 @@ export interface LiveSection {
    */
   'send-queued-bytes': number | null;
   'receive-queued-bytes': number | null;
+  /** Times the push slept to a window's end, its `source.maxPostcopyBandwidth` budget spent (0: no limit). */
+  'rate-limit-sleeps': number;
 }
 /**
  * `emulator.host` of a live run: what this host measured, where a simulated run has its own wall
@@ -56,6 +58,12 @@ export interface LiveHost {
    * the destination ran elsewhere (--listen).
    */
   'request-transit-ns': LatencySummary | null;
+  /**
+   * A requested page's way back: from the source beginning to serve its REQUEST (its write waits
+   * for the socket) to the page's placement at the destination, ns, behind whatever the stream
+   * holds between the two; null as above.
+   */
+  'page-transit-ns': LatencySummary | null;
   'uffd-copy-ns-per-page': { single: number | null; run: number | null; 'run-pages': number | null } | null;
   'pages-per-second': number;
   'bytes-sent': number;
@@ -191,15 +199,21 @@ export async function runLive(s: Scenario, o: { listen?: { host: string; port: n
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
-/** Each requested page's time from its REQUEST (the destination's [gfn, ns] pairs) to the source serving it. */
-function transits(requested: readonly number[], servedAt: Float64Array): number[] {
-  const out: number[] = [];
-  for (let i = 0; i + 1 < requested.length; i += 2) {
-    const g = requested[i]!, served = servedAt[g] ?? 0;
+/**
+ * Each requested page's way, from the destination's [gfn, asked, placed] triples and the source's
+ * times of serving: the REQUEST's to the source serving it, and the page's back to its placement.
+ */
+function transits(requested: readonly number[], servedAt: Float64Array): { request: number[]; page: number[] } {
+  const request: number[] = [], page: number[] = [];
+  for (let i = 0; i + 2 < requested.length; i += 3) {
+    const g = requested[i]!, asked = requested[i + 1]!, placed = requested[i + 2]!, served = servedAt[g] ?? 0;
     // Asked for again after it was served (a resume asks for what it holds no answer to): not a transit.
-    if (served >= requested[i + 1]!) out.push(served - requested[i + 1]!);
+    if (served < asked) continue;
+    request.push(served - asked);
+    // Placed before it was served: it was in flight already when asked for (a background page).
+    if (placed >= served) page.push(placed - served);
   }
-  return out;
+  return { request, page };
 }
 
 /** The run in the emulator's JSON shape, with QEMU's names; `live` says what was measured how. */
@@ -237,12 +251,14 @@ function liveReport(s: Scenario, r: SourceResult, oneHost: boolean): LiveReport 
     link: { 'stream-wire-bytes': r.bytesSent, 'stream-records': pages, 'preempt-records': r.preemptWrites, 'preempt-bytes': r.preemptBytes },
   });
   const copy = st.uffdCopy ?? null;
+  const way = oneHost ? transits(st.requestedAtNs ?? [], r.servedAt) : null;
   const per = (ns: number, n: number) => (n > 0 ? Math.round(ns / n) : null);
   const host: LiveHost = {
     'wall-ms': totalMs,
     'peak-rss-bytes': process.resourceUsage().maxRSS * 1024,
     'fault-round-trip-ns': latencySummary(st.faultRoundTripNs ?? []),
-    'request-transit-ns': oneHost ? latencySummary(transits(st.requestedAtNs ?? [], r.servedAt)) : null,
+    'request-transit-ns': way && latencySummary(way.request),
+    'page-transit-ns': way && latencySummary(way.page),
     'uffd-copy-ns-per-page': copy && {
       single: per(copy.singleNs, copy.singleCalls), run: per(copy.runNs, copy.runPages), 'run-pages': copy.runCalls > 0 ? round3(copy.runPages / copy.runCalls) : null,
     },
@@ -264,6 +280,7 @@ function liveReport(s: Scenario, r: SourceResult, oneHost: boolean): LiveReport 
       'ring-max-occupancy': st.maxOccupancy ?? 0,
       'send-queued-bytes': r.sendQueuedBytes,
       'receive-queued-bytes': st.receiveQueuedBytes ?? null,
+      'rate-limit-sleeps': r.rateLimitSleeps,
     },
   };
 }

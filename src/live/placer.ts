@@ -180,13 +180,13 @@ export function requestFrame(r: Requests, gfn: number, count = 1): Buffer {
 }
 
 /**
- * Up to `max` [gfn, ns] pairs, flat, of pages asked for, lowest gfn first: with the source's
- * times of serving them, how long a REQUEST takes to reach the source's send path (one host's
- * clock: the caller knows whether both ends share it).
+ * Up to `max` [gfn, asked ns, placed ns] triples, flat, of pages asked for, lowest gfn first:
+ * with the source's times of serving them, how long a REQUEST takes to reach the source's send
+ * path and its page to come back (one host's clock: the caller knows whether both ends share it).
  */
-export function requestStamps(requestedAt: Float64Array, max: number): number[] {
+export function requestStamps(p: Pick<Placement, 'requestedAt' | 'placedAt'>, max: number): number[] {
   const out: number[] = [];
-  for (let g = 0; g < requestedAt.length && out.length < 2 * max; g++) if (requestedAt[g]! > 0) out.push(g, requestedAt[g]!);
+  for (let g = 0; g < p.requestedAt.length && out.length < 3 * max; g++) if (p.requestedAt[g]! > 0) out.push(g, p.requestedAt[g]!, p.placedAt[g]!);
   return out;
 }
 

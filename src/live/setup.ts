@@ -28,7 +28,7 @@ export interface DestinationStats {
   faultLatencyNs: number[];
   /** The same faults' round trips, from the touch to the vCPU running again (the same sample). */
   faultRoundTripNs: number[];
-  /** [gfn, ns] pairs, flat: when pages were last asked for (placer.ts requestStamps). */
+  /** [gfn, asked ns, placed ns] triples, flat: when pages were last asked for and placed (placer.ts requestStamps). */
   requestedAtNs: number[];
   /** The end check of every page as placed (verifyPlaced), ms: not part of the migration. */
   verifyMs: number;

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import type { MigrationStatus } from '../faults/recovery.ts';
 import { timedFaults } from '../faults/schedule.ts';
@@ -8,6 +9,7 @@ import { Rng } from '../kernel/rng.ts';
 import { NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { makePolicy } from '../source/make-policy.ts';
+import { RateLimit } from '../source/rate-limit.ts';
 import { FrameDecoder, FrameError, FrameType, RECONNECT_GRACE_MS, encodeFrame, type Frame } from './frame.ts';
 import { decodeErrorText, decodeRecvBitmap, decodeRequest, decodeVerify, encodeHello } from './payload.ts';
 import { sampleQueues } from './queues.ts';
@@ -41,6 +43,8 @@ export interface SourceResult {
   pausedMs: number;
   /** Per page, when a REQUEST for it began to be served (its pages written), process.hrtime ns; 0 if never. */
   servedAt: Float64Array;
+  /** Times the push slept to the end of a window whose budget it had spent (`source.maxPostcopyBandwidth`). */
+  rateLimitSleeps: number;
 }
 
 /**
@@ -78,8 +82,10 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
   const r: SourceResult = {
     pagesPushed: 0, pagesDemanded: 0, requests: 0, bytesSent: 0, completeMs: -1, sendQueuedBytes: null, verifiedMs: -1,
     verify: { pagesPresent: 0, mismatches: 0, stats: {} }, history: [{ status: 'postcopy-active', 'at-ms': 0 }], zeroPages: memory.zero?.count() ?? 0, preemptWrites: 0, preemptBytes: 0, pauses: 0, resentPages: 0, pausedMs: 0,
-    servedAt: new Float64Array(pages),
+    servedAt: new Float64Array(pages), rateLimitSleeps: 0,
   };
+  // QEMU's max-postcopy-bandwidth on the main connection, as the model's source applies it.
+  const limit = s.source.maxPostcopyBandwidth > 0 ? new RateLimit(s.source.maxPostcopyBandwidth) : null;
   let count = 0, pushing = true, failure: Error | null = null;
   // The main connection's queues, sampled from READY to the last page written.
   let queued: { stop(): number | null } | undefined;
@@ -112,7 +118,7 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
     if (to === preempt) {
       r.preemptWrites++;
       r.preemptBytes += bytes;
-    }
+    } else limit?.add(bytes);
     // What the kernel did not take is waited for, as QEMU's migration thread blocks in its write:
     // the kernel's buffer stays full and nothing piles up in the process. (Until 2026-11-27 the
     // source went on to 1 MiB queued here first: a request then found the pipe full or just
@@ -140,6 +146,15 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
   };
   const background = async (): Promise<void> => {
     const e = epoch;
+    // Over budget the push sleeps to the window's end (migration_rate_limit), in the queue's one
+    // task: a REQUEST read meanwhile waits for the window, as in QEMU 7.2 and the model's source;
+    // those read before it went out first (priority), over budget.
+    if (limit !== null && limit.exceeded(now() * 1e6)) {
+      r.rateLimitSleeps++;
+      await sleep(limit.windowEnd / 1e6 - now(), undefined, { signal: cutSignal.signal }).catch(() => {});
+      if (e === epoch) void queue.add(background, { priority: 0 });
+      return;
+    }
     const gfns: number[] = [];
     for (let room = policy.backgroundBudget(BATCH_PAGES); gfns.length < room;) {
       const g = policy.nextBackground();
