@@ -437,17 +437,22 @@ describe('Arena', () => {
 });
 
 describe('NextMember with members coming back', () => {
-  it('add / remove / removeRange / next / prev / firstIn / countIn / has agree with a Set over random operations', () => {
+  it('add / addRange / remove / removeRange / next / prev / firstIn / countIn / has / count / complementOf agree with a Set over random operations', () => {
     fc.assert(fc.property(
       fc.integer({ min: 1, max: 3000 }),
-      fc.array(fc.tuple(fc.constantFrom('add', 'remove', 'removeRange', 'next'), fc.nat(), fc.nat({ max: 100 })), { maxLength: 400 }),
+      fc.array(fc.tuple(fc.constantFrom('add', 'addRange', 'remove', 'removeRange', 'next'), fc.nat(), fc.nat({ max: 100 })), { maxLength: 400 }),
       (size, ops) => {
         const set = new NextMember(size);
         const model = new Set(Array.from({ length: size }, (_, i) => i));
         for (const [op, raw, len] of ops) {
           const i = raw % (size + 40), to = Math.min(size, i + len);
           if (op === 'add' && i < size) { set.add(i); model.add(i); }
-          else if (op === 'remove' && i < size) { set.remove(i); model.delete(i); }
+          else if (op === 'addRange' && i < size) {
+            // Up to 3000: across whole words and summary words.
+            const end = Math.min(size, i + len * 30);
+            set.addRange(i, end);
+            for (let j = i; j < end; j++) model.add(j);
+          } else if (op === 'remove' && i < size) { set.remove(i); model.delete(i); }
           else if (op === 'removeRange' && i < size) {
             set.removeRange(i, to);
             for (let j = i; j < to; j++) model.delete(j);
@@ -467,6 +472,12 @@ describe('NextMember with members coming back', () => {
           }
           if (i < size) expect(set.has(i)).toBe(model.has(i));
         }
+        expect(set.count()).toBe(model.size);
+        // The complement walks exactly the missing indexes, in order.
+        const rest = NextMember.complementOf(set), missing: number[] = [];
+        for (let j = rest.next(0); j < size; j = rest.next(j + 1)) missing.push(j);
+        expect(missing).toEqual(Array.from({ length: size }, (_, j) => j).filter((j) => !model.has(j)));
+        expect(rest.count()).toBe(size - model.size);
       },
     ), { numRuns: 200 });
   });

@@ -56,8 +56,7 @@ export class GuestMemory {
       unasked.addRange(from, to);
     });
     this.sourceNewer = NextMember.copyOf(unasked, alloc);
-    const copy = (this.hasSourceCopy = new NextMember(pages, alloc));
-    for (let w = 0, words = (pages + 31) >>> 5; w < words; w++) copy.removeBits(w, unasked.word(w));
+    this.hasSourceCopy = NextMember.complementOf(unasked, alloc);
     this.pending = this.outstandingAtStart = unasked.count();
   }
 

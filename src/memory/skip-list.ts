@@ -21,6 +21,19 @@ const spanBits = (i: number, to: number) => {
 /** The first index of the word after index i's: the step of a word-at-a-time range loop. */
 const nextWord = (i: number) => (i | 31) + 1;
 
+/** Sets bits from..to−1 of a bitmap of 32-bit words: the partial words at the ends, a fill between. */
+function setSpan(words: Int32Array, from: number, to: number): void {
+  if (from >= to) return;
+  const first = from >>> 5, last = (to - 1) >>> 5;
+  if (first === last) {
+    words[first]! |= spanBits(from, to);
+    return;
+  }
+  words[first]! |= spanBits(from, (first + 1) << 5);
+  words.fill(-1, first + 1, last);
+  words[last]! |= spanBits(last << 5, to);
+}
+
 /**
  * A set of indexes 0..n-1 as a bitmap with a summary bit per 32-bit word: membership, add and
  * remove are O(1); "next (or previous) member from i" skips 32 indexes per word and 1024 per
@@ -53,16 +66,35 @@ export class NextMember {
     return copy;
   }
 
+  /** The indexes 0..size−1 that `set` (same size) lacks, with its arrays from `alloc`. */
+  static complementOf(set: NextMember, alloc: Alloc = FRESH): NextMember {
+    const out = new NextMember(set.size, alloc, false);
+    const src = set.words, words = out.words, summary = out.summary, nw = words.length, tail = set.size & 31;
+    for (let w = 0; w < nw; w++) {
+      const bits = ~src[w]! & (w === nw - 1 && tail !== 0 ? (1 << tail) - 1 : -1);
+      words[w] = bits;
+      if (bits !== 0) summary[w >>> 5]! |= 1 << (w & 31);
+    }
+    return out;
+  }
+
   /** Members in the set. */
   count(): number {
+    const words = this.words;
     let n = 0;
-    for (let w = 0; w < this.words.length; w++) if (this.words[w] !== 0) n += popcount32(this.words[w]!);
+    for (let w = 0; w < words.length; w++) {
+      const x = words[w]!;
+      if (x === -1) n += 32;
+      else if (x !== 0) n += popcount32(x);
+    }
     return n;
   }
 
-  /** Adds from..to−1, a word at a time. */
+  /** Adds from..to−1: whole words at once, and the summary bits of every word it touches. */
   addRange(from: number, to: number): void {
-    for (let i = from; i < to; i = nextWord(i)) this.addBits(i >>> 5, spanBits(i, to));
+    if (from >= to) return;
+    setSpan(this.words, from, to);
+    setSpan(this.summary, from >>> 5, ((to - 1) >>> 5) + 1);
   }
 
   /** Removes from..to−1, a word at a time. */
