@@ -40,7 +40,7 @@ export interface LiveSection {
    */
   'send-queued-bytes': number | null;
   'receive-queued-bytes': number | null;
-  /** Times the push slept to a window's end, its `source.maxPostcopyBandwidth` budget spent (0: no limit). */
+  /** Windows the push slept to the end of, their `source.maxPostcopyBandwidth` budget spent (0: no limit). */
   'rate-limit-sleeps': number;
 }
 /**
