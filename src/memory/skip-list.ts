@@ -68,14 +68,22 @@ export class NextMember {
 
   /** The indexes 0..size−1 that `set` (same size) lacks, with its arrays from `alloc`. */
   static complementOf(set: NextMember, alloc: Alloc = FRESH): NextMember {
-    const out = new NextMember(set.size, alloc, false);
-    const src = set.words, words = out.words, summary = out.summary, nw = words.length, tail = set.size & 31;
-    for (let w = 0; w < nw; w++) {
-      const bits = ~src[w]! & (w === nw - 1 && tail !== 0 ? (1 << tail) - 1 : -1);
-      words[w] = bits;
-      if (bits !== 0) summary[w >>> 5]! |= 1 << (w & 31);
-    }
+    const out = new NextMember(set.size, alloc, false), words = out.words, summary = out.summary;
+    set.complementInto(words);
+    for (let w = 0; w < words.length; w++) if (words[w] !== 0) summary[w >>> 5]! |= 1 << (w & 31);
     return out;
+  }
+
+  /**
+   * Writes the indexes this set lacks into `out` (zeroed, one word per 32 indexes) as bits, and
+   * only the words that have any: a set with every member leaves `out` untouched (no page faults).
+   */
+  complementInto(out: Int32Array): void {
+    const words = this.words, nw = words.length, tail = this.size & 31;
+    for (let w = 0; w < nw; w++) {
+      const bits = ~words[w]! & (w === nw - 1 && tail !== 0 ? (1 << tail) - 1 : -1);
+      if (bits !== 0) out[w] = bits;
+    }
   }
 
   /** Members in the set. */

@@ -92,11 +92,7 @@ export class Vcpus {
     this.blockedNs = new Float64Array(this.n);
     // Built before the run: the outstanding pages are exactly the unasked ones.
     this.touched = alloc.int32((memory.pages + 31) >>> 5);
-    // Zero words are not written: the array comes zeroed, and a storm's stays untouched (no page faults).
-    for (let w = 0; w < this.touched.length; w++) {
-      const t = ~memory.unasked.word(w);
-      if (t !== 0) this.touched[w] = t;
-    }
+    memory.unasked.complementInto(this.touched);
     const rngs = Array.from({ length: this.n }, (_, v) => new Rng(scenario.seed, `vcpu${v}`));
     this.patterns = rngs.map((rng, v) => new AccessPattern(scenario, v, rng));
     this.prefetch = w.prefetchPages;
