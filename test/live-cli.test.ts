@@ -100,7 +100,7 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     const run = await cli('run', out, '--set', 'memory.pages=1024', '--json', '-');
     expect(run.code).toBe(0);
     expect(JSON.parse(run.out).status).toBe('completed');
-    expect((await cli('live', '--calibrate', '--preset', 'xen-2017-pure')).err).toBe('postcopy-emu: --calibrate measures the host alone: give no scenario, --destination, --listen or --json\n');
+    expect((await cli('live', '--calibrate', '--preset', 'xen-2017-pure')).err).toBe('postcopy-emu: --calibrate measures the host alone: give no scenario, --destination, --listen, --json or --wire\n');
   }, 60_000);
 
   it('sends the scenario\'s zero pages as ZERO frames and places them as zero pages, on either pager', async () => {
@@ -156,13 +156,24 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     expect([j.status, j.live.backend, j.live['verified-pages'], j.live.mismatches]).toEqual(['completed', 'software', 1024, 0]);
   }, 60_000);
 
+  it('--wire reads the stream at link.rateMbps: no faster than that wire, every page verified', async () => {
+    const r = await cli('live', ...SMALL, '--set', 'link.rateMbps=200', '--wire', '--json', '-');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect([j.status, j.live['verified-pages'], j.live.mismatches, j.live['wire-mbps']]).toEqual(['completed', 1024, 0, 200]);
+    // 4 MiB of pages cannot cross a 200 Mbit/s wire in under 167.8 ms.
+    expect(j['total-time']).toBeGreaterThanOrEqual((1024 * 4096 * 8) / 200e3);
+    const refused = await cli('live', ...SMALL, '--set', 'preempt.enabled=true', '--wire');
+    expect([refused.code, refused.out, refused.err]).toEqual([2, '', 'postcopy-emu: preempt.enabled: live --wire paces the main connection, and the preempt connection would go around the wire: leave preempt off with --wire\n']);
+  }, 60_000);
+
   it('refuses what it cannot run yet, naming the field (exit 2, one line)', async () => {
     for (const [args, err] of [
       [['--set', 'migration.mode=hybrid'], 'postcopy-emu: migration.mode: live runs postcopy (got hybrid): precopy and hybrid are the model\'s for now\n'],
       [['--set', 'source.policy=demand'], 'postcopy-emu: source.policy: live needs a background push: demand would leave untouched pages at the source for ever (demand runs with a sequential workload over all of memory)\n'],
       [['--set', 'memory.pages=524288', '--set', 'memory.pageSize=4096', '--set', 'workload.region={start: 0, count: 1024}', '--set', 'mapper.mapping={kind: none}', '--set', 'memory.pages=300000'], 'postcopy-emu: memory.pages: a live guest is at most 1024 MiB (memory.pages × memory.pageSize), got 1171.875 MiB\n'],
       [['--destination', 'nonsense'], 'postcopy-emu: --destination: must be HOST:PORT with a port from 1 to 65535, got "nonsense"\n'],
-      [['--destination', '127.0.0.1:1', '--preset', 'xen-2017-pure'], 'postcopy-emu: --destination takes the scenario from the source: give no FILE, --preset, --set, --seed, --listen or --json\n'],
+      [['--destination', '127.0.0.1:1', '--preset', 'xen-2017-pure'], 'postcopy-emu: --destination takes the scenario from the source: give no FILE, --preset, --set, --seed, --listen, --json or --wire\n'],
     ] as const) {
       const r = await cli('live', ...args);
       expect([r.code, r.out, r.err]).toEqual([2, '', err]);

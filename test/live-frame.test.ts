@@ -56,6 +56,8 @@ describe('frames round-trip', () => {
     }
 
     expect(decodeHello(got[0]!.payload)).toEqual({ scenario, seed: 42 });
+    // With a wire (live --wire) the rate comes along.
+    expect(decodeHello(encodeHello({ scenario, seed: 42, wireMbps: 2000 }))).toEqual({ scenario, seed: 42, wireMbps: 2000 });
     const p = decodePage(got[1]!.payload, 4096);
     expect(p.gfn).toBe(3);
     expect(p.version).toBe(1);
@@ -214,6 +216,10 @@ describe('payload decoders refuse a wrong length', () => {
     expect(thrown(FrameError, () => decodeHello(Buffer.from('{"seed":1}'))).message).toBe('HELLO scenario is not a JSON object');
     expect(thrown(FrameError, () => decodeHello(Buffer.from('{"scenario":{},"seed":-1}'), at)).message)
       .toBe('frame 3 at byte 100: HELLO seed -1 is not an integer in 0..9007199254740991');
+    expect(thrown(FrameError, () => decodeHello(Buffer.from('{"scenario":{},"seed":1,"wireMbps":0}'), at)).message)
+      .toBe('frame 3 at byte 100: HELLO wireMbps 0 is not a rate from 0.001 to 1e7 Mbit/s');
+    expect(thrown(FrameError, () => decodeHello(Buffer.from('{"scenario":{},"seed":1,"wireMbps":"fast"}'))).message)
+      .toBe('HELLO wireMbps "fast" is not a rate from 0.001 to 1e7 Mbit/s');
   });
 });
 

@@ -26,6 +26,7 @@ import type { FaultThreadInit } from './fault-thread.ts';
 import { createReturnPath, sendWhole, setReturnPath, socketFd } from './return-path.ts';
 import { COUNT, abortMissing, copyStats, countPresent, createCopyTimes, createCounters, placePages, placeZero, requestFrame, requestStamps, requestedRuns, verifyPlaced, type Placement } from './placer.ts';
 import type { PreemptMessage } from './preempt-thread.ts';
+import { Wire } from './wire.ts';
 import { MAX_REQUEST_STAMPS, chooseBackend, readHello, vcpuStats, type DestinationStats, type LiveBackend, type Setup } from './setup.ts';
 import { loadUffd, type Uffd } from './uffd.ts';
 
@@ -40,6 +41,8 @@ export interface DestinationOptions {
   reconnect?: () => Promise<Socket>;
   /** Where the preempt thread connects (the source's address), for `preempt.enabled`. */
   preemptTo?: { host: string; port: number };
+  /** Sets how many bytes each read of the main connection takes (a paced wire reads a millisecond of it at a time). */
+  readSize?: (bytes: number) => void;
 }
 
 /** How often a paused destination tries to reach the source again (ms). */
@@ -55,6 +58,8 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
   return new Promise<DestinationStats>((resolve, reject) => {
     let frames = 0, bytesReceived = 0;
     let setup: Setup | null = null;
+    // The wire the main connection is read at (live --wire); null: loopback's own speed.
+    let wire: Wire | null = null;
     let memory: Uint8Array | null = null, state: Int32Array | null = null, ring: Int32Array | null = null;
     let uffd: Uffd | null = null, region = -1, backendReason: string | null = null;
     // The fault thread's worker starts now, while the source fills its memory: loading a Node worker
@@ -186,6 +191,10 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
     const hello = (f: Frame) => {
       const s = (setup = readHello(f));
       helloAt = performance.now();
+      if (s.wireMbps > 0) {
+        wire = new Wire(s.wireMbps);
+        o.readSize?.(wire.readBytes);
+      }
       ({ uffd, reason: backendReason } = chooseBackend(o.backend ?? 'auto', s.pageSize));
       try {
         if (uffd) region = uffd.create(s.pages * s.pageSize);
@@ -392,6 +401,12 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
           }
         } catch (e) {
           fail(e);
+        }
+        // HELLO set the wire up (live --wire): the next read waits until the wire has delivered this one.
+        const wait = wire?.read(chunk.length, performance.now()) ?? 0;
+        if (wait > 0) {
+          sock.pause();
+          setTimeout(() => current() && sock.resume(), wait);
         }
       });
       sock.on('end', () => {

@@ -42,6 +42,8 @@ export interface LiveSection {
   'receive-queued-bytes': number | null;
   /** Windows the push slept to the end of, their `source.maxPostcopyBandwidth` budget spent (0: no limit). */
   'rate-limit-sleeps': number;
+  /** The wire the destination read the stream at (`live --wire`: `link.rateMbps`), Mbit/s; null: loopback's own speed. */
+  'wire-mbps': number | null;
 }
 /**
  * `emulator.host` of a live run: what this host measured, where a simulated run has its own wall
@@ -70,8 +72,9 @@ export interface LiveHost {
 }
 export type LiveReport = RunReport & { live: LiveSection; emulator: RunReport['emulator'] & { host: LiveHost } };
 
-/** The scenarios live mode runs, with the field that rules the others out. */
-export function checkLive(s: Scenario): void {
+/** The scenarios live mode runs (`wire`: live --wire), with the field that rules the others out. */
+export function checkLive(s: Scenario, wire = false): void {
+  if (wire && s.preempt.enabled) throw new ScenarioError('preempt.enabled', 'live --wire paces the main connection, and the preempt connection would go around the wire: leave preempt off with --wire');
   if (s.migration.mode !== 'postcopy') throw new ScenarioError('migration.mode', `live runs postcopy (got ${s.migration.mode}): precopy and hybrid are the model's for now`);
   if (s.devices.length > 0) throw new ScenarioError('devices', 'live has no passthrough devices: leave devices out');
   // Without a push only a workload that touches every page ends: a sequential one over all of
@@ -100,9 +103,9 @@ export function hostPort(field: string, v: string): { host: string; port: number
 /**
  * A connection to the source. Reads land in `readBuffer`, reused, and are handed on as 'data'
  * (the frame decoder keeps no chunk): a fresh buffer per read costs a page fault per 4 KiB here,
- * which held loopback to ~350 MiB/s.
+ * which held loopback to ~350 MiB/s. A function gives the buffer of each read (its size, the read's).
  */
-export async function dial(host: string, port: number, readBuffer: Buffer = Buffer.allocUnsafe(READ_BYTES)): Promise<Socket> {
+export async function dial(host: string, port: number, readBuffer: Buffer | (() => Buffer) = Buffer.allocUnsafe(READ_BYTES)): Promise<Socket> {
   const socket: Socket = createConnection({ host, port, onread: { buffer: readBuffer, callback: (n, buf) => {
     socket.emit('data', buf.subarray(0, n));
     return true;
@@ -119,9 +122,11 @@ export async function dial(host: string, port: number, readBuffer: Buffer = Buff
 
 /** The destination role: connects to the source and runs the software pager until VERIFY is sent. */
 export async function runDestinationAt(host: string, port: number, backend: LiveBackend | 'auto' = 'auto'): Promise<void> {
-  // One buffer for every connection this side makes: one is read at a time.
+  // One buffer for every connection this side makes: one is read at a time, `readBytes` of it
+  // (a paced wire reads less at a time).
   const readBuffer = Buffer.allocUnsafe(READ_BYTES);
-  const connect = () => dial(host, port, readBuffer);
+  let readBytes = READ_BYTES;
+  const connect = () => dial(host, port, () => readBuffer.subarray(0, readBytes));
   let socket: Socket;
   try {
     socket = await connect();
@@ -129,7 +134,7 @@ export async function runDestinationAt(host: string, port: number, backend: Live
     throw new PostcopyEmuError('--destination', `--destination: cannot connect to the source at ${host}:${port}: ${(e as Error).message}`);
   }
   // After a cut the source listens at the same address again (postcopy recovery).
-  await runDestination(socket, { backend, reconnect: connect, preemptTo: { host, port } });
+  await runDestination(socket, { backend, reconnect: connect, preemptTo: { host, port }, readSize: (n) => (readBytes = n) });
 }
 
 /**
@@ -156,8 +161,8 @@ export function incomingOn(server: Server, port: number, host: string): Incoming
  * destination forked as a second process of this CLI), sends the guest's pages as real bytes,
  * and builds the result from what both sides measured.
  */
-export async function runLive(s: Scenario, o: { listen?: { host: string; port: number }; backend?: LiveBackend | 'auto' } = {}): Promise<LiveReport> {
-  checkLive(s);
+export async function runLive(s: Scenario, o: { listen?: { host: string; port: number }; backend?: LiveBackend | 'auto'; wire?: boolean } = {}): Promise<LiveReport> {
+  checkLive(s, o.wire);
   const server = createServer();
   server.listen(o.listen?.port ?? 0, o.listen?.host ?? '127.0.0.1');
   await once(server, 'listening');
@@ -181,13 +186,14 @@ export async function runLive(s: Scenario, o: { listen?: { host: string; port: n
     socket.setNoDelay(true);
     const t0 = performance.now();
     // The destination ending with an error fails the run at once, even while the source waits for a reconnection.
-    const r = await Promise.race([runSource(socket, s, memory, () => performance.now() - t0, incomingOn(server, port, o.listen?.host ?? '127.0.0.1')), exited.then(([code]) => {
+    const wireMbps = o.wire ? s.link.rateMbps : undefined;
+    const r = await Promise.race([runSource(socket, s, memory, () => performance.now() - t0, incomingOn(server, port, o.listen?.host ?? '127.0.0.1'), wireMbps), exited.then(([code]) => {
       if (code !== 0) throw new PostcopyEmuError('live', `the destination process exited with ${String(code)}: ${childErr.trim()}`);
       return new Promise<never>(() => {});
     })]);
     const [code] = child ? await exited : [0];
     if (code !== 0) throw new PostcopyEmuError('live', `the destination process exited with ${String(code)}: ${childErr.trim()}`);
-    return liveReport(s, r, child !== null);
+    return liveReport(s, r, child !== null, wireMbps ?? null);
   } catch (e) {
     child?.kill();
     throw e;
@@ -217,7 +223,7 @@ function transits(requested: readonly number[], servedAt: Float64Array): { reque
 }
 
 /** The run in the emulator's JSON shape, with QEMU's names; `live` says what was measured how. */
-function liveReport(s: Scenario, r: SourceResult, oneHost: boolean): LiveReport {
+function liveReport(s: Scenario, r: SourceResult, oneHost: boolean, wireMbps: number | null): LiveReport {
   const st = r.verify.stats as Partial<DestinationStats>;
   const backend = st.backend ?? 'software';
   const pages = s.memory.pages, size = s.memory.pageSize;
@@ -281,6 +287,7 @@ function liveReport(s: Scenario, r: SourceResult, oneHost: boolean): LiveReport 
       'send-queued-bytes': r.sendQueuedBytes,
       'receive-queued-bytes': st.receiveQueuedBytes ?? null,
       'rate-limit-sleeps': r.rateLimitSleeps,
+      'wire-mbps': wireMbps,
     },
   };
 }

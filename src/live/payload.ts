@@ -1,4 +1,4 @@
-import { intArg } from '../io/args.ts';
+import { intArg, numArg } from '../io/args.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { FrameError, MAX_PAYLOAD, type FrameAt } from './frame.ts';
 
@@ -117,12 +117,15 @@ export function decodeVerify(payload: Uint8Array, at?: FrameAt): VerifyReport {
 export interface Hello<S = Scenario> {
   scenario: S;
   seed: number;
+  /** The wire the destination's reads are paced at, Mbit/s (`live --wire`); absent: none, loopback's own speed. */
+  wireMbps?: number;
 }
 
-/** HELLO: UTF-8 JSON `{ scenario, seed }`. */
+/** HELLO: UTF-8 JSON `{ scenario, seed, wireMbps? }`. */
 export function encodeHello(hello: Hello): Buffer {
   intArg('encodeHello.seed', hello.seed, 0);
-  const out = Buffer.from(JSON.stringify({ scenario: hello.scenario, seed: hello.seed }), 'utf8');
+  if (hello.wireMbps !== undefined) numArg('encodeHello.wireMbps', hello.wireMbps, 0.001, 1e7);
+  const out = Buffer.from(JSON.stringify({ scenario: hello.scenario, seed: hello.seed, ...(hello.wireMbps !== undefined ? { wireMbps: hello.wireMbps } : {}) }), 'utf8');
   intArg('encodeHello.length', out.length, 0, MAX_PAYLOAD);
   return out;
 }
@@ -131,14 +134,17 @@ export function encodeHello(hello: Hello): Buffer {
 export function decodeHello(payload: Uint8Array, at?: FrameAt): Hello<unknown> {
   const v = parseJson(payload, 'HELLO payload', at);
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FrameError('HELLO payload is not a JSON object', at);
-  const { scenario, seed } = v as Record<string, unknown>;
+  const { scenario, seed, wireMbps } = v as Record<string, unknown>;
   if (typeof scenario !== 'object' || scenario === null || Array.isArray(scenario)) {
     throw new FrameError('HELLO scenario is not a JSON object', at);
   }
   if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
     throw new FrameError(`HELLO seed ${JSON.stringify(seed) ?? 'undefined'} is not an integer in 0..${Number.MAX_SAFE_INTEGER}`, at);
   }
-  return { scenario, seed };
+  if (wireMbps !== undefined && !(typeof wireMbps === 'number' && wireMbps >= 0.001 && wireMbps <= 1e7)) {
+    throw new FrameError(`HELLO wireMbps ${JSON.stringify(wireMbps)} is not a rate from 0.001 to 1e7 Mbit/s`, at);
+  }
+  return { scenario, seed, ...(wireMbps !== undefined ? { wireMbps } : {}) };
 }
 
 /** ERROR: UTF-8 text (a bad sequence reads as U+FFFD: it is only shown). */

@@ -98,6 +98,8 @@ export interface Setup {
   faultThread: boolean;
   /** The longest outage the scenario injects, ms: how long a reconnection may take, plus a grace. */
   maxOutageMs: number;
+  /** The wire the main connection's reads are paced at, Mbit/s (`live --wire`); 0: none. */
+  wireMbps: number;
 }
 
 const helloError = (what: string) => new PostcopyEmuError('live', `HELLO: ${what}`);
@@ -141,6 +143,7 @@ export function readHello(f: Frame): Setup {
     recovery: s.recovery?.enabled !== false,
     preempt: s.preempt?.enabled === true,
     faultThread: (s.pager?.faultThread ?? s.source.policy === 'qemu') === true,
+    wireMbps: hello.wireMbps ?? 0,
     maxOutageMs: Math.max(0, ...(Array.isArray(s.faults) ? s.faults as { durationNs?: number; restartNs?: number }[] : []).map((f) => Number(f?.durationNs ?? f?.restartNs ?? 0) / 1e6).filter(Number.isFinite)),
   };
 }

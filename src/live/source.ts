@@ -67,13 +67,16 @@ export interface Incoming {
  * `preempt.enabled` requested pages go at once on the destination's preempt connection instead,
  * past the main stream's backlog (QEMU's postcopy-preempt channel).
  *
+ * `wireMbps` (live --wire): the destination reads the main connection at that rate, as a wire of
+ * it would deliver (src/live/wire.ts).
+ *
  * Recovery (docs/recovery.md): a scenario's `link-cut` or `source-crash` destroys the connections
  * at its time (ms from READY; whatever was in flight is lost) and pauses; once the outage is over
  * the destination connects again and its RECV_BITMAP says what it holds. Every page sent but not
  * held goes back to the unsent set, the push policy starts afresh over it, and RESUME_ACK tells
  * the destination to ask again for what its vCPUs wait on.
  */
-export async function runSource(first: Socket, s: Scenario, memory: SourceMemory, clockMs: () => number, incoming?: Incoming): Promise<SourceResult> {
+export async function runSource(first: Socket, s: Scenario, memory: SourceMemory, clockMs: () => number, incoming?: Incoming, wireMbps?: number): Promise<SourceResult> {
   const pages = s.memory.pages;
   // The pages not sent yet; the model's push policies pick the background pages from them.
   const unsent = new NextMember(pages);
@@ -367,7 +370,7 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
   });
   let timers: NodeJS.Timeout[] = [];
   try {
-    await write([encodeFrame(FrameType.HELLO, encodeHello({ scenario: s, seed: s.seed }))]);
+    await write([encodeFrame(FrameType.HELLO, encodeHello({ scenario: s, seed: s.seed, ...(wireMbps ? { wireMbps } : {}) }))]);
     await Promise.race([readied, verified]);
     const main = conn;
     queued = sampleQueues(main, (_, outq) => outq + main.writableLength);

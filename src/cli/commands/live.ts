@@ -7,11 +7,12 @@ export function registerLive(cmd: Command, out: (s: string) => void, fail: () =>
     .option('--listen <host:port>', 'listen there for a destination started elsewhere (`live --destination`), instead of forking one on loopback')
     .option('--destination <host:port>', 'be the destination: connect to the source at HOST:PORT')
     .option('--backend <kind>', 'the destination\'s pager: auto (userfaultfd when the addon can open one, else software), uffd or software', 'auto')
+    .option('--wire', 'pace the stream at the scenario\'s link.rateMbps, as a wire of that rate: the destination reads no faster, and the bytes behind it queue in the kernels\' buffers as behind a real link')
     .option('--calibrate', 'measure this host\'s per-operation costs (UFFDIO_COPY, fault wake-up, loopback TCP) and the live stream\'s rate, and write them as a parameter set the model loads')
     .option('--output <file>', 'with --calibrate: where the parameter set goes', 'host-local.yaml')
-    .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; listen?: string; destination?: string; backend: string; calibrate?: boolean; output: string }) => {
+    .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; listen?: string; destination?: string; backend: string; wire?: boolean; calibrate?: boolean; output: string }) => {
       if (o.calibrate) {
-        if (file || o.preset || o.set.length > 0 || o.destination || o.listen || o.json) throw new UsageError('--calibrate measures the host alone: give no scenario, --destination, --listen or --json');
+        if (file || o.preset || o.set.length > 0 || o.destination || o.listen || o.json || o.wire) throw new UsageError('--calibrate measures the host alone: give no scenario, --destination, --listen, --json or --wire');
         const [{ calibrate }, { checkOutputFile, writeAtomic }] = await Promise.all([import('../../live/calibrate.ts'), import('../../io/write.ts')]);
         checkOutputFile(o.output);
         const c = await calibrate();
@@ -22,8 +23,8 @@ export function registerLive(cmd: Command, out: (s: string) => void, fail: () =>
       const backend = o.backend as 'auto' | 'uffd' | 'software';
       const live = await import('../../live/live.ts');
       if (o.destination !== undefined) {
-        if (file || o.preset || o.set.length > 0 || o.seed !== undefined || o.listen || o.json) {
-          throw new UsageError('--destination takes the scenario from the source: give no FILE, --preset, --set, --seed, --listen or --json');
+        if (file || o.preset || o.set.length > 0 || o.seed !== undefined || o.listen || o.json || o.wire) {
+          throw new UsageError('--destination takes the scenario from the source: give no FILE, --preset, --set, --seed, --listen, --json or --wire');
         }
         const { host, port } = live.hostPort('--destination', o.destination);
         return live.runDestinationAt(host, port, backend);
@@ -33,15 +34,15 @@ export function registerLive(cmd: Command, out: (s: string) => void, fail: () =>
         import('../../scenario/validate.ts'), import('../table.ts'), import('../../io/write.ts'),
       ]);
       const s = parseScenario(input);
-      live.checkLive(s);
+      live.checkLive(s, o.wire);
       const listen = o.listen === undefined ? undefined : live.hostPort('--listen', o.listen);
       if (o.json && o.json !== '-') checkOutputFile(o.json);
-      const report = await live.runLive(s, { ...(listen ? { listen } : {}), backend });
+      const report = await live.runLive(s, { ...(listen ? { listen } : {}), backend, wire: o.wire === true });
       if (o.json) await writeJson(o.json, report, out);
       const l = report.live;
       if (o.json !== '-') {
         out(`${formatTable([report], [`${report.emulator.scenario} (live)`])}\n`);
-        out(`live: ${l['verified-pages']} pages verified, ${l.mismatches} mismatches; ${l['pages-per-second']} pages/s (${(l['page-bytes-per-second'] / 2 ** 20).toFixed(0)} MiB/s of page bytes); backend ${l.backend}${l['backend-reason'] ? ` (${l['backend-reason']})` : ''}\n`);
+        out(`live: ${l['verified-pages']} pages verified, ${l.mismatches} mismatches; ${l['pages-per-second']} pages/s (${(l['page-bytes-per-second'] / 2 ** 20).toFixed(0)} MiB/s of page bytes); backend ${l.backend}${l['backend-reason'] ? ` (${l['backend-reason']})` : ''}${l['wire-mbps'] ? `; over a ${l['wire-mbps']} Mbit/s wire` : ''}\n`);
       }
       if (report.status !== 'completed') fail();
     });
