@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LiveReport } from '../src/live/live.ts';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { pooledP50 } from './pooled.ts';
 
 // Paths built at run time: the types come from the sources, the code from dist/ (`npm run build`).
@@ -184,7 +185,7 @@ function live(kind: 'idle' | 'random' | 'preempt' | 'rtt'): object {
  * --calibrate` (micro-runs and the idle stream's rate), then the live random-vCPU scenario three
  * times and the model once on the parameter set; the medians' ratios (target: within ±25 %).
  */
-function liveVsModel(limitBytesPerSec = 0): object {
+function liveVsModel({ limitBytesPerSec = 0, wireMbps = 0 } = {}): object {
   const dir = mkdtempSync(join(tmpdir(), 'pce-bench-'));
   const cli = (args: string[]) => {
     const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -194,15 +195,19 @@ function liveVsModel(limitBytesPerSec = 0): object {
   const host = join(dir, 'host-local.yaml');
   cli(['live', '--calibrate', '--output', host]);
   const sets = ['memory.pages=65536', 'mapper.mapping={kind: none}', 'source.policy=qemu', 'workload={kind: random, vcpus: 2, region: {start: 0, count: 65536}}',
-    `source.maxPostcopyBandwidth=${limitBytesPerSec}`].flatMap((v) => ['--set', v]);
+    `source.maxPostcopyBandwidth=${limitBytesPerSec}`, ...(wireMbps > 0 ? [`link.rateMbps=${wireMbps}`] : [])].flatMap((v) => ['--set', v]);
   const measured = (r: LiveReport) => ({
     total: r['total-time'], p50: r.emulator['fault-latency'].p50 / 1e6, sent: r.live?.['send-queued-bytes'] ?? null, received: r.live?.['receive-queued-bytes'] ?? null,
     // The live fault's two ways, p50 ms: its REQUEST to the source's send path, its page back to the placement.
     request: (r.emulator.host?.['request-transit-ns']?.p50 ?? NaN) / 1e6, page: (r.emulator.host?.['page-transit-ns']?.p50 ?? NaN) / 1e6,
     cdf: r.emulator['fault-latency'].cdf.map((ns) => ns / 1e6), count: r.emulator['fault-latency'].count,
   });
-  const live = [0, 1, 2].map(() => measured(JSON.parse(cli(['live', '--preset', 'xen-2017-pure', ...sets, '--json', '-'])) as LiveReport));
-  writeFileSync(join(dir, 'scenario.yaml'), `preset: xen-2017-pure\n${readFileSync(host, 'utf8')}`);
+  const live = [0, 1, 2].map(() => measured(JSON.parse(cli(['live', '--preset', 'xen-2017-pure', ...sets, ...(wireMbps > 0 ? ['--wire'] : []), '--json', '-'])) as LiveReport));
+  // Over a wire the link is the scenario's (its rate, the kernel's buffers: the defaults), not the
+  // calibrated one, which stands for loopback's own pipeline.
+  const calibrated = parseYaml(readFileSync(host, 'utf8')) as Record<string, unknown>;
+  if (wireMbps > 0) delete calibrated.link;
+  writeFileSync(join(dir, 'scenario.yaml'), stringifyYaml({ preset: 'xen-2017-pure', ...calibrated }));
   const model = (more: string[] = []) => measured(JSON.parse(cli(['run', join(dir, 'scenario.yaml'), ...sets, ...more, '--json', '-'])) as LiveReport);
   const predicted = model();
   // Not a prediction: the model on each live run's own measured queues, to tell the model's
@@ -214,7 +219,7 @@ function liveVsModel(limitBytesPerSec = 0): object {
   const total = median(live.map((l) => l.total)), p50 = median(live.map((l) => l.p50)), pooled = pooledP50(live);
   const pct = (m: number, l: number) => `${m >= l ? '+' : ''}${Math.round((m / l - 1) * 100)} %`;
   return {
-    case: `live-vs-model (256 MiB, 2 random vCPUs, qemu${limitBytesPerSec > 0 ? `, maxPostcopyBandwidth ${limitBytesPerSec / 1e6} MB/s` : ''})`, wallMs: Math.round(total),
+    case: `live-vs-model (256 MiB, 2 random vCPUs, qemu${limitBytesPerSec > 0 ? `, maxPostcopyBandwidth ${limitBytesPerSec / 1e6} MB/s` : ''}${wireMbps > 0 ? `, --wire ${wireMbps / 1000} Gbit/s` : ''})`, wallMs: Math.round(total),
     note: `total: live ${live.map((l) => l.total.toFixed(0)).join('/')} ms, model ${predicted.total.toFixed(0)} (${pct(predicted.total, total)}); `
       + `fault p50: live ${live.map((l) => l.p50.toFixed(2)).join('/')} ms, model ${predicted.p50.toFixed(2)} (${pct(predicted.p50, p50)}; `
       + `against the ${live.reduce((n, l) => n + l.count, 0)} live faults pooled, p50 ${pooled.toFixed(2)} ms: ${pct(predicted.p50, pooled)}); `
@@ -253,7 +258,9 @@ const out = which === 'kernel' ? kernelOnly()
   : which === 'live-vs-model' ? liveVsModel()
   // The same under QEMU's max-postcopy-bandwidth, well below the stream's ~1 GB/s: 100 ms windows
   // whose budget goes out in a burst, then a sleep that requests wait through.
-  : which === 'live-vs-model-limited' ? liveVsModel(400e6)
+  : which === 'live-vs-model-limited' ? liveVsModel({ limitBytesPerSec: 400e6 })
+  // Over a 2 Gbit/s wire (live --wire): the stream's bytes queue behind it in the kernels' buffers.
+  : which === 'live-vs-model-wire' ? liveVsModel({ wireMbps: 2000 })
   : which === 'live-idle' || which === 'live-random' || which === 'live-preempt' || which === 'live-rtt' ? live(which.slice(5) as 'idle' | 'random' | 'preempt' | 'rtt')
   : null;
 if (!out) {
