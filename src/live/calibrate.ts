@@ -71,16 +71,18 @@ export function queuedAhead(sent: number, received: number): number {
  */
 async function streamRate(): Promise<{ rate: Sample; sent: Sample | null; received: Sample | null; ahead: Sample | null; pageSize: number }> {
   const s = parseScenario({ memory: { pages: 65_536 }, source: { policy: 'xen' }, workload: { kind: 'idle', vcpus: 1 }, mapper: { mapping: { kind: 'none' } } });
-  const rates: number[] = [], sent: number[] = [], received: number[] = [], ahead: number[] = [];
+  const rates: number[] = [], sent: number[] = [], received: number[] = [];
   for (let r = 0; r < RUNS; r++) {
     const live = await runLive(s);
     rates.push(Math.round((live.live['bytes-sent'] * 8) / (live['total-time'] / 1000) / 1e6));
     if (live.live['send-queued-bytes'] !== null) sent.push(live.live['send-queued-bytes']);
     if (live.live['receive-queued-bytes'] !== null) received.push(live.live['receive-queued-bytes']);
-    if (live.live['send-queued-bytes'] !== null && live.live['receive-queued-bytes'] !== null) ahead.push(queuedAhead(live.live['send-queued-bytes'], live.live['receive-queued-bytes']));
   }
   const sample = (runs: number[]): Sample | null => (runs.length === RUNS ? { median: median(runs), runs, n: 65_536 } : null);
-  return { rate: sample(rates)!, sent: sample(sent), received: sample(received), ahead: sample(ahead), pageSize: s.memory.pageSize };
+  const queues = { sent: sample(sent), received: sample(received) };
+  // Each run's sum, where every run measured both sides.
+  const ahead = queues.sent && queues.received ? sample(sent.map((x, r) => queuedAhead(x, received[r]!))) : null;
+  return { rate: sample(rates)!, ...queues, ahead, pageSize: s.memory.pageSize };
 }
 
 /**

@@ -9,7 +9,8 @@ import type { RunReport } from '../metrics/report.ts';
 import { ringUnbounded, type Scenario } from '../scenario/schema.ts';
 import { runDestination } from './destination.ts';
 import type { DestinationStats, LiveBackend } from './setup.ts';
-import { latencySummary, measuredReport, type LatencySummary } from './measured.ts';
+import type { LatencySummary } from '../metrics/latency.ts';
+import { latencySummary, measuredReport } from './measured.ts';
 import { runSource, type Incoming, type SourceResult } from './source.ts';
 import { createSourceMemory } from './source-memory.ts';
 

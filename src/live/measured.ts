@@ -1,4 +1,4 @@
-import { LatencyLog } from '../metrics/latency.ts';
+import { LatencyLog, type LatencySummary } from '../metrics/latency.ts';
 import { CDF_QUANTILES, type MigrationStatus, type RunReport } from '../metrics/report.ts';
 import type { Scenario } from '../scenario/schema.ts';
 
@@ -43,20 +43,14 @@ function logOf(ns: readonly number[]): LatencyLog {
   return latency;
 }
 
-/** Count and percentiles of latencies, ns, as the report's fault-latency has them. */
-export interface LatencySummary { count: number; p50: number; p90: number; p99: number }
-
 /** The summary of latencies given in ns. */
 export function latencySummary(ns: readonly number[]): LatencySummary {
-  const latency = logOf(ns);
-  const [p50, p90, p99] = latency.percentiles([50, 90, 99]);
-  return { count: latency.count, p50: p50!, p90: p90!, p99: p99! };
+  return logOf(ns).summary();
 }
 
 /** A measured run as a run report (the shape `run --json` writes). */
 export function measuredReport(m: Measured): RunReport {
   const latency = logOf(m.latenciesNs);
-  const [p50, p90, p99] = latency.percentiles([50, 90, 99]);
   const s = m.scenario, r = m.ram;
   return {
     status: m.status,
@@ -89,7 +83,7 @@ export function measuredReport(m: Measured): RunReport {
       'pages-pushed': m.pagesPushed ?? 0,
       'pages-demand-fetched': r['postcopy-requests'],
       'pages-loaded': m.pagesLoaded ?? 0,
-      'fault-latency': { count: latency.count, p50: p50!, p90: p90!, p99: p99!, max: latency.max, cdf: latency.percentiles(CDF_QUANTILES) },
+      'fault-latency': { ...latency.summary(), max: latency.max, cdf: latency.percentiles(CDF_QUANTILES) },
       ring: m.ring ?? { capacity: 0, 'max-occupancy': 0, 'time-full': 0, ebusy: 0 },
       mapper: { calls: 0, retries: 0, requests: 0, 'done-at': null },
       vcpu: m.vcpu ?? { accesses: 0, writes: 0 },

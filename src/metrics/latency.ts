@@ -4,6 +4,9 @@ import { FRESH, type Alloc } from '../memory/arena.ts';
 export const LATENCY_BUCKETS = 24;
 
 /** Every fault latency (ns) in a growable typed array, plus QEMU's log2-µs histogram. */
+/** Count and percentiles of latencies, ns. */
+export interface LatencySummary { count: number; p50: number; p90: number; p99: number }
+
 export class LatencyLog {
   private values: Float64Array;
   /** The values sorted by the last percentile query (valid while its length is count). */
@@ -39,6 +42,12 @@ export class LatencyLog {
 
   mean(): number {
     return this.count === 0 ? 0 : Math.round(this.sum / this.count);
+  }
+
+  /** Count and percentiles, as a report's fault-latency gives them. */
+  summary(): LatencySummary {
+    const [p50, p90, p99] = this.percentiles([50, 90, 99]);
+    return { count: this.count, p50: p50!, p90: p90!, p99: p99! };
   }
 
   /** Nearest-rank percentiles (p in 0..100) of all recorded latencies. */

@@ -15,7 +15,6 @@ export type { MigrationStatus };
 export function buildReport(emu: Emulator) {
   const { kernel, memory, ring, pager, source, mapper, vcpus, latency, stream, backChannel, scenario } = emu;
   const end = kernel.now;
-  const [p50, p90, p99] = latency.percentiles([50, 90, 99]);
   const cdf = latency.percentiles(CDF_QUANTILES);
   const resumed = emu.resumedAt;
   // The migration is over when the source has COMPLETE and the guest runs at the destination.
@@ -87,7 +86,7 @@ export function buildReport(emu: Emulator) {
       'pages-demand-fetched': source.pagesDemanded,
       'pages-loaded': pager.pagesLoaded,
       // cdf: latency (ns) at quantiles 0, 5, …, 100 (nearest rank), for CDF plots.
-      'fault-latency': { count: latency.count, p50, p90, p99, max: latency.max, cdf },
+      'fault-latency': { ...latency.summary(), max: latency.max, cdf },
       ring: {
         capacity: ring.capacity,
         'max-occupancy': ring.maxOccupancy,
