@@ -263,12 +263,10 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
   /** See Emulator.foreignFault. */
   foreignFault(gfn: number, count: number): number {
     const mem = this.memory;
-    let first = gfn;
-    while (first < gfn + count && !mem.unasked.has(first)) first++;
-    if (first === gfn + count) return -2;
+    if (mem.unasked.firstIn(gfn, gfn + count) === gfn + count) return -2;
     const id = this.ring.putForeign(count > 1 ? RequestKind.RANGE : RequestKind.PAGE, gfn, count);
     if (id < 0) return id;
-    for (let g = gfn; g < gfn + count; g++) if (mem.unasked.has(g)) mem.markPagingIn(g);
+    mem.markPagingInRange(gfn, gfn + count);
     this.put(id);
     this.pager.kick();
     return id;

@@ -16,6 +16,15 @@ describe('NextMember', () => {
     expect(n.next(5)).toBe(5);
   });
 
+  it('nextGap finds the first non-member, bounded by `to` (across words)', () => {
+    const n = new NextMember(100);
+    n.removeRange(70, 72);
+    expect([n.nextGap(0), n.nextGap(70), n.nextGap(72), n.nextGap(99)]).toEqual([70, 70, 100, 100]);
+    expect([n.nextGap(0, 40), n.nextGap(0, 70), n.nextGap(0, 71), n.nextGap(5, 5), n.nextGap(72, 500)]).toEqual([40, 70, 70, 5, 100]);
+    const empty = new NextMember(64, undefined, false);
+    expect([empty.nextGap(3), empty.nextGap(3, 10)]).toEqual([3, 3]);
+  });
+
   it('next skips removed indices, including whole runs', () => {
     const n = new NextMember(10);
     for (const i of [2, 3, 4, 5, 7]) n.remove(i);
@@ -265,6 +274,29 @@ describe('GuestMemory transitions', () => {
     expect(m.state[3]).toBe(PageState.DROPPED);
     expect(m.markRequested(4)).toBe(false); // never outstanding
     expect(m.pending).toBe(2);
+  });
+});
+
+describe('GuestMemory range marks', () => {
+  it('markPagingInRange turns only outstanding pages paging-in; markRequestedRange counts the pages it requests', () => {
+    const m = memory(40, { kind: 'ranges', ranges: [{ start: 0, count: 36 }] });
+    m.load(3);
+    m.drop(4);
+    m.markRequested(5);
+    m.markPagingInRange(2, 38);
+    expect([2, 3, 4, 5, 6, 35, 36].map((g) => m.state[g])).toEqual([
+      PageState.PAGING_IN, PageState.READY, PageState.DROPPED, PageState.REQUESTED, PageState.PAGING_IN, PageState.PAGING_IN, PageState.READY,
+    ]);
+    expect([m.unasked.next(0), m.unasked.next(2)]).toEqual([0, 40]);
+    // 0 and 1 outstanding, 2 and 6..35 paging in: 33 requested; ready, dropped and requested ones are not.
+    expect(m.markRequestedRange(0, 40)).toBe(33);
+    expect(m.markRequestedRange(0, 40)).toBe(0);
+    expect(m.unasked.next(0)).toBe(40);
+    expect([0, 1, 2, 3, 4, 6].map((g) => m.state[g])).toEqual([
+      PageState.REQUESTED, PageState.REQUESTED, PageState.REQUESTED, PageState.READY, PageState.DROPPED, PageState.REQUESTED,
+    ]);
+    expect(() => m.markRequestedRange(30, 41)).toThrow(/markRequestedRange/);
+    expect(() => m.markPagingInRange(5, 4)).toThrow(/markPagingInRange/);
   });
 });
 

@@ -94,14 +94,41 @@ export class GuestMemory {
     this.unasked.remove(gfn);
   }
 
+  /**
+   * markPagingIn() for every page of from..to−1 still OUTSTANDING (the others keep their state):
+   * a range request put on the ring.
+   */
+  markPagingInRange(from: number, to: number): void {
+    this.range('markPagingInRange', from, to);
+    const state = this.state;
+    for (let g = from; g < to; g++) if (state[g] === PageState.OUTSTANDING) state[g] = PageState.PAGING_IN;
+    // `unasked` holds exactly the OUTSTANDING pages: the rest of the range is not in it.
+    this.unasked.removeRange(from, to);
+  }
+
   /** The pager forwarded the page to the source; false if it was already requested or present. */
   markRequested(gfn: number): boolean {
     this.gfn('markRequested', gfn);
-    const s = this.state[gfn];
-    if (s !== PageState.OUTSTANDING && s !== PageState.PAGING_IN) return false;
-    this.state[gfn] = PageState.REQUESTED;
-    this.unasked.remove(gfn);
-    return true;
+    return this.markRequestedRange(gfn, gfn + 1) === 1;
+  }
+
+  /**
+   * markRequested() for every page of from..to−1: the pages that were outstanding or paging in
+   * become requested; returns how many did.
+   */
+  markRequestedRange(from: number, to: number): number {
+    this.range('markRequestedRange', from, to);
+    const state = this.state;
+    let n = 0;
+    for (let g = from; g < to; g++) {
+      const s = state[g];
+      if (s === PageState.OUTSTANDING || s === PageState.PAGING_IN) {
+        state[g] = PageState.REQUESTED;
+        n++;
+      }
+    }
+    if (n > 0) this.unasked.removeRange(from, to);
+    return n;
   }
 
   /** Ready or dropped: nothing will ever be loaded into it again. */
@@ -116,11 +143,16 @@ export class GuestMemory {
     return this.state[gfn] === PageState.READY;
   }
 
+  /** A range from..to−1 inside guest memory (possibly empty). */
+  private range(method: string, from: number, to: number): void {
+    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= this.pages)) {
+      throw new PostcopyEmuError(`GuestMemory.${method}`, `GuestMemory.${method}: must be a range inside 0..${this.pages}, got ${from}..${to}`);
+    }
+  }
+
   /** Pending pages (neither ready nor dropped) in from..to−1. */
   pendingIn(from: number, to: number): number {
-    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= this.pages)) {
-      throw new PostcopyEmuError('GuestMemory.pendingIn', `GuestMemory.pendingIn: must be a range inside 0..${this.pages}, got ${from}..${to}`);
-    }
+    this.range('pendingIn', from, to);
     if (this.dropped > 0) {
       let n = 0;
       for (let g = from; g < to; g++) if (this.state[g] !== PageState.READY && this.state[g] !== PageState.DROPPED) n++;

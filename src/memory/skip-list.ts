@@ -187,17 +187,19 @@ export class NextMember {
     return to;
   }
 
-  /** The first index at or after i that is not a member, or `size` when none is. */
-  nextGap(i: number): number {
+  /** The first index at or after i that is not a member, or `to` (at most `size`) when none is before it. */
+  nextGap(i: number, to = this.size): number {
     const words = this.words;
+    if (to > this.size) to = this.size;
+    if (i >= to) return to;
     let w = i >>> 5;
-    if (i >= this.size) return this.size;
+    const last = (to - 1) >>> 5;
     let gaps = ~words[w]! & (~0 << (i & 31));
     while (gaps === 0) {
-      if (++w >= words.length) return this.size;
+      if (++w > last) return to;
       gaps = ~words[w]!;
     }
-    return Math.min(this.size, (w << 5) + ctz(gaps));
+    return Math.min(to, (w << 5) + ctz(gaps));
   }
 
   /** The last member at or before i, or −1 when none is left. */

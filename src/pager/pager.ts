@@ -308,23 +308,29 @@ export class Pager implements WaitTarget {
       return;
     }
     const count = kind === RequestKind.RANGE ? ring.countOf(id) : 1;
-    this.waiters.reserve(count);
-    let newRun = -1;
-    for (let g = gfn; g < gfn + count; g++) {
-      if (mem.isSettled(g)) continue;
-      this.waiters.add(g, id);
-      this.remaining[id]!++;
-      const fresh = mem.markRequested(g);
-      if (fresh) this.pfnsRequested++;
-      if (!fresh && !again) continue;
-      if (kind === RequestKind.PAGE) this.faultPfns.push(g);
-      else if (newRun < 0) newRun = g;
+    const end = gfn + count, state = mem.state, waiters = this.waiters;
+    waiters.reserve(count);
+    // The request waits on each page of it not settled (ready or dropped) yet...
+    let waits = 0;
+    for (let g = gfn; g < end; g++) {
+      const s = state[g];
+      if (s !== PageState.READY && s !== PageState.DROPPED) {
+        waiters.add(g, id);
+        waits++;
+      }
     }
-    if (newRun >= 0) {
-      this.faultRanges.push(gfn);
-      this.faultRanges.push(count);
+    this.remaining[id] = waits;
+    // ...and goes to the source if it holds a page not requested before (or `again`, any it waits on).
+    const fresh = mem.markRequestedRange(gfn, end);
+    this.pfnsRequested += fresh;
+    if (fresh > 0 || (again && waits > 0)) {
+      if (kind === RequestKind.PAGE) this.faultPfns.push(gfn);
+      else {
+        this.faultRanges.push(gfn);
+        this.faultRanges.push(count);
+      }
     }
-    if (this.remaining[id] === 0) this.respond(id);
+    if (waits === 0) this.respond(id);
   }
 
   /**

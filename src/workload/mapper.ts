@@ -110,13 +110,11 @@ export class Mapper {
     const mem = this.memory, ring = this.ring, hi = this.hi;
     let put = 0;
     for (let g = mem.unasked.next(this.lo); g < hi; g = mem.unasked.next(g)) {
-      let count = 1;
-      if (this.params.request === 'range') {
-        while (g + count < hi && mem.unasked.has(g + count)) count++;
-      }
-      const id = ring.putForeign(this.params.request === 'range' ? RequestKind.RANGE : RequestKind.PAGE, g, count);
+      const range = this.params.request === 'range';
+      const count = range ? mem.unasked.nextGap(g, hi) - g : 1;
+      const id = ring.putForeign(range ? RequestKind.RANGE : RequestKind.PAGE, g, count);
       if (id === EBUSY) break;
-      for (let i = 0; i < count; i++) mem.markPagingIn(g + i);
+      mem.markPagingInRange(g, g + count);
       this.host.put(id);
       put++;
     }

@@ -252,7 +252,7 @@ export class Vcpus {
     }
     const id = this.ring.putGuest(v, count > 1 ? RequestKind.RANGE : RequestKind.PAGE, g, count);
     // Xen turns a paged-out gfn into paging-in when its request is put.
-    for (let i = g; i < g + count; i++) if (this.memory.state[i] === PageState.OUTSTANDING) this.memory.markPagingIn(i);
+    this.memory.markPagingInRange(g, g + count);
     this.state[v] = VcpuState.FAULTED;
     this.host.put(id);
     this.host.kick();
