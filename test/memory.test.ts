@@ -319,9 +319,11 @@ describe('GuestMemory.loadRun and pendingIn', () => {
 });
 
 describe('Waiters', () => {
+  /** What a release tells: a request per page, `request×pages` for a range's several at once. */
+  const told = (out: (number | string)[]) => ({ arrived: (r: number, n: number) => void out.push(n === 1 ? r : `${r}×${n}`) });
   const released = (w: Waiters, gfn: number) => {
-    const out: number[] = [];
-    w.release(gfn, { pageArrivedFor: (r) => out.push(r) });
+    const out: (number | string)[] = [];
+    w.release(gfn, told(out));
     return out;
   };
 
@@ -341,9 +343,9 @@ describe('Waiters', () => {
   });
 
   it('releaseRange releases page by page in order, across words', () => {
-    const w = new Waiters(100), out: number[] = [];
+    const w = new Waiters(100), out: (number | string)[] = [];
     for (const [g, r] of [[70, 1], [3, 2], [40, 3], [3, 4], [90, 5]]) w.add(g!, r!);
-    w.releaseRange(2, 71, { pageArrivedFor: (r) => out.push(r) });
+    w.releaseRange(2, 71, told(out));
     expect(out).toEqual([4, 2, 3, 1]);
     expect(w.live).toBe(1);
   });
@@ -354,6 +356,77 @@ describe('Waiters', () => {
     expect(w.live).toBe(4);
     expect([2, 3, 4, 5].map((g) => released(w, g))).toEqual([[7], [7], [7], [7]]);
     expect(w.live).toBe(0);
+  });
+
+  it('a range request waits as one entry, answered at its last page among the per-page waits, newest first', () => {
+    const w = new Waiters(100), out: (number | string)[] = [];
+    w.addRange(10, 20, 7, 10);
+    w.add(15, 8);
+    w.addRange(12, 16, 9, 4);
+    expect(w.live).toBe(15);
+    w.releaseRange(10, 14, told(out));
+    expect([out, w.live]).toEqual([['7×4', '9×2'], 9]);
+    out.length = 0;
+    // Page 15 answers 9 (its last page, added after 8's wait) before 8; 7 ends at 19.
+    w.releaseRange(14, 20, told(out));
+    expect([out, w.live]).toEqual([['9×2', 8, '7×6'], 0]);
+    w.addRange(30, 33, 4, 3);
+    // One page at a time: told of each, answered at the last.
+    expect([released(w, 31), released(w, 30), released(w, 40), released(w, 32), w.live]).toEqual([[4], [4], [], [4], 0]);
+  });
+
+  it('a range entry told of more pages than it waits for is an invariant violation', () => {
+    const w = new Waiters(8);
+    w.addRange(0, 4, 1, 2);
+    expect(() => w.releaseRange(0, 4, told([]))).toThrow(/invariant: 4 pages of 0..3 released for request 1, which waits for 2/);
+  });
+
+  it('answers requests in the order per-page waits would (property, against a list per page)', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('page' as const), g: fc.nat(23) }),
+      fc.record({ kind: fc.constant('range' as const), from: fc.nat(23), n: fc.integer({ min: 1, max: 20 }) }),
+      fc.record({ kind: fc.constant('load' as const), from: fc.nat(40), n: fc.integer({ min: 1, max: 12 }) }),
+    );
+    fc.assert(fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+      const w = new Waiters(64), settled = new Set<number>();
+      const lists = new Map<number, number[]>(), left = new Map<number, number>(), leftNaive = new Map<number, number>();
+      const answered: number[] = [], naive: number[] = [];
+      const target = { arrived: (r: number, n: number) => {
+        left.set(r, left.get(r)! - n);
+        if (left.get(r) === 0) answered.push(r);
+      } };
+      let id = 0;
+      for (const o of ops) {
+        if (o.kind === 'load') {
+          // A loaded run: pages not settled yet, consecutive from `from`.
+          let to = o.from;
+          while (to < Math.min(64, o.from + o.n) && !settled.has(to)) to++;
+          if (to === o.from) continue;
+          w.releaseRange(o.from, to, target);
+          for (let g = o.from; g < to; g++) {
+            settled.add(g);
+            for (const r of (lists.get(g) ?? []).reverse()) {
+              leftNaive.set(r, leftNaive.get(r)! - 1);
+              if (leftNaive.get(r) === 0) naive.push(r);
+            }
+            lists.delete(g);
+          }
+          continue;
+        }
+        const from = o.kind === 'page' ? o.g : o.from, to = o.kind === 'page' ? o.g + 1 : Math.min(64, o.from + o.n);
+        const pages = [];
+        for (let g = from; g < to; g++) if (!settled.has(g)) pages.push(g);
+        if (pages.length === 0) continue;
+        const r = id++;
+        left.set(r, pages.length);
+        leftNaive.set(r, pages.length);
+        for (const g of pages) lists.set(g, [...(lists.get(g) ?? []), r]);
+        if (o.kind === 'page') w.add(from, r);
+        else w.addRange(from, to, r, pages.length);
+      }
+      expect(answered).toEqual(naive);
+      expect(w.live).toBe([...leftNaive.values()].reduce((a, b) => a + b, 0));
+    }), { numRuns: 300 });
   });
 
   it('reuses released entries instead of growing', () => {
@@ -373,7 +446,7 @@ describe('Waiters', () => {
     expect(w.live).toBe(300);
     const all = [0, 1, 2, 3].flatMap((g) => released(w, g));
     expect(all.length).toBe(300);
-    expect([...all].sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect((all as number[]).sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i));
     expect(released(w, 1).length).toBe(0);
     expect(w.live).toBe(0);
   });

@@ -268,9 +268,11 @@ export class Pager implements WaitTarget {
     }
   }
 
-  /** A page request `id` waits for arrived (Waiters.release). */
-  pageArrivedFor(id: number): void {
-    if (--this.remaining[id]! === 0) this.respond(id);
+  /** `pages` of the pages request `id` waits for arrived (Waiters.release). */
+  arrived(id: number, pages: number): void {
+    const left = this.remaining[id]! - pages;
+    this.remaining[id] = left;
+    if (left === 0) this.respond(id);
   }
 
   private respond(id: number): void {
@@ -299,25 +301,22 @@ export class Pager implements WaitTarget {
     if (id >= this.remaining.length) this.widenRemaining();
     this.remaining[id] = 0;
     if (kind === RequestKind.DROP) {
+      // A settled page has no waits left: it released them when it settled.
       if (!mem.isSettled(gfn)) {
         mem.drop(gfn);
         this.host.settled(gfn);
+        this.waiters.release(gfn, this);
       }
-      this.waiters.release(gfn, this);
       this.respond(id);
       return;
     }
     const count = kind === RequestKind.RANGE ? ring.countOf(id) : 1;
-    const end = gfn + count, state = mem.state, waiters = this.waiters;
-    waiters.reserve(count);
+    const end = gfn + count;
     // The request waits on each page of it not settled (ready or dropped) yet...
-    let waits = 0;
-    for (let g = gfn; g < end; g++) {
-      const s = state[g];
-      if (s !== PageState.READY && s !== PageState.DROPPED) {
-        waiters.add(g, id);
-        waits++;
-      }
+    const waits = kind === RequestKind.RANGE ? mem.pendingIn(gfn, end) : mem.isSettled(gfn) ? 0 : 1;
+    if (waits > 0) {
+      if (kind === RequestKind.RANGE) this.waiters.addRange(gfn, end, id, waits);
+      else this.waiters.add(gfn, id);
     }
     this.remaining[id] = waits;
     // ...and goes to the source if it holds a page not requested before (or `again`, any it waits on).
