@@ -109,7 +109,11 @@ export class GuestMemory {
   /** The pager forwarded the page to the source; false if it was already requested or present. */
   markRequested(gfn: number): boolean {
     this.gfn('markRequested', gfn);
-    return this.markRequestedRange(gfn, gfn + 1) === 1;
+    const s = this.state[gfn];
+    if (s !== PageState.OUTSTANDING && s !== PageState.PAGING_IN) return false;
+    this.state[gfn] = PageState.REQUESTED;
+    this.unasked.remove(gfn);
+    return true;
   }
 
   /**
@@ -143,9 +147,9 @@ export class GuestMemory {
     return this.state[gfn] === PageState.READY;
   }
 
-  /** A range from..to−1 inside guest memory (possibly empty). */
+  /** A range from..to−1 inside guest memory (possibly empty); as cheap as gfn(). */
   private range(method: string, from: number, to: number): void {
-    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= this.pages)) {
+    if (!(from >= 0 && from <= to && to <= this.pages) || from % 1 !== 0 || to % 1 !== 0) {
       throw new PostcopyEmuError(`GuestMemory.${method}`, `GuestMemory.${method}: must be a range inside 0..${this.pages}, got ${from}..${to}`);
     }
   }

@@ -320,7 +320,7 @@ export class Pager implements WaitTarget {
     }
     this.remaining[id] = waits;
     // ...and goes to the source if it holds a page not requested before (or `again`, any it waits on).
-    const fresh = mem.markRequestedRange(gfn, end);
+    const fresh = kind === RequestKind.RANGE ? mem.markRequestedRange(gfn, end) : mem.markRequested(gfn) ? 1 : 0;
     this.pfnsRequested += fresh;
     if (fresh > 0 || (again && waits > 0)) {
       if (kind === RequestKind.PAGE) this.faultPfns.push(gfn);

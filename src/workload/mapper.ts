@@ -114,7 +114,8 @@ export class Mapper {
       const count = range ? mem.unasked.nextGap(g, hi) - g : 1;
       const id = ring.putForeign(range ? RequestKind.RANGE : RequestKind.PAGE, g, count);
       if (id === EBUSY) break;
-      mem.markPagingInRange(g, g + count);
+      if (range) mem.markPagingInRange(g, g + count);
+      else mem.markPagingIn(g);
       this.host.put(id);
       put++;
     }
