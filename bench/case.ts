@@ -97,14 +97,17 @@ const cpuMs = (from: NodeJS.CpuUsage) => {
   return Math.round((d.user + d.system) / 1000);
 };
 
-/** 64 runs of the xen-2017 storm: 4 ring sizes × 2 request kinds × 2 link rates × 4 replications. */
-function sweep64(jobs: number): object {
+/**
+ * 64 runs of the xen-2017 storm: 4 ring sizes × 2 request kinds × 2 link rates × 4 replications
+ * (256 with 16: a sweep long enough for two workers' warm-up to pay off).
+ */
+function sweep(runs: 64 | 256, jobs: number): object {
   const dir = mkdtempSync(join(tmpdir(), 'pce-bench-'));
   const spec = join(dir, 'sweep.json');
   writeFileSync(spec, JSON.stringify({
     base: { preset: 'xen-2017-pure', set: { 'limits.stopAt': 'resume' } },
     axes: { 'ring.capacity': [1, 8, 64, 512], 'mapper.request': ['page', 'range'], 'link.rateMbps': [1000, 10000] },
-    replications: 4,
+    replications: runs / 16,
     seed: 1,
   }));
   // The built CLI, as a user runs it: its workers load the built bundle, not the sources through tsx.
@@ -115,7 +118,7 @@ function sweep64(jobs: number): object {
   const records = readFileSync(join(dir, 'out', 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { result?: { emulator: { events: number } } });
   rmSync(dir, { recursive: true });
   const events = records.reduce((n, rec) => n + (rec.result?.emulator.events ?? 0), 0);
-  return { case: `sweep-64 --jobs ${jobs}`, runs: records.length, events, wallMs: Math.round(s * 1000), eventsPerSec: Math.round(events / s) };
+  return { case: `sweep-${runs} --jobs ${jobs}`, runs: records.length, events, wallMs: Math.round(s * 1000), eventsPerSec: Math.round(events / s) };
 }
 
 /**
@@ -252,8 +255,10 @@ const out = which === 'kernel' ? kernelOnly()
   : which === 'qemu-2022-stress-precopy' || which === 'qemu-2022-stress-multifd' ? scenario(which, presetInput(which))
   : which === 'calibration' ? await calibration('cpu')
   : which === 'calibration-memory' ? await calibration('memory')
-  : which === 'sweep-64-j1' ? sweep64(1)
-  : which === 'sweep-64-j2' ? sweep64(2)
+  : which === 'sweep-64-j1' ? sweep(64, 1)
+  : which === 'sweep-64-j2' ? sweep(64, 2)
+  : which === 'sweep-256-j1' ? sweep(256, 1)
+  : which === 'sweep-256-j2' ? sweep(256, 2)
   : which === 'soak-10000' ? await soak10000()
   : which === 'live-vs-model' ? liveVsModel()
   // The same under QEMU's max-postcopy-bandwidth, well below the stream's ~1 GB/s: 100 ms windows

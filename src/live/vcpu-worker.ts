@@ -10,6 +10,7 @@
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Rng } from '../kernel/rng.ts';
+import { doubled } from '../memory/arena.ts';
 import { ringPut } from './ring.ts';
 import { loadAddon, loadUffd, type Uffd } from './uffd.ts';
 
@@ -110,13 +111,6 @@ function think(ns: number): void {
   while (performance.now() < until);
 }
 
-/** `a` twice as long, its values kept. */
-function grown(a: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
-  const b = new Float64Array(a.length * 2);
-  b.set(a);
-  return b;
-}
-
 /** Runs one vCPU's touches to the end (blocking: call it on a worker thread). */
 export function runVcpu(o: VcpuInit, started: () => void = () => {}, parked: () => void = () => {}): VcpuResult {
   const uffd = o.memory instanceof SharedArrayBuffer ? null : o.memory.uffd;
@@ -159,8 +153,8 @@ export function runVcpu(o: VcpuInit, started: () => void = () => {}, parked: () 
         break;
       }
       if (faults === latency.length) {
-        latency = grown(latency);
-        roundTrip = grown(roundTrip);
+        latency = doubled(latency);
+        roundTrip = doubled(roundTrip);
       }
       const trip = Number(process.hrtime.bigint() - start), placed = placedAt[g]!;
       roundTrip[faults] = trip;

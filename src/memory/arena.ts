@@ -12,6 +12,13 @@ export const FRESH: Alloc = {
   float64: (n) => new Float64Array(n),
 };
 
+/** `a` copied into an array of its kind twice as long: a growing array that no Arena holds. */
+export function doubled<T extends Uint8Array | Int32Array | Float64Array>(a: T): T {
+  const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+  b.set(a);
+  return b;
+}
+
 /**
  * Reuses the same backing memory run after run, for a caller that runs one emulator at a time
  * (a sweep or soak worker). Fresh multi-megabyte buffers cost page faults, and freeing them

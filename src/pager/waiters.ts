@@ -1,4 +1,4 @@
-import { FRESH, type Alloc } from '../memory/arena.ts';
+import { FRESH, doubled, type Alloc } from '../memory/arena.ts';
 
 /** pfns per chunk of list heads: 4 KiB of Int32, one page of memory. */
 const HEAD_BITS = 10;
@@ -204,16 +204,11 @@ export class Waiters {
   }
 
   private widenRanges(): void {
-    const grow = <T extends Int32Array | Float64Array>(a: T): T => {
-      const b = new (a.constructor as new (n: number) => T)(a.length * 2);
-      b.set(a);
-      return b;
-    };
-    this.rReq = grow(this.rReq);
-    this.rFrom = grow(this.rFrom);
-    this.rTo = grow(this.rTo);
-    this.rLeft = grow(this.rLeft);
-    this.rOrder = grow(this.rOrder);
+    this.rReq = doubled(this.rReq);
+    this.rFrom = doubled(this.rFrom);
+    this.rTo = doubled(this.rTo);
+    this.rLeft = doubled(this.rLeft);
+    this.rOrder = doubled(this.rOrder);
   }
 
   private resize(size: number): void {

@@ -1,5 +1,6 @@
 import { intArg, numArg, pageSizeArg } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
+import { doubled } from '../memory/arena.ts';
 import { MAX_GFN, MAX_TRACE_RECORDS, TraceOp, type Trace } from './format.ts';
 
 /** Bad input lines are collected, up to this many shown, before the import fails. */
@@ -39,14 +40,9 @@ class Records {
       throw new TraceImportError([`more than ${MAX_TRACE_RECORDS} records (2^26, the most a trace holds): take the first N with --max-records N`]);
     }
     if (this.length === this.times.length) {
-      const grow = <T extends Float64Array | Uint8Array>(a: T): T => {
-        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.times = grow(this.times);
-      this.keys = grow(this.keys);
-      this.ops = grow(this.ops);
+      this.times = doubled(this.times);
+      this.keys = doubled(this.keys);
+      this.ops = doubled(this.ops);
     }
     this.times[this.length] = time;
     this.keys[this.length] = key;
