@@ -1,4 +1,5 @@
 import { argCheck, intArg } from '../io/args.ts';
+import { doubled } from '../memory/arena.ts';
 
 /** Ring request kinds: Xen's single-gfn page-in, the range-population fix, and a drop. */
 export const enum RequestKind {
@@ -249,16 +250,11 @@ export class FaultRing {
   /** Doubles the slots (unbounded ring only), keeping queued requests in FIFO order. */
   private grow(): void {
     const old = this.capacity, cap = old * 2;
-    const widen = <T extends Uint8Array | Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
-      const b = make(cap);
-      b.set(a);
-      return b;
-    };
-    this.kinds = widen(this.kinds, (n) => new Uint8Array(n));
-    this.gfns = widen(this.gfns, (n) => new Int32Array(n));
-    this.counts = widen(this.counts, (n) => new Int32Array(n));
-    this.producers = widen(this.producers, (n) => new Int32Array(n));
-    this.putTimes = widen(this.putTimes, (n) => new Float64Array(n));
+    this.kinds = doubled(this.kinds);
+    this.gfns = doubled(this.gfns);
+    this.counts = doubled(this.counts);
+    this.producers = doubled(this.producers);
+    this.putTimes = doubled(this.putTimes);
     const fifo = new Int32Array(cap);
     for (let i = 0; i < this.queuedCount; i++) fifo[i] = this.fifo[(this.head + i) % old]!;
     this.fifo = fifo;
