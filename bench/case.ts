@@ -6,8 +6,8 @@
  */
 import { presetInput } from '../src/scenario/load.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -144,6 +144,35 @@ async function calibration(kind: 'cpu' | 'memory'): Promise<object> {
   return { case: `calibration: ${kind === 'cpu' ? 'CPU loop' : 'memory fill'}, 2 workers vs 1`, wallMs: Math.round(two), ratio: Math.round((2 * one / two) * 100) / 100 };
 }
 
+/**
+ * The emulator's own warm run (xen-2017-pure, on an Arena) pinned to each CPU in turn with
+ * taskset: at times one of this VM's two vCPUs runs it much slower than the other (its host core
+ * shared with a busy neighbour, it seems) while the CPU-only loop and the memory fill above run
+ * alike on both. Two sweep jobs can then gain at most 1 + fastest / slowest.
+ */
+function calibrationCpus(): object {
+  const name = 'calibration: warm xen-2017-pure run, slowest CPU vs fastest';
+  const taskset = '/usr/bin/taskset';
+  if (!existsSync(taskset)) {
+    process.stderr.write('bench: the per-CPU calibration is skipped: it needs taskset (util-linux)\n');
+    return { case: name, note: 'skipped: no taskset' };
+  }
+  const url = (path: string) => JSON.stringify(new URL(`../dist/${path}.js`, import.meta.url).href);
+  const script = `const { Emulator, presetInput } = await import(${url('index')});
+    const { Arena } = await import(${url('memory/arena')});
+    const input = presetInput('xen-2017-pure'), arena = new Arena(), ms = [];
+    for (let i = 0; i < 40; i++) { arena.reset(); const t = process.hrtime.bigint(); new Emulator(input, arena).run(); ms.push(Number(process.hrtime.bigint() - t) / 1e6); }
+    console.log(ms.slice(20).sort((a, b) => a - b)[10]);`;
+  const perCpu = Array.from({ length: availableParallelism() }, (_, cpu) => {
+    const r = spawnSync(taskset, ['-c', String(cpu), process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`calibration on CPU ${cpu} failed: ${r.stderr}`);
+    return Number(r.stdout.trim());
+  });
+  const slow = Math.max(...perCpu), fast = Math.min(...perCpu);
+  return { case: name, wallMs: Math.round(slow * 10) / 10, ratio: Math.round((slow / fast) * 100) / 100,
+    note: `${perCpu.map((ms, cpu) => `CPU ${cpu} ${ms.toFixed(1)} ms`).join(', ')} (median of runs 21-40)` };
+}
+
 /** Issue #4: 10,000 random scenarios under the invariant checker on 2 worker threads; 0 violations. */
 async function soak10000(): Promise<object> {
   const t0 = process.hrtime.bigint(), cpu0 = process.cpuUsage();
@@ -255,6 +284,7 @@ const out = which === 'kernel' ? kernelOnly()
   : which === 'qemu-2022-stress-precopy' || which === 'qemu-2022-stress-multifd' ? scenario(which, presetInput(which))
   : which === 'calibration' ? await calibration('cpu')
   : which === 'calibration-memory' ? await calibration('memory')
+  : which === 'calibration-cpus' ? calibrationCpus()
   : which === 'sweep-64-j1' ? sweep(64, 1)
   : which === 'sweep-64-j2' ? sweep(64, 2)
   : which === 'sweep-256-j1' ? sweep(256, 1)
