@@ -21,8 +21,6 @@ const built = (path: string) => import(new URL(`../dist/${path}.js`, import.meta
 const { Emulator } = (await built('emulator')) as typeof import('../src/emulator.ts');
 const { Kernel } = (await built('kernel/kernel')) as typeof import('../src/kernel/kernel.ts');
 const { soak } = (await built('check/soak')) as typeof import('../src/check/soak.ts');
-const { Arena } = (await built('memory/arena')) as typeof import('../src/memory/arena.ts');
-const { readScenarioFile } = (await built('scenario/load')) as typeof import('../src/scenario/load.ts');
 const { queuedAhead } = (await built('live/calibrate')) as typeof import('../src/live/calibrate.ts');
 
 function kernelOnly(): object {
@@ -66,25 +64,45 @@ function scenario(name: string, input: ScenarioInput): object {
   };
 }
 
+/** A built module's URL, quoted for a script. */
+const distUrl = (path: string) => JSON.stringify(new URL(`../dist/${path}.js`, import.meta.url).href);
+
 /**
- * Issue #13's warm-up and in-process rate: the scenario eight times in this fresh process on one
+ * `runs` runs of the scenario `inputExpr` (an expression over presetInput and readScenarioFile) on one Arena in a bare node
+ * process (no tsx: its loader and the TypeScript sources it holds made this process's later runs
+ * twice as slow as a worker's), optionally behind `prefix` (taskset); returns each run's ms and
+ * the events of the last.
+ */
+function bareRuns(inputExpr: string, runs: number, prefix: string[] = []): { ms: number[]; events: number } {
+  const script = `const { Emulator, presetInput } = await import(${distUrl('index')});
+    const { readScenarioFile } = await import(${distUrl('scenario/load')});
+    const { Arena } = await import(${distUrl('memory/arena')});
+    const input = ${inputExpr}, arena = new Arena(), ms = [];
+    let events = 0;
+    for (let i = 0; i < ${runs}; i++) {
+      arena.reset();
+      const t = process.hrtime.bigint();
+      events = new Emulator(input, arena).run().kernel.events;
+      ms.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    console.log(JSON.stringify({ ms, events }));`;
+  const args = [...prefix, process.execPath, '--input-type=module', '-e', script];
+  const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${prefix.join(' ')} runs of ${inputExpr} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim()) as { ms: number[]; events: number };
+}
+
+/**
+ * Issue #13's warm-up and in-process rate: the scenario eight times in a fresh process on one
  * Arena, as a sweep or soak worker runs them. The first run against the fourth (target ≤ 1.5×),
  * and events/s at the median of the last four (target ≥ 5 M).
  */
-function warm(name: string, input: ScenarioInput): object {
-  const arena = new Arena();
-  const ms: number[] = [];
-  let events = 0;
-  for (let i = 0; i < 8; i++) {
-    arena.reset();
-    const t0 = process.hrtime.bigint();
-    events = new Emulator(input, arena).run().kernel.events;
-    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
+function warm(name: string, inputExpr: string): object {
+  const { ms, events } = bareRuns(inputExpr, 8);
   const steady = ms.slice(4).sort((a, b) => a - b)[2]!;
   return {
     case: `warm: ${name} (8 runs in one process)`, events, wallMs: Math.round(ms[0]!), ratio: Math.round((ms[0]! / ms[3]!) * 100) / 100, eventsPerSec: Math.round(events / (steady / 1000)),
-    note: `runs ${ms.map((x) => x.toFixed(0)).join(' / ')} ms; ratio: first / fourth; events/s: median of runs 5-8`,
+    note: `runs ${ms.map((x) => x.toFixed(0)).join(' / ')} ms in a bare node process; ratio: first / fourth; events/s: median of runs 5-8`,
   };
 }
 
@@ -157,17 +175,8 @@ function calibrationCpus(): object {
     process.stderr.write('bench: the per-CPU calibration is skipped: it needs taskset (util-linux)\n');
     return { case: name, note: 'skipped: no taskset' };
   }
-  const url = (path: string) => JSON.stringify(new URL(`../dist/${path}.js`, import.meta.url).href);
-  const script = `const { Emulator, presetInput } = await import(${url('index')});
-    const { Arena } = await import(${url('memory/arena')});
-    const input = presetInput('xen-2017-pure'), arena = new Arena(), ms = [];
-    for (let i = 0; i < 40; i++) { arena.reset(); const t = process.hrtime.bigint(); new Emulator(input, arena).run(); ms.push(Number(process.hrtime.bigint() - t) / 1e6); }
-    console.log(ms.slice(20).sort((a, b) => a - b)[10]);`;
-  const perCpu = Array.from({ length: availableParallelism() }, (_, cpu) => {
-    const r = spawnSync(taskset, ['-c', String(cpu), process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`calibration on CPU ${cpu} failed: ${r.stderr}`);
-    return Number(r.stdout.trim());
-  });
+  const perCpu = Array.from({ length: availableParallelism() }, (_, cpu) =>
+    bareRuns("presetInput('xen-2017-pure')", 40, [taskset, '-c', String(cpu)]).ms.slice(20).sort((a, b) => a - b)[10]!);
   const slow = Math.max(...perCpu), fast = Math.min(...perCpu);
   return { case: name, wallMs: Math.round(slow * 10) / 10, ratio: Math.round((slow / fast) * 100) / 100,
     note: `${perCpu.map((ms, cpu) => `CPU ${cpu} ${ms.toFixed(1)} ms`).join(', ')} (median of runs 21-40)` };
@@ -275,8 +284,8 @@ function stormAt10g(gib: number): ScenarioInput {
 }
 const out = which === 'kernel' ? kernelOnly()
   : which === 'xen-2017-pure' ? scenario(which, presetInput(which))
-  : which === 'warm-xen-2017-pure' ? warm('xen-2017-pure', presetInput('xen-2017-pure'))
-  : which === 'warm-storm-131072' ? warm('storm-131072', readScenarioFile(fileURLToPath(new URL('storm-131072.yaml', import.meta.url))))
+  : which === 'warm-xen-2017-pure' ? warm('xen-2017-pure', "presetInput('xen-2017-pure')")
+  : which === 'warm-storm-131072' ? warm('storm-131072', `readScenarioFile(${JSON.stringify(fileURLToPath(new URL('storm-131072.yaml', import.meta.url)))})`)
   : which === 'storm-16g' ? scenario(which, storm16)
   : storm10g ? scenario(which, stormAt10g(Number(storm10g[1])))
   : which === 'storm-16g-range' ? scenario(which, { ...storm16, mapper: { ...storm16.mapper, request: 'range' } })
