@@ -18,8 +18,12 @@ declare module 'zod' {
 /** Source of a field without a default: the scenario must give it. */
 export const REQUIRED = 'required: no default';
 
-/** The building blocks of the scenario schema's fields; the range comes first, so 1e308 is told the field's own bound. */
-export const int = (min: number, max: number) => z.number().min(min).max(max).int();
+/**
+ * The building blocks of the scenario schema's fields; the range comes first, so 1e308 is told
+ * the field's own bound. The checks go in with one `check()`: a clone of the schema per
+ * `.min()`/`.max()`/`.int()` made building the schema at every start ~3× slower for these.
+ */
+export const int = (min: number, max: number) => z.number().check(z.gte(min), z.lte(max), z.int());
 /** A page or host-page size: 2^k bytes, as every MMU and the page-granular transfer require. */
 export const pageBytes = int(512, 2 ** 30).refine((v) => (v & (v - 1)) === 0, 'must be a power of two (a page is 2^k bytes), e.g. 4096');
 /**
