@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, release } from 'node:os';
 import { join } from 'node:path';
 import { PostcopyEmuError } from '../io/errors.ts';
+import { median } from '../metrics/latency.ts';
 import { packageRoot } from '../io/package.ts';
 import { parseScenario } from '../scenario/validate.ts';
 import { READ_BYTES, runLive } from './live.ts';
@@ -21,9 +22,6 @@ export interface Param { path: string; value: number; how: string }
 const RUN = 'postcopy-emu live --calibrate';
 
 const RUNS = 3; // the host is shared: a run's medians move by tens of percent under load
-
-/** The middle value of the runs' values (the upper middle of an even count). */
-const median = (runs: readonly number[]): number => [...runs].sort((a, b) => a - b)[runs.length >> 1]!;
 
 function measure(): Map<string, Sample> {
   const dir = mkdtempSync(join(tmpdir(), 'calibrate-'));

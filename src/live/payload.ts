@@ -1,5 +1,5 @@
 import { intArg, numArg } from '../io/args.ts';
-import type { Scenario } from '../scenario/schema.ts';
+import { RATE_MBPS, type Scenario } from '../scenario/schema.ts';
 import { FrameError, MAX_PAYLOAD, type FrameAt } from './frame.ts';
 
 /** The payloads of live mode's frames (frame.ts), all big-endian. */
@@ -124,7 +124,7 @@ export interface Hello<S = Scenario> {
 /** HELLO: UTF-8 JSON `{ scenario, seed, wireMbps? }`. */
 export function encodeHello(hello: Hello): Buffer {
   intArg('encodeHello.seed', hello.seed, 0);
-  if (hello.wireMbps !== undefined) numArg('encodeHello.wireMbps', hello.wireMbps, 0.001, 1e7);
+  if (hello.wireMbps !== undefined) numArg('encodeHello.wireMbps', hello.wireMbps, RATE_MBPS.min, RATE_MBPS.max);
   const out = Buffer.from(JSON.stringify({ scenario: hello.scenario, seed: hello.seed, ...(hello.wireMbps !== undefined ? { wireMbps: hello.wireMbps } : {}) }), 'utf8');
   intArg('encodeHello.length', out.length, 0, MAX_PAYLOAD);
   return out;
@@ -141,7 +141,7 @@ export function decodeHello(payload: Uint8Array, at?: FrameAt): Hello<unknown> {
   if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
     throw new FrameError(`HELLO seed ${JSON.stringify(seed) ?? 'undefined'} is not an integer in 0..${Number.MAX_SAFE_INTEGER}`, at);
   }
-  if (wireMbps !== undefined && !(typeof wireMbps === 'number' && wireMbps >= 0.001 && wireMbps <= 1e7)) {
+  if (wireMbps !== undefined && !(typeof wireMbps === 'number' && wireMbps >= RATE_MBPS.min && wireMbps <= RATE_MBPS.max)) {
     throw new FrameError(`HELLO wireMbps ${JSON.stringify(wireMbps)} is not a rate from 0.001 to 1e7 Mbit/s`, at);
   }
   return { scenario, seed, ...(wireMbps !== undefined ? { wireMbps } : {}) };

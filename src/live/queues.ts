@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { median } from '../metrics/latency.ts';
 import { socketFd } from './return-path.ts';
 import { loadAddon } from './uffd.ts';
 
@@ -29,7 +30,7 @@ export function sampleQueues(socket: Socket, pick: (inq: number, outq: number) =
   return {
     stop: () => {
       clearInterval(timer);
-      return samples.length === 0 ? null : samples.sort((a, b) => a - b)[samples.length >> 1]!;
+      return samples.length === 0 ? null : median(samples);
     },
   };
 }

@@ -1,4 +1,5 @@
 import { numArg } from '../io/args.ts';
+import { RATE_MBPS } from '../scenario/schema.ts';
 import { READ_BYTES } from './live.ts';
 
 /** The smallest read a paced connection makes: below it the reads cost more than the wire's pace saves. */
@@ -25,7 +26,7 @@ export class Wire {
   readonly readBytes: number;
 
   constructor(readonly mbps: number) {
-    numArg('Wire.mbps', mbps, 0.001, 1e7);
+    numArg('Wire.mbps', mbps, RATE_MBPS.min, RATE_MBPS.max);
     this.readBytes = Math.min(READ_BYTES, Math.max(MIN_READ_BYTES, Math.floor((mbps * 1e6) / 8 / 1000)));
   }
 

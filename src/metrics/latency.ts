@@ -3,10 +3,13 @@ import { FRESH, type Alloc } from '../memory/arena.ts';
 /** QEMU's postcopy-latency-dist: bucket N holds [2^N µs, 2^(N+1) µs); the last takes the rest. */
 export const LATENCY_BUCKETS = 24;
 
-/** Every fault latency (ns) in a growable typed array, plus QEMU's log2-µs histogram. */
 /** Count and percentiles of latencies, ns. */
 export interface LatencySummary { count: number; p50: number; p90: number; p99: number }
 
+/** The middle value of `values` (the upper middle of an even count); `values` is left as it was. */
+export const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1]!;
+
+/** Every fault latency (ns) in a growable typed array, plus QEMU's log2-µs histogram. */
 export class LatencyLog {
   private values: Float64Array;
   /** The values sorted by the last percentile query (valid while its length is count). */

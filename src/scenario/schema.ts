@@ -27,8 +27,9 @@ const mapping = z.discriminatedUnion('kind', [
   }).strict(),
 ]);
 
-/** From 1 kbit/s (below it one 4 KiB page takes over 30 s: no migration link) to 10 Tbit/s. */
-const rateMbps = z.number().min(0.001, 'at least 0.001 Mbit/s (1 kbit/s): slower, one 4 KiB page takes over 30 s').max(1e7, 'at most 1e7 Mbit/s (10 Tbit/s)');
+/** A link's rate, Mbit/s: from 1 kbit/s (below it one 4 KiB page takes over 30 s: no migration link) to 10 Tbit/s. */
+export const RATE_MBPS = { min: 0.001, max: 1e7 } as const;
+const rateMbps = z.number().min(RATE_MBPS.min, 'at least 0.001 Mbit/s (1 kbit/s): slower, one 4 KiB page takes over 30 s').max(RATE_MBPS.max, 'at most 1e7 Mbit/s (10 Tbit/s)');
 const link = {
   rateMbps: rateMbps.default(1000).meta({ unit: 'Mbit/s', source: 'the seed\'s 1 Gbit/s' }),
   latencyNs: ns.default(50_000).meta({ unit: 'ns', source: 'one way on a switched LAN: a ping RTT of ~0.1 ms (NIC, interrupt, stack, one switch)' }),
