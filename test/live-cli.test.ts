@@ -79,12 +79,13 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
 
   it('--calibrate measures this host\'s costs and writes a parameter set the model runs', async () => {
     const out = join(dir, 'host.yaml');
-    const r = await cli('live', '--calibrate', '--output', out);
+    // One run of each measurement (3 by default): the runs' count is in the file's header.
+    const r = await cli('live', '--calibrate', '--runs', '1', '--output', out);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^parameter\s+value\s+how measured\n/);
     expect(r.out.endsWith(`wrote ${out}\n`)).toBe(true);
     const yaml = readFileSync(out, 'utf8');
-    expect(yaml).toMatch(/^# Per-operation costs measured on this host .*\n#   postcopy-emu live --calibrate\n/);
+    expect(yaml).toMatch(/^# Per-operation costs measured on this host .*\n#   postcopy-emu live --calibrate\n# \(native\/calibrate\.c, 1 run: /);
     // Loopback TCP is always measured; userfaultfd where it opens (root here).
     expect(yaml).toMatch(/^link:\n  rateMbps: [1-9]\d*  # the live page stream: wire bytes of an idle 256 MiB guest/m);
     expect(yaml).toMatch(/^  latencyNs: [1-9]\d*  # half a 16-byte ping-pong/m);
@@ -101,6 +102,8 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     expect(run.code).toBe(0);
     expect(JSON.parse(run.out).status).toBe('completed');
     expect((await cli('live', '--calibrate', '--preset', 'xen-2017-pure')).err).toBe('postcopy-emu: --calibrate measures the host alone: give no scenario, --destination, --listen, --json or --wire\n');
+    expect(await cli('live', '--calibrate', '--runs', '0')).toMatchObject({ code: 2, err: 'postcopy-emu: --runs: must be a whole number ≥ 1, got "0"\n' });
+    expect(await cli('live', '--runs', '2', '--preset', 'xen-2017-pure')).toMatchObject({ code: 2, err: 'postcopy-emu: --runs goes with --calibrate\n' });
   }, 60_000);
 
   it('sends the scenario\'s zero pages as ZERO frames and places them as zero pages, on either pager', async () => {

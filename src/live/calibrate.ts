@@ -21,9 +21,10 @@ export interface Param { path: string; value: number; how: string }
 
 const RUN = 'postcopy-emu live --calibrate';
 
-const RUNS = 3; // the host is shared: a run's medians move by tens of percent under load
+/** Runs of each measurement by default: the host is shared, a run's medians move by tens of percent under load. */
+export const CALIBRATION_RUNS = 3;
 
-function measure(): Map<string, Sample> {
+function measure(runs: number): Map<string, Sample> {
   const dir = mkdtempSync(join(tmpdir(), 'calibrate-'));
   try {
     const bin = join(dir, 'calibrate');
@@ -33,7 +34,7 @@ function measure(): Map<string, Sample> {
       throw new PostcopyEmuError('--calibrate', `--calibrate: cannot compile native/calibrate.c with gcc: ${(e as Error).message.split('\n')[0]}`);
     }
     const samples = new Map<string, Sample>();
-    for (let r = 0; r < RUNS; r++) {
+    for (let r = 0; r < runs; r++) {
       for (const line of execFileSync(bin, { encoding: 'utf8' }).trim().split('\n')) {
         const [name, median, , , n] = line.split(' ');
         const s = samples.get(name!) ?? { median: 0, runs: [], n: Number(n) };
@@ -61,22 +62,22 @@ export function queuedAhead(sent: number, received: number): number {
 }
 
 /**
- * The live page stream's rate (Mbit/s of wire bytes): RUNS live migrations of an idle 256 MiB
+ * The live page stream's rate (Mbit/s of wire bytes): `runs` live migrations of an idle 256 MiB
  * guest (long enough for the JIT's start to matter little), every page pushed and verified. What
  * bounds a page's transfer here is the pipeline (framing, CRC, verification, placement), not the
  * loopback link: this stands for it in the model. With it come the stream's queue medians and
  * the page size of its runs.
  */
-async function streamRate(): Promise<{ rate: Sample; sent: Sample | null; received: Sample | null; ahead: Sample | null; pageSize: number }> {
+async function streamRate(runs: number): Promise<{ rate: Sample; sent: Sample | null; received: Sample | null; ahead: Sample | null; pageSize: number }> {
   const s = parseScenario({ memory: { pages: 65_536 }, source: { policy: 'xen' }, workload: { kind: 'idle', vcpus: 1 }, mapper: { mapping: { kind: 'none' } } });
   const rates: number[] = [], sent: number[] = [], received: number[] = [];
-  for (let r = 0; r < RUNS; r++) {
+  for (let r = 0; r < runs; r++) {
     const live = await runLive(s);
     rates.push(Math.round((live.live['bytes-sent'] * 8) / (live['total-time'] / 1000) / 1e6));
     if (live.live['send-queued-bytes'] !== null) sent.push(live.live['send-queued-bytes']);
     if (live.live['receive-queued-bytes'] !== null) received.push(live.live['receive-queued-bytes']);
   }
-  const sample = (runs: number[]): Sample | null => (runs.length === RUNS ? { median: median(runs), runs, n: 65_536 } : null);
+  const sample = (values: number[]): Sample | null => (values.length === runs ? { median: median(values), runs: values, n: 65_536 } : null);
   const queues = { sent: sample(sent), received: sample(received) };
   // Each run's sum, where every run measured both sides.
   const ahead = queues.sent && queues.received ? sample(sent.map((x, r) => queuedAhead(x, received[r]!))) : null;
@@ -85,26 +86,26 @@ async function streamRate(): Promise<{ rate: Sample; sent: Sample | null; receiv
 
 /**
  * How long a REQUEST takes to reach the source's send path while the stream runs (the live
- * host's `request-transit-ns` p50): RUNS live migrations of a 128 MiB guest with one vCPU
+ * host's `request-transit-ns` p50): `runs` live migrations of a 128 MiB guest with one vCPU
  * touching at random, its faults asked for by the fault thread (QEMU's way). Its write waits for the
  * destination's read in progress on the same socket, and the source takes it up between its
  * 64-page batches: all of it is the model's back-channel latency. Null without a measurement
  * (no addon: no fault thread).
  */
-async function requestTransit(): Promise<Sample | null> {
+async function requestTransit(runs: number): Promise<Sample | null> {
   const s = parseScenario({
     memory: { pages: 32_768 }, source: { policy: 'qemu' }, workload: { kind: 'random', vcpus: 1, region: { start: 0, count: 32_768 } }, mapper: { mapping: { kind: 'none' } },
   });
-  const runs: number[] = [];
+  const p50s: number[] = [];
   let n = 0;
-  for (let r = 0; r < RUNS; r++) {
+  for (let r = 0; r < runs; r++) {
     const t = (await runLive(s)).emulator.host['request-transit-ns'];
     // A run whose vCPU found every page it touched already there asked for none.
     if (t === null || t.count === 0) continue;
-    runs.push(t.p50);
+    p50s.push(t.p50);
     n += t.count;
   }
-  return runs.length === 0 ? null : { median: median(runs), runs, n: Math.round(n / runs.length) };
+  return p50s.length === 0 ? null : { median: median(p50s), runs: p50s, n: Math.round(n / p50s.length) };
 }
 
 /** The maximum of a `min default max` sysctl triple: what autotuning reaches on a bulk stream. */
@@ -112,11 +113,14 @@ function sysctlMax(name: string): number {
   return Number(readFileSync(`/proc/sys/net/ipv4/${name}`, 'utf8').trim().split(/\s+/)[2]);
 }
 
-/** Measures this host's per-operation costs: the parameters, a table of them, and the scenario fragment (YAML). */
-export async function calibrate(): Promise<{ params: Param[]; table: string; yaml: string }> {
-  const m = measure();
-  const stream = await streamRate();
-  const transit = await requestTransit();
+/**
+ * Measures this host's per-operation costs, each `runs` times: the parameters, a table of them,
+ * and the scenario fragment (YAML).
+ */
+export async function calibrate(runs = CALIBRATION_RUNS): Promise<{ params: Param[]; table: string; yaml: string }> {
+  const m = measure(runs);
+  const stream = await streamRate(runs);
+  const transit = await requestTransit(runs);
   const get = (name: string): Sample | undefined => m.get(name);
   const spread = (s: Sample): string => `runs' medians ${s.runs.join(' / ')}, ${s.n} samples each`;
   const params: Param[] = [];
@@ -172,7 +176,7 @@ export async function calibrate(): Promise<{ params: Param[]; table: string; yam
   const lines = [
     `# Per-operation costs measured on this host (${new Date().toISOString().slice(0, 10)}, Linux ${release()}) by`,
     `#   ${RUN}`,
-    `# (native/calibrate.c, ${RUNS} runs: the median of the runs' medians of repeated single operations;`,
+    `# (native/calibrate.c, ${runs} run${runs === 1 ? '' : 's'}: the median of the runs' medians of repeated single operations;`,
     '# nothing fitted to a migration).',
     '# Run it as a scenario (defaults elsewhere), add a line `preset: NAME` to start from a preset,',
     '# or copy single values into --set (e.g. --set pager.uffdCopyNs=3100). Loopback latency and',

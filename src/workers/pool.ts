@@ -1,12 +1,33 @@
 import { Worker } from 'node:worker_threads';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import PQueue from 'p-queue';
 import { packageRoot } from '../io/package.ts';
 import type { BundledWorker } from '../io/bundle.ts';
 
-/** Running from the TS sources (tests, bench) rather than the built package. */
-const fromSource = import.meta.url.endsWith('.ts');
+/** The build's last output (scripts/bundle-cli.mjs writes it after everything else). */
+const BUILT = 'dist/cli-bundle/commands.cjs.cache';
+
+/**
+ * Running from the TS sources (tests, bench), workers too run their TS through tsx, unless a
+ * build made after the last change to src/ is there (`npm test` builds first): then they run it,
+ * as the package does. The same code either way; a worker from the build starts in ~0.25 s, one
+ * through tsx in ~0.65 s, and the test suite starts hundreds.
+ */
+const fromSource = import.meta.url.endsWith('.ts') && !builtAfterSources();
+
+function builtAfterSources(): boolean {
+  let built: number;
+  try {
+    built = statSync(join(packageRoot, BUILT)).mtimeMs;
+  } catch {
+    return false;
+  }
+  const src = join(packageRoot, 'src');
+  return readdirSync(src, { recursive: true, withFileTypes: true })
+    .every((e) => !e.isFile() || statSync(join(e.parentPath, e.name)).mtimeMs < built);
+}
 
 /**
  * A worker module by its path under src/ (`sweep/worker`): the built dist/ module in the package,
@@ -28,11 +49,11 @@ function startWorker(module: BundledWorker | URL): Worker {
 }
 
 /**
- * A worker on the module at `url` with `data` as its workerData: the module itself in the built
- * package, or, running from source, entry.mjs loading it through tsx (`module` added to the data).
+ * A worker on the module at `url` with `data` as its workerData: a JS module itself, a TS one
+ * (running from source) through entry.mjs, which loads it with tsx (`module` added to the data).
  */
 export function moduleWorker(url: URL, data?: object): Worker {
-  return fromSource
+  return /\.m?ts$/.test(url.pathname)
     ? new Worker(new URL('./entry.mjs', import.meta.url), { workerData: { ...data, module: url.href } })
     : new Worker(url, { workerData: data });
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../io/errors.ts';
+import { wholeNumber } from '../io.ts';
 import { scenarioCommand, scenarioFrom, writeJson, type ScenarioOptions } from './run.ts';
 
 export function registerLive(cmd: Command, out: (s: string) => void, fail: () => void): void {
@@ -10,12 +11,15 @@ export function registerLive(cmd: Command, out: (s: string) => void, fail: () =>
     .option('--wire', 'pace the stream at the scenario\'s link.rateMbps, as a wire of that rate: the destination reads no faster, and the bytes behind it queue in the kernels\' buffers as behind a real link')
     .option('--calibrate', 'measure this host\'s per-operation costs (UFFDIO_COPY, fault wake-up, loopback TCP) and the live stream\'s rate, and write them as a parameter set the model loads')
     .option('--output <file>', 'with --calibrate: where the parameter set goes', 'host-local.yaml')
-    .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; listen?: string; destination?: string; backend: string; wire?: boolean; calibrate?: boolean; output: string }) => {
+    .option('--runs <n>', 'with --calibrate: how often each measurement runs; each value is the median of the runs\' medians (default 3)')
+    .action(async (file: string | undefined, o: ScenarioOptions & { json?: string; listen?: string; destination?: string; backend: string; wire?: boolean; calibrate?: boolean; output: string; runs?: string }) => {
+      if (o.runs !== undefined && !o.calibrate) throw new UsageError('--runs goes with --calibrate', '--runs');
       if (o.calibrate) {
         if (file || o.preset || o.set.length > 0 || o.destination || o.listen || o.json || o.wire) throw new UsageError('--calibrate measures the host alone: give no scenario, --destination, --listen, --json or --wire');
+        const runs = o.runs === undefined ? undefined : wholeNumber('--runs', o.runs, 1);
         const [{ calibrate }, { checkOutputFile, writeAtomic }] = await Promise.all([import('../../live/calibrate.ts'), import('../../io/write.ts')]);
         checkOutputFile(o.output);
-        const c = await calibrate();
+        const c = await calibrate(runs);
         writeAtomic(o.output, c.yaml);
         return out(`${c.table}wrote ${o.output}\n`);
       }
