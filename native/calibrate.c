@@ -1,5 +1,6 @@
-// Micro-benchmarks for scripts/calibrate.ts: userfaultfd placement, the fault round trip and
-// small socket operations. Prints one "name value_ns" line per sample set (the median).
+// Micro-benchmarks for src/live/calibrate.ts (live --calibrate): userfaultfd placement, the fault
+// round trip, small socket operations, usleep(100) and the page load's memcpy + mlock + munlock.
+// Prints one "name median p10 p90 samples" line (ns) per sample set.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -206,6 +207,45 @@ static void tcp(void) {
   report("tcp_read_4k", v, rounds);
 }
 
+/* Xen's foreign-map retry, usleep(100): how long the thread is gone (the timer slack and wake-up). */
+static void sleep_retry(void) {
+  for (int i = 0; i < N; i++) {
+    uint64_t t = now();
+    usleep(100);
+    v[i] = now() - t;
+  }
+  report("usleep_100", v, N);
+}
+
+/*
+ * What libxc's xc_mem_paging_load does around its hypercall for each page: the 4 KiB copy into
+ * its page-aligned buffer, then mlock() and munlock() of it (one page inside a larger mapping, so
+ * the VMA splits and merges as it does in a process with a heap).
+ */
+static void page_load(void) {
+  size_t len = 1 << 24;
+  char *src = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  char *buf = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  memset(src, 1, len);
+  memset(buf, 0, 1 << 20);
+  char *page = buf + (1 << 19);
+  for (int i = 0; i < N; i++) {
+    char *from = src + (size_t)(i * 2654435761u % (len / PAGE)) * PAGE; /* scattered: cold */
+    uint64_t t = now();
+    memcpy(page, from, PAGE);
+    v[i] = now() - t;
+  }
+  report("memcpy_4k", v, N);
+  for (int i = 0; i < N; i++) {
+    uint64_t t = now();
+    if (mlock(page, PAGE) != 0 || munlock(page, PAGE) != 0) exit(1);
+    v[i] = now() - t;
+  }
+  report("mlock_munlock_4k", v, N);
+  munmap(src, len);
+  munmap(buf, 1 << 20);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (open_uffd() < 0) printf("uffd_unavailable 0 0 0 0\n");
@@ -214,5 +254,7 @@ int main(void) {
     round_trip();
   }
   tcp();
+  sleep_retry();
+  page_load();
   return 0;
 }

@@ -85,7 +85,7 @@ describe('run --print-scenario', () => {
     expect(s.ring).toEqual({ capacity: 64, blackEye: false });
     expect(s.memory.outstanding).toEqual({ kind: 'ranges', ranges: [{ start: 262_144, count: 65_536 }] });
     // Defaults the preset does not set.
-    expect(s.pager.loadPageNs).toBe(1500);
+    expect(s.pager.loadPageNs).toBe(6400);
     expect(s.limits.horizonNs).toBe(3_600e9);
     expect(s.precopy.dirtying).toEqual({ kind: 'workload' });
     // It is complete: validating it again changes nothing.

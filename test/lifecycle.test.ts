@@ -319,7 +319,7 @@ describe('one clock for the whole migration', () => {
       '100216232 sync 3 0 1344',
       '100216232 postcopy-active',
       '137926816 resumed',
-      '181505408 complete',
+      '181819008 complete',
     ]);
     expect(emu.status).toBe('completed');
   });

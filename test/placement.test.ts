@@ -25,9 +25,9 @@ describe('page placement (pager.placement)', () => {
   });
 
   it('Xen: a load call per single page, one batched call for the range pages', () => {
-    // 60 × 400 + 50 × 1 500 + 4 × 1 100 + 3 000 + 10 × 400
-    expect(cost({ source: { policy: 'xen' } })).toBe(24_000 + 75_000 + 4_400 + 3_000 + 4_000);
-    expect(cost({ source: { policy: 'qemu' }, pager: { placement: 'hypercall' } })).toBe(110_400);
+    // 60 × 400 + 50 × 6 400 + 4 × 1 100 + 7 500 + 10 × 600
+    expect(cost({ source: { policy: 'xen' } })).toBe(24_000 + 320_000 + 4_400 + 7_500 + 6_000);
+    expect(cost({ source: { policy: 'qemu' }, pager: { placement: 'hypercall' } })).toBe(361_900);
   });
 
   it('a huge host page is one UFFDIO_COPY, paid by the record that completes it', () => {

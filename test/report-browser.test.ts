@@ -147,9 +147,9 @@ describe('the report in Chromium', () => {
     const { 'plot-latency-cdf': cdf, 'plot-latency-histogram': hist, 'plot-ring-occupancy': ring, 'plot-pages-resident': pages } = byId(plots);
     expect(cdf).toMatchObject({ lines: 1, symbols: 21 });
     expect(cdf!.longestLine).toBeGreaterThan(300);
-    // The buckets from the first to the last with a fault: 4 µs … 2,048 µs.
+    // The buckets from the first to the last with a fault: 32 µs … 8,192 µs.
     const used = dist.filter((n) => n > 0).length;
-    expect(hist).toMatchObject({ bars: 10, tallBars: used });
+    expect(hist).toMatchObject({ bars: 9, tallBars: used });
     expect(hist!.tallBars).toBeGreaterThanOrEqual(5);
     expect(hist!.narrowestBar).toBeGreaterThan(30);
     // The storm's ring is empty or full: bars at 0 and 8 of the 9 occupancies.
@@ -202,9 +202,9 @@ describe('the report in Chromium', () => {
     const p = byId(plots);
     expect(p['plot-latency-cdf']).toMatchObject({ lines: 14, lineColours: 14 });
     expect(p['plot-pages-resident']).toMatchObject({ lines: 14, lineColours: 14 });
-    // 12 buckets (4 … 8,192 µs) × 14 configurations would be 4 px bars side by side.
-    expect(p['plot-latency-histogram']).toMatchObject({ bars: 14 * 12, barColours: 14 });
-    expect(p['plot-latency-histogram']!.texts).toEqual(expect.arrayContaining(['4', '8,192', 'fault latency bucket (µs, lower bound)']));
+    // 11 buckets (32 … 32,768 µs) × 14 configurations would be 4 px bars side by side.
+    expect(p['plot-latency-histogram']).toMatchObject({ bars: 14 * 11, barColours: 14 });
+    expect(p['plot-latency-histogram']!.texts).toEqual(expect.arrayContaining(['32', '32,768', 'fault latency bucket (µs, lower bound)']));
     expect(p['plot-latency-histogram']!.narrowestBar).toBeGreaterThan(30);
     expect(p['plot-latency-histogram']!.texts).toEqual(expect.arrayContaining(['source.pivots=1', 'source.pivots=14', 'faults (count)']));
     for (const plot of plots) expect(plot.smallestFont).toBeGreaterThanOrEqual(11);

@@ -101,13 +101,13 @@ describe('report of one run', () => {
     const bars = marks(figureOf(html, 'plot-latency-histogram')!, 'rect');
     const dist = run['postcopy-latency-dist'];
     expect(dist.reduce((a, b) => a + b, 0)).toBe(run.emulator['fault-latency'].count);
-    // Buckets 2 … 11 (4 µs … 2,048 µs): the buckets outside are empty.
+    // Buckets 5 … 13 (32 µs … 8,192 µs): the buckets outside are empty.
     const first = dist.findIndex((n) => n > 0), last = dist.length - 1 - [...dist].reverse().findIndex((n) => n > 0);
-    expect([first, last]).toEqual([2, 11]);
-    const labels = ['4', '8', '16', '32', '64', '128', '256', '512', '1,024', '2,048'];
+    expect([first, last]).toEqual([5, 13]);
+    const labels = ['32', '64', '128', '256', '512', '1,024', '2,048', '4,096', '8,192'];
     expect(bars).toHaveLength(labels.length);
     bars.forEach((b, i) => expect(b).toContain(`fault latency bucket (µs, lower bound): ${labels[i]}; faults (count): ${dist[first + i]};`));
-    expect(figureOf(html, 'plot-latency-histogram')).toMatch(/>4<.*>512<.*>1,024<.*>2,048<.*>fault latency bucket \(µs, lower bound\)</s);
+    expect(figureOf(html, 'plot-latency-histogram')).toMatch(/>32<.*>512<.*>1,024<.*>2,048<.*>8,192<.*>fault latency bucket \(µs, lower bound\)</s);
   });
 
   it('draws the share of time at each ring occupancy, and pages resident over every sample', () => {

@@ -163,7 +163,7 @@ describe('postcopy-emu reproduce', () => {
     expect(lines.slice(4)).toEqual([
       'Pre-copy + stop-and-copy        xen-2017-precopy          27.40 (66.97)      2.32 (6.807)          N/A (N/A)',
       '1 precopy iteration + postcopy  xen-2017-hybrid-1pass     18.26 (44.44)       0.23 (3.23)        2.20 (4.83)',
-      'Pure postcopy                   xen-2017-postcopy           0.00 (0.00)      1.72 (21.93)      18.09 (44.22)',
+      'Pure postcopy                   xen-2017-postcopy           0.00 (0.00)      1.74 (21.93)      18.07 (44.22)',
       '',
     ]);
   });

@@ -186,6 +186,15 @@ describe('compare', () => {
     expect((await cli('compare', dir, '--by', 'nope')).code).toBe(2);
   });
 
+  it('averages runs whose status histories differ in length, each entry over the runs that have it', async () => {
+    const { meanReport } = await import('../src/cli/commands/compare.ts');
+    const a = { downtime: 10, emulator: { 'status-history': [{ status: 'postcopy-active', 'at-ms': 0 }] } };
+    const b = { downtime: 20, emulator: { 'status-history': [{ status: 'postcopy-active', 'at-ms': 2 }, { status: 'completed', 'at-ms': 30 }] } };
+    expect(meanReport([a, b] as never)).toEqual({
+      downtime: 15, emulator: { 'status-history': [{ status: 'postcopy-active', 'at-ms': 1 }, { status: 'completed', 'at-ms': 30 }] },
+    });
+  });
+
   it('compares run files side by side', async () => {
     const d = tmp();
     for (const c of ['8', '64']) {

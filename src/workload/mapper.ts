@@ -44,7 +44,7 @@ export class Mapper {
     private readonly memory: GuestMemory,
     private readonly ring: FaultRing,
     scenario: Scenario,
-    private readonly rng: Rng,
+    rng: Rng,
     private readonly host: MapperHost,
   ) {
     this.doneAt = -1;
@@ -101,8 +101,9 @@ export class Mapper {
     }
     if (this.putRequests() > 0) this.host.kick();
     this.retries++;
-    const slack = p.timerSlackNs > 0 ? this.rng.int(0, p.timerSlackNs) : 0;
-    this.kernel.after(cost + p.retryNs + slack, this.callKind);
+    // usleep's hrtimer fires at its hard expiry, expires + the thread's timer slack, unless
+    // another timer interrupt comes first (schedule_hrtimeout_range: "expires+delta").
+    this.kernel.after(cost + p.retryNs + p.timerSlackNs, this.callKind);
   }
 
   /** Hypervisor side of the walk: one request per paged-out gfn (or run) until the ring is full. */

@@ -17,12 +17,19 @@ async function readReport(path: string): Promise<RunReport> {
   }
 }
 
-/** The mean of several reports: numbers averaged leaf by leaf, everything else from the first. */
+/**
+ * The mean of several reports: numbers averaged leaf by leaf, everything else from the first.
+ * A leaf only some reports have (a longer status history) is averaged over those.
+ */
 export function meanReport(reports: RunReport[]): RunReport {
-  const mean = (xs: unknown[]): unknown => {
+  const mean = (all: unknown[]): unknown => {
+    const xs = all.filter((x) => x !== undefined);
     const x0 = xs[0];
     if (typeof x0 === 'number') return (xs as number[]).reduce((a, b) => a + b, 0) / xs.length;
-    if (Array.isArray(x0)) return x0.map((_, i) => mean(xs.map((x) => (x as unknown[])[i])));
+    if (Array.isArray(x0)) {
+      const longest = xs.reduce<unknown[]>((a, x) => ((x as unknown[]).length > a.length ? x as unknown[] : a), x0);
+      return longest.map((_, i) => mean(xs.map((x) => (x as unknown[])[i])));
+    }
     if (x0 !== null && typeof x0 === 'object') {
       return Object.fromEntries(Object.keys(x0).map((k) => [k, mean(xs.map((x) => (x as Record<string, unknown>)[k]))]));
     }
