@@ -86,7 +86,7 @@ describe('postcopy-emu reproduce vfio', () => {
     // Seed 002: switchover-ack takes the 1 s load out of the downtime.
     expect(lines).toContain('Seed 002, switchover-ack (2023): a VF with 1 s of initial-data load at the destination ("seconds" moved out of the downtime)');
     expect(cells('off')).toEqual(['900.1', '860.4', '1018.4', '4194304']);
-    expect(cells('on')).toEqual(['22.0', '14.2', '1027.6', '17825792']);
+    expect(cells('on')).toEqual(['22.0', '14.2', '1027.7', '17825792']);
     // Seed 003: untracked DMA never converges; the trackers do.
     expect(lines.some((l) => l.startsWith('Seed 003, DMA dirty tracking (2015)'))).toBe(true);
     expect(cells('none')?.slice(0, 2)).toEqual(['max-time', '10']);

@@ -25,7 +25,7 @@ describe('devices whose DMA faults through the IOMMU (pageFaults: iopf)', () => 
   it('postcopy mode: the device state goes first, in the downtime; its DMA parks on pages not there yet', () => {
     const { emu, r } = run(iopf('postcopy', 1));
     expect(r.status).toBe('completed');
-    expect(r.downtime).toBe(330.224);
+    expect(r.downtime).toBe(330.228);
     // The 300 ms allocation and 11 ms apply (no warm-up without precopy), plus the default arcs.
     expect(r.emulator['downtime-breakdown']).toMatchObject({ 'device-stop-ms': 6, 'device-load-ms': 314.155 });
     expect(r.emulator.devices![0]!.iopf).toEqual({ 'dma-stall-ms': 38.187, 'pri-requests': 7, 'pages-written': 2011 });
@@ -42,8 +42,8 @@ describe('devices whose DMA faults through the IOMMU (pageFaults: iopf)', () => 
 
   it('with a demand-only source the device asks for each of its buffer pages itself, and the run ends', () => {
     const { emu, r } = run(iopf('postcopy', 8, 'demand'));
-    expect(r.emulator.devices![0]!.iopf).toEqual({ 'dma-stall-ms': 116.967, 'pri-requests': 2048, 'pages-written': 2040 });
-    expect(r['total-time']).toBe(752.901);
+    expect(r.emulator.devices![0]!.iopf).toEqual({ 'dma-stall-ms': 119.015, 'pri-requests': 2048, 'pages-written': 2040 });
+    expect(r['total-time']).toBe(754.953);
     expect(emu.kernel.pending).toBe(0);
   });
 

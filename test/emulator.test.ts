@@ -67,9 +67,9 @@ describe('library API walk-through (1 vCPU, 4-slot ring, 256 pages)', () => {
   it('touch, foreign faults up to EBUSY, drain, then a clean run to the end', () => {
     const emu = new Emulator(small());
     stepUntilResumed(emu);
-    // PFNS (2064 B) arrives at 28 736 ns, the pager wakes 5 µs later and evicts 256 × 3 µs:
-    // the transition (already queued) is handled at 33 736 + 768 000 = 801 736 ns.
-    expect(emu.resumedAt).toBe(801_736);
+    // PFNS (2064 B) arrives at 28 736 ns, the pager wakes 9 µs later and evicts 256 × 3 µs:
+    // the transition (already queued) is handled at 37 736 + 768 000 = 805 736 ns.
+    expect(emu.resumedAt).toBe(805_736);
     expect(emu.pager.pagesLoaded).toBe(0);
 
     expect(emu.vcpus.touch(0, 200, true)).toBe(false);
@@ -359,11 +359,11 @@ describe('eviction at the transition', () => {
     expect(perPfn.emulator['eviction-time']).toBe(12.288); // 4096 × 3 000 ns
     expect(batched.emulator['eviction-time']).toBe(2.053); // one call per PFNS record: 5 000 + 4096 × 500
     expect(cheap.emulator['eviction-time']).toBe(0.43); // 4 × 5 000 + 4096 × 100 = 429 600 ns
-    // PFNS arrives at 289 616 ns, the pager starts 5 µs later; the transition waits for the
+    // PFNS arrives at 289 616 ns, the pager starts 9 µs later; the transition waits for the
     // eviction, unless the eviction ends first and the transition (847 088 ns) wakes the pager.
-    expect(perPfn.downtime).toBe(12.583); // 294 616 + 12 288 000
-    expect(batched.downtime).toBe(2.348); // 294 616 + 2 053 000
-    expect(cheap.downtime).toBe(0.852); // 847 088 + 5 000
+    expect(perPfn.downtime).toBe(12.587); // 298 616 + 12 288 000
+    expect(batched.downtime).toBe(2.352); // 298 616 + 2 053 000
+    expect(cheap.downtime).toBe(0.856); // 847 088 + 9 000
     for (const r of [perPfn, batched, cheap]) expect(r.status).toBe('completed');
     expect(perPfn.emulator['pages-loaded']).toBe(4096);
   });
@@ -409,7 +409,7 @@ describe('observer events', () => {
     emu.events.on('complete', (e) => seen.push(['complete', e.time]));
     emu.run();
     expect(seen.map((s) => s[0])).toEqual(['guest-resumed', 'complete']);
-    expect(seen[0]![1]).toBe(801_736);
+    expect(seen[0]![1]).toBe(805_736);
     expect(seen[0]![1]).toBe(emu.resumedAt);
     expect(seen[1]![1]).toBe(emu.source.completeAt);
     expect(emu.kernel.now).toBe(emu.source.completeAt);

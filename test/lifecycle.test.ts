@@ -318,8 +318,8 @@ describe('one clock for the whole migration', () => {
       '100191656 sync 2 1024 1344',
       '100216232 sync 3 0 1344',
       '100216232 postcopy-active',
-      '137926816 resumed',
-      '181819008 complete',
+      '137930816 resumed',
+      '181823008 complete',
     ]);
     expect(emu.status).toBe('completed');
   });

@@ -20,7 +20,7 @@ describe('QEMU fault thread (pager.faultThread, postcopy_ram_fault_thread)', () 
     workload: { kind: 'idle' },
   });
   // wakeNs (poll returns) + drainPerRequestNs (read the uffd_msg) + faultRecordNs (write the message)
-  const ownCost = 5_000 + 200 + 2_000;
+  const ownCost = 9_000 + 200 + 2_000;
 
   it('requests a fault at once, one REQ_PAGES per fault, while the pager is loading', () => {
     const emu = new Emulator(busy());

@@ -215,7 +215,7 @@ describe('recovery-link-cut preset', () => {
     const r = buildReport(emu);
     expect(r.status).toBe('completed');
     expect(checkRun(emu)).toEqual([]);
-    expect(r.emulator['status-history'].map((h) => h['at-ms'])).toEqual([0, 1200, 3200, 3200.429, 3200.48, 4399.808]);
+    expect(r.emulator['status-history'].map((h) => h['at-ms'])).toEqual([0, 1200, 3200, 3200.429, 3200.48, 4399.812]);
     expect(r.emulator.recovery).toMatchObject({ pauses: 1, 'resent-pages': 1024, 'paused-time-ms': 2000.48 });
   });
 });

@@ -67,7 +67,7 @@ export const precopySection = section({
   downtimeLimitMs: int(1, 1e7).default(300).meta({ unit: 'ms', source: 'QEMU `downtime-limit` default (`DEFAULT_MIGRATE_SET_DOWNTIME`, 300 ms)' }),
   maxBandwidth: int(0, 2 ** 50).default(0).meta({
     unit: 'bytes/s',
-    source: 'no limit. QEMU `max-bandwidth`, a budget of bandwidth/10 per 100 ms window (`BUFFER_DELAY`). QEMU\'s own default is `MAX_THROTTLE` = 128 MiB/s; 0 leaves the link and the migration thread as the limits. Seed 001 sets 6 GiB/s',
+    source: 'no limit: what libvirt sets for the migrations it runs (its `QEMU_DOMAIN_DEFAULT_MIG_BANDWIDTH_MAX`, 32 << 20 MiB/s: no limit in effect). QEMU `max-bandwidth`, a budget of bandwidth/10 per 100 ms window (`BUFFER_DELAY`); plain QEMU\'s own default is `MAX_THROTTLE` = 128 MiB/s (set it to model a bare QEMU beyond ~1 Gbit/s). 0 leaves the link and the migration thread as the limits. Seed 001 sets 6 GiB/s',
   }),
   availSwitchoverBandwidth: int(0, 2 ** 50).default(0).meta({
     unit: 'bytes/s',

@@ -165,7 +165,7 @@ export const scenarioSchema = z.object({
     batchLoadPerPageNs: ns.default(600).meta({ unit: 'ns', source: BATCH_LOAD_PAGE }),
     drainPerRequestNs: ns.default(200).meta({ unit: 'ns', source: 'copy a 312-byte request off the ring and book-keep' }),
     faultRecordNs: ns.default(2_000).meta({ unit: 'ns', source: 'one `write()` on the back-channel: a 16-byte write() on loopback TCP with TCP_NODELAY took 2.8 µs median on the project\'s machine (native/calibrate.c `tcp_write_16b`); the RFC writes into the ssh pipe, a pipe write costing less' }),
-    wakeNs: ns.default(5_000).meta({ unit: 'ns', source: 'event-channel upcall to dom0, `poll()` returns in the pager process (interrupt + context switch)' }),
+    wakeNs: ns.default(9_000).meta({ unit: 'ns', source: 'event-channel upcall to dom0, `poll()` returns in the pager process (interrupt + context switch). Measured for the same wake-up on Linux: a thread blocked in poll() woken by an event on another CPU, 8.5–9.4 µs median on the project\'s machine (native/calibrate.c `fault_wake`: a touch of a missing page wakes the userfaultfd handler), 17–29 µs when the host was busy' }),
     notifyNs: ns.default(2_000).meta({ unit: 'ns', source: '`xenevtchn_notify` + Xen\'s `vm_event_resume` consuming the responses' }),
     placement: z.enum(['hypercall', 'uffd']).optional().meta({
       source: 'unset: `uffd` with source.policy qemu or lazy-pages, `hypercall` otherwise. `hypercall`: the RFC\'s load call per page (`loadPageNs`, `zeroLoadNs`, batched ranges). `uffd`: QEMU\'s listen thread (`ram_load_postcopy`) reads the record off the socket (`readCallNs`) and places each page with UFFDIO_COPY (`postcopy_place_page`), each zero page with UFFDIO_ZEROPAGE, a huge host page with one UFFDIO_COPY once whole',
