@@ -164,13 +164,13 @@ export async function calibrate(runs = CALIBRATION_RUNS): Promise<{ params: Para
   if (transit) add('backChannel.latencyNs', transit.median, `a REQUEST's way from the destination to the source's send path while the stream runs (request-transit-ns p50 of ${RUN}'s own live runs with a random vCPU: runs ${transit.runs.join(' / ')}, ~${transit.n} requests each); an idle ping-pong's half is ${rtt.median / 2}`);
   else add('backChannel.latencyNs', rtt.median / 2, halfRtt);
   add('backChannel.sendBufferBytes', sysctlMax('tcp_wmem'), 'maximum of /proc/sys/net/ipv4/tcp_wmem');
+  add('backChannel.receiveBufferBytes', sysctlMax('tcp_rmem'), 'maximum of /proc/sys/net/ipv4/tcp_rmem');
   // Xen's paths, as far as a Linux host has them: the foreign-map retry's sleep, and the page
   // load's work around its hypercall (the hypercall itself needs Xen: the default's estimate).
   const sleep = get('usleep_100')!, bounce = get('memcpy_4k')!, lock = get('mlock_munlock_4k')!;
   add('mapper.timerSlackNs', sleep.median - 100_000, `usleep(100) − 100 µs: the timer slack and the wake-up (usleep_100 ${sleep.median}, ${spread(sleep)})`);
   add('pager.loadPageNs', bounce.median + lock.median + PREP_HYPERCALL_NS,
     `memcpy of 4 KiB into the page buffer (memcpy_4k ${bounce.median}) + mlock and munlock of it (mlock_munlock_4k ${lock.median}, ${spread(lock)}) + ${PREP_HYPERCALL_NS} ns for the XENMEM_paging_op_prep hypercall (docs/model.md's estimate: no Xen here)`);
-  add('backChannel.receiveBufferBytes', sysctlMax('tcp_rmem'), 'maximum of /proc/sys/net/ipv4/tcp_rmem');
 
   const width = Math.max(...params.map((p) => p.path.length));
   const table = [`${'parameter'.padEnd(width)}  ${'value'.padStart(10)}  how measured`, ...params.map((p) => `${p.path.padEnd(width)}  ${String(p.value).padStart(10)}  ${p.how}`)];
