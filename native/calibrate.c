@@ -1,5 +1,6 @@
 // Micro-benchmarks for src/live/calibrate.ts (live --calibrate): userfaultfd placement, the fault
-// round trip, small socket operations, usleep(100) and the page load's memcpy + mlock + munlock.
+// round trip, small socket operations, usleep(100), the page load's memcpy + mlock + munlock and a
+// semaphore's wake-up.
 // Prints one "name median p10 p90 samples" line (ns) per sample set.
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -8,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +209,34 @@ static void tcp(void) {
   report("tcp_read_4k", v, rounds);
 }
 
+/* QEMU's multifd handoff: the migration thread posts a semaphore, the channel thread wakes. */
+static sem_t handoff, handed;
+static volatile uint64_t woke;
+static void *channel(void *arg) {
+  (void)arg;
+  for (int i = 0; i < N; i++) {
+    sem_wait(&handoff);
+    woke = now();
+    sem_post(&handed);
+  }
+  return NULL;
+}
+static void sem_wake(void) {
+  pthread_t th;
+  sem_init(&handoff, 0, 0);
+  sem_init(&handed, 0, 0);
+  pthread_create(&th, NULL, channel, NULL);
+  for (int i = 0; i < N; i++) {
+    usleep(200); /* the channel thread is asleep in sem_wait */
+    uint64_t t = now();
+    sem_post(&handoff);
+    sem_wait(&handed);
+    v[i] = woke - t;
+  }
+  pthread_join(th, NULL);
+  report("sem_wake", v, N);
+}
+
 /* Xen's foreign-map retry, usleep(100): how long the thread is gone (the timer slack and wake-up). */
 static void sleep_retry(void) {
   for (int i = 0; i < N; i++) {
@@ -256,5 +286,6 @@ int main(void) {
   tcp();
   sleep_retry();
   page_load();
+  sem_wake();
   return 0;
 }

@@ -154,7 +154,7 @@ describe('multifd', () => {
   });
 
   it('one channel: the thread fills the next packet while the channel sends the last (multifd_send_pages)', () => {
-    // 8 packets of 128 pages. Thread per packet: 128 × 10 µs scan + 5 µs hand-off = 1.285 ms;
+    // 8 packets of 128 pages. Thread per packet: 128 × 10 µs scan + 3 µs hand-off = 1.283 ms;
     // channel per packet: 128 × 10 µs copy = 1.28 ms; the 1 Tbit/s wire adds 4 µs.
     const run = (channels: number) => lifecycleRun({
       memory: { pages: 1024 },
@@ -166,11 +166,11 @@ describe('multifd', () => {
       multifd: { channels, wire: 'per-channel' },
     });
     const one = run(1), setup = 2_000_000 + 1024; // setupNs + the first sync (1 ns a page)
-    // Handed over back to back: the last at setup + 8 × 1.285 ms; two syncs (1 024 ns each) then pause.
-    expect(one.precopy!.pausedAt).toBe(setup + 8 * 1_285_000 + 1024);
+    // Handed over back to back: the last at setup + 8 × 1.283 ms; two syncs (1 024 ns each) then pause.
+    expect(one.precopy!.pausedAt).toBe(setup + 8 * 1_283_000 + 1024);
     // The channel ends 1.28 ms after the last hand-off, then SYNC (20 µs): ≈ max, not the sum
-    // (setup + 8 × 2.565 ms = 22.5 ms had the thread waited for each send).
-    expect(one.precopy!.startAt).toBe(setup + 8 * 1_285_000 + 1_280_000 + 20_000);
+    // (setup + 8 × 2.563 ms = 22.5 ms had the thread waited for each send).
+    expect(one.precopy!.startAt).toBe(setup + 8 * 1_283_000 + 1_280_000 + 20_000);
     // The thread is the bottleneck: a second channel changes nothing.
     expect(run(2).precopy!.startAt).toBe(one.precopy!.startAt);
     expectSound(one);

@@ -92,6 +92,7 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     // Xen's retry sleep and load path, as this host has them: usleep(100) overslept, the page load's syscalls.
     expect(yaml).toMatch(/^mapper:\n  timerSlackNs: [1-9]\d*  # usleep\(100\) − 100 µs/m);
     expect(yaml).toMatch(/^  loadPageNs: [1-9]\d*  # memcpy of 4 KiB into the page buffer \(memcpy_4k \d+\) \+ mlock and munlock/m);
+    expect(yaml).toMatch(/^multifd:\n  handoffNs: [1-9]\d*  # a semaphore post → the thread asleep in sem_wait runs/m);
     if (!('reason' in loadUffd())) {
       expect(yaml).toMatch(/^pager:\n  uffdCopyNs: [1-9]\d*  # UFFDIO_COPY of one 4 KiB page/m);
       // The link's buffers: what the stream held on each side, sampled (the addon reads the kernel's

@@ -171,6 +171,8 @@ export async function calibrate(runs = CALIBRATION_RUNS): Promise<{ params: Para
   add('mapper.timerSlackNs', sleep.median - 100_000, `usleep(100) − 100 µs: the timer slack and the wake-up (usleep_100 ${sleep.median}, ${spread(sleep)})`);
   add('pager.loadPageNs', bounce.median + lock.median + PREP_HYPERCALL_NS,
     `memcpy of 4 KiB into the page buffer (memcpy_4k ${bounce.median}) + mlock and munlock of it (mlock_munlock_4k ${lock.median}, ${spread(lock)}) + ${PREP_HYPERCALL_NS} ns for the XENMEM_paging_op_prep hypercall (docs/model.md's estimate: no Xen here)`);
+  const wake = get('sem_wake')!;
+  add('multifd.handoffNs', wake.median, `a semaphore post → the thread asleep in sem_wait runs (sem_wake, ${spread(wake)})`);
 
   const width = Math.max(...params.map((p) => p.path.length));
   const table = [`${'parameter'.padEnd(width)}  ${'value'.padStart(10)}  how measured`, ...params.map((p) => `${p.path.padEnd(width)}  ${String(p.value).padStart(10)}  ${p.how}`)];
