@@ -215,7 +215,7 @@ export const scenarioSchema = z.object({
     enabled: z.boolean().default(false).meta({ source: 'QEMU\'s postcopy-preempt capability is off by default' }),
     share: z.number().gt(0).max(1).default(0.5).meta({
       unit: 'fraction', when: 'enabled: true',
-      source: 'the preempt flow\'s part of the wire while the main stream is backlogged: two backlogged TCP flows on one link under fair queuing (fq, the Linux default qdisc on many distributions) get equal shares',
+      source: 'the preempt flow\'s part of the wire while the main stream is backlogged: two backlogged TCP flows on one link get equal shares under per-flow fair queuing: fq_codel, the default qdisc where systemd sets it (`net.core.default_qdisc = fq_codel`), serves its flow queues by deficit round robin, as fq does. The kernel\'s own default, pfifo_fast, has one FIFO and no such share',
     }),
   }),
   timeline: section({
