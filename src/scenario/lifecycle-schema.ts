@@ -115,7 +115,7 @@ export const multifdSection = section({
   }),
   handoffNs: ns.default(3_000).meta({
     unit: 'ns',
-    source: 'the migration thread hands a packet over (`multifd_send`): a semaphore post and the wake-up of the channel thread asleep in its wait. Post → the waiter runs: medians of 2.7–4.9 µs across 14 invocations on the project\'s machine, 9 of them 2.7–3.0 µs (native/calibrate.c `sem_wake`, 2 000 samples each)',
+    source: 'the migration thread hands a packet over (`multifd_send`): a semaphore post and the wake-up of the channel thread asleep in its wait. Post → the waiter runs: medians of 2.7–4.9 µs across 14 invocations on the project\'s machine, 7 of them 2.7–3.0 µs (native/calibrate.c `sem_wake`, 2 000 samples each)',
   }),
   syncNs: ns.default(20_000).meta({
     unit: 'ns',
