@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { median } from '../metrics/latency.ts';
 import { packageRoot } from '../io/package.ts';
+import { PREP_HYPERCALL_NS } from '../scenario/schema.ts';
 import { parseScenario } from '../scenario/validate.ts';
 import { READ_BYTES, runLive } from './live.ts';
 import { BATCH_PAGES } from './source.ts';
@@ -20,9 +21,6 @@ interface Sample { median: number; runs: number[]; n: number }
 export interface Param { path: string; value: number; how: string }
 
 const RUN = 'postcopy-emu live --calibrate';
-
-/** The load hypercall's own cost in `pager.loadPageNs`: an estimate (docs/model.md), not measurable without Xen. */
-const PREP_HYPERCALL_NS = 1_500;
 
 /** Runs of each measurement by default: the host is shared, a run's medians move by tens of percent under load. */
 export const CALIBRATION_RUNS = 3;

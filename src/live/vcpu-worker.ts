@@ -156,11 +156,11 @@ export function runVcpu(o: VcpuInit, started: () => void = () => {}, parked: () 
         latency = doubled(latency);
         roundTrip = doubled(roundTrip);
       }
-      const trip = Number(process.hrtime.bigint() - start), placed = placedAt[g]!;
+      const trip = Number(process.hrtime.bigint() - start), placed = placedAt[g]!, startNs = Number(start);
       roundTrip[faults] = trip;
       // Never placed (an aborted run's zero page), or placed between the state's read and the
       // clock's (a busy host widens that gap): the round trip, all the vCPU waited.
-      latency[faults] = placed > Number(start) ? placed - Number(start) : trip;
+      latency[faults] = placed > startNs ? placed - startNs : trip;
       faults++;
     }
     // One byte of the page, at an offset that walks through it. A write stores back the byte it

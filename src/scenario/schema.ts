@@ -61,6 +61,9 @@ const fault = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('source-crash'), ...at, restartNs: int(1, 1e15).meta({ unit: 'ns', source: REQUIRED }) }).strict(),
 ]).meta({ title: 'fault', source: REQUIRED });
 
+/** The load hypercall's own cost (XENMEM_paging_op_prep): an estimate, not measurable without Xen; `live --calibrate` adds it to what it measures. */
+export const PREP_HYPERCALL_NS = 1_500;
+
 const EVICT_BATCH = 'RFC v2 `process_postcopy_pfns`: one `xc_mem_paging_populate_evicted` call (one XENMEM_paging_op hypercall, split by Xen\'s continuations) per POSTCOPY_PFNS record';
 // A range load is the fix under test: no implementation exists, so its costs are the per-page
 // path's parts, measured where they can be (native/calibrate.c).
@@ -159,7 +162,7 @@ export const scenarioSchema = z.object({
       source: 'per page the destination holds in a discarded range (sent before the switchover, dirtied since): clearing its PTE and freeing the page, ~100 ns; pages it never received cost nothing',
     }),
     recvPerPageNs: ns.default(400).meta({ unit: 'ns', source: '`read()` copying 4 KiB out of the socket. Data a NIC wrote by DMA is cold: a cold 4 KiB copy took 310–440 ns median on the project\'s machine (native/calibrate.c `memcpy_4k`); on loopback, still in cache, (a read() of 32 KiB queued − of 4 KiB) / 7 took 70–270 ns (`postcopy-emu live --calibrate`)' }),
-    loadPageNs: ns.default(6_400).meta({ unit: 'ns', source: 'the RFC\'s `postcopy_load_page` per page: a memcpy into the pager\'s page buffer (400 ns: a cold 4 KiB copy, 310–440 ns measured), then libxc\'s `xc_mem_paging_load`: mlock() of the buffer, the XENMEM_paging_op_prep hypercall (a new frame, Xen\'s 4 KiB copy into it, the p2m update: ~1.5 µs, estimate) and munlock(). mlock + munlock of one page: 4.3–4.8 µs median on the project\'s machine (native/calibrate.c `mlock_munlock_4k`; a nested KVM guest, not a 2017 dom0)' }),
+    loadPageNs: ns.default(400 + 4_500 + PREP_HYPERCALL_NS).meta({ unit: 'ns', source: 'the RFC\'s `postcopy_load_page` per page: a memcpy into the pager\'s page buffer (400 ns: a cold 4 KiB copy, 310–440 ns measured), then libxc\'s `xc_mem_paging_load`: mlock() of the buffer, the XENMEM_paging_op_prep hypercall (a new frame, Xen\'s 4 KiB copy into it, the p2m update: ~1.5 µs, estimate) and munlock(). mlock + munlock of one page: 4.3–4.8 µs median on the project\'s machine (native/calibrate.c `mlock_munlock_4k`; a nested KVM guest, not a 2017 dom0)' }),
     zeroLoadNs: ns.default(1_100).meta({ unit: 'ns', source: 'placing a zero page: the prep hypercall without a buffer (libxc\'s `xc_mem_paging_prep`: no copy, no mlock), a zeroed frame and the p2m update; the RFC itself sends zero pages as data (UFFDIO_ZEROPAGE is QEMU\'s)' }),
     batchLoadCallNs: ns.default(7_500).meta({ unit: 'ns', source: BATCH_LOAD_CALL }),
     batchLoadPerPageNs: ns.default(600).meta({ unit: 'ns', source: BATCH_LOAD_PAGE }),
