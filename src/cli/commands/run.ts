@@ -70,11 +70,9 @@ export function registerRun(cmd: Command, out: (s: string) => void, fail: () => 
       let input = await scenarioFrom(file, o);
       if (o.timeline !== undefined) input = withTimeline(input, o.timeline);
       if (o.printScenario) return out(await resolvedYaml(input));
-      const [{ runScenario }, { formatInfo }, { formatTable }, { z }] = await Promise.all([
-        import('../../run.ts'), import('../info.ts'), import('../table.ts'), import('zod'),
+      const [{ runScenario }, { formatInfo }, { formatTable }] = await Promise.all([
+        import('../../run.ts'), import('../info.ts'), import('../table.ts'),
       ]);
-      // One scenario is parsed once: zod's generated fast path would cost more to build than it saves.
-      z.config({ jitless: true });
       // A path that cannot be written fails now, not after the run (io/write.ts, with
       // write-file-atomic and so worker_threads, is loaded only for a file).
       if (o.json && o.json !== '-') (await import('../../io/write.ts')).checkOutputFile(o.json);
