@@ -202,6 +202,26 @@ describe('PfnSlab', () => {
     expect(took(() => slab.push(100))).toBe(true);
     expect(took(() => {})).toBe(false);
   });
+
+  it('takes a run longer than its array whole, empty or not (it used to renew for ever)', () => {
+    const slab = new PfnSlab(undefined, 8);
+    slab.pushRun(100, 20);
+    expect([slab.take(), Array.from(slab.data.subarray(0, 20))]).toEqual([0, range(100, 120)]);
+    slab.push(5);
+    slab.pushRun(6, 30);
+    const at = slab.take();
+    expect([slab.takenRun, Array.from(slab.data.subarray(at, at + 31))]).toEqual([true, range(5, 36)]);
+  });
+
+  it('a range request larger than the slab, in records as large (source.recordPages 40,000), completes', () => {
+    const emu = new Emulator({
+      memory: { pages: 40_000 },
+      source: { policy: 'demand', recordPages: 40_000 },
+      mapper: { mapping: { kind: 'all' }, request: 'range' },
+    }).run();
+    expect([emu.status, emu.source.pagesDemanded, emu.pager.pagesLoaded, emu.mapper.requests]).toEqual(['completed', 40_000, 40_000, 1]);
+    expect(checkRun(emu)).toEqual([]);
+  });
 });
 
 describe('prefault', () => {

@@ -143,7 +143,9 @@ export class NextMember {
   removeBits(w: number, bits: number): void {
     const left = this.words[w]! & ~bits;
     this.words[w] = left;
-    if (left === 0) this.summary[w >>> 5]! &= ~(1 << (w & 31));
+    // Without a branch, as remove(): a word first emptied after the optimiser compiled a caller
+    // deoptimised takeRequested and removeRange in a storm's first run.
+    this.summary[w >>> 5]! &= ~((left === 0 ? 1 : 0) << (w & 31));
   }
 
   /** The first member at or after i, or `size` when none is left. */
@@ -156,12 +158,15 @@ export class NextMember {
     const here = words[w]! & (-1 << (i & 31));
     if (here !== 0) return (w << 5) + ctz(here);
     w++;
-    let sw = w >>> 5;
-    let bits = sw < summary.length ? summary[sw]! & (-1 << (w & 31)) : 0;
-    while (bits === 0) {
+    // The summary words from w's on, the first masked below w; the loop's body runs on the common
+    // path too (a skip past a whole empty summary word came first after the optimiser had compiled
+    // next and its callers, and deoptimised them for want of the loop's type feedback).
+    let sw = (w >>> 5) - 1, bits = 0, mask = -1 << (w & 31);
+    do {
       if (++sw >= summary.length) return size;
-      bits = summary[sw]!;
-    }
+      bits = summary[sw]! & mask;
+      mask = -1;
+    } while (bits === 0);
     w = (sw << 5) + ctz(bits);
     return (w << 5) + ctz(words[w]!);
   }

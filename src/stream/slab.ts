@@ -7,8 +7,16 @@ import { FRESH, type Alloc } from '../memory/arena.ts';
  * array takes over (the record being built is copied along); records already taken keep the
  * old one, which nothing writes again until their reader released every one of them.
  */
+/** The array before the first push: nothing is written to it. */
+const NONE = new Int32Array(0);
+
 export class PfnSlab {
-  data: Int32Array;
+  /**
+   * Allocated by the first push, so that every run's first push takes the renewal path: taken
+   * first when a full array had to grow, after the optimiser had compiled the callers, it
+   * deoptimised four of them in a storm's first run.
+   */
+  data: Int32Array = NONE;
   private start = 0;
   private end = 0;
   /** One past the last pfn pushed while the pending pfns are one ascending run; −1 once they are not. */
@@ -23,9 +31,7 @@ export class PfnSlab {
   private spare: Int32Array | null = null;
 
   /** `alloc`: where its arrays come from (an Arena reuses them run after run). */
-  constructor(private readonly alloc: Alloc = FRESH, private readonly size = 1 << 14) {
-    this.data = alloc.int32(size);
-  }
+  constructor(private readonly alloc: Alloc = FRESH, private readonly size = 1 << 14) {}
 
   /** Pfns pushed since the last `take`. */
   get pending(): number {
@@ -33,14 +39,14 @@ export class PfnSlab {
   }
 
   push(gfn: number): void {
-    if (this.end === this.data.length) this.renew();
+    if (this.end === this.data.length) this.renew(1);
     this.runEnd = this.end === this.start || gfn === this.runEnd ? gfn + 1 : -1;
     this.data[this.end++] = gfn;
   }
 
   /** Pushes from, from+1, …, from+count−1. */
   pushRun(from: number, count: number): void {
-    while (this.end + count > this.data.length) this.renew();
+    if (this.end + count > this.data.length) this.renew(count);
     this.runEnd = this.end === this.start || from === this.runEnd ? from + count : -1;
     const data = this.data;
     for (let i = 0; i < count; i++) data[this.end + i] = from + i;
@@ -69,10 +75,13 @@ export class PfnSlab {
     }
   }
 
-  private renew(): void {
-    const keep = this.end - this.start;
-    const spare = keep * 2 <= this.size ? this.spare : null;
-    const data = spare ?? this.alloc.int32(Math.max(this.size, keep * 2));
+  /** A new array for the pending pfns and `extra` more (twice that, at least `size`). */
+  private renew(extra: number): void {
+    const keep = this.end - this.start, need = keep + extra;
+    // Sized for the pending pfns alone, a run longer than `size` (a range request in records of
+    // up to 65,536 pages) never fitted, and pushRun renewed for ever.
+    const spare = need * 2 <= this.size ? this.spare : null;
+    const data = spare ?? this.alloc.int32(Math.max(this.size, need * 2));
     if (spare !== null) this.spare = null;
     data.set(this.data.subarray(this.start, this.end));
     if (this.unreleased > 0) this.retired.set(this.data, this.unreleased);
