@@ -9,7 +9,7 @@
  * Issue #9: whole-process start-up of the built CLI (median of 5) beside `node -e ''`.
  * Issue #13: the ring-bound storm against the SimPy peer, whole process, and the ratio; the pure
  * storm at 10 Gbit/s from 16 GiB to 1 TiB (≤ 10 s, ≤ 8 B of RSS a page, wall time linear in size);
- * `warm-*`: eight runs in one process, the first against the fourth and the warm events/s.
+ * `warm-*`: 24 runs in one process, the first against the fourth and the events/s of runs 17–24.
  * `npm run bench -- NAME...` runs only the named cases (`startup` for the start-up rows).
  */
 import { spawnSync } from 'node:child_process';

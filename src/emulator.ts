@@ -40,6 +40,9 @@ function given(input: unknown, section: string, field?: string): boolean {
   return field === undefined || (typeof v === 'object' && v !== null && field in v);
 }
 
+/** The warning for events scheduled past 2^53 ns (Kernel.at): they never happen. */
+const BEYOND = 'times past 2^53 ns (104 days) never come';
+
 /**
  * One migration on one clock (docs/lifecycle.md): in precopy and hybrid modes setup and the
  * precopy iterations run first; at the switchover the core (src/core.ts: the pager, its ring, the
@@ -306,6 +309,10 @@ export class Emulator {
     }
     this.built!.vcpus.stop();
     this.poll?.sample();
+    const beyond = this.kernel.beyond;
+    if (beyond > 0 && !this.warnings.some((w) => w.startsWith(BEYOND))) {
+      this.warnings.push(`${BEYOND}: ${beyond} event${beyond === 1 ? '' : 's'} (a rate or share near zero, or a size near its bound, e.g. preempt.share, devices[].readBytesPerSec)`);
+    }
     return this;
   }
 }

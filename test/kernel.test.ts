@@ -256,9 +256,23 @@ describe('Kernel', () => {
     const kind = k.register(() => {});
     expect(() => k.at(1.5, kind)).toThrow(/event at 1\.5 ns/);
     expect(() => k.at(Number.NaN, kind)).toThrow(/event at NaN ns/);
-    expect(() => k.at(Infinity, kind)).toThrow(/event at Infinity ns/);
+    expect(() => k.at(-Infinity, kind)).toThrow(/event at -Infinity ns/);
     expect(() => k.after(0.25, kind)).toThrow(/event at 0\.25 ns/);
     expect(k.pending).toBe(0);
+  });
+
+  it('a time past 2^53 ns is never: it waits at 2^53 − 1 ns, past every horizon, and is counted', () => {
+    const k = new Kernel();
+    const fired: number[] = [];
+    const kind = k.register((a) => fired.push(a));
+    k.at(Infinity, kind, 1);
+    k.after(2 ** 60, kind, 2);
+    k.at(5, kind, 3);
+    expect([k.pending, k.beyond]).toEqual([3, 2]);
+    k.runTo(1e15);
+    expect([fired, k.now, k.pending]).toEqual([[3], 5, 2]);
+    k.run();
+    expect([fired, k.now]).toEqual([[3, 1, 2], Number.MAX_SAFE_INTEGER]);
   });
 });
 

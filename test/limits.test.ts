@@ -137,6 +137,30 @@ describe('runs that would never end', () => {
     expect(r.out.split('\n')[1]).toMatch(/^ {2}run 1 \{"mapper\.retryNs":0\}: no progress: 1000000 events at \d+ ns/);
   });
 
+  it('bounds the guest touches precopy draws inside one event (1 ns think times looped for hours)', async () => {
+    const r = await cli('run', '--preset', 'xen-2017-pure', '--set', 'migration.mode=precopy', '--set', 'workload.thinkNs=0', '--set', 'limits.maxEvents=100000', '--json', '-');
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.out) as { status: string; emulator: { truncated: { by: string; reason: string } } };
+    expect([report.status, report.emulator.truncated]).toEqual(['failed', { by: 'limit', reason: 'touch cap: 400000 guest touches drawn while precopy ran (limits.maxEvents × 4)' }]);
+  });
+
+  it('takes a time past 2^53 ns (a share near zero) as never: a warning, and the horizon ends the run', async () => {
+    const r = await cli('run', '--preset', 'qemu-preempt', '--set', 'memory.pages=4096', '--set', 'workload.region={start: 0, count: 1024}', '--set', 'preempt.share=1e-300', '--set', 'limits.horizonNs=10000000000');
+    expect(r.code).toBe(0);
+    expect(r.err.split('\n')).toEqual([
+      'postcopy-emu: warning: times past 2^53 ns (104 days) never come: 4 events (a rate or share near zero, or a size near its bound, e.g. preempt.share, devices[].readBytesPerSec)',
+      'postcopy-emu: warning: the horizon (limits.horizonNs = 10 s) ended the run before it completed: its times are lower bounds',
+      '',
+    ]);
+  });
+
+  it('refuses device data that one event would loop over for hours: stop-copy reads, DMA writes within an unmap delay', async () => {
+    expect(await refused('run', '--preset', 'vfio-003-iommu', '--set', 'devices.0.stopCopyBytes=1125899906842624')).toBe('postcopy-emu: devices.0.stopCopyBytes: the stop-copy data of the devices up to this one takes 1073741824 reads of readChunkBytes; '
+      + 'at most 4194304 in all (each read is an event): raise readChunkBytes or lower stopCopyBytes');
+    expect(await refused('run', '--preset', 'vfio-003-unmap', '--set', 'devices.0.dma.unmapDelayNs=1000000000000', '--set', 'devices.0.dma.bytesPerSec=1000000000000')).toBe('postcopy-emu: devices.0.dma.unmapDelayNs: 244140625000 page writes '
+      + 'wait within one unmap delay (bytesPerSec × unmapDelayNs / memory.pageSize); at most 16777216: lower one of them');
+  });
+
   it('marks a run the horizon cut short: warning, JSON, lower bounds in the table', async () => {
     const r = await cli('run', '--preset', 'xen-2017-pure', '--set', 'limits.horizonNs=1000000000');
     expect(r.code).toBe(0);

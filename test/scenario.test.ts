@@ -203,6 +203,13 @@ describe('merge', () => {
     expect(out).toEqual({ a: { b: 1, c: [9] }, d: 'y', e: true });
     expect(base).toEqual({ a: { b: 1, c: [1, 2, 3] }, d: 'x' });
   });
+
+  it('replaces an object of another kind whole, merges one of the same kind', () => {
+    const base = { memory: { pages: 8, outstanding: { kind: 'ranges', ranges: [{ start: 0, count: 4 }] } } };
+    expect(merge(base, { memory: { outstanding: { kind: 'all' } } })).toEqual({ memory: { pages: 8, outstanding: { kind: 'all' } } });
+    expect(merge(base, { memory: { outstanding: { kind: 'ranges', ranges: [] } } })).toEqual({ memory: { pages: 8, outstanding: { kind: 'ranges', ranges: [] } } });
+    expect(merge({ m: { kind: 'buckets', bucketPages: 8, count: 2 } }, { m: { count: 3 } })).toEqual({ m: { kind: 'buckets', bucketPages: 8, count: 3 } });
+  });
 });
 
 describe('readScenarioFile', () => {

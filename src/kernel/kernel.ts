@@ -28,6 +28,8 @@ export class Kernel {
   private maxAtInstant = Infinity;
   /** Events processed at the current instant so far. */
   private atInstant = 0;
+  /** Events scheduled past 2^53 ns: never (see `at`). */
+  beyond = 0;
 
   /** `alloc`: where the event queue's arrays come from. */
   constructor(alloc: Alloc = FRESH) {
@@ -60,6 +62,11 @@ export class Kernel {
     return false;
   }
 
+  /** A bound on work inside one event fired (Kernel.limit's cannot reach it): halts the run with `reason`. */
+  stopFor(reason: string): void {
+    this.stop(reason);
+  }
+
   /** Registers a handler; the returned kind is what `at`/`after` schedule. */
   register(handler: EventHandler): number {
     argCheck(typeof handler === 'function', 'Kernel.register.handler', 'must be a function (arg: number) => void');
@@ -67,10 +74,19 @@ export class Kernel {
     return this.handlers.length - 1;
   }
 
-  /** Schedules `kind(arg)` at absolute time `time` (ns, integer, never in the past). */
+  /**
+   * Schedules `kind(arg)` at absolute time `time` (ns, integer, never in the past). A time past
+   * 2^53 ns (104 days; Infinity too) is never: past every horizon (limits.horizonNs ≤ 10^15), the
+   * event waits at 2^53 − 1 ns and `beyond` counts it. A rate near zero or a size near its bound
+   * gets there (a preempt share of 1e-12, a device read at 1e-9 bytes/s).
+   */
   at(time: number, kind: number, arg = 0): void {
-    // `% 1` rejects fractions, NaN and Infinity alike, without a call.
-    if (!(time >= this.now && time <= Number.MAX_SAFE_INTEGER) || time % 1 !== 0) {
+    if (time > Number.MAX_SAFE_INTEGER) {
+      this.beyond++;
+      time = Number.MAX_SAFE_INTEGER;
+    }
+    // `% 1` rejects fractions and NaN alike, without a call.
+    if (!(time >= this.now) || time % 1 !== 0) {
       throw new PostcopyEmuError('Kernel.at.time', `event at ${time} ns is not an integer time from now (${this.now} ns) to 2^53 ns`);
     }
     if (!(kind >= 0 && kind < this.handlers.length) || kind % 1 !== 0) throw new PostcopyEmuError('Kernel.at.kind', `${kind} is not a registered event kind`);

@@ -119,25 +119,47 @@ class Fio implements Dirtier {
   }
 }
 
-/** The vCPUs' access patterns (workload section), each on its own clock; writes dirty. */
+/**
+ * Touches drawn for precopy per event of limits.maxEvents: one costs about a quarter of an
+ * event's wall time (21 M touches/s against 2–7 M events/s on the project's machine), so the
+ * bound stays minutes of wall time, as maxEvents' own.
+ */
+export const TOUCHES_PER_EVENT = 4;
+
+/**
+ * The vCPUs' access patterns (workload section), each on its own clock; writes dirty. Every
+ * touch is drawn, all of an interval's in the one event of its sync: a bound that always fires
+ * holds them to limits.maxEvents × TOUCHES_PER_EVENT, and `onCap` hears why (1 ns think times
+ * over a 600 s horizon looped for hours in one event).
+ */
 class Pattern implements Dirtier {
   private readonly patterns: AccessPattern[];
   private readonly clocks: number[];
+  /** The bound, and the touches left under it: doubles, they pass 2^31. */
+  private readonly bound: number;
+  private left = NaN;
 
-  constructor(scenario: Scenario) {
+  constructor(scenario: Scenario, private readonly onCap: (reason: string) => void) {
     const n = scenario.workload.kind === 'idle' ? 0 : scenario.workload.vcpus;
     // Streams of their own: the destination's vCPUs draw from theirs after the switch.
     this.patterns = Array.from({ length: n }, (_, v) => new AccessPattern(scenario, v, new Rng(scenario.seed, `source-vcpu${v}`)));
     this.clocks = new Array<number>(n).fill(0);
+    this.bound = this.left = scenario.limits.maxEvents * TOUCHES_PER_EVENT;
   }
 
   prime(): void {}
 
   advance(_from: number, to: number, share: number, log: DirtyLog): void {
+    let left = this.left;
     for (let v = 0; v < this.patterns.length; v++) {
       const p = this.patterns[v]!;
       let t = this.clocks[v]!;
       while (t < to) {
+        if (--left < 0) {
+          this.left = 0;
+          this.onCap(`touch cap: ${this.bound} guest touches drawn while precopy ran (limits.maxEvents × ${TOUCHES_PER_EVENT})`);
+          return;
+        }
         const g = p.next();
         if (p.isWrite()) log.mark(g);
         // Throttling stretches the time between touches: the vCPU sleeps (1 − share) of it.
@@ -145,18 +167,20 @@ class Pattern implements Dirtier {
       }
       this.clocks[v] = t;
     }
+    this.left = left;
   }
 }
 
 const NONE: Dirtier = { advance: () => {}, prime: () => {} };
 
-export function makeDirtier(s: Scenario): Dirtier {
+/** `onCap`: the bound on workload touches fired (see Pattern), and why. */
+export function makeDirtier(s: Scenario, onCap: (reason: string) => void): Dirtier {
   const d = s.precopy.dirtying, pageSize = s.memory.pageSize;
   switch (d.kind) {
     case 'none':
       return NONE;
     case 'workload':
-      return new Pattern(s);
+      return new Pattern(s, onCap);
     case 'stress':
       return new Stress(d.start, d.workers, d.bytesPerWorker, pageSize, d.pageNs);
     case 'fio':

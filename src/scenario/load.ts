@@ -44,12 +44,16 @@ export function readScenarioFile(path: string): ScenarioInput {
   return merge(presetInput(preset) as Json, rest) as ScenarioInput;
 }
 
-/** Deep merge of plain objects: `over` wins; arrays and scalars replace. */
+/**
+ * Deep merge of plain objects: `over` wins; arrays and scalars replace, and so does an object of
+ * another `kind` (`memory.outstanding: {kind: all}` over a preset's `{kind: ranges, ranges: …}`
+ * is the new choice, not its fields added to the old one's).
+ */
 export function merge(base: Json, over: Json): Json {
   const out: Json = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
-    out[k] = isPlain(v) && isPlain(b) ? merge(b, v) : v;
+    out[k] = isPlain(v) && isPlain(b) && (v.kind === undefined || v.kind === b.kind) ? merge(b, v) : v;
   }
   return out;
 }

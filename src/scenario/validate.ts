@@ -86,6 +86,16 @@ function checkLifecycle(s: Scenario): void {
   }
 }
 
+/**
+ * Bounds on what one event may loop over (the event caps cannot stop a loop inside an event): the
+ * stop-copy reads of every device (each read becomes an event; 2^22 reads is 4 TiB in QEMU's
+ * 1 MiB chunks), and the DMA writes that wait within one unmap delay (the unmap tracker keeps
+ * each; 2^24 is 64 GiB of 4 KiB writes, e.g. 6.4 s of a 10 GB/s device). Past them a run looped
+ * for hours in one event (found by an edge-value sweep of every field, 2026-11-27).
+ */
+export const MAX_STOP_COPY_READS = 2 ** 22;
+export const MAX_DMA_PENDING_WRITES = 2 ** 24;
+
 const NO_POSTCOPY = 'QEMU refuses postcopy with a VFIO device (2023, \'Block VFIO migration with postcopy migration\'): a device cannot fault on a page that has not arrived; set pageFaults: iopf to model IOMMU page faults (PCIe ATS/PRI)';
 
 /** Device DMA stays in memory, device data on multifd needs channels, postcopy needs IOPF, names are unique. */
@@ -97,8 +107,19 @@ function checkDevices(s: Scenario, inMemory: (path: string, ranges: Range[]) => 
     throw new ScenarioError('precopy.policy', 'devices migrate over VFIO, QEMU\'s: they need precopy.policy qemu');
   }
   const named = new Map<string, number>();
+  let reads = 0;
   s.devices.forEach((d, i) => {
+    if (d.stopBy === 'vfio') {
+      reads += Math.ceil(d.stopCopyBytes / d.readChunkBytes);
+      if (reads > MAX_STOP_COPY_READS) {
+        throw new ScenarioError(`devices.${i}.stopCopyBytes`, `the stop-copy data of the devices up to this one takes ${reads} reads of readChunkBytes; at most ${MAX_STOP_COPY_READS} in all (each read is an event): raise readChunkBytes or lower stopCopyBytes`);
+      }
+    }
     if (d.dma) {
+      const pending = (d.dma.bytesPerSec * d.dma.unmapDelayNs) / 1e9 / s.memory.pageSize;
+      if (d.dma.tracking === 'unmap' && pending > MAX_DMA_PENDING_WRITES) {
+        throw new ScenarioError(`devices.${i}.dma.unmapDelayNs`, `${Math.round(pending)} page writes wait within one unmap delay (bytesPerSec × unmapDelayNs / memory.pageSize); at most ${MAX_DMA_PENDING_WRITES}: lower one of them`);
+      }
       inMemory(`devices.${i}.dma.region`, d.dma.region);
       d.dma.buffers?.forEach((b, j) => {
         if (!d.dma!.region.some((r) => r.start <= b.start && b.start + b.count <= r.start + r.count)) {
