@@ -93,8 +93,8 @@ function checkLifecycle(s: Scenario): void {
  * each; 2^24 is 64 GiB of 4 KiB writes, e.g. 6.4 s of a 10 GB/s device). Past them a run looped
  * for hours in one event (found by an edge-value sweep of every field, 2026-11-27).
  */
-export const MAX_STOP_COPY_READS = 2 ** 22;
-export const MAX_DMA_PENDING_WRITES = 2 ** 24;
+const MAX_STOP_COPY_READS = 2 ** 22;
+const MAX_DMA_PENDING_WRITES = 2 ** 24;
 
 const NO_POSTCOPY = 'QEMU refuses postcopy with a VFIO device (2023, \'Block VFIO migration with postcopy migration\'): a device cannot fault on a page that has not arrived; set pageFaults: iopf to model IOMMU page faults (PCIe ATS/PRI)';
 

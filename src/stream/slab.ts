@@ -1,5 +1,8 @@
 import { FRESH, type Alloc } from '../memory/arena.ts';
 
+/** The array before the first push: nothing is written to it. */
+const NONE = new Int32Array(0);
+
 /**
  * Append-only pfn storage shared by the records one writer builds: a record keeps (data, at,
  * count) into it instead of an array of its own, so building a record allocates no array.
@@ -7,9 +10,6 @@ import { FRESH, type Alloc } from '../memory/arena.ts';
  * array takes over (the record being built is copied along); records already taken keep the
  * old one, which nothing writes again until their reader released every one of them.
  */
-/** The array before the first push: nothing is written to it. */
-const NONE = new Int32Array(0);
-
 export class PfnSlab {
   /**
    * Allocated by the first push, so that every run's first push takes the renewal path: taken
