@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { cliHarness } from './cli-harness.ts';
+import { fieldsJsonSchema, type JsonSchema } from '../src/scenario/field-docs.ts';
 
 /**
  * Plausible, clumsy and hostile scenario and sweep files: whatever they hold, the CLI ends with
@@ -41,6 +43,32 @@ function scenario(hostile: boolean) {
     limits: section({ horizonNs: f(fc.constantFrom(1, 1e6, 1e9)), maxEventsPerInstant: f(fc.constantFrom(1, 1000)) }),
     unknown: hostile ? fc.option(fc.dictionary(fc.string({ maxLength: 6 }), junk, { minKeys: 1, maxKeys: 2 }), { nil: undefined }) : fc.constant(undefined),
   }, { requiredKeys: [] }).map(({ unknown, ...doc }) => ({ ...doc, ...unknown }));
+}
+
+const distIndex = new URL('../dist/index.js', import.meta.url).href;
+
+/**
+ * Runs `base` with each of `sets` through the built library (`npm test` builds first) in one child
+ * process: a loop inside one event cannot be interrupted in-process, so a hang fails the test
+ * after 120 s instead of stopping the suite. One JSON line per set: its status, or the field of
+ * the ScenarioError that refused it.
+ */
+function boundsChild(base: unknown, sets: string[]): Promise<string[]> {
+  const script = `const { Emulator, applySets, PostcopyEmuError } = await import(${JSON.stringify(distIndex)});
+    const { base, sets } = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
+    for (const set of sets) {
+      let outcome;
+      try { outcome = new Emulator(applySets(base, [set])).run().status; }
+      catch (e) { outcome = e instanceof PostcopyEmuError ? 'refused ' + e.field : 'threw ' + (e && e.stack); }
+      console.log(JSON.stringify({ set, outcome }));
+    }`.replace('require(\'node:fs\')', '(await import(\'node:fs\'))');
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 120_000, maxBuffer: 64 << 20 }, (e, out, err) => {
+      if (e) reject(new Error(`${e.killed ? 'still running after 120 s' : e.message}; last case: ${out.trim().split('\n').at(-1)}; ${err}`));
+      else resolve(out.trim().split('\n'));
+    });
+    child.stdin!.end(JSON.stringify({ base, sets }));
+  });
 }
 
 /** YAML of the document; hostile: sometimes cut short or with a byte changed. */
@@ -88,7 +116,47 @@ async function runSweep(yaml: string): Promise<number> {
   return r.code;
 }
 
+/** Every number field of the plain sections (not lists, not unions) with its bounds. */
+function numberFields(s: JsonSchema, path = '', out: { path: string; min: number; max: number }[] = []) {
+  for (const [k, c] of Object.entries(s.properties ?? {})) {
+    const p = path ? `${path}.${k}` : k;
+    if (c.type === 'object' && c.title === undefined && !c.oneOf) numberFields(c, p, out);
+    else if ((c.type === 'integer' || c.type === 'number') && c.maximum !== undefined) {
+      out.push({ path: p, min: c.minimum ?? (c.exclusiveMinimum === 0 ? 5e-324 : c.exclusiveMinimum!), max: c.maximum });
+    }
+  }
+  return out;
+}
+
+/**
+ * Each field at its bound, on a small hybrid migration that reaches every layer (precopy with
+ * the workload's writes, the storm on the ring, range requests, the background push). An edge
+ * value once looped inside one event where no event cap reaches (1 ns think times in precopy,
+ * records of 65,536 pages with range requests): the run must still end within the contract.
+ */
+const EDGE_BASE = [
+  'memory: { pages: 4096 }',
+  'migration: { mode: hybrid, switchAfterIterations: 1 }',
+  'precopy: { policy: qemu, dirtying: { kind: workload } }',
+  'workload: { kind: random, vcpus: 2, region: { start: 0, count: 1024 } }',
+  'mapper: { mapping: { kind: buckets, bucketPages: 8, count: 64 }, request: range }',
+  `limits: { maxEvents: ${MAX_EVENTS}, horizonNs: 600000000000 }`,
+].join('\n');
+
 describe('fuzzed inputs', () => {
+  it('every field at either bound ends: a result or a ScenarioError naming a field, never a loop no cap reaches', async () => {
+    // memory.pages at 2^30 needs 24 GiB: refused or not by the host's memory, a test of the host.
+    const fields = numberFields(fieldsJsonSchema()).filter((f) => f.path !== 'memory.pages' && !f.path.startsWith('limits.'));
+    expect(fields.length).toBeGreaterThan(60);
+    const sets = fields.flatMap((f) => [`${f.path}=${f.min}`, `${f.path}=${f.max}`]);
+    const lines = await boundsChild(YAML.parse(EDGE_BASE), sets);
+    const outcomes = lines.map((l) => JSON.parse(l) as { set: string; outcome: string });
+    expect(outcomes.map((o) => o.set)).toEqual(sets);
+    expect(outcomes.filter((o) => !/^(completed|failed|postcopy-active|active|precopy-active|refused [\w.]+)/.test(o.outcome))).toEqual([]);
+    expect(outcomes.filter((o) => !o.outcome.startsWith('refused')).length).toBeGreaterThan(sets.length / 2);
+  }, 150_000);
+
+
   for (const hostile of [false, true]) {
     it(`${hostile ? 'hostile' : 'plausible'} scenario files keep the exit contract within the event bound`, async () => {
       const codes = [0, 0, 0];
