@@ -87,7 +87,7 @@ export class Emulator {
     const ev = this.events;
     const dev = (this.devices = makeDevices(s, s.backChannel.latencyNs, (e) => {
       if (ev.observed && ev.listenerCount('device') > 0) ev.emit('device', e);
-    }));
+    }, k.work));
     if (s.migration.mode === 'postcopy') {
       this.precopy = null;
       this.stopMilestones = { devicesStopped: 0, ramSent: 0, devicesSent: 0, drained: 0 };

@@ -137,11 +137,20 @@ describe('runs that would never end', () => {
     expect(r.out.split('\n')[1]).toMatch(/^ {2}run 1 \{"mapper\.retryNs":0\}: no progress: 1000000 events at \d+ ns/);
   });
 
-  it('bounds the guest touches precopy draws inside one event (1 ns think times looped for hours)', async () => {
-    const r = await cli('run', '--preset', 'xen-2017-pure', '--set', 'migration.mode=precopy', '--set', 'workload.thinkNs=0', '--set', 'limits.maxEvents=100000', '--json', '-');
-    expect(r.code).toBe(1);
-    const report = JSON.parse(r.out) as { status: string; emulator: { truncated: { by: string; reason: string } } };
-    expect([report.status, report.emulator.truncated]).toEqual(['failed', { by: 'limit', reason: 'touch cap: 400000 guest touches drawn while precopy ran (limits.maxEvents × 4)' }]);
+  it('bounds the work drawn item by item inside one event: precopy\'s guest touches, a device\'s DMA writes', async () => {
+    const capped = async (preset: string, ...set: string[]) => {
+      const r = await cli('run', '--preset', preset, ...set.flatMap((x) => ['--set', x]), '--set', 'limits.maxEvents=100000', '--json', '-');
+      expect(r.code).toBe(1);
+      const report = JSON.parse(r.out) as { status: string; emulator: { truncated: { by: string; reason: string } } };
+      expect([report.status, report.emulator.truncated.by]).toEqual(['failed', 'limit']);
+      return report.emulator.truncated.reason;
+    };
+    const why = ' (limits.maxEvents × 4: the guest\'s touches precopy applies at its dirty syncs, devices\' DMA writes)';
+    // 1 ns think times over the precopy passes looped for hours in one event.
+    expect(await capped('xen-2017-pure', 'migration.mode=precopy', 'workload.thinkNs=0')).toBe(`work cap: 400000 items drawn one by one inside events, the last by the guest's touches in precopy${why}`);
+    // 1 TB/s of random DMA writes into a one-page buffer, drawn at each of thousands of passes.
+    expect(await capped('vfio-003-unmap', 'devices.0.dma.bytesPerSec=1e12', 'devices.0.dma.pattern=random', 'devices.0.dma.buffers=[{start: 0, count: 1}]'))
+      .toBe(`work cap: 400000 items drawn one by one inside events, the last by a device's DMA writes${why}`);
   });
 
   it('takes a time past 2^53 ns (a share near zero) as never: a warning, and the horizon ends the run', async () => {

@@ -177,7 +177,7 @@ describe('DirtyLog', () => {
 function dirtier(dirtying: NonNullable<ScenarioInput['precopy']>['dirtying'], pages = 64) {
   const s = parseScenario({ memory: { pages }, precopy: { dirtying } });
   const log = new DirtyLog(pages, null, new Uint32Array((pages + 31) >>> 5));
-  return { d: makeDirtier(s, (reason) => { throw new Error(reason); }), log, marked: () => drained(log) };
+  return { d: makeDirtier(s), log, marked: () => drained(log) };
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);

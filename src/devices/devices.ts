@@ -1,4 +1,5 @@
 import { Rng } from '../kernel/rng.ts';
+import { UNBOUNDED, type WorkBudget } from '../kernel/work.ts';
 import type { DirtyLog } from '../precopy/dirty-log.ts';
 import { deviceDefaults, deviceName, type ResolvedDevice } from '../scenario/devices-schema.ts';
 import type { Scenario } from '../scenario/schema.ts';
@@ -49,12 +50,12 @@ export class Device {
   unpluggedAt = -1;
   loadedAt = -1;
 
-  constructor(readonly spec: ResolvedDevice, readonly name: string, i: number, s: Scenario) {
+  constructor(readonly spec: ResolvedDevice, readonly name: string, i: number, s: Scenario, work: WorkBudget = UNBOUNDED) {
     const field = `devices.${i}`;
     this.src = new DeviceFsm(spec.kind, spec.arcNs, spec.preCopy, field);
     // The destination's device waits in STOP for a state to resume.
     this.dst = new DeviceFsm(spec.kind, spec.arcNs, spec.preCopy, field, S.STOP);
-    this.dma = spec.dma ? new DmaWriter(spec.dma, s.memory.pageSize, s.memory.pages, new Rng(s.seed, `dma-${i}`)) : null;
+    this.dma = spec.dma ? new DmaWriter(spec.dma, s.memory.pageSize, s.memory.pages, new Rng(s.seed, `dma-${i}`), work) : null;
     this.initialToLoad = this.migrates && spec.preCopy ? (spec.partialContexts ? spec.initialBytes : spec.stopCopyBytes) : 0;
   }
 
@@ -159,8 +160,9 @@ export class Devices {
   readyAt = 0;
   private readonly ackNeeded: boolean;
 
-  constructor(s: Scenario, private readonly backLatencyNs: number) {
-    this.list = s.devices.map((d, i) => new Device(deviceDefaults(d), deviceName(d, i), i, s));
+  /** `work`: the run's bound on work inside events (Kernel.work), for the devices' DMA. */
+  constructor(s: Scenario, private readonly backLatencyNs: number, work: WorkBudget = UNBOUNDED) {
+    this.list = s.devices.map((d, i) => new Device(deviceDefaults(d), deviceName(d, i), i, s, work));
     this.load = new LoadThreads(s.migration.deviceLoadThreads);
     this.ackNeeded = s.migration.switchoverAck && this.list.some((d) => d.initialToLoad > 0);
   }
@@ -343,9 +345,9 @@ export class Devices {
 export type DeviceArc = { time: number; device: string; side: 'source' | 'destination'; from: string; to: string };
 
 /** Builds the devices of a scenario, or null when it has none; `arc` hears every FSM arc. */
-export function makeDevices(s: Scenario, backLatencyNs: number, arc: (e: DeviceArc) => void): Devices | null {
+export function makeDevices(s: Scenario, backLatencyNs: number, arc: (e: DeviceArc) => void, work: WorkBudget = UNBOUNDED): Devices | null {
   if (s.devices.length === 0) return null;
-  const dev = new Devices(s, backLatencyNs);
+  const dev = new Devices(s, backLatencyNs, work);
   for (const d of dev.list) {
     for (const [side, fsm] of [['source', d.src], ['destination', d.dst]] as const) {
       fsm.onArc = (from, to, at) => arc({ time: at, device: d.name, side, from: S[from]!, to: S[to]! });

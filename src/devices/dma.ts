@@ -1,6 +1,10 @@
 import type { Rng } from '../kernel/rng.ts';
 import { popcount32 } from '../memory/skip-list.ts';
 import type { DirtyLog } from '../precopy/dirty-log.ts';
+import { UNBOUNDED, type WorkBudget } from '../kernel/work.ts';
+
+/** Who spent the work budget (WorkBudget), when a DMA writer did. */
+const DMA = 'a device\'s DMA writes';
 
 export type DmaTracking = 'none' | 'unmap' | 'iommu' | 'device-log';
 export interface PageRange { start: number; count: number }
@@ -108,7 +112,8 @@ export class DmaWriter {
   /** unmap: pending writes dropped by a stop without unmap (never seen). */
   lost = 0;
 
-  constructor(readonly spec: DmaSpec, private readonly pageSize: number, pages: number, private readonly rng: Rng) {
+  /** `work`: the run's bound on work inside events (Kernel.work): each write drawn, each pending run kept. */
+  constructor(readonly spec: DmaSpec, private readonly pageSize: number, pages: number, private readonly rng: Rng, private readonly work: WorkBudget = UNBOUNDED) {
     const reach = normalizeRanges(spec.region), r = normalizeRanges(spec.buffers ?? spec.region);
     for (const x of reach) if (x.start < 0 || x.start + x.count > pages) throw new RangeError(`dma region ${x.start}+${x.count} outside ${pages} pages`);
     for (const x of r) {
@@ -163,17 +168,22 @@ export class DmaWriter {
           this.span(c, P, log, stale, -1);
           this.span(0, c + k - P, log, stale, -1);
         }
+        let room = this.work.left;
         for (let i = k, f = (c + k) % P; i < n;) {
+          if (--room < 0) return this.work.spent(DMA);
           const m = Math.min(n - i, P - f);
           this.span(f, f + m, log, stale, tk(i));
           i += m;
           f = (f + m) % P;
         }
+        this.work.left = room;
         this.cursor = (c + n) % P;
       } else {
         // Past 20 draws per page every page is hit but for e^−20 of them: write them all.
         if (k >= 20 * P) this.span(0, P, log, stale, -1);
-        for (let i = k >= 20 * P ? k : 0; i < n; i++) {
+        const first = k >= 20 * P ? k : 0;
+        if (!this.work.take(n - first, DMA)) return;
+        for (let i = first; i < n; i++) {
           const g = this.rng.int(0, P - 1);
           this.span(g, g + 1, log, stale, i < k ? -1 : tk(i));
         }

@@ -2,6 +2,7 @@ import { argCheck, intArg } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { EventQueue } from './queue.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
+import { UNBOUNDED, WORK_PER_EVENT, WorkBudget } from './work.ts';
 
 /** What a component does when one of its events fires. */
 export type EventHandler = (arg: number) => void;
@@ -30,6 +31,8 @@ export class Kernel {
   private atInstant = 0;
   /** Events scheduled past 2^53 ns: never (see `at`). */
   beyond = 0;
+  /** Work inside events (WorkBudget): limits.maxEvents × WORK_PER_EVENT items once `limit` set it. */
+  work: WorkBudget = UNBOUNDED;
 
   /** `alloc`: where the event queue's arrays come from. */
   constructor(alloc: Alloc = FRESH) {
@@ -38,13 +41,15 @@ export class Kernel {
   }
 
   /**
-   * Bounds that always fire: at most `maxEvents` events, and at most `maxAtInstant` events
-   * without the clock moving (a loop that makes no progress, e.g. a retry that costs no time).
-   * Either halts the run with `stopReason` set.
+   * Bounds that always fire: at most `maxEvents` events, at most `maxAtInstant` events without
+   * the clock moving (a loop that makes no progress, e.g. a retry that costs no time), and
+   * `maxEvents` × WORK_PER_EVENT items of work inside events (`work`). Each halts the run with
+   * `stopReason` set.
    */
   limit(maxEvents: number, maxAtInstant: number): void {
     this.maxEvents = intArg('Kernel.limit.maxEvents', maxEvents, 0);
     this.maxAtInstant = intArg('Kernel.limit.maxAtInstant', maxAtInstant, 1);
+    this.work = new WorkBudget(maxEvents * WORK_PER_EVENT, (reason) => this.stop(reason));
   }
 
   /** Counts the event about to run at `time`; false (and halted) when a bound fires. */
@@ -60,11 +65,6 @@ export class Kernel {
     this.stopReason = reason;
     this.halted = true;
     return false;
-  }
-
-  /** A bound on work inside one event fired (Kernel.limit's cannot reach it): halts the run with `reason`. */
-  stopFor(reason: string): void {
-    this.stop(reason);
   }
 
   /** Registers a handler; the returned kind is what `at`/`after` schedule. */

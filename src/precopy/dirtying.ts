@@ -1,6 +1,7 @@
 import { Rng } from '../kernel/rng.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { AccessPattern } from '../workload/access.ts';
+import { UNBOUNDED, type WorkBudget } from '../kernel/work.ts';
 import type { NextMember } from '../memory/skip-list.ts';
 import type { DirtyLog } from './dirty-log.ts';
 
@@ -120,46 +121,30 @@ class Fio implements Dirtier {
 }
 
 /**
- * Touches drawn for precopy per event of limits.maxEvents: one costs about a quarter of an
- * event's wall time (21 M touches/s against 2–7 M events/s on the project's machine), so the
- * bound stays minutes of wall time, as maxEvents' own.
- */
-export const TOUCHES_PER_EVENT = 4;
-
-/**
  * The vCPUs' access patterns (workload section), each on its own clock; writes dirty. Every
- * touch is drawn, all of an interval's in the one event of its sync: a bound that always fires
- * holds them to limits.maxEvents × TOUCHES_PER_EVENT, and `onCap` hears why (1 ns think times
- * over a 600 s horizon looped for hours in one event).
+ * touch is drawn, all of an interval's in the one event of its sync: the run's WorkBudget bounds
+ * them.
  */
 class Pattern implements Dirtier {
   private readonly patterns: AccessPattern[];
   private readonly clocks: number[];
-  /** The bound, and the touches left under it: doubles, they pass 2^31. */
-  private readonly bound: number;
-  private left = NaN;
 
-  constructor(scenario: Scenario, private readonly onCap: (reason: string) => void) {
+  constructor(scenario: Scenario, private readonly work: WorkBudget) {
     const n = scenario.workload.kind === 'idle' ? 0 : scenario.workload.vcpus;
     // Streams of their own: the destination's vCPUs draw from theirs after the switch.
     this.patterns = Array.from({ length: n }, (_, v) => new AccessPattern(scenario, v, new Rng(scenario.seed, `source-vcpu${v}`)));
     this.clocks = new Array<number>(n).fill(0);
-    this.bound = this.left = scenario.limits.maxEvents * TOUCHES_PER_EVENT;
   }
 
   prime(): void {}
 
   advance(_from: number, to: number, share: number, log: DirtyLog): void {
-    let left = this.left;
+    let left = this.work.left;
     for (let v = 0; v < this.patterns.length; v++) {
       const p = this.patterns[v]!;
       let t = this.clocks[v]!;
       while (t < to) {
-        if (--left < 0) {
-          this.left = 0;
-          this.onCap(`touch cap: ${this.bound} guest touches drawn while precopy ran (limits.maxEvents × ${TOUCHES_PER_EVENT})`);
-          return;
-        }
+        if (--left < 0) return this.work.spent('the guest\'s touches in precopy');
         const g = p.next();
         if (p.isWrite()) log.mark(g);
         // Throttling stretches the time between touches: the vCPU sleeps (1 − share) of it.
@@ -167,20 +152,20 @@ class Pattern implements Dirtier {
       }
       this.clocks[v] = t;
     }
-    this.left = left;
+    this.work.left = left;
   }
 }
 
 const NONE: Dirtier = { advance: () => {}, prime: () => {} };
 
-/** `onCap`: the bound on workload touches fired (see Pattern), and why. */
-export function makeDirtier(s: Scenario, onCap: (reason: string) => void): Dirtier {
+/** `work`: the run's bound on work inside events (Kernel.work). */
+export function makeDirtier(s: Scenario, work: WorkBudget = UNBOUNDED): Dirtier {
   const d = s.precopy.dirtying, pageSize = s.memory.pageSize;
   switch (d.kind) {
     case 'none':
       return NONE;
     case 'workload':
-      return new Pattern(s, onCap);
+      return new Pattern(s, work);
     case 'stress':
       return new Stress(d.start, d.workers, d.bytesPerWorker, pageSize, d.pageNs);
     case 'fio':

@@ -108,7 +108,7 @@ export class Precopy {
     this.remaining = pages;
     this.zero = drawZeroSet(pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges);
     this.log = new DirtyLog(pages, this.zero, this.stale);
-    this.dirtier = makeDirtier(s, (reason) => k.stopFor(reason));
+    this.dirtier = makeDirtier(s, k.work);
     if (this.zero !== null) this.dirtier.prime(this.zero);
     this.convergence = new Convergence(this.p, 0);
     this.stream = new Link(s.link);
