@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { EventQueue } from '../src/kernel/queue.ts';
 import { Kernel } from '../src/kernel/kernel.ts';
 import { Rng, roundHalfUp, streamSeed } from '../src/kernel/rng.ts';
+import { WorkBudget } from '../src/kernel/work.ts';
 
 /** Pops everything as [time, kind, arg] triples. */
 function drain(q: EventQueue): Array<[number, number, number]> {
@@ -273,6 +274,20 @@ describe('Kernel', () => {
     expect([fired, k.now, k.pending]).toEqual([[3], 5, 2]);
     k.run();
     expect([fired, k.now]).toEqual([[3, 1, 2], Number.MAX_SAFE_INTEGER]);
+  });
+});
+
+describe('WorkBudget', () => {
+  it('takes items while they last, then says why once spent; Kernel.limit gives maxEvents × 4 and halts on it', () => {
+    const why: string[] = [];
+    const w = new WorkBudget(10, (r) => why.push(r));
+    expect([w.take(4, 'a'), w.take(6, 'b'), w.left, why]).toEqual([true, true, 0, []]);
+    expect([w.take(1, 'c'), w.left]).toEqual([false, 0]);
+    expect(why).toEqual(['work cap: 10 items drawn one by one inside events, the last by c (limits.maxEvents × 4: the guest\'s touches precopy applies at its dirty syncs, devices\' DMA writes)']);
+    const k = new Kernel();
+    k.limit(25, 10);
+    expect([k.work.take(100, 'x'), k.work.take(1, 'y'), k.isHalted]).toEqual([true, false, true]);
+    expect(k.stopReason).toMatch(/^work cap: 100 items drawn one by one inside events, the last by y /);
   });
 });
 
