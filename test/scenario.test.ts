@@ -48,6 +48,13 @@ describe('parseScenario errors name their path', () => {
     expect(e.name).toBe('ScenarioError');
   });
 
+  it('a required field left out says so, and what it takes', () => {
+    expect(parseError({ mapper: { mapping: { kind: 'buckets' } } }).message).toBe('mapper.mapping.count: required (no default): a number');
+    expect(parseError({ memory: { outstanding: { kind: 'ranges' } } }).message).toBe('memory.outstanding.ranges: required (no default): a list');
+    // A wrong type keeps zod's words, which name what was given.
+    expect(parseError({ ring: { capacity: '8' } }).detail).toMatch(/expected number, received string/);
+  });
+
   it('unknown top-level field', () => {
     // A misspelt section must not be silently ignored (it would drop the user's settings).
     const e = parseError({ rign: { capacity: 64 } });

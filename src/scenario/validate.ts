@@ -6,6 +6,9 @@ import { scenarioSchema, type Range, type Scenario } from './schema.ts';
 
 const MAX_GUEST_BYTES = 2 ** 50;
 
+/** zod's names of the types a field takes, as the CLI's messages say them. */
+const EXPECTED: Record<string, string> = { number: 'a number', int: 'an integer', array: 'a list', object: 'a section', string: 'text', boolean: 'true or false' };
+
 /** Validates a scenario (schema, then the checks that span fields); throws ScenarioError. */
 export function parseScenario(input: unknown): Scenario {
   // Without zod's generated fast path: building it (a `new Function` per object schema) cost a
@@ -20,6 +23,10 @@ export function parseScenario(input: unknown): Scenario {
     if (issue.code === 'unrecognized_keys') {
       path = [...issue.path, issue.keys[0]].join('.');
       detail = 'unknown field';
+    } else if (issue.code === 'invalid_type' && / received undefined$/.test(issue.message)) {
+      // zod's own words ("Invalid input: expected array, received undefined") do not say that
+      // the field has no default and must be given.
+      detail = `required (no default): ${EXPECTED[issue.expected] ?? issue.expected}`;
     }
     throw new ScenarioError(path, detail);
   }
