@@ -125,6 +125,19 @@ describe('recovery disabled', () => {
     expect(checkRun(emu)).toEqual([]);
   });
 
+  it('a run cut in the middle of a pager job counts the job up to the cut, never past the time simulated', () => {
+    // 2,048 evicted pages at 3 µs each is a 6.1 ms job; the cut at 2 ms stops it 1.8 ms in.
+    const emu = new Emulator({
+      memory: { pages: 4096, outstanding: { kind: 'ranges', ranges: [{ start: 2048, count: 2048 }] } },
+      mapper: { mapping: { kind: 'none' } },
+      recovery: { enabled: false },
+      faults: [{ kind: 'link-cut', at: 2_000_000, durationNs: DOWN }],
+    }).run();
+    const e = buildReport(emu).emulator;
+    expect([e['simulated-time'], emu.pager.evictionNs]).toEqual([2, 2048 * 3000]);
+    expect([e['eviction-time'], e['pager-busy']]).toEqual([1.8, 1.8]);
+  });
+
   it('a cut before the transition reached the destination fails the migration, whatever recovery says', () => {
     // POSTCOPY_PFNS (32 KiB) is still on its way at 0.1 ms.
     const emu = new Emulator(scenario({ faults: [{ kind: 'link-cut', at: 100_000, durationNs: DOWN }] })).run();

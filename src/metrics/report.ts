@@ -66,7 +66,7 @@ export function buildReport(emu: Emulator) {
       'simulated-time': ms(end),
       // From the guest running at the destination to the last page: 0 when nothing was left.
       'postcopy-duration': resumed >= 0 ? ms(finishedAt - resumed) : null,
-      'eviction-time': ms(pager.evictionNs),
+      'eviction-time': ms(pager.evictionUpTo(end)),
       'outstanding-at-start': memory.outstandingAtStart,
       'pages-pending': memory.pending,
       // network / minor: outstanding pages by the guest's first touch — it had to wait for the
@@ -102,7 +102,7 @@ export function buildReport(emu: Emulator) {
         'preempt-records': emu.preempt?.records ?? 0,
         'preempt-bytes': emu.preempt?.bytesPayload ?? 0,
       },
-      'pager-busy': ms(pager.busyNs),
+      'pager-busy': ms(pager.busyUpTo(end)),
       ...(emu.precopy ? { precopy: precopySection(emu.precopy) } : {}),
       ...(scenario.timeline.pollMs > 0 ? { samples: counterSamples(emu) } : {}),
       events: kernel.events,

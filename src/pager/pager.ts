@@ -93,6 +93,9 @@ export class Pager implements WaitTarget {
   /** Doubles from the start: see Kernel.now. */
   evictionNs = NaN;
   busyNs = NaN;
+  /** When the job in progress (or the last one) ends, and whether it evicts. */
+  private jobEndsAt = NaN;
+  private jobEvicts = false;
 
   constructor(
     private readonly kernel: Kernel,
@@ -102,7 +105,7 @@ export class Pager implements WaitTarget {
     private readonly host: PagerHost,
     alloc: Alloc = FRESH,
   ) {
-    this.evictionNs = this.busyNs = 0;
+    this.evictionNs = this.busyNs = this.jobEndsAt = 0;
     this.params = scenario.pager;
     this.pullsChunks = scenario.source.policy === 'lazy-pages';
     this.waiters = new Waiters(memory.pages, alloc);
@@ -151,7 +154,7 @@ export class Pager implements WaitTarget {
   }
 
   private startNext(): void {
-    const p = this.params;
+    const p = this.params, evicted = this.evictionNs;
     let cost: number;
     const box = this.preemptInbox.length > 0 ? this.preemptInbox : this.inbox;
     if (box.length > 0) {
@@ -169,7 +172,23 @@ export class Pager implements WaitTarget {
       return;
     }
     this.busyNs += cost;
+    this.jobEndsAt = this.kernel.now + cost;
+    this.jobEvicts = this.job === Job.RECORD && this.evictionNs !== evicted;
     this.kernel.after(cost, this.doneKind);
+  }
+
+  /**
+   * busyNs up to `now`: a job a run was cut in the middle of (the horizon, a bound, stopAt:
+   * resume) counts its part so far. Its whole cost was added when it started, which made a cut
+   * run's pager busier than the time simulated.
+   */
+  busyUpTo(now: number): number {
+    return this.busyNs - Math.max(0, this.jobEndsAt - now);
+  }
+
+  /** evictionNs up to `now`, as busyUpTo. */
+  evictionUpTo(now: number): number {
+    return this.evictionNs - (this.jobEvicts ? Math.max(0, this.jobEndsAt - now) : 0);
   }
 
   private recordCost(rec: StreamRecord): number {
