@@ -17,6 +17,7 @@ import { Precopy, type StopMilestones } from './precopy/precopy.ts';
 import type { Scenario } from './scenario/schema.ts';
 import { checkRunFits } from './scenario/estimate.ts';
 import { parseScenario } from './scenario/validate.ts';
+import { ignoredFields } from './scenario/applies.ts';
 
 /** The members of a page set, as ascending runs. */
 function members(set: NextMember): OutstandingSet {
@@ -78,6 +79,7 @@ export class Emulator {
   constructor(input: unknown, alloc: Alloc = FRESH) {
     const s = (this.scenario = parseScenario(input));
     checkRunFits(s);
+    this.warnings.push(...ignoredFields(input, s));
     this.input = input;
     this.alloc = alloc;
     const k = (this.kernel = new Kernel(alloc));

@@ -6,6 +6,8 @@ import { ScenarioError } from '../src/scenario/error.ts';
 import { thrown } from './throws.ts';
 import { parseScenario } from '../src/scenario/validate.ts';
 import { applySets, merge, presetInput, readScenarioFile } from '../src/scenario/load.ts';
+import { ignoredFields } from '../src/scenario/applies.ts';
+import { presets } from '../src/scenario/presets.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
 
 const scenarioError = (fn: () => unknown) => thrown(ScenarioError, fn);
@@ -293,5 +295,32 @@ describe('readScenarioFile', () => {
     expect(e.detail).toContain('unknown preset "xen-2099"');
     expect(e.detail).toContain('xen-2017-pure');
     expect(scenarioError(() => readScenarioFile(file('num.yaml', 'preset: 5\n'))).path).toBe('preset');
+  });
+});
+
+describe('ignoredFields', () => {
+  const ignored = (input: ScenarioInput) => ignoredFields(input, parseScenario(input));
+
+  it('warns of a field given for another choice of the field it depends on, with the choice this run has', () => {
+    expect(ignored({ preempt: { share: 0.3 }, source: { pivots: 7 }, workload: { kind: 'random', hotPages: 5 } })).toEqual([
+      'source.pivots is ignored: it applies with source.policy bubbling, and this run has xen',
+      'workload.hotPages is ignored: it applies with workload.kind hot-set, and this run has random',
+      'preempt.share is ignored: it applies with preempt.enabled true, and this run has false',
+    ]);
+    expect(ignored({ preempt: { enabled: true, share: 0.3 }, source: { policy: 'bubbling', pivots: 7 } })).toEqual([]);
+  });
+
+  it('takes an unset choice as the policy and the device kind make it', () => {
+    // pager.placement unset: uffd under the qemu policy, hypercall under xen's.
+    expect(ignored({ source: { policy: 'qemu' }, pager: { uffdCopyNs: 3000 } })).toEqual([]);
+    expect(ignored({ pager: { uffdCopyNs: 3000 } })).toEqual(['pager.uffdCopyNs is ignored: it applies with pager.placement uffd, and this run has hypercall']);
+    expect(ignored({ source: { policy: 'lazy-pages', chunkMinPages: 8 } })).toEqual([]);
+    // A virtio VF's pacing is rate-limit unless set: maxCalls is pacing cap's.
+    const devices = [{ kind: 'virtio-vf' as const, maxCalls: 4 }, { kind: 'vf' as const, pacing: 'cap' as const, maxCalls: 4 }];
+    expect(ignored({ migration: { mode: 'precopy' }, precopy: { policy: 'qemu' }, devices })).toEqual(['devices.0.maxCalls is ignored: it applies with devices.0.pacing cap, and this run has rate-limit']);
+  });
+
+  it('says nothing for any preset', () => {
+    for (const name of presets.keys()) expect(ignored(presetInput(name))).toEqual([]);
   });
 });

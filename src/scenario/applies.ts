@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { deviceDefaults } from './devices-schema.ts';
+import { placementOf, scenarioSchema, switchoverOf, type Scenario } from './schema.ts';
+
+/**
+ * A field that applies only with some values of another (its `when` metadata, as `postcopy-emu
+ * fields` shows it): `path` from the root, `[]` for a list's items; `key` relative to the field's
+ * own section, or from the root when dotted (`source.switchover`).
+ */
+interface Gate {
+  path: string[];
+  key: string[];
+  values: string[];
+}
+
+type Def = { type: string; shape?: Record<string, z.ZodType>; innerType?: z.ZodType; element?: z.ZodType };
+const def = (t: z.ZodType) => (t as unknown as { _zod: { def: Def } })._zod.def;
+
+function collect(t: z.ZodType, path: string[], out: Gate[]): void {
+  const when = z.globalRegistry.get(t)?.when;
+  const m = when ? /^([\w.]+): (.+)$/.exec(when) : null;
+  if (m) {
+    const key = m[1]!.split('.');
+    out.push({ path, key: key.length > 1 ? key : [...path.slice(0, -1), ...key], values: m[2]!.split(', ') });
+  }
+  const d = def(t);
+  if (d.innerType) collect(d.innerType, path, out);
+  else if (d.type === 'array' && d.element) collect(d.element, [...path, '[]'], out);
+  else if (d.type === 'object') for (const [k, c] of Object.entries(d.shape!)) collect(c, [...path, k], out);
+}
+
+/** Built once, at the first scenario that asks. */
+let gates: Gate[] | null = null;
+
+/** What a key's value is in the resolved scenario: the policy's choice where the field was left unset. */
+function resolved(s: Scenario, key: string[], item: number): unknown {
+  const at = key.join('.');
+  if (at === 'pager.placement') return placementOf(s);
+  if (at === 'source.switchover') return switchoverOf(s);
+  // A device's kind-dependent fields (pacing, partialContexts) as its kind sets them.
+  let o: unknown = key[0] === 'devices' ? { devices: s.devices.map(deviceDefaults) } : s;
+  for (const k of key) {
+    if (typeof o !== 'object' || o === null) return undefined;
+    o = (o as Record<string, unknown>)[k === '[]' ? item : k];
+  }
+  return o;
+}
+
+/**
+ * The fields `input` gives that this run ignores, each as a warning: a setting for another
+ * choice of the field it depends on (`devices.0.dma.logMaxRanges` with tracking `unmap`), which
+ * would otherwise pass silently for the setting the user meant.
+ */
+export function ignoredFields(input: unknown, s: Scenario): string[] {
+  gates ??= (() => {
+    const out: Gate[] = [];
+    collect(scenarioSchema, [], out);
+    return out;
+  })();
+  const warnings: string[] = [];
+  for (const g of gates) {
+    const list = g.path.indexOf('[]');
+    const items = list < 0 ? [-1] : (lookup(input, g.path.slice(0, list)) as unknown[] | undefined)?.map((_, i) => i) ?? [];
+    for (const i of items) {
+      const path = g.path.map((k) => (k === '[]' ? String(i) : k));
+      const parent = lookup(input, path.slice(0, -1));
+      if (typeof parent !== 'object' || parent === null || !Object.hasOwn(parent, path.at(-1)!)) continue;
+      const actual = resolved(s, g.key, i);
+      if (actual === undefined || g.values.includes(String(actual))) continue;
+      const key = g.key.map((k) => (k === '[]' ? String(i) : k)).join('.');
+      warnings.push(`${path.join('.')} is ignored: it applies with ${key} ${g.values.join(' or ')}, and this run has ${String(actual)}`);
+    }
+  }
+  return warnings;
+}
+
+function lookup(o: unknown, path: string[]): unknown {
+  for (const k of path) {
+    if (typeof o !== 'object' || o === null) return undefined;
+    o = (o as Record<string, unknown>)[k];
+  }
+  return o;
+}
