@@ -32,16 +32,13 @@ function collect(t: z.ZodType, path: string[], out: Gate[]): void {
 /** Built once, at the first scenario that asks. */
 let gates: Gate[] | null = null;
 
-/** What a key's value is in the resolved scenario: the policy's choice where the field was left unset. */
-function resolved(s: Scenario, key: string[], item: number): unknown {
-  const at = key.join('.');
-  if (at === 'pager.placement') return placementOf(s);
-  if (at === 'source.switchover') return switchoverOf(s);
-  // A device's kind-dependent fields (pacing, partialContexts) as its kind sets them.
-  let o: unknown = key[0] === 'devices' ? { devices: s.devices.map(deviceDefaults) } : s;
-  for (const k of key) {
+/** `path` with a list's `[]` as item `i`. */
+const at = (path: string[], i: number) => path.map((k) => (k === '[]' ? String(i) : k));
+
+function lookup(o: unknown, path: string[]): unknown {
+  for (const k of path) {
     if (typeof o !== 'object' || o === null) return undefined;
-    o = (o as Record<string, unknown>)[k === '[]' ? item : k];
+    o = (o as Record<string, unknown>)[k];
   }
   return o;
 }
@@ -57,27 +54,21 @@ export function ignoredFields(input: unknown, s: Scenario): string[] {
     collect(scenarioSchema, [], out);
     return out;
   })();
+  // The choices as this run makes them: the policy's where a setting is unset, a device's
+  // kind-dependent fields (pacing, partialContexts) as its kind sets them.
+  const root = { ...s, devices: s.devices.map(deviceDefaults), pager: { ...s.pager, placement: placementOf(s) }, source: { ...s.source, switchover: switchoverOf(s) } };
   const warnings: string[] = [];
   for (const g of gates) {
     const list = g.path.indexOf('[]');
     const items = list < 0 ? [-1] : (lookup(input, g.path.slice(0, list)) as unknown[] | undefined)?.map((_, i) => i) ?? [];
     for (const i of items) {
-      const path = g.path.map((k) => (k === '[]' ? String(i) : k));
+      const path = at(g.path, i), key = at(g.key, i);
       const parent = lookup(input, path.slice(0, -1));
       if (typeof parent !== 'object' || parent === null || !Object.hasOwn(parent, path.at(-1)!)) continue;
-      const actual = resolved(s, g.key, i);
+      const actual = lookup(root, key);
       if (actual === undefined || g.values.includes(String(actual))) continue;
-      const key = g.key.map((k) => (k === '[]' ? String(i) : k)).join('.');
-      warnings.push(`${path.join('.')} is ignored: it applies with ${key} ${g.values.join(' or ')}, and this run has ${String(actual)}`);
+      warnings.push(`${path.join('.')} is ignored: it applies with ${key.join('.')} ${g.values.join(' or ')}, and this run has ${String(actual)}`);
     }
   }
   return warnings;
-}
-
-function lookup(o: unknown, path: string[]): unknown {
-  for (const k of path) {
-    if (typeof o !== 'object' || o === null) return undefined;
-    o = (o as Record<string, unknown>)[k];
-  }
-  return o;
 }
