@@ -1,5 +1,6 @@
 import type { EmulatorEvents } from './events.ts';
 import { Recovery, type MigrationStatus } from './faults/recovery.ts';
+import { livenessBoundNs } from './faults/liveness.ts';
 import { FaultSchedule } from './faults/schedule.ts';
 import type { Kernel } from './kernel/kernel.ts';
 import { IopfDma } from './devices/iopf.ts';
@@ -52,6 +53,8 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
   resumedAt = NaN;
   /** Liveness breaches seen while running (checkRun reports them). */
   readonly livenessViolations: string[] = [];
+  /** The checker's bound on a vCPU's wait once faults have healed (limits.livenessNs, or derived). */
+  readonly livenessBound: number;
   /** Devices whose DMA faults through the IOMMU at the destination (`pageFaults: iopf`), by device index; null: none. */
   readonly iopf: (IopfDma | null)[] | null;
   foreignFaults = 0;
@@ -87,6 +90,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
     this.ring = new FaultRing({ capacity: s.ring.capacity, vcpus: s.workload.vcpus, blackEye: s.ring.blackEye && !uffd, unbounded: uffd }, k);
     this.stream = new Link(s.link);
     this.backChannel = new Link(s.backChannel);
+    this.livenessBound = livenessBoundNs(s, this.stream, this.backChannel);
     // Arrivals carry the connection epoch they were sent in: after a cut they are stale.
     this.arriveKind = k.register((epoch) => {
       if (epoch === this.recovery.epoch) this.arrived(this.inFlight.shift());
@@ -321,8 +325,8 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
       }
     }
     const blocked = k.now - Math.max(since, healed);
-    if (this.recovery.status === 'postcopy-active' && blocked > this.scenario.limits.livenessNs) {
-      this.livenessViolations.push(`vCPU ${v} blocked ${blocked} ns after faults healed (bound ${this.scenario.limits.livenessNs} ns)`);
+    if (this.recovery.status === 'postcopy-active' && blocked > this.livenessBound) {
+      this.livenessViolations.push(`vCPU ${v} blocked ${blocked} ns after faults healed (bound ${this.livenessBound} ns)`);
     }
   }
 

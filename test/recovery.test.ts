@@ -266,6 +266,19 @@ describe('liveness bound of the checker', () => {
     expect(v[0]).toMatch(/^vCPU 0 blocked \d+ ns after faults healed \(bound 10000000 ns\)$/);
   });
 
+  it('unset, is 60 s beyond the scenario\'s longest legitimate wait, which a 100 s link latency lengthens', () => {
+    const bound = (over: ScenarioInput) => new Emulator(scenario(over)).core.livenessBound;
+    // 4096 pages × (every source, pager and mapper cost, 213,510 ns, and a page and a fault
+    // record on the wire, 36,032 ns) + both links' 10 MiB of buffers at 1 Gbit/s + 4 × 10 µs.
+    expect(bound({})).toBe(60e9 + 4096 * (213_510 + 36_032) + 20 * 2 ** 20 * 8 + 40_000);
+    expect(bound({ link: { latencyNs: 1e11 } }) - bound({})).toBe(4 * (1e11 - 10_000));
+    expect(bound({ limits: { livenessNs: 5 } })).toBe(5);
+    const slow = new Emulator(scenario({ link: { latencyNs: 1e11 } })).run();
+    expect(slow.finished).toBe(true);
+    expect(slow.latency.max).toBeGreaterThan(99e9); // past the fixed 60 s this bound once was
+    expect(checkRun(slow)).toEqual([]);
+  });
+
   it('counts from the heal: a vCPU that waited out a 100 ms cut is within a 50 ms bound', () => {
     const emu = new Emulator(scenario({ limits: { livenessNs: 50_000_000 }, faults: [{ kind: 'link-cut', at: CUT, durationNs: 100_000_000 }] })).run();
     expect(emu.finished).toBe(true);
