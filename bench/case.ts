@@ -74,8 +74,8 @@ const distUrl = (path: string) => JSON.stringify(new URL(`../dist/${path}.js`, i
  * the events of the last.
  */
 function bareRuns(inputExpr: string, runs: number, prefix: string[] = []): { ms: number[]; events: number } {
-  const script = `const { Emulator, presetInput } = await import(${distUrl('index')});
-    const { readScenarioFile } = await import(${distUrl('scenario/load')});
+  // The library as \`import 'postcopy-emu'\` loads it (dist/library.js: the bundle, with its code cache).
+  const script = `const { Emulator, presetInput, readScenarioFile } = await import(${distUrl('library')});
     const { Arena } = await import(${distUrl('memory/arena')});
     const input = ${inputExpr}, arena = new Arena(), ms = [];
     let events = 0;

@@ -3,11 +3,13 @@
  * fresh processes each, beside `node -e ''`. Needs dist/ (`npm run build`).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = `${root}bin/postcopy-emu.mjs`;
+/** What `import 'postcopy-emu'` loads. */
+const packageEntry = new URL((JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { main: string }).main, `file://${root}`).href;
 
 /** Median wall ms of `runs` fresh processes of `args` (node, or another program; `env`: its environment). */
 export function medianMs(args: string[], runs = 5, program = process.execPath, env = process.env): number {
@@ -28,7 +30,7 @@ export function medianMs(args: string[], runs = 5, program = process.execPath, e
 export function startupRows(): { case: string; wallMs: number; targetMs?: number; aboveNodeMs?: number }[] {
   if (!existsSync(`${root}dist/cli-bundle/main.cjs`)) throw new Error('dist/ is missing: run `npm run build` first');
   const node = medianMs(['-e', '']);
-  const row = (name: string, args: string[], targetMs: number) => {
+  const row = (name: string, args: string[], targetMs?: number) => {
     const wallMs = medianMs(args);
     return { case: `startup: ${name}`, wallMs, targetMs, aboveNodeMs: wallMs - node };
   };
@@ -40,5 +42,6 @@ export function startupRows(): { case: string; wallMs: number; targetMs?: number
     ...(certs === undefined ? [] : [{ case: "startup: node -e '' without NODE_EXTRA_CA_CERTS", wallMs: medianMs(['-e', ''], 5, process.execPath, bare) }]),
     row('postcopy-emu presets', [bin, 'presets'], 200),
     row('postcopy-emu run storm-131072', [bin, 'run', 'bench/storm-131072.yaml'], 450),
+    row('import the library', ['--input-type=module', '-e', `await import(${JSON.stringify(packageEntry)})`]),
   ];
 }

@@ -1,11 +1,13 @@
-// Bundles the built CLI (dist/cli/main.js) and the sweep and soak workers with their dependencies
-// into two CommonJS scripts for dist/io/bundle.js to load with V8's code cache (Node 20 caches no
+// Bundles the built CLI (dist/cli/main.js), the sweep and soak workers and the library (dist/index.js)
+// with their dependencies into two CommonJS scripts for dist/io/bundle.js to load with V8's code cache (Node 20 caches no
 // ES modules): main.cjs, what every command loads (commander, the commands' options), and
 // commands.cjs, the modules commands and workers load when they run (zod, the YAML parser, the
 // emulator...). Each is a table of esbuild's chunks, as module functions. It then runs a few
 // commands on them to make each script's code cache (SCRIPT.cache): a command or a worker neither
 // parses nor compiles what those ran, and `presets` reads only main.cjs and its small cache. vega
-// and vega-lite (the report) stay in node_modules.
+// and vega-lite (the report) stay in node_modules. The package's entry, dist/library.js, is written
+// here: the library's exports from the bundle (a plain import of dist/index.js reads ~200 ES
+// modules, zod's locales among them, and compiles them all: 300 ms).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -52,15 +54,18 @@ const externalImport = {
 
 const out = 'dist/cli-bundle';
 const { outputFiles, metafile } = await build({
-  // Entry chunks: main.js, and each worker by its chunk's name (sweep-worker.js).
-  entryPoints: [{ in: 'dist/cli/main.js', out: 'main' }, ...BUNDLED_WORKERS.map((w) => ({ in: `dist/${w}.js`, out: workerChunk(w).slice(0, -3) }))],
+  // Entry chunks: main.js, the library's index.js, and each worker by its chunk's name (sweep-worker.js).
+  entryPoints: [{ in: 'dist/cli/main.js', out: 'main' }, { in: 'dist/index.js', out: 'index' }, ...BUNDLED_WORKERS.map((w) => ({ in: `dist/${w}.js`, out: workerChunk(w).slice(0, -3) }))],
   outdir: out,
   bundle: true,
   splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  minify: true,
+  minifyWhitespace: true,
+  minifySyntax: true,
+  // Names stay readable in stack traces and `.name` (a library user's `err.name`, `constructor.name`).
+  keepNames: true,
   write: false,
   metafile: true,
   external: ['vega', 'vega-lite'],
@@ -83,7 +88,7 @@ visit(`${out}/main.js`);
 // of it, which the loader answers from the table, loading commands.cjs on first need.
 const tables = { 'main.cjs': [], 'commands.cjs': [] };
 for (const file of outputFiles) {
-  const { code } = await transform(file.text, { format: 'cjs', supported: { 'dynamic-import': false }, minify: true, platform: 'node', target: 'node20' });
+  const { code } = await transform(file.text, { format: 'cjs', supported: { 'dynamic-import': false }, minifyWhitespace: true, minifySyntax: true, keepNames: true, platform: 'node', target: 'node20' });
   const name = basename(file.path);
   tables[first.has(`${out}/${name}`) ? 'main.cjs' : 'commands.cjs'].push(
     `${JSON.stringify(name)}: function (exports, require, module, __filename, __dirname, __importMetaUrl, __importExternal) {${code}}`);
@@ -97,13 +102,24 @@ for (const [script, chunks] of Object.entries(tables)) {
   writeFileSync(join(out, script), text);
 }
 
+// The package's entry: what dist/index.js exports, taken from the bundle's index.js chunk.
+const names = metafile.outputs[`${out}/index.js`].exports;
+if (names.length < 40) throw new Error(`the library chunk exports only ${names.length} names`);
+writeFileSync('dist/library.js', [
+  '// The library (dist/index.js, typed by dist/index.d.ts) from the package\'s bundle: made by scripts/bundle-cli.mjs.',
+  "import { loadBundle } from './io/bundle.js';",
+  `export const { ${names.join(', ')} } = loadBundle().require('index.js');`,
+  '',
+].join('\n'));
+
 /**
  * The training: the commands whose start-up matters (listing, printing and running scenarios,
  * the storm's ring-bound demand paging among them) and what the workers run (a soak in-process;
  * a sweep's run is a `run`), their output dropped.
  */
-const { loadCli } = await import('../dist/cli/bundle.js');
-const { main, scripts } = loadCli();
+const { loadBundle } = await import('../dist/io/bundle.js');
+const bundle = loadBundle();
+const { main } = bundle.require('main.js');
 const dir = mkdtempSync(join(tmpdir(), 'postcopy-emu-train-'));
 try {
   const scenario = join(dir, 'storm.yaml');
@@ -124,4 +140,7 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-for (const [file, script] of scripts) writeFileSync(`${file}.cache`, script.createCachedData());
+// A library user's first steps: the import, a small run, its report.
+const lib = bundle.require('index.js');
+lib.buildReport(new lib.Emulator({ memory: { pages: 1024 }, workload: { kind: 'sequential', vcpus: 1 } }).run());
+for (const [file, script] of bundle.scripts) writeFileSync(`${file}.cache`, script.createCachedData());
