@@ -301,7 +301,12 @@ export class Devices {
     return t;
   }
 
-  /** Stop-and-copy: each device's stop-copy data read in chunks and sent, then STOP. Returns when the thread is done. */
+  /**
+   * Stop-and-copy: each device's stop-copy data read in chunks and sent. Returns when the thread
+   * is done; each device goes STOP_COPY → STOP after that, at cleanup (`vfio_save_cleanup`, QEMU
+   * 8.1+: "after migration has completed, so it won't increase downtime"; on a ConnectX-7 the arc
+   * was up to 6 % of the downtime before the move).
+   */
   stopCopy(now: number, wire: DeviceWire): number {
     let t = now;
     for (const d of this.list) {
@@ -315,9 +320,10 @@ export class Devices {
         d.reads++;
         this.arrive(d, wire(t, n), n, left === 0 ? Chunk.LAST : Chunk.STOP_COPY);
       } while (left > 0);
-      t += d.src.request(S.STOP, t);
     }
     this.stopCopyThreadNs = t - now;
+    let cleanup = t;
+    for (const d of this.list) if (d.migrates) cleanup += d.src.request(S.STOP, cleanup);
     return t;
   }
 

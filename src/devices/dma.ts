@@ -200,7 +200,7 @@ export class DmaWriter {
     // none: nothing tracks the device, so every page it can reach is "perpetually dirty" (§4).
     if (t === 'none') this.reportRegion(log);
     else if (t === 'unmap') this.flush(now, log);
-    // iommu: test-and-clear the dirty bit of every mapped page's IOMMU PTE (seed 003, VT-d bit 6).
+    // iommu: test-and-clear the dirty bit of every mapped page's IOMMU PTE (seed 003; VT-d second-stage bit 9).
     else if (t === 'iommu') this.reportDirty(log);
     // device-log: DMA_LOGGING_REPORT, read-and-clear per tracked range; an error = "all dirty" (§4).
     else if (this.spec.logFails) this.reportRegion(log);

@@ -6,13 +6,15 @@ import { int, list, ns, range, REQUIRED, section } from './fields.ts';
 
 const ARC = 'estimate: one VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE arc of a NIC VF\'s variant driver (a firmware command)';
 const KIND_DEFAULT = 'unset: the kind\'s default';
+/** What real variant drivers report; no source gives 1 MiB, the default. */
+const STATE_SIZES = 'real VF states: 176 B (HiSilicon acc, `struct acc_vf_data`), 4 KiB (Intel QAT GEN4, `ADF_GEN4_VF_MSTATE_SIZE`), at most 64 KiB (AMD pds, `PDS_LM_DEVICE_STATE_LENGTH`), ~100 MiB (mlx5 ConnectX-7: 400 MiB for 4 VFs, qemu-devel 2024; QEMU: mlx5 states are "on the order of 100s of MB"). Set the device\'s own';
 
 /** The ns cost of each group of FSM arcs (src/devices/fsm.ts, arcCost). */
 const arcNs = section({
   preCopy: ns.default(100_000).meta({ unit: 'ns', source: `${ARC}: RUNNING→PRE_COPY, starts dirty tracking and opens the data fd` }),
-  quiesce: ns.default(1_000_000).meta({ unit: 'ns', source: `${ARC}: RUNNING→RUNNING_P2P and PRE_COPY→PRE_COPY_P2P stop outgoing DMA and wait for what is in flight` }),
+  quiesce: ns.default(1_000_000).meta({ unit: 'ns', source: `${ARC}: RUNNING→RUNNING_P2P and PRE_COPY→PRE_COPY_P2P stop outgoing DMA and wait for what is in flight. AMD pds polls its suspend every 1 ms (\`SUSPEND_CHECK_INTERVAL_MS\`): an arc not done at the first poll takes ≥ 1 ms` }),
   stop: ns.default(5_000_000).meta({ unit: 'ns', source: `${ARC}: RUNNING_P2P→STOP and PRE_COPY_P2P→STOP_COPY; stopping a real NIC is not free (free for virtio-vf)` }),
-  stopCopyEnd: ns.default(100_000).meta({ unit: 'ns', source: `${ARC}: STOP_COPY→STOP closes the data fd` }),
+  stopCopyEnd: ns.default(100_000).meta({ unit: 'ns', source: `${ARC}: STOP_COPY→STOP closes the data fd and frees the device\'s resources. At cleanup, after the migration completed (QEMU \`vfio_save_cleanup\`, 8.1+), so in no downtime: on a ConnectX-7 it was up to 6 % of the downtime before (qemu-devel, vfio/migration P2P series v3, 2023)` }),
   resuming: ns.default(1_000_000).meta({ unit: 'ns', source: `${ARC}: STOP→RESUMING prepares the device to take a state` }),
   resume: ns.default(1_000_000).meta({
     unit: 'ns',
@@ -52,9 +54,9 @@ const device = z.object({
     source: 'a VF with a vendor variant driver (mlx5-style: partial contexts). `virtio-vf`: vfio-virtio (seed 000): virtio has only RUNNING and STOPPED, so the P2P arcs from and to STOP are free, and no partial contexts',
   }),
   preCopy: z.boolean().default(true).meta({ source: 'the device reports VFIO_MIGRATION_PRE_COPY and QEMU uses it; false is seed 000\'s "precopy off": no warm-up' }),
-  initialBytes: int(0, 2 ** 50).default(1_048_576).meta({ unit: 'bytes', source: 'estimate: the precopy info\'s `initial_bytes` (VFIO_MIG_GET_PRECOPY_INFO)' }),
+  initialBytes: int(0, 2 ** 50).default(1_048_576).meta({ unit: 'bytes', source: `estimate: the precopy info\'s \`initial_bytes\` (VFIO_MIG_GET_PRECOPY_INFO); ${STATE_SIZES}` }),
   dirtyBytesPerSec: z.number().min(0).max(1e12).default(0).meta({ unit: 'bytes/s', source: 'none: the state does not change while the device runs (precopy info\'s `dirty_bytes` grows at this rate)' }),
-  stopCopyBytes: int(0, 2 ** 50).default(1_048_576).meta({ unit: 'bytes', source: 'estimate: VFIO_DEVICE_FEATURE_MIG_DATA_SIZE\'s `stop_copy_length`' }),
+  stopCopyBytes: int(0, 2 ** 50).default(1_048_576).meta({ unit: 'bytes', source: `estimate: VFIO_DEVICE_FEATURE_MIG_DATA_SIZE\'s \`stop_copy_length\`; ${STATE_SIZES}` }),
   partialContexts: z.boolean().optional().meta({
     source: `${KIND_DEFAULT} vf true, virtio-vf false. false: every PRE_COPY read returns the whole context (stopCopyBytes) again`,
   }),
@@ -84,7 +86,7 @@ const device = z.object({
   pageFaults: z.enum(['none', 'iopf']).default('none').meta({
     source: 'the device cannot fault (QEMU refuses postcopy with a VFIO device); `iopf`: IOMMU page faults (PCIe ATS/PRI) wait for the page like a vCPU',
   }),
-  priCredits: int(1, 4096).default(32).meta({ unit: 'requests', when: 'pageFaults: iopf', source: 'estimate: the PRI capability\'s outstanding page-request allocation' }),
+  priCredits: int(1, 4096).default(32).meta({ unit: 'requests', when: 'pageFaults: iopf', source: 'the PRI capability\'s outstanding page-request allocation, which the host\'s IOMMU driver writes: Linux\'s AMD driver asks for 32 (`pci_enable_pri(pdev, 32)`, "hardcode number of outstanding requests"); Intel VT-d asks for 2048 (`PRQ_DEPTH`), 32 before 2023. A VF shares its PF\'s' }),
   dma: dma.optional().meta({ source: 'unset: the device does no DMA' }),
 }).strict();
 
