@@ -46,7 +46,10 @@ const enum Job {
 
 /**
  * The destination pager: the RFC's single-threaded loop. It handles incoming stream records
- * first, then drains the ring; one FAULT record per drain carries the newly requested pfns.
+ * first and drains the ring only when none is waiting: in `postcopy_restore` an iteration that
+ * loaded a record skips the ring (`rc && pfds[0].revents & POLLIN`, rc just set to 0 by the
+ * load), so a pager slower than the wire leaves faults on the ring until the backlog is gone.
+ * One FAULT record per drain carries the newly requested pfns.
  * A loaded page answers every request waiting on it; responses are notified once per record.
  * With `pager.faultThread` (QEMU) a second thread takes the faults instead and requests each
  * at once (`postcopy_ram_fault_thread`), while this loop only loads.
