@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
 import { checkRun } from '../src/check/invariants.ts';
 import { Emulator } from '../src/emulator.ts';
+import { buildReport } from '../src/metrics/report.ts';
+import { applySets, readScenarioFile } from '../src/scenario/load.ts';
 import { FaultRing, RequestKind } from '../src/ring/ring.ts';
 
 describe('the qemu policy: userfaultfd semantics', () => {
@@ -47,5 +50,18 @@ describe('the qemu policy: userfaultfd semantics', () => {
     expect(qemu.warnings).toEqual([]);
     expect(qemu.source.pagesDemanded).toBe(xen.source.pagesDemanded);
     expect(qemu.kernel.now).toBe(xen.kernel.now);
+  });
+});
+
+describe('examples/qemu-1g-seq256.yaml (issue 11, docs/policies.md)', () => {
+  it('gives the documented 10 Gbit/s row: 22 window waits of ~81 ms, 2442.913 ms in all', () => {
+    const input = applySets(readScenarioFile(fileURLToPath(new URL('../examples/qemu-1g-seq256.yaml', import.meta.url))),
+      ['link.rateMbps=10000', 'backChannel.rateMbps=10000', 'source.maxPostcopyBandwidth=125000000']);
+    const emu = new Emulator(input).run();
+    const r = buildReport(emu);
+    expect(emu.latency.count).toBe(22);
+    expect(Math.round(emu.latency.percentiles([50])[0]! / 1e5) / 10).toBe(81.4);
+    expect(r['total-time']).toBe(2442.913);
+    expect(checkRun(emu)).toEqual([]);
   });
 });
