@@ -1,13 +1,14 @@
-// Bundles the built CLI (dist/cli/main.js), the sweep and soak workers and the library (dist/index.js)
-// with their dependencies into two CommonJS scripts for dist/io/bundle.js to load with V8's code cache (Node 20 caches no
-// ES modules): main.cjs, what every command loads (commander, the commands' options), and
-// commands.cjs, the modules commands and workers load when they run (zod, the YAML parser, the
-// emulator...). Each is a table of esbuild's chunks, as module functions. It then runs a few
-// commands on them to make each script's code cache (SCRIPT.cache): a command or a worker neither
+// Bundles the built code with its dependencies into CommonJS scripts for dist/io/bundle.js to load
+// with V8's code cache (Node 20 caches no ES modules), each a table of esbuild's chunks as module
+// functions. The CLI and the sweep and soak workers (dist/cli-bundle/, minified): main.cjs, what
+// every command loads (commander, the commands' options), and commands.cjs, what commands and
+// workers load when they run (zod, the YAML parser, the emulator...). The library
+// (dist/library-bundle/index.cjs, names kept) and the package's entry that exports it,
+// dist/library.js: a plain import of dist/index.js reads ~200 ES modules, zod's locales among
+// them, and compiles them all (225 ms). It then runs a few commands and a library run on them to
+// make each script's code cache (SCRIPT.cache): a command, a worker or a library user neither
 // parses nor compiles what those ran, and `presets` reads only main.cjs and its small cache. vega
-// and vega-lite (the report) stay in node_modules. The package's entry, dist/library.js, is written
-// here: the library's exports from the bundle (a plain import of dist/index.js reads ~200 ES
-// modules, zod's locales among them, and compiles them all: 300 ms).
+// and vega-lite (the report) stay in node_modules.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -52,63 +53,76 @@ const externalImport = {
   },
 };
 
-const out = 'dist/cli-bundle';
-const { outputFiles, metafile } = await build({
-  // Entry chunks: main.js, the library's index.js, and each worker by its chunk's name (sweep-worker.js).
-  entryPoints: [{ in: 'dist/cli/main.js', out: 'main' }, { in: 'dist/index.js', out: 'index' }, ...BUNDLED_WORKERS.map((w) => ({ in: `dist/${w}.js`, out: workerChunk(w).slice(0, -3) }))],
-  outdir: out,
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  minifyWhitespace: true,
-  minifySyntax: true,
-  // Names stay readable in stack traces and `.name` (a library user's `err.name`, `constructor.name`).
-  keepNames: true,
-  write: false,
-  metafile: true,
-  external: ['vega', 'vega-lite'],
-  // The loader passes in the URL of the scripts (they sit where the chunks would).
-  define: { 'import.meta.url': '__importMetaUrl' },
-  plugins: [noZodLocales, lazyChildProcess, externalImport],
-  logLevel: 'warning',
-});
+/**
+ * Bundles `entryPoints` into `out` as scripts of CommonJS module functions, one table of esbuild's
+ * chunks per script (`scriptOf` names each chunk's); returns esbuild's metafile.
+ */
+async function bundle(out, entryPoints, minify, scriptOf) {
+  // Minified: the CLI and its workers start faster. Not: the library's names stay readable in
+  // its users' stack traces, and keepNames keeps `.name` where esbuild renames (`ScenarioError.name`).
+  const shape = minify ? { minify: true } : { minifyWhitespace: true, minifySyntax: true, keepNames: true };
+  const { outputFiles, metafile } = await build({
+    entryPoints,
+    outdir: out,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    ...shape,
+    write: false,
+    metafile: true,
+    external: ['vega', 'vega-lite'],
+    // The loader passes in the URL of the scripts (they sit where the chunks would).
+    define: { 'import.meta.url': '__importMetaUrl' },
+    plugins: [noZodLocales, lazyChildProcess, externalImport],
+    logLevel: 'warning',
+  });
+  // Each chunk as a CommonJS module function; its `import()` of another chunk becomes a require()
+  // of it, which the loader answers from the table, loading the next script on first need.
+  const tables = {};
+  for (const file of outputFiles) {
+    const { code } = await transform(file.text, { format: 'cjs', supported: { 'dynamic-import': false }, ...shape, platform: 'node', target: 'node20' });
+    const name = basename(file.path);
+    (tables[scriptOf(`${out}/${name}`, metafile)] ??= []).push(
+      `${JSON.stringify(name)}: function (exports, require, module, __filename, __dirname, __importMetaUrl, __importExternal) {${code}}`);
+  }
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  for (const [script, chunks] of Object.entries(tables)) {
+    const text = `({${chunks.join(',\n')}})`;
+    // dist/io/bundle.js reads the scripts as latin1 (a one-byte string, no UTF-8 decoding).
+    if (/[^\x00-\x7f]/.test(text)) throw new Error(`${out}/${script} is not ASCII: escape the non-ASCII characters in its sources`);
+    writeFileSync(join(out, script), text);
+  }
+  return metafile;
+}
 
-/** The chunks main.js imports statically: what every command loads. */
-const first = new Set();
-const visit = (path) => {
-  if (first.has(path)) return;
-  first.add(path);
-  for (const i of metafile.outputs[path].imports) if (i.kind === 'import-statement' && !i.external) visit(i.path);
+/** The chunks main.js imports statically (what every command loads) go in main.cjs, the rest in commands.cjs. */
+let first = null;
+const cliScript = (path, metafile) => {
+  if (first === null) {
+    first = new Set();
+    const visit = (p) => {
+      if (first.has(p)) return;
+      first.add(p);
+      for (const i of metafile.outputs[p].imports) if (i.kind === 'import-statement' && !i.external) visit(i.path);
+    };
+    visit('dist/cli-bundle/main.js');
+  }
+  return first.has(path) ? 'main.cjs' : 'commands.cjs';
 };
-visit(`${out}/main.js`);
+// Entry chunks: main.js, and each worker by its chunk's name (sweep-worker.js).
+await bundle('dist/cli-bundle', [{ in: 'dist/cli/main.js', out: 'main' }, ...BUNDLED_WORKERS.map((w) => ({ in: `dist/${w}.js`, out: workerChunk(w).slice(0, -3) }))], true, cliScript);
+const library = await bundle('dist/library-bundle', [{ in: 'dist/index.js', out: 'index' }], false, () => 'index.cjs');
 
-// Each chunk as a CommonJS module function; its `import()` of another chunk becomes a require()
-// of it, which the loader answers from the table, loading commands.cjs on first need.
-const tables = { 'main.cjs': [], 'commands.cjs': [] };
-for (const file of outputFiles) {
-  const { code } = await transform(file.text, { format: 'cjs', supported: { 'dynamic-import': false }, minifyWhitespace: true, minifySyntax: true, keepNames: true, platform: 'node', target: 'node20' });
-  const name = basename(file.path);
-  tables[first.has(`${out}/${name}`) ? 'main.cjs' : 'commands.cjs'].push(
-    `${JSON.stringify(name)}: function (exports, require, module, __filename, __dirname, __importMetaUrl, __importExternal) {${code}}`);
-}
-rmSync(out, { recursive: true, force: true });
-mkdirSync(out, { recursive: true });
-for (const [script, chunks] of Object.entries(tables)) {
-  const text = `({${chunks.join(',\n')}})`;
-  // dist/io/bundle.js reads the scripts as latin1 (a one-byte string, no UTF-8 decoding).
-  if (/[^\x00-\x7f]/.test(text)) throw new Error(`${out}/${script} is not ASCII: escape the non-ASCII characters in its sources`);
-  writeFileSync(join(out, script), text);
-}
-
-// The package's entry: what dist/index.js exports, taken from the bundle's index.js chunk.
-const names = metafile.outputs[`${out}/index.js`].exports;
+// The package's entry: what dist/index.js exports, taken from the library bundle's index.js chunk.
+const names = library.outputs['dist/library-bundle/index.js'].exports;
 if (names.length < 40) throw new Error(`the library chunk exports only ${names.length} names`);
 writeFileSync('dist/library.js', [
   '// The library (dist/index.js, typed by dist/index.d.ts) from the package\'s bundle: made by scripts/bundle-cli.mjs.',
   "import { loadBundle } from './io/bundle.js';",
-  `export const { ${names.join(', ')} } = loadBundle().require('index.js');`,
+  `export const { ${names.join(', ')} } = loadBundle('library').require('index.js');`,
   '',
 ].join('\n'));
 
@@ -118,8 +132,8 @@ writeFileSync('dist/library.js', [
  * a sweep's run is a `run`), their output dropped.
  */
 const { loadBundle } = await import('../dist/io/bundle.js');
-const bundle = loadBundle();
-const { main } = bundle.require('main.js');
+const cli = loadBundle(), libraryBundle = loadBundle('library');
+const { main } = cli.require('main.js'), lib = libraryBundle.require('index.js');
 const dir = mkdtempSync(join(tmpdir(), 'postcopy-emu-train-'));
 try {
   const scenario = join(dir, 'storm.yaml');
@@ -137,10 +151,9 @@ try {
     const code = await main(['node', 'postcopy-emu', '--quiet', ...args], () => {});
     if (code !== 0) throw new Error(`training: postcopy-emu ${args.join(' ')} exited with ${code}`);
   }
+  // A library user's first steps: the import, the storm read and run, its report.
+  lib.buildReport(new lib.Emulator(lib.readScenarioFile(scenario)).run());
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-// A library user's first steps: the import, a small run, its report.
-const lib = bundle.require('index.js');
-lib.buildReport(new lib.Emulator({ memory: { pages: 1024 }, workload: { kind: 'sequential', vcpus: 1 } }).run());
-for (const [file, script] of bundle.scripts) writeFileSync(`${file}.cache`, script.createCachedData());
+for (const [file, script] of [...cli.scripts, ...libraryBundle.scripts]) writeFileSync(`${file}.cache`, script.createCachedData());

@@ -35,6 +35,7 @@ describe('the packed tarball', () => {
   it('holds the built JS, its types, README, LICENSE, docs and the shipped traces only', () => {
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/index.d.ts');
+    expect(files).toContain('dist/library.js');
     expect(files).toContain('dist/cli/main.js');
     expect(files).toContain('dist/cli/bundle.js');
     expect(files).toContain('bin/postcopy-emu.mjs');
@@ -46,6 +47,7 @@ describe('the packed tarball', () => {
     expect(stray).toEqual([]);
     expect(files.filter((f) => f.startsWith('dist/') && !/\.(js|d\.ts|js\.map)$/.test(f)).sort()).toEqual([
       'dist/cli-bundle/commands.cjs', 'dist/cli-bundle/commands.cjs.cache', 'dist/cli-bundle/main.cjs', 'dist/cli-bundle/main.cjs.cache',
+      'dist/library-bundle/index.cjs', 'dist/library-bundle/index.cjs.cache',
     ]);
   });
 

@@ -1,10 +1,11 @@
 /**
- * Loads the package's bundle (dist/cli-bundle/, made by scripts/bundle-cli.mjs) with V8's code
+ * Loads one of the package's bundles (dist/cli-bundle/ or dist/library-bundle/, made by
+ * scripts/bundle-cli.mjs) with V8's code
  * cache beside each script: the bytecode of what the build's training ran, so neither a command
  * nor a worker thread parses the bundle or compiles its functions again (~40 ms of a `run`, half
  * of a sweep worker's start). Node 20 caches no ES modules, so the scripts are tables of CommonJS
  * module functions run through vm.Script: main.cjs (what every command loads) and commands.cjs
- * (the modules commands and worker threads load when they run).
+ * (the modules commands and worker threads load when they run); the library's index.cjs.
  */
 import { createRequire } from 'node:module';
 import type * as Fs from 'node:fs';
@@ -19,9 +20,15 @@ const { join } = require('node:path') as typeof Path;
 const { Script } = require('node:vm') as typeof Vm;
 const { fileURLToPath, pathToFileURL } = require('node:url') as typeof Url;
 
-const DIR = fileURLToPath(new URL('../cli-bundle/', import.meta.url));
-/** The scripts in the order they are loaded: a chunk the ones loaded so far lack is in the next. */
-const SCRIPTS = ['main.cjs', 'commands.cjs'];
+/**
+ * The two bundles, each a folder of scripts in the order they are loaded (a chunk the ones loaded
+ * so far lack is in the next): the CLI and its workers, minified for start-up, and the library,
+ * whose classes and functions keep their names for its users' stack traces and `err.name`.
+ */
+const BUNDLES = {
+  cli: { dir: fileURLToPath(new URL('../cli-bundle/', import.meta.url)), scripts: ['main.cjs', 'commands.cjs'] },
+  library: { dir: fileURLToPath(new URL('../library-bundle/', import.meta.url)), scripts: ['index.cjs'] },
+} as const;
 
 /** The worker modules (by path under src/) that the bundle holds, each as an entry chunk. */
 export const BUNDLED_WORKERS = ['sweep/worker', 'check/soak-worker'] as const;
@@ -47,12 +54,13 @@ export interface Bundle {
  * build makes their code caches from `scripts`). A missing cache, or one V8 rejects (another node
  * or V8 flags), only means compiling from source.
  */
-export function loadBundle(): Bundle {
+export function loadBundle(which: keyof typeof BUNDLES = 'cli'): Bundle {
+  const { dir, scripts: files } = BUNDLES[which];
   const scripts = new Map<string, Vm.Script>();
   const factories = new Map<string, Factory>();
   const modules = new Map<string, Module>();
-  const nodeRequire = createRequire(join(DIR, 'main.cjs'));
-  const importMetaUrl = pathToFileURL(join(DIR, 'main.cjs')).href;
+  const nodeRequire = createRequire(join(dir, files[0]));
+  const importMetaUrl = pathToFileURL(join(dir, files[0])).href;
 
   const load = (file: string) => {
     let cachedData: Buffer | undefined;
@@ -73,11 +81,11 @@ export function loadBundle(): Bundle {
     const name = id.slice(2);
     let module = modules.get(name);
     if (!module) {
-      for (let i = scripts.size; !factories.has(name) && i < SCRIPTS.length; i++) load(join(DIR, SCRIPTS[i]!));
+      for (let i = scripts.size; !factories.has(name) && i < files.length; i++) load(join(dir, files[i]!));
       module = { exports: {} };
       modules.set(name, module);
       // The import() a vm.Script lacks, for vega (src/io/external.ts).
-      factories.get(name)!(module.exports, requireAny, module, join(DIR, name), DIR, importMetaUrl, (specifier) => import(specifier));
+      factories.get(name)!(module.exports, requireAny, module, join(dir, name), dir, importMetaUrl, (specifier) => import(specifier));
     }
     return module.exports;
   };

@@ -137,7 +137,7 @@ export class Source {
   receive(record: BackRecord): void {
     this.inbox[this.inboxLength++] = record;
     if (this.preempt) {
-      // QEMU's return-path thread takes the request at once and the preempt thread sends it.
+      // QEMU 8.0+'s return-path thread takes the request and sends its pages itself (`ram_save_host_page_urgent`).
       this.readBackChannel();
       this.servePreempt();
     }
