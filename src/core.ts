@@ -129,6 +129,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
     this.mapper = new Mapper(k, this.memory, this.ring, s, new Rng(s.seed, 'mapper'), this);
     const iopf = s.devices.map((d, i) => (d.pageFaults === 'iopf' && d.dma ? new IopfDma(k, this.memory, {
       request: (g) => (this.memory.unasked.has(g) ? this.foreignFault(g, 1) : -2),
+      placeDue: () => this.pager.placeDue(),
     }, d.dma, d.priCredits, new Rng(s.seed, `iopf-${i}`)) : null));
     this.iopf = iopf.some((d) => d !== null) ? iopf : null;
     this.vcpus = new Vcpus(k, this.memory, this.ring, s, this, alloc);
@@ -192,6 +193,11 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
   /** MapperHost: every mapping succeeded. */
   mapped(): void {
     this.guestResumed();
+  }
+
+  /** VcpuHost and the DMA's page faults: what the pager has placed by now is present. */
+  placeDue(): void {
+    this.pager.placeDue();
   }
 
   /** VcpuHost: vCPU `v` faulted on `g`. */

@@ -114,8 +114,10 @@ describe('postcopy rate limit (source.maxPostcopyBandwidth, migration_rate_limit
     // COMPLETE read after a window's sleep still ends the run (not the guest running on to the horizon).
     expect(emu.finished).toBe(true);
     expect(emu.kernel.now).toBeLessThan(5e9);
-    const [p50, max] = emu.latency.percentiles([50, 100]);
-    expect(p50).toBeGreaterThan(50e6);
-    expect(max).toBeLessThan(100e6);
+    // Seven waits for a next window (~97 ms: the 64–131 ms bucket); the other faults are on
+    // pages being placed, which the guest catches up with (pager.wakeAt page), all under 1 ms.
+    expect(emu.latency.buckets[16]).toBe(7);
+    expect(emu.latency.count - 7).toBe(emu.latency.buckets.slice(0, 10).reduce((a, b) => a + b, 0));
+    expect(emu.latency.max).toBeLessThan(100e6);
   });
 });

@@ -10,6 +10,8 @@ const TICK_NS = 1_000_000;
 export interface IopfHost {
   /** Asks for page g: a ring id, −1 when the ring is full (EBUSY), −2 when g is already on its way. */
   request(g: number): number;
+  /** Pages the pager has placed by now become present (a record placed page by page). */
+  placeDue(): void;
 }
 
 /**
@@ -93,6 +95,7 @@ export class IopfDma {
 
   /** Applies the writes due since the last look, up to a missing page. */
   private run(): void {
+    this.host.placeDue();
     const now = this.kernel.now, mem = this.memory;
     if (this.parkedOn >= 0) return this.ask(this.parkedOn);
     const bytes = this.carry + ((now - this.last) * this.spec.bytesPerSec) / 1e9;

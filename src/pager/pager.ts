@@ -4,11 +4,11 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
 import { FaultRing, RequestKind } from '../ring/ring.ts';
-import { faultThreadOf, type Scenario } from '../scenario/schema.ts';
+import { faultThreadOf, wakeAtOf, type Scenario } from '../scenario/schema.ts';
 import { RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
 import { PfnSlab } from '../stream/slab.ts';
 import { HostPages } from './host-pages.ts';
-import { Placement } from './placement.ts';
+import { Placement, PlacementFront } from './placement.ts';
 import { receivedMap } from './received-map.ts';
 import { Waiters, type WaitTarget } from './waiters.ts';
 
@@ -87,6 +87,10 @@ export class Pager implements WaitTarget {
   private faultBusy = false;
   private faultWriting = false;
   private readonly faultKind: number;
+  /** pager.wakeAt page (4 KiB host pages): a record's pages become present one by one. */
+  private readonly pageWise: boolean;
+  private readonly placeDueKind: number;
+  private readonly front = new PlacementFront();
   completeSent = false;
   /** Stats. */
   pagesLoaded = 0;
@@ -122,6 +126,8 @@ export class Pager implements WaitTarget {
     this.notifyKind = kernel.register(() => this.consumeResponses());
     this.faultThread = faultThreadOf(scenario);
     this.faultKind = kernel.register(() => this.faultStep());
+    this.pageWise = wakeAtOf(scenario) === 'page' && this.hostPages === null;
+    this.placeDueKind = kernel.register(() => this.placeDue());
   }
 
   /** A stream record arrived from the source. */
@@ -166,6 +172,7 @@ export class Pager implements WaitTarget {
       this.job = Job.RECORD;
       this.host.consumed(rec);
       cost = this.recordCost(rec);
+      if (this.pageWise && rec.type === RecordType.POSTCOPY_PAGE_DATA) this.startPageWise(rec, cost);
     } else if (!this.faultThread && this.ring.queued > 0) {
       this.job = Job.DRAIN;
       cost = this.drain() * p.drainPerRequestNs;
@@ -233,9 +240,11 @@ export class Pager implements WaitTarget {
       this.host.transition();
     } else if (rec.type === RecordType.POSTCOPY_PAGE_DATA) {
       const pfns = rec.pfns!, huge = this.hostPages;
+      // Page-wise, the first pages are in already.
+      const skip = this.front.end();
       // A background scan's record is one run: placed without looking at each pfn.
-      if (huge === null && rec.run) this.placeRun(pfns[rec.at]!, pfns[rec.at]! + rec.count);
-      else for (let i = rec.at, end = i + rec.count; i < end; i++) {
+      if (huge === null && rec.run) this.placeRun(pfns[rec.at]! + skip, pfns[rec.at]! + rec.count);
+      else for (let i = rec.at + skip, end = rec.at + rec.count; i < end; i++) {
         const g = pfns[i]!;
         if (huge === null) {
           // Consecutive pfns (a background scan's) are placed as one run.
@@ -253,6 +262,37 @@ export class Pager implements WaitTarget {
       this.host.pfnsRead(rec);
     }
     this.maybeComplete();
+  }
+
+  /**
+   * pager.wakeAt page: each page of the record is present when the listen thread reaches it
+   * (PlacementFront), applied when someone looks (placeDue): a vCPU's slice, a fault being read,
+   * the received map; a page someone waits for gets an event at its time.
+   */
+  private startPageWise(rec: StreamRecord, cost: number): void {
+    const front = this.front;
+    front.begin(this.kernel.now, cost, rec.count);
+    if (this.waiters.live === 0) return;
+    const pfns = rec.pfns!;
+    for (let i = 0; i < rec.count - 1; i++) if (this.waiters.waitedOn(pfns[rec.at + i]!)) this.kernel.at(front.timeOf(i), this.placeDueKind);
+  }
+
+  /** Places the pages of the record in progress that the thread has reached by now (page-wise). */
+  placeDue(): void {
+    const front = this.front;
+    if (this.kernel.now < front.nextAt) return;
+    const rec = this.record!, pfns = rec.pfns!, to = front.dueBy(this.kernel.now);
+    for (let i = front.placed; i < to; i++) this.place(pfns[rec.at + i]!);
+    front.advance(to);
+    this.flushResponses();
+  }
+
+  /** A one-page wait booked on gfn while the record in progress holds it: an event at its time (page-wise). */
+  private wakeWhenPlaced(gfn: number): void {
+    const rec = this.record!, pfns = rec.pfns!, front = this.front;
+    for (let i = front.placed; i < rec.count - 1; i++) {
+      if (pfns[rec.at + i] === gfn) return void this.kernel.at(front.timeOf(i), this.placeDueKind);
+    }
   }
 
   /** Makes a page accessible and answers whoever waits for it. */
@@ -318,6 +358,7 @@ export class Pager implements WaitTarget {
    * receivedmap, not pages already requested).
    */
   private book(id: number, again: boolean): void {
+    this.placeDue();
     const ring = this.ring, mem = this.memory;
     const kind = ring.kindOf(id), gfn = ring.gfnOf(id);
     if (id >= this.remaining.length) this.widenRemaining();
@@ -338,7 +379,10 @@ export class Pager implements WaitTarget {
     const waits = kind === RequestKind.RANGE ? mem.pendingIn(gfn, end) : mem.isSettled(gfn) ? 0 : 1;
     if (waits > 0) {
       if (kind === RequestKind.RANGE) this.waiters.addRange(gfn, end, id, waits);
-      else this.waiters.add(gfn, id);
+      else {
+        this.waiters.add(gfn, id);
+        if (this.front.nextAt !== Infinity) this.wakeWhenPlaced(gfn);
+      }
     }
     this.remaining[id] = waits;
     // ...and goes to the source if it holds a page not requested before (or `again`, any it waits on).
@@ -406,6 +450,7 @@ export class Pager implements WaitTarget {
 
   /** Recovery's RECV_BITMAP (received-map.ts). */
   receivedMap(): Uint8Array {
+    this.placeDue();
     return receivedMap(this.memory, this.hostPages, this.record, [this.inbox, this.preemptInbox]);
   }
 

@@ -39,3 +39,50 @@ export class Placement {
     return read + huge.completedBy(rec.pfns!, rec.at, rec.count) * perHostPage;
   }
 }
+
+/**
+ * pager.wakeAt page: where QEMU's listen thread is in the record it places page by page
+ * (`ram_load_postcopy`, one UFFDIO_COPY a page). Page i of n lands at its share of the
+ * record's cost, pages in order; the last one with the record.
+ */
+export class PlacementFront {
+  private start = 0;
+  private cost = 0;
+  private count = 0;
+  /** The record's pages placed so far. */
+  placed = 0;
+  /** When its next page lands (Infinity: no record in progress). */
+  nextAt = Infinity;
+
+  begin(now: number, cost: number, count: number): void {
+    this.start = now;
+    this.cost = cost;
+    this.count = count;
+    this.advance(0);
+  }
+
+  /** When page i of the record lands. */
+  timeOf(i: number): number {
+    return this.start + Math.ceil((this.cost * (i + 1)) / this.count);
+  }
+
+  /** How many of the record's pages (all but the last) have landed by `now`. */
+  dueBy(now: number): number {
+    let i = this.placed;
+    while (i < this.count - 1 && this.timeOf(i) <= now) i++;
+    return i;
+  }
+
+  advance(placed: number): void {
+    this.placed = placed;
+    this.nextAt = placed < this.count - 1 ? this.timeOf(placed) : Infinity;
+  }
+
+  /** The record is done: returns how many of its pages were placed before. */
+  end(): number {
+    const placed = this.placed;
+    this.placed = 0;
+    this.nextAt = Infinity;
+    return placed;
+  }
+}

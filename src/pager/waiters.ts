@@ -98,6 +98,11 @@ export class Waiters {
     this.live += pages;
   }
 
+  /** Whether a one-page wait is booked on gfn (range waits are not looked at). */
+  waitedOn(gfn: number): boolean {
+    return ((this.waited[gfn >>> 5]! >>> (gfn & 31)) & 1) === 1;
+  }
+
   /** Tells `to` of every request waiting on gfn and forgets them. */
   release(gfn: number, to: WaitTarget): void {
     if (this.live === 0) return;

@@ -189,6 +189,9 @@ export const scenarioSchema = z.object({
       unit: 'ns', when: 'placement: uffd',
       source: 'one `read()` filling QEMUFile\'s 32 KiB buffer (`IO_BUF_SIZE`), ceil(record bytes / 32 KiB) per record: a loopback TCP read of 4 KiB already queued less its copy, 7.9 µs, median on the project\'s machine (`postcopy-emu live --calibrate`, examples/host-local.yaml; 5.9–7.9 µs across runs); the copy is `recvPerPageNs`',
     }),
+    wakeAt: z.enum(['page', 'record']).optional().meta({
+      source: 'unset: `page` with source.policy qemu and 4 KiB host pages, `record` otherwise. `page`: QEMU\'s listen thread places a record page by page (`ram_load_postcopy`), each UFFDIO_COPY waking the threads faulting on its page, so a page is present when the thread reaches it (its share of the record\'s cost, pages in order). `record`: the RFC loads a whole record, then pushes the responses and notifies once (`process_postcopy_page_data`); CRIU copies a chunk with one UFFDIO_COPY. Huge host pages: always `record` (a host page is placed when its last piece arrives)',
+    }),
     faultThread: z.boolean().optional().meta({
       source: 'unset: true with source.policy qemu (QEMU\'s `postcopy_ram_fault_thread` sends one request per fault at once, beside the thread loading pages), false otherwise (the RFC\'s single pager thread: loads first, then one FAULT record per drain)',
     }),
@@ -277,6 +280,11 @@ export function faultThreadOf(s: Scenario): boolean {
 /** What the source sends at the switchover: `source.switchover`, unset following the policy. */
 export function switchoverOf(s: Scenario): 'pfns' | 'discard' {
   return s.source.switchover ?? (UFFD_POLICIES.includes(s.source.policy) ? 'discard' : 'pfns');
+}
+
+/** When the pages of a record become present: `pager.wakeAt`, unset following the policy and the host page size. */
+export function wakeAtOf(s: Scenario): 'page' | 'record' {
+  return s.pager.wakeAt ?? (s.source.policy === 'qemu' && (s.memory.hostPageSize ?? s.memory.pageSize) === s.memory.pageSize ? 'page' : 'record');
 }
 
 /** How the destination places pages: `pager.placement`, unset following the policy. */

@@ -30,6 +30,8 @@ export interface VcpuHost {
   stillBlocked(vcpu: number, since: number): void;
   /** vCPU `vcpu` faulted on `gfn`. */
   faulted(vcpu: number, gfn: number): void;
+  /** Pages the pager has placed by now become present (a record placed page by page). */
+  placeDue(): void;
 }
 
 /** Accesses a vCPU runs ahead of the clock in one slice, at most (see docs/architecture.md). */
@@ -132,6 +134,7 @@ export class Vcpus {
     intArg('Vcpus.touch.vcpu', v, 0, this.n - 1);
     intArg('Vcpus.touch.gfn', gfn, 0, this.memory.pages - 1);
     if (this.state[v] !== VcpuState.RUNNING) return false;
+    this.host.placeDue();
     if (this.memory.state[gfn] === PageState.READY) {
       this.firstTouch(gfn, false);
       this.accesses++;
@@ -170,6 +173,7 @@ export class Vcpus {
 
   private step(v: number): void {
     if (this.state[v] !== VcpuState.RUNNING) return;
+    this.host.placeDue();
     const mem = this.memory, pattern = this.patterns[v]!, touched = this.touched;
     let t = this.kernel.now;
     // A touch deferred from the last slice is examined first, at its own time.
