@@ -242,9 +242,12 @@ export class Source {
 
   /**
    * Moves requested pfns still unsent, in arrival order, into the slab's record (up to `max`);
-   * returns how many, with their counts in takenBatched and takenZeros.
+   * returns how many, with their counts in takenBatched and takenZeros. The policy hears of each
+   * (the scan moves to it) unless `preempt`: QEMU 8.0+'s return-path thread sends a requested
+   * host page with a PSS of its own (`ram_save_host_page_urgent`), the migration thread's scan
+   * never sees it.
    */
-  private takeRequested(max: number): number {
+  private takeRequested(max: number, preempt = false): number {
     const q = this.queue, unsent = this.unsent, slab = this.slab, policy = this.policy;
     // A zero page found by the sender's check travels as its pfn entry only. Postcopy pages go
     // through the migration thread, which checks them whenever detection is on (QEMU).
@@ -258,7 +261,7 @@ export class Source {
         const stop = unsent.nextGap(g, Math.min(end, g + max - n));
         slab.pushRun(g, stop - g);
         unsent.removeRange(g, stop);
-        for (let p = g; p < stop; p++) policy.requested(p);
+        if (!preempt) for (let p = g; p < stop; p++) policy.requested(p);
         const z = zero === null ? 0 : zero.countIn(g, stop);
         zeros += z;
         batched += (stop - g - z) * fromRange;
@@ -278,7 +281,7 @@ export class Source {
   private servePreempt(): void {
     const p = this.preempt!, params = this.params;
     while (this.queue.size > 0) {
-      const n = this.takeRequested(params.recordPages);
+      const n = this.takeRequested(params.recordPages, true);
       if (n === 0) break;
       const zeros = this.takenZeros;
       const record = this.pageRecord(n, this.takenBatched, zeros);
