@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { FRESH } from '../src/memory/arena.ts';
+import { GuestMemory, outstandingSet } from '../src/memory/guest-memory.ts';
+import { HostPages } from '../src/pager/host-pages.ts';
+import { Rng } from '../src/kernel/rng.ts';
 import { checkRun } from '../src/check/invariants.ts';
 import { Emulator } from '../src/emulator.ts';
+import { buildReport } from '../src/metrics/report.ts';
+import { applySets, presetInput } from '../src/scenario/load.ts';
 import { ScenarioError } from '../src/scenario/error.ts';
 import { parseScenario } from '../src/scenario/validate.ts';
 
@@ -67,5 +73,29 @@ describe('huge host pages', () => {
     } catch (e) {
       expect((e as ScenarioError).path).toBe('memory.hostPageSize');
     }
+  });
+});
+
+describe('a pause and huge host pages (recovery)', () => {
+  it('throws away the pieces of incomplete host pages: not received, sent again (postcopy_temp_page_reset)', () => {
+    // 16 pages all outstanding, host pages of 4.
+    const memory = new GuestMemory(16, 4096, outstandingSet({ kind: 'all' }, 16, new Rng(1, 'memory')));
+    const huge = new HostPages(memory, 4, FRESH);
+    // Host page 0 arrives whole and is placed; host page 1 gets 3 of its 4 pieces, host page 2 one.
+    for (const g of [0, 1, 2, 3]) huge.arrive(g);
+    for (let g = 0; g < 4; g++) memory.load(g);
+    for (const g of [4, 5, 6, 8]) huge.arrive(g);
+    expect(huge.dropPieces()).toBe(4);
+    expect(Array.from(huge.arrived.subarray(0, 12))).toEqual([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    // Sent again, host page 1 completes only with all four pieces.
+    expect([4, 5, 6].map((g) => huge.arrive(g))).toEqual([-1, -1, -1]);
+    expect(huge.arrive(7)).toBe(4);
+  });
+
+  it('recovery-link-cut with 2 MiB host pages: the pieces of the host page the cut split are sent again', () => {
+    const emu = new Emulator(applySets(presetInput('recovery-link-cut'), ['memory.hostPageSize=2097152', 'source.policy=qemu'])).run();
+    expect(checkRun(emu)).toEqual([]);
+    // The 1024 pages of the lost send buffer, and 64 pieces of a host page that had not completed.
+    expect(buildReport(emu).emulator.recovery!['resent-pages']).toBe(1024 + 64);
   });
 });

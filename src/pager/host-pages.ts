@@ -35,6 +35,27 @@ export class HostPages {
     return n;
   }
 
+  /**
+   * A pause: the pieces of host pages not yet complete are thrown away, not received (QEMU's
+   * `postcopy_temp_page_reset` in `postcopy_pause_incoming`: "useless because we didn't mark them
+   * as received"), so the source sends them again. Returns how many pieces.
+   */
+  dropPieces(): number {
+    const per = this.pagesPerHostPage, arrived = this.arrived;
+    let dropped = 0;
+    for (let h = 0; h < this.missing.length; h++) {
+      if (this.missing[h] === 0) continue;
+      for (let g = h * per, end = this.end(h * per); g < end; g++) {
+        if (arrived[g] === 1 && this.memory.state[g] !== PageState.READY) {
+          arrived[g] = 0;
+          this.missing[h]!++;
+          dropped++;
+        }
+      }
+    }
+    return dropped;
+  }
+
   /** One past the last gfn of the host page starting at `first`. */
   end(first: number): number {
     return Math.min(first + this.pagesPerHostPage, this.memory.pages);

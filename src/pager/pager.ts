@@ -451,6 +451,7 @@ export class Pager implements WaitTarget {
   /** Recovery's RECV_BITMAP (received-map.ts). */
   receivedMap(): Uint8Array {
     this.placeDue();
+    this.hostPages?.dropPieces();
     return receivedMap(this.memory, this.hostPages, this.record, [this.inbox, this.preemptInbox]);
   }
 

@@ -5,8 +5,9 @@ import type { HostPages } from './host-pages.ts';
 
 /**
  * Recovery's RECV_BITMAP (QEMU's MIG_RP_MSG_RECV_BITMAP): 1 for every page the destination has or
- * has already received — present or dropped, a piece of an incomplete huge page (`hostPages`), or
- * in a PAGE_DATA record read and not loaded yet (`loading`, then the inboxes).
+ * has already received — present or dropped, or in a PAGE_DATA record read and not loaded yet
+ * (`loading`, then the inboxes). The pieces of incomplete huge pages were dropped at the pause
+ * (HostPages.dropPieces): none is marked.
  */
 export function receivedMap(memory: GuestMemory, hostPages: HostPages | null, loading: StreamRecord | null, inboxes: readonly InFlight<StreamRecord>[]): Uint8Array {
   const map = new Uint8Array(memory.pages);
