@@ -286,6 +286,9 @@ export class Source {
       const zeros = this.takenZeros;
       const record = this.pageRecord(n, this.takenBatched, zeros);
       record.preempt = true;
+      // Not held back by the limit, but counted in its budget: QEMU 8.1+ compares the bytes of
+      // every channel (`migration_transferred_bytes`) against it.
+      this.limit?.add(record.bytes);
       // The preempt thread has its own CPU; its records go out one after another.
       const t = Math.max(this.kernel.now, this.preemptCpuFreeAt) + this.buildNs(n, zeros);
       this.preemptCpuFreeAt = t;
