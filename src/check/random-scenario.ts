@@ -146,7 +146,22 @@ export function randomScenario(seed: number): ScenarioInput {
       ? (chance(0.5) ? { stopAt: 'resume', horizonNs: SOAK_HORIZON_NS } : { stopAt: 'complete', horizonNs: int(1e6, 1e9) })
       : { stopAt: chance(0.2) ? 'resume' : 'complete', horizonNs: SOAK_HORIZON_NS },
   };
-  return addDevices(seed, addLifecycle(seed, addFaults(seed, s)));
+  return addPlacement(seed, addDevices(seed, addLifecycle(seed, addFaults(seed, s))));
+}
+
+/**
+ * For a third of the seeds, from their own stream (`soak-placement`): how the destination places
+ * pages and when they become present (`pager.placement`, `pager.wakeAt`), and whether a fault
+ * thread reads the faults, against what the policy would choose.
+ */
+function addPlacement(seed: number, s: ScenarioInput): ScenarioInput {
+  const r = new Rng(seed, 'soak-placement');
+  if (r.float() >= 1 / 3) return s;
+  const pick = <T>(xs: readonly T[]): T => xs[r.int(0, xs.length - 1)]!;
+  return {
+    ...s,
+    pager: { ...s.pager, placement: pick(['hypercall', 'uffd'] as const), wakeAt: pick(['page', 'record'] as const), faultThread: r.float() < 0.5 },
+  };
 }
 
 /**
