@@ -87,6 +87,9 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
       const why = s.ring.unbounded === undefined ? `source.policy ${s.source.policy}` : 'ring.unbounded';
       warnings.push(`ring.capacity and ring.blackEye are ignored with ${why}: userfaultfd queues faults without bound`);
     }
+    if (s.pager.wakeAt === 'page' && (s.memory.hostPageSize ?? s.memory.pageSize) > s.memory.pageSize) {
+      warnings.push(`pager.wakeAt page is ignored with memory.hostPageSize ${s.memory.hostPageSize}: a huge host page is placed whole, when its last piece arrives`);
+    }
     this.ring = new FaultRing({ capacity: s.ring.capacity, vcpus: s.workload.vcpus, blackEye: s.ring.blackEye && !uffd, unbounded: uffd }, k);
     this.stream = new Link(s.link);
     this.backChannel = new Link(s.backChannel);

@@ -76,6 +76,13 @@ describe('huge host pages', () => {
   });
 });
 
+describe('page-wise placement and huge host pages', () => {
+  it('warns that pager.wakeAt page is ignored: a huge host page is placed whole', () => {
+    const emu = new Emulator({ ...guest(2 << 20), pager: { wakeAt: 'page' } });
+    expect(emu.warnings).toContain('pager.wakeAt page is ignored with memory.hostPageSize 2097152: a huge host page is placed whole, when its last piece arrives');
+  });
+});
+
 describe('a pause and huge host pages (recovery)', () => {
   it('throws away the pieces of incomplete host pages: not received, sent again (postcopy_temp_page_reset)', () => {
     // 16 pages all outstanding, host pages of 4.
