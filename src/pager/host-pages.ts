@@ -9,7 +9,7 @@ import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
  */
 export class HostPages {
   private readonly missing: Int32Array;
-  /** Pages that arrived while their host page is incomplete count as received (recovery's bitmap). */
+  /** Pages that arrived (a piece of a host page still incomplete is thrown away at a pause: dropPieces). */
   readonly arrived: Uint8Array;
 
   constructor(private readonly memory: GuestMemory, readonly pagesPerHostPage: number, alloc: Alloc) {

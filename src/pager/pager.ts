@@ -50,7 +50,8 @@ const enum Job {
  * loaded a record skips the ring (`rc && pfds[0].revents & POLLIN`, rc just set to 0 by the
  * load), so a pager slower than the wire leaves faults on the ring until the backlog is gone.
  * One FAULT record per drain carries the newly requested pfns.
- * A loaded page answers every request waiting on it; responses are notified once per record.
+ * A loaded page answers every request waiting on it; responses are notified once per record
+ * (pager.wakeAt page: when a waited-for page lands).
  * With `pager.faultThread` (QEMU) a second thread takes the faults instead and requests each
  * at once (`postcopy_ram_fault_thread`), while this loop only loads.
  */
@@ -452,7 +453,7 @@ export class Pager implements WaitTarget {
   receivedMap(): Uint8Array {
     this.placeDue();
     this.hostPages?.dropPieces();
-    return receivedMap(this.memory, this.hostPages, this.record, [this.inbox, this.preemptInbox]);
+    return receivedMap(this.memory, this.record, [this.inbox, this.preemptInbox]);
   }
 
   /**

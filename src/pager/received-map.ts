@@ -1,7 +1,6 @@
 import type { InFlight } from '../link/in-flight.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { RecordType, type StreamRecord } from '../stream/records.ts';
-import type { HostPages } from './host-pages.ts';
 
 /**
  * Recovery's RECV_BITMAP (QEMU's MIG_RP_MSG_RECV_BITMAP): 1 for every page the destination has or
@@ -9,10 +8,9 @@ import type { HostPages } from './host-pages.ts';
  * (`loading`, then the inboxes). The pieces of incomplete huge pages were dropped at the pause
  * (HostPages.dropPieces): none is marked.
  */
-export function receivedMap(memory: GuestMemory, hostPages: HostPages | null, loading: StreamRecord | null, inboxes: readonly InFlight<StreamRecord>[]): Uint8Array {
+export function receivedMap(memory: GuestMemory, loading: StreamRecord | null, inboxes: readonly InFlight<StreamRecord>[]): Uint8Array {
   const map = new Uint8Array(memory.pages);
   for (let g = 0; g < memory.pages; g++) if (memory.isSettled(g)) map[g] = 1;
-  if (hostPages) for (let g = 0; g < memory.pages; g++) map[g] |= hostPages.arrived[g]!;
   const mark = (rec: StreamRecord | null) => {
     if (rec?.type === RecordType.POSTCOPY_PAGE_DATA) for (let i = 0; i < rec.count; i++) map[rec.pfns![rec.at + i]!] = 1;
   };
