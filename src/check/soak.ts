@@ -58,6 +58,9 @@ export function soakSeed(seed: number, hooks: SoakHooks = {}, alloc: Alloc = FRE
     emu = new Emulator(scenario(seed), alloc);
     const k = emu.kernel, horizon = emu.scenario.limits.horizonNs;
     while (k.nextTime() <= horizon && k.events < maxEvents && k.step());
+    // Read before settle(): the core it builds for a run the horizon cut before the handover
+    // (a precopy done, its devices not yet) schedules its own start at once.
+    const running = k.pending > 0 && k.nextTime() <= horizon, idle = k.pending === 0;
     emu.settle();
     const violations = check(emu);
     // A failed migration (connection lost, recovery off) ends there by design; a precopy phase
@@ -65,9 +68,9 @@ export function soakSeed(seed: number, hooks: SoakHooks = {}, alloc: Alloc = FRE
     const precopyCut = emu.precopy !== null && !emu.precopy.finished && emu.limitReason === null;
     if (emu.limitReason !== null) violations.push(`livelock: ${emu.limitReason}`);
     else if (!emu.stopped && emu.recovery.failure === null && !precopyCut) {
-      if (k.pending > 0 && k.nextTime() <= horizon) {
+      if (running) {
         violations.push(`livelock: still running after ${k.events} events at ${k.now} ns simulated`);
-      } else if (k.pending === 0 && !quiescentByDesign(emu)) {
+      } else if (idle && !quiescentByDesign(emu)) {
         violations.push(`deadlock: nothing left to happen at ${k.now} ns before the run finished (${stateOf(emu)})`);
       }
     }
