@@ -206,6 +206,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
   /** VcpuHost: vCPU `v` faulted on `g`. */
   faulted(v: number, g: number): void {
     this.vcpuFaults++;
+    this.pager.faulted(g);
     if (this.events.observed && this.events.listenerCount('vcpu-blocked') > 0) this.events.emit('vcpu-blocked', { time: this.kernel.now, vcpu: v, gfn: g });
   }
 

@@ -571,3 +571,36 @@ describe('FaultRing property', () => {
     );
   });
 });
+
+describe('withdraw (userfaultfd: a UFFDIO_COPY wakes faults nobody has read)', () => {
+  it('takes the queued guest page requests in the range out, in order; the rest keep theirs; slots stay claimed', () => {
+    const ring = new FaultRing({ capacity: 8, vcpus: 4 });
+    const ids = [ring.putGuest(0, RequestKind.PAGE, 10), ring.putForeign(RequestKind.PAGE, 11), ring.putGuest(1, RequestKind.PAGE, 11),
+      ring.putGuest(2, RequestKind.RANGE, 11, 2), ring.putGuest(3, RequestKind.PAGE, 12)];
+    const out: number[] = [];
+    expect(ring.withdraw(11, 13, out)).toBe(2);
+    // The foreign request and the range stay: only a guest thread's fault on the page is woken.
+    expect(out).toEqual([ids[2], ids[4]]);
+    expect(ring.queued).toBe(3);
+    expect([ring.take(), ring.take(), ring.take(), ring.take()]).toEqual([ids[0], ids[1], ids[3], -1]);
+    expect(ring.occupancy).toBe(5);
+    for (const id of out) ring.respond(id);
+    expect(ring.occupancy).toBe(3);
+  });
+});
+
+describe('withdraw across the FIFO\'s wrap', () => {
+  it('keeps the order of what stays when the queue wraps round the slots', () => {
+    const ring = new FaultRing({ capacity: 4, vcpus: 4 });
+    const a = ring.putGuest(0, RequestKind.PAGE, 1), b = ring.putGuest(1, RequestKind.PAGE, 2);
+    expect([ring.take(), ring.take()]).toEqual([a, b]);
+    ring.respond(a);
+    ring.respond(b);
+    // Head at 2: these four sit in FIFO positions 2, 3, 0, 1.
+    const q = [5, 6, 5, 7].map((g, v) => ring.putGuest(v, RequestKind.PAGE, g));
+    const out: number[] = [];
+    expect(ring.withdraw(5, 6, out)).toBe(2);
+    expect(out).toEqual([q[0], q[2]]);
+    expect([ring.take(), ring.take(), ring.take()]).toEqual([q[1], q[3], -1]);
+  });
+});

@@ -4,7 +4,7 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
 import { FaultRing, RequestKind } from '../ring/ring.ts';
-import { faultThreadOf, wakeAtOf, type Scenario } from '../scenario/schema.ts';
+import { faultThreadOf, placementOf, wakeAtOf, type Scenario } from '../scenario/schema.ts';
 import { RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
 import { PfnSlab } from '../stream/slab.ts';
 import { HostPages } from './host-pages.ts';
@@ -92,6 +92,9 @@ export class Pager implements WaitTarget {
   private readonly pageWise: boolean;
   private readonly placeDueKind: number;
   private readonly front = new PlacementFront();
+  /** uffd placement: a placed page wakes the faults on it no thread has read yet (answerQueued). */
+  private readonly wakesQueued: boolean;
+  private readonly withdrawn: number[] = [];
   completeSent = false;
   /** Stats. */
   pagesLoaded = 0;
@@ -129,6 +132,7 @@ export class Pager implements WaitTarget {
     this.faultKind = kernel.register(() => this.faultStep());
     this.pageWise = wakeAtOf(scenario) === 'page' && this.hostPages === null;
     this.placeDueKind = kernel.register(() => this.placeDue());
+    this.wakesQueued = placementOf(scenario) === 'uffd';
   }
 
   /** A stream record arrived from the source. */
@@ -288,6 +292,14 @@ export class Pager implements WaitTarget {
     this.flushResponses();
   }
 
+  /**
+   * A vCPU faulted on gfn: if the record in progress holds it, its UFFDIO_COPY will wake the vCPU
+   * even before the fault thread reads the fault (answerQueued), so an event at its time.
+   */
+  faulted(gfn: number): void {
+    if (this.front.nextAt !== Infinity) this.wakeWhenPlaced(gfn);
+  }
+
   /** A one-page wait booked on gfn while the record in progress holds it: an event at its time (page-wise). */
   private wakeWhenPlaced(gfn: number): void {
     const rec = this.record!, pfns = rec.pfns!, front = this.front;
@@ -305,6 +317,15 @@ export class Pager implements WaitTarget {
     this.pagesLoaded++;
     this.host.settled(g);
     this.waiters.release(g, this);
+    if (this.wakesQueued && this.ring.queued > 0) this.answerQueued(g, g + 1);
+  }
+
+  /** UFFDIO_COPY of from..to−1 wakes the vCPUs faulting there whose faults are still unread. */
+  private answerQueued(from: number, to: number): void {
+    const ids = this.withdrawn;
+    ids.length = 0;
+    this.ring.withdraw(from, to, ids);
+    for (const id of ids) this.respond(id);
   }
 
   /** place() for each page of from..to−1. */
@@ -313,6 +334,7 @@ export class Pager implements WaitTarget {
       this.pagesLoaded += to - from;
       this.host.settledRange(from, to);
       this.waiters.releaseRange(from, to, this);
+      if (this.wakesQueued && this.ring.queued > 0) this.answerQueued(from, to);
     } else for (let g = from; g < to; g++) this.place(g);
   }
 

@@ -179,6 +179,24 @@ export class FaultRing {
     return id;
   }
 
+  /**
+   * userfaultfd: a UFFDIO_COPY wakes the threads faulting on its pages, and a fault nobody has
+   * read yet leaves the queue unread (`userfaultfd_wake_function` unlinks it). Removes the queued
+   * guest page requests for gfns in from..to−1 into `out`, the others keeping their order;
+   * returns how many. Their slots stay claimed until responded to.
+   */
+  withdraw(from: number, to: number, out: number[]): number {
+    const fifo = this.fifo, cap = this.capacity, n = this.queuedCount, head = this.head;
+    let kept = 0;
+    for (let i = 0; i < n; i++) {
+      const id = fifo[(head + i) % cap]!, g = this.gfns[id]!;
+      if (this.producers[id]! >= 0 && this.kinds[id] === RequestKind.PAGE && g >= from && g < to) out.push(id);
+      else fifo[(head + kept++) % cap] = id;
+    }
+    this.queuedCount = kept;
+    return n - kept;
+  }
+
   /** The response to a taken request is consumed: its slot is free again. */
   respond(id: number): void {
     if (!(id >= 0 && id < this.capacity && id % 1 === 0)) intArg('FaultRing.respond.id', id, 0, this.capacity - 1);
