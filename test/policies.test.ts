@@ -41,6 +41,21 @@ describe('NextMember.prev', () => {
   });
 });
 
+describe('xen and qemu: where the scan goes on after a fault', () => {
+  it('xen: after the last pfn of each FAULT record read, sent or not (handle_postcopy_faults); qemu: after a page it takes', () => {
+    const xen = new NextMember(16), qemu = new NextMember(16);
+    const x = new XenPush(xen, 'xen', true), q = new XenPush(qemu, 'qemu');
+    expect([drain(x, xen, 4), drain(q, qemu, 4)]).toEqual([[0, 1, 2, 3], [0, 1, 2, 3]]);
+    // A FAULT record asking for 9 then 2 (already sent): Xen restarts after 2, QEMU after 9.
+    for (const [p, u] of [[x, xen], [q, qemu]] as const) {
+      p.faulted(2);
+      request(p, u, 9);
+    }
+    expect(drain(x, xen, 3)).toEqual([4, 5, 6]);
+    expect(drain(q, qemu, 3)).toEqual([10, 11, 12]);
+  });
+});
+
 describe('bubbling', () => {
   it('pushes X+1, X−1, X+2, X−2, … around the pivot on a 16-page guest', () => {
     const unsent = new NextMember(16);

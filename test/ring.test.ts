@@ -574,7 +574,7 @@ describe('FaultRing property', () => {
 
 describe('withdraw (userfaultfd: a UFFDIO_COPY wakes faults nobody has read)', () => {
   it('takes the queued guest page requests in the range out, in order; the rest keep theirs; slots stay claimed', () => {
-    const ring = new FaultRing({ capacity: 8, vcpus: 4 });
+    const ring = new FaultRing({ capacity: 8, vcpus: 4, blackEye: false });
     const ids = [ring.putGuest(0, RequestKind.PAGE, 10), ring.putForeign(RequestKind.PAGE, 11), ring.putGuest(1, RequestKind.PAGE, 11),
       ring.putGuest(2, RequestKind.RANGE, 11, 2), ring.putGuest(3, RequestKind.PAGE, 12)];
     const out: number[] = [];
@@ -591,7 +591,7 @@ describe('withdraw (userfaultfd: a UFFDIO_COPY wakes faults nobody has read)', (
 
 describe('withdraw across the FIFO\'s wrap', () => {
   it('keeps the order of what stays when the queue wraps round the slots', () => {
-    const ring = new FaultRing({ capacity: 4, vcpus: 4 });
+    const ring = new FaultRing({ capacity: 4, vcpus: 4, blackEye: false });
     const a = ring.putGuest(0, RequestKind.PAGE, 1), b = ring.putGuest(1, RequestKind.PAGE, 2);
     expect([ring.take(), ring.take()]).toEqual([a, b]);
     ring.respond(a);

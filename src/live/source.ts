@@ -221,7 +221,7 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
         if (gfn >= pages || n < 1) throw new PostcopyEmuError('frame', `frame ${f.index}: request for pages ${gfn}+${n} outside the guest's ${pages}`);
         r.requests++;
         policy.requested(gfn);
-        policy.faulted();
+        policy.faulted(gfn + n - 1);
         // On the preempt connection at once; on the main one, before the next background batch;
         // never with a policy that ignores requests (push-only: the scan gets there), as the model's source.
         if (!policy.ignoresRequests) {

@@ -9,7 +9,7 @@ import { PrefaultPush } from './prefault.ts';
 export function makePolicy(params: Scenario['source'], unsent: NextMember): PushPolicy {
   switch (params.policy) {
     case 'xen':
-      return new XenPush(unsent);
+      return new XenPush(unsent, 'xen', true);
     case 'qemu':
       // QEMU's scan restarts at the requested page, which was just sent: the same order as
       // Xen's last-faulted + 1. What differs is the fault path and the switchover (schema.ts).

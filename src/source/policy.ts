@@ -13,8 +13,8 @@ export interface PushPolicy {
   requested(gfn: number): void;
   /** The next unsent pfn to push in the background, or -1 for none. */
   nextBackground(): number;
-  /** The source read a FAULT record from the back-channel. */
-  faulted(): void;
+  /** The source read a FAULT record from the back-channel; `last` is the last page it asks for. */
+  faulted(last: number): void;
   /** Background pages the record being built may carry; `room` is what is left of recordPages. */
   backgroundBudget(room: number): number;
   /** The record was written with `count` background pages. */
@@ -37,10 +37,19 @@ export interface PushPolicy {
 export class XenPush implements PushPolicy {
   protected cursor = 0;
 
-  constructor(protected readonly unsent: NextMember, readonly name: string = 'xen') {}
+  /**
+   * `lastFaulted`: the scan goes on after the last pfn of each FAULT record read, sent or not
+   * (the RFC's `handle_postcopy_faults` sets `last_fault_pfn`); otherwise after each requested
+   * page it takes (QEMU's `get_queued_page` moves the PSS only to a page it sends).
+   */
+  constructor(protected readonly unsent: NextMember, readonly name: string = 'xen', private readonly lastFaulted = false) {}
 
   requested(gfn: number): void {
-    this.cursor = gfn + 1;
+    if (!this.lastFaulted) this.cursor = gfn + 1;
+  }
+
+  faulted(last: number): void {
+    if (this.lastFaulted && last >= 0) this.cursor = last + 1;
   }
 
   nextBackground(): number {
@@ -86,8 +95,6 @@ export class XenPush implements PushPolicy {
     }
     return taken;
   }
-
-  faulted(): void {}
 
   backgroundBudget(room: number): number {
     return room;

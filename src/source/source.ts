@@ -227,8 +227,10 @@ export class Source {
       }
       this.requestsReceived += rec.pfnCount + rec.rangeCount;
       if (this.policy.ignoresRequests) continue;
-      this.policy.faulted();
       const pfns = rec.pfns, ranges = rec.ranges;
+      // The last page the record asks for: its last pfn, else the end of its last range.
+      const r = rec.rangeAt + 2 * (rec.rangeCount - 1);
+      this.policy.faulted(rec.pfnCount > 0 ? pfns[rec.pfnAt + rec.pfnCount - 1]! : rec.rangeCount > 0 ? ranges[r]! + ranges[r + 1]! - 1 : -1);
       for (let j = rec.pfnAt, end = j + rec.pfnCount; j < end; j++) {
         const g = pfns[j]!;
         q.push3(g, g + 1, 0);
