@@ -55,9 +55,9 @@ const externalImport = {
 
 /**
  * Bundles `entryPoints` into `out` as scripts of CommonJS module functions, one table of esbuild's
- * chunks per script (`scriptOf` names each chunk's); returns esbuild's metafile.
+ * chunks per script (`scripts(metafile)` gives the function naming each chunk's); returns esbuild's metafile.
  */
-async function bundle(out, entryPoints, minify, scriptOf) {
+async function bundle(out, entryPoints, minify, scripts) {
   // Minified: the CLI and its workers start faster. Not: the library's names stay readable in
   // its users' stack traces, and keepNames keeps `.name` where esbuild renames (`ScenarioError.name`).
   const shape = minify ? { minify: true } : { minifyWhitespace: true, minifySyntax: true, keepNames: true };
@@ -80,11 +80,11 @@ async function bundle(out, entryPoints, minify, scriptOf) {
   });
   // Each chunk as a CommonJS module function; its `import()` of another chunk becomes a require()
   // of it, which the loader answers from the table, loading the next script on first need.
-  const tables = {};
+  const tables = {}, scriptOf = scripts(metafile);
   for (const file of outputFiles) {
     const { code } = await transform(file.text, { format: 'cjs', supported: { 'dynamic-import': false }, ...shape, platform: 'node', target: 'node20' });
     const name = basename(file.path);
-    (tables[scriptOf(`${out}/${name}`, metafile)] ??= []).push(
+    (tables[scriptOf(`${out}/${name}`)] ??= []).push(
       `${JSON.stringify(name)}: function (exports, require, module, __filename, __dirname, __importMetaUrl, __importExternal) {${code}}`);
   }
   rmSync(out, { recursive: true, force: true });
@@ -99,22 +99,19 @@ async function bundle(out, entryPoints, minify, scriptOf) {
 }
 
 /** The chunks main.js imports statically (what every command loads) go in main.cjs, the rest in commands.cjs. */
-let first = null;
-const cliScript = (path, metafile) => {
-  if (first === null) {
-    first = new Set();
-    const visit = (p) => {
-      if (first.has(p)) return;
-      first.add(p);
-      for (const i of metafile.outputs[p].imports) if (i.kind === 'import-statement' && !i.external) visit(i.path);
-    };
-    visit('dist/cli-bundle/main.js');
-  }
-  return first.has(path) ? 'main.cjs' : 'commands.cjs';
+const cliScripts = (metafile) => {
+  const first = new Set();
+  const visit = (p) => {
+    if (first.has(p)) return;
+    first.add(p);
+    for (const i of metafile.outputs[p].imports) if (i.kind === 'import-statement' && !i.external) visit(i.path);
+  };
+  visit('dist/cli-bundle/main.js');
+  return (path) => (first.has(path) ? 'main.cjs' : 'commands.cjs');
 };
 // Entry chunks: main.js, and each worker by its chunk's name (sweep-worker.js).
-await bundle('dist/cli-bundle', [{ in: 'dist/cli/main.js', out: 'main' }, ...BUNDLED_WORKERS.map((w) => ({ in: `dist/${w}.js`, out: workerChunk(w).slice(0, -3) }))], true, cliScript);
-const library = await bundle('dist/library-bundle', [{ in: 'dist/index.js', out: 'index' }], false, () => 'index.cjs');
+await bundle('dist/cli-bundle', [{ in: 'dist/cli/main.js', out: 'main' }, ...BUNDLED_WORKERS.map((w) => ({ in: `dist/${w}.js`, out: workerChunk(w).slice(0, -3) }))], true, cliScripts);
+const library = await bundle('dist/library-bundle', [{ in: 'dist/index.js', out: 'index' }], false, () => () => 'index.cjs');
 
 // The package's entry: what dist/index.js exports, taken from the library bundle's index.js chunk.
 const names = library.outputs['dist/library-bundle/index.js'].exports;

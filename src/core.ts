@@ -132,7 +132,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
     this.mapper = new Mapper(k, this.memory, this.ring, s, new Rng(s.seed, 'mapper'), this);
     const iopf = s.devices.map((d, i) => (d.pageFaults === 'iopf' && d.dma ? new IopfDma(k, this.memory, {
       request: (g) => (this.memory.unasked.has(g) ? this.foreignFault(g, 1) : -2),
-      placeDue: () => this.pager.placeDue(),
+      placeDue: () => this.placeDue(),
     }, d.dma, d.priCredits, new Rng(s.seed, `iopf-${i}`)) : null));
     this.iopf = iopf.some((d) => d !== null) ? iopf : null;
     this.vcpus = new Vcpus(k, this.memory, this.ring, s, this, alloc);

@@ -29,6 +29,9 @@ const REQUEST_DRIVEN: ReadonlySet<string> = new Set(['demand', 'lazy-pages']);
 /** Simulated-time bound of every soak run (ns). */
 export const SOAK_HORIZON_NS = 10e9;
 
+/** One of `xs`, drawn from `r`. */
+const picker = (r: Rng) => <T>(xs: readonly T[]): T => xs[r.int(0, xs.length - 1)]!;
+
 /**
  * A small random scenario, a pure function of `seed` (one `Rng(seed, 'soak')` stream): random
  * policy, ring, links, costs, mapping and workload. Every scenario it returns passes
@@ -38,7 +41,7 @@ export function randomScenario(seed: number): ScenarioInput {
   const r = new Rng(seed, 'soak');
   const int = (a: number, b: number) => r.int(a, b);
   const chance = (p: number) => r.float() < p;
-  const pick = <T>(xs: readonly T[]): T => xs[r.int(0, xs.length - 1)]!;
+  const pick = picker(r);
   /** Log-uniform integer in [a, b]: small values as often as large ones. */
   const logInt = (a: number, b: number) => Math.min(b, Math.max(a, Math.round(Math.exp(Math.log(a) + r.float() * (Math.log(b) - Math.log(a))))));
   /** A cost in ns around `typical`, 0 one time in five. */
@@ -157,7 +160,7 @@ export function randomScenario(seed: number): ScenarioInput {
 function addPlacement(seed: number, s: ScenarioInput): ScenarioInput {
   const r = new Rng(seed, 'soak-placement');
   if (r.float() >= 1 / 3) return s;
-  const pick = <T>(xs: readonly T[]): T => xs[r.int(0, xs.length - 1)]!;
+  const pick = picker(r);
   return {
     ...s,
     pager: { ...s.pager, placement: pick(['hypercall', 'uffd'] as const), wakeAt: pick(['page', 'record'] as const), faultThread: r.float() < 0.5 },
@@ -251,7 +254,7 @@ function addDevices(seed: number, s: ScenarioInput): ScenarioInput {
   if (r.float() >= 2 / 3) return s;
   const int = (a: number, b: number) => r.int(a, b);
   const chance = (p: number) => r.float() < p;
-  const pick = <T>(xs: readonly T[]): T => xs[r.int(0, xs.length - 1)]!;
+  const pick = picker(r);
   const pages = s.memory!.pages!;
   const range = (lo: number, hi: number, maxCount: number) => {
     const start = int(lo, hi - 1);

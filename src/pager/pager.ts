@@ -279,7 +279,7 @@ export class Pager implements WaitTarget {
     front.begin(this.kernel.now, cost, rec.count);
     if (this.waiters.live === 0) return;
     const pfns = rec.pfns!;
-    for (let i = 0; i < rec.count - 1; i++) if (this.waiters.waitedOn(pfns[rec.at + i]!)) this.kernel.at(front.timeOf(i), this.placeDueKind);
+    for (let i = 0; i < rec.count - 1; i++) if (this.waiters.waitedOn(pfns[rec.at + i]!)) this.placeDueAt(i);
   }
 
   /** Places the pages of the record in progress that the thread has reached by now (page-wise). */
@@ -304,8 +304,13 @@ export class Pager implements WaitTarget {
   private wakeWhenPlaced(gfn: number): void {
     const rec = this.record!, pfns = rec.pfns!, front = this.front;
     for (let i = front.placed; i < rec.count - 1; i++) {
-      if (pfns[rec.at + i] === gfn) return void this.kernel.at(front.timeOf(i), this.placeDueKind);
+      if (pfns[rec.at + i] === gfn) return this.placeDueAt(i);
     }
+  }
+
+  /** An event when page i of the record in progress lands (page-wise). */
+  private placeDueAt(i: number): void {
+    this.kernel.at(this.front.timeOf(i), this.placeDueKind);
   }
 
   /** Makes a page accessible and answers whoever waits for it. */
