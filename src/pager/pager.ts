@@ -1,16 +1,14 @@
-import { IntQueue } from '../kernel/int-queue.ts';
 import { InFlight } from '../link/in-flight.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
-import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
-import { FaultRing, RequestKind } from '../ring/ring.ts';
+import type { GuestMemory } from '../memory/guest-memory.ts';
+import type { FaultRing } from '../ring/ring.ts';
 import { faultThreadOf, placementOf, wakeAtOf, type Scenario } from '../scenario/schema.ts';
 import { RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
-import { PfnSlab } from '../stream/slab.ts';
 import { HostPages } from './host-pages.ts';
 import { Placement, PlacementFront } from './placement.ts';
 import { receivedMap } from './received-map.ts';
-import { Waiters, type WaitTarget } from './waiters.ts';
+import { Requests } from './requests.ts';
 
 /** What the pager needs from the rest of the destination. */
 export interface PagerHost {
@@ -55,13 +53,12 @@ const enum Job {
  * With `pager.faultThread` (QEMU) a second thread takes the faults instead and requests each
  * at once (`postcopy_ram_fault_thread`), while this loop only loads.
  */
-export class Pager implements WaitTarget {
+export class Pager {
   private readonly params: Scenario['pager'];
-  private readonly waiters: Waiters;
+  private readonly requests: Requests;
   /** Huge host pages, placed whole; null for 4 KiB host pages. */
   private readonly hostPages: HostPages | null;
   private readonly placement: Placement;
-  private remaining: Int32Array;
   /** Main-stream records read from the socket and not handled yet, oldest first. */
   private readonly inbox = new InFlight<StreamRecord>();
   /** The preempt channel's records: QEMU loads them on a thread of their own, so they go first. */
@@ -69,16 +66,7 @@ export class Pager implements WaitTarget {
   private busy = false;
   private job = Job.WAKE;
   private record: StreamRecord | null = null;
-  /** The next FAULT record's pfns and [start, count] ranges: the slabs' pending entries. */
-  private readonly faultPfns: PfnSlab;
-  private readonly faultRanges: PfnSlab;
-  /** Answered request ids in notify order; the last `unflushed` are this job's. */
-  private readonly responses = new IntQueue();
-  private unflushed = 0;
-  /** How many responses each notify in flight carries, oldest first. */
-  private readonly notifies = new IntQueue();
   private readonly doneKind: number;
-  private readonly notifyKind: number;
   private transitioned = false;
   /** lazy-pages: the daemon pulls each background chunk; one is asked for and not yet loaded. */
   private readonly pullsChunks: boolean;
@@ -94,13 +82,10 @@ export class Pager implements WaitTarget {
   private readonly front = new PlacementFront();
   /** uffd placement: a placed page wakes the faults on it no thread has read yet (answerQueued). */
   private readonly wakesQueued: boolean;
-  private readonly withdrawn: number[] = [];
   completeSent = false;
   /** Stats. */
   pagesLoaded = 0;
   pagesDiscarded = 0;
-  pfnsRequested = 0;
-  faultRecords = 0;
   /** Doubles from the start: see Kernel.now. */
   evictionNs = NaN;
   busyNs = NaN;
@@ -119,15 +104,11 @@ export class Pager implements WaitTarget {
     this.evictionNs = this.busyNs = this.jobEndsAt = 0;
     this.params = scenario.pager;
     this.pullsChunks = scenario.source.policy === 'lazy-pages';
-    this.waiters = new Waiters(memory.pages, alloc);
-    this.faultPfns = new PfnSlab(alloc);
-    this.faultRanges = new PfnSlab(alloc);
     const perHost = (scenario.memory.hostPageSize ?? scenario.memory.pageSize) / scenario.memory.pageSize;
     this.hostPages = perHost > 1 ? new HostPages(memory, perHost, alloc) : null;
     this.placement = new Placement(scenario, this.hostPages);
-    this.remaining = new Int32Array(ring.capacity);
     this.doneKind = kernel.register(() => this.jobDone());
-    this.notifyKind = kernel.register(() => this.consumeResponses());
+    this.requests = new Requests(kernel, memory, ring, this.params.notifyNs, host, alloc);
     this.faultThread = faultThreadOf(scenario);
     this.faultKind = kernel.register(() => this.faultStep());
     this.pageWise = wakeAtOf(scenario) === 'page' && this.hostPages === null;
@@ -157,7 +138,16 @@ export class Pager implements WaitTarget {
 
   /** Requests taken from the ring and not answered yet. */
   get waiting(): number {
-    return this.waiters.live;
+    return this.requests.live;
+  }
+
+  /** pfns asked of the source for the first time, and FAULT (REQ_PAGES) records sent. */
+  get pfnsRequested(): number {
+    return this.requests.pfnsRequested;
+  }
+
+  get faultRecords(): number {
+    return this.requests.faultRecords;
   }
 
   private wake(): void {
@@ -181,7 +171,7 @@ export class Pager implements WaitTarget {
     } else if (!this.faultThread && this.ring.queued > 0) {
       this.job = Job.DRAIN;
       cost = this.drain() * p.drainPerRequestNs;
-      if (this.faultPfns.pending > 0 || this.faultRanges.pending > 0) cost += p.faultRecordNs;
+      if (this.requests.faultPending) cost += p.faultRecordNs;
     } else {
       this.busy = false;
       return;
@@ -235,7 +225,7 @@ export class Pager implements WaitTarget {
     if (this.job === Job.RECORD) this.finishRecord(this.record!);
     else if (this.job === Job.DRAIN) this.finishDrain();
     this.record = null;
-    this.flushResponses();
+    this.requests.flush();
     this.startNext();
   }
 
@@ -277,9 +267,9 @@ export class Pager implements WaitTarget {
   private startPageWise(rec: StreamRecord, cost: number): void {
     const front = this.front;
     front.begin(this.kernel.now, cost, rec.count);
-    if (this.waiters.live === 0) return;
+    if (this.requests.live === 0) return;
     const pfns = rec.pfns!;
-    for (let i = 0; i < rec.count - 1; i++) if (this.waiters.waitedOn(pfns[rec.at + i]!)) this.placeDueAt(i);
+    for (let i = 0; i < rec.count - 1; i++) if (this.requests.waitedOn(pfns[rec.at + i]!)) this.placeDueAt(i);
   }
 
   /** Places the pages of the record in progress that the thread has reached by now (page-wise). */
@@ -289,7 +279,7 @@ export class Pager implements WaitTarget {
     const rec = this.record!, pfns = rec.pfns!, to = front.dueBy(this.kernel.now);
     for (let i = front.placed; i < to; i++) this.place(pfns[rec.at + i]!);
     front.advance(to);
-    this.flushResponses();
+    this.requests.flush();
   }
 
   /**
@@ -321,16 +311,7 @@ export class Pager implements WaitTarget {
     }
     this.pagesLoaded++;
     this.host.settled(g);
-    this.waiters.release(g, this);
-    if (this.wakesQueued && this.ring.queued > 0) this.answerQueued(g, g + 1);
-  }
-
-  /** UFFDIO_COPY of from..to−1 wakes the vCPUs faulting there whose faults are still unread. */
-  private answerQueued(from: number, to: number): void {
-    const ids = this.withdrawn;
-    ids.length = 0;
-    this.ring.withdraw(from, to, ids);
-    for (const id of ids) this.respond(id);
+    this.requests.placed(g, this.wakesQueued);
   }
 
   /** place() for each page of from..to−1. */
@@ -338,15 +319,14 @@ export class Pager implements WaitTarget {
     if (to - from > 1 && this.memory.loadRun(from, to)) {
       this.pagesLoaded += to - from;
       this.host.settledRange(from, to);
-      this.waiters.releaseRange(from, to, this);
-      if (this.wakesQueued && this.ring.queued > 0) this.answerQueued(from, to);
+      this.requests.placedRange(from, to, this.wakesQueued);
     } else for (let g = from; g < to; g++) this.place(g);
   }
 
   /** CRIU's `handle_requests`: the next chunk is asked for once every request is answered. */
   private pullNext(rec: StreamRecord): void {
     if (rec.pushed > 0) this.chunkPending = false;
-    if (this.chunkPending || this.waiters.live > 0 || this.memory.pending === 0) return;
+    if (this.chunkPending || this.requests.live > 0 || this.memory.pending === 0) return;
     this.chunkPending = true;
     this.host.sendBack(control(RecordType.LAZY_XFER_NEXT));
   }
@@ -356,18 +336,6 @@ export class Pager implements WaitTarget {
       this.completeSent = true;
       this.host.sendBack(control(RecordType.POSTCOPY_COMPLETE));
     }
-  }
-
-  /** `pages` of the pages request `id` waits for arrived (Waiters.release). */
-  arrived(id: number, pages: number): void {
-    const left = this.remaining[id]! - pages;
-    this.remaining[id] = left;
-    if (left === 0) this.respond(id);
-  }
-
-  private respond(id: number): void {
-    this.responses.push(id);
-    this.unflushed++;
   }
 
   /** Takes every queued request (the RFC's drain); returns how many were taken. */
@@ -380,50 +348,11 @@ export class Pager implements WaitTarget {
     return n;
   }
 
-  /**
-   * Request `id` waits for its missing pages; they go into the FAULT slabs when newly requested,
-   * or with `again` whenever missing (QEMU's `migrate_send_rp_req_pages` skips only pages in the
-   * receivedmap, not pages already requested).
-   */
+  /** Request `id` waits for its missing pages (Requests.book); a page of the record being placed gets an event at its time. */
   private book(id: number, again: boolean): void {
     this.placeDue();
-    const ring = this.ring, mem = this.memory;
-    const kind = ring.kindOf(id), gfn = ring.gfnOf(id);
-    if (id >= this.remaining.length) this.widenRemaining();
-    this.remaining[id] = 0;
-    if (kind === RequestKind.DROP) {
-      // A settled page has no waits left: it released them when it settled.
-      if (!mem.isSettled(gfn)) {
-        mem.drop(gfn);
-        this.host.settled(gfn);
-        this.waiters.release(gfn, this);
-      }
-      this.respond(id);
-      return;
-    }
-    const count = kind === RequestKind.RANGE ? ring.countOf(id) : 1;
-    const end = gfn + count;
-    // The request waits on each page of it not settled (ready or dropped) yet...
-    const waits = kind === RequestKind.RANGE ? mem.pendingIn(gfn, end) : mem.isSettled(gfn) ? 0 : 1;
-    if (waits > 0) {
-      if (kind === RequestKind.RANGE) this.waiters.addRange(gfn, end, id, waits);
-      else {
-        this.waiters.add(gfn, id);
-        if (this.front.nextAt !== Infinity) this.wakeWhenPlaced(gfn);
-      }
-    }
-    this.remaining[id] = waits;
-    // ...and goes to the source if it holds a page not requested before (or `again`, any it waits on).
-    const fresh = kind === RequestKind.RANGE ? mem.markRequestedRange(gfn, end) : mem.markRequested(gfn) ? 1 : 0;
-    this.pfnsRequested += fresh;
-    if (fresh > 0 || (again && waits > 0)) {
-      if (kind === RequestKind.PAGE) this.faultPfns.push(gfn);
-      else {
-        this.faultRanges.push(gfn);
-        this.faultRanges.push(count);
-      }
-    }
-    if (waits === 0) this.respond(id);
+    const g = this.requests.book(id, again);
+    if (g >= 0 && this.front.nextAt !== Infinity) this.wakeWhenPlaced(g);
   }
 
   /**
@@ -433,7 +362,7 @@ export class Pager implements WaitTarget {
    */
   private faultStep(): void {
     const p = this.params;
-    if (this.faultWriting) this.sendFault(RecordType.REQ_PAGES);
+    if (this.faultWriting) this.requests.send(RecordType.REQ_PAGES);
     this.faultWriting = false;
     const id = this.ring.take();
     if (id < 0) {
@@ -441,39 +370,14 @@ export class Pager implements WaitTarget {
       return;
     }
     this.book(id, true);
-    this.flushResponses(); // a page placed since the fault: UFFDIO_COPY already woke the vCPU
-    this.faultWriting = this.faultPfns.pending > 0 || this.faultRanges.pending > 0;
+    this.requests.flush(); // a page placed since the fault: UFFDIO_COPY already woke the vCPU
+    this.faultWriting = this.requests.faultPending;
     this.kernel.after(p.drainPerRequestNs + (this.faultWriting ? p.faultRecordNs : 0), this.faultKind);
-  }
-
-  /** An unbounded ring grew: room for its new request ids. */
-  private widenRemaining(): void {
-    const r = new Int32Array(this.ring.capacity);
-    r.set(this.remaining);
-    this.remaining = r;
   }
 
   private finishDrain(): void {
     this.maybeComplete();
-    this.sendFault(RecordType.POSTCOPY_FAULT);
-  }
-
-  /** Sends the FAULT slabs' pending pfns and ranges as one back-channel record, if any. */
-  private sendFault(type: RecordType.POSTCOPY_FAULT | RecordType.REQ_PAGES): void {
-    const fp = this.faultPfns, fr = this.faultRanges;
-    const pfnCount = fp.pending, rangeCount = fr.pending / 2;
-    if (pfnCount === 0 && rangeCount === 0) return;
-    this.faultRecords++;
-    const pfnAt = fp.take(), rangeAt = fr.take();
-    this.host.sendBack({ type, pfns: fp.data, pfnAt, pfnCount, ranges: fr.data, rangeAt, rangeCount });
-  }
-
-  /** Puts the responses of this job on the ring and notifies once. */
-  private flushResponses(): void {
-    if (this.unflushed === 0) return;
-    this.notifies.push(this.unflushed);
-    this.unflushed = 0;
-    this.kernel.after(this.params.notifyNs, this.notifyKind);
+    this.requests.send(RecordType.POSTCOPY_FAULT);
   }
 
   /** Recovery's RECV_BITMAP (received-map.ts). */
@@ -489,27 +393,12 @@ export class Pager implements WaitTarget {
    * pending. Returns the pages asked for again.
    */
   resend(): number {
-    const mem = this.memory, pfns: number[] = [];
     this.chunkPending = true; // the resumed source sends a chunk unasked
-    for (let g = 0; g < mem.pages; g++) if (mem.state[g] === PageState.REQUESTED) pfns.push(g);
-    if (pfns.length > 0) {
-      this.faultRecords++;
-      this.host.sendBack({ type: RecordType.POSTCOPY_FAULT, pfns: Int32Array.from(pfns), pfnAt: 0, pfnCount: pfns.length, ranges: NONE, rangeAt: 0, rangeCount: 0 });
-    }
-    if (this.transitioned && mem.pending === 0) {
+    const asked = this.requests.askAgain();
+    if (this.transitioned && this.memory.pending === 0) {
       this.completeSent = true;
       this.host.sendBack(control(RecordType.POSTCOPY_COMPLETE));
     }
-    return pfns.length;
-  }
-
-  /** Xen's vm_event_resume: consumes the responses, frees their slots, then wakes waiters. */
-  private consumeResponses(): void {
-    for (let n = this.notifies.shift(); n > 0; n--) {
-      const id = this.responses.shift();
-      this.host.answered(id);
-      this.ring.respond(id);
-    }
-    this.host.slotsFreed();
+    return asked;
   }
 }

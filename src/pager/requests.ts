@@ -1,0 +1,189 @@
+import { IntQueue } from '../kernel/int-queue.ts';
+import type { Kernel } from '../kernel/kernel.ts';
+import type { Alloc } from '../memory/arena.ts';
+import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
+import { RequestKind, type FaultRing } from '../ring/ring.ts';
+import { RecordType } from '../stream/records.ts';
+import { PfnSlab } from '../stream/slab.ts';
+import type { PagerHost } from './pager.ts';
+import { Waiters, type WaitTarget } from './waiters.ts';
+
+/**
+ * The pager's side of the ring's requests: which pages each taken request waits for (Waiters),
+ * the FAULT or REQ_PAGES record being filled for the source, and the responses put back on the
+ * ring, notified once per pager job (Xen's `vm_event_put_response` then one event-channel notify).
+ */
+export class Requests implements WaitTarget {
+  private readonly waiters: Waiters;
+  /** Per request id: how many of its pages it still waits for. */
+  private remaining: Int32Array;
+  /** The next FAULT record's pfns and [start, count] ranges: the slabs' pending entries. */
+  private readonly faultPfns: PfnSlab;
+  private readonly faultRanges: PfnSlab;
+  /** Answered request ids in notify order; the last `unflushed` are this job's. */
+  private readonly responses = new IntQueue();
+  private unflushed = 0;
+  /** How many responses each notify in flight carries, oldest first. */
+  private readonly notifies = new IntQueue();
+  private readonly notifyKind: number;
+  private readonly withdrawn: number[] = [];
+  /** Stats. */
+  pfnsRequested = 0;
+  faultRecords = 0;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly memory: GuestMemory,
+    private readonly ring: FaultRing,
+    private readonly notifyNs: number,
+    private readonly host: PagerHost,
+    alloc: Alloc,
+  ) {
+    this.waiters = new Waiters(memory.pages, alloc);
+    this.faultPfns = new PfnSlab(alloc);
+    this.faultRanges = new PfnSlab(alloc);
+    this.remaining = new Int32Array(ring.capacity);
+    this.notifyKind = kernel.register(() => this.consume());
+  }
+
+  /** Waits not released yet: one per page of each request. */
+  get live(): number {
+    return this.waiters.live;
+  }
+
+  /** Whether a request waits for gfn. */
+  waitedOn(gfn: number): boolean {
+    return this.waiters.waitedOn(gfn);
+  }
+
+  /** Whether the next FAULT record has anything in it. */
+  get faultPending(): boolean {
+    return this.faultPfns.pending > 0 || this.faultRanges.pending > 0;
+  }
+
+  /**
+   * Request `id` waits for its missing pages; they go into the FAULT slabs when newly requested,
+   * or with `again` whenever missing (QEMU's `migrate_send_rp_req_pages` skips only pages in the
+   * receivedmap, not pages already requested). Returns the page a one-page wait was booked on,
+   * or −1.
+   */
+  book(id: number, again: boolean): number {
+    const ring = this.ring, mem = this.memory;
+    const kind = ring.kindOf(id), gfn = ring.gfnOf(id);
+    if (id >= this.remaining.length) this.widen();
+    this.remaining[id] = 0;
+    if (kind === RequestKind.DROP) {
+      // A settled page has no waits left: it released them when it settled.
+      if (!mem.isSettled(gfn)) {
+        mem.drop(gfn);
+        this.host.settled(gfn);
+        this.waiters.release(gfn, this);
+      }
+      this.respond(id);
+      return -1;
+    }
+    const count = kind === RequestKind.RANGE ? ring.countOf(id) : 1;
+    const end = gfn + count;
+    let waitedOn = -1;
+    // The request waits on each page of it not settled (ready or dropped) yet...
+    const waits = kind === RequestKind.RANGE ? mem.pendingIn(gfn, end) : mem.isSettled(gfn) ? 0 : 1;
+    if (waits > 0) {
+      if (kind === RequestKind.RANGE) this.waiters.addRange(gfn, end, id, waits);
+      else {
+        this.waiters.add(gfn, id);
+        waitedOn = gfn;
+      }
+    }
+    this.remaining[id] = waits;
+    // ...and goes to the source if it holds a page not requested before (or `again`, any it waits on).
+    const fresh = kind === RequestKind.RANGE ? mem.markRequestedRange(gfn, end) : mem.markRequested(gfn) ? 1 : 0;
+    this.pfnsRequested += fresh;
+    if (fresh > 0 || (again && waits > 0)) {
+      if (kind === RequestKind.PAGE) this.faultPfns.push(gfn);
+      else {
+        this.faultRanges.push(gfn);
+        this.faultRanges.push(count);
+      }
+    }
+    if (waits === 0) this.respond(id);
+    return waitedOn;
+  }
+
+  /** Page g settled: answers whoever waits for it; with `queued`, its unread faults too. */
+  placed(g: number, queued: boolean): void {
+    this.waiters.release(g, this);
+    if (queued && this.ring.queued > 0) this.answerQueued(g, g + 1);
+  }
+
+  /** placed() for each page of from..to−1. */
+  placedRange(from: number, to: number, queued: boolean): void {
+    this.waiters.releaseRange(from, to, this);
+    if (queued && this.ring.queued > 0) this.answerQueued(from, to);
+  }
+
+  /** UFFDIO_COPY of from..to−1 wakes the vCPUs faulting there whose faults are still unread. */
+  private answerQueued(from: number, to: number): void {
+    const ids = this.withdrawn;
+    ids.length = 0;
+    this.ring.withdraw(from, to, ids);
+    for (const id of ids) this.respond(id);
+  }
+
+  /** `pages` of the pages request `id` waits for arrived (Waiters.release). */
+  arrived(id: number, pages: number): void {
+    const left = this.remaining[id]! - pages;
+    this.remaining[id] = left;
+    if (left === 0) this.respond(id);
+  }
+
+  private respond(id: number): void {
+    this.responses.push(id);
+    this.unflushed++;
+  }
+
+  /** An unbounded ring grew: room for its new request ids. */
+  private widen(): void {
+    const r = new Int32Array(this.ring.capacity);
+    r.set(this.remaining);
+    this.remaining = r;
+  }
+
+  /** Sends the FAULT slabs' pending pfns and ranges as one back-channel record, if any. */
+  send(type: RecordType.POSTCOPY_FAULT | RecordType.REQ_PAGES): void {
+    const fp = this.faultPfns, fr = this.faultRanges;
+    const pfnCount = fp.pending, rangeCount = fr.pending / 2;
+    if (pfnCount === 0 && rangeCount === 0) return;
+    this.faultRecords++;
+    const pfnAt = fp.take(), rangeAt = fr.take();
+    this.host.sendBack({ type, pfns: fp.data, pfnAt, pfnCount, ranges: fr.data, rangeAt, rangeCount });
+  }
+
+  /** A resumed source: one FAULT record asks again for every page still requested; returns how many. */
+  askAgain(): number {
+    const mem = this.memory, pfns: number[] = [];
+    for (let g = 0; g < mem.pages; g++) if (mem.state[g] === PageState.REQUESTED) pfns.push(g);
+    if (pfns.length > 0) {
+      this.faultRecords++;
+      this.host.sendBack({ type: RecordType.POSTCOPY_FAULT, pfns: Int32Array.from(pfns), pfnAt: 0, pfnCount: pfns.length, ranges: new Int32Array(0), rangeAt: 0, rangeCount: 0 });
+    }
+    return pfns.length;
+  }
+
+  /** Puts the responses of this job on the ring and notifies once. */
+  flush(): void {
+    if (this.unflushed === 0) return;
+    this.notifies.push(this.unflushed);
+    this.unflushed = 0;
+    this.kernel.after(this.notifyNs, this.notifyKind);
+  }
+
+  /** Xen's vm_event_resume: consumes the responses, frees their slots, then wakes waiters. */
+  private consume(): void {
+    for (let n = this.notifies.shift(); n > 0; n--) {
+      const id = this.responses.shift();
+      this.host.answered(id);
+      this.ring.respond(id);
+    }
+    this.host.slotsFreed();
+  }
+}

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { Kernel } from '../src/kernel/kernel.ts';
+import { GuestMemory } from '../src/memory/guest-memory.ts';
+import { FRESH } from '../src/memory/arena.ts';
+import { Requests } from '../src/pager/requests.ts';
+import type { PagerHost } from '../src/pager/pager.ts';
+import { FaultRing, RequestKind } from '../src/ring/ring.ts';
+import { RecordType, type BackRecord } from '../src/stream/records.ts';
+
+/** 16 pages, all outstanding; a host that logs what the requests do. */
+function setup(notifyNs = 2000) {
+  const kernel = new Kernel();
+  const memory = new GuestMemory(16, 4096, { forEachRange: (fn) => fn(0, 16) });
+  const ring = new FaultRing({ capacity: 4, vcpus: 1, blackEye: false }, kernel);
+  const log = { sent: [] as string[], answered: [] as [number, number][], settled: [] as number[], freed: 0 };
+  const host: PagerHost = {
+    consumed: () => {},
+    sendBack: (r: BackRecord) => {
+      const pfns = Array.from(r.pfns.subarray(r.pfnAt, r.pfnAt + r.pfnCount));
+      const ranges = Array.from(r.ranges.subarray(r.rangeAt, r.rangeAt + 2 * r.rangeCount));
+      log.sent.push(`${RecordType[r.type]} pfns ${pfns.join(',')} ranges ${ranges.join(',')}`);
+    },
+    settled: (g) => log.settled.push(g),
+    settledRange: () => {},
+    pfnsRead: () => {},
+    answered: (id) => log.answered.push([kernel.now, id]),
+    slotsFreed: () => log.freed++,
+    transition: () => {},
+  };
+  const requests = new Requests(kernel, memory, ring, notifyNs, host, FRESH);
+  const run = () => { while (kernel.step()); };
+  return { kernel, memory, ring, requests, log, run };
+}
+
+describe('Requests', () => {
+  it('books a page request, sends its pfn once, and answers it with one notify after the page lands', () => {
+    const { memory, ring, requests, log, run } = setup();
+    const a = ring.putForeign(RequestKind.PAGE, 5);
+    const b = ring.putForeign(RequestKind.PAGE, 5);
+    expect(requests.book(ring.take(), false)).toBe(5);
+    expect(requests.book(ring.take(), false)).toBe(5);
+    expect([requests.live, requests.pfnsRequested, requests.faultPending]).toEqual([2, 1, true]);
+    requests.send(RecordType.POSTCOPY_FAULT);
+    expect(log.sent).toEqual(['POSTCOPY_FAULT pfns 5 ranges ']);
+    expect(requests.faultPending).toBe(false);
+    expect(memory.load(5)).toBe(true);
+    requests.placed(5, false);
+    expect(requests.live).toBe(0);
+    requests.flush();
+    run();
+    // Both responses consumed at the notify's end (2 µs), newest wait on the page first.
+    expect(log.answered).toEqual([[2000, b], [2000, a]]);
+    expect([log.freed, ring.occupancy]).toEqual([1, 0]);
+    expect(requests.faultRecords).toBe(1);
+  });
+
+  it('answers a range request when its last missing page lands, and asks only for pages not yet requested', () => {
+    const { memory, ring, requests, log, run } = setup();
+    memory.load(3);
+    ring.putForeign(RequestKind.PAGE, 4);
+    requests.book(ring.take(), false);
+    const r = ring.putForeign(RequestKind.RANGE, 2, 4); // 2..5: 3 is in, 4 asked for already
+    expect(requests.book(ring.take(), false)).toBe(-1);
+    expect(requests.pfnsRequested).toBe(3);
+    requests.send(RecordType.POSTCOPY_FAULT);
+    expect(log.sent).toEqual(['POSTCOPY_FAULT pfns 4 ranges 2,4']);
+    for (const g of [2, 4]) {
+      memory.load(g);
+      requests.placed(g, false);
+    }
+    requests.flush();
+    run();
+    expect(log.answered.map(([, id]) => id)).not.toContain(r);
+    memory.loadRun(5, 6);
+    requests.placedRange(5, 6, false);
+    requests.flush();
+    run();
+    expect(log.answered.map(([, id]) => id).at(-1)).toBe(r);
+    expect(requests.live).toBe(0);
+  });
+
+  it('answers at once a request whose page is in, and a drop after dropping the page', () => {
+    const { memory, ring, requests, log, run } = setup();
+    memory.load(1);
+    const a = ring.putForeign(RequestKind.PAGE, 1);
+    const d = ring.putForeign(RequestKind.DROP, 7);
+    expect(requests.book(ring.take(), false)).toBe(-1);
+    expect(requests.book(ring.take(), false)).toBe(-1);
+    expect([requests.pfnsRequested, requests.faultPending, log.settled]).toEqual([0, false, [7]]);
+    expect(memory.isSettled(7)).toBe(true);
+    requests.flush();
+    run();
+    expect(log.answered.map(([, id]) => id)).toEqual([a, d]);
+  });
+
+  it('with `again` (QEMU) asks again for a page already requested; without, it does not', () => {
+    const { ring, requests, log } = setup();
+    for (const again of [false, false, true]) {
+      ring.putForeign(RequestKind.PAGE, 9);
+      requests.book(ring.take(), again);
+      requests.send(RecordType.REQ_PAGES);
+    }
+    expect(log.sent).toEqual(['REQ_PAGES pfns 9 ranges ', 'REQ_PAGES pfns 9 ranges ']);
+    expect([requests.pfnsRequested, requests.faultRecords]).toEqual([1, 2]);
+  });
+
+  it('a landed page answers the faults on it still queued on the ring (uffd), not the others', () => {
+    const { memory, ring, requests, log, run } = setup();
+    const first = ring.putGuest(0, RequestKind.PAGE, 3);
+    const other = ring.putGuest(0, RequestKind.PAGE, 8);
+    memory.load(3);
+    requests.placed(3, true);
+    expect(ring.queued).toBe(1);
+    requests.flush();
+    run();
+    expect(log.answered.map(([, id]) => id)).toEqual([first]);
+    expect(ring.take()).toBe(other);
+  });
+
+  it('asks again for every page still requested after a resume', () => {
+    const { memory, ring, requests, log } = setup();
+    for (const g of [6, 2]) {
+      ring.putForeign(RequestKind.PAGE, g);
+      requests.book(ring.take(), false);
+    }
+    memory.load(6);
+    expect(requests.askAgain()).toBe(1);
+    expect(log.sent).toEqual(['POSTCOPY_FAULT pfns 2 ranges ']);
+  });
+});
