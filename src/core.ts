@@ -171,6 +171,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
   /** PagerHost: responses were consumed. */
   slotsFreed(): void {
     this.ring.wake(this.woke);
+    this.mapper.slotsFreed();
     this.checkFinished();
   }
 

@@ -147,13 +147,13 @@ describe('the report in Chromium', () => {
     const { 'plot-latency-cdf': cdf, 'plot-latency-histogram': hist, 'plot-ring-occupancy': ring, 'plot-pages-resident': pages } = byId(plots);
     expect(cdf).toMatchObject({ lines: 1, symbols: 21 });
     expect(cdf!.longestLine).toBeGreaterThan(300);
-    // The buckets from the first to the last with a fault: 32 µs … 8,192 µs.
+    // The buckets from the first to the last with a fault: 1,024 µs … 32,768 µs.
     const used = dist.filter((n) => n > 0).length;
-    expect(hist).toMatchObject({ bars: 9, tallBars: used });
+    expect(hist).toMatchObject({ bars: 6, tallBars: used });
     expect(hist!.tallBars).toBeGreaterThanOrEqual(5);
     expect(hist!.narrowestBar).toBeGreaterThan(30);
-    // The storm's ring is empty or full: bars at 0 and 8 of the 9 occupancies.
-    expect(ring).toMatchObject({ bars: 9, tallBars: 2, lines: 0 });
+    // The storm's ring is empty or full, but for one sample at 1 slot: bars at 0, 1 and 8 of the 9 occupancies.
+    expect(ring).toMatchObject({ bars: 9, tallBars: 3, lines: 0 });
     expect(ring!.narrowestBar).toBeGreaterThan(30);
     expect(pages).toMatchObject({ lines: 1, rules: 1 });
     expect(pages!.longestLine).toBeGreaterThan(600);
@@ -169,8 +169,8 @@ describe('the report in Chromium', () => {
     expect(p['plot-metric']).toMatchObject({ lines: 2, lineColours: 2, symbols: 4, rules: 4 });
     expect(p['plot-metric']!.longestLine).toBeGreaterThan(300);
     expect(p['plot-latency-cdf']).toMatchObject({ lines: 4, lineColours: 4, symbols: 84 });
-    // 14 buckets (0.032 … 262 ms) and 9 occupancies (0 … 8 slots), a bar for each configuration side by side.
-    expect(p['plot-latency-histogram']).toMatchObject({ bars: 4 * 14, barColours: 4 });
+    // 9 buckets (1.02 … 262 ms) and 9 occupancies (0 … 8 slots), a bar for each configuration side by side.
+    expect(p['plot-latency-histogram']).toMatchObject({ bars: 4 * 9, barColours: 4 });
     expect(p['plot-latency-histogram']!.tallBars).toBeGreaterThanOrEqual(12);
     expect(p['plot-latency-histogram']!.narrowestBar).toBeGreaterThan(6);
     expect(p['plot-ring-occupancy']).toMatchObject({ bars: 4 * 9, barColours: 4 });
@@ -191,7 +191,7 @@ describe('the report in Chromium', () => {
       'plot-pages-resident': ['simulated time (ms)', 'pages resident (pages of 4 KiB)'],
     };
     for (const [id, want] of Object.entries(titles)) expect(p[id]!.texts).toEqual(expect.arrayContaining(want));
-    expect(p['plot-latency-histogram']!.texts).toEqual(expect.arrayContaining(['0.032', '1.02', '262']));
+    expect(p['plot-latency-histogram']!.texts).toEqual(expect.arrayContaining(['1.02', '8.19', '262']));
     for (const plot of plots) expect(plot.smallestFont).toBeGreaterThanOrEqual(11);
   });
 
@@ -202,9 +202,9 @@ describe('the report in Chromium', () => {
     const p = byId(plots);
     expect(p['plot-latency-cdf']).toMatchObject({ lines: 14, lineColours: 14 });
     expect(p['plot-pages-resident']).toMatchObject({ lines: 14, lineColours: 14 });
-    // 11 buckets (32 … 32,768 µs) × 14 configurations would be 4 px bars side by side.
-    expect(p['plot-latency-histogram']).toMatchObject({ bars: 14 * 11, barColours: 14 });
-    expect(p['plot-latency-histogram']!.texts).toEqual(expect.arrayContaining(['32', '32,768', 'fault latency bucket (µs, lower bound)']));
+    // 8 buckets (1.02 … 131 ms) × 14 configurations would be 5 px bars side by side.
+    expect(p['plot-latency-histogram']).toMatchObject({ bars: 14 * 8, barColours: 14 });
+    expect(p['plot-latency-histogram']!.texts).toEqual(expect.arrayContaining(['1.02', '131', 'fault latency bucket (ms, lower bound)']));
     expect(p['plot-latency-histogram']!.narrowestBar).toBeGreaterThan(30);
     expect(p['plot-latency-histogram']!.texts).toEqual(expect.arrayContaining(['source.pivots=1', 'source.pivots=14', 'faults (count)']));
     for (const plot of plots) expect(plot.smallestFont).toBeGreaterThanOrEqual(11);

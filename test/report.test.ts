@@ -101,13 +101,13 @@ describe('report of one run', () => {
     const bars = marks(figureOf(html, 'plot-latency-histogram')!, 'rect');
     const dist = run['postcopy-latency-dist'];
     expect(dist.reduce((a, b) => a + b, 0)).toBe(run.emulator['fault-latency'].count);
-    // Buckets 5 … 13 (32 µs … 8,192 µs): the buckets outside are empty.
+    // Buckets 10 … 15 (1,024 µs … 32,768 µs): the buckets outside are empty.
     const first = dist.findIndex((n) => n > 0), last = dist.length - 1 - [...dist].reverse().findIndex((n) => n > 0);
-    expect([first, last]).toEqual([5, 13]);
-    const labels = ['32', '64', '128', '256', '512', '1,024', '2,048', '4,096', '8,192'];
+    expect([first, last]).toEqual([10, 15]);
+    const labels = ['1,024', '2,048', '4,096', '8,192', '16,384', '32,768'];
     expect(bars).toHaveLength(labels.length);
     bars.forEach((b, i) => expect(b).toContain(`fault latency bucket (µs, lower bound): ${labels[i]}; faults (count): ${dist[first + i]};`));
-    expect(figureOf(html, 'plot-latency-histogram')).toMatch(/>32<.*>512<.*>1,024<.*>2,048<.*>8,192<.*>fault latency bucket \(µs, lower bound\)</s);
+    expect(figureOf(html, 'plot-latency-histogram')).toMatch(/>1,024<.*>2,048<.*>8,192<.*>32,768<.*>fault latency bucket \(µs, lower bound\)</s);
   });
 
   it('draws the share of time at each ring occupancy, and pages resident over every sample', () => {
@@ -218,10 +218,10 @@ describe('report of a sweep', () => {
   it('has a CDF line, a bar per used bucket and per ring occupancy for each configuration, and the timelines', () => {
     expect(linePaths(figureOf(html, 'plot-latency-cdf')!)).toHaveLength(4);
     expect(marks(figureOf(html, 'plot-latency-cdf')!, 'symbol')).toHaveLength(84);
-    // Buckets 32 µs (the page configurations' first) … 262 ms (the range ones' single slow fault).
+    // Buckets 1 ms (the page configurations' first) … 262 ms (the range ones' single slow fault).
     const hist = marks(figureOf(html, 'plot-latency-histogram')!, 'rect');
-    expect(hist).toHaveLength(4 * 14);
-    expect(hist[0]).toMatch(/^fault latency bucket \(ms, lower bound\): 0.032; faults \(count, mean of 1–2 runs\): [\d.]+; series: ring.capacity=2, mapper.request=page$/);
+    expect(hist).toHaveLength(4 * 9);
+    expect(hist[0]).toMatch(/^fault latency bucket \(ms, lower bound\): 1.02; faults \(count, mean of 1–2 runs\): [\d.]+; series: ring.capacity=2, mapper.request=page$/);
     // Occupancies 0…8 (the largest ring's capacity) for each of the 4 configurations.
     expect(marks(figureOf(html, 'plot-ring-occupancy')!, 'rect')).toHaveLength(4 * 9);
     expect(linePaths(figureOf(html, 'plot-pages-resident')!)).toHaveLength(4);
@@ -320,9 +320,9 @@ describe('Vega-Lite specs beside the report', () => {
 
   it('draws bars at least 9 px wide, and a strip per configuration when they would be thinner or colours run out', async () => {
     const bars = [figureOf(html, 'plot-latency-histogram')!, figureOf(html, 'plot-ring-occupancy')!].map(barWidths);
-    expect(bars.map((b) => b.length)).toEqual([4 * 14, 4 * 9]);
+    expect(bars.map((b) => b.length)).toEqual([4 * 9, 4 * 9]);
     expect(Math.min(...bars.flat())).toBeGreaterThanOrEqual(9);
-    // 14 configurations: 14 distinct colours; their histogram (14 × 10 bars) becomes 14 strips.
+    // 14 configurations: 14 distinct colours; their histogram (14 × 8 bars) becomes 14 strips.
     const wide = async (n: number) => {
       writeWideSweep(join(dir, `wide${n}`), n);
       return (await buildReport(loadReportInput(join(dir, `wide${n}`)), { specStem: 'r' })).specs.map((x) => x.spec as Json);

@@ -18,7 +18,7 @@ function setup(notifyNs = 2000) {
     sendBack: (r: BackRecord) => {
       const pfns = Array.from(r.pfns.subarray(r.pfnAt, r.pfnAt + r.pfnCount));
       const ranges = Array.from(r.ranges.subarray(r.rangeAt, r.rangeAt + 2 * r.rangeCount));
-      log.sent.push(`${RecordType[r.type]} pfns ${pfns.join(',')} ranges ${ranges.join(',')}`);
+      log.sent.push(`${r.type === RecordType.REQ_PAGES ? 'REQ_PAGES' : r.type === RecordType.POSTCOPY_FAULT ? 'POSTCOPY_FAULT' : r.type} pfns ${pfns.join(',')} ranges ${ranges.join(',')}`);
     },
     settled: (g) => log.settled.push(g),
     settledRange: () => {},

@@ -166,6 +166,17 @@ export class GuestMemory {
     return to - from - this.hasSourceCopy.countIn(from, to);
   }
 
+  /** The first pending page in from..to−1, or `to` when none is. */
+  firstPendingIn(from: number, to: number): number {
+    this.range('firstPendingIn', from, to);
+    if (this.dropped > 0) {
+      let g = from;
+      while (g < to && (this.state[g] === PageState.READY || this.state[g] === PageState.DROPPED)) g++;
+      return g;
+    }
+    return this.hasSourceCopy.nextGap(from, to);
+  }
+
   /** Loads the source's content of a pending page; returns false for a dropped page (discarded). */
   load(gfn: number): boolean {
     this.gfn('load', gfn);

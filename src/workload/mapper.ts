@@ -18,9 +18,11 @@ export interface MapperHost {
  * The device model mapping guest memory while the domain is created (xenforeignmemory_map).
  * A map call walks every gfn still failing; each paged-out gfn not yet being paged in gets a
  * page-in request if the ring has a slot (else -EBUSY: nothing queued); every missing gfn fails
- * with ENOENT. The library then sleeps usleep(100) — plus the kernel's timer slack — and
- * re-issues each run of consecutive failed gfns. With `request: range` each such run of
- * paged-out gfns is one range-population request instead of one request per gfn.
+ * with ENOENT. The walk goes on past a failed gfn (Linux's `do_remap_pfn` skips a failed frame
+ * and maps the next), so a slot the pager frees while it walks goes to the next paged-out gfn it
+ * reaches. The library then sleeps usleep(100) — plus the kernel's timer slack — and re-issues
+ * each run of consecutive failed gfns. With `request: range` each such run of paged-out gfns is
+ * one range-population request instead of one request per gfn.
  */
 export class Mapper {
   private readonly params: Scenario['mapper'];
@@ -30,6 +32,16 @@ export class Mapper {
   private hi = 0;
   private missing = 0;
   private firstCall = true;
+  /**
+   * The call in progress walks gfns walkFrom..hi−1 from walkStart to walkEnd, at an even pace
+   * over that span (a retry walks only the failed gfns: the pace is theirs, spread over the span).
+   * Its first requests go on the ring at the call's start; after an EBUSY at gfn `cutAt` (−1:
+   * none), freed slots go to the paged-out gfns past the point the walk has reached.
+   */
+  private walkFrom = 0;
+  private walkStart = 0;
+  private walkEnd = 0;
+  private cutAt = -1;
   private readonly callKind: number;
   private readonly finishKind: number;
   /** Stats. */
@@ -94,27 +106,70 @@ export class Mapper {
     // The first call walks the whole mapping; a retry re-issues only the failed gfns.
     const walked = this.firstCall ? this.hi - this.lo : this.missing;
     const cost = p.mapCallNs + walked * p.perGfnNs;
-    this.firstCall = false;
+    this.endWalk();
     if (this.missing === 0) {
+      this.firstCall = false;
       this.kernel.after(cost, this.finishKind);
       return;
     }
-    if (this.putRequests() > 0) this.host.kick();
+    const now = this.kernel.now;
+    this.walkFrom = this.firstCall ? this.lo : this.memory.firstPendingIn(this.lo, this.hi);
+    this.walkStart = now + p.mapCallNs;
+    this.walkEnd = now + cost;
+    this.firstCall = false;
+    if (this.putRequests(this.lo) > 0) this.host.kick();
     this.retries++;
     // usleep's hrtimer fires at its hard expiry, expires + the thread's timer slack, unless
     // another timer interrupt comes first (schedule_hrtimeout_range: "expires+delta").
     this.kernel.after(cost + p.retryNs + p.timerSlackNs, this.callKind);
   }
 
-  /** Hypervisor side of the walk: one request per paged-out gfn (or run) until the ring is full. */
-  private putRequests(): number {
+  /** Responses freed ring slots: a walk cut by EBUSY goes on from where it has got to. */
+  slotsFreed(): void {
+    if (this.cutAt < 0 || this.ring.free === 0) return;
+    const at = this.walkReached(this.kernel.now);
+    if (at >= this.hi) return;
+    this.refuseUpTo(at);
+    if (this.putRequests(at) > 0) this.host.kick();
+  }
+
+  /** The gfn the call's walk has reached at `now`. */
+  private walkReached(now: number): number {
+    if (now <= this.walkStart) return this.walkFrom;
+    if (now >= this.walkEnd) return this.hi;
+    return this.walkFrom + Math.floor(((now - this.walkStart) * (this.hi - this.walkFrom)) / (this.walkEnd - this.walkStart));
+  }
+
+  /**
+   * The walk passed the paged-out gfns after its EBUSY up to `to` while the ring stayed full: an
+   * EBUSY for each (for each run of them with `request: range`).
+   */
+  private refuseUpTo(to: number): void {
+    const unasked = this.memory.unasked, cut = this.cutAt;
+    this.cutAt = -1;
+    let n = 0;
+    if (this.params.request !== 'range') n = to > cut + 1 ? unasked.countIn(cut + 1, to) : 0;
+    else for (let g = unasked.next(unasked.nextGap(cut, to)); g < to; g = unasked.next(unasked.nextGap(g, to))) n++;
+    if (n > 0) this.ring.refuse(n);
+  }
+
+  /** The call's walk ended (the next call starts): a cut walk refused the rest of its paged-out gfns. */
+  private endWalk(): void {
+    if (this.cutAt >= 0) this.refuseUpTo(this.hi);
+  }
+
+  /** Hypervisor side of the walk: one request per paged-out gfn (or run) from gfn `from` until the ring is full. */
+  private putRequests(from: number): number {
     const mem = this.memory, ring = this.ring, hi = this.hi;
     let put = 0;
-    for (let g = mem.unasked.next(this.lo); g < hi; g = mem.unasked.next(g)) {
+    for (let g = mem.unasked.next(from); g < hi; g = mem.unasked.next(g)) {
       const range = this.params.request === 'range';
       const count = range ? mem.unasked.nextGap(g, hi) - g : 1;
       const id = ring.putForeign(range ? RequestKind.RANGE : RequestKind.PAGE, g, count);
-      if (id === EBUSY) break;
+      if (id === EBUSY) {
+        this.cutAt = g;
+        break;
+      }
       if (range) mem.markPagingInRange(g, g + count);
       else mem.markPagingIn(g);
       this.host.put(id);
