@@ -153,14 +153,17 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
   /** PagerHost: a page was loaded or dropped. */
   settled(g: number): void {
     this.mapper.settled(g);
+    this.vcpus.settled(g);
     if (this.iopf !== null) for (const d of this.iopf) d?.settled(g);
     if (this.events.observed && this.events.listenerCount('page-loaded') > 0) this.events.emit('page-loaded', { time: this.kernel.now, gfn: g });
   }
 
   /** PagerHost: the pages from..to−1 were loaded. */
   settledRange(from: number, to: number): void {
-    if (this.iopf === null && !this.events.observed) this.mapper.settledRange(from, to);
-    else for (let g = from; g < to; g++) this.settled(g);
+    if (this.iopf === null && !this.events.observed) {
+      this.mapper.settledRange(from, to);
+      this.vcpus.settledRange(from, to);
+    } else for (let g = from; g < to; g++) this.settled(g);
   }
 
   /** PagerHost: a PAGE_DATA record was loaded. */

@@ -7,6 +7,7 @@ import { EBUSY, FOREIGN, RequestKind } from '../src/ring/ring.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
 import { ScenarioError } from '../src/scenario/error.ts';
 import { PostcopyEmuError } from '../src/io/errors.ts';
+import { VcpuState } from '../src/workload/vcpu.ts';
 
 /** A small scenario every hand calculation below starts from (defaults elsewhere). */
 function small(over: ScenarioInput = {}): ScenarioInput {
@@ -290,8 +291,34 @@ describe('range requests', () => {
 });
 
 describe('duplicate faults', () => {
-  it('two vCPUs on the same missing page: two ring requests, one forward, both resume together', () => {
+  it('Xen: a second vCPU on a page being paged in puts no request; it spins and runs again at the load', () => {
     const emu = new Emulator(vcpuScenario({
+      workload: { kind: 'sequential', vcpus: 2, region: { start: 256, count: 256 } },
+    }));
+    const loaded: number[] = [];
+    const resumed: Array<{ vcpu: number; gfn: number; time: number }> = [];
+    emu.events.on('page-loaded', (e) => { if (e.gfn === 42) loaded.push(e.time); });
+    emu.events.on('vcpu-resumed', (e) => resumed.push({ vcpu: e.vcpu, gfn: e.gfn, time: e.time }));
+    stepUntilResumed(emu);
+
+    expect(emu.vcpus.touch(0, 42, false)).toBe(false);
+    expect(emu.vcpus.touch(1, 42, true)).toBe(false);
+    expect(emu.ring.contents().map((r) => [r.gfn, r.producer])).toEqual([[42, 0]]);
+    expect([emu.vcpus.state[1], emu.vcpus.spurious, emu.vcpus.blockedCount]).toEqual([VcpuState.SPINNING, 1, 2]);
+    emu.run();
+
+    // vCPU 1 runs once p2m_mem_paging_prep made the page present; vCPU 0 once the response is consumed.
+    expect(resumed.map((r) => [r.vcpu, r.gfn])).toEqual([[1, 42], [0, 42]]);
+    expect(resumed[0]!.time).toBe(loaded[0]);
+    expect(resumed[1]!.time).toBe(loaded[0]! + emu.scenario.pager.notifyNs);
+    expect([emu.ring.puts, emu.pager.pfnsRequested, emu.latency.count]).toEqual([1, 1, 2]);
+    expect(emu.finished).toBe(true);
+    expect(checkRun(emu)).toEqual([]);
+  });
+
+  it('userfaultfd: two vCPUs on the same missing page put two requests, one forward, and resume together', () => {
+    const emu = new Emulator(vcpuScenario({
+      pager: { placement: 'uffd' },
       workload: { kind: 'sequential', vcpus: 2, region: { start: 256, count: 256 } },
     }));
     const forwarded: number[] = [];

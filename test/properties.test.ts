@@ -121,7 +121,7 @@ describe('random scenarios with a push policy (xen, qemu, bubbling, adaptive-chu
         expect(vcpus.blockedAtStop).toEqual([]);
         expect(pager.waiting).toBe(0);
         // Every fault was answered exactly once, and each answer has a latency.
-        expect(latency.count).toBe(ring.puts);
+        expect(latency.count).toBe(ring.puts + vcpus.spurious);
         expect(latency.count).toBe(emu.vcpuFaults + emu.foreignFaults);
         expect(emu.resumedAt).toBeGreaterThanOrEqual(0);
         expect(source.completeAt).toBeGreaterThan(0);

@@ -4,7 +4,7 @@ import { FRESH, type Alloc } from '../memory/arena.ts';
 import { Rng } from '../kernel/rng.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
 import { RequestKind, type FaultRing } from '../ring/ring.ts';
-import type { Scenario } from '../scenario/schema.ts';
+import { placementOf, type Scenario } from '../scenario/schema.ts';
 import { AccessPattern } from './access.ts';
 
 export const enum VcpuState {
@@ -16,6 +16,12 @@ export const enum VcpuState {
   SLEEPING,
   /** Its page arrived but the black-eye rule still holds it until the ring drains. */
   BLOCKED,
+  /**
+   * Xen: it touched a page another request is paging in. `hvm_hap_nested_page_fault` takes a
+   * `p2m_ram_paging_in` page for RAM (a spurious fault): the vCPU re-enters the guest and faults
+   * again until `p2m_mem_paging_prep` makes the page present. No ring slot, no pause, no response.
+   */
+  SPINNING,
 }
 
 /** What the vCPUs tell the rest of the destination. */
@@ -55,6 +61,9 @@ export class Vcpus {
   private readonly prefetch: number;
   private readonly perHostPage: number;
   private readonly idle: boolean;
+  /** Xen's fault path (pager.placement hypercall): a touch of a page being paged in spins. */
+  private readonly spins: boolean;
+  private spinning = 0;
   /**
    * One bit per page (bit g & 31 of word g >>> 5): set once the guest has touched it, or from the
    * start for a page that was not outstanding (only pages that travel during postcopy count as
@@ -67,6 +76,8 @@ export class Vcpus {
   accesses = 0;
   writes = 0;
   faults = 0;
+  /** Faults on a page another request was paging in (SPINNING): no ring request of their own. */
+  spurious = 0;
   /** Outstanding pages whose first guest touch had to wait for the network (a vCPU fault). */
   networkPages = 0;
   /** Outstanding pages already present at their first guest touch (pushed in time). */
@@ -100,6 +111,7 @@ export class Vcpus {
     this.prefetch = w.prefetchPages;
     this.perHostPage = (scenario.memory.hostPageSize ?? scenario.memory.pageSize) / scenario.memory.pageSize;
     this.idle = w.kind === 'idle';
+    this.spins = placementOf(scenario) === 'hypercall';
     this.stepKind = kernel.register((arg) => {
       const v = arg % this.n;
       if ((arg - v) / this.n === this.generation[v]) this.step(v);
@@ -118,6 +130,7 @@ export class Vcpus {
   stop(): void {
     for (let v = 0; v < this.n; v++) {
       if (this.isBlocked(v)) {
+        if (this.state[v] === VcpuState.SPINNING) this.spinning--;
         this.blockedAtStop.push(v);
         this.host.stillBlocked(v, this.since[v]!);
         this.unblock(v);
@@ -155,7 +168,24 @@ export class Vcpus {
 
   isBlocked(v: number): boolean {
     const s = this.state[v];
-    return s === VcpuState.FAULTED || s === VcpuState.SLEEPING || s === VcpuState.BLOCKED;
+    return s === VcpuState.FAULTED || s === VcpuState.SLEEPING || s === VcpuState.BLOCKED || s === VcpuState.SPINNING;
+  }
+
+  /** Page g was loaded (or dropped): the vCPUs spinning on it run again. */
+  settled(g: number): void {
+    if (this.spinning > 0) this.settledRange(g, g + 1);
+  }
+
+  /** settled() for every page of from..to−1. */
+  settledRange(from: number, to: number): void {
+    if (this.spinning === 0) return;
+    for (let v = 0; v < this.n; v++) {
+      const g = this.gfn[v]!;
+      if (this.state[v] === VcpuState.SPINNING && g >= from && g < to) {
+        this.spinning--;
+        this.resume(v);
+      }
+    }
   }
 
   /** The response to vCPU v's request was consumed. */
@@ -242,7 +272,12 @@ export class Vcpus {
     this.since[v] = this.kernel.now;
     this.block();
     this.host.faulted(v, g);
-    if (this.ring.claimGuest(v)) this.putRequest(v);
+    const s = this.memory.state[g];
+    if (this.spins && (s === PageState.PAGING_IN || s === PageState.REQUESTED)) {
+      this.state[v] = VcpuState.SPINNING;
+      this.spinning++;
+      this.spurious++;
+    } else if (this.ring.claimGuest(v)) this.putRequest(v);
     else this.state[v] = VcpuState.SLEEPING;
   }
 
