@@ -61,16 +61,16 @@ describe('examples/qemu-1g-seq256.yaml (issue 11, docs/policies.md)', () => {
     expect(checkRun(emu)).toEqual([]);
     return { emu, r: buildReport(emu) };
   };
-  /** Faults of 64–131 ms (the window waits) and of under 8 µs. */
+  /** Faults of 64–131 ms (the window waits) and of under 32 µs. */
   const long = (emu: Emulator) => emu.latency.buckets[16]!;
-  const short = (emu: Emulator) => emu.latency.buckets.slice(0, 3).reduce((a, b) => a + b, 0);
+  const short = (emu: Emulator) => emu.latency.buckets.slice(0, 5).reduce((a, b) => a + b, 0);
 
   it('gives the documented 10 Gbit/s row: the first fault, 21 window waits of ~81 ms, 2442.913 ms in all', () => {
     const { emu, r } = run();
     expect(long(emu)).toBe(21);
-    expect(emu.latency.count).toBe(45);
-    expect(r.emulator['pfns-requested']).toBe(24);
-    expect(Math.round(emu.latency.percentiles([90])[0]! / 1e5) / 10).toBe(81.8);
+    expect(emu.latency.count).toBe(23);
+    expect(r.emulator['pfns-requested']).toBe(22);
+    expect(Math.round(emu.latency.percentiles([90])[0]! / 1e5) / 10).toBe(81.9);
     expect(r['total-time']).toBe(2442.913);
   });
 
@@ -79,10 +79,12 @@ describe('examples/qemu-1g-seq256.yaml (issue 11, docs/policies.md)', () => {
     // Whole records: the guest faults at the start (0.7 ms) and where a window's burst ends.
     expect(record.emu.latency.count).toBe(22);
     expect(long(record.emu)).toBe(21);
-    // Page by page: 23 more faults on a page of the record being placed, each woken by its
-    // UFFDIO_COPY, most before the fault thread has read the fault (notify 2 µs): under 8 µs.
-    expect(page.emu.latency.count - record.emu.latency.count).toBe(23);
-    expect(short(page.emu)).toBe(23);
+    // Page by page: one more fault, on a page of the record being placed, woken by its
+    // UFFDIO_COPY before the fault thread has read the fault: 17.1 µs, most of it the faulting
+    // thread's wake-up (notify 14.5 µs). The first fault is 0.72 ms placed whole, 0.46 ms page by page.
+    expect(page.emu.latency.count - record.emu.latency.count).toBe(1);
+    expect(short(page.emu)).toBe(1);
+    expect(page.emu.latency.percentiles([0])[0]).toBe(17_120);
     expect(page.r['total-time']).toBe(record.r['total-time']);
   });
 });

@@ -1,5 +1,5 @@
 import type { Link } from '../link/link.ts';
-import type { Scenario } from '../scenario/schema.ts';
+import { drainPerRequestNsOf, notifyNsOf, type Scenario } from '../scenario/schema.ts';
 import { faultBytes, pageDataBytes } from '../stream/records.ts';
 
 /** The checker's liveness bound when `limits.livenessNs` is unset: this much beyond the scenario's own longest wait. */
@@ -23,6 +23,9 @@ export function livenessBoundNs(s: Scenario, stream: Link, back: Link): number {
   for (const section of COST_SECTIONS) {
     for (const [field, v] of Object.entries(s[section])) if (field.endsWith('Ns') && typeof v === 'number') perPageNs += v;
   }
+  // The pager's costs that follow the placement when unset.
+  if (s.pager.notifyNs === undefined) perPageNs += notifyNsOf(s);
+  if (s.pager.drainPerRequestNs === undefined) perPageNs += drainPerRequestNsOf(s);
   // The slowest rate a record can get: a degraded link, the postcopy rate limit, the preempt share.
   let streamMbps = s.link.rateMbps, backMbps = s.backChannel.rateMbps, latency = Math.max(s.link.latencyNs, s.backChannel.latencyNs);
   for (const f of s.faults) {

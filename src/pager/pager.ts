@@ -3,7 +3,7 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import type { FaultRing } from '../ring/ring.ts';
-import { faultThreadOf, placementOf, wakeAtOf, type Scenario } from '../scenario/schema.ts';
+import { drainPerRequestNsOf, faultThreadOf, notifyNsOf, placementOf, wakeAtOf, type Scenario } from '../scenario/schema.ts';
 import { RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
 import { HostPages } from './host-pages.ts';
 import { Placement, PlacementFront } from './placement.ts';
@@ -67,6 +67,8 @@ export class Pager {
   private job = Job.WAKE;
   private record: StreamRecord | null = null;
   private readonly doneKind: number;
+  /** Taking one request: pager.drainPerRequestNs, unset following the placement. */
+  private readonly drainNs: number;
   private transitioned = false;
   /** lazy-pages: the daemon pulls each background chunk; one is asked for and not yet loaded. */
   private readonly pullsChunks: boolean;
@@ -108,7 +110,8 @@ export class Pager {
     this.hostPages = perHost > 1 ? new HostPages(memory, perHost, alloc) : null;
     this.placement = new Placement(scenario, this.hostPages);
     this.doneKind = kernel.register(() => this.jobDone());
-    this.requests = new Requests(kernel, memory, ring, this.params.notifyNs, host, alloc);
+    this.requests = new Requests(kernel, memory, ring, notifyNsOf(scenario), host, alloc);
+    this.drainNs = drainPerRequestNsOf(scenario);
     this.faultThread = faultThreadOf(scenario);
     this.faultKind = kernel.register(() => this.faultStep());
     this.pageWise = wakeAtOf(scenario) === 'page' && this.hostPages === null;
@@ -170,7 +173,7 @@ export class Pager {
       if (this.pageWise && rec.type === RecordType.POSTCOPY_PAGE_DATA) this.startPageWise(rec, cost);
     } else if (!this.faultThread && this.ring.queued > 0) {
       this.job = Job.DRAIN;
-      cost = this.drain() * p.drainPerRequestNs;
+      cost = this.drain() * this.drainNs;
       if (this.requests.faultPending) cost += p.faultRecordNs;
     } else {
       this.busy = false;
@@ -372,7 +375,7 @@ export class Pager {
     this.book(id, true);
     this.requests.flush(); // a page placed since the fault: UFFDIO_COPY already woke the vCPU
     this.faultWriting = this.requests.faultPending;
-    this.kernel.after(p.drainPerRequestNs + (this.faultWriting ? p.faultRecordNs : 0), this.faultKind);
+    this.kernel.after(this.drainNs + (this.faultWriting ? p.faultRecordNs : 0), this.faultKind);
   }
 
   private finishDrain(): void {

@@ -63,6 +63,8 @@ const fault = z.discriminatedUnion('kind', [
 
 /** The load hypercall's own cost (XENMEM_paging_op_prep): an estimate, not measurable without Xen; `live --calibrate` adds it to what it measures. */
 export const PREP_HYPERCALL_NS = 1_500;
+/** pager.notifyNs and pager.drainPerRequestNs unset: Xen's event channel and ring, or userfaultfd's wake-up and uffd_msg read (see their fields). */
+const XEN_NOTIFY_NS = 2_000, UFFD_NOTIFY_NS = 14_500, XEN_DRAIN_NS = 200, UFFD_DRAIN_NS = 1_700;
 
 const EVICT_BATCH = 'RFC v2 `process_postcopy_pfns`: one `xc_mem_paging_populate_evicted` call (one XENMEM_paging_op hypercall, split by Xen\'s continuations) per POSTCOPY_PFNS record';
 // A range load is the fix under test: no implementation exists, so its costs are the per-page
@@ -166,10 +168,16 @@ export const scenarioSchema = z.object({
     zeroLoadNs: ns.default(1_100).meta({ unit: 'ns', source: 'placing a zero page: the prep hypercall without a buffer (libxc\'s `xc_mem_paging_prep`: no copy, no mlock), a zeroed frame and the p2m update; the RFC itself sends zero pages as data (UFFDIO_ZEROPAGE is QEMU\'s)' }),
     batchLoadCallNs: ns.default(7_500).meta({ unit: 'ns', source: BATCH_LOAD_CALL }),
     batchLoadPerPageNs: ns.default(600).meta({ unit: 'ns', source: BATCH_LOAD_PAGE }),
-    drainPerRequestNs: ns.default(200).meta({ unit: 'ns', source: 'copy a 312-byte request off the ring and book-keep' }),
+    drainPerRequestNs: ns.optional().meta({
+      unit: 'ns',
+      source: `unset: ${XEN_DRAIN_NS} ns with pager.placement hypercall (copy a 312-byte request off the ring and book-keep), ${UFFD_DRAIN_NS} ns with uffd (\`read()\` of one uffd_msg: 1.70 µs median on the project's machine, native/calibrate.c \`fault_read_msg\`, 1.70–1.85 µs across three invocations on 2026-11-27; 2.1 µs on a busier day)`,
+    }),
     faultRecordNs: ns.default(2_000).meta({ unit: 'ns', source: 'one `write()` on the back-channel: a 16-byte write() on loopback TCP with TCP_NODELAY took 2.8 µs median on the project\'s machine (native/calibrate.c `tcp_write_16b`); the RFC writes into the ssh pipe, a pipe write costing less' }),
     wakeNs: ns.default(9_000).meta({ unit: 'ns', source: 'event-channel upcall to dom0, `poll()` returns in the pager process (interrupt + context switch). Measured for the same wake-up on Linux: a thread blocked in poll() woken by an event on another CPU, 8.5–9.4 µs median on the project\'s machine (native/calibrate.c `fault_wake`: a touch of a missing page wakes the userfaultfd handler), 17–29 µs when the host was busy' }),
-    notifyNs: ns.default(2_000).meta({ unit: 'ns', source: '`xenevtchn_notify` + Xen\'s `vm_event_resume` consuming the responses' }),
+    notifyNs: ns.optional().meta({
+      unit: 'ns',
+      source: `unset: ${XEN_NOTIFY_NS} ns with pager.placement hypercall (\`xenevtchn_notify\` + Xen's \`vm_event_resume\` consuming the responses), ${UFFD_NOTIFY_NS} ns with uffd (UFFDIO_COPY's wake-up of the faulting thread: the handler's message read → the touching thread runs again, \`fault_place_resume\` 17.5 µs, less a UFFDIO_COPY without a waiter, \`uffd_copy_4k\` 3.0 µs; medians of three invocations of native/calibrate.c on the project's machine on 2026-11-27, 13.9–15.5 µs across them, 22 µs on a busier day)`,
+    }),
     placement: z.enum(['hypercall', 'uffd']).optional().meta({
       source: 'unset: `uffd` with source.policy qemu or lazy-pages, `hypercall` otherwise. `hypercall`: the RFC\'s load call per page (`loadPageNs`, `zeroLoadNs`, batched ranges). `uffd`: QEMU\'s listen thread (`ram_load_postcopy`) reads the record off the socket (`readCallNs`) and places each page with UFFDIO_COPY (`postcopy_place_page`), each zero page with UFFDIO_ZEROPAGE, a huge host page with one UFFDIO_COPY once whole',
     }),
@@ -270,6 +278,16 @@ const UFFD_POLICIES: readonly string[] = ['qemu', 'lazy-pages'];
 /** Whether faults queue without bound: `ring.unbounded`, unset following the policy. */
 export function ringUnbounded(s: Scenario): boolean {
   return s.ring.unbounded ?? UFFD_POLICIES.includes(s.source.policy);
+}
+
+/** From the pager's answer (responses pushed, or UFFDIO_COPY) to the vCPU running again: `pager.notifyNs`, unset following the placement. */
+export function notifyNsOf(s: Scenario): number {
+  return s.pager.notifyNs ?? (placementOf(s) === 'uffd' ? UFFD_NOTIFY_NS : XEN_NOTIFY_NS);
+}
+
+/** Taking one request (off the ring, or a uffd_msg): `pager.drainPerRequestNs`, unset following the placement. */
+export function drainPerRequestNsOf(s: Scenario): number {
+  return s.pager.drainPerRequestNs ?? (placementOf(s) === 'uffd' ? UFFD_DRAIN_NS : XEN_DRAIN_NS);
 }
 
 /** Whether faults are read by their own thread and requested one by one: `pager.faultThread`, unset following the policy. */
