@@ -7,6 +7,7 @@ import { drainPerRequestNsOf, faultThreadOf, notifyNsOf, placementOf, wakeAtOf, 
 import { RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
 import { HostPages } from './host-pages.ts';
 import { Placement, PlacementFront } from './placement.ts';
+import { PreemptLoader, type PreemptHost } from './preempt-loader.ts';
 import { receivedMap } from './received-map.ts';
 import { Requests } from './requests.ts';
 
@@ -51,9 +52,10 @@ const enum Job {
  * A loaded page answers every request waiting on it; responses are notified once per record
  * (pager.wakeAt page: when a waited-for page lands).
  * With `pager.faultThread` (QEMU) a second thread takes the faults instead and requests each
- * at once (`postcopy_ram_fault_thread`), while this loop only loads.
+ * at once (`postcopy_ram_fault_thread`), while this loop only loads; with the preempt channel a
+ * third loads that channel's records (PreemptLoader).
  */
-export class Pager {
+export class Pager implements PreemptHost {
   private readonly params: Scenario['pager'];
   private readonly requests: Requests;
   /** Huge host pages, placed whole; null for 4 KiB host pages. */
@@ -61,8 +63,8 @@ export class Pager {
   private readonly placement: Placement;
   /** Main-stream records read from the socket and not handled yet, oldest first. */
   private readonly inbox = new InFlight<StreamRecord>();
-  /** The preempt channel's records: QEMU loads them on a thread of their own, so they go first. */
-  private readonly preemptInbox = new InFlight<StreamRecord>();
+  /** The preempt channel's loader (QEMU's preempt thread), with `preempt.enabled`. */
+  private readonly preempt: PreemptLoader | null;
   private busy = false;
   private job = Job.WAKE;
   private record: StreamRecord | null = null;
@@ -111,6 +113,7 @@ export class Pager {
     this.placement = new Placement(scenario, this.hostPages);
     this.doneKind = kernel.register(() => this.jobDone());
     this.requests = new Requests(kernel, memory, ring, notifyNsOf(scenario), host, alloc);
+    this.preempt = scenario.preempt.enabled ? new PreemptLoader(kernel, this.params.wakeNs, this) : null;
     this.drainNs = drainPerRequestNsOf(scenario);
     this.faultThread = faultThreadOf(scenario);
     this.faultKind = kernel.register(() => this.faultStep());
@@ -121,8 +124,27 @@ export class Pager {
 
   /** A stream record arrived from the source. */
   receive(record: StreamRecord): void {
-    (record.preempt ? this.preemptInbox : this.inbox).push(record);
-    this.wake();
+    if (record.preempt) this.preempt!.receive(record);
+    else {
+      this.inbox.push(record);
+      this.wake();
+    }
+  }
+
+  /** PreemptHost: the preempt thread read a record. */
+  consumed(rec: StreamRecord): void {
+    this.host.consumed(rec);
+  }
+
+  /** PreemptHost: placing a record costs the preempt thread what it costs the main loader. */
+  cost(rec: StreamRecord): number {
+    return this.recordCost(rec);
+  }
+
+  /** PreemptHost: the preempt thread placed a record's pages. */
+  loaded(rec: StreamRecord): void {
+    this.finishRecord(rec, 0);
+    this.requests.flush();
   }
 
   /** The ring's event channel fired (with a fault thread: the uffd became readable). */
@@ -163,9 +185,8 @@ export class Pager {
   private startNext(): void {
     const p = this.params, evicted = this.evictionNs;
     let cost: number;
-    const box = this.preemptInbox.length > 0 ? this.preemptInbox : this.inbox;
-    if (box.length > 0) {
-      const rec = box.shift();
+    if (this.inbox.length > 0) {
+      const rec = this.inbox.shift();
       this.record = rec;
       this.job = Job.RECORD;
       this.host.consumed(rec);
@@ -200,46 +221,27 @@ export class Pager {
   }
 
   private recordCost(rec: StreamRecord): number {
-    const p = this.params;
-    switch (rec.type) {
-      case RecordType.POSTCOPY_PFNS: {
-        // Eviction at the transition: v1 nominates + evicts per pfn; v2 batches populate_evicted.
-        const n = rec.count;
-        const cost = p.eviction === 'per-pfn'
-          ? n * p.evictPerPfnNs
-          : Math.ceil(n / p.evictBatchPages) * p.evictBatchCallNs + n * p.evictBatchPerPageNs;
-        this.evictionNs += cost;
-        return cost;
-      }
-      case RecordType.POSTCOPY_RAM_DISCARD: {
-        // madvise(DONTNEED) per range (`ram_discard_range`); only pages held cost (count).
-        const cost = rec.pushed * p.discardRangeNs + rec.count * p.discardPageNs;
-        this.evictionNs += cost;
-        return cost;
-      }
-      case RecordType.POSTCOPY_PAGE_DATA:
-        return this.placement.cost(rec);
-      default:
-        return 0;
-    }
+    if (rec.type === RecordType.POSTCOPY_PAGE_DATA) return this.placement.cost(rec);
+    const cost = this.placement.evictionCost(rec);
+    this.evictionNs += cost;
+    return cost;
   }
 
   private jobDone(): void {
-    if (this.job === Job.RECORD) this.finishRecord(this.record!);
+    if (this.job === Job.RECORD) this.finishRecord(this.record!, this.front.end());
     else if (this.job === Job.DRAIN) this.finishDrain();
     this.record = null;
     this.requests.flush();
     this.startNext();
   }
 
-  private finishRecord(rec: StreamRecord): void {
+  /** Places a record's pages from its `skip`-th on (page-wise, the first ones are in already). */
+  private finishRecord(rec: StreamRecord, skip: number): void {
     if (rec.type === RecordType.POSTCOPY_TRANSITION) {
       this.transitioned = true;
       this.host.transition();
     } else if (rec.type === RecordType.POSTCOPY_PAGE_DATA) {
       const pfns = rec.pfns!, huge = this.hostPages;
-      // Page-wise, the first pages are in already.
-      const skip = this.front.end();
       // A background scan's record is one run: placed without looking at each pfn.
       if (huge === null && rec.run) this.placeRun(pfns[rec.at]! + skip, pfns[rec.at]! + rec.count);
       else for (let i = rec.at + skip, end = rec.at + rec.count; i < end; i++) {
@@ -387,7 +389,8 @@ export class Pager {
   receivedMap(): Uint8Array {
     this.placeDue();
     this.hostPages?.dropPieces();
-    return receivedMap(this.memory, this.record, [this.inbox, this.preemptInbox]);
+    const p = this.preempt;
+    return receivedMap(this.memory, p === null ? [this.record] : [this.record, p.record], p === null ? [this.inbox] : [this.inbox, p.inbox]);
   }
 
   /**

@@ -1,13 +1,13 @@
 import { placementOf, type Scenario } from '../scenario/schema.ts';
-import type { StreamRecord } from '../stream/records.ts';
+import { RecordType, type StreamRecord } from '../stream/records.ts';
 import type { HostPages } from './host-pages.ts';
 
 /** QEMUFile's buffer (`IO_BUF_SIZE`): the listen thread reads the socket 32 KiB at a time. */
 export const READ_BUF_BYTES = 32_768;
 
 /**
- * What loading a PAGE_DATA record costs the pager's thread. `hypercall`: the RFC's load call per
- * page. `uffd`: QEMU's listen thread (`ram_load_postcopy`) reads the record from the socket and
+ * What loading a record costs the pager's thread: eviction or discards at the switchover, then
+ * PAGE_DATA. `hypercall`: the RFC's load call per page. `uffd`: QEMU's listen thread (`ram_load_postcopy`) reads the record from the socket and
  * places each page with UFFDIO_COPY, a zero page with UFFDIO_ZEROPAGE, a huge host page with one
  * UFFDIO_COPY when its last piece arrives. While it works, unread records fill the socket
  * buffers and TCP flow control holds the source back (the link's buffers).
@@ -21,6 +21,21 @@ export class Placement {
     this.uffd = placementOf(scenario) === 'uffd';
   }
 
+  /** What making room for the outstanding pages costs: a POSTCOPY_PFNS or RAM_DISCARD record (0 for others). */
+  evictionCost(rec: StreamRecord): number {
+    const p = this.params;
+    // Eviction at the transition: v1 nominates + evicts per pfn; v2 batches populate_evicted.
+    if (rec.type === RecordType.POSTCOPY_PFNS) {
+      return p.eviction === 'per-pfn'
+        ? rec.count * p.evictPerPfnNs
+        : Math.ceil(rec.count / p.evictBatchPages) * p.evictBatchCallNs + rec.count * p.evictBatchPerPageNs;
+    }
+    // madvise(DONTNEED) per range (`ram_discard_range`); only pages held cost (count).
+    if (rec.type === RecordType.POSTCOPY_RAM_DISCARD) return rec.pushed * p.discardRangeNs + rec.count * p.discardPageNs;
+    return 0;
+  }
+
+  /** What placing a PAGE_DATA record costs. */
   cost(rec: StreamRecord): number {
     const p = this.params;
     const zeros = rec.zeros, data = rec.count - zeros;
