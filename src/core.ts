@@ -180,6 +180,11 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
 
   private readonly woke = (v: number, fromQueue: boolean): void => this.vcpus.woke(v, fromQueue);
 
+  /** PagerHost: whether a vCPU spins on gfn (Xen's paging-in page). */
+  spinsOn(gfn: number): boolean {
+    return this.vcpus.spinsOn(gfn);
+  }
+
   /** PagerHost: POSTCOPY_TRANSITION was processed. */
   transition(): void {
     this.mapper.start();

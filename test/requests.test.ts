@@ -26,6 +26,7 @@ function setup(notifyNs = 2000) {
     answered: (id) => log.answered.push([kernel.now, id]),
     slotsFreed: () => log.freed++,
     transition: () => {},
+    spinsOn: () => false,
   };
   const requests = new Requests(kernel, memory, ring, notifyNs, host, FRESH);
   const run = () => { while (kernel.step()); };

@@ -29,6 +29,8 @@ export interface PagerHost {
   slotsFreed(): void;
   /** POSTCOPY_TRANSITION was processed: the domain build (device model) continues. */
   transition(): void;
+  /** Whether a vCPU spins on gfn, waiting only for it to be present (Xen's paging-in page). */
+  spinsOn(gfn: number): boolean;
 }
 
 const NONE = new Int32Array(0);
@@ -80,8 +82,12 @@ export class Pager implements PreemptHost {
   private faultBusy = false;
   private faultWriting = false;
   private readonly faultKind: number;
-  /** pager.wakeAt page (4 KiB host pages): a record's pages become present one by one. */
+  /**
+   * 4 KiB host pages placed by the hypercall or with pager.wakeAt page: a record's pages become
+   * present one by one; the responses go with each page (wakeAt page) or with the record.
+   */
   private readonly pageWise: boolean;
+  private readonly wakesPerPage: boolean;
   private readonly placeDueKind: number;
   private readonly front = new PlacementFront();
   /** uffd placement: a placed page wakes the faults on it no thread has read yet (answerQueued). */
@@ -117,7 +123,10 @@ export class Pager implements PreemptHost {
     this.drainNs = drainPerRequestNsOf(scenario);
     this.faultThread = faultThreadOf(scenario);
     this.faultKind = kernel.register(() => this.faultStep());
-    this.pageWise = wakeAtOf(scenario) === 'page' && this.hostPages === null;
+    this.wakesPerPage = wakeAtOf(scenario) === 'page';
+    // Xen's p2m_mem_paging_prep makes each page present as it is loaded (process_postcopy_page_data
+    // pushes the responses after the record); CRIU's one UFFDIO_COPY a chunk places it whole.
+    this.pageWise = (this.wakesPerPage || placementOf(scenario) === 'hypercall') && this.hostPages === null;
     this.placeDueKind = kernel.register(() => this.placeDue());
     this.wakesQueued = placementOf(scenario) === 'uffd';
   }
@@ -265,16 +274,17 @@ export class Pager implements PreemptHost {
   }
 
   /**
-   * pager.wakeAt page: each page of the record is present when the listen thread reaches it
+   * Page-wise: each page of the record is present when the loading thread reaches it
    * (PlacementFront), applied when someone looks (placeDue): a vCPU's slice, a fault being read,
-   * the received map; a page someone waits for gets an event at its time.
+   * a map call, the received map; a page someone waits for gets an event at its time.
    */
   private startPageWise(rec: StreamRecord, cost: number): void {
     const front = this.front;
     front.begin(this.kernel.now, cost, rec.count);
-    if (this.requests.live === 0) return;
     const pfns = rec.pfns!;
-    for (let i = 0; i < rec.count - 1; i++) if (this.requests.waitedOn(pfns[rec.at + i]!)) this.placeDueAt(i);
+    if (this.wakesPerPage && this.requests.live > 0) {
+      for (let i = 0; i < rec.count - 1; i++) if (this.requests.waitedOn(pfns[rec.at + i]!)) this.placeDueAt(i);
+    } else for (let i = 0; i < rec.count - 1; i++) if (this.host.spinsOn(pfns[rec.at + i]!)) this.placeDueAt(i);
   }
 
   /** Places the pages of the record in progress that the thread has reached by now (page-wise). */
@@ -284,15 +294,16 @@ export class Pager implements PreemptHost {
     const rec = this.record!, pfns = rec.pfns!, to = front.dueBy(this.kernel.now);
     for (let i = front.placed; i < to; i++) this.place(pfns[rec.at + i]!);
     front.advance(to);
-    this.requests.flush();
+    if (this.wakesPerPage) this.requests.flush();
   }
 
   /**
    * A vCPU faulted on gfn: if the record in progress holds it, its UFFDIO_COPY will wake the vCPU
-   * even before the fault thread reads the fault (answerQueued), so an event at its time.
+   * even before the fault thread reads the fault (answerQueued), and under Xen a vCPU spinning on
+   * it runs once it is present, so an event at its time.
    */
   faulted(gfn: number): void {
-    if (this.front.nextAt !== Infinity) this.wakeWhenPlaced(gfn);
+    if (this.front.nextAt !== Infinity && (this.wakesPerPage || this.host.spinsOn(gfn))) this.wakeWhenPlaced(gfn);
   }
 
   /** A one-page wait booked on gfn while the record in progress holds it: an event at its time (page-wise). */
@@ -357,7 +368,7 @@ export class Pager implements PreemptHost {
   private book(id: number, again: boolean): void {
     this.placeDue();
     const g = this.requests.book(id, again);
-    if (g >= 0 && this.front.nextAt !== Infinity) this.wakeWhenPlaced(g);
+    if (g >= 0 && this.wakesPerPage && this.front.nextAt !== Infinity) this.wakeWhenPlaced(g);
   }
 
   /**

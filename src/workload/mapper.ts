@@ -12,6 +12,8 @@ export interface MapperHost {
   kick(): void;
   /** Every mapping succeeded: the domain build can finish and unpause the guest. */
   mapped(): void;
+  /** Pages the pager has placed by now become present (a record placed page by page). */
+  placeDue(): void;
 }
 
 /**
@@ -103,6 +105,8 @@ export class Mapper {
   private call(): void {
     const p = this.params;
     this.calls++;
+    // The walk sees every page the pager has made present by now.
+    this.host.placeDue();
     // The first call walks the whole mapping; a retry re-issues only the failed gfns.
     const walked = this.firstCall ? this.hi - this.lo : this.missing;
     const cost = p.mapCallNs + walked * p.perGfnNs;

@@ -171,6 +171,13 @@ export class Vcpus {
     return s === VcpuState.FAULTED || s === VcpuState.SLEEPING || s === VcpuState.BLOCKED || s === VcpuState.SPINNING;
   }
 
+  /** Whether a vCPU spins on page g. */
+  spinsOn(g: number): boolean {
+    if (this.spinning === 0) return false;
+    for (let v = 0; v < this.n; v++) if (this.state[v] === VcpuState.SPINNING && this.gfn[v] === g) return true;
+    return false;
+  }
+
   /** Page g was loaded (or dropped): the vCPUs spinning on it run again. */
   settled(g: number): void {
     if (this.spinning > 0) this.settledRange(g, g + 1);
@@ -271,14 +278,17 @@ export class Vcpus {
     this.write[v] = w ? 1 : 0;
     this.since[v] = this.kernel.now;
     this.block();
-    this.host.faulted(v, g);
     const s = this.memory.state[g];
     if (this.spins && (s === PageState.PAGING_IN || s === PageState.REQUESTED)) {
       this.state[v] = VcpuState.SPINNING;
       this.spinning++;
       this.spurious++;
-    } else if (this.ring.claimGuest(v)) this.putRequest(v);
-    else this.state[v] = VcpuState.SLEEPING;
+      this.host.faulted(v, g);
+    } else {
+      this.host.faulted(v, g);
+      if (this.ring.claimGuest(v)) this.putRequest(v);
+      else this.state[v] = VcpuState.SLEEPING;
+    }
   }
 
   private putRequest(v: number): void {
