@@ -185,6 +185,11 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
     return this.vcpus.spinsOn(gfn);
   }
 
+  /** PagerHost: whether any vCPU spins. */
+  spinning(): boolean {
+    return this.vcpus.spinning > 0;
+  }
+
   /** PagerHost: POSTCOPY_TRANSITION was processed. */
   transition(): void {
     this.mapper.start();

@@ -27,6 +27,7 @@ function setup(notifyNs = 2000) {
     slotsFreed: () => log.freed++,
     transition: () => {},
     spinsOn: () => false,
+    spinning: () => false,
   };
   const requests = new Requests(kernel, memory, ring, notifyNs, host, FRESH);
   const run = () => { while (kernel.step()); };

@@ -31,6 +31,8 @@ export interface PagerHost {
   transition(): void;
   /** Whether a vCPU spins on gfn, waiting only for it to be present (Xen's paging-in page). */
   spinsOn(gfn: number): boolean;
+  /** Whether any vCPU spins. */
+  spinning(): boolean;
 }
 
 const NONE = new Int32Array(0);
@@ -284,7 +286,7 @@ export class Pager implements PreemptHost {
     const pfns = rec.pfns!;
     if (this.wakesPerPage && this.requests.live > 0) {
       for (let i = 0; i < rec.count - 1; i++) if (this.requests.waitedOn(pfns[rec.at + i]!)) this.placeDueAt(i);
-    } else for (let i = 0; i < rec.count - 1; i++) if (this.host.spinsOn(pfns[rec.at + i]!)) this.placeDueAt(i);
+    } else if (this.host.spinning()) for (let i = 0; i < rec.count - 1; i++) if (this.host.spinsOn(pfns[rec.at + i]!)) this.placeDueAt(i);
   }
 
   /** Places the pages of the record in progress that the thread has reached by now (page-wise). */

@@ -15,10 +15,11 @@ export interface WaitTarget {
  * several vCPUs, or a range request covering it). A request for one page waits in a per-pfn
  * linked list, in a growable pool of typed arrays, so a wait costs no allocation; a bit per pfn
  * says which have waits, so a load with nobody waiting reads that bit only. The heads come in
- * chunks of HEAD_CHUNK pfns, each made at the first wait in it: a first touch of fresh memory
- * costs a page fault per 4 KiB (~15 µs on this project's VM), so a pfn-sized array that a
- * storm's few thousand scattered waits touch all over costs more than the storm, while chunks
- * come from memory the allocator reuses run after run.
+ * chunks of HEAD_CHUNK pfns, each taken at the first wait in it and given back when its last
+ * wait goes: a first touch of fresh memory costs a page fault per 4 KiB (~15 µs on this
+ * project's VM), so a pfn-sized array that a storm's few thousand scattered waits touch all over
+ * costs more than the storm, while a few chunks in use at once are reused all run long (a
+ * head is read only while its pfn's bit is set, so a reused chunk needs no clearing).
  *
  * A range request waits as one entry (its range and how many of its pages it still waits
  * for), not one per page: a range covering a 16 GiB guest books and releases a word at a time.
@@ -31,6 +32,9 @@ export interface WaitTarget {
 export class Waiters {
   /** Per pfn with its bit set in `waited`, its first entry: chunk pfn >>> HEAD_BITS, made on first use. */
   private readonly head: (Int32Array | undefined)[];
+  /** Per chunk, its pfns with waits; chunks whose last wait went, for reuse. */
+  private readonly chunkWaits: Int32Array;
+  private readonly spare: Int32Array[] = [];
   private readonly waited: Int32Array;
   private req: Int32Array;
   private next: Int32Array;
@@ -53,6 +57,7 @@ export class Waiters {
 
   constructor(pages: number, private readonly alloc: Alloc = FRESH) {
     this.head = new Array<Int32Array | undefined>(Math.ceil(pages / HEAD_CHUNK)).fill(undefined);
+    this.chunkWaits = alloc.int32(this.head.length);
     this.waited = alloc.int32((pages + 31) >>> 5);
     this.req = alloc.int32(64);
     this.next = alloc.int32(64);
@@ -76,10 +81,11 @@ export class Waiters {
     }
     this.req[e] = request;
     this.order[e] = this.clock++;
-    const w = gfn >>> 5, bit = 1 << (gfn & 31);
-    const heads = this.head[gfn >>> HEAD_BITS] ?? (this.head[gfn >>> HEAD_BITS] = this.alloc.int32(HEAD_CHUNK));
+    const w = gfn >>> 5, bit = 1 << (gfn & 31), c = gfn >>> HEAD_BITS;
+    const heads = this.head[c] ?? (this.head[c] = this.spare.pop() ?? this.alloc.int32(HEAD_CHUNK));
     if ((this.waited[w]! & bit) === 0) {
       this.waited[w]! |= bit;
+      this.chunkWaits[c]!++;
       this.next[e] = -1;
     } else this.next[e] = heads[gfn & (HEAD_CHUNK - 1)]!;
     heads[gfn & (HEAD_CHUNK - 1)] = e;
@@ -114,6 +120,15 @@ export class Waiters {
     if ((this.waited[w]! & bit) === 0) return;
     this.waited[w]! &= ~bit;
     this.releaseList(gfn, to, 0);
+    this.unwaited(gfn);
+  }
+
+  /** gfn's list was emptied: its chunk goes back to the spares once it has no other. */
+  private unwaited(gfn: number): void {
+    const c = gfn >>> HEAD_BITS;
+    if (--this.chunkWaits[c]! > 0) return;
+    this.spare.push(this.head[c]!);
+    this.head[c] = undefined;
   }
 
   /** release() for every page of from..to−1 in order, skipping a word of pages nobody waits on at once. */
@@ -131,6 +146,7 @@ export class Waiters {
           for (; d < answered && done.page[d]! < g; d++) target.arrived(done.req[d]!, done.pages[d]!);
           this.waited[g >>> 5]! &= ~(1 << (g & 31));
           d = this.releaseList(g, target, d, answered);
+          this.unwaited(g);
         }
         g++;
       }

@@ -148,12 +148,6 @@ export class FaultRing {
     return this.put(kind, gfn, count, FOREIGN);
   }
 
-  /** A foreign accessor passed `n` more page-ins while no slot was free: each an EBUSY, nothing queued. */
-  refuse(n: number): void {
-    intArg('FaultRing.refuse.n', n, 0);
-    this.ebusy += n;
-  }
-
   /** A guest vCPU wants a slot: true if one is free, else the vCPU joins the wait queue. */
   claimGuest(vcpu: number): boolean {
     this.vcpu('FaultRing.claimGuest', vcpu);

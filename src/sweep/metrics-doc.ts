@@ -70,7 +70,7 @@ export const METRIC_DOCS: Record<string, [unit: string, definition: string]> = {
   'result.emulator.ring.capacity': ['slots', 'ring slots'],
   'result.emulator.ring.max-occupancy': ['requests', 'most unanswered requests held at once'],
   'result.emulator.ring.time-full': ['ms', 'time the ring had no free slot'],
-  'result.emulator.ring.ebusy': ['requests', 'foreign page-in requests refused with EBUSY: one per outstanding gfn a map call walks past on a full ring'],
+  'result.emulator.ring.ebusy': ['requests', 'times a foreign map call found the ring full (EBUSY)'],
   'result.emulator.mapper.calls': ['calls', 'device-model map calls'],
   'result.emulator.mapper.retries': ['calls', 'map calls that failed and were retried'],
   'result.emulator.mapper.requests': ['requests', 'ring requests the device model put'],

@@ -22,7 +22,8 @@ export interface MapperHost {
  * page-in request if the ring has a slot (else -EBUSY: nothing queued); every missing gfn fails
  * with ENOENT. The walk goes on past a failed gfn (Linux's `do_remap_pfn` skips a failed frame
  * and maps the next), so a slot the pager frees while it walks goes to the next paged-out gfn it
- * reaches. The library then sleeps usleep(100) — plus the kernel's timer slack — and re-issues
+ * reaches. The ring counts one EBUSY each time the walk finds it full (the gfns it then passes
+ * until a slot frees fail alike: counting each would cost a scan of the walk's span). The library then sleeps usleep(100) — plus the kernel's timer slack — and re-issues
  * each run of consecutive failed gfns. With `request: range` each such run of paged-out gfns is
  * one range-population request instead of one request per gfn.
  */
@@ -37,13 +38,15 @@ export class Mapper {
   /**
    * The call in progress walks gfns walkFrom..hi−1 from walkStart to walkEnd, at an even pace
    * over that span (a retry walks only the failed gfns: the pace is theirs, spread over the span).
-   * Its first requests go on the ring at the call's start; after an EBUSY at gfn `cutAt` (−1:
-   * none), freed slots go to the paged-out gfns past the point the walk has reached.
+   * Its first requests go on the ring at the call's start; once it is `cut` by an EBUSY, freed
+   * slots go to the paged-out gfns past the point the walk has reached.
    */
   private walkFrom = 0;
+  /** No page of the mapping below this one is pending (pages only settle): where a retry's walk starts. */
+  private pendingFrom = 0;
   private walkStart = 0;
   private walkEnd = 0;
-  private cutAt = -1;
+  private cut = false;
   private readonly callKind: number;
   private readonly finishKind: number;
   /** Stats. */
@@ -98,6 +101,7 @@ export class Mapper {
     this.lo = this.mappings.start[this.index]!;
     this.hi = this.lo + this.mappings.count[this.index]!;
     this.missing = this.memory.pendingIn(this.lo, this.hi);
+    this.pendingFrom = this.lo;
     this.firstCall = true;
     this.call();
   }
@@ -110,14 +114,15 @@ export class Mapper {
     // The first call walks the whole mapping; a retry re-issues only the failed gfns.
     const walked = this.firstCall ? this.hi - this.lo : this.missing;
     const cost = p.mapCallNs + walked * p.perGfnNs;
-    this.endWalk();
+    this.cut = false;
     if (this.missing === 0) {
       this.firstCall = false;
       this.kernel.after(cost, this.finishKind);
       return;
     }
     const now = this.kernel.now;
-    this.walkFrom = this.firstCall ? this.lo : this.memory.firstPendingIn(this.lo, this.hi);
+    if (!this.firstCall) this.pendingFrom = this.memory.firstPendingIn(this.pendingFrom, this.hi);
+    this.walkFrom = this.pendingFrom;
     this.walkStart = now + p.mapCallNs;
     this.walkEnd = now + cost;
     this.firstCall = false;
@@ -130,10 +135,10 @@ export class Mapper {
 
   /** Responses freed ring slots: a walk cut by EBUSY goes on from where it has got to. */
   slotsFreed(): void {
-    if (this.cutAt < 0 || this.ring.free === 0) return;
+    if (!this.cut || this.ring.free === 0) return;
     const at = this.walkReached(this.kernel.now);
     if (at >= this.hi) return;
-    this.refuseUpTo(at);
+    this.cut = false;
     if (this.putRequests(at) > 0) this.host.kick();
   }
 
@@ -142,24 +147,6 @@ export class Mapper {
     if (now <= this.walkStart) return this.walkFrom;
     if (now >= this.walkEnd) return this.hi;
     return this.walkFrom + Math.floor(((now - this.walkStart) * (this.hi - this.walkFrom)) / (this.walkEnd - this.walkStart));
-  }
-
-  /**
-   * The walk passed the paged-out gfns after its EBUSY up to `to` while the ring stayed full: an
-   * EBUSY for each (for each run of them with `request: range`).
-   */
-  private refuseUpTo(to: number): void {
-    const unasked = this.memory.unasked, cut = this.cutAt;
-    this.cutAt = -1;
-    let n = 0;
-    if (this.params.request !== 'range') n = to > cut + 1 ? unasked.countIn(cut + 1, to) : 0;
-    else for (let g = unasked.next(unasked.nextGap(cut, to)); g < to; g = unasked.next(unasked.nextGap(g, to))) n++;
-    if (n > 0) this.ring.refuse(n);
-  }
-
-  /** The call's walk ended (the next call starts): a cut walk refused the rest of its paged-out gfns. */
-  private endWalk(): void {
-    if (this.cutAt >= 0) this.refuseUpTo(this.hi);
   }
 
   /** Hypervisor side of the walk: one request per paged-out gfn (or run) from gfn `from` until the ring is full. */
@@ -171,7 +158,7 @@ export class Mapper {
       const count = range ? mem.unasked.nextGap(g, hi) - g : 1;
       const id = ring.putForeign(range ? RequestKind.RANGE : RequestKind.PAGE, g, count);
       if (id === EBUSY) {
-        this.cutAt = g;
+        this.cut = true;
         break;
       }
       if (range) mem.markPagingInRange(g, g + count);

@@ -63,7 +63,8 @@ export class Vcpus {
   private readonly idle: boolean;
   /** Xen's fault path (pager.placement hypercall): a touch of a page being paged in spins. */
   private readonly spins: boolean;
-  private spinning = 0;
+  /** vCPUs SPINNING now. */
+  spinning = 0;
   /**
    * One bit per page (bit g & 31 of word g >>> 5): set once the guest has touched it, or from the
    * start for a page that was not outstanding (only pages that travel during postcopy count as
