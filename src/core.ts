@@ -302,10 +302,10 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
 
   /** A stream record reached the destination. */
   private arrived(rec: StreamRecord): void {
-    if (rec.type === RecordType.POSTCOPY_RESUME_ACK) {
+    if (rec.type === RecordType.POSTCOPY_RESUME) {
       this.stream.consume(rec.bytes);
       this.source.windowUpdate(); // with tiny socket buffers the source waits on this read
-      this.recovery.resumeAcked();
+      this.recovery.resumeReceived();
       return;
     }
     if (rec.type === RecordType.POSTCOPY_TRANSITION && !this.switchedOver) {
@@ -323,7 +323,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
       : rec.type === RecordType.LAZY_XFER_NEXT ? LAZY_REQUEST_BYTES
       : rec.type === RecordType.REQ_PAGES ? REQ_PAGES_BYTES : faultBytes(rec.pfnCount, rec.rangeCount);
     // While the connection is down the record is lost; the pager sends it again on resume.
-    const lost = !this.recovery.connected || (request && this.faults.loseFault());
+    const lost = !this.recovery.destinationConnected || (request && this.faults.loseFault());
     if (!lost) {
       this.backInFlight.push(rec);
       k.at(this.backChannel.send(k.now, bytes), this.backArriveKind, this.recovery.epoch);

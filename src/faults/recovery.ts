@@ -3,7 +3,7 @@ import type { Link } from '../link/link.ts';
 import type { Pager } from '../pager/pager.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import type { Source } from '../source/source.ts';
-import { bitmapBytes } from '../stream/records.ts';
+import { RECORD_HEADER_BYTES, bitmapBytes } from '../stream/records.ts';
 import type { FaultTarget } from './schedule.ts';
 
 /** QEMU's query-migrate status names (docs/recovery.md). */
@@ -20,11 +20,19 @@ export interface RecoveryHost {
   statusChanged(status: MigrationStatus): void;
 }
 
+/** MIG_RP_MSG_RESUME_ACK on the return path: a 4-byte header and the 4-byte value. */
+const RESUME_ACK_BYTES = 8;
+
 /**
- * The postcopy state machine under connection failures, after QEMU's postcopy recovery:
- * active → paused (cut or crash) → recover-setup (connection back) → recover (the source has the
- * destination's received bitmap) → active (RESUME_ACK arrived). `epoch` counts connections: a
- * record or step from an older connection is stale and dropped when its event fires.
+ * The postcopy state machine under connection failures, after QEMU's postcopy recovery (the
+ * source's query-migrate status): active → paused (cut or crash) → recover-setup (the link is
+ * back: the operator's migrate-recover and migrate -r) → recover (connected, `migrate_fd_connect`)
+ * → active (RESUME_ACK read). While recovering the source asks for the destination's received
+ * bitmap (MIG_CMD_RECV_BITMAP), reloads it, sends MIG_CMD_POSTCOPY_RESUME and sends no page until
+ * RESUME_ACK; the destination, on RESUME, is active again: it sends RESUME_ACK, then asks again
+ * for every page still requested (`loadvm_postcopy_handle_resume`, QEMU 6.0+). `epoch` counts
+ * connections: a record or step from an older connection is stale and dropped when its event
+ * fires.
  */
 export class Recovery implements FaultTarget {
   status: MigrationStatus = 'postcopy-active';
@@ -36,9 +44,13 @@ export class Recovery implements FaultTarget {
   /** When postcopy stopped being active (ns), or −1 while active. */
   downSince = -1;
   private bitmap: Uint8Array | null = null;
+  /** The destination's side: active (its requests and COMPLETE go out), or paused until RESUME. */
+  private destinationActive = true;
   private readonly upKind: number;
+  private readonly connectKind: number;
   private readonly bitmapSendKind: number;
   private readonly bitmapArriveKind: number;
+  private readonly ackArriveKind: number;
   /** Stats. */
   pauses = 0;
   resentPages = 0;
@@ -58,13 +70,15 @@ export class Recovery implements FaultTarget {
       if (epoch === this.epoch) f();
     };
     this.upKind = kernel.register(current(() => this.linkUp()));
+    this.connectKind = kernel.register(current(() => this.connected()));
     this.bitmapSendKind = kernel.register(current(() => this.sendBitmap()));
     this.bitmapArriveKind = kernel.register(current(() => this.bitmapArrived()));
+    this.ackArriveKind = kernel.register(current(() => this.ackArrived()));
   }
 
-  /** FAULT and COMPLETE records get through only while postcopy is active. */
-  get connected(): boolean {
-    return this.status === 'postcopy-active';
+  /** The destination's FAULT and COMPLETE records get through only while its side is active. */
+  get destinationConnected(): boolean {
+    return this.destinationActive;
   }
 
   cut(downNs: number, crash: boolean): void {
@@ -77,6 +91,7 @@ export class Recovery implements FaultTarget {
       return this.fail(`${what} during postcopy with recovery disabled: the guest's memory is split between the hosts and the guest is lost`);
     }
     this.epoch++;
+    this.destinationActive = false;
     this.host.dropConnection();
     if (crash) this.source.crash();
     else this.source.pause();
@@ -90,29 +105,43 @@ export class Recovery implements FaultTarget {
     this.kernel.at(this.upAt, this.upKind, this.epoch);
   }
 
-  /** The destination read RESUME_ACK: postcopy runs again and lost requests are asked again. */
-  resumeAcked(): void {
-    this.setStatus('postcopy-active');
-    this.pausedNs += this.kernel.now - this.downSince;
-    this.downSince = -1;
+  /** The destination read MIG_CMD_POSTCOPY_RESUME: RESUME_ACK goes out, then every page still requested is asked again. */
+  resumeReceived(): void {
+    this.destinationActive = true;
+    this.kernel.at(this.backChannel.sendRead(this.kernel.now, RESUME_ACK_BYTES), this.ackArriveKind, this.epoch);
     this.reRequestedPages += this.pager.resend();
   }
 
   private linkUp(): void {
     this.setStatus('postcopy-recover-setup');
-    // TCP connect (one round trip), then the operator's recover command.
-    this.kernel.after(this.stream.latencyNs + this.backChannel.latencyNs + this.params.setupNs, this.bitmapSendKind, this.epoch);
+    // The operator's recover commands, then the TCP connect (one round trip).
+    this.kernel.after(this.params.setupNs + this.stream.latencyNs + this.backChannel.latencyNs, this.connectKind, this.epoch);
   }
 
+  /** Connected: the source asks for the received bitmap (MIG_CMD_RECV_BITMAP). */
+  private connected(): void {
+    this.setStatus('postcopy-recover');
+    this.kernel.at(this.stream.sendRead(this.kernel.now, RECORD_HEADER_BYTES), this.bitmapSendKind, this.epoch);
+  }
+
+  /** The destination answers MIG_CMD_RECV_BITMAP on the return path (MIG_RP_MSG_RECV_BITMAP). */
   private sendBitmap(): void {
     this.bitmap = this.pager.receivedMap();
     this.kernel.at(this.backChannel.send(this.kernel.now, bitmapBytes(this.bitmap.length)), this.bitmapArriveKind, this.epoch);
   }
 
+  /** The source reloads the bitmap and sends MIG_CMD_POSTCOPY_RESUME. */
   private bitmapArrived(): void {
-    this.setStatus('postcopy-recover');
     this.resentPages += this.source.recover(this.bitmap!);
     this.bitmap = null;
+  }
+
+  /** The source read RESUME_ACK: both sides are active, the migration thread sends again. */
+  private ackArrived(): void {
+    this.setStatus('postcopy-active');
+    this.pausedNs += this.kernel.now - this.downSince;
+    this.downSince = -1;
+    this.source.resumeAcked();
   }
 
   private fail(sentence: string): void {

@@ -89,6 +89,8 @@ export class Source {
   private idle = false;
   private readonly limit: RateLimit | null;
   private stalled = false;
+  /** Recovering: MIG_CMD_POSTCOPY_RESUME sent, RESUME_ACK not read yet (no page goes out). */
+  private awaitingAck = false;
   /** A double from the start, as preemptCpuFreeAt and completeAt: see Kernel.now. */
   private writeDoneAt = NaN;
   private readonly stepKind: number;
@@ -164,8 +166,9 @@ export class Source {
   /**
    * postcopy-recover: every page the destination has not received is unsent again (pages lost in
    * flight are sent again), the push policy starts afresh over that set, old requests are
-   * forgotten (the destination asks again), RESUME_ACK goes out and the loop runs again.
-   * Returns the pages that will be sent a second time.
+   * forgotten (the destination asks again), and MIG_CMD_POSTCOPY_RESUME goes out; the loop runs
+   * again at RESUME_ACK (`postcopy_resume_handshake`). Returns the pages that will be sent a
+   * second time.
    */
   recover(received: Uint8Array): number {
     const old = this.unsent, pages = this.memory.pages;
@@ -178,8 +181,16 @@ export class Source {
     this.policy = makePolicy(this.params, this.unsent);
     this.inboxLength = 0;
     this.queue.clear();
-    this.write(streamRecord(RecordType.POSTCOPY_RESUME_ACK, RECORD_HEADER_BYTES, 0), 0);
+    this.write(streamRecord(RecordType.POSTCOPY_RESUME, RECORD_HEADER_BYTES, 0), 0);
+    this.loop++; // the step write() scheduled waits for RESUME_ACK
+    this.awaitingAck = true;
     return resent;
+  }
+
+  /** RESUME_ACK read: the migration thread sends again (a write still blocked resumes with the window). */
+  resumeAcked(): void {
+    this.awaitingAck = false;
+    if (!this.stalled) this.kernel.at(this.link.writableAt(Math.max(this.kernel.now, this.writeDoneAt)), this.stepKind, this.loop);
   }
 
   get done(): boolean {
@@ -377,6 +388,7 @@ export class Source {
   windowUpdate(): void {
     if (!this.stalled || !this.link.windowOpen) return;
     this.stalled = false;
+    if (this.awaitingAck) return; // resumeAcked runs the loop
     this.kernel.at(this.link.writableAt(Math.max(this.kernel.now, this.writeDoneAt)), this.stepKind, this.loop);
   }
 }

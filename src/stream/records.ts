@@ -9,9 +9,9 @@ export const enum RecordType {
   POSTCOPY_PAGE_DATA = 0x14,
   POSTCOPY_FAULT = 0x15,
   POSTCOPY_COMPLETE = 0x16,
-  /** Recovery (QEMU's MIG_RP_MSG_RECV_BITMAP / MIG_RP_MSG_RESUME_ACK): received bitmap, resume. */
+  /** Recovery: the destination's received bitmap (QEMU's MIG_RP_MSG_RECV_BITMAP), the source's MIG_CMD_POSTCOPY_RESUME. */
   POSTCOPY_RECV_BITMAP = 0x17,
-  POSTCOPY_RESUME_ACK = 0x18,
+  POSTCOPY_RESUME = 0x18,
   /** QEMU's MIG_CMD_POSTCOPY_RAM_DISCARD commands: `pushed` ranges holding `count` received pages. */
   POSTCOPY_RAM_DISCARD = 0x19,
   /** CRIU's lazy-pages daemon asks for its next background chunk (its requests all answered). */
