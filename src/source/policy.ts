@@ -78,13 +78,16 @@ export class XenPush implements PushPolicy {
         bits = 0;
         g = (w << 5) + 31;
       }
+      // Then each run of consecutive members in the word at once (requests leave holes in it).
       while (bits !== 0 && taken < max) {
-        const low = bits & -bits;
-        took |= low;
-        bits ^= low;
-        g = (w << 5) + 31 - Math.clz32(low);
-        slab.push(g);
-        taken++;
+        const at = 31 - Math.clz32(bits & -bits), gaps = ~(bits >>> at);
+        const len = Math.min(gaps === 0 ? 32 : 31 - Math.clz32(gaps & -gaps), max - taken);
+        const run = len === 32 ? -1 : ((1 << len) - 1) << at;
+        took |= run;
+        bits &= ~run;
+        g = (w << 5) + at + len - 1;
+        slab.pushRun((w << 5) + at, len);
+        taken += len;
       }
       unsent.removeBits(w, took);
       this.cursor = g + 1;
