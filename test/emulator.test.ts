@@ -317,6 +317,7 @@ describe('duplicate faults', () => {
     expect(resumed[1]!.time - 2_000).toBeGreaterThan(loaded[0]!);
     expect(anyLoaded.has(resumed[1]!.time - 2_000)).toBe(true);
     expect([emu.ring.puts, emu.pager.pfnsRequested, emu.latency.count]).toEqual([1, 1, 2]);
+    expect(buildReport(emu).emulator.faults).toMatchObject({ vcpu: 2, spurious: 1, network: 1 });
     expect(emu.finished).toBe(true);
     expect(checkRun(emu)).toEqual([]);
   });

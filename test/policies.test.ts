@@ -307,12 +307,12 @@ describe('network and minor faults', () => {
     expect(emu.vcpus.touch(0, 11, true)).toBe(true); // minor
     expect(emu.vcpus.touch(0, 300, false)).toBe(true); // never outstanding
     emu.run();
-    expect(buildReport(emu).emulator.faults).toEqual({ vcpu: 1, foreign: 0, network: 1, minor: 2, 'network-share': 0.333333 });
+    expect(buildReport(emu).emulator.faults).toEqual({ vcpu: 1, spurious: 0, foreign: 0, network: 1, minor: 2, 'network-share': 0.333333 });
   });
 
   it('is null when the guest touched no outstanding page', () => {
     const emu = new Emulator({ memory: { pages: 64 }, mapper: { mapping: { kind: 'none' } } }).run();
-    expect(buildReport(emu).emulator.faults).toEqual({ vcpu: 0, foreign: 0, network: 0, minor: 0, 'network-share': null });
+    expect(buildReport(emu).emulator.faults).toEqual({ vcpu: 0, spurious: 0, foreign: 0, network: 0, minor: 0, 'network-share': null });
   });
 });
 

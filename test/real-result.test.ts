@@ -67,7 +67,7 @@ describe('real run → the emulator\'s JSON shape', () => {
     const f = r.emulator['fault-latency'];
     expect([f.count, f.p50, f.p90, f.p99, f.max]).toEqual([5, 171_000, 48_409_000, 48_409_000, 48_409_000]);
     expect(f.cdf).toHaveLength(21);
-    expect(r.emulator.faults).toEqual({ vcpu: 5, foreign: 0, network: 5, minor: 0, 'network-share': null });
+    expect(r.emulator.faults).toEqual({ vcpu: 5, spurious: 0, foreign: 0, network: 5, minor: 0, 'network-share': null });
   });
 
   it('gives a hybrid run a precopy section: where it paused and when it switched', () => {

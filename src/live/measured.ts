@@ -77,7 +77,7 @@ export function measuredReport(m: Measured): RunReport {
       'eviction-time': 0,
       'outstanding-at-start': 0,
       'pages-pending': m.pagesPending,
-      faults: { vcpu: m.requests, foreign: 0, network: m.requests, minor: 0, 'network-share': null },
+      faults: { vcpu: m.requests, spurious: 0, foreign: 0, network: m.requests, minor: 0, 'network-share': null },
       'pfns-requested': 0,
       'fault-records': 0,
       'pages-pushed': m.pagesPushed ?? 0,

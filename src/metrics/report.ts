@@ -73,6 +73,7 @@ export function buildReport(emu: Emulator) {
       // page (a vCPU fault) or the page had already been pushed (docs/policies.md).
       faults: {
         vcpu: emu.vcpuFaults,
+        spurious: vcpus.spurious,
         foreign: emu.foreignFaults,
         network: vcpus.networkPages,
         minor: vcpus.minorPages,

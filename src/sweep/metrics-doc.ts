@@ -52,6 +52,7 @@ export const METRIC_DOCS: Record<string, [unit: string, definition: string]> = {
   'result.emulator.outstanding-at-start': ['pages', 'pages still at the source when postcopy started'],
   'result.emulator.pages-pending': ['pages', 'pages not yet at the destination when the run ended'],
   'result.emulator.faults.vcpu': ['faults', 'guest vCPU touches of missing pages'],
+  'result.emulator.faults.spurious': ['faults', 'of those, touches of a page another request was paging in (Xen: the vCPU retries until the page is present, without a ring slot)'],
   'result.emulator.faults.foreign': ['requests', 'page-in requests put on the ring by the device model'],
   'result.emulator.faults.network': ['pages', 'outstanding pages whose first guest touch faulted and waited for the network'],
   'result.emulator.faults.minor': ['pages', 'outstanding pages already pushed to the destination at their first guest touch'],
