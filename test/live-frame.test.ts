@@ -72,7 +72,7 @@ describe('frames round-trip', () => {
     const f = encodeFrame(FrameType.ERROR, encodeErrorText('123456789'));
     expect(f.subarray(0, HEADER_BYTES).toString('hex')).toBe(
       '50434c56' + // magic "PCLV"
-      '03' + // version
+      '04' + // version
       '06' + // type ERROR
       '0000' + // flags
       '00000009' + // length
@@ -131,14 +131,14 @@ describe('FrameDecoder errors', () => {
 
   it('unsupported version', () => {
     const bad = patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[4] = 1; });
-    expect(frameError(bad).message).toBe('frame 0 at byte 0: unsupported version 1 (expected 3)');
+    expect(frameError(bad).message).toBe('frame 0 at byte 0: unsupported version 1 (expected 4)');
   });
 
   it('unknown type', () => {
     expect(frameError(patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[5] = 0; })).message)
       .toBe('frame 0 at byte 0: unknown type 0');
-    expect(frameError(good, good, patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[5] = 12; })).message)
-      .toBe('frame 2 at byte 48: unknown type 12');
+    expect(frameError(good, good, patched(FrameType.COMPLETE, new Uint8Array(0), (h) => { h[5] = 14; })).message)
+      .toBe('frame 2 at byte 48: unknown type 14');
   });
 
   it('flags other than 0', () => {
@@ -226,7 +226,7 @@ describe('payload decoders refuse a wrong length', () => {
 describe('encoders refuse what the wire cannot carry', () => {
   it('names the argument', () => {
     expect(thrown(PostcopyEmuError, () => encodeFrame(0 as FrameType, new Uint8Array(0))).message)
-      .toBe('encodeFrame.type: must be a FrameType (1..11), got 0');
+      .toBe('encodeFrame.type: must be a FrameType (1..13), got 0');
     expect(thrown(PostcopyEmuError, () => encodeFrame(FrameType.PAGE, new Uint8Array(MAX_PAYLOAD + 1))).field)
       .toBe('encodeFrame.payload.length');
     expect(thrown(PostcopyEmuError, () => encodePage(2 ** 32, 0, new Uint8Array(0))).message)

@@ -280,8 +280,13 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
           receiveQueuedBytes ??= queued?.stop() ?? null;
           completed();
           return;
-        case FrameType.RESUME_ACK:
-          if (!paused) throw new FrameError('RESUME_ACK while not recovering', f);
+        case FrameType.RECV_BITMAP:
+          // The source asks what this side holds (QEMU's MIG_CMD_RECV_BITMAP): it sends the rest again.
+          if (!paused) throw new FrameError('RECV_BITMAP request while not recovering', f);
+          conn.write(encodeFrame(FrameType.RECV_BITMAP, encodeRecvBitmap(setup!.pages, (g) => Atomics.load(state!, g) === PAGE.PRESENT)));
+          return;
+        case FrameType.RESUME:
+          if (!paused) throw new FrameError('RESUME while not recovering', f);
           resume();
           return;
         case FrameType.ERROR:
@@ -291,13 +296,17 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
       }
     };
 
-    /** The source is back and has our bitmap: ask again for every page a vCPU still waits on. */
+    /**
+     * RESUME: the source has our bitmap. RESUME_ACK goes out, then a REQUEST for every page a vCPU
+     * still waits on (loadvm_postcopy_handle_resume, QEMU 6.0+).
+     */
     const resume = () => {
       paused = false;
       openPreempt();
       const st = state!;
       // With the fault thread writing REQUESTs too, under the return path's lock, on the socket itself.
       const send = direct ? (b: Buffer) => sendWhole(returnPath, uffd!, socketFd(conn), b) : (b: Buffer) => conn.write(b);
+      send(encodeFrame(FrameType.RESUME_ACK, new Uint8Array(0)));
       const askAgain = () => requestedRuns(st, (g, n) => {
         reRequestedPages += n;
         send(requestFrame(placement!, g, n));
@@ -375,8 +384,8 @@ export function runDestination(socket: Socket, o: DestinationOptions = {}): Prom
           if (settled || mine !== epoch) return void next.destroy();
           conn = next;
           attach(next);
-          // What this side holds: the source sends the rest again (QEMU's RECV_BITMAP).
-          next.write(encodeFrame(FrameType.RECV_BITMAP, encodeRecvBitmap(s.pages, (g) => Atomics.load(state!, g) === PAGE.PRESENT)));
+          // The main connection again: the source asks for the bitmap next.
+          next.write(encodeFrame(FrameType.RECONNECT, new Uint8Array(0)));
           return;
         } catch (e) {
           if (settled || mine !== epoch) return;

@@ -6,7 +6,7 @@ import { PostcopyEmuError } from '../io/errors.ts';
  * Live mode's wire format: a 16-byte big-endian header, then the payload.
  *
  *   0  magic   u32  0x50434c56 ("PCLV")
- *   4  version u8   3 (1 had no recovery frames, 2 no READY)
+ *   4  version u8   4 (1 had no recovery frames, 2 no READY, 3 QEMU's recovery handshake)
  *   5  type    u8   FrameType
  *   6  flags   u16  0
  *   8  length  u32  payload bytes, ≤ MAX_PAYLOAD
@@ -16,7 +16,7 @@ import { PostcopyEmuError } from '../io/errors.ts';
  * payload built from the wrong buffer), which would otherwise surface as a wrong page much later.
  */
 export const FRAME_MAGIC = 0x50434c56;
-export const FRAME_VERSION = 3;
+export const FRAME_VERSION = 4;
 export const HEADER_BYTES = 16;
 /** The largest payload: bounds what a decoder buffers for one frame (a 2 MiB huge page fits). */
 export const MAX_PAYLOAD = 16 * 1024 * 1024;
@@ -30,8 +30,13 @@ export const RECONNECT_GRACE_MS = 10_000;
  * run of zero pages sent as its gfn and count (QEMU's RAM_SAVE_FLAG_ZERO, placed with UFFDIO_ZEROPAGE).
  * Version 3 added READY: the destination has its memory and threads (its vCPU threads parked, as
  * QEMU's exist before the switchover), and the source's clock starts.
+ * Version 4 runs QEMU's recovery handshake: RECONNECT is the destination's first frame on a new
+ * main connection; the source asks for the bitmap with an empty RECV_BITMAP (MIG_CMD_RECV_BITMAP),
+ * the destination answers with its bitmap, the source sends RESUME (MIG_CMD_POSTCOPY_RESUME) and
+ * the destination RESUME_ACK (MIG_RP_MSG_RESUME_ACK); version 3's destination sent its bitmap
+ * unasked and the source answered RESUME_ACK.
  */
-export enum FrameType { HELLO = 1, PAGE = 2, REQUEST = 3, COMPLETE = 4, VERIFY = 5, ERROR = 6, RECV_BITMAP = 7, RESUME_ACK = 8, PREEMPT = 9, ZERO = 10, READY = 11 }
+export enum FrameType { HELLO = 1, PAGE = 2, REQUEST = 3, COMPLETE = 4, VERIFY = 5, ERROR = 6, RECV_BITMAP = 7, RESUME_ACK = 8, PREEMPT = 9, ZERO = 10, READY = 11, RECONNECT = 12, RESUME = 13 }
 
 /** Where a frame sits on its stream: its number (from 0) and the offset of its header's first byte. */
 export interface FrameAt {
@@ -62,7 +67,7 @@ export class FrameError extends PostcopyEmuError {
 }
 
 function isFrameType(t: number): t is FrameType {
-  return t >= FrameType.HELLO && t <= FrameType.READY && t % 1 === 0;
+  return t >= FrameType.HELLO && t <= FrameType.RESUME && t % 1 === 0;
 }
 
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
@@ -70,7 +75,7 @@ const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
 /** One frame as a single Buffer (one socket write). */
 export function encodeFrame(type: FrameType, payload: Uint8Array): Buffer {
   if (typeof type !== 'number' || !isFrameType(type)) {
-    throw new PostcopyEmuError('encodeFrame.type', `encodeFrame.type: must be a FrameType (1..11), got ${String(type)}`);
+    throw new PostcopyEmuError('encodeFrame.type', `encodeFrame.type: must be a FrameType (1..${FrameType.RESUME}), got ${String(type)}`);
   }
   intArg('encodeFrame.payload.length', payload.length, 0, MAX_PAYLOAD);
   const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);

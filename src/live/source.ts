@@ -129,6 +129,12 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
     // emptied, and live fault latencies swung with it.)
     if (!below && to.writableLength > 0) await once(to, 'drain', { signal: cutSignal.signal }).catch(() => {});
   };
+  /** A recovery handshake frame (not postcopy-active yet): written on the new main connection as it is. */
+  const handshake = (type: FrameType.RECV_BITMAP | FrameType.RESUME) => {
+    const b = encodeFrame(type, new Uint8Array(0));
+    r.bytesSent += b.length;
+    conn.write(b);
+  };
   /** Writes the frames of pages taken off the unsent set, straight from the memory, in one gathered write. */
   const sendPages = async (gfns: number[], to?: Socket) => {
     count += gfns.length;
@@ -229,6 +235,10 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
           else void queue.add(() => serve(gfn, n), { priority: 1 });
         }
         startPush();
+      } else if (f.type === FrameType.RECV_BITMAP && status === 'postcopy-recover') {
+        reload(decodeRecvBitmap(f.payload, pages, f));
+      } else if (f.type === FrameType.RESUME_ACK && status === 'postcopy-recover') {
+        resumed();
       } else if (f.type === FrameType.VERIFY) {
         r.verify = decodeVerify(f.payload, f) as SourceResult['verify'];
         r.verifiedMs = now();
@@ -243,7 +253,7 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
 
   /**
    * Reads a connection's frames while its epoch is current; losing it pauses the run. A new one
-   * says what it is with its first frame: RECV_BITMAP (the main connection, again) or PREEMPT.
+   * says what it is with its first frame: RECONNECT (the main connection, again) or PREEMPT.
    */
   function attach(socket: Socket, known: boolean): void {
     let mine = epoch, role: 'new' | 'main' | 'preempt' = known ? 'main' : 'new';
@@ -287,8 +297,7 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
       if (completeEpoch === epoch) void write([encodeFrame(FrameType.COMPLETE, new Uint8Array(0))], socket);
       return 'preempt';
     }
-    if (f.type === FrameType.RECV_BITMAP) {
-      const held = decodeRecvBitmap(f.payload, pages, f);
+    if (f.type === FrameType.RECONNECT) {
       // The destination found the old connection dead before we did.
       if (status === 'postcopy-active') cut(0);
       clearTimeout(healTimer);
@@ -296,7 +305,7 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
       epoch++;
       conn = socket;
       setStatus('postcopy-recover-setup', Math.max(connectedAt, pausedAt));
-      resume(held);
+      recover();
       return 'main';
     }
     return null;
@@ -311,11 +320,13 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
       return;
     }
     healAt = Math.max(healAt, now() + downMs);
-    if (status === 'postcopy-active') {
+    // Each entry into postcopy-paused is a pause, as the model counts them; a cut during the
+    // handshake continues the outage that began when postcopy was last active.
+    if (status === 'postcopy-active') pausedAt = now();
+    if (status !== 'postcopy-paused') {
       r.pauses++;
-      pausedAt = now();
+      setStatus('postcopy-paused');
     }
-    if (status !== 'postcopy-paused') setStatus('postcopy-paused');
     epoch++;
     cutSignal.abort();
     cutSignal = new AbortController();
@@ -341,12 +352,17 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
     incoming!.open().catch((e: Error) => fail(new PostcopyEmuError('live', `cannot listen for the destination again: ${e.message}`)));
   }
 
-  /** RECV_BITMAP arrived: what the destination does not hold is sent again, then RESUME_ACK. */
-  function resume(held: Uint8Array): void {
+  /** Connected again (migrate_fd_connect): ask for the destination's bitmap (MIG_CMD_RECV_BITMAP). */
+  function recover(): void {
     setStatus('postcopy-recover');
     // The link is up: the listener takes the preempt connection and any later reconnection (a
     // destination that found the connection dead first came in before cut() closed it).
     listen();
+    handshake(FrameType.RECV_BITMAP);
+  }
+
+  /** The bitmap arrived: what the destination does not hold is sent again, after RESUME and its ack. */
+  function reload(held: Uint8Array): void {
     // Only the pages sent so far (the unsent set's gaps) can be missing at the destination.
     for (let g = unsent.nextGap(0); g < pages; g = unsent.nextGap(g + 1)) {
       if (((held[g >>> 3]! >>> (g & 7)) & 1) === 0) {
@@ -356,9 +372,13 @@ export async function runSource(first: Socket, s: Scenario, memory: SourceMemory
       }
     }
     policy = makePolicy(s.source, unsent);
+    handshake(FrameType.RESUME);
+  }
+
+  /** RESUME_ACK: both sides are active again, the push goes on (postcopy_resume_handshake). */
+  function resumed(): void {
     setStatus('postcopy-active');
     r.pausedMs += now() - pausedAt;
-    void write([encodeFrame(FrameType.RESUME_ACK, new Uint8Array(0))]);
     void queue.add(finished, { priority: 1 });
     startPush();
   }
