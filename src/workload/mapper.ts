@@ -23,9 +23,10 @@ export interface MapperHost {
  * with ENOENT. The walk goes on past a failed gfn (Linux's `do_remap_pfn` skips a failed frame
  * and maps the next), so a slot the pager frees while it walks goes to the next paged-out gfn it
  * reaches. The ring counts one EBUSY each time the walk finds it full (the gfns it then passes
- * until a slot frees fail alike: counting each would cost a scan of the walk's span). The library then sleeps usleep(100) — plus the kernel's timer slack — and re-issues
- * each run of consecutive failed gfns. With `request: range` each such run of paged-out gfns is
- * one range-population request instead of one request per gfn.
+ * until a slot frees fail alike: counting each would cost a scan of the walk's span). The library
+ * then sleeps usleep(100) — plus the kernel's timer slack — and re-issues each run of consecutive
+ * failed gfns. With `request: range` each such run of paged-out gfns is one range-population
+ * request instead of one request per gfn.
  */
 export class Mapper {
   private readonly params: Scenario['mapper'];

@@ -280,16 +280,16 @@ export class Vcpus {
     this.since[v] = this.kernel.now;
     this.block();
     const s = this.memory.state[g];
-    if (this.spins && (s === PageState.PAGING_IN || s === PageState.REQUESTED)) {
+    const spin = this.spins && (s === PageState.PAGING_IN || s === PageState.REQUESTED);
+    if (spin) {
       this.state[v] = VcpuState.SPINNING;
       this.spinning++;
       this.spurious++;
-      this.host.faulted(v, g);
-    } else {
-      this.host.faulted(v, g);
-      if (this.ring.claimGuest(v)) this.putRequest(v);
-      else this.state[v] = VcpuState.SLEEPING;
     }
+    this.host.faulted(v, g);
+    if (spin) return;
+    if (this.ring.claimGuest(v)) this.putRequest(v);
+    else this.state[v] = VcpuState.SLEEPING;
   }
 
   private putRequest(v: number): void {
