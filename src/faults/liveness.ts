@@ -19,13 +19,12 @@ const COST_SECTIONS = ['source', 'pager', 'mapper'] as const;
  */
 export function livenessBoundNs(s: Scenario, stream: Link, back: Link): number {
   if (s.limits.livenessNs !== undefined) return s.limits.livenessNs;
+  // The pager's costs as the run takes them: those left unset follow the placement.
+  const resolved = { ...s, pager: { ...s.pager, notifyNs: notifyNsOf(s), drainPerRequestNs: drainPerRequestNsOf(s) } };
   let perPageNs = 0;
   for (const section of COST_SECTIONS) {
-    for (const [field, v] of Object.entries(s[section])) if (field.endsWith('Ns') && typeof v === 'number') perPageNs += v;
+    for (const [field, v] of Object.entries(resolved[section])) if (field.endsWith('Ns') && typeof v === 'number') perPageNs += v;
   }
-  // The pager's costs that follow the placement when unset.
-  if (s.pager.notifyNs === undefined) perPageNs += notifyNsOf(s);
-  if (s.pager.drainPerRequestNs === undefined) perPageNs += drainPerRequestNsOf(s);
   // The slowest rate a record can get: a degraded link, the postcopy rate limit, the preempt share.
   let streamMbps = s.link.rateMbps, backMbps = s.backChannel.rateMbps, latency = Math.max(s.link.latencyNs, s.backChannel.latencyNs);
   for (const f of s.faults) {

@@ -4,7 +4,7 @@ import { FRESH, type Alloc } from '../memory/arena.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import type { FaultRing } from '../ring/ring.ts';
 import { drainPerRequestNsOf, faultThreadOf, notifyNsOf, placementOf, wakeAtOf, type Scenario } from '../scenario/schema.ts';
-import { RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
+import { NO_PFNS, RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
 import { HostPages } from './host-pages.ts';
 import { Placement, PlacementFront } from './placement.ts';
 import { PreemptLoader, type PreemptHost } from './preempt-loader.ts';
@@ -35,10 +35,8 @@ export interface PagerHost {
   spinning(): boolean;
 }
 
-const NONE = new Int32Array(0);
-
 function control(type: RecordType.POSTCOPY_COMPLETE | RecordType.LAZY_XFER_NEXT): BackRecord {
-  return { type, pfns: NONE, pfnAt: 0, pfnCount: 0, ranges: NONE, rangeAt: 0, rangeCount: 0 };
+  return { type, pfns: NO_PFNS, pfnAt: 0, pfnCount: 0, ranges: NO_PFNS, rangeAt: 0, rangeCount: 0 };
 }
 
 const enum Job {
@@ -126,11 +124,11 @@ export class Pager implements PreemptHost {
     this.faultThread = faultThreadOf(scenario);
     this.faultKind = kernel.register(() => this.faultStep());
     this.wakesPerPage = wakeAtOf(scenario) === 'page';
+    this.wakesQueued = placementOf(scenario) === 'uffd';
     // Xen's p2m_mem_paging_prep makes each page present as it is loaded (process_postcopy_page_data
     // pushes the responses after the record); CRIU's one UFFDIO_COPY a chunk places it whole.
-    this.pageWise = (this.wakesPerPage || placementOf(scenario) === 'hypercall') && this.hostPages === null;
+    this.pageWise = (this.wakesPerPage || !this.wakesQueued) && this.hostPages === null;
     this.placeDueKind = kernel.register(() => this.placeDue());
-    this.wakesQueued = placementOf(scenario) === 'uffd';
   }
 
   /** A stream record arrived from the source. */

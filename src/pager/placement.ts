@@ -7,7 +7,8 @@ export const READ_BUF_BYTES = 32_768;
 
 /**
  * What loading a record costs the pager's thread: eviction or discards at the switchover, then
- * PAGE_DATA. `hypercall`: the RFC's load call per page. `uffd`: QEMU's listen thread (`ram_load_postcopy`) reads the record from the socket and
+ * PAGE_DATA. `hypercall`: the RFC's load call per page. `uffd`: QEMU's listen thread
+ * (`ram_load_postcopy`) reads the record from the socket and
  * places each page with UFFDIO_COPY, a zero page with UFFDIO_ZEROPAGE, a huge host page with one
  * UFFDIO_COPY when its last piece arrives. While it works, unread records fill the socket
  * buffers and TCP flow control holds the source back (the link's buffers).
@@ -56,8 +57,9 @@ export class Placement {
 }
 
 /**
- * pager.wakeAt page: where QEMU's listen thread is in the record it places page by page
- * (`ram_load_postcopy`, one UFFDIO_COPY a page). Page i of n lands at its share of the
+ * Where the loading thread is in a record it places page by page: QEMU's listen thread
+ * (`ram_load_postcopy`, one UFFDIO_COPY a page) or the RFC's pager (a load call a page, each
+ * page present once `p2m_mem_paging_prep` is done). Page i of n lands at its share of the
  * record's cost, pages in order; the last one with the record.
  */
 export class PlacementFront {

@@ -5,8 +5,8 @@ import { RecordType, type StreamRecord } from '../stream/records.ts';
 /**
  * Recovery's RECV_BITMAP (QEMU's MIG_RP_MSG_RECV_BITMAP): 1 for every page the destination has or
  * has already received — present or dropped, or in a PAGE_DATA record read and not loaded yet
- * (`loading`: each loader's record in progress; then the inboxes). The pieces of incomplete huge pages were dropped at the pause
- * (HostPages.dropPieces): none is marked.
+ * (`loading`: each loader's record in progress; then the inboxes). The pieces of incomplete huge
+ * pages were dropped at the pause (HostPages.dropPieces): none is marked.
  */
 export function receivedMap(memory: GuestMemory, loading: readonly (StreamRecord | null)[], inboxes: readonly InFlight<StreamRecord>[]): Uint8Array {
   const map = new Uint8Array(memory.pages);

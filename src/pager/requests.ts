@@ -3,7 +3,7 @@ import type { Kernel } from '../kernel/kernel.ts';
 import type { Alloc } from '../memory/arena.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
 import { RequestKind, type FaultRing } from '../ring/ring.ts';
-import { RecordType } from '../stream/records.ts';
+import { NO_PFNS, RecordType } from '../stream/records.ts';
 import { PfnSlab } from '../stream/slab.ts';
 import type { PagerHost } from './pager.ts';
 import { Waiters, type WaitTarget } from './waiters.ts';
@@ -164,7 +164,7 @@ export class Requests implements WaitTarget {
     for (let g = 0; g < mem.pages; g++) if (mem.state[g] === PageState.REQUESTED) pfns.push(g);
     if (pfns.length > 0) {
       this.faultRecords++;
-      this.host.sendBack({ type: RecordType.POSTCOPY_FAULT, pfns: Int32Array.from(pfns), pfnAt: 0, pfnCount: pfns.length, ranges: new Int32Array(0), rangeAt: 0, rangeCount: 0 });
+      this.host.sendBack({ type: RecordType.POSTCOPY_FAULT, pfns: Int32Array.from(pfns), pfnAt: 0, pfnCount: pfns.length, ranges: NO_PFNS, rangeAt: 0, rangeCount: 0 });
     }
     return pfns.length;
   }

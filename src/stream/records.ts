@@ -21,6 +21,9 @@ export const enum RecordType {
 }
 
 export const RECORD_HEADER_BYTES = 8;
+
+/** No pfns or ranges: a back-channel record that carries none (COMPLETE, LAZY_XFER_NEXT, a FAULT without ranges). */
+export const NO_PFNS = new Int32Array(0);
 /** {u32 count; u32 reserved} before a pfn list. */
 const LIST_HEADER_BYTES = 8;
 const PFN_BYTES = 8;
