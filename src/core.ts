@@ -63,6 +63,8 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
   private readonly preemptInFlight = new InFlight<StreamRecord>();
   private readonly backInFlight = new InFlight<BackRecord>();
   private readonly arriveKind: number;
+  /** When the last record sent on the stream is whole at the destination. */
+  private streamArrival = 0;
   private readonly backArriveKind: number;
   private switchedOver = false;
 
@@ -119,6 +121,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
     this.recovery = new Recovery(k, s.recovery, this.stream, this.backChannel, this.source, this.pager, {
       dropConnection: () => {
         for (const q of [this.inFlight, this.preemptInFlight, this.backInFlight]) q.clear();
+        this.pager.lose(k.now);
         this.stream.reset(k.now);
         this.backChannel.reset(k.now);
         this.preempt?.reset(k.now);
@@ -195,11 +198,22 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
     this.mapper.start();
   }
 
-  /** SourceHost: a stream record goes on the wire, arriving at `arrival`. */
+  /**
+   * SourceHost: a stream record goes on the wire, its last byte arriving at `arrival`. A
+   * PAGE_DATA record the pager reads as it comes is handed over when its first page is in: its
+   * pages come one page's wire time apart (`gapNs`, the record's wire time spread over them).
+   */
   deliver(rec: StreamRecord, arrival: number): void {
     rec.epoch = this.recovery.epoch;
     this.inFlight.push(rec);
-    this.kernel.at(arrival, this.arriveKind, rec.epoch);
+    let at = arrival;
+    if (this.pager.readsAsItComes && rec.type === RecordType.POSTCOPY_PAGE_DATA && rec.count > 1) {
+      rec.gapNs = this.stream.serialiseNs(rec.bytes) / rec.count;
+      // Never before the record ahead of it is whole (a degrade may have lowered the latency).
+      at = Math.max(this.streamArrival, arrival - Math.ceil((rec.count - 1) * rec.gapNs));
+    }
+    this.streamArrival = arrival;
+    this.kernel.at(at, this.arriveKind, rec.epoch);
   }
 
   /** MapperHost and VcpuHost: the pager's event channel fires. */

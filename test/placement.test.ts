@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkRun } from '../src/check/invariants.ts';
 import { Emulator } from '../src/emulator.ts';
-import { Placement } from '../src/pager/placement.ts';
+import { Placement, PlacementFront, arrivedBy } from '../src/pager/placement.ts';
 import { placementOf, scenarioSchema, type ScenarioInput } from '../src/scenario/schema.ts';
 import { RecordType, streamRecord } from '../src/stream/records.ts';
 
@@ -70,5 +70,54 @@ describe('the receive side behind the wire', () => {
     expect(latency(false)).toBeGreaterThan(40e6);
     // Preempt: at most the record in progress (64 × 20.4 µs) and its own.
     expect(latency(true)).toBeLessThan(2e6);
+  });
+});
+
+describe('the placement front (PlacementFront)', () => {
+  // 4 pages placed at 100 ns each, the thread starting at 1 000.
+  const record = (gapNs: number) => {
+    const rec = streamRecord(RecordType.POSTCOPY_PAGE_DATA, 16_448, 4, new Int32Array([7, 8, 9, 10]));
+    rec.firstAt = 1_000;
+    rec.gapNs = gapNs;
+    return rec;
+  };
+  const front = (gapNs: number, start = 1_000) => {
+    const f = new PlacementFront();
+    f.begin(start, 400, record(gapNs));
+    return f;
+  };
+
+  it('a record read whole: page i lands at its share of the cost', () => {
+    const f = front(0);
+    expect([0, 1, 2, 3].map((i) => f.timeOf(i))).toEqual([1_100, 1_200, 1_300, 1_400]);
+    expect(f.endAt).toBe(1_400);
+    expect(f.dueBy(1_250)).toBe(2);
+    // The last page lands with the record (jobDone), never one by one.
+    expect(f.dueBy(1e9)).toBe(3);
+  });
+
+  it('a record read as it comes: a page lands one share after it arrives, when the thread is ahead of the wire', () => {
+    // 3 300 ns of wire a page: pages arrive at 1 000, 4 300, 7 600 and 10 900.
+    const f = front(3_300);
+    expect([0, 1, 2, 3].map((i) => f.timeOf(i))).toEqual([1_100, 4_400, 7_700, 11_000]);
+    expect(f.dueBy(4_399)).toBe(1);
+    expect(f.dueBy(4_400)).toBe(2);
+    // A thread that starts late (busy with the record before) is behind the wire: its own pace.
+    const late = front(3_300, 20_000);
+    expect(late.timeOf(1)).toBe(20_200);
+    expect(late.endAt).toBe(20_400);
+  });
+
+  it('a cut loses the pages still on the wire', () => {
+    const rec = record(3_300);
+    expect([999, 1_000, 4_299, 4_300, 20_000].map((t) => arrivedBy(rec, t))).toEqual([0, 1, 1, 2, 4]);
+    expect(arrivedBy(record(0), 0)).toBe(4);
+    const f = front(3_300);
+    f.advance(f.dueBy(5_000));
+    f.lose(arrivedBy(rec, 5_000));
+    // Pages 0 and 1 came; page 1 is placed by 4 400, page 2 never.
+    expect(f.placed).toBe(2);
+    expect(f.nextAt).toBe(Infinity);
+    expect(f.dueBy(1e9)).toBe(2);
   });
 });

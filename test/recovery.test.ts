@@ -99,6 +99,24 @@ describe('link cut with recovery', () => {
   });
 });
 
+describe('link cut while QEMU reads a record as it comes', () => {
+  const cut = (wakeAt: 'page' | 'record') => runWithCut({ source: { policy: 'qemu' }, pager: { wakeAt }, faults: [{ kind: 'link-cut', at: CUT, durationNs: DOWN }] });
+
+  it('keeps the pages of the cut record that had arrived and re-sends the rest', () => {
+    const page = cut('page'), whole = cut('record');
+    for (const { emu, inFlightAtCut } of [page, whole]) {
+      expect(emu.finished).toBe(true);
+      expect(checkRun(emu)).toEqual([]);
+      expectEveryPageNewest(emu);
+      expect(emu.recovery.resentPages).toBe(inFlightAtCut);
+    }
+    // Read whole, the record on the wire at the cut is lost with the send buffer behind it:
+    // 16 records of 64. Read as it comes, 39 of its pages had arrived (RECV_BITMAP has them).
+    expect(whole.inFlightAtCut).toBe(1024);
+    expect(page.inFlightAtCut).toBe(985);
+  });
+});
+
 describe('link cut with no socket buffers', () => {
   it('resumes: the source waits for the destination to read RESUME, and RESUME_ACK runs its loop again (soak seed 2383)', () => {
     const noBuffers = { latencyNs: 10_000, sendBufferBytes: 0, receiveBufferBytes: 0 };

@@ -5,8 +5,9 @@ import type { GuestMemory } from '../memory/guest-memory.ts';
 import type { FaultRing } from '../ring/ring.ts';
 import { drainPerRequestNsOf, faultThreadOf, notifyNsOf, placementOf, wakeAtOf, type Scenario } from '../scenario/schema.ts';
 import { NO_PFNS, RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
+import { FaultThread } from './fault-thread.ts';
 import { HostPages } from './host-pages.ts';
-import { Placement, PlacementFront } from './placement.ts';
+import { Placement, PlacementFront, arrivedBy } from './placement.ts';
 import { PreemptLoader, type PreemptHost } from './preempt-loader.ts';
 import { receivedMap } from './received-map.ts';
 import { Requests } from './requests.ts';
@@ -77,17 +78,20 @@ export class Pager implements PreemptHost {
   /** lazy-pages: the daemon pulls each background chunk; one is asked for and not yet loaded. */
   private readonly pullsChunks: boolean;
   private chunkPending = true;
-  /** QEMU's fault thread: on, busy, and writing a request (the slabs hold it). */
-  private readonly faultThread: boolean;
-  private faultBusy = false;
-  private faultWriting = false;
-  private readonly faultKind: number;
+  /** QEMU's fault thread, with pager.faultThread. */
+  private readonly faultThread: FaultThread | null;
   /**
    * 4 KiB host pages placed by the hypercall or with pager.wakeAt page: a record's pages become
    * present one by one; the responses go with each page (wakeAt page) or with the record.
    */
   private readonly pageWise: boolean;
   private readonly wakesPerPage: boolean;
+  /**
+   * QEMU's listen thread reads a PAGE_DATA record page by page as its bytes come
+   * (`ram_load_postcopy` reads each page's header and data from the QEMUFile and places it):
+   * userfaultfd placement page-wise. Xen's `read_record` reads a whole record first.
+   */
+  readonly readsAsItComes: boolean;
   private readonly placeDueKind: number;
   private readonly front = new PlacementFront();
   /** uffd placement: a placed page wakes the faults on it no thread has read yet (answerQueued). */
@@ -99,8 +103,9 @@ export class Pager implements PreemptHost {
   /** Doubles from the start: see Kernel.now. */
   evictionNs = NaN;
   busyNs = NaN;
-  /** When the job in progress (or the last one) ends, and whether it evicts. */
+  /** When the job in progress (or the last one) ends, its cost, and whether it evicts. */
   private jobEndsAt = NaN;
+  private jobCost = NaN;
   private jobEvicts = false;
 
   constructor(
@@ -111,7 +116,7 @@ export class Pager implements PreemptHost {
     private readonly host: PagerHost,
     alloc: Alloc = FRESH,
   ) {
-    this.evictionNs = this.busyNs = this.jobEndsAt = 0;
+    this.evictionNs = this.busyNs = this.jobEndsAt = this.jobCost = 0;
     this.params = scenario.pager;
     this.pullsChunks = scenario.source.policy === 'lazy-pages';
     const perHost = (scenario.memory.hostPageSize ?? scenario.memory.pageSize) / scenario.memory.pageSize;
@@ -121,13 +126,15 @@ export class Pager implements PreemptHost {
     this.requests = new Requests(kernel, memory, ring, notifyNsOf(scenario), host, alloc);
     this.preempt = scenario.preempt.enabled ? new PreemptLoader(kernel, this.params.wakeNs, this) : null;
     this.drainNs = drainPerRequestNsOf(scenario);
-    this.faultThread = faultThreadOf(scenario);
-    this.faultKind = kernel.register(() => this.faultStep());
+    this.faultThread = faultThreadOf(scenario)
+      ? new FaultThread(kernel, ring, this.requests, this.params.wakeNs, this.drainNs, this.params.faultRecordNs, (id) => this.book(id, true))
+      : null;
     this.wakesPerPage = wakeAtOf(scenario) === 'page';
     this.wakesQueued = placementOf(scenario) === 'uffd';
     // Xen's p2m_mem_paging_prep makes each page present as it is loaded (process_postcopy_page_data
     // pushes the responses after the record); CRIU's one UFFDIO_COPY a chunk places it whole.
     this.pageWise = (this.wakesPerPage || !this.wakesQueued) && this.hostPages === null;
+    this.readsAsItComes = this.pageWise && this.wakesQueued;
     this.placeDueKind = kernel.register(() => this.placeDue());
   }
 
@@ -135,6 +142,7 @@ export class Pager implements PreemptHost {
   receive(record: StreamRecord): void {
     if (record.preempt) this.preempt!.receive(record);
     else {
+      record.firstAt = this.kernel.now;
       this.inbox.push(record);
       this.wake();
     }
@@ -158,12 +166,8 @@ export class Pager implements PreemptHost {
 
   /** The ring's event channel fired (with a fault thread: the uffd became readable). */
   kick(): void {
-    if (!this.faultThread) this.wake();
-    else if (!this.faultBusy) {
-      // The fault thread sleeps in poll() on the uffd: a wake-up, then it reads.
-      this.faultBusy = true;
-      this.kernel.after(this.params.wakeNs, this.faultKind);
-    }
+    if (this.faultThread === null) this.wake();
+    else this.faultThread.kick();
   }
 
   get idle(): boolean {
@@ -193,7 +197,7 @@ export class Pager implements PreemptHost {
 
   private startNext(): void {
     const p = this.params, evicted = this.evictionNs;
-    let cost: number;
+    let cost: number, ends = -1;
     if (this.inbox.length > 0) {
       const rec = this.inbox.shift();
       this.record = rec;
@@ -201,7 +205,9 @@ export class Pager implements PreemptHost {
       this.host.consumed(rec);
       cost = this.recordCost(rec);
       if (this.pageWise && rec.type === RecordType.POSTCOPY_PAGE_DATA) this.startPageWise(rec, cost);
-    } else if (!this.faultThread && this.ring.queued > 0) {
+      // Read as it comes: the thread may wait in recv() for the record's last page.
+      if (rec.gapNs > 0) ends = this.front.endAt;
+    } else if (this.faultThread === null && this.ring.queued > 0) {
       this.job = Job.DRAIN;
       cost = this.drain() * this.drainNs;
       if (this.requests.faultPending) cost += p.faultRecordNs;
@@ -210,9 +216,15 @@ export class Pager implements PreemptHost {
       return;
     }
     this.busyNs += cost;
-    this.jobEndsAt = this.kernel.now + cost;
+    this.jobCost = cost;
     this.jobEvicts = this.job === Job.RECORD && this.evictionNs !== evicted;
-    this.kernel.after(cost, this.doneKind);
+    if (ends < 0) {
+      this.jobEndsAt = this.kernel.now + cost;
+      this.kernel.after(cost, this.doneKind);
+    } else {
+      this.jobEndsAt = ends;
+      this.kernel.at(ends, this.doneKind);
+    }
   }
 
   /**
@@ -221,12 +233,17 @@ export class Pager implements PreemptHost {
    * run's pager busier than the time simulated.
    */
   busyUpTo(now: number): number {
-    return this.busyNs - Math.max(0, this.jobEndsAt - now);
+    return this.busyNs - this.jobLeft(now);
   }
 
   /** evictionNs up to `now`, as busyUpTo. */
   evictionUpTo(now: number): number {
-    return this.evictionNs - (this.jobEvicts ? Math.max(0, this.jobEndsAt - now) : 0);
+    return this.evictionNs - (this.jobEvicts ? this.jobLeft(now) : 0);
+  }
+
+  /** The cost of the job in progress not spent by `now` (a record read as it comes spends it by its end at the latest). */
+  private jobLeft(now: number): number {
+    return Math.max(0, Math.min(this.jobCost, this.jobEndsAt - now));
   }
 
   private recordCost(rec: StreamRecord): number {
@@ -252,8 +269,8 @@ export class Pager implements PreemptHost {
     } else if (rec.type === RecordType.POSTCOPY_PAGE_DATA) {
       const pfns = rec.pfns!, huge = this.hostPages;
       // A background scan's record is one run: placed without looking at each pfn.
-      if (huge === null && rec.run) this.placeRun(pfns[rec.at]! + skip, pfns[rec.at]! + rec.count);
-      else for (let i = rec.at + skip, end = rec.at + rec.count; i < end; i++) {
+      if (huge === null && rec.run) this.placeRun(pfns[rec.at]! + skip, pfns[rec.at]! + rec.received);
+      else for (let i = rec.at + skip, end = rec.at + rec.received; i < end; i++) {
         const g = pfns[i]!;
         if (huge === null) {
           // Consecutive pfns (a background scan's) are placed as one run.
@@ -280,11 +297,11 @@ export class Pager implements PreemptHost {
    */
   private startPageWise(rec: StreamRecord, cost: number): void {
     const front = this.front;
-    front.begin(this.kernel.now, cost, rec.count);
-    const pfns = rec.pfns!;
+    front.begin(this.kernel.now, cost, rec);
+    const pfns = rec.pfns!, last = front.last;
     if (this.wakesPerPage && this.requests.live > 0) {
-      for (let i = 0; i < rec.count - 1; i++) if (this.requests.waitedOn(pfns[rec.at + i]!)) this.placeDueAt(i);
-    } else if (this.host.spinning()) for (let i = 0; i < rec.count - 1; i++) if (this.host.spinsOn(pfns[rec.at + i]!)) this.placeDueAt(i);
+      for (let i = 0; i < last; i++) if (this.requests.waitedOn(pfns[rec.at + i]!)) this.placeDueAt(i);
+    } else if (this.host.spinning()) for (let i = 0; i < last; i++) if (this.host.spinsOn(pfns[rec.at + i]!)) this.placeDueAt(i);
   }
 
   /** Places the pages of the record in progress that the thread has reached by now (page-wise). */
@@ -309,7 +326,7 @@ export class Pager implements PreemptHost {
   /** A one-page wait booked on gfn while the record in progress holds it: an event at its time (page-wise). */
   private wakeWhenPlaced(gfn: number): void {
     const rec = this.record!, pfns = rec.pfns!, front = this.front;
-    for (let i = front.placed; i < rec.count - 1; i++) {
+    for (let i = front.placed, last = front.last; i < last; i++) {
       if (pfns[rec.at + i] === gfn) return this.placeDueAt(i);
     }
   }
@@ -371,29 +388,21 @@ export class Pager implements PreemptHost {
     if (g >= 0 && this.wakesPerPage && this.front.nextAt !== Infinity) this.wakeWhenPlaced(g);
   }
 
-  /**
-   * QEMU's `postcopy_ram_fault_thread`: reads one fault, and unless its page is received sends a
-   * REQ_PAGES for it at once (`migrate_send_rp_req_pages`), independent of the loading loop.
-   * Each costs a read of the uffd_msg and, when sent, a write on the return path.
-   */
-  private faultStep(): void {
-    const p = this.params;
-    if (this.faultWriting) this.requests.send(RecordType.REQ_PAGES);
-    this.faultWriting = false;
-    const id = this.ring.take();
-    if (id < 0) {
-      this.faultBusy = false;
-      return;
-    }
-    this.book(id, true);
-    this.requests.flush(); // a page placed since the fault: UFFDIO_COPY already woke the vCPU
-    this.faultWriting = this.requests.faultPending;
-    this.kernel.after(this.drainNs + (this.faultWriting ? p.faultRecordNs : 0), this.faultKind);
-  }
-
   private finishDrain(): void {
     this.maybeComplete();
     this.requests.send(RecordType.POSTCOPY_FAULT);
+  }
+
+  /**
+   * The connection failed at `now`: of the records read as they come, the pages still on the
+   * wire are lost (the record in progress and those whose first page had arrived).
+   */
+  lose(now: number): void {
+    if (!this.readsAsItComes) return;
+    this.placeDue();
+    const rec = this.record;
+    if (rec !== null && rec.gapNs > 0) this.front.lose((rec.received = arrivedBy(rec, now)));
+    for (let i = 0; i < this.inbox.length; i++) this.inbox.at(i).received = arrivedBy(this.inbox.at(i), now);
   }
 
   /** Recovery's RECV_BITMAP (received-map.ts). */

@@ -60,39 +60,66 @@ export class Placement {
  * Where the loading thread is in a record it places page by page: QEMU's listen thread
  * (`ram_load_postcopy`, one UFFDIO_COPY a page) or the RFC's pager (a load call a page, each
  * page present once `p2m_mem_paging_prep` is done). Page i of n lands at its share of the
- * record's cost, pages in order; the last one with the record.
+ * record's cost, pages in order; the last one with the record. A record read as its bytes come
+ * (StreamRecord.gapNs) also waits for each page to arrive: page i lands no earlier than one
+ * page's share after its arrival.
  */
 export class PlacementFront {
   private start = 0;
   private cost = 0;
   private count = 0;
+  private firstAt = 0;
+  private gapNs = 0;
+  /** Pages the record can place: count, unless a cut lost the rest on the wire. */
+  private limit = 0;
   /** The record's pages placed so far. */
   placed = 0;
   /** When its next page lands (Infinity: no record in progress). */
   nextAt = Infinity;
 
-  begin(now: number, cost: number, count: number): void {
+  begin(now: number, cost: number, rec: StreamRecord): void {
     this.start = now;
     this.cost = cost;
-    this.count = count;
+    this.count = rec.count;
+    this.firstAt = rec.firstAt;
+    this.gapNs = rec.gapNs;
+    this.limit = rec.received;
     this.advance(0);
   }
 
   /** When page i of the record lands. */
   timeOf(i: number): number {
-    return this.start + Math.ceil((this.cost * (i + 1)) / this.count);
+    const t = this.start + Math.ceil((this.cost * (i + 1)) / this.count);
+    if (this.gapNs === 0) return t;
+    return Math.max(t, arrivalOf(this.firstAt, this.gapNs, i) + Math.ceil(this.cost / this.count));
+  }
+
+  /** When the last page lands: the record is done. */
+  get endAt(): number {
+    return this.timeOf(this.count - 1);
   }
 
   /** How many of the record's pages (all but the last) have landed by `now`. */
   dueBy(now: number): number {
     let i = this.placed;
-    while (i < this.count - 1 && this.timeOf(i) <= now) i++;
+    while (i < this.last && this.timeOf(i) <= now) i++;
     return i;
+  }
+
+  /** The pages placed one by one: all but the last (placed with the record), and none lost. */
+  get last(): number {
+    return Math.min(this.count - 1, this.limit);
+  }
+
+  /** A cut lost the record's pages from `received` on. */
+  lose(received: number): void {
+    this.limit = received;
+    this.advance(this.placed);
   }
 
   advance(placed: number): void {
     this.placed = placed;
-    this.nextAt = placed < this.count - 1 ? this.timeOf(placed) : Infinity;
+    this.nextAt = placed < this.last ? this.timeOf(placed) : Infinity;
   }
 
   /** The record is done: returns how many of its pages were placed before. */
@@ -102,4 +129,17 @@ export class PlacementFront {
     this.nextAt = Infinity;
     return placed;
   }
+}
+
+/** When page i of a record read as its bytes come arrives (whole ns). */
+function arrivalOf(firstAt: number, gapNs: number, i: number): number {
+  return Math.ceil(firstAt + i * gapNs);
+}
+
+/** How many of a record's pages have arrived by `now`: all of a record that arrives whole. */
+export function arrivedBy(rec: StreamRecord, now: number): number {
+  if (rec.gapNs === 0) return rec.count;
+  let n = 0;
+  while (n < rec.count && arrivalOf(rec.firstAt, rec.gapNs, n) <= now) n++;
+  return n;
 }

@@ -51,11 +51,20 @@ export interface StreamRecord {
   pushed: number;
   /** The connection's epoch when sent (set on delivery): a record from before a cut is stale. */
   epoch: number;
+  /**
+   * PAGE_DATA read page by page as its bytes come (QEMU's `ram_load_postcopy`): the wire time
+   * between two of its pages' arrivals, page i arriving at firstAt + i·gapNs; 0: it arrives whole.
+   */
+  gapNs: number;
+  /** When its first page arrived (set on arrival). */
+  firstAt: number;
+  /** How many of its pages reached the destination: count, unless a cut lost the rest on the wire. */
+  received: number;
 }
 
 /** A stream record; every one is built here so they all share one shape. */
 export function streamRecord(type: RecordType, bytes: number, count: number, pfns: Int32Array | null = null, at = 0, batched = 0, zeros = 0, pushed = 0, run = false): StreamRecord {
-  return { type, bytes, preempt: false, pfns, at, count, run, batched, zeros, pushed, epoch: 0 };
+  return { type, bytes, preempt: false, pfns, at, count, run, batched, zeros, pushed, epoch: 0, gapNs: 0, firstAt: 0, received: count };
 }
 
 /** A record in flight on the back-channel: pfns[pfnAt..+pfnCount) and ranges[rangeAt..+2·rangeCount). */
