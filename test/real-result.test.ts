@@ -67,6 +67,9 @@ describe('real run → the emulator\'s JSON shape', () => {
     const f = r.emulator['fault-latency'];
     expect([f.count, f.p50, f.p90, f.p99, f.max]).toEqual([5, 171_000, 48_409_000, 48_409_000, 48_409_000]);
     expect(f.cdf).toHaveLength(21);
+    // The trace spans a page's first request to its placement: the model's request latency too.
+    const q = r.emulator['request-latency'];
+    expect([q.count, q.p50, q.p99, q.max]).toEqual([5, 171_000, 48_409_000, 48_409_000]);
     expect(r.emulator.faults).toEqual({ vcpu: 5, spurious: 0, foreign: 0, network: 5, minor: 0, 'network-share': null });
   });
 

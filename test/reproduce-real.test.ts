@@ -21,7 +21,7 @@ const base: ScenarioInput = {
  * A `real sweep` directory without QEMU: configuration 0's "real" runs are the model's own
  * results (they must agree), configuration 1's are the model's with every time doubled.
  */
-function fakeRealSweep(): string {
+function fakeRealSweep(edit: (result: ReturnType<typeof runScenario>['report']) => void = () => {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'pce-real-'));
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ kind: 'real', base }));
   const lines: string[] = [];
@@ -33,6 +33,7 @@ function fakeRealSweep(): string {
         result['total-time'] *= 2;
         result.downtime *= 2;
       }
+      edit(result);
       lines.push(JSON.stringify({ ...run, status: 'ok', result }));
     }
   }
@@ -54,6 +55,19 @@ describe('reproduce real', () => {
     expect(table.out).toMatch(/^configuration 0 \{"link\.rateMbps":1000\}: 3 real runs$/m);
     expect(table.out).toMatch(/^total-time \(ms\)\s+[\d.]+ \[[\d.]+–[\d.]+\]\s+[\d.]+\s+×0\.50\s+no$/m);
     expect(table.out.trim().split('\n').at(-1)).toBe('12 of 14 figures agree (within the real runs\' min–max or ±25 % of their median)');
+  });
+
+  it('holds the model\'s request latency against the trace\'s, read as the fault latency from a result without it', async () => {
+    // A real result written before the field: its trace latencies are the fault latency only.
+    // Here they are the model's request latencies, so both rows agree exactly.
+    const dir = fakeRealSweep((result) => {
+      const { 'request-latency': q, ...rest } = result.emulator;
+      result.emulator = { ...rest, 'fault-latency': { ...result.emulator['fault-latency'], p50: q.p50, p99: q.p99 } } as typeof result.emulator;
+    });
+    const rows = JSON.parse((await cli('reproduce', 'real', dir, '--json')).out) as { config: number; metric: string; ratio: number | null }[];
+    const request = rows.filter((x) => x.metric.startsWith('request'));
+    // At 10 Gbit/s (configuration 1) the pages come before the writer asks: 0 on both sides, no ratio.
+    expect(request.map((x) => `${x.config} ${x.metric} ${x.ratio}`)).toEqual(['0 request p50 1', '0 request p99 1', '1 request p50 null', '1 request p99 null']);
   });
 
   it('refuses a directory that no real sweep wrote, and --set', async () => {

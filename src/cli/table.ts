@@ -19,6 +19,8 @@ const ROWS: Array<[string, string, (r: RunReport) => number | string | null]> = 
   ['fault latency p50', 'µs', (r) => us(r.emulator['fault-latency'].p50)],
   ['fault latency p99', 'µs', (r) => us(r.emulator['fault-latency'].p99)],
   ['fault latency max', 'µs', (r) => us(r.emulator['fault-latency'].max)],
+  // '-' without pages asked for singly (range requests only), or in a result from before the field.
+  ['request latency p50', 'µs', (r) => ((r.emulator['request-latency']?.count ?? 0) > 0 ? us(r.emulator['request-latency'].p50) : '-')],
   ['postcopy-blocktime', 'ms', (r) => r['postcopy-blocktime']],
   ['ram transferred', 'MiB', (r) => r.ram.transferred / 2 ** 20],
   ['events', '', (r) => r.emulator.events],

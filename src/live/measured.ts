@@ -21,6 +21,8 @@ export interface Measured {
   ram: RunReport['ram'];
   /** Each answered fault's latency, ns. */
   latenciesNs: readonly number[];
+  /** Each placed page's latency from its first request, ns (unmeasured: none). */
+  requestLatenciesNs?: readonly number[];
   /** Page requests, answered or not. */
   requests: number;
   history: Emu['status-history'];
@@ -50,7 +52,7 @@ export function latencySummary(ns: readonly number[]): LatencySummary {
 
 /** A measured run as a run report (the shape `run --json` writes). */
 export function measuredReport(m: Measured): RunReport {
-  const latency = logOf(m.latenciesNs);
+  const latency = logOf(m.latenciesNs), requests = logOf(m.requestLatenciesNs ?? []);
   const s = m.scenario, r = m.ram;
   return {
     status: m.status,
@@ -84,6 +86,7 @@ export function measuredReport(m: Measured): RunReport {
       'pages-demand-fetched': r['postcopy-requests'],
       'pages-loaded': m.pagesLoaded ?? 0,
       'fault-latency': { ...latency.summary(), max: latency.max, cdf: latency.percentiles(CDF_QUANTILES) },
+      'request-latency': { ...requests.summary(), max: requests.max },
       ring: m.ring ?? { capacity: 0, 'max-occupancy': 0, 'time-full': 0, ebusy: 0 },
       mapper: { calls: 0, retries: 0, requests: 0, 'done-at': null },
       vcpu: m.vcpu ?? { accesses: 0, writes: 0 },

@@ -88,6 +88,8 @@ export function buildReport(emu: Emulator) {
       'pages-loaded': pager.pagesLoaded,
       // cdf: latency (ns) at quantiles 0, 5, …, 100 (nearest rank), for CDF plots.
       'fault-latency': { ...latency.summary(), max: latency.max, cdf },
+      // From a page's first request to its placement: what QEMU's trace of requested pages measures.
+      'request-latency': { ...pager.requestLatency.summary(), max: pager.requestLatency.max },
       ring: {
         capacity: ring.capacity,
         'max-occupancy': ring.maxOccupancy,

@@ -1,4 +1,5 @@
 import { InFlight } from '../link/in-flight.ts';
+import type { LatencyLog } from '../metrics/latency.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
@@ -186,6 +187,11 @@ export class Pager implements PreemptHost {
 
   get faultRecords(): number {
     return this.requests.faultRecords;
+  }
+
+  /** From each page's first request to its placement (RequestLatency). */
+  get requestLatency(): LatencyLog {
+    return this.requests.latency.log;
   }
 
   private wake(): void {

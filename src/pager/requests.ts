@@ -6,6 +6,7 @@ import { RequestKind, type FaultRing } from '../ring/ring.ts';
 import { NO_PFNS, RecordType } from '../stream/records.ts';
 import { PfnSlab } from '../stream/slab.ts';
 import type { PagerHost } from './pager.ts';
+import { RequestLatency } from './request-latency.ts';
 import { Waiters, type WaitTarget } from './waiters.ts';
 
 /**
@@ -28,6 +29,7 @@ export class Requests implements WaitTarget {
   private readonly notifyKind: number;
   private readonly withdrawn: number[] = [];
   /** Stats. */
+  readonly latency: RequestLatency;
   pfnsRequested = 0;
   faultRecords = 0;
 
@@ -43,6 +45,7 @@ export class Requests implements WaitTarget {
     this.faultPfns = new PfnSlab(alloc);
     this.faultRanges = new PfnSlab(alloc);
     this.remaining = new Int32Array(ring.capacity);
+    this.latency = new RequestLatency(memory.pages, alloc);
     this.notifyKind = kernel.register(() => this.consume());
   }
 
@@ -76,6 +79,7 @@ export class Requests implements WaitTarget {
       // A settled page has no waits left: it released them when it settled.
       if (!mem.isSettled(gfn)) {
         mem.drop(gfn);
+        this.latency.forget(gfn);
         this.host.settled(gfn);
         this.waiters.release(gfn, this);
       }
@@ -98,6 +102,7 @@ export class Requests implements WaitTarget {
     // ...and goes to the source if it holds a page not requested before (or `again`, any it waits on).
     const fresh = kind === RequestKind.RANGE ? mem.markRequestedRange(gfn, end) : mem.markRequested(gfn) ? 1 : 0;
     this.pfnsRequested += fresh;
+    if (fresh > 0 && kind === RequestKind.PAGE) this.latency.asked(gfn, this.kernel.now);
     if (fresh > 0 || (again && waits > 0)) {
       if (kind === RequestKind.PAGE) this.faultPfns.push(gfn);
       else {
@@ -111,12 +116,14 @@ export class Requests implements WaitTarget {
 
   /** Page g settled: answers whoever waits for it; with `queued`, its unread faults too. */
   placed(g: number, queued: boolean): void {
+    this.latency.placed(g, this.kernel.now);
     this.waiters.release(g, this);
     if (queued && this.ring.queued > 0) this.answerQueued(g, g + 1);
   }
 
   /** placed() for each page of from..to−1. */
   placedRange(from: number, to: number, queued: boolean): void {
+    this.latency.placedRange(from, to, this.kernel.now);
     this.waiters.releaseRange(from, to, this);
     if (queued && this.ring.queued > 0) this.answerQueued(from, to);
   }

@@ -88,7 +88,9 @@ export function realReport(o: RealObservation): RealReport {
     blocktimeMs: num(dst.info, 'postcopy-blocktime'),
     vcpuBlocktimeMs: Array.isArray(dst.info['postcopy-vcpu-blocktime']) ? (dst.info['postcopy-vcpu-blocktime'] as number[]) : [],
     ram: r,
+    // QEMU 7.2 measures no fault latency: the trace's request → placement stands for both.
     latenciesNs: o.faults.latenciesNs,
+    requestLatenciesNs: o.faults.latenciesNs,
     requests,
     history,
     warnings,
