@@ -132,6 +132,32 @@ describe('Requests', () => {
   });
 });
 
+describe('request latency (Requests.latency)', () => {
+  it('runs from a page\'s first request to its placement, once a page; not for a dropped page or a range', () => {
+    const { kernel, memory, ring, requests } = setup();
+    const book = (kind: RequestKind, g: number, at: number, count = 1) => {
+      kernel.runUntil(at);
+      requests.book(ring.putForeign(kind, g, count) >= 0 ? ring.take() : -1, true);
+    };
+    book(RequestKind.PAGE, 5, 1_000);
+    book(RequestKind.PAGE, 5, 2_000); // asked again: the first request counts
+    book(RequestKind.PAGE, 6, 2_500);
+    book(RequestKind.RANGE, 8, 3_000, 4);
+    kernel.runUntil(10_000);
+    memory.load(5);
+    requests.placed(5, false);
+    memory.loadRun(8, 12);
+    requests.placedRange(8, 12, false);
+    requests.flush();
+    kernel.runUntil(20_000); // the responses free their slots
+    // Page 6 is dropped (ballooned out) while asked for: no placement, no latency.
+    book(RequestKind.DROP, 6, 20_000);
+    expect(memory.isSettled(6)).toBe(true);
+    expect(requests.latency.count).toBe(1);
+    expect(requests.latency.max).toBe(9_000);
+  });
+});
+
 describe('FaultThread (QEMU\'s postcopy_ram_fault_thread)', () => {
   it('wakes once, then reads one fault at a time and writes a REQ_PAGES for each, asked for before or not', () => {
     const { kernel, ring, requests, log, run } = setup();

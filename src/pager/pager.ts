@@ -189,9 +189,9 @@ export class Pager implements PreemptHost {
     return this.requests.faultRecords;
   }
 
-  /** From each page's first request to its placement (RequestLatency). */
+  /** From each page's first request to its placement (Requests.latency). */
   get requestLatency(): LatencyLog {
-    return this.requests.latency.log;
+    return this.requests.latency;
   }
 
   private wake(): void {

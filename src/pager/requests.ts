@@ -1,12 +1,12 @@
 import { IntQueue } from '../kernel/int-queue.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Alloc } from '../memory/arena.ts';
+import { LatencyLog } from '../metrics/latency.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
 import { RequestKind, type FaultRing } from '../ring/ring.ts';
 import { NO_PFNS, RecordType } from '../stream/records.ts';
 import { PfnSlab } from '../stream/slab.ts';
 import type { PagerHost } from './pager.ts';
-import { RequestLatency } from './request-latency.ts';
 import { Waiters, type WaitTarget } from './waiters.ts';
 
 /**
@@ -18,6 +18,8 @@ export class Requests implements WaitTarget {
   private readonly waiters: Waiters;
   /** Per request id: how many of its pages it still waits for. */
   private remaining: Int32Array;
+  /** Per request id: when it asked for its page first (a page request), else −1. */
+  private askedAt: Float64Array;
   /** The next FAULT record's pfns and [start, count] ranges: the slabs' pending entries. */
   private readonly faultPfns: PfnSlab;
   private readonly faultRanges: PfnSlab;
@@ -28,8 +30,14 @@ export class Requests implements WaitTarget {
   private readonly notifies = new IntQueue();
   private readonly notifyKind: number;
   private readonly withdrawn: number[] = [];
+  /**
+   * Request latency: from a page's first request to its placement, as QEMU's trace of the pages
+   * it asked for measures it (`postcopy_page_req_add` when the fault thread first asks for a page
+   * not received, `postcopy_page_req_del` at its `UFFDIO_COPY`). Pages asked for singly: a range
+   * request waits as one (the fault latency has it).
+   */
+  readonly latency: LatencyLog;
   /** Stats. */
-  readonly latency: RequestLatency;
   pfnsRequested = 0;
   faultRecords = 0;
 
@@ -45,7 +53,8 @@ export class Requests implements WaitTarget {
     this.faultPfns = new PfnSlab(alloc);
     this.faultRanges = new PfnSlab(alloc);
     this.remaining = new Int32Array(ring.capacity);
-    this.latency = new RequestLatency(memory.pages, alloc);
+    this.askedAt = new Float64Array(ring.capacity);
+    this.latency = new LatencyLog(alloc);
     this.notifyKind = kernel.register(() => this.consume());
   }
 
@@ -75,11 +84,11 @@ export class Requests implements WaitTarget {
     const kind = ring.kindOf(id), gfn = ring.gfnOf(id);
     if (id >= this.remaining.length) this.widen();
     this.remaining[id] = 0;
+    this.askedAt[id] = -1;
     if (kind === RequestKind.DROP) {
       // A settled page has no waits left: it released them when it settled.
       if (!mem.isSettled(gfn)) {
         mem.drop(gfn);
-        this.latency.forget(gfn);
         this.host.settled(gfn);
         this.waiters.release(gfn, this);
       }
@@ -102,7 +111,8 @@ export class Requests implements WaitTarget {
     // ...and goes to the source if it holds a page not requested before (or `again`, any it waits on).
     const fresh = kind === RequestKind.RANGE ? mem.markRequestedRange(gfn, end) : mem.markRequested(gfn) ? 1 : 0;
     this.pfnsRequested += fresh;
-    if (fresh > 0 && kind === RequestKind.PAGE) this.latency.asked(gfn, this.kernel.now);
+    // The request that asks for a page first waits on it until it settles, like every later one.
+    if (fresh > 0 && kind === RequestKind.PAGE) this.askedAt[id] = this.kernel.now;
     if (fresh > 0 || (again && waits > 0)) {
       if (kind === RequestKind.PAGE) this.faultPfns.push(gfn);
       else {
@@ -116,14 +126,12 @@ export class Requests implements WaitTarget {
 
   /** Page g settled: answers whoever waits for it; with `queued`, its unread faults too. */
   placed(g: number, queued: boolean): void {
-    this.latency.placed(g, this.kernel.now);
     this.waiters.release(g, this);
     if (queued && this.ring.queued > 0) this.answerQueued(g, g + 1);
   }
 
   /** placed() for each page of from..to−1. */
   placedRange(from: number, to: number, queued: boolean): void {
-    this.latency.placedRange(from, to, this.kernel.now);
     this.waiters.releaseRange(from, to, this);
     if (queued && this.ring.queued > 0) this.answerQueued(from, to);
   }
@@ -136,8 +144,10 @@ export class Requests implements WaitTarget {
     for (const id of ids) this.respond(id);
   }
 
-  /** `pages` of the pages request `id` waits for arrived (Waiters.release). */
+  /** `pages` of the pages request `id` waits for arrived (Waiters.release): placed, or dropped. */
   arrived(id: number, pages: number): void {
+    const asked = this.askedAt[id]!;
+    if (asked >= 0 && this.memory.state[this.ring.gfnOf(id)] === PageState.READY) this.latency.add(this.kernel.now - asked);
     const left = this.remaining[id]! - pages;
     this.remaining[id] = left;
     if (left === 0) this.respond(id);
@@ -153,6 +163,9 @@ export class Requests implements WaitTarget {
     const r = new Int32Array(this.ring.capacity);
     r.set(this.remaining);
     this.remaining = r;
+    const a = new Float64Array(this.ring.capacity);
+    a.set(this.askedAt);
+    this.askedAt = a;
   }
 
   /** Sends the FAULT slabs' pending pfns and ranges as one back-channel record, if any. */
