@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkRun } from '../src/check/invariants.ts';
 import { Emulator } from '../src/emulator.ts';
@@ -106,6 +107,31 @@ describe('the placement front (PlacementFront)', () => {
     const late = front(3_300, 20_000);
     expect(late.timeOf(1)).toBe(20_200);
     expect(late.endAt).toBe(20_400);
+  });
+
+  it('never places a page before its bytes and its share of the cost, in page order, ending no sooner than the cost', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 128 }), fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 0, max: 1e7 }),
+      fc.double({ min: 0, max: 1e5, noNaN: true }), fc.integer({ min: 0, max: 1e7 }),
+      (count, cost, firstAt, gapNs, late) => {
+        const rec = streamRecord(RecordType.POSTCOPY_PAGE_DATA, 4_112 * count, count, new Int32Array(count));
+        rec.firstAt = firstAt;
+        rec.gapNs = gapNs;
+        const f = new PlacementFront(), start = firstAt + late, share = Math.ceil(cost / count);
+        f.begin(start, cost, rec);
+        let prev = start;
+        for (let i = 0; i < count; i++) {
+          const t = f.timeOf(i);
+          expect(t).toBeGreaterThanOrEqual(prev);
+          expect(t).toBeGreaterThanOrEqual(Math.ceil(firstAt + i * gapNs) + share);
+          expect(t).toBeGreaterThanOrEqual(start + Math.ceil((cost * (i + 1)) / count));
+          prev = t;
+        }
+        expect(f.endAt).toBe(prev);
+        // Every page but the last is placed one by one once its time has come.
+        expect(f.dueBy(prev)).toBe(count - 1);
+      },
+    ), { numRuns: 500 });
   });
 
   it('a cut loses the pages still on the wire', () => {
