@@ -292,7 +292,8 @@ export class Precopy {
     // The migration thread: bookkeeping per page, and the zero check when it does detection.
     let t = now + n * this.p.scanPageNs + (inThread ? zeros * src.zeroCheckNs : 0);
     if (mf === null) {
-      // QEMUFile gathers pages and flushes one writev per 64 data pages; zero-page headers just fill its buffer.
+      // QEMUFile gathers pages and flushes one writev per 64 iovecs (32 data pages: a header and the data
+      // each; the chunk here is recordPages); zero-page headers just fill its buffer.
       t += Math.round((src.perRecordNs * (n - zeros)) / src.recordPages) + (n - zeros) * src.perPageNs;
       this.sendMain(t, n - zeros, zeros);
       return this.schedule(this.stream.writableAt(t));
