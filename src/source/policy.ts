@@ -62,6 +62,9 @@ export class XenPush implements PushPolicy {
   }
 
   takeBackground(slab: PfnSlab, max: number): number {
+    // A record full of requested pages takes nothing: not even the search for the scan's next page,
+    // which a range over all memory (the scan then at its start, before every page sent) makes long.
+    if (max === 0) return 0;
     const unsent = this.unsent, n = unsent.size;
     let taken = 0;
     let g = unsent.next(this.cursor < n ? this.cursor : n);
