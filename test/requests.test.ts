@@ -3,10 +3,11 @@ import { Kernel } from '../src/kernel/kernel.ts';
 import { GuestMemory } from '../src/memory/guest-memory.ts';
 import { FRESH } from '../src/memory/arena.ts';
 import { FaultThread } from '../src/pager/fault-thread.ts';
+import { PageWiseLoad } from '../src/pager/page-wise.ts';
 import { Requests } from '../src/pager/requests.ts';
 import type { PagerHost } from '../src/pager/pager.ts';
 import { FaultRing, RequestKind } from '../src/ring/ring.ts';
-import { RecordType, type BackRecord } from '../src/stream/records.ts';
+import { RecordType, streamRecord, type BackRecord } from '../src/stream/records.ts';
 
 /** 16 pages, all outstanding; a host that logs what the requests do. */
 function setup(notifyNs = 2000) {
@@ -32,7 +33,7 @@ function setup(notifyNs = 2000) {
   };
   const requests = new Requests(kernel, memory, ring, notifyNs, host, FRESH);
   const run = () => { while (kernel.step()); };
-  return { kernel, memory, ring, requests, log, run };
+  return { kernel, memory, ring, requests, log, run, host };
 }
 
 describe('Requests', () => {
@@ -129,6 +130,29 @@ describe('Requests', () => {
     memory.load(6);
     expect(requests.askAgain()).toBe(1);
     expect(log.sent).toEqual(['POSTCOPY_FAULT pfns 2 ranges ']);
+  });
+});
+
+describe('PageWiseLoad', () => {
+  it('places a record page by page: a waited-for page gets an event at its time, the others when someone looks', () => {
+    const { kernel, memory, ring, requests, log, host } = setup();
+    const placed: [number, number][] = [];
+    const load = new PageWiseLoad(kernel, true, requests, host, (g) => {
+      placed.push([kernel.now, g]);
+      memory.load(g);
+      requests.placed(g, false);
+    });
+    requests.book(ring.putForeign(RequestKind.PAGE, 9) >= 0 ? ring.take() : -1, false);
+    // Pages 7..10 at 100 ns each from 0: page 9 lands at 300, the last with the record (end()).
+    load.begin(streamRecord(RecordType.POSTCOPY_PAGE_DATA, 16_448, 4, new Int32Array([7, 8, 9, 10])), 400);
+    kernel.runUntil(350);
+    expect(placed).toEqual([[300, 7], [300, 8], [300, 9]]);
+    // Its request is answered at the page (pager.wakeAt page): the notify, 2 µs later.
+    kernel.runUntil(2_300);
+    expect(log.answered.map(([t]) => t)).toEqual([2_300]);
+    expect(load.end()).toBe(3);
+    load.placeDue(); // nothing in progress: nothing to place
+    expect(placed).toHaveLength(3);
   });
 });
 

@@ -8,7 +8,8 @@ import { drainPerRequestNsOf, faultThreadOf, notifyNsOf, placementOf, wakeAtOf, 
 import { NO_PFNS, RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
 import { FaultThread } from './fault-thread.ts';
 import { HostPages } from './host-pages.ts';
-import { Placement, PlacementFront, arrivedBy } from './placement.ts';
+import { PageWiseLoad } from './page-wise.ts';
+import { Placement, arrivedBy } from './placement.ts';
 import { PreemptLoader, type PreemptHost } from './preempt-loader.ts';
 import { receivedMap } from './received-map.ts';
 import { Requests } from './requests.ts';
@@ -86,15 +87,14 @@ export class Pager implements PreemptHost {
    * present one by one; the responses go with each page (wakeAt page) or with the record.
    */
   private readonly pageWise: boolean;
-  private readonly wakesPerPage: boolean;
   /**
    * QEMU's listen thread reads a PAGE_DATA record page by page as its bytes come
    * (`ram_load_postcopy` reads each page's header and data from the QEMUFile and places it):
    * userfaultfd placement page-wise. Xen's `read_record` reads a whole record first.
    */
   readonly readsAsItComes: boolean;
-  private readonly placeDueKind: number;
-  private readonly front = new PlacementFront();
+  /** The record being placed page-wise. */
+  private readonly inProgress: PageWiseLoad;
   /** uffd placement: a placed page wakes the faults on it no thread has read yet (answerQueued). */
   private readonly wakesQueued: boolean;
   completeSent = false;
@@ -130,13 +130,13 @@ export class Pager implements PreemptHost {
     this.faultThread = faultThreadOf(scenario)
       ? new FaultThread(kernel, ring, this.requests, this.params.wakeNs, this.drainNs, this.params.faultRecordNs, (id) => this.book(id, true))
       : null;
-    this.wakesPerPage = wakeAtOf(scenario) === 'page';
+    const wakesPerPage = wakeAtOf(scenario) === 'page';
     this.wakesQueued = placementOf(scenario) === 'uffd';
     // Xen's p2m_mem_paging_prep makes each page present as it is loaded (process_postcopy_page_data
     // pushes the responses after the record); CRIU's one UFFDIO_COPY a chunk places it whole.
-    this.pageWise = (this.wakesPerPage || !this.wakesQueued) && this.hostPages === null;
+    this.pageWise = (wakesPerPage || !this.wakesQueued) && this.hostPages === null;
     this.readsAsItComes = this.pageWise && this.wakesQueued;
-    this.placeDueKind = kernel.register(() => this.placeDue());
+    this.inProgress = new PageWiseLoad(kernel, wakesPerPage, this.requests, host, (g) => this.place(g));
   }
 
   /** A stream record arrived from the source. */
@@ -210,9 +210,9 @@ export class Pager implements PreemptHost {
       this.job = Job.RECORD;
       this.host.consumed(rec);
       cost = this.recordCost(rec);
-      if (this.pageWise && rec.type === RecordType.POSTCOPY_PAGE_DATA) this.startPageWise(rec, cost);
+      if (this.pageWise && rec.type === RecordType.POSTCOPY_PAGE_DATA) this.inProgress.begin(rec, cost);
       // Read as it comes: the thread may wait in recv() for the record's last page.
-      if (rec.gapNs > 0) ends = this.front.endAt;
+      if (rec.gapNs > 0) ends = this.inProgress.front.endAt;
     } else if (this.faultThread === null && this.ring.queued > 0) {
       this.job = Job.DRAIN;
       cost = this.drain() * this.drainNs;
@@ -260,7 +260,7 @@ export class Pager implements PreemptHost {
   }
 
   private jobDone(): void {
-    if (this.job === Job.RECORD) this.finishRecord(this.record!, this.front.end());
+    if (this.job === Job.RECORD) this.finishRecord(this.record!, this.inProgress.end());
     else if (this.job === Job.DRAIN) this.finishDrain();
     this.record = null;
     this.requests.flush();
@@ -296,50 +296,14 @@ export class Pager implements PreemptHost {
     this.maybeComplete();
   }
 
-  /**
-   * Page-wise: each page of the record is present when the loading thread reaches it
-   * (PlacementFront), applied when someone looks (placeDue): a vCPU's slice, a fault being read,
-   * a map call, the received map; a page someone waits for gets an event at its time.
-   */
-  private startPageWise(rec: StreamRecord, cost: number): void {
-    const front = this.front;
-    front.begin(this.kernel.now, cost, rec);
-    const pfns = rec.pfns!, last = front.last;
-    if (this.wakesPerPage && this.requests.live > 0) {
-      for (let i = 0; i < last; i++) if (this.requests.waitedOn(pfns[rec.at + i]!)) this.placeDueAt(i);
-    } else if (this.host.spinning()) for (let i = 0; i < last; i++) if (this.host.spinsOn(pfns[rec.at + i]!)) this.placeDueAt(i);
-  }
-
   /** Places the pages of the record in progress that the thread has reached by now (page-wise). */
   placeDue(): void {
-    const front = this.front;
-    if (this.kernel.now < front.nextAt) return;
-    const rec = this.record!, pfns = rec.pfns!, to = front.dueBy(this.kernel.now);
-    for (let i = front.placed; i < to; i++) this.place(pfns[rec.at + i]!);
-    front.advance(to);
-    if (this.wakesPerPage) this.requests.flush();
+    this.inProgress.placeDue();
   }
 
-  /**
-   * A vCPU faulted on gfn: if the record in progress holds it, its UFFDIO_COPY will wake the vCPU
-   * even before the fault thread reads the fault (answerQueued), and under Xen a vCPU spinning on
-   * it runs once it is present, so an event at its time.
-   */
+  /** A vCPU faulted on gfn (PageWiseLoad.faulted). */
   faulted(gfn: number): void {
-    if (this.front.nextAt !== Infinity && (this.wakesPerPage || this.host.spinsOn(gfn))) this.wakeWhenPlaced(gfn);
-  }
-
-  /** A one-page wait booked on gfn while the record in progress holds it: an event at its time (page-wise). */
-  private wakeWhenPlaced(gfn: number): void {
-    const rec = this.record!, pfns = rec.pfns!, front = this.front;
-    for (let i = front.placed, last = front.last; i < last; i++) {
-      if (pfns[rec.at + i] === gfn) return this.placeDueAt(i);
-    }
-  }
-
-  /** An event when page i of the record in progress lands (page-wise). */
-  private placeDueAt(i: number): void {
-    this.kernel.at(this.front.timeOf(i), this.placeDueKind);
+    this.inProgress.faulted(gfn);
   }
 
   /** Makes a page accessible and answers whoever waits for it. */
@@ -390,8 +354,7 @@ export class Pager implements PreemptHost {
   /** Request `id` waits for its missing pages (Requests.book); a page of the record being placed gets an event at its time. */
   private book(id: number, again: boolean): void {
     this.placeDue();
-    const g = this.requests.book(id, again);
-    if (g >= 0 && this.wakesPerPage && this.front.nextAt !== Infinity) this.wakeWhenPlaced(g);
+    this.inProgress.booked(this.requests.book(id, again));
   }
 
   private finishDrain(): void {
@@ -405,9 +368,7 @@ export class Pager implements PreemptHost {
    */
   lose(now: number): void {
     if (!this.readsAsItComes) return;
-    this.placeDue();
-    const rec = this.record;
-    if (rec !== null && rec.gapNs > 0) this.front.lose((rec.received = arrivedBy(rec, now)));
+    this.inProgress.lose(now);
     for (let i = 0; i < this.inbox.length; i++) this.inbox.at(i).received = arrivedBy(this.inbox.at(i), now);
   }
 
