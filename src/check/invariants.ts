@@ -34,6 +34,15 @@ export function checkRun(emu: Emulator): string[] {
     if (scenario.source.policy !== 'demand' && source.pagesPushed + source.pagesDemanded !== sent) {
       out.push(`pushed ${source.pagesPushed} + demand-fetched ${source.pagesDemanded} ≠ outstanding ${memory.outstandingAtStart} + re-sent ${emu.recovery.resentPages}`);
     }
+    // QEMU's blocktime spans (the fault thread's read → the placement) lie inside the vCPUs'
+    // blocked spans (the fault → running again), so do their times, and their overlap.
+    const bt = pager.blocktime;
+    if (bt !== null) {
+      for (let v = 0; v < vcpus.n; v++) {
+        if (bt.perVcpu[v]! > vcpus.blockedNs[v]!) out.push(`vCPU ${v}'s QEMU blocktime ${bt.perVcpu[v]} ns exceeds its blocked time ${vcpus.blockedNs[v]} ns`);
+      }
+      if (bt.total > vcpus.allBlockedNs) out.push(`QEMU's postcopy-blocktime ${bt.total} ns exceeds the time all vCPUs were blocked, ${vcpus.allBlockedNs} ns`);
+    }
   } else if (emu.kernel.pending === 0) {
     // Nothing left to happen, yet the run did not finish: somebody waits forever.
     for (const v of vcpus.blockedAtStop) out.push(`vCPU ${v} waits forever (deadlock)`);

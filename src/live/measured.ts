@@ -32,7 +32,6 @@ export interface Measured {
   pagesPushed?: number;
   pagesLoaded?: number;
   ring?: Emu['ring'];
-  vcpu?: Emu['vcpu'];
   link?: Partial<Emu['link']>;
   precopy?: Emu['precopy'];
   recovery?: Emu['recovery'];
@@ -89,7 +88,8 @@ export function measuredReport(m: Measured): RunReport {
       'request-latency': { ...requests.summary(), max: requests.max },
       ring: m.ring ?? { capacity: 0, 'max-occupancy': 0, 'time-full': 0, ebusy: 0 },
       mapper: { calls: 0, retries: 0, requests: 0, 'done-at': null },
-      vcpu: m.vcpu ?? { accesses: 0, writes: 0 },
+      // Touches are not counted; the blocked time is the run's own blocktime.
+      vcpu: { accesses: 0, writes: 0, 'all-blocked-ms': m.blocktimeMs ?? 0, 'blocked-ms': m.vcpuBlocktimeMs ?? [] },
       link: { 'stream-wire-bytes': 0, 'back-channel-bytes': 0, 'stream-records': 0, 'preempt-records': 0, 'preempt-bytes': 0, ...m.link },
       'pager-busy': 0,
       ...(m.precopy ? { precopy: m.precopy } : {}),

@@ -1,4 +1,5 @@
 import { InFlight } from '../link/in-flight.ts';
+import { QemuBlocktime } from '../metrics/blocktime.ts';
 import type { LatencyLog } from '../metrics/latency.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
@@ -80,8 +81,9 @@ export class Pager implements PreemptHost {
   /** lazy-pages: the daemon pulls each background chunk; one is asked for and not yet loaded. */
   private readonly pullsChunks: boolean;
   private chunkPending = true;
-  /** QEMU's fault thread, with pager.faultThread. */
+  /** QEMU's fault thread, with pager.faultThread, and the blocktime it keeps. */
   private readonly faultThread: FaultThread | null;
+  readonly blocktime: QemuBlocktime | null;
   /**
    * 4 KiB host pages placed by the hypercall or with pager.wakeAt page: a record's pages become
    * present one by one; the responses go with each page (wakeAt page) or with the record.
@@ -124,10 +126,11 @@ export class Pager implements PreemptHost {
     this.hostPages = perHost > 1 ? new HostPages(memory, perHost, alloc) : null;
     this.placement = new Placement(scenario, this.hostPages);
     this.doneKind = kernel.register(() => this.jobDone());
-    this.requests = new Requests(kernel, memory, ring, notifyNsOf(scenario), host, alloc);
+    this.blocktime = faultThreadOf(scenario) ? new QemuBlocktime(scenario.workload.vcpus) : null;
+    this.requests = new Requests(kernel, memory, ring, notifyNsOf(scenario), host, alloc, this.blocktime);
     this.preempt = scenario.preempt.enabled ? new PreemptLoader(kernel, this.params.wakeNs, this) : null;
     this.drainNs = drainPerRequestNsOf(scenario);
-    this.faultThread = faultThreadOf(scenario)
+    this.faultThread = this.blocktime !== null
       ? new FaultThread(kernel, ring, this.requests, this.params.wakeNs, this.drainNs, this.params.faultRecordNs, (id) => this.book(id, true))
       : null;
     const wakesPerPage = wakeAtOf(scenario) === 'page';

@@ -1,6 +1,7 @@
 import { IntQueue } from '../kernel/int-queue.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Alloc } from '../memory/arena.ts';
+import type { QemuBlocktime } from '../metrics/blocktime.ts';
 import { LatencyLog } from '../metrics/latency.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
 import { RequestKind, type FaultRing } from '../ring/ring.ts';
@@ -48,6 +49,8 @@ export class Requests implements WaitTarget {
     private readonly notifyNs: number,
     private readonly host: PagerHost,
     alloc: Alloc,
+    /** QEMU's blocktime, with its fault thread: it reads the vCPUs' faults through book(). */
+    private readonly blocktime: QemuBlocktime | null = null,
   ) {
     this.waiters = new Waiters(memory.pages, alloc);
     this.faultPfns = new PfnSlab(alloc);
@@ -108,6 +111,7 @@ export class Requests implements WaitTarget {
       }
     }
     this.remaining[id] = waits;
+    if (this.blocktime !== null && waits > 0 && ring.producerOf(id) >= 0) this.blocktime.begin(ring.producerOf(id), this.kernel.now);
     // ...and goes to the source if it holds a page not requested before (or `again`, any it waits on).
     const fresh = kind === RequestKind.RANGE ? mem.markRequestedRange(gfn, end) : mem.markRequested(gfn) ? 1 : 0;
     this.pfnsRequested += fresh;
@@ -150,7 +154,9 @@ export class Requests implements WaitTarget {
     if (asked >= 0 && this.memory.state[this.ring.gfnOf(id)] === PageState.READY) this.latency.add(this.kernel.now - asked);
     const left = this.remaining[id]! - pages;
     this.remaining[id] = left;
-    if (left === 0) this.respond(id);
+    if (left > 0) return;
+    if (this.blocktime !== null && this.ring.producerOf(id) >= 0) this.blocktime.end(this.ring.producerOf(id), this.kernel.now);
+    this.respond(id);
   }
 
   private respond(id: number): void {
