@@ -16,6 +16,8 @@ describe('QemuBlocktime (mark_postcopy_blocktime_begin / _end)', () => {
     b.end(1, 2_000); // not down: ignored
     expect(b.total).toBe(400 + 100);
     expect(Array.from(b.perVcpu)).toEqual([600 + 200, 600]);
+    // Each span is a remote fault's latency (QEMU 10.1's postcopy-latency).
+    expect([b.latency.count, b.latency.mean(), b.latency.max]).toEqual([3, 467, 600]);
   });
 });
 

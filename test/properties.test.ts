@@ -127,7 +127,11 @@ describe('random scenarios with a push policy (xen, qemu, bubbling, adaptive-chu
         expect(source.completeAt).toBeGreaterThan(0);
         const report = buildReport(emu);
         expect(report.status).toBe('completed');
-        expect(report['postcopy-latency-dist'].reduce((a, b) => a + b, 0)).toBe(latency.count);
+        // QEMU's histogram counts the vCPU faults its fault thread read before their page came;
+        // without a fault thread it is every fault's.
+        const spans = pager.blocktime?.latency ?? latency;
+        expect(report['postcopy-latency-dist'].reduce((a, b) => a + b, 0)).toBe(spans.count);
+        if (pager.blocktime) expect(spans.count).toBeLessThanOrEqual(emu.vcpuFaults);
       }),
       { numRuns: 150 },
     );
