@@ -1,3 +1,4 @@
+import { FRESH, type Alloc } from '../memory/arena.ts';
 import { LatencyLog } from './latency.ts';
 
 /**
@@ -17,11 +18,12 @@ export class QemuBlocktime {
   /** ns, doubles from the start: see Kernel.now. */
   total = 0;
   readonly perVcpu: Float64Array;
-  readonly latency = new LatencyLog();
+  readonly latency: LatencyLog;
 
-  constructor(private readonly vcpus: number) {
+  constructor(private readonly vcpus: number, alloc: Alloc = FRESH) {
     this.since = new Float64Array(vcpus).fill(-1);
     this.perVcpu = new Float64Array(vcpus);
+    this.latency = new LatencyLog(alloc);
   }
 
   /** The fault thread read vCPU v's fault on a missing page at `now`. */

@@ -126,11 +126,12 @@ export class Pager implements PreemptHost {
     this.hostPages = perHost > 1 ? new HostPages(memory, perHost, alloc) : null;
     this.placement = new Placement(scenario, this.hostPages);
     this.doneKind = kernel.register(() => this.jobDone());
-    this.blocktime = faultThreadOf(scenario) ? new QemuBlocktime(scenario.workload.vcpus) : null;
+    const faultThread = faultThreadOf(scenario);
+    this.blocktime = faultThread ? new QemuBlocktime(scenario.workload.vcpus, alloc) : null;
     this.requests = new Requests(kernel, memory, ring, notifyNsOf(scenario), host, alloc, this.blocktime);
     this.preempt = scenario.preempt.enabled ? new PreemptLoader(kernel, this.params.wakeNs, this) : null;
     this.drainNs = drainPerRequestNsOf(scenario);
-    this.faultThread = this.blocktime !== null
+    this.faultThread = faultThread
       ? new FaultThread(kernel, ring, this.requests, this.params.wakeNs, this.drainNs, this.params.faultRecordNs, (id) => this.book(id, true))
       : null;
     const wakesPerPage = wakeAtOf(scenario) === 'page';
