@@ -1,5 +1,5 @@
 import type { EmulatorEvents } from './events.ts';
-import { Recovery, type MigrationStatus } from './faults/recovery.ts';
+import { Recovery } from './faults/recovery.ts';
 import { livenessBoundNs } from './faults/liveness.ts';
 import { FaultSchedule } from './faults/schedule.ts';
 import type { Kernel } from './kernel/kernel.ts';
@@ -12,7 +12,6 @@ import type { Alloc } from './memory/arena.ts';
 import { GuestMemory, type OutstandingSet } from './memory/guest-memory.ts';
 import type { NextMember } from './memory/skip-list.ts';
 import { LatencyLog } from './metrics/latency.ts';
-import type { CounterSample } from './metrics/poll.ts';
 import { Pager, type PagerHost } from './pager/pager.ts';
 import type { Precopy } from './precopy/precopy.ts';
 import { FOREIGN, FaultRing, RequestKind } from './ring/ring.ts';
@@ -259,29 +258,6 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
   start(): void {
     this.startedAt = this.kernel.now;
     this.source.start();
-  }
-
-  /** What a query-migrate poll reads after precopy: the core's bytes on top of precopy's; mbps since the last poll. */
-  counterReader(pre: Precopy | null, status: () => MigrationStatus): () => Omit<CounterSample, 't-ms'> {
-    const k = this.kernel;
-    let lastBytes = -1, lastT = k.now;
-    return () => {
-      const bytes = (pre?.bytes ?? 0) + this.coreBytes;
-      const mbps = lastBytes >= 0 && k.now > lastT ? ((bytes - lastBytes) * 8) / ((k.now - lastT) / 1e3) : 0;
-      lastBytes = bytes;
-      lastT = k.now;
-      return {
-        status: status(),
-        transferred: bytes,
-        remaining: this.memory.pending * this.memory.pageSize,
-        'dirty-sync-count': pre?.syncs ?? 0,
-        mbps: Math.round(mbps * 100) / 100,
-        'expected-downtime': pre ? Math.round(pre.convergence.expectedDowntimeMs) : 0,
-        'dirty-pages-rate': pre?.convergence.dirtyPagesRate ?? 0,
-        'cpu-throttle-percentage': pre?.convergence.throttlePct ?? 0,
-        'postcopy-requests': this.source.requestsReceived,
-      };
-    };
   }
 
   /**

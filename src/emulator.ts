@@ -11,7 +11,7 @@ import { FRESH, type Alloc } from './memory/arena.ts';
 import { drawZeroSet, outstandingSet, type OutstandingSet } from './memory/guest-memory.ts';
 import type { NextMember } from './memory/skip-list.ts';
 import { precopyCounters } from './metrics/lifecycle.ts';
-import { CounterPoll, type CounterSample } from './metrics/poll.ts';
+import { CounterPoll, coreCounters, type CounterSample } from './metrics/poll.ts';
 import { Timeline } from './metrics/timeline.ts';
 import { Precopy, type StopMilestones } from './precopy/precopy.ts';
 import type { Scenario } from './scenario/schema.ts';
@@ -115,7 +115,7 @@ export class Emulator {
       }
       const core = this.buildCore(outstanding, zero);
       this.timeline = this.makeTimeline();
-      this.readCounters = core.counterReader(null, () => this.status);
+      this.readCounters = coreCounters(k, core, null, () => this.status);
       this.poll = pollNs > 0 ? new CounterPoll(k, pollNs, () => this.readCounters!()) : null;
       core.start();
       return;
@@ -164,7 +164,7 @@ export class Emulator {
     k.at(startAt, k.register(() => {
       const core = build();
       // The poll starts over at the handover, as a fresh query-migrate reader would.
-      this.readCounters = core.counterReader(this.precopy, () => this.status);
+      this.readCounters = coreCounters(k, core, this.precopy, () => this.status);
       this.poll?.restart();
       core.start();
     }));

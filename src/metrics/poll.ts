@@ -1,5 +1,7 @@
+import type { Core } from '../core.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { MigrationStatus } from '../faults/recovery.ts';
+import type { Precopy } from '../precopy/precopy.ts';
 
 /** One poll of the query-migrate counters (guestperf reads them every 50 ms). */
 export interface CounterSample {
@@ -45,4 +47,26 @@ export class CounterPoll {
     if (this.samples.at(-1)?.['t-ms'] === t) return;
     this.samples.push({ 't-ms': t, ...this.read() });
   }
+}
+
+/** What a query-migrate poll reads after precopy: the core's bytes on top of precopy's; mbps since the last poll. */
+export function coreCounters(k: Kernel, core: Core, pre: Precopy | null, status: () => MigrationStatus): () => Omit<CounterSample, 't-ms'> {
+  let lastBytes = -1, lastT = k.now;
+  return () => {
+    const bytes = (pre?.bytes ?? 0) + core.coreBytes;
+    const mbps = lastBytes >= 0 && k.now > lastT ? ((bytes - lastBytes) * 8) / ((k.now - lastT) / 1e3) : 0;
+    lastBytes = bytes;
+    lastT = k.now;
+    return {
+      status: status(),
+      transferred: bytes,
+      remaining: core.memory.pending * core.memory.pageSize,
+      'dirty-sync-count': pre?.syncs ?? 0,
+      mbps: Math.round(mbps * 100) / 100,
+      'expected-downtime': pre ? Math.round(pre.convergence.expectedDowntimeMs) : 0,
+      'dirty-pages-rate': pre?.convergence.dirtyPagesRate ?? 0,
+      'cpu-throttle-percentage': pre?.convergence.throttlePct ?? 0,
+      'postcopy-requests': core.source.requestsReceived,
+    };
+  };
 }
