@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { LOOPBACK, modelOfReal } from '../src/reproduce/real.ts';
 import { runScenario } from '../src/run.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
 import { scenarioOf } from '../src/sweep/spec.ts';
@@ -9,17 +10,18 @@ import { cliHarness } from './cli-harness.ts';
 
 const cli = cliHarness();
 
-/** 4 MiB guest, a sequential writer, postcopy from the start: a few ms a run. */
+/** 4 MiB guest, a random writer, postcopy from the start: a few ms a run. */
 const base: ScenarioInput = {
   memory: { pages: 1024, outstanding: { kind: 'all' } },
   source: { policy: 'qemu' },
   mapper: { mapping: { kind: 'none' } },
-  workload: { kind: 'sequential', vcpus: 1, region: { start: 0, count: 256 }, writeFraction: 1 },
+  workload: { kind: 'random', vcpus: 1, region: { start: 0, count: 1024 }, writeFraction: 1 },
 };
 
 /**
  * A `real sweep` directory without QEMU: configuration 0's "real" runs are the model's own
- * results (they must agree), configuration 1's are the model's with every time doubled.
+ * results as reproduce real runs it (they must agree), configuration 1's are the model's with
+ * every time doubled.
  */
 function fakeRealSweep(edit: (result: ReturnType<typeof runScenario>['report']) => void = () => {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'pce-real-'));
@@ -28,7 +30,7 @@ function fakeRealSweep(edit: (result: ReturnType<typeof runScenario>['report']) 
   for (const [config, rate] of [[0, 1000], [1, 10_000]] as const) {
     for (let replication = 0; replication < 3; replication++) {
       const run = { index: config * 3 + replication, config, replication, seed: 100 + replication, params: { 'link.rateMbps': rate } };
-      const result = runScenario(scenarioOf({ base }, run)).report;
+      const result = runScenario(modelOfReal(scenarioOf({ base }, run), false)).report;
       if (config === 1) {
         result['total-time'] *= 2;
         result.downtime *= 2;
@@ -66,8 +68,28 @@ describe('reproduce real', () => {
     });
     const rows = JSON.parse((await cli('reproduce', 'real', dir, '--json')).out) as { config: number; metric: string; ratio: number | null }[];
     const request = rows.filter((x) => x.metric.startsWith('request'));
-    // At 10 Gbit/s (configuration 1) the pages come before the writer asks: 0 on both sides, no ratio.
-    expect(request.map((x) => `${x.config} ${x.metric} ${x.ratio}`)).toEqual(['0 request p50 1', '0 request p99 1', '1 request p50 null', '1 request p99 null']);
+    expect(request.map((x) => `${x.config} ${x.metric} ${x.ratio}`)).toEqual(['0 request p50 1', '0 request p99 1', '1 request p50 1', '1 request p99 1']);
+  });
+
+  it('runs each real run\'s model as the harness ran it: QEMU\'s rate limits on the loopback wire', () => {
+    const capped = modelOfReal({ ...base, link: { rateMbps: 1000 } }, false);
+    expect(capped.link).toMatchObject({ rateMbps: LOOPBACK.rateMbps, latencyNs: 11_968 });
+    expect(capped.backChannel).toMatchObject({ rateMbps: LOOPBACK.rateMbps, latencyNs: 11_968 });
+    // 1 Gbit/s is 125 MB/s: max-bandwidth and max-postcopy-bandwidth.
+    expect([capped.precopy?.maxBandwidth, capped.source?.maxPostcopyBandwidth]).toEqual([125_000_000, 125_000_000]);
+    expect(capped.source?.policy).toBe('qemu');
+    const uncapped = modelOfReal(base, true, 9_000);
+    expect([uncapped.link?.rateMbps, uncapped.precopy?.maxBandwidth, uncapped.source?.maxPostcopyBandwidth]).toEqual([9_000, 0, 0]);
+  });
+
+  it('takes the wire\'s rate from --wire, and refuses a bad one', async () => {
+    const dir = fakeRealSweep();
+    const fast = JSON.parse((await cli('reproduce', 'real', dir, '--json', '--wire', '40000')).out) as { config: number; metric: string; model: number }[];
+    const slow = JSON.parse((await cli('reproduce', 'real', dir, '--json')).out) as typeof fast;
+    const total = (rows: typeof fast) => rows.find((x) => x.config === 0 && x.metric === 'total-time')!.model;
+    expect(total(fast)).not.toBe(total(slow));
+    expect((await cli('reproduce', 'real', dir, '--wire', '0')).err).toBe('postcopy-emu: --wire: must be a rate in Mbit/s above 0 and up to 10000000, got 0\n');
+    expect((await cli('reproduce', 'xen-2017', '--wire', '4000')).code).toBe(2);
   });
 
   it('refuses a directory that no real sweep wrote, and --set', async () => {

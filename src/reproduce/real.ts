@@ -4,8 +4,36 @@ import { UsageError } from '../io/errors.ts';
 import type { RunReport } from '../metrics/report.ts';
 import { runScenario } from '../run.ts';
 import type { ScenarioInput } from '../scenario/schema.ts';
+import { parseScenario } from '../scenario/validate.ts';
 import { readRecords, type RunRecord } from '../sweep/output.ts';
 import { scenarioOf } from '../sweep/spec.ts';
+
+/**
+ * The wire a real run had: loopback TCP between two QEMU processes on this host's two cores.
+ * Its rate is what QEMU moved uncapped: 515 MiB of ram1g-seq256-precopy-unl in 1042 ms, 4.15
+ * Gbit/s (shared/reference/real-qemu.md; its uncapped runs spread over 2.2–6.4 Gbit/s, CPU-bound).
+ * Its latency is half a loopback TCP ping-pong, 11,968 ns (`live --calibrate`,
+ * examples/host-local.yaml).
+ */
+export const LOOPBACK = { rateMbps: 4_150, latencyNs: 11_968 };
+
+/**
+ * The model of a real run: the real harness turned `link.rateMbps` into QEMU's rate limits
+ * (`max-bandwidth`, `max-postcopy-bandwidth`: a budget per 100 ms window, then a sleep) on a
+ * loopback wire, not into a wire of that rate; an uncapped run had the wire alone.
+ */
+export function modelOfReal(input: ScenarioInput, uncapped: boolean, wireMbps = LOOPBACK.rateMbps): ScenarioInput {
+  const s = parseScenario(input);
+  const wire = { ...s.link, rateMbps: wireMbps, latencyNs: LOOPBACK.latencyNs };
+  const limit = uncapped ? 0 : Math.round((s.link.rateMbps * 1e6) / 8);
+  return {
+    ...input,
+    link: wire,
+    backChannel: { ...s.backChannel, rateMbps: wireMbps, latencyNs: LOOPBACK.latencyNs },
+    precopy: { ...input.precopy, maxBandwidth: limit },
+    source: { ...input.source, maxPostcopyBandwidth: limit },
+  };
+}
 
 /** The figures held against the real runs, each read from a run report (ms, bytes, counts). */
 export const REAL_METRICS: ReadonlyArray<[name: string, unit: string, of: (r: RunReport) => number]> = [
@@ -41,9 +69,10 @@ const median = (xs: number[]) => {
 
 /**
  * A `real sweep` directory against the model: every configuration's successful real runs (median,
- * min–max) beside the model run with the same scenarios and seeds (median over the replications).
+ * min–max) beside the model run with the same scenarios and seeds (median over the replications),
+ * each as the real harness ran it (modelOfReal) on a wire of `wireMbps`.
  */
-export function compareReal(dir: string, onRun?: (done: number, total: number) => void): RealComparison[] {
+export function compareReal(dir: string, onRun?: (done: number, total: number) => void, wireMbps = LOOPBACK.rateMbps): RealComparison[] {
   let manifest: { kind?: string; base?: ScenarioInput };
   try {
     manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as typeof manifest;
@@ -61,7 +90,8 @@ export function compareReal(dir: string, onRun?: (done: number, total: number) =
   for (const [config, runs] of [...byConfig].sort((a, b) => a[0] - b[0])) {
     const models = runs.map((run) => {
       onRun?.(done++, total);
-      return runScenario(scenarioOf({ base }, run)).report;
+      const uncapped = (run.result as { real?: { bandwidth?: string } } | undefined)?.real?.bandwidth === 'uncapped';
+      return runScenario(modelOfReal(scenarioOf({ base }, run), uncapped, wireMbps)).report;
     });
     for (const [metric, unit, of] of REAL_METRICS) {
       const reals = runs.map((r) => of(r.result!));
