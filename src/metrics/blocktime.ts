@@ -26,16 +26,17 @@ export class QemuBlocktime {
     this.latency = new LatencyLog(alloc);
   }
 
-  /** The fault thread read vCPU v's fault on a missing page at `now`. */
+  /** The fault thread read a fault of producer v on a missing page at `now` (a foreign one, v < 0, is no vCPU's). */
   begin(v: number, now: number): void {
+    if (v < 0) return;
     if (this.since[v]! < 0) this.down++;
     this.since[v] = now;
     this.lastBegin = now;
   }
 
-  /** vCPU v's page was placed at `now`. */
+  /** Producer v's page was placed at `now`. */
   end(v: number, now: number): void {
-    const since = this.since[v]!;
+    const since = v < 0 ? -1 : this.since[v]!;
     if (since < 0) return;
     this.perVcpu[v]! += now - since;
     this.latency.add(now - since);

@@ -111,7 +111,7 @@ export class Requests implements WaitTarget {
       }
     }
     this.remaining[id] = waits;
-    if (this.blocktime !== null && waits > 0 && ring.producerOf(id) >= 0) this.blocktime.begin(ring.producerOf(id), this.kernel.now);
+    if (waits > 0) this.blocktime?.begin(ring.producerOf(id), this.kernel.now);
     // ...and goes to the source if it holds a page not requested before (or `again`, any it waits on).
     const fresh = kind === RequestKind.RANGE ? mem.markRequestedRange(gfn, end) : mem.markRequested(gfn) ? 1 : 0;
     this.pfnsRequested += fresh;
@@ -155,7 +155,7 @@ export class Requests implements WaitTarget {
     const left = this.remaining[id]! - pages;
     this.remaining[id] = left;
     if (left > 0) return;
-    if (this.blocktime !== null && this.ring.producerOf(id) >= 0) this.blocktime.end(this.ring.producerOf(id), this.kernel.now);
+    this.blocktime?.end(this.ring.producerOf(id), this.kernel.now);
     this.respond(id);
   }
 
