@@ -8,6 +8,9 @@ import type { ScenarioInput } from '../src/scenario/schema.ts';
 import { ScenarioError } from '../src/scenario/error.ts';
 import { PostcopyEmuError } from '../src/io/errors.ts';
 import { VcpuState } from '../src/workload/vcpu.ts';
+import { AccessPattern } from '../src/workload/access.ts';
+import { Rng } from '../src/kernel/rng.ts';
+import { parseScenario } from '../src/scenario/validate.ts';
 
 /** A small scenario every hand calculation below starts from (defaults elsewhere). */
 function small(over: ScenarioInput = {}): ScenarioInput {
@@ -523,5 +526,34 @@ describe('library touches on a running vCPU', () => {
     expect(control).toBeLessThan(460);
     expect(touched).toBeLessThan(control * 1.2);
     expect(touched).toBeGreaterThan(control * 0.8);
+  });
+});
+
+describe('think times', () => {
+  it('constant think times are exactly thinkNs; exponential ones vary around it', () => {
+    const pattern = (think: 'constant' | 'exponential') =>
+      new AccessPattern(parseScenario({ memory: { pages: 64 }, workload: { kind: 'sequential', vcpus: 1, thinkNs: 5000, think } }), 0, new Rng(1, 'vcpu-0'));
+    const draws = (p: AccessPattern) => Array.from({ length: 1000 }, () => p.thinkNs());
+    expect(new Set(draws(pattern('constant')))).toEqual(new Set([5000]));
+    const exp = draws(pattern('exponential'));
+    expect(new Set(exp).size).toBeGreaterThan(900);
+    expect(exp.reduce((a, b) => a + b, 0) / 1000).toBeGreaterThan(4500);
+    expect(exp.reduce((a, b) => a + b, 0) / 1000).toBeLessThan(5500);
+  });
+});
+
+describe('shuffled workload', () => {
+  it('visits every page of the region once per pass, from a seeded place in the firmware\'s LCG order', () => {
+    const s = parseScenario({ memory: { pages: 2048 }, workload: { kind: 'shuffled', vcpus: 1, region: { start: 100, count: 1000 } } });
+    const p = new AccessPattern(s, 0, new Rng(7, 'vcpu-0'));
+    const seen = new Uint16Array(1000);
+    for (let i = 0; i < 3000; i++) seen[p.next() - 100]!++;
+    expect(seen.every((n) => n === 3)).toBe(true);
+    const again = new AccessPattern(s, 0, new Rng(7, 'vcpu-0'));
+    const other = new AccessPattern(s, 0, new Rng(8, 'vcpu-0'));
+    const first = (a: AccessPattern) => Array.from({ length: 8 }, () => a.next());
+    const a = first(again);
+    expect(a).toEqual(first(new AccessPattern(s, 0, new Rng(7, 'vcpu-0'))));
+    expect(a).not.toEqual(first(other));
   });
 });

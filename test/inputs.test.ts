@@ -180,7 +180,7 @@ describe('fields', () => {
   it('PREFIX keeps the fields whose path starts with it', async () => {
     expect((await fieldsTable('ring')).map((r) => r[0])).toEqual(['ring.capacity', 'ring.blackEye', 'ring.unbounded']);
     const source = await fieldsTable('source.');
-    expect(source).toHaveLength(16);
+    expect(source).toHaveLength(17);
     expect(source.every((r) => r[0]!.startsWith('source.'))).toBe(true);
     expect((await fieldsTable('faults[].w')).map((r) => r[0])).toEqual(['faults[].window']);
   });

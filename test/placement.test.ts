@@ -9,7 +9,7 @@ import { RecordType, streamRecord } from '../src/stream/records.ts';
 describe('page placement (pager.placement)', () => {
   // 64 pages: 4 zero, 10 from range requests; 266 240 bytes = 9 reads of 32 KiB.
   const rec = streamRecord(RecordType.POSTCOPY_PAGE_DATA, 266_240, 64, new Int32Array(64), 0, 10, 4);
-  const cost = (input: ScenarioInput) => new Placement(scenarioSchema.parse(input), null).cost(rec);
+  const cost = (input: ScenarioInput) => new Placement(scenarioSchema.parse(input), null, true).cost(rec);
 
   it('follows the policy when unset', () => {
     const of = (input: ScenarioInput) => placementOf(scenarioSchema.parse(input));
@@ -23,6 +23,14 @@ describe('page placement (pager.placement)', () => {
     // 9 × 7 900 read + 60 × 400 copy out of the socket + 60 × 2 600 UFFDIO_COPY + 4 × 1 600 UFFDIO_ZEROPAGE
     expect(cost({ source: { policy: 'qemu' } })).toBe(71_100 + 24_000 + 156_000 + 6_400);
     expect(cost({ source: { policy: 'xen' }, pager: { placement: 'uffd', readCallNs: 0 } })).toBe(24_000 + 156_000 + 6_400);
+  });
+
+  it('the switch at the destination: listen (only with pages outstanding), then the device load; none counted unless set', () => {
+    const transition = (input: ScenarioInput, outstanding: boolean) => new Placement(scenarioSchema.parse(input), null, outstanding).transitionCost();
+    const qemu72: ScenarioInput = { source: { policy: 'qemu' }, pager: { listenNs: 1_800_000, deviceLoadNs: 1_150_000 } };
+    expect(transition(qemu72, true)).toBe(2_950_000);
+    expect(transition(qemu72, false)).toBe(1_150_000);
+    expect(transition({ source: { policy: 'qemu' } }, true)).toBe(0);
   });
 
   it('Xen: a load call per single page, one batched call for the range pages', () => {

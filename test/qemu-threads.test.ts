@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkRun } from '../src/check/invariants.ts';
 import { Emulator } from '../src/emulator.ts';
+import { buildReport } from '../src/metrics/report.ts';
 import { RequestKind } from '../src/ring/ring.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
 import { REQ_PAGES_BYTES } from '../src/stream/records.ts';
@@ -114,6 +115,25 @@ describe('postcopy rate limit (source.maxPostcopyBandwidth, migration_rate_limit
     expect(emu.kernel.now).toBe(401_384_767);
   });
 
+  it('QEMU 7.2\'s preempt (preempt.sender migration-thread): requests over budget wait for the window, as without preempt', () => {
+    const run = (sender: 'return-path' | 'migration-thread') => new Emulator(limited({
+      preempt: { enabled: true, sender }, workload: { kind: 'random', vcpus: 2, region: { start: 0, count: 16_384 }, writeFraction: 1 },
+    })).run();
+    const thread = run('migration-thread'), rp = run('return-path');
+    expect(checkRun(thread)).toEqual([]);
+    // The return-path thread answers at once (6 338 pages on demand); the migration thread only
+    // between its records and not while it sleeps out a window, so each fault waits longer and
+    // fewer pages are asked for before the background scan brings them.
+    expect(rp.source.pagesDemanded).toBe(6_338);
+    expect(thread.source.pagesDemanded).toBe(170);
+    // The slowest requests wait out a window's sleep (~95 ms), where the return path's take 80 µs.
+    expect(rp.pager.requestLatency.summary().p99).toBeLessThan(100_000);
+    expect(thread.pager.requestLatency.summary().p99).toBeGreaterThan(90e6);
+    expect(thread.kernel.now).toBe(605_177_567);
+    // Its requested pages still go on the preempt channel.
+    expect(thread.preempt!.records).toBe(121);
+  });
+
   it('a guest faster than the budget waits for each next window, and the run stays sound', () => {
     // 2 MB a window (488 pages) against a vCPU touching a page every 6 µs.
     const emu = new Emulator(limited({
@@ -129,5 +149,25 @@ describe('postcopy rate limit (source.maxPostcopyBandwidth, migration_rate_limit
     expect(emu.latency.buckets[16]).toBe(7);
     expect(emu.latency.count - 7).toBe(emu.latency.buckets.slice(0, 10).reduce((a, b) => a + b, 0));
     expect(emu.latency.max).toBeLessThan(100e6);
+  });
+});
+
+describe('QEMU\'s switchover costs (source.deviceSaveNs, pager.listenNs, pager.deviceLoadNs)', () => {
+  it('add to the downtime where they happen: the save before the package, listen and load after it', () => {
+    const run = (source: ScenarioInput['source'], pager: ScenarioInput['pager']) => new Emulator({
+      memory: { pages: 4096 },
+      source: { policy: 'qemu', ...source }, pager, mapper: { mapping: { kind: 'none' } }, workload: { kind: 'idle' },
+    }).run();
+    const none = run({}, {});
+    const all = run({ deviceSaveNs: 1_300_000 }, { listenNs: 1_800_000, deviceLoadNs: 1_150_000 });
+    expect(checkRun(all)).toEqual([]);
+    // 4.25 ms more, less what the destination did meanwhile anyway (its wake-up for the first records).
+    const more = all.resumedAt - all.pausedAt - (none.resumedAt - none.pausedAt);
+    expect(more).toBeGreaterThan(4_240_000);
+    expect(more).toBeLessThanOrEqual(4_250_000);
+    const b = buildReport(all).emulator['downtime-breakdown']!, b0 = buildReport(none).emulator['downtime-breakdown']!;
+    // The save delays the package (CPU state reaching the destination); listen and load follow it.
+    expect(b['vcpu-state-ms'] - b0['vcpu-state-ms']).toBeCloseTo(1.3, 2);
+    expect(b['switchover-ms'] - b0['switchover-ms']).toBeCloseTo(2.95, 2);
   });
 });

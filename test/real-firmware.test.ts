@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FIRMWARE_BYTES, PARAMS_OFFSET, RESET_OFFSET, firmwareImage, lcgMask } from '../src/live/qemu/firmware.ts';
+import { FIRMWARE_BYTES, PARAMS_OFFSET, RESET_OFFSET, firmwareImage } from '../src/live/qemu/firmware.ts';
+import { lcgMask, lcgNext } from '../src/workload/lcg.ts';
 
 const u32 = (img: Uint8Array, at: number) => new DataView(img.buffer).getUint32(at, true);
 const hex = (img: Uint8Array, from: number, n: number) => Buffer.from(img.subarray(from, from + n)).toString('hex');
@@ -48,5 +49,18 @@ describe('real-run firmware image', () => {
       expect(seen.every((n) => n === 1)).toBe(true);
     }
     expect([lcgMask(1), lcgMask(2), lcgMask(3), lcgMask(65536), lcgMask(65537)]).toEqual([0, 1, 3, 65535, 131071]);
+  });
+
+  it('lcgNext walks the firmware\'s order: the model\'s shuffled guest visits the pages the real one does', () => {
+    const pages = 1000, mask = lcgMask(pages);
+    const order: number[] = [];
+    let x = 0, fw = 0;
+    for (let step = 0; step <= mask; step++) {
+      fw = ((Math.imul(fw, 1103515245) + 12345) >>> 0) & mask;
+      if (fw < pages) order.push(fw);
+    }
+    const walked = order.map(() => (x = lcgNext(x, mask, pages)));
+    expect(walked).toEqual(order);
+    expect(walked.slice(0, 4)).toEqual([57, 638, 991, 44]);
   });
 });

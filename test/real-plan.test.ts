@@ -47,6 +47,11 @@ describe('scenario → QEMU command lines and QMP settings', () => {
     expect(p.parameters['max-bandwidth']).toBe(1_250_000_000);
   });
 
+  it('runs a shuffled writer as the firmware\'s random order, which is that shuffle', () => {
+    expect(plan({ memory: { pages: 65536 }, workload: { kind: 'shuffled', region: { start: 0, count: 512 } }, migration: { mode: 'postcopy' } }).firmware)
+      .toEqual({ mode: 'random', base: 0x100000, pages: 512 });
+  });
+
   it('refuses what a real run cannot do, naming the field', () => {
     const refused = (input: ScenarioInput) => {
       try {
@@ -61,7 +66,7 @@ describe('scenario → QEMU command lines and QMP settings', () => {
       .toBe('multifd.channels: multifd with postcopy aborts the destination in QEMU 7.2 (yank_unregister_instance): use it with migration.mode precopy, not postcopy');
     expect(refused({ memory: { pages: 65536 }, migration: { mode: 'precopy' }, preempt: { enabled: true } }))
       .toBe('preempt.enabled: postcopy-preempt needs migration.mode postcopy or hybrid');
-    expect(refused({ memory: { pages: 65536 }, workload: { kind: 'hot-set' } })).toBe('workload.kind: the real guest runs idle, sequential or random, not hot-set');
+    expect(refused({ memory: { pages: 65536 }, workload: { kind: 'hot-set' } })).toBe('workload.kind: the real guest runs idle, sequential or shuffled (random: shuffled), not hot-set');
     expect(refused({ memory: { pages: 65600 } })).toBe('memory.pages: QEMU\'s -m takes whole MiB: memory.pages must be a multiple of 256, got 65600');
     expect(refused({ memory: { pages: 65536 }, workload: { kind: 'sequential', region: { start: 65000, count: 400 } } }))
       .toBe('workload.region: pages [65000, 65400) from 1 MiB must end within the 65280 pages of low RAM the 32-bit guest reaches');

@@ -15,7 +15,7 @@ const base: ScenarioInput = {
   memory: { pages: 1024, outstanding: { kind: 'all' } },
   source: { policy: 'qemu' },
   mapper: { mapping: { kind: 'none' } },
-  workload: { kind: 'random', vcpus: 1, region: { start: 0, count: 1024 }, writeFraction: 1 },
+  workload: { kind: 'random', vcpus: 1, region: { start: 0, count: 512 }, writeFraction: 1 },
 };
 
 /**
@@ -30,7 +30,7 @@ function fakeRealSweep(edit: (result: ReturnType<typeof runScenario>['report']) 
   for (const [config, rate] of [[0, 1000], [1, 10_000]] as const) {
     for (let replication = 0; replication < 3; replication++) {
       const run = { index: config * 3 + replication, config, replication, seed: 100 + replication, params: { 'link.rateMbps': rate } };
-      const result = runScenario(modelOfReal(scenarioOf({ base }, run), false)).report;
+      const result = runScenario(modelOfReal(scenarioOf({ base }, run), { uncapped: false })).report;
       if (config === 1) {
         result['total-time'] *= 2;
         result.downtime *= 2;
@@ -72,14 +72,52 @@ describe('reproduce real', () => {
   });
 
   it('runs each real run\'s model as the harness ran it: QEMU\'s rate limits on the loopback wire', () => {
-    const capped = modelOfReal({ ...base, link: { rateMbps: 1000 } }, false);
-    expect(capped.link).toMatchObject({ rateMbps: LOOPBACK.rateMbps, latencyNs: 11_968 });
-    expect(capped.backChannel).toMatchObject({ rateMbps: LOOPBACK.rateMbps, latencyNs: 11_968 });
+    const capped = modelOfReal({ ...base, link: { rateMbps: 1000 } }, { uncapped: false });
+    expect(capped.link).toMatchObject({ rateMbps: LOOPBACK.rateMbps, latencyNs: LOOPBACK.latencyNs });
+    expect(capped.backChannel).toMatchObject({ rateMbps: LOOPBACK.rateMbps, latencyNs: LOOPBACK.latencyNs });
     // 1 Gbit/s is 125 MB/s: max-bandwidth and max-postcopy-bandwidth.
     expect([capped.precopy?.maxBandwidth, capped.source?.maxPostcopyBandwidth]).toEqual([125_000_000, 125_000_000]);
     expect(capped.source?.policy).toBe('qemu');
-    const uncapped = modelOfReal(base, true, 9_000);
+    // Postcopy from the start: migrate, then migrate-start-postcopy at once (setup first).
+    expect(modelOfReal({ ...base, migration: { mode: 'postcopy' } }, { uncapped: false }).migration).toMatchObject({ mode: 'hybrid', switchAtNs: 0 });
+    expect(modelOfReal({ ...base, migration: { mode: 'precopy' } }, { uncapped: false }).migration).toMatchObject({ mode: 'precopy' });
+    const uncapped = modelOfReal(base, { uncapped: true }, { wireMbps: 9_000 });
     expect([uncapped.link?.rateMbps, uncapped.precopy?.maxBandwidth, uncapped.source?.maxPostcopyBandwidth]).toEqual([9_000, 0, 0]);
+  });
+
+  it('models the firmware guest: its working set 1 MiB up, zero elsewhere, rewritten page by page at the measured pace', () => {
+    // 4 MiB guest, a writer over region {0, 512}: firmware pages 256..767; the rest is zero.
+    const writer = modelOfReal(base, { uncapped: false, pageNs: 3912.4 });
+    expect(writer.workload).toMatchObject({ kind: 'shuffled', region: { start: 256, count: 512 }, think: 'constant', thinkNs: 3912 });
+    expect(writer.memory?.zeroRanges).toEqual([{ start: 0, count: 256 }, { start: 768, count: 256 }]);
+    // Without a region the firmware writes all low RAM above 1 MiB; without a measured pace the scenario's thinkNs stays.
+    const whole = modelOfReal({ ...base, workload: { kind: 'sequential', thinkNs: 6000 } }, { uncapped: false });
+    expect(whole.workload).toMatchObject({ region: { start: 256, count: 768 }, thinkNs: 6000, think: 'constant' });
+    expect(whole.memory?.zeroRanges).toEqual([{ start: 0, count: 256 }]);
+    // An idle guest writes nothing: every page is zero.
+    expect(modelOfReal({ ...base, workload: { kind: 'idle' } }, { uncapped: true }).memory?.zeroRanges).toEqual([{ start: 0, count: 1024 }]);
+  });
+
+  it('takes the host\'s measured costs from --host: syscalls, loopback latency and buffers, not live mode\'s own stream', async () => {
+    const costs = { pager: { uffdZeroPageNs: 301, notifyNs: 5204, listenNs: 1_800_000 }, source: { deviceSaveNs: 1_300_000, policy: 'xen' as const }, link: { rateMbps: 3676, latencyNs: 6204, sendBufferBytes: 6517826 }, backChannel: { latencyNs: 679356 }, multifd: { handoffNs: 4323 } };
+    const m = modelOfReal(base, { uncapped: false }, { costs });
+    expect(m.pager).toMatchObject({ uffdZeroPageNs: 301, notifyNs: 5204, listenNs: 1_800_000 });
+    expect(m.source).toMatchObject({ policy: 'qemu', deviceSaveNs: 1_300_000, maxPostcopyBandwidth: 125_000_000 });
+    expect(m.link).toMatchObject({ rateMbps: LOOPBACK.rateMbps, latencyNs: 6204, sendBufferBytes: 6517826 });
+    expect(m.backChannel).toMatchObject({ rateMbps: LOOPBACK.rateMbps, latencyNs: 6204 });
+    expect(m.multifd).toMatchObject({ handoffNs: 4323 });
+    const dir = fakeRealSweep();
+    const file = join(dir, 'host.yaml');
+    writeFileSync(file, 'pager:\n  uffdZeroPageNs: 301\n  readCallNs: 2965\nlink:\n  latencyNs: 6204\n');
+    const withHost = JSON.parse((await cli('reproduce', 'real', dir, '--json', '--host', file)).out) as { config: number; metric: string; model: number }[];
+    const without = JSON.parse((await cli('reproduce', 'real', dir, '--json')).out) as typeof withHost;
+    const total = (rows: typeof withHost) => rows.find((x) => x.config === 0 && x.metric === 'total-time')!.model;
+    expect(total(withHost)).toBeLessThan(total(without));
+    writeFileSync(file, 'pager:\n  uffdZeroPageNs: -1\n');
+    const bad = await cli('reproduce', 'real', dir, '--host', file);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(new RegExp(`^postcopy-emu: --host ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: pager\\.uffdZeroPageNs: `));
+    expect((await cli('reproduce', 'xen-2017', '--host', file)).err).toBe('postcopy-emu: reproduce xen-2017: --host is for reproduce real\n');
   });
 
   it('takes the wire\'s rate from --wire, and refuses a bad one', async () => {

@@ -83,6 +83,9 @@ describe('sweep expansion', () => {
     expect(bad({ base: { preset: 'nope' }, axes: { 'ring.capacity': [8] } })).toBe('preset');
     expect(bad({ base: { preset: 'xen-2017-hybrid', set: { 'memory.pages': 10 } }, axes: { 'ring.capacity': [8] } })).toBe('base.memory.outstanding.ranges.0');
     expect(bad({ base: { preset: 'xen-2017-hybrid' }, axes: { 'ring.capacity': [8] }, replications: 0 })).toBe('replications');
+    // A base that is neither a preset nor a file says what it may be, not zod's "Invalid input".
+    expect(() => expandSweep({ base: { name: 'x', memory: { pages: 8 } }, axes: { 'ring.capacity': [8] } }, root))
+      .toThrow('base: must be { preset: NAME } or { file: PATH }, each with an optional set: { FIELD: VALUE }');
   });
 
   it('exits 2 on a bad sweep file and writes nothing', async () => {

@@ -87,6 +87,8 @@ export interface Setup {
   writeFraction: number;
   /** Mean ns between a vCPU's touches (`workload.thinkNs`). */
   thinkNs: number;
+  /** Whether each think time is exactly thinkNs (`workload.think: constant`) rather than an exponential draw. */
+  constantThink: boolean;
   /** The scenario's zero pages, drawn as the source draws them: what the end check expects zero. */
   zeroFraction: number;
   zeroRanges: { start: number; count: number }[];
@@ -128,6 +130,8 @@ export function readHello(f: Frame): Setup {
   if (typeof writeFraction !== 'number' || !(writeFraction >= 0 && writeFraction <= 1)) throw helloError(`workload.writeFraction must be in [0, 1], got ${JSON.stringify(writeFraction)}`);
   const thinkNs = w.thinkNs ?? 0;
   if (!isInt(thinkNs, 0, 1e12)) throw helloError(`workload.thinkNs must be an integer from 0 to 1e12 ns, got ${JSON.stringify(thinkNs)}`);
+  const think = w.think ?? 'exponential';
+  if (think !== 'exponential' && think !== 'constant') throw helloError(`workload.think must be exponential or constant, got ${JSON.stringify(think)}`);
   const zeroFraction = s.memory.zeroFraction ?? 0, zeroRanges = s.memory.zeroRanges ?? [];
   if (typeof zeroFraction !== 'number' || !(zeroFraction >= 0 && zeroFraction <= 1)) throw helloError(`memory.zeroFraction must be in [0, 1], got ${JSON.stringify(zeroFraction)}`);
   if (!Array.isArray(zeroRanges) || !zeroRanges.every((r) => isInt(r?.start, 0) && isInt(r?.count, 1) && r.start + r.count <= pages)) {
@@ -139,7 +143,7 @@ export function readHello(f: Frame): Setup {
     vcpus: w.vcpus,
     // The kinds live mode has no pattern of its own for yet touch at random.
     pattern: w.kind === 'idle' || w.kind === 'sequential' ? w.kind : 'random',
-    regionStart: region.start, regionCount: region.count, writeFraction, thinkNs,
+    regionStart: region.start, regionCount: region.count, writeFraction, thinkNs, constantThink: think === 'constant',
     recovery: s.recovery?.enabled !== false,
     preempt: s.preempt?.enabled === true,
     faultThread: (s.pager?.faultThread ?? s.source.policy === 'qemu') === true,

@@ -36,7 +36,7 @@ export function startVcpus(s: Setup, pattern: VcpuInit['pattern'], shared: Pick<
   for (let v = 0; v < s.vcpus; v++) {
     let done = false;
     const w = startThread({ vcpu: {
-      ...shared, vcpu: v, vcpus: s.vcpus, pageSize: s.pageSize, pattern, regionStart: s.regionStart, regionCount: s.regionCount, touches, writeFraction: s.writeFraction, thinkNs: s.thinkNs, seed: s.seed,
+      ...shared, vcpu: v, vcpus: s.vcpus, pageSize: s.pageSize, pattern, regionStart: s.regionStart, regionCount: s.regionCount, touches, writeFraction: s.writeFraction, thinkNs: s.thinkNs, constantThink: s.constantThink, seed: s.seed,
     } });
     workers.push(w);
     w.on('message', (r: VcpuMessage) => {

@@ -38,6 +38,8 @@ export interface VcpuInit {
   writeFraction: number;
   /** Mean time between touches, ns (`workload.thinkNs`): the guest's work between memory accesses. */
   thinkNs: number;
+  /** Each think time exactly thinkNs (`workload.think: constant`), not an exponential draw. */
+  constantThink: boolean;
   seed: number;
 }
 
@@ -129,9 +131,9 @@ export function runVcpu(o: VcpuInit, started: () => void = () => {}, parked: () 
   for (let i = 0; i < o.touches; i++) {
     const g = o.regionStart + (o.pattern === 'sequential' ? (offset + i) % o.regionCount : rng.int(0, o.regionCount - 1));
     const write = rng.chance(o.writeFraction);
-    // The think time before the touch, as the model's vCPU has it (an exponential draw with the
-    // workload's mean, at least 1 ns): the vCPU runs, busy, for that long.
-    if (o.thinkNs > 0) think(Math.max(1, rng.exp(o.thinkNs)));
+    // The think time before the touch, as the model's vCPU has it (thinkNs, or an exponential
+    // draw with that mean, at least 1 ns): the vCPU runs, busy, for that long.
+    if (o.thinkNs > 0) think(o.constantThink ? o.thinkNs : Math.max(1, rng.exp(o.thinkNs)));
     let s = Atomics.load(state, g);
     if (s !== PAGE.PRESENT) {
       const start = process.hrtime.bigint();

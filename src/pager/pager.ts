@@ -124,7 +124,7 @@ export class Pager implements PreemptHost {
     this.pullsChunks = scenario.source.policy === 'lazy-pages';
     const perHost = (scenario.memory.hostPageSize ?? scenario.memory.pageSize) / scenario.memory.pageSize;
     this.hostPages = perHost > 1 ? new HostPages(memory, perHost, alloc) : null;
-    this.placement = new Placement(scenario, this.hostPages);
+    this.placement = new Placement(scenario, this.hostPages, memory.outstandingAtStart > 0);
     this.doneKind = kernel.register(() => this.jobDone());
     const faultThread = faultThreadOf(scenario);
     this.blocktime = faultThread ? new QemuBlocktime(scenario.workload.vcpus, alloc) : null;
@@ -258,6 +258,7 @@ export class Pager implements PreemptHost {
 
   private recordCost(rec: StreamRecord): number {
     if (rec.type === RecordType.POSTCOPY_PAGE_DATA) return this.placement.cost(rec);
+    if (rec.type === RecordType.POSTCOPY_TRANSITION) return this.placement.transitionCost();
     const cost = this.placement.evictionCost(rec);
     this.evictionNs += cost;
     return cost;

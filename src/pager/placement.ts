@@ -17,9 +17,18 @@ export class Placement {
   private readonly params: Scenario['pager'];
   private readonly uffd: boolean;
 
-  constructor(scenario: Scenario, private readonly hostPages: HostPages | null) {
+  /** POSTCOPY_TRANSITION's cost at the destination: listen (with pages outstanding) and the device load. */
+  private readonly transitionNs: number;
+
+  constructor(scenario: Scenario, private readonly hostPages: HostPages | null, outstanding: boolean) {
     this.params = scenario.pager;
     this.uffd = placementOf(scenario) === 'uffd';
+    this.transitionNs = (outstanding ? scenario.pager.listenNs : 0) + scenario.pager.deviceLoadNs;
+  }
+
+  /** What the device state and the switch cost the destination before the guest runs (QEMU: pager.listenNs, pager.deviceLoadNs). */
+  transitionCost(): number {
+    return this.transitionNs;
   }
 
   /** What making room for the outstanding pages costs: a POSTCOPY_PFNS or RAM_DISCARD record (0 for others). */

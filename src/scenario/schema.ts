@@ -65,6 +65,7 @@ const fault = z.discriminatedUnion('kind', [
 export const PREP_HYPERCALL_NS = 1_500;
 /** pager.notifyNs and pager.drainPerRequestNs unset: Xen's event channel and ring, or userfaultfd's wake-up and uffd_msg read (see their fields). */
 const XEN_NOTIFY_NS = 2_000, UFFD_NOTIFY_NS = 14_500, XEN_DRAIN_NS = 200, UFFD_DRAIN_NS = 1_700;
+const TRACED = 'QEMU 7.2.22, `pc`, one vCPU, on the project\'s machine (nested KVM), trace events with timestamps on both sides of real migrations (2026-11-27; docs/real-qemu.md, "Where the downtime goes"; examples/host-2026-11-27.yaml)';
 
 const EVICT_BATCH = 'RFC v2 `process_postcopy_pfns`: one `xc_mem_paging_populate_evicted` call (one XENMEM_paging_op hypercall, split by Xen\'s continuations) per POSTCOPY_PFNS record';
 // A range load is the fix under test: no implementation exists, so its costs are the per-page
@@ -129,6 +130,10 @@ export const scenarioSchema = z.object({
     }),
     zeroCheckNs: ns.default(400).meta({ unit: 'ns', source: 'the check reads a zero page whole: a cold 4 KiB read, as the copy in `perPageNs` (310–440 ns measured); a data page stops at its first non-zero bytes (counted in `perPageNs`)' }),
     perRecordNs: ns.default(5_000).meta({ unit: 'ns', source: 'one foreign-map call for the batch plus one `write()` syscall, a few µs' }),
+    deviceSaveNs: ns.default(0).meta({
+      unit: 'ns',
+      source: `0: not counted. The source's save of the non-RAM device state once the guest is stopped (\`qemu_savevm_state_complete_precopy\`: the vCPU's registers through KVM ioctls and ~25 device vmstates), before the package goes out: \`savevm_state_complete_precopy\` → \`savevm_send_postcopy_run\`, 1.3 ms, the median of 10 (1.24–4.36 ms), ${TRACED}`,
+    }),
     transitionBytes: int(0, 2 ** 40).default(65_536).meta({ unit: 'bytes', source: 'HVM CPU context and the records that precede the transition: tens of KiB' }),
     maxPostcopyBandwidth: int(0, 2 ** 50).default(0).meta({
       unit: 'bytes/s',
@@ -154,6 +159,14 @@ export const scenarioSchema = z.object({
     evictBatchPerPageNs: ns.default(500).meta({
       unit: 'ns', when: 'eviction: batched',
       source: `${EVICT_BATCH}. Per gfn Xen's loop does \`copy_from_guest_offset\`, \`gfn_lock\`, \`get_entry\`, \`p2m_set_entry\`: the p2m update in evictPerPfnNs's estimate, without a hypercall entry: ~0.5 µs`,
+    }),
+    listenNs: ns.default(0).meta({
+      unit: 'ns',
+      source: `0: not counted. With pages still outstanding, the destination's POSTCOPY_LISTEN: userfaultfd registered over guest RAM and the listen thread started and waited for (\`loadvm_postcopy_handle_listen\` enter → return), 1.8 ms, the median of 8 (0.57–7.95 ms), ${TRACED}`,
+    }),
+    deviceLoadNs: ns.default(0).meta({
+      unit: 'ns',
+      source: `0: not counted. The destination's device-state load, vCPU state put through KVM (\`cpu_synchronize_all_post_init\`) and \`vm_start\` before the guest runs: POSTCOPY_LISTEN's return → the RESUME event, 1.15 ms, the median of 8 (0.79–3.54 ms); a precopy's last RAM section → RESUME took 0.92–0.96 ms, ${TRACED}`,
     }),
     discardRangeNs: ns.default(2_000).meta({
       unit: 'ns', when: 'source.switchover: discard',
@@ -214,7 +227,7 @@ export const scenarioSchema = z.object({
     perGfnNs: ns.default(200).meta({ unit: 'ns', source: 'per gfn in the batch: one `mmu_update` entry (16 per hypercall) with a p2m lookup' }),
   }),
   workload: section({
-    kind: z.enum(['idle', 'sequential', 'random', 'hot-set', 'memtest', 'trace']).default('idle').meta({ source: NONE_YET }),
+    kind: z.enum(['idle', 'sequential', 'random', 'shuffled', 'hot-set', 'memtest', 'trace']).default('idle').meta({ source: 'none yet: `idle` touches nothing. `random` draws each page uniformly (with repeats); `shuffled` visits every page of the region once per pass in a pseudo-random order (a full-period LCG, the real harness\'s firmware guest)' }),
     trace: z.string().min(1).optional().meta({ when: 'kind: trace', source: 'unset; kind trace needs it: a .pctrace file (docs/traces.md), relative to the current directory' }),
     vcpus: int(1, 4096).default(1).meta({ unit: 'vCPUs', source: NONE_YET }),
     region: range.optional().meta({ unit: 'pages', source: 'unset: all of guest memory' }),
@@ -222,6 +235,9 @@ export const scenarioSchema = z.object({
     hotProbability: z.number().min(0).max(1).default(0.9).meta({ unit: 'fraction', when: 'kind: hot-set', source: 'a workload choice: 90 % of the touches in the hot set (the 90/10 rule of thumb)' }),
     writeFraction: z.number().min(0).max(1).default(0.5).meta({ unit: 'fraction', source: 'a workload choice: half the touches write (presets: 1, fio writes)' }),
     thinkNs: ns.default(4_000).meta({ unit: 'ns', source: 'one 4 KiB write per 4 µs ≈ 1 GB/s, fio writing to a ramdisk' }),
+    think: z.enum(['exponential', 'constant']).default('exponential').meta({
+      source: 'a guest\'s think times vary: exponential with mean thinkNs (a Poisson stream of touches). `constant`: exactly thinkNs each, a loop that touches page after page at one pace (the real harness\'s firmware guest)',
+    }),
     prefetchPages: int(0, 2 ** 20).default(0).meta({ unit: 'pages', source: 'none yet: 0 = a fault asks for its own page only' }),
   }),
   /** QEMU postcopy-preempt: requested pages travel on their own connection. */
@@ -230,6 +246,10 @@ export const scenarioSchema = z.object({
     share: z.number().gt(0).max(1).default(0.5).meta({
       unit: 'fraction', when: 'enabled: true',
       source: 'the preempt flow\'s part of the wire while the main stream is backlogged: two backlogged TCP flows on one link get equal shares under per-flow fair queuing: fq_codel, the default qdisc where systemd sets it (`net.core.default_qdisc = fq_codel`), serves its flow queues by deficit round robin, as fq does. The kernel\'s own default, pfifo_fast, has one FIFO and no such share',
+    }),
+    sender: z.enum(['return-path', 'migration-thread']).default('return-path').meta({
+      when: 'enabled: true',
+      source: 'who sends a requested page. `return-path`: QEMU ≥ 8.1\'s return-path thread, as the request arrives (`ram_save_host_page_urgent`), not held back by the rate limit. `migration-thread`: QEMU 7.1–8.0, the migration thread between its pages (`postcopy_preempt_choose_channel`), so over the rate limit\'s budget a request waits for the next window like one without preempt (`qemu_savevm_state_iterate` returns while over budget)',
     }),
   }),
   timeline: section({

@@ -70,6 +70,8 @@ const enum Phase {
  */
 export class Source {
   private readonly params: Scenario['source'];
+  /** QEMU ≥ 8.1's preempt: the return-path thread sends requested pages itself (preempt.sender). */
+  private readonly urgentByReturnPath: boolean;
   /** Rebuilt from the destination's received bitmap on recovery (NextMember only shrinks). */
   unsent: NextMember;
   private policy: PushPolicy;
@@ -120,6 +122,7 @@ export class Source {
     this.writeDoneAt = this.preemptCpuFreeAt = 0;
     this.completeAt = -1;
     this.params = scenario.source;
+    this.urgentByReturnPath = preempt !== null && scenario.preempt.sender === 'return-path';
     // Built before the run: the pages not READY are exactly the outstanding ones.
     this.unsent = NextMember.copyOf(memory.unasked, alloc);
     this.slab = new PfnSlab(alloc);
@@ -138,8 +141,8 @@ export class Source {
   /** A back-channel record arrived. */
   receive(record: BackRecord): void {
     this.inbox[this.inboxLength++] = record;
-    if (this.preempt) {
-      // QEMU 8.0+'s return-path thread takes the request and sends its pages itself (`ram_save_host_page_urgent`).
+    if (this.urgentByReturnPath) {
+      // QEMU 8.1+'s return-path thread takes the request and sends its pages itself (`ram_save_host_page_urgent`).
       this.readBackChannel();
       this.servePreempt();
     }
@@ -213,9 +216,10 @@ export class Source {
         this.write(streamRecord(RecordType.POSTCOPY_PFNS, pfnListBytes(n), n), 0);
       } else {
         this.phase = Phase.PUSH;
-        // TRANSITION follows the CPU context records; the guest then resumes at the destination.
+        // TRANSITION follows the CPU context records, saved first (source.deviceSaveNs); the
+        // guest then resumes at the destination.
         const bytes = RECORD_HEADER_BYTES + this.params.transitionBytes;
-        this.write(streamRecord(RecordType.POSTCOPY_TRANSITION, bytes, 0), 0);
+        this.write(streamRecord(RecordType.POSTCOPY_TRANSITION, bytes, 0), this.params.deviceSaveNs);
       }
       return;
     }
@@ -290,21 +294,26 @@ export class Source {
     return n;
   }
 
-  /** Sends every queued request on the preempt channel now, in records of recordPages. */
-  private servePreempt(): void {
+  /**
+   * Sends every queued request on the preempt channel now, in records of recordPages: by the
+   * return-path thread (QEMU 8.1+), or by the migration thread (`byMigrationThread`, QEMU 7.1–8.0),
+   * whose scan moves to each requested page and whose own CPU builds the records.
+   */
+  private servePreempt(byMigrationThread = false): void {
     const p = this.preempt!, params = this.params;
     while (this.queue.size > 0) {
-      const n = this.takeRequested(params.recordPages, true);
+      const n = this.takeRequested(params.recordPages, !byMigrationThread);
       if (n === 0) break;
       const zeros = this.takenZeros;
       const record = this.pageRecord(n, this.takenBatched, zeros);
       record.preempt = true;
       // Not held back by the limit, but counted in its budget: QEMU 8.1+ compares the bytes of
-      // every channel (`migration_transferred_bytes`) against it.
-      this.limit?.add(record.bytes);
+      // every channel (`migration_transferred_bytes`) against it; 7.2 only the main channel's.
+      if (!byMigrationThread) this.limit?.add(record.bytes);
       // The preempt thread has its own CPU; its records go out one after another.
-      const t = Math.max(this.kernel.now, this.preemptCpuFreeAt) + this.buildNs(n, zeros);
-      this.preemptCpuFreeAt = t;
+      const t = Math.max(this.kernel.now, byMigrationThread ? this.writeDoneAt : this.preemptCpuFreeAt) + this.buildNs(n, zeros);
+      if (byMigrationThread) this.writeDoneAt = t;
+      else this.preemptCpuFreeAt = t;
       p.deliver(record, p.channel.send(t, record.bytes));
     }
   }
@@ -316,6 +325,17 @@ export class Source {
     // posts the urgent semaphore and wakes it, but qemu_savevm_state_iterate returns at once
     // while over budget, so requests arriving in the sleep wait for the window (QEMU 7.2).
     const limited = this.limit !== null && this.limit.exceeded(this.kernel.now);
+    // QEMU 7.1–8.0's preempt: the migration thread sends requested pages first, on the preempt
+    // channel; its main-stream record is built after them.
+    let lead = 0;
+    if (this.preempt !== null && !this.urgentByReturnPath) {
+      this.servePreempt(true);
+      lead = Math.max(0, this.writeDoneAt - this.kernel.now);
+      if (limited) {
+        this.kernel.at(Math.max(this.limit!.windowEnd, this.writeDoneAt), this.stepKind, this.loop);
+        return;
+      }
+    }
     // Requested pfns still unsent join the record first, in arrival order.
     let n = this.takeRequested(max);
     const batched = this.takenBatched;
@@ -348,13 +368,13 @@ export class Source {
     }
     const record = this.pageRecord(n, batched, zeros);
     record.pushed = pushed;
-    this.writePages(record, n, zeros);
+    this.writePages(record, n, zeros, lead);
   }
 
-  /** Writes a page record, counting it against the rate limit. */
-  private writePages(record: StreamRecord, n: number, zeros: number): void {
+  /** Writes a page record, counting it against the rate limit, built after `leadNs` of other work. */
+  private writePages(record: StreamRecord, n: number, zeros: number, leadNs = 0): void {
     this.limit?.add(record.bytes);
-    this.write(record, this.buildNs(n, zeros));
+    this.write(record, leadNs + this.buildNs(n, zeros));
   }
 
   /** A PAGE_DATA record for the `n` pfns just put in the slab, of which `zeros` are zero pages. */

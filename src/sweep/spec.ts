@@ -15,7 +15,7 @@ export const sweepSchema = z.object({
   base: z.union([
     z.object({ preset: z.string(), set: z.record(z.string(), scalar).default({}) }).strict(),
     z.object({ file: z.string(), set: z.record(z.string(), scalar).default({}) }).strict(),
-  ]),
+  ], { error: 'must be { preset: NAME } or { file: PATH }, each with an optional set: { FIELD: VALUE }' }),
   axes: z.record(z.string(), z.array(scalar).min(1)).refine((a) => Object.keys(a).length > 0, 'needs at least one axis'),
   replications: z.number().int().min(1).max(100_000).default(1),
   seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(1),

@@ -68,7 +68,7 @@ export function registerReal(cmd: Command, out: (s: string) => void, fail: () =>
       if (o.out) writeAtomic(join(o.out, 'result.json'), JSON.stringify(report, null, 2) + '\n');
       const r = report.real;
       out(`${formatTable([report], [`${scenario.name} (real)`])}\n`);
-      out(`QEMU ${r['qemu-version']} (${r.accel}), entered postcopy: ${r['entered-postcopy'] ? 'yes' : 'no'}, STOP→RESUME ${r['stop-to-resume-ms'] ?? '-'} ms, guest passes ${r.guest['passes-at-source']} → ${r.guest['passes-at-destination']} (verified)\n`);
+      out(`QEMU ${r['qemu-version']} (${r.accel}), entered postcopy: ${r['entered-postcopy'] ? 'yes' : 'no'}, STOP→RESUME ${r['stop-to-resume-ms'] ?? '-'} ms, guest passes ${r.guest['passes-at-source']} → ${r.guest['passes-at-destination']} (verified)${r.guest['page-ns'] === null ? '' : `, ${r.guest['page-ns']} ns a page alone`}\n`);
       if (o.out) out(`${join(o.out, 'result.json')}\n`);
       for (const w of report.emulator.warnings.slice(1)) process.stderr.write(`postcopy-emu: warning: ${w}\n`);
     });

@@ -7,6 +7,8 @@
  * guest with the page's address in its state block, where the harness reads it.
  */
 
+import { LCG_A, LCG_C, lcgMask } from '../../workload/lcg.ts';
+
 export const FIRMWARE_BYTES = 0x10000;
 /** Guest-physical state block: passes done (u32), address of a bad page (u32, 0 = none), magic. */
 export const STATE_ADDR = 0x7000;
@@ -32,16 +34,6 @@ export interface FirmwareParams {
   pages: number;
 }
 
-/** LCG x ← a·x + c mod 2^k: a ≡ 1 (mod 4) and c odd give the full period 2^k (Hull–Dobell). */
-const LCG_A = 1103515245;
-const LCG_C = 12345;
-
-/** The smallest 2^k − 1 ≥ pages − 1: the random order walks 2^k values and skips those ≥ pages. */
-export function lcgMask(pages: number): number {
-  let m = 1;
-  while (m < pages) m *= 2;
-  return m - 1;
-}
 
 /** A byte emitter with labels and 8-bit relative jumps, resolved when the code is done. */
 class Code {

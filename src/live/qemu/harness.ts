@@ -21,6 +21,10 @@ export interface RealRunOptions {
   timeoutMs: number;
 }
 
+/** The guest's pace is timed over this many passes at the destination, its boundaries polled this often. */
+const PACE_PASSES = 2;
+const PACE_POLL_MS = 2;
+
 /** One QMP command's reply; QEMU answers in microseconds unless it is stuck. */
 const QMP_TIMEOUT_MS = 10_000;
 type Json = Record<string, unknown>;
@@ -180,12 +184,18 @@ export async function runReal(scenario: Scenario, o: RealRunOptions): Promise<Re
     const atSource = await guestState(src);
     checkGuest(atSource, 'source');
     const atCompletion = await guestState(dst);
-    const atDestination = await run.poll(10, async () => {
+    const passAt = (passes: number) => run.poll(PACE_POLL_MS, async () => {
       const g = await guestState(dst);
       checkGuest(g, 'destination');
       if (g.magic !== STATE_MAGIC) throw new RealRunError('the guest\'s state block is missing at the destination: guest memory was not migrated');
-      return !writer || g.passes >= atCompletion.passes + 2 ? g : undefined;
+      return !writer || g.passes >= passes ? { g, at: performance.now() } : undefined;
     });
+    // Then the guest alone, every page present: its own pace over PACE_PASSES whole passes,
+    // from one pass boundary to another (each seen within PACE_POLL_MS).
+    const first = await passAt(atCompletion.passes + 1);
+    const last = await passAt(first.g.passes + PACE_PASSES);
+    const atDestination = last.g;
+    const pageNs = writer ? ((last.at - first.at) * 1e6) / ((last.g.passes - first.g.passes) * plan.firmware.pages) : null;
     await run.end();
     return realReport({
       scenario,
@@ -196,7 +206,7 @@ export async function runReal(scenario: Scenario, o: RealRunOptions): Promise<Re
       source: { info: srcInfo, events: src.events },
       destination: { info: dstInfo, events: dst.events },
       faults: readTraceLog(plan.files.trace),
-      guest: { passesAtSource: atSource.passes, passesAtDestination: atDestination.passes },
+      guest: { passesAtSource: atSource.passes, passesAtDestination: atDestination.passes, pageNs },
     });
   } catch (e) {
     throw run.explain(e);

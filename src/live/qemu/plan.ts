@@ -53,8 +53,8 @@ function refuseUnsupported(s: Scenario): void {
   }
   if ((s.memory.pages * GUEST_PAGE) % MIB !== 0) throw new ScenarioError('memory.pages', `QEMU's -m takes whole MiB: memory.pages must be a multiple of 256, got ${s.memory.pages}`);
   const w = s.workload;
-  if (w.kind !== 'idle' && w.kind !== 'sequential' && w.kind !== 'random') {
-    throw new ScenarioError('workload.kind', `the real guest runs idle, sequential or random, not ${w.kind}`);
+  if (w.kind !== 'idle' && w.kind !== 'sequential' && w.kind !== 'random' && w.kind !== 'shuffled') {
+    throw new ScenarioError('workload.kind', `the real guest runs idle, sequential or shuffled (random: shuffled), not ${w.kind}`);
   }
   if (w.vcpus !== 1) throw new ScenarioError('workload.vcpus', `the real guest's firmware runs one vCPU, got ${w.vcpus}`);
   if (s.faults.length > 0) throw new ScenarioError('faults', 'real runs inject no faults: leave it empty');
@@ -80,7 +80,9 @@ function firmwareParams(s: Scenario, ramBytes: number): FirmwareParams {
   if (r.start + r.count > room) {
     throw new ScenarioError('workload.region', `pages [${r.start}, ${r.start + r.count}) from 1 MiB must end within the ${room} pages of low RAM the 32-bit guest reaches`);
   }
-  return { mode: s.workload.kind as FirmwareParams['mode'], base: REGION_BASE + r.start * GUEST_PAGE, pages: r.count };
+  // The firmware's random order is a shuffle: every page once per pass (src/workload/lcg.ts).
+  const kind = s.workload.kind;
+  return { mode: kind === 'shuffled' ? 'random' : (kind as FirmwareParams['mode']), base: REGION_BASE + r.start * GUEST_PAGE, pages: r.count };
 }
 
 function switchPolicy(s: Scenario): SwitchPolicy {

@@ -18,7 +18,11 @@ export interface RealObservation {
   destination: { info: Json; events: QmpEvent[] };
   faults: FaultLatencies;
   /** Passes of the working set the guest finished: at the source's end, and later at the destination. */
-  guest: { passesAtSource: number; passesAtDestination: number };
+  /**
+   * pageNs: the writer's time per page at the destination once the migration has completed (every
+   * page present, no dirty logging), over whole passes; null for an idle guest.
+   */
+  guest: { passesAtSource: number; passesAtDestination: number; pageNs: number | null };
 }
 
 export interface RealSection {
@@ -32,7 +36,7 @@ export interface RealSection {
   /** QEMU's own total-time (source query-migrate); `total-time` above comes from the events. */
   'qemu-total-time': number | null;
   'unanswered-requests': number;
-  guest: { 'passes-at-source': number; 'passes-at-destination': number };
+  guest: { 'passes-at-source': number; 'passes-at-destination': number; 'page-ns': number | null };
   events: { source: QmpEvent[]; destination: QmpEvent[] };
   'query-migrate': { source: Json; destination: Json };
 }
@@ -125,7 +129,7 @@ export function realReport(o: RealObservation): RealReport {
       'stop-to-resume-ms': stopUs !== null && resumeUs !== null ? round3((resumeUs - stopUs) / 1000) : null,
       'qemu-total-time': typeof src.info['total-time'] === 'number' ? src.info['total-time'] : null,
       'unanswered-requests': o.faults.unanswered,
-      guest: { 'passes-at-source': o.guest.passesAtSource, 'passes-at-destination': o.guest.passesAtDestination },
+      guest: { 'passes-at-source': o.guest.passesAtSource, 'passes-at-destination': o.guest.passesAtDestination, 'page-ns': o.guest.pageNs === null ? null : Math.round(o.guest.pageNs) },
       events: { source: src.events, destination: dst.events },
       'query-migrate': { source: src.info, destination: dst.info },
     },
