@@ -14,7 +14,7 @@ export const SOAK_POLICIES: readonly Policy[] = scenarioSchema.shape.source.unwr
  * The workload kinds soaked: every kind but `trace` (which needs a file on disk). Listed, not
  * read from the schema, because a new kind may need parameters this generator cannot guess.
  */
-export const SOAK_WORKLOADS = ['idle', 'sequential', 'random', 'hot-set', 'memtest'] as const;
+export const SOAK_WORKLOADS = ['idle', 'sequential', 'random', 'shuffled', 'hot-set', 'memtest'] as const;
 
 /** Policies that send only what is asked for: a run may never complete. */
 const PULL_ONLY: ReadonlySet<string> = new Set(['demand']);
@@ -102,6 +102,7 @@ export function randomScenario(seed: number): ScenarioInput {
       perPageNs: cost(400),
       perRecordNs: cost(5_000),
       transitionBytes: int(0, 131_072),
+      deviceSaveNs: cost(1_300_000),
     },
     pager: {
       eviction: pick(['per-pfn', 'batched'] as const),
@@ -117,6 +118,8 @@ export function randomScenario(seed: number): ScenarioInput {
       faultRecordNs: cost(2_000),
       wakeNs: cost(5_000),
       notifyNs: cost(2_000),
+      listenNs: cost(1_800_000),
+      deviceLoadNs: cost(1_150_000),
     },
     mapper: {
       mapping: mappingKind === 'none' || mappingKind === 'all' ? { kind: mappingKind }
@@ -141,9 +144,10 @@ export function randomScenario(seed: number): ScenarioInput {
       hotProbability: r.float(),
       writeFraction: r.float(),
       thinkNs: zeroThink ? 0 : int(1_000, 10_000),
+      think: chance(0.3) ? 'constant' : 'exponential',
       prefetchPages: int(0, 16),
     },
-    preempt: chance(0.3) ? { enabled: true, share: Math.max(0.01, r.float()) } : { enabled: false },
+    preempt: chance(0.3) ? { enabled: true, share: Math.max(0.01, r.float()), sender: pick(['return-path', 'migration-thread'] as const) } : { enabled: false },
     limits: pullOnly
       // Demand paging may never complete: stop when the guest runs, or at a short horizon.
       ? (chance(0.5) ? { stopAt: 'resume', horizonNs: SOAK_HORIZON_NS } : { stopAt: 'complete', horizonNs: int(1e6, 1e9) })
