@@ -93,6 +93,8 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     expect(yaml).toMatch(/^mapper:\n  timerSlackNs: [1-9]\d*  # usleep\(100\) − 100 µs/m);
     expect(yaml).toMatch(/^  loadPageNs: [1-9]\d*  # memcpy of 4 KiB into the page buffer \(memcpy_4k \d+\) \+ mlock and munlock/m);
     expect(yaml).toMatch(/^multifd:\n  handoffNs: [1-9]\d*  # a semaphore post → the thread asleep in sem_wait runs/m);
+    // QEMU's zero-page check of RAM the guest never wrote.
+    expect(yaml).toMatch(/^source:\n  zeroCheckNs: [1-9]\d*  # the zero check of a 4 KiB page the guest never wrote/m);
     if (!('reason' in loadUffd())) {
       expect(yaml).toMatch(/^pager:\n  uffdCopyNs: [1-9]\d*  # UFFDIO_COPY of one 4 KiB page/m);
       // The link's buffers: what the stream held on each side, sampled (the addon reads the kernel's

@@ -99,10 +99,10 @@ describe('reproduce real', () => {
   });
 
   it('takes the host\'s measured costs from --host: syscalls, loopback latency and buffers, not live mode\'s own stream', async () => {
-    const costs = { pager: { uffdZeroPageNs: 301, notifyNs: 5204, listenNs: 1_800_000 }, source: { deviceSaveNs: 1_300_000, policy: 'xen' as const }, link: { rateMbps: 3676, latencyNs: 6204, sendBufferBytes: 6517826 }, backChannel: { latencyNs: 679356 }, multifd: { handoffNs: 4323 } };
+    const costs = { pager: { uffdZeroPageNs: 301, notifyNs: 5204, listenNs: 1_800_000 }, source: { deviceSaveNs: 1_300_000, zeroCheckNs: 184, policy: 'xen' as const }, link: { rateMbps: 3676, latencyNs: 6204, sendBufferBytes: 6517826 }, backChannel: { latencyNs: 679356 }, multifd: { handoffNs: 4323 } };
     const m = modelOfReal(base, { uncapped: false }, { costs });
     expect(m.pager).toMatchObject({ uffdZeroPageNs: 301, notifyNs: 5204, listenNs: 1_800_000 });
-    expect(m.source).toMatchObject({ policy: 'qemu', deviceSaveNs: 1_300_000, maxPostcopyBandwidth: 125_000_000 });
+    expect(m.source).toMatchObject({ policy: 'qemu', deviceSaveNs: 1_300_000, zeroCheckNs: 184, maxPostcopyBandwidth: 125_000_000 });
     expect(m.link).toMatchObject({ rateMbps: LOOPBACK.rateMbps, latencyNs: 6204, sendBufferBytes: 6517826 });
     expect(m.backChannel).toMatchObject({ rateMbps: LOOPBACK.rateMbps, latencyNs: 6204 });
     expect(m.multifd).toMatchObject({ handoffNs: 4323 });

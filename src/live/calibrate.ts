@@ -169,6 +169,8 @@ export async function calibrate(runs = CALIBRATION_RUNS): Promise<{ params: Para
   add('mapper.timerSlackNs', sleep.median - 100_000, `usleep(100) − 100 µs: the timer slack and the wake-up (usleep_100 ${sleep.median}, ${spread(sleep)})`);
   add('pager.loadPageNs', bounce.median + lock.median + PREP_HYPERCALL_NS,
     `memcpy of 4 KiB into the page buffer (memcpy_4k ${bounce.median}) + mlock and munlock of it (mlock_munlock_4k ${lock.median}, ${spread(lock)}) + ${PREP_HYPERCALL_NS} ns for the XENMEM_paging_op_prep hypercall (docs/model.md's estimate: no Xen here)`);
+  const zeroCheck = get('zero_check_untouched_4k')!;
+  add('source.zeroCheckNs', zeroCheck.median, `the zero check of a 4 KiB page the guest never wrote: the whole page read, never-written RAM mapping the huge zero page (QEMU's guest RAM is MADV_HUGEPAGE) (zero_check_untouched_4k, ${spread(zeroCheck)})`);
   const wake = get('sem_wake')!;
   add('multifd.handoffNs', wake.median, `a semaphore post → the thread asleep in sem_wait runs (sem_wake, ${spread(wake)})`);
 

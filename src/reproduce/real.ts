@@ -25,8 +25,8 @@ export const LOOPBACK = { rateMbps: 7_780, latencyNs: 4_473 };
  * The host the real runs ran on: the wire (Mbit/s, default LOOPBACK's) and, from `live
  * --calibrate --output FILE` on that host (plus QEMU's switchover costs traced there, as in
  * examples/host-2026-11-27.yaml), its measured costs. Of those the model takes what QEMU and the
- * kernel do there too: the pager's syscall, copy and switchover costs, the source's device-state
- * save, loopback's one-way latency and socket buffers, the timer slack and the multifd hand-off.
+ * kernel do there too: the pager's syscall, copy and switchover costs, the source's zero-page
+ * check and device-state save, loopback's one-way latency and socket buffers, the timer slack and the multifd hand-off.
  * The file's link rate and back-channel latency under load are live mode's own stream, not
  * QEMU's, and stay out.
  */
@@ -91,7 +91,11 @@ export function modelOfReal(input: ScenarioInput, facts: RealRunFacts, host: Rea
     link: { ...s.link, ...buffers, rateMbps: wireMbps, latencyNs },
     backChannel: { ...s.backChannel, rateMbps: wireMbps, latencyNs },
     pager: { ...input.pager, ...c.pager },
-    source: { ...input.source, maxPostcopyBandwidth: limit, ...(c.source?.deviceSaveNs === undefined ? {} : { deviceSaveNs: c.source.deviceSaveNs }) },
+    source: {
+      ...input.source, maxPostcopyBandwidth: limit,
+      ...(c.source?.deviceSaveNs === undefined ? {} : { deviceSaveNs: c.source.deviceSaveNs }),
+      ...(c.source?.zeroCheckNs === undefined ? {} : { zeroCheckNs: c.source.zeroCheckNs }),
+    },
     ...(s.preempt.enabled ? { preempt: { ...input.preempt, sender: urgentSender(facts.qemuVersion) } } : {}),
     mapper: { ...input.mapper, ...(c.mapper?.timerSlackNs === undefined ? {} : { timerSlackNs: c.mapper.timerSlackNs }) },
     multifd: { ...input.multifd, ...(c.multifd?.handoffNs === undefined ? {} : { handoffNs: c.multifd.handoffNs }) },
