@@ -137,7 +137,8 @@ function numberFields(s: JsonSchema, path = '', out: { path: string; min: number
 const EDGE_BASE = [
   'memory: { pages: 4096 }',
   'migration: { mode: hybrid, switchAfterIterations: 1 }',
-  'precopy: { policy: qemu, dirtying: { kind: workload } }',
+  // A 1 ms downtime limit keeps what is pending at the switch above QEMU's threshold: it switches.
+  'precopy: { policy: qemu, downtimeLimitMs: 1, dirtying: { kind: workload } }',
   'workload: { kind: random, vcpus: 2, region: { start: 0, count: 1024 } }',
   'mapper: { mapping: { kind: buckets, bucketPages: 8, count: 64 }, request: range }',
   `limits: { maxEvents: ${MAX_EVENTS}, horizonNs: 600000000000 }`,

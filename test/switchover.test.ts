@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkRun } from '../src/check/invariants.ts';
 import { Emulator } from '../src/emulator.ts';
+import { buildReport } from '../src/metrics/report.ts';
 import type { ScenarioInput } from '../src/scenario/schema.ts';
 
 const GiB = 262_144; // 4 KiB pages
@@ -132,5 +133,32 @@ describe('push-only and lazy-pages', () => {
     expect([at[1001] === at[1016], at[1016]! < at[1017]!]).toEqual([true, true]);
     expect(emu.source.pagesDemanded).toBe(1);
     expect(checkRun(emu)).toEqual([]);
+  });
+});
+
+describe('QEMU ending a hybrid migration as precopy', () => {
+  // An idle 64 MiB guest: nothing is dirty once the first pass is over.
+  const idle = (policy: 'qemu' | 'xen', mode: 'hybrid' | 'precopy'): ScenarioInput => ({
+    memory: { pages: 16_384 }, source: { policy }, mapper: { mapping: { kind: 'none' } }, workload: { kind: 'idle' },
+    migration: mode === 'hybrid' ? { mode, switchAfterIterations: 1 } : { mode }, precopy: { policy },
+  });
+
+  it('completes as precopy when nothing is pending at the switch (migration_iteration_run), and the load waits for the delayed ACK', () => {
+    const hybrid = new Emulator(idle('qemu', 'hybrid')).run(), pre = new Emulator(idle('qemu', 'precopy')).run();
+    expect(checkRun(hybrid)).toEqual([]);
+    expect(buildReport(hybrid).emulator.precopy!.end).toBe('converged');
+    expect(buildReport(hybrid).emulator['status-history'].map((h) => h.status)).not.toContain('postcopy-active');
+    // With the return path open (postcopy-ram), VMDESC waits out the destination's 40 ms
+    // delayed ACK; a plain precopy has no return path and no wait.
+    const down = (e: Emulator) => e.resumedAt - e.pausedAt;
+    expect(down(hybrid) - down(pre)).toBe(40_000_000);
+    expect(down(new Emulator({ ...idle('qemu', 'hybrid'), link: { delayedAckNs: 0 } }).run())).toBe(down(pre));
+  });
+
+  it('Xen has no such wait: its stream is libxc\'s, not QEMU\'s', () => {
+    const down = (e: Emulator) => e.resumedAt - e.pausedAt;
+    const hybrid = new Emulator(idle('xen', 'hybrid')).run();
+    expect(buildReport(hybrid).emulator.precopy!.end).toBe('converged');
+    expect(down(hybrid)).toBe(down(new Emulator(idle('xen', 'precopy')).run()));
   });
 });

@@ -23,10 +23,13 @@ export class Placement {
   constructor(scenario: Scenario, private readonly hostPages: HostPages | null, outstanding: boolean) {
     this.params = scenario.pager;
     this.uffd = placementOf(scenario) === 'uffd';
-    this.transitionNs = (outstanding ? scenario.pager.listenNs : 0) + scenario.pager.deviceLoadNs;
+    // QEMU ending a precopy with its return path open: the load waits for VMDESC, held back by
+    // Nagle until the destination's delayed ACK of the device state (link.delayedAckNs).
+    const vmdescWait = !outstanding && scenario.source.policy === 'qemu' && scenario.migration.mode === 'hybrid';
+    this.transitionNs = (outstanding ? scenario.pager.listenNs : 0) + scenario.pager.deviceLoadNs + (vmdescWait ? scenario.link.delayedAckNs : 0);
   }
 
-  /** What the device state and the switch cost the destination before the guest runs (QEMU: pager.listenNs, pager.deviceLoadNs). */
+  /** What the device state and the switch cost the destination before the guest runs (QEMU: pager.listenNs, pager.deviceLoadNs, the VMDESC wait). */
   transitionCost(): number {
     return this.transitionNs;
   }

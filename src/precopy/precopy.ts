@@ -196,7 +196,10 @@ export class Precopy {
       const c = this.convergence;
       c.update(now, this.bytes, this.pagesSent);
       const cap = this.capReached(now);
-      if (cap !== null) return this.stop(now, cap);
+      // QEMU switches to postcopy only with data pending at or above the threshold
+      // (`migration_iteration_run`: `pending_size && pending_size >= threshold_size`); with none,
+      // or less, it completes as precopy, switch asked or not.
+      if (cap !== null && !(cap === 'switch' && this.p.policy !== 'xen' && this.belowThreshold(now))) return this.stop(now, cap);
       if (this.p.policy === 'xen') {
         if (this.remaining === 0) return this.endPass(now);
       } else {
@@ -244,6 +247,12 @@ export class Precopy {
     this.count(packet, false);
     return this.multifd!.sendBytes(t, packet);
   };
+
+  /** QEMU's pending estimate (RAM left, devices' initial and dirty bytes) is nothing or under the threshold. */
+  private belowThreshold(now: number): boolean {
+    const pending = this.remaining * this.pageSize + (this.devices?.estimate(now) ?? 0);
+    return pending === 0 || pending < this.convergence.threshold;
+  }
 
   /** A cap, or the hybrid switch, that ends precopy now. */
   private capReached(now: number): PrecopyEnd | null {

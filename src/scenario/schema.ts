@@ -36,6 +36,10 @@ const link = {
   sendBufferBytes: int(0, 2 ** 40).default(4 * 1024 * 1024).meta({ unit: 'bytes', source: 'Linux `net.ipv4.tcp_wmem` maximum (4194304), reached by autotuning on a bulk stream' }),
   receiveBufferBytes: int(0, 2 ** 40).default(6 * 1024 * 1024).meta({ unit: 'bytes', source: 'Linux `net.ipv4.tcp_rmem` maximum (6291456)' }),
   mtuBytes: int(576, 65535).default(1500).meta({ unit: 'bytes', source: 'Ethernet' }),
+  delayedAckNs: ns.default(40_000_000).meta({
+    unit: 'ns',
+    source: 'Linux\'s delayed ACK for a receiver in interactive mode (`TCP_DELACK_MIN` = HZ/25). It matters where QEMU finishes a precopy with its return path open (postcopy-ram on, `migration.mode: hybrid`): its main channel keeps Nagle\'s algorithm (only multifd channels call `qio_channel_set_delay(false)`), so the VMDESC section, flushed after the device state, waits for the ACK of it, and the destination\'s load waits for VMDESC. Traced on QEMU 7.2: the destination\'s `qemu_loadvm_state_post_main` at 2.0 ms after the STOP, its load\'s end at 43.8 ms (docs/real-qemu.md)',
+  }),
   frameOverheadBytes: int(0, 4096).default(38).meta({ unit: 'bytes', source: 'preamble + SFD 8, MAC header 14, FCS 4, inter-frame gap 12' }),
   ipTcpHeaderBytes: int(0, 4096).default(52).meta({ unit: 'bytes', source: 'IPv4 20 + TCP 20 + timestamps option 12 (on by default in Linux)' }),
 };
