@@ -21,4 +21,12 @@ describe('readHello', () => {
     const frac = { ...s, memory: { ...s.memory, zeroFraction: 2 } };
     expect(() => readHello(hello(frac))).toThrow('HELLO: memory.zeroFraction must be in [0, 1], got 2');
   });
+
+  it('reads the think times\' kind: exponential by default, constant when asked; refuses another', () => {
+    expect(readHello(hello(parseScenario({ memory: { pages: 64 } }))).constantThink).toBe(false);
+    expect(readHello(hello(parseScenario({ memory: { pages: 64 }, workload: { think: 'constant' } }))).constantThink).toBe(true);
+    const s = parseScenario({ memory: { pages: 64 } });
+    const bad = { ...s, workload: { ...s.workload, think: 'gaussian' } } as unknown as Scenario;
+    expect(() => readHello(hello(bad))).toThrow('HELLO: workload.think must be exponential or constant, got "gaussian"');
+  });
 });
