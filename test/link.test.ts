@@ -10,6 +10,7 @@ function params(over: Partial<LinkParams> = {}): LinkParams {
     sendBufferBytes: 100_000,
     receiveBufferBytes: 200_000,
     mtuBytes: 1500,
+    delayedAckNs: 40_000_000,
     frameOverheadBytes: 38,
     ipTcpHeaderBytes: 52,
     ...over,

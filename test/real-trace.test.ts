@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseTraceLines, readTraceLog } from '../src/live/qemu/trace-log.ts';
+import { parseTraceLines, readSwitchover, readTraceLog, switchoverStages } from '../src/live/qemu/trace-log.ts';
 
 /** Lines as QEMU 7.2's log backend writes them with -msg timestamp=on. */
 const LOG = `qemu-system-x86_64: some warning on the same log
@@ -33,3 +33,30 @@ describe('destination trace log → fault latencies', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('both sides\' trace logs → QEMU\'s switchover stages', () => {
+  // As traced on QEMU 7.2 (docs/real-qemu.md): the source's two complete_precopy calls (the
+  // iterables, then the device state into the package), the destination's listen.
+  const SOURCE = [
+    '3001@1764151200.000016:savevm_state_complete_precopy ',
+    '3001@1764151200.000402:savevm_state_complete_precopy ',
+    '3001@1764151200.001661:savevm_send_postcopy_run ',
+  ];
+  const DESTINATION = [
+    '3002@1764151200.003489:loadvm_postcopy_handle_listen enter',
+    '3002@1764151200.003491:loadvm_postcopy_handle_listen after discard',
+    '3002@1764151200.004118:loadvm_postcopy_handle_listen return',
+    '3002@1764151200.004200:postcopy_page_req_add new page req 0x7f0000000000 total 1',
+  ];
+
+  it('device save from the last complete_precopy to the run command, listen enter → return, its return → RESUME', () => {
+    expect(switchoverStages(SOURCE, DESTINATION, 1764151200007653)).toEqual({ 'device-save-ms': 1.259, 'listen-ms': 0.629, 'load-ms': 3.535 });
+  });
+
+  it('a stage whose events are missing is null: a precopy run, a log QEMU never wrote', () => {
+    expect(switchoverStages(['3001@1764151200.000059:savevm_state_complete_precopy '], [], 1764151200002266)).toEqual({ 'device-save-ms': null, 'listen-ms': null, 'load-ms': null });
+    expect(switchoverStages(SOURCE, DESTINATION, null)['load-ms']).toBeNull();
+    expect(readSwitchover('/nonexistent/source.log', '/nonexistent/destination.log', null)).toEqual({ 'device-save-ms': null, 'listen-ms': null, 'load-ms': null });
+  });
+});
+

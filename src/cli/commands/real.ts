@@ -69,6 +69,10 @@ export function registerReal(cmd: Command, out: (s: string) => void, fail: () =>
       const r = report.real;
       out(`${formatTable([report], [`${scenario.name} (real)`])}\n`);
       out(`QEMU ${r['qemu-version']} (${r.accel}), entered postcopy: ${r['entered-postcopy'] ? 'yes' : 'no'}, STOP→RESUME ${r['stop-to-resume-ms'] ?? '-'} ms, guest passes ${r.guest['passes-at-source']} → ${r.guest['passes-at-destination']} (verified)${r.guest['page-ns'] === null ? '' : `, ${r.guest['page-ns']} ns a page alone`}\n`);
+      const sw = r.switchover;
+      if (sw['device-save-ms'] !== null || sw['listen-ms'] !== null) {
+        out(`switchover (QEMU's trace): device save ${sw['device-save-ms'] ?? '-'} ms, listen ${sw['listen-ms'] ?? '-'} ms, load to RESUME ${sw['load-ms'] ?? '-'} ms\n`);
+      }
       if (o.out) out(`${join(o.out, 'result.json')}\n`);
       for (const w of report.emulator.warnings.slice(1)) process.stderr.write(`postcopy-emu: warning: ${w}\n`);
     });

@@ -10,7 +10,7 @@ import { USERFAULTFD_MISSING, type Accel } from './prereq.ts';
 import { QemuProcess, freePort } from './processes.ts';
 import { Qmp, QmpCommandError } from './qmp.ts';
 import { realReport, type RealReport } from './result.ts';
-import { readTraceLog } from './trace-log.ts';
+import { readSwitchover, readTraceLog } from './trace-log.ts';
 
 export interface RealRunOptions {
   qemu: string;
@@ -206,6 +206,7 @@ export async function runReal(scenario: Scenario, o: RealRunOptions): Promise<Re
       source: { info: srcInfo, events: src.events },
       destination: { info: dstInfo, events: dst.events },
       faults: readTraceLog(plan.files.trace),
+      switchover: readSwitchover(plan.files.sourceTrace, plan.files.trace, dst.events.find((e) => e.event === 'RESUME')?.atUs ?? null),
       guest: { passesAtSource: atSource.passes, passesAtDestination: atDestination.passes, pageNs },
     });
   } catch (e) {

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { DESTINATION_SWITCHOVER_EVENTS, SOURCE_SWITCHOVER_EVENTS } from './trace-log.ts';
 import type { Scenario } from '../../scenario/schema.ts';
 import { ScenarioError } from '../../scenario/error.ts';
 import { GUEST_PAGE, REGION_BASE, type FirmwareParams } from './firmware.ts';
@@ -28,7 +29,7 @@ export interface RealPlan {
   capabilities: { capability: string; state: boolean }[];
   parameters: Record<string, number | string>;
   uri: string;
-  files: { firmware: string; sourceQmp: string; destinationQmp: string; trace: string };
+  files: { firmware: string; sourceQmp: string; destinationQmp: string; trace: string; sourceTrace: string };
   source: string[];
   destination: string[];
 }
@@ -130,7 +131,9 @@ export function realPlan(s: Scenario, o: RealOptions): RealPlan {
     sourceQmp: join(o.dir, 'source.qmp'),
     destinationQmp: join(o.dir, 'destination.qmp'),
     trace: join(o.dir, 'destination-trace.log'),
+    sourceTrace: join(o.dir, 'source-trace.log'),
   };
+  const events = (names: string[]) => names.flatMap((n) => ['-trace', `enable=${n}`]);
   const common = (qmp: string) => [
     o.qemu, '-machine', 'pc', '-cpu', 'qemu64', ...(o.accel === 'kvm' ? ['-enable-kvm'] : ['-accel', 'tcg']),
     '-smp', '1', '-m', `${ramBytes / MIB}M`, '-bios', files.firmware, '-nodefaults', '-display', 'none',
@@ -144,8 +147,8 @@ export function realPlan(s: Scenario, o: RealOptions): RealPlan {
     parameters: parameters(s, o.uncapped),
     uri: `tcp:127.0.0.1:${o.port}`,
     files,
-    source: [...common(files.sourceQmp), '-name', 'pce-source'],
+    source: [...common(files.sourceQmp), '-name', 'pce-source', ...events(SOURCE_SWITCHOVER_EVENTS), '-msg', 'timestamp=on', '-D', files.sourceTrace],
     destination: [...common(files.destinationQmp), '-name', 'pce-destination', '-incoming', 'defer',
-      '-trace', 'enable=postcopy_page_req_add', '-trace', 'enable=postcopy_page_req_del', '-msg', 'timestamp=on', '-D', files.trace],
+      ...events(['postcopy_page_req_add', 'postcopy_page_req_del', ...DESTINATION_SWITCHOVER_EVENTS]), '-msg', 'timestamp=on', '-D', files.trace],
   };
 }

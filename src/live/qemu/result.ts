@@ -3,7 +3,7 @@ import { measuredReport } from '../measured.ts';
 import type { Scenario } from '../../scenario/schema.ts';
 import type { Accel } from './prereq.ts';
 import type { QmpEvent } from './qmp.ts';
-import type { FaultLatencies } from './trace-log.ts';
+import type { FaultLatencies, SwitchoverStages } from './trace-log.ts';
 
 type Json = Record<string, unknown>;
 
@@ -17,10 +17,12 @@ export interface RealObservation {
   source: { info: Json; events: QmpEvent[] };
   destination: { info: Json; events: QmpEvent[] };
   faults: FaultLatencies;
-  /** Passes of the working set the guest finished: at the source's end, and later at the destination. */
+  /** QEMU's own stages of a switch to postcopy, from both sides' trace logs. */
+  switchover: SwitchoverStages;
   /**
-   * pageNs: the writer's time per page at the destination once the migration has completed (every
-   * page present, no dirty logging), over whole passes; null for an idle guest.
+   * Passes of the working set the guest finished: at the source's end, and later at the
+   * destination; pageNs: the writer's time per page at the destination once the migration has
+   * completed (every page present, no dirty logging), over whole passes; null for an idle guest.
    */
   guest: { passesAtSource: number; passesAtDestination: number; pageNs: number | null };
 }
@@ -37,6 +39,7 @@ export interface RealSection {
   'qemu-total-time': number | null;
   'unanswered-requests': number;
   guest: { 'passes-at-source': number; 'passes-at-destination': number; 'page-ns': number | null };
+  switchover: SwitchoverStages;
   events: { source: QmpEvent[]; destination: QmpEvent[] };
   'query-migrate': { source: Json; destination: Json };
 }
@@ -130,6 +133,7 @@ export function realReport(o: RealObservation): RealReport {
       'qemu-total-time': typeof src.info['total-time'] === 'number' ? src.info['total-time'] : null,
       'unanswered-requests': o.faults.unanswered,
       guest: { 'passes-at-source': o.guest.passesAtSource, 'passes-at-destination': o.guest.passesAtDestination, 'page-ns': o.guest.pageNs === null ? null : Math.round(o.guest.pageNs) },
+      switchover: o.switchover,
       events: { source: src.events, destination: dst.events },
       'query-migrate': { source: src.info, destination: dst.info },
     },

@@ -49,3 +49,53 @@ export function readTraceLog(path: string): FaultLatencies {
   if (!existsSync(path)) return { latenciesNs: [], unanswered: 0, firstAtUs: null };
   return parseTraceLines(readLines(path, MAX_LINE));
 }
+
+/** The trace events the switchover stages come from, for the source's and the destination's command lines. */
+export const SOURCE_SWITCHOVER_EVENTS = ['savevm_state_complete_precopy', 'savevm_send_postcopy_run'];
+export const DESTINATION_SWITCHOVER_EVENTS = ['loadvm_postcopy_handle_listen'];
+
+/** QEMU's own switchover stages at a switch to postcopy, ms (null where a stage's events are missing). */
+export interface SwitchoverStages {
+  /** The non-RAM device state saved at the source: its last `savevm_state_complete_precopy` → `savevm_send_postcopy_run`. */
+  'device-save-ms': number | null;
+  /** POSTCOPY_LISTEN at the destination (userfaultfd registered, listen thread started): `loadvm_postcopy_handle_listen` enter → return. */
+  'listen-ms': number | null;
+  /** Its return → the destination's RESUME event: the device state loaded, the vCPU state put, `vm_start`. */
+  'load-ms': number | null;
+}
+
+const EVENT = /^\d+@(\d+)\.(\d{6}):(\w+) ?(.*)$/;
+
+/** The stages from both logs' lines (the log backend's `TID@SECONDS.MICROS:EVENT ARGS`) and the RESUME event's µs. */
+export function switchoverStages(source: Iterable<string>, destination: Iterable<string>, resumeUs: number | null): SwitchoverStages {
+  let completeUs: number | null = null, saveMs: number | null = null, listenUs: number | null = null, listenMs: number | null = null, returnUs: number | null = null;
+  for (const line of source) {
+    const m = EVENT.exec(line);
+    if (!m) continue;
+    const us = Number(m[1]) * 1e6 + Number(m[2]);
+    if (m[3] === 'savevm_state_complete_precopy') completeUs = us;
+    else if (m[3] === 'savevm_send_postcopy_run' && completeUs !== null && saveMs === null) saveMs = (us - completeUs) / 1000;
+  }
+  for (const line of destination) {
+    const m = EVENT.exec(line);
+    if (!m || m[3] !== 'loadvm_postcopy_handle_listen') continue;
+    const us = Number(m[1]) * 1e6 + Number(m[2]);
+    if (m[4] === 'enter') listenUs = us;
+    else if (m[4] === 'return' && listenUs !== null && listenMs === null) {
+      listenMs = (us - listenUs) / 1000;
+      returnUs = us;
+    }
+  }
+  const round = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
+  return {
+    'device-save-ms': round(saveMs),
+    'listen-ms': round(listenMs),
+    'load-ms': round(returnUs !== null && resumeUs !== null && resumeUs >= returnUs ? (resumeUs - returnUs) / 1000 : null),
+  };
+}
+
+/** The stages from the two log files (absent: QEMU wrote nothing, no stage). */
+export function readSwitchover(sourceLog: string, destinationLog: string, resumeUs: number | null): SwitchoverStages {
+  const lines = (path: string) => (existsSync(path) ? readLines(path, MAX_LINE) : []);
+  return switchoverStages(lines(sourceLog), lines(destinationLog), resumeUs);
+}
