@@ -69,7 +69,7 @@ const fault = z.discriminatedUnion('kind', [
 export const PREP_HYPERCALL_NS = 1_500;
 /** pager.notifyNs and pager.drainPerRequestNs unset: Xen's event channel and ring, or userfaultfd's wake-up and uffd_msg read (see their fields). */
 const XEN_NOTIFY_NS = 2_000, UFFD_NOTIFY_NS = 14_500, XEN_DRAIN_NS = 200, UFFD_DRAIN_NS = 1_700;
-const TRACED = 'QEMU 7.2.22, `pc`, one vCPU, on the project\'s machine (nested KVM), trace events with timestamps on both sides of real migrations (2026-11-27; docs/real-qemu.md, "Where the downtime goes"; examples/host-2026-11-27.yaml)';
+const TRACED = 'QEMU 7.2.22, `pc`, one vCPU, on the project\'s machine (nested KVM): `real.switchover` of 18 real postcopy runs at 1 Gbit/s (2026-11-27; docs/real-qemu.md, "Where the downtime goes"; examples/host-2026-11-27.yaml)';
 
 const EVICT_BATCH = 'RFC v2 `process_postcopy_pfns`: one `xc_mem_paging_populate_evicted` call (one XENMEM_paging_op hypercall, split by Xen\'s continuations) per POSTCOPY_PFNS record';
 // A range load is the fix under test: no implementation exists, so its costs are the per-page
@@ -136,7 +136,7 @@ export const scenarioSchema = z.object({
     perRecordNs: ns.default(5_000).meta({ unit: 'ns', source: 'one foreign-map call for the batch plus one `write()` syscall, a few µs' }),
     deviceSaveNs: ns.default(0).meta({
       unit: 'ns',
-      source: `0: not counted. The source's save of the non-RAM device state once the guest is stopped (\`qemu_savevm_state_complete_precopy\`: the vCPU's registers through KVM ioctls and ~25 device vmstates), before the package goes out: \`savevm_state_complete_precopy\` → \`savevm_send_postcopy_run\`, 1.3 ms, the median of 10 (1.24–4.36 ms), ${TRACED}`,
+      source: `0: not counted. The source's save of the non-RAM device state once the guest is stopped (\`qemu_savevm_state_complete_precopy\`: the vCPU's registers through KVM ioctls and ~25 device vmstates), before the package goes out: \`savevm_state_complete_precopy\` → \`savevm_send_postcopy_run\`, 1.19 ms, the median of 18 (1.12–2.02 ms), ${TRACED}`,
     }),
     transitionBytes: int(0, 2 ** 40).default(65_536).meta({ unit: 'bytes', source: 'HVM CPU context and the records that precede the transition: tens of KiB' }),
     maxPostcopyBandwidth: int(0, 2 ** 50).default(0).meta({
@@ -166,11 +166,11 @@ export const scenarioSchema = z.object({
     }),
     listenNs: ns.default(0).meta({
       unit: 'ns',
-      source: `0: not counted. With pages still outstanding, the destination's POSTCOPY_LISTEN: userfaultfd registered over guest RAM and the listen thread started and waited for (\`loadvm_postcopy_handle_listen\` enter → return), 1.8 ms, the median of 8 (0.57–7.95 ms), ${TRACED}`,
+      source: `0: not counted. With pages still outstanding, the destination's POSTCOPY_LISTEN: userfaultfd registered over guest RAM and the listen thread started and waited for (\`loadvm_postcopy_handle_listen\` enter → return), 0.78 ms, the median of 18 (0.35–10.9 ms), ${TRACED}`,
     }),
     deviceLoadNs: ns.default(0).meta({
       unit: 'ns',
-      source: `0: not counted. The destination's device-state load, vCPU state put through KVM (\`cpu_synchronize_all_post_init\`) and \`vm_start\` before the guest runs: POSTCOPY_LISTEN's return → the RESUME event, 1.15 ms, the median of 8 (0.79–3.54 ms); a precopy's last RAM section → RESUME took 0.92–0.96 ms, ${TRACED}`,
+      source: `0: not counted. The destination's device-state load, vCPU state put through KVM (\`cpu_synchronize_all_post_init\`) and \`vm_start\` before the guest runs: POSTCOPY_LISTEN's return → the RESUME event, 0.64 ms, the median of 18 (0.44–4.38 ms); a precopy's last RAM section → RESUME took 0.92–0.96 ms, ${TRACED}`,
     }),
     discardRangeNs: ns.default(2_000).meta({
       unit: 'ns', when: 'source.switchover: discard',
