@@ -17,18 +17,19 @@ import { scenarioOf } from '../sweep/spec.ts';
  * Its rate is what QEMU moved uncapped: 377.6 MiB of ram1g-seq256-precopy-unl in 407 ms (median
  * of 3 under KVM, 2026-11-27), 7.78 Gbit/s; its uncapped runs are CPU-bound on the two cores
  * (QEMU's own `mbps` 5–11.6 Gbit/s), a single loopback TCP stream moves 23–36 Gbit/s. Its
- * latency is half a loopback TCP ping-pong, 4,473 ns (`live --calibrate`, examples/host-local.yaml).
+ * latency is half a loopback TCP ping-pong, 4,473 ns (`live --calibrate` on that host; a later
+ * calibration, examples/host-2026-11-27.yaml, has 4,409).
  */
 export const LOOPBACK = { rateMbps: 7_780, latencyNs: 4_473 };
 
 /**
  * The host the real runs ran on: the wire (Mbit/s, default LOOPBACK's) and, from `live
- * --calibrate --output FILE` on that host (plus QEMU's switchover costs traced there, as in
+ * --calibrate --output FILE` on that host (plus the medians of its runs' `real.switchover`, as in
  * examples/host-2026-11-27.yaml), its measured costs. Of those the model takes what QEMU and the
  * kernel do there too: the pager's syscall, copy and switchover costs, the source's zero-page
- * check and device-state save, loopback's one-way latency and socket buffers, the timer slack and the multifd hand-off.
- * The file's link rate and back-channel latency under load are live mode's own stream, not
- * QEMU's, and stay out.
+ * check and device-state save, loopback's one-way latency and socket buffers, the timer slack
+ * and the multifd hand-off. The file's link rate and back-channel latency under load are live
+ * mode's own stream, not QEMU's, and stay out.
  */
 export interface RealHost {
   wireMbps?: number;
@@ -80,7 +81,6 @@ export function modelOfReal(input: ScenarioInput, facts: RealRunFacts, host: Rea
   const c = host.costs ?? {};
   const wireMbps = host.wireMbps ?? LOOPBACK.rateMbps;
   const latencyNs = c.link?.latencyNs ?? LOOPBACK.latencyNs;
-  const buffers = { ...(c.link?.sendBufferBytes === undefined ? {} : { sendBufferBytes: c.link.sendBufferBytes }), ...(c.link?.receiveBufferBytes === undefined ? {} : { receiveBufferBytes: c.link.receiveBufferBytes }) };
   const limit = facts.uncapped ? 0 : Math.round((s.link.rateMbps * 1e6) / 8);
   return {
     ...input,
@@ -88,17 +88,13 @@ export function modelOfReal(input: ScenarioInput, facts: RealRunFacts, host: Rea
     // "Postcopy from the start" is `migrate`, then `migrate-start-postcopy` at once: QEMU sets up
     // (bitmaps, dirty logging, the first sync) and switches as its migration thread begins.
     ...(s.migration.mode === 'postcopy' ? { migration: { ...input.migration, mode: 'hybrid', switchAtNs: 0 } } : {}),
-    link: { ...s.link, ...buffers, rateMbps: wireMbps, latencyNs },
+    link: { ...s.link, ...setFields(c.link, ['sendBufferBytes', 'receiveBufferBytes']), rateMbps: wireMbps, latencyNs },
     backChannel: { ...s.backChannel, rateMbps: wireMbps, latencyNs },
     pager: { ...input.pager, ...c.pager },
-    source: {
-      ...input.source, maxPostcopyBandwidth: limit,
-      ...(c.source?.deviceSaveNs === undefined ? {} : { deviceSaveNs: c.source.deviceSaveNs }),
-      ...(c.source?.zeroCheckNs === undefined ? {} : { zeroCheckNs: c.source.zeroCheckNs }),
-    },
+    source: { ...input.source, maxPostcopyBandwidth: limit, ...setFields(c.source, ['deviceSaveNs', 'zeroCheckNs']) },
     ...(s.preempt.enabled ? { preempt: { ...input.preempt, sender: urgentSender(facts.qemuVersion) } } : {}),
-    mapper: { ...input.mapper, ...(c.mapper?.timerSlackNs === undefined ? {} : { timerSlackNs: c.mapper.timerSlackNs }) },
-    multifd: { ...input.multifd, ...(c.multifd?.handoffNs === undefined ? {} : { handoffNs: c.multifd.handoffNs }) },
+    mapper: { ...input.mapper, ...setFields(c.mapper, ['timerSlackNs']) },
+    multifd: { ...input.multifd, ...setFields(c.multifd, ['handoffNs']) },
     precopy: { ...input.precopy, maxBandwidth: limit },
     workload: {
       ...input.workload,
@@ -109,6 +105,13 @@ export function modelOfReal(input: ScenarioInput, facts: RealRunFacts, host: Rea
       ...(facts.pageNs ? { thinkNs: Math.round(facts.pageNs) } : {}),
     },
   };
+}
+
+/** The fields of `from` named in `keys` that it sets (a host file names only what it measured). */
+function setFields<T extends object, K extends keyof T>(from: T | undefined, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (from?.[k] !== undefined) out[k] = from[k];
+  return out;
 }
 
 const FIRST_PAGE = REGION_BASE / GUEST_PAGE;
