@@ -302,6 +302,40 @@ static void zero_check(void) {
   report("zero_check_untouched_4k", v, 200);
 }
 
+/*
+ * The destination's discard at the switch to postcopy (QEMU's ram_discard_range): madvise
+ * (MADV_DONTNEED) over a range of pages it holds. A call over one populated 4 KiB page; and the
+ * pages precopy wrote, still in huge pages (QEMU sets NOHUGEPAGE only at the first discard,
+ * "leaving it until after precopy means that most of the precopy data is still THPd",
+ * postcopy-ram.c), per 4 KiB of a 64 MiB range.
+ */
+static void discard(void) {
+  size_t huge = 2 << 20, len = 64 << 20;
+  char *one = mmap(NULL, (size_t)N * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (one == MAP_FAILED) exit(1);
+  madvise(one, (size_t)N * PAGE, MADV_NOHUGEPAGE);
+  for (int i = 0; i < N; i++) one[(size_t)i * PAGE] = 1;
+  for (int i = 0; i < N; i++) {
+    uint64_t t = now();
+    if (madvise(one + (size_t)i * PAGE, PAGE, MADV_DONTNEED) != 0) exit(1);
+    v[i] = now() - t;
+  }
+  report("discard_call_4k", v, N);
+  munmap(one, (size_t)N * PAGE);
+  for (int i = 0; i < 20; i++) {
+    char *raw = mmap(NULL, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) exit(1);
+    char *m = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+    madvise(m, len, MADV_HUGEPAGE);
+    for (size_t k = 0; k < len; k += PAGE) m[k] = 1;
+    uint64_t t = now();
+    if (madvise(m, len, MADV_DONTNEED) != 0) exit(1);
+    v[i] = (now() - t) / (len / PAGE);
+    munmap(raw, len + huge);
+  }
+  report("discard_thp_per_4k", v, 20);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (open_uffd() < 0) printf("uffd_unavailable 0 0 0 0\n");
@@ -313,6 +347,7 @@ int main(void) {
   sleep_retry();
   page_load();
   zero_check();
+  discard();
   sem_wake();
   return 0;
 }

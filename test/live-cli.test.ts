@@ -93,6 +93,9 @@ describe('postcopy-emu live (software pager, two processes on loopback)', () => 
     expect(yaml).toMatch(/^mapper:\n  timerSlackNs: [1-9]\d*  # usleep\(100\) − 100 µs/m);
     expect(yaml).toMatch(/^  loadPageNs: [1-9]\d*  # memcpy of 4 KiB into the page buffer \(memcpy_4k \d+\) \+ mlock and munlock/m);
     expect(yaml).toMatch(/^multifd:\n  handoffNs: [1-9]\d*  # a semaphore post → the thread asleep in sem_wait runs/m);
+    // The discard at the switch: a call, and per 4 KiB of huge pages.
+    expect(yaml).toMatch(/^  discardRangeNs: [1-9]\d*  # madvise\(MADV_DONTNEED\) of one populated 4 KiB page/m);
+    expect(yaml).toMatch(/^  discardPageNs: \d+  # madvise\(MADV_DONTNEED\) of populated huge pages, per 4 KiB/m);
     // QEMU's zero-page check of RAM the guest never wrote.
     expect(yaml).toMatch(/^source:\n  zeroCheckNs: [1-9]\d*  # the zero check of a 4 KiB page the guest never wrote/m);
     if (!('reason' in loadUffd())) {

@@ -169,6 +169,9 @@ export async function calibrate(runs = CALIBRATION_RUNS): Promise<{ params: Para
   add('mapper.timerSlackNs', sleep.median - 100_000, `usleep(100) − 100 µs: the timer slack and the wake-up (usleep_100 ${sleep.median}, ${spread(sleep)})`);
   add('pager.loadPageNs', bounce.median + lock.median + PREP_HYPERCALL_NS,
     `memcpy of 4 KiB into the page buffer (memcpy_4k ${bounce.median}) + mlock and munlock of it (mlock_munlock_4k ${lock.median}, ${spread(lock)}) + ${PREP_HYPERCALL_NS} ns for the XENMEM_paging_op_prep hypercall (docs/model.md's estimate: no Xen here)`);
+  const call = get('discard_call_4k')!, thp = get('discard_thp_per_4k')!;
+  add('pager.discardRangeNs', call.median, `madvise(MADV_DONTNEED) of one populated 4 KiB page: QEMU's ram_discard_range, one call a range (discard_call_4k, ${spread(call)})`);
+  add('pager.discardPageNs', thp.median, `madvise(MADV_DONTNEED) of populated huge pages, per 4 KiB: the pages precopy wrote stay huge until the first discard (QEMU's postcopy-ram.c) (discard_thp_per_4k, ${spread(thp)})`);
   const zeroCheck = get('zero_check_untouched_4k')!;
   add('source.zeroCheckNs', zeroCheck.median, `the zero check of a 4 KiB page the guest never wrote: the whole page read, never-written RAM mapping the huge zero page (QEMU's guest RAM is MADV_HUGEPAGE) (zero_check_untouched_4k, ${spread(zeroCheck)})`);
   const wake = get('sem_wake')!;
