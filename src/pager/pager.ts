@@ -374,7 +374,10 @@ export class Pager implements PreemptHost {
   lose(now: number): void {
     if (!this.readsAsItComes) return;
     this.inProgress.lose(now);
-    for (let i = 0; i < this.inbox.length; i++) this.inbox.at(i).received = arrivedBy(this.inbox.at(i), now);
+    for (let i = 0; i < this.inbox.length; i++) {
+      const rec = this.inbox.at(i);
+      rec.received = arrivedBy(rec, now);
+    }
   }
 
   /** Recovery's RECV_BITMAP (received-map.ts). */

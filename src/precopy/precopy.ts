@@ -206,7 +206,7 @@ export class Precopy {
         const dev = this.devices, ram = this.remaining * this.pageSize;
         // pending_estimate (devices: initial + dirty bytes) at or below the threshold: sync for
         // the exact figure (costs time; devices add their stop-copy size), then decide.
-        if (ram + (dev?.estimate(now) ?? 0) <= c.threshold && !this.justSynced) {
+        if (this.pendingEstimate(now) <= c.threshold && !this.justSynced) {
           this.justSynced = true;
           return this.schedule(now + this.sync(now));
         }
@@ -248,9 +248,14 @@ export class Precopy {
     return this.multifd!.sendBytes(t, packet);
   };
 
-  /** QEMU's pending estimate (RAM left, devices' initial and dirty bytes) is nothing or under the threshold. */
+  /** QEMU's pending estimate: RAM left, devices' initial and dirty bytes. */
+  private pendingEstimate(now: number): number {
+    return this.remaining * this.pageSize + (this.devices?.estimate(now) ?? 0);
+  }
+
+  /** The pending estimate is nothing or under the threshold. */
   private belowThreshold(now: number): boolean {
-    const pending = this.remaining * this.pageSize + (this.devices?.estimate(now) ?? 0);
+    const pending = this.pendingEstimate(now);
     return pending === 0 || pending < this.convergence.threshold;
   }
 

@@ -35,7 +35,7 @@ export class AccessPattern {
     this.trace = w.kind === 'trace' ? loadTrace(w.trace!) : null;
     this.count = this.trace ? this.trace.gfns.length : region.count;
     this.cursor = Math.floor((vcpu * this.count) / w.vcpus);
-    this.lcgMask = lcgMask(this.count);
+    this.lcgMask = w.kind === 'shuffled' ? lcgMask(this.count) : 0;
     // Each vCPU enters the order at its own place, as a guest found mid-pass.
     if (w.kind === 'shuffled') this.lcg = rng.int(0, this.count - 1);
     this.hotPages = Math.min(w.hotPages, region.count);

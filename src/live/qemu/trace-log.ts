@@ -46,8 +46,12 @@ const MAX_LINE = 64 * 1024;
 
 /** Reads the trace log (absent: QEMU wrote nothing, no requests). */
 export function readTraceLog(path: string): FaultLatencies {
-  if (!existsSync(path)) return { latenciesNs: [], unanswered: 0, firstAtUs: null };
-  return parseTraceLines(readLines(path, MAX_LINE));
+  return parseTraceLines(logLines(path));
+}
+
+/** A log's lines; none when QEMU wrote no log. */
+function logLines(path: string): Iterable<string> {
+  return existsSync(path) ? readLines(path, MAX_LINE) : [];
 }
 
 /** The trace events the switchover stages come from, for the source's and the destination's command lines. */
@@ -96,6 +100,5 @@ export function switchoverStages(source: Iterable<string>, destination: Iterable
 
 /** The stages from the two log files (absent: QEMU wrote nothing, no stage). */
 export function readSwitchover(sourceLog: string, destinationLog: string, resumeUs: number | null): SwitchoverStages {
-  const lines = (path: string) => (existsSync(path) ? readLines(path, MAX_LINE) : []);
-  return switchoverStages(lines(sourceLog), lines(destinationLog), resumeUs);
+  return switchoverStages(logLines(sourceLog), logLines(destinationLog), resumeUs);
 }
