@@ -25,6 +25,16 @@ describe('page placement (pager.placement)', () => {
     expect(cost({ source: { policy: 'xen' }, pager: { placement: 'uffd', readCallNs: 0 } })).toBe(24_000 + 156_000 + 6_400);
   });
 
+  it('QEMU: the listen thread\'s own work per page (pageWorkNs), data and zero pages alike, huge host pages per 4 KiB piece', () => {
+    expect(cost({ source: { policy: 'qemu' }, pager: { pageWorkNs: 216 } })).toBe(71_100 + 24_000 + 156_000 + 6_400 + 64 * 216);
+    const huge = (work: number) => {
+      const emu = new Emulator({ memory: { pages: 1024, hostPageSize: 2 << 20 }, source: { policy: 'qemu' }, pager: { pageWorkNs: work }, workload: { kind: 'idle' } }).run();
+      expect(checkRun(emu)).toEqual([]);
+      return emu.pager.busyNs;
+    };
+    expect(huge(216) - huge(0)).toBe(1024 * 216);
+  });
+
   it('the switch at the destination: listen (only with pages outstanding), then the device load; none counted unless set', () => {
     const transition = (input: ScenarioInput, outstanding: boolean) => new Placement(scenarioSchema.parse(input), null, outstanding).transitionCost();
     const qemu72: ScenarioInput = { source: { policy: 'qemu' }, pager: { listenNs: 1_800_000, deviceLoadNs: 1_150_000 } };

@@ -17,8 +17,8 @@ const SOURCE_TRACE = ['-trace', 'enable=savevm_state_complete_precopy', '-trace'
 describe('scenario → QEMU command lines and QMP settings', () => {
   it('1 GiB guest, sequential 256 MiB writer, postcopy from the start at 1 Gbit/s, KVM', () => {
     const p = plan({ memory: { pages: 262144 }, workload: { kind: 'sequential', region: { start: 0, count: 65536 } }, migration: { mode: 'postcopy' }, link: { rateMbps: 1000 } });
-    expect(p.source).toEqual([...COMMON('source.qmp', ['-enable-kvm'], 1024), '-name', 'pce-source', ...SOURCE_TRACE]);
-    expect(p.destination).toEqual([...COMMON('destination.qmp', ['-enable-kvm'], 1024), '-name', 'pce-destination', '-incoming', 'defer', ...TRACE]);
+    expect(p.source).toEqual([...COMMON('source.qmp', ['-enable-kvm'], 1024), '-name', 'pce-source,debug-threads=on', ...SOURCE_TRACE]);
+    expect(p.destination).toEqual([...COMMON('destination.qmp', ['-enable-kvm'], 1024), '-name', 'pce-destination,debug-threads=on', '-incoming', 'defer', ...TRACE]);
     expect(p.uri).toBe('tcp:127.0.0.1:4444');
     expect(p.firmware).toEqual({ mode: 'sequential', base: 0x100000, pages: 65536 });
     expect(p.switch).toEqual({ kind: 'start' });
@@ -31,7 +31,7 @@ describe('scenario → QEMU command lines and QMP settings', () => {
   it('precopy with 4 multifd channels, uncapped, under TCG', () => {
     const p = plan({ memory: { pages: 65536 }, workload: { kind: 'idle' }, migration: { mode: 'precopy' }, multifd: { channels: 4 }, precopy: { downtimeLimitMs: 50 } },
       { accel: 'tcg', uncapped: true });
-    expect(p.source).toEqual([...COMMON('source.qmp', ['-accel', 'tcg'], 256), '-name', 'pce-source', ...SOURCE_TRACE]);
+    expect(p.source).toEqual([...COMMON('source.qmp', ['-accel', 'tcg'], 256), '-name', 'pce-source,debug-threads=on', ...SOURCE_TRACE]);
     expect(p.firmware).toEqual({ mode: 'idle', base: 0x100000, pages: 65536 - 256 });
     expect(p.switch).toEqual({ kind: 'never' });
     expect(p.capabilities).toEqual([{ capability: 'events', state: true }, { capability: 'multifd', state: true }]);

@@ -120,6 +120,7 @@ export function randomScenario(seed: number): ScenarioInput {
       notifyNs: cost(2_000),
       listenNs: cost(1_800_000),
       deviceLoadNs: cost(1_150_000),
+      pageWorkNs: cost(200),
     },
     mapper: {
       mapping: mappingKind === 'none' || mappingKind === 'all' ? { kind: mappingKind }

@@ -8,7 +8,7 @@ export const READ_BUF_BYTES = 32_768;
 /**
  * What loading a record costs the pager's thread: eviction or discards at the switchover, then
  * PAGE_DATA. `hypercall`: the RFC's load call per page. `uffd`: QEMU's listen thread
- * (`ram_load_postcopy`) reads the record from the socket and
+ * (`ram_load_postcopy`) reads the record from the socket, does its own work per page (pageWorkNs) and
  * places each page with UFFDIO_COPY, a zero page with UFFDIO_ZEROPAGE, a huge host page with one
  * UFFDIO_COPY when its last piece arrives. While it works, unread records fill the socket
  * buffers and TCP flow control holds the source back (the link's buffers).
@@ -59,7 +59,7 @@ export class Placement {
       return data * p.recvPerPageNs + singles * p.loadPageNs + zeros * p.zeroLoadNs
         + (rec.batched > 0 ? p.batchLoadCallNs + rec.batched * p.batchLoadPerPageNs : 0);
     }
-    const read = Math.ceil(rec.bytes / READ_BUF_BYTES) * p.readCallNs + data * p.recvPerPageNs;
+    const read = Math.ceil(rec.bytes / READ_BUF_BYTES) * p.readCallNs + data * p.recvPerPageNs + rec.count * p.pageWorkNs;
     const huge = this.hostPages;
     if (huge === null) return read + data * p.uffdCopyNs + zeros * p.uffdZeroPageNs;
     // A whole host page, zero or not, is one UFFDIO_COPY from QEMU's staging buffer.

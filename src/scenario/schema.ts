@@ -210,6 +210,10 @@ export const scenarioSchema = z.object({
       unit: 'ns', when: 'placement: uffd',
       source: 'one UFFDIO_ZEROPAGE of 4 KiB (`postcopy_place_page_zero`): 1.55 µs, median on the project\'s machine (`postcopy-emu live --calibrate`, examples/host-local.yaml; 1.5–1.7 µs across runs)',
     }),
+    pageWorkNs: ns.default(0).meta({
+      unit: 'ns', when: 'placement: uffd',
+      source: '0: not counted. The loading thread\'s own work per page besides the placing ioctl: QEMU\'s `ram_load_postcopy` parses the page\'s header, then `postcopy_place_page(_zero)` sets the received bitmap, looks the page up in the request tree under its mutex and runs the blocktime hook. On the project\'s machine QEMU 7.2\'s listen thread spent 515 ns of CPU per zero page placed (its schedstat, `real.threads`, the median of 6 idle guests; examples/real-kvm-2026-11-27/listen-cpu), 216 ns more than UFFDIO_ZEROPAGE alone (examples/host-2026-11-27.yaml)',
+    }),
     readCallNs: ns.default(7_900).meta({
       unit: 'ns', when: 'placement: uffd',
       source: 'one `read()` filling QEMUFile\'s 32 KiB buffer (`IO_BUF_SIZE`), ceil(record bytes / 32 KiB) per record: a loopback TCP read of 4 KiB already queued less its copy, 7.9 µs, median on the project\'s machine (`postcopy-emu live --calibrate`, examples/host-local.yaml; 5.9–7.9 µs across runs); the copy is `recvPerPageNs`',

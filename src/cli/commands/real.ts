@@ -73,6 +73,9 @@ export function registerReal(cmd: Command, out: (s: string) => void, fail: () =>
       if (sw['device-save-ms'] !== null || sw['listen-ms'] !== null) {
         out(`switchover (QEMU's trace): device save ${sw['device-save-ms'] ?? '-'} ms, listen ${sw['listen-ms'] ?? '-'} ms, load to RESUME ${sw['load-ms'] ?? '-'} ms\n`);
       }
+      // The busiest threads: CPU, and (in brackets) runnable but waiting for a CPU.
+      const busy = r.threads.slice(0, 4).map((t) => `${t.side} ${t.name} ${t['cpu-ms']} (${t['runqueue-ms']})`);
+      if (busy.length > 0) out(`threads, CPU ms (waiting for a CPU): ${busy.join(', ')}\n`);
       if (o.out) out(`${join(o.out, 'result.json')}\n`);
       for (const w of report.emulator.warnings.slice(1)) process.stderr.write(`postcopy-emu: warning: ${w}\n`);
     });

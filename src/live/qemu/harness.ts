@@ -10,6 +10,7 @@ import { USERFAULTFD_MISSING, type Accel } from './prereq.ts';
 import { QemuProcess, freePort } from './processes.ts';
 import { Qmp, QmpCommandError } from './qmp.ts';
 import { realReport, type RealReport } from './result.ts';
+import { ThreadClock } from './threads.ts';
 import { readSwitchover, readTraceLog } from './trace-log.ts';
 
 export interface RealRunOptions {
@@ -53,6 +54,8 @@ function checkGuest(g: GuestState, where: string): void {
 class Run {
   readonly procs: QemuProcess[] = [];
   readonly qmps: Qmp[] = [];
+  /** Samples the QEMUs' threads while the migration runs. */
+  clock: ThreadClock | null = null;
   private readonly deadline: number;
   constructor(private readonly timeoutMs: number) {
     this.deadline = Date.now() + timeoutMs;
@@ -164,6 +167,8 @@ export async function runReal(scenario: Scenario, o: RealRunOptions): Promise<Re
       return g.magic === STATE_MAGIC && (!writer || g.passes >= 1) ? true : undefined;
     });
 
+    const clock = (run.clock = new ThreadClock([{ side: 'source', pid: source.pid ?? -1 }, { side: 'destination', pid: destination.pid ?? -1 }]));
+    clock.start();
     const migrateAt = Date.now();
     await src.execute('migrate', { uri: plan.uri }, QMP_TIMEOUT_MS);
     await switchover(run, plan, src, migrateAt);
@@ -176,6 +181,7 @@ export async function runReal(scenario: Scenario, o: RealRunOptions): Promise<Re
       const s = await status(dst);
       return over(s) ? s : undefined;
     });
+    const threads = clock.stop();
     if (dstInfo.status !== 'completed') throw new RealRunError(`the destination's migration ${String(dstInfo.status)}: ${String(dstInfo['error-desc'] ?? 'QEMU gave no reason')}`);
 
     // The guest runs at the destination and, a writer, checks every page in a pass begun after
@@ -208,10 +214,12 @@ export async function runReal(scenario: Scenario, o: RealRunOptions): Promise<Re
       faults: readTraceLog(plan.files.trace),
       switchover: readSwitchover(plan.files.sourceTrace, plan.files.trace, dst.events.find((e) => e.event === 'RESUME')?.atUs ?? null),
       guest: { passesAtSource: atSource.passes, passesAtDestination: atDestination.passes, pageNs },
+      threads,
     });
   } catch (e) {
     throw run.explain(e);
   } finally {
+    run.clock?.stop();
     for (const q of run.qmps) q.close();
     await Promise.all(run.procs.map((p) => p.kill()));
     rmSync(dir, { recursive: true, force: true });

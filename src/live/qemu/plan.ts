@@ -147,8 +147,8 @@ export function realPlan(s: Scenario, o: RealOptions): RealPlan {
     parameters: parameters(s, o.uncapped),
     uri: `tcp:127.0.0.1:${o.port}`,
     files,
-    source: [...common(files.sourceQmp), '-name', 'pce-source', ...events(SOURCE_SWITCHOVER_EVENTS), '-msg', 'timestamp=on', '-D', files.sourceTrace],
-    destination: [...common(files.destinationQmp), '-name', 'pce-destination', '-incoming', 'defer',
+    source: [...common(files.sourceQmp), '-name', 'pce-source,debug-threads=on', ...events(SOURCE_SWITCHOVER_EVENTS), '-msg', 'timestamp=on', '-D', files.sourceTrace],
+    destination: [...common(files.destinationQmp), '-name', 'pce-destination,debug-threads=on', '-incoming', 'defer',
       ...events(['postcopy_page_req_add', 'postcopy_page_req_del', ...DESTINATION_SWITCHOVER_EVENTS]), '-msg', 'timestamp=on', '-D', files.trace],
   };
 }

@@ -31,6 +31,11 @@ export class QemuProcess {
     });
   }
 
+  /** The process id (undefined if it never started). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   get alive(): boolean {
     return this.exitCode === null && this.exitSignal === null;
   }

@@ -3,6 +3,7 @@ import { measuredReport } from '../measured.ts';
 import type { Scenario } from '../../scenario/schema.ts';
 import type { Accel } from './prereq.ts';
 import type { QmpEvent } from './qmp.ts';
+import type { ThreadCpu } from './threads.ts';
 import type { FaultLatencies, SwitchoverStages } from './trace-log.ts';
 
 type Json = Record<string, unknown>;
@@ -25,6 +26,8 @@ export interface RealObservation {
    * completed (every page present, no dirty logging), over whole passes; null for an idle guest.
    */
   guest: { passesAtSource: number; passesAtDestination: number; pageNs: number | null };
+  /** Both QEMUs' threads from \`migrate\` to completion: CPU time and time waiting for a CPU. */
+  threads: ThreadCpu[];
 }
 
 export interface RealSection {
@@ -40,6 +43,7 @@ export interface RealSection {
   'unanswered-requests': number;
   guest: { 'passes-at-source': number; 'passes-at-destination': number; 'page-ns': number | null };
   switchover: SwitchoverStages;
+  threads: ThreadCpu[];
   events: { source: QmpEvent[]; destination: QmpEvent[] };
   'query-migrate': { source: Json; destination: Json };
 }
@@ -134,6 +138,7 @@ export function realReport(o: RealObservation): RealReport {
       'unanswered-requests': o.faults.unanswered,
       guest: { 'passes-at-source': o.guest.passesAtSource, 'passes-at-destination': o.guest.passesAtDestination, 'page-ns': o.guest.pageNs === null ? null : Math.round(o.guest.pageNs) },
       switchover: o.switchover,
+      threads: o.threads,
       events: { source: src.events, destination: dst.events },
       'query-migrate': { source: src.info, destination: dst.info },
     },
