@@ -17,6 +17,7 @@ import type { Precopy } from './precopy/precopy.ts';
 import { FOREIGN, FaultRing, RequestKind } from './ring/ring.ts';
 import { ringUnbounded, switchoverOf, type Scenario } from './scenario/schema.ts';
 import { Source, discardPlan } from './source/source.ts';
+import { DirtyClear } from './precopy/dirty-clear.ts';
 import { LAZY_REQUEST_BYTES, REQ_PAGES_BYTES, RecordType, faultBytes, type BackRecord, type StreamRecord } from './stream/records.ts';
 import { Mapper, type MapperHost } from './workload/mapper.ts';
 import { Vcpus, type VcpuHost } from './workload/vcpu.ts';
@@ -115,7 +116,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
         k.at(arrival, preemptArriveKind, rec.epoch);
       },
     };
-    this.source = new Source(k, this.memory, this.stream, s, this, preemptPath, alloc, switchoverOf(s) === 'discard' ? discardPlan(s, this.memory, h.precopy) : null);
+    this.source = new Source(k, this.memory, this.stream, s, this, preemptPath, alloc, switchoverOf(s) === 'discard' ? discardPlan(s, this.memory, h.precopy) : null, h.precopy ? h.precopy.clear : DirtyClear.of(s));
     this.source.onDone = () => this.sourceDone();
     this.recovery = new Recovery(k, s.recovery, this.stream, this.backChannel, this.source, this.pager, {
       dropConnection: () => {

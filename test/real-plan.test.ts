@@ -11,8 +11,10 @@ const COMMON = (qmp: string, accel: string[], mib: number) => [
   '/usr/bin/qemu-system-x86_64', '-machine', 'pc', '-cpu', 'qemu64', ...accel, '-smp', '1', '-m', `${mib}M`,
   '-bios', '/tmp/pce/firmware.bin', '-nodefaults', '-display', 'none', '-qmp', `unix:/tmp/pce/${qmp},server=on,wait=off`,
 ];
-const TRACE = ['-trace', 'enable=postcopy_page_req_add', '-trace', 'enable=postcopy_page_req_del', '-trace', 'enable=loadvm_postcopy_handle_listen', '-msg', 'timestamp=on', '-D', '/tmp/pce/destination-trace.log'];
-const SOURCE_TRACE = ['-trace', 'enable=savevm_state_complete_precopy', '-trace', 'enable=savevm_send_postcopy_run', '-msg', 'timestamp=on', '-D', '/tmp/pce/source-trace.log'];
+const TRACE = ['-trace', 'enable=postcopy_page_req_add', '-trace', 'enable=postcopy_page_req_del', '-trace', 'enable=loadvm_postcopy_ram_handle_discard',
+  '-trace', 'enable=loadvm_handle_cmd_packaged', '-trace', 'enable=loadvm_postcopy_handle_listen', '-msg', 'timestamp=on', '-D', '/tmp/pce/destination-trace.log'];
+const SOURCE_TRACE = ['-trace', 'enable=savevm_state_complete_precopy', '-trace', 'enable=migration_bitmap_sync_start', '-trace', 'enable=migration_bitmap_sync_end',
+  '-trace', 'enable=savevm_send_postcopy_run', '-msg', 'timestamp=on', '-D', '/tmp/pce/source-trace.log'];
 
 describe('scenario → QEMU command lines and QMP settings', () => {
   it('1 GiB guest, sequential 256 MiB writer, postcopy from the start at 1 Gbit/s, KVM', () => {

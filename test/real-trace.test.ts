@@ -35,28 +35,40 @@ describe('destination trace log → fault latencies', () => {
 });
 
 describe('both sides\' trace logs → QEMU\'s switchover stages', () => {
-  // As traced on QEMU 7.2 (docs/real-qemu.md): the source's two complete_precopy calls (the
-  // iterables, then the device state into the package), the destination's listen.
+  // As traced on QEMU 7.2 (docs/real-qemu.md): the source's two complete_precopy calls (the vCPU
+  // registers and the iterables, then the device state into the package) with the final sync
+  // between; the destination's discards, the package, the listen.
   const SOURCE = [
     '3001@1764151200.000016:savevm_state_complete_precopy ',
-    '3001@1764151200.000402:savevm_state_complete_precopy ',
-    '3001@1764151200.001661:savevm_send_postcopy_run ',
+    '3001@1764151200.000350:migration_bitmap_sync_start ',
+    '3001@1764151200.000513:migration_bitmap_sync_end dirty_pages 0',
+    '3001@1764151200.000586:savevm_state_complete_precopy ',
+    '3001@1764151200.001775:savevm_send_postcopy_run ',
+    '3001@1764151200.002100:migration_bitmap_sync_start ',
   ];
   const DESTINATION = [
-    '3002@1764151200.003489:loadvm_postcopy_handle_listen enter',
-    '3002@1764151200.003491:loadvm_postcopy_handle_listen after discard',
-    '3002@1764151200.004118:loadvm_postcopy_handle_listen return',
-    '3002@1764151200.004200:postcopy_page_req_add new page req 0x7f0000000000 total 1',
+    '3002@1764151200.002774:loadvm_postcopy_ram_handle_discard ',
+    '3002@1764151200.003089:loadvm_postcopy_ram_handle_discard ',
+    '3002@1764151200.003142:loadvm_handle_cmd_packaged 12935',
+    '3002@1764151200.003187:loadvm_postcopy_handle_listen enter',
+    '3002@1764151200.003189:loadvm_postcopy_handle_listen after discard',
+    '3002@1764151200.004323:loadvm_postcopy_handle_listen return',
+    '3002@1764151200.004400:postcopy_page_req_add new page req 0x7f0000000000 total 1',
   ];
 
-  it('device save from the last complete_precopy to the run command, listen enter → return, its return → RESUME', () => {
-    expect(switchoverStages(SOURCE, DESTINATION, 1764151200007653)).toEqual({ 'device-save-ms': 1.259, 'listen-ms': 0.629, 'load-ms': 3.535 });
+  it('device save from the first complete_precopy to the run command less the sync, the discards to the package, listen enter → return, its return → RESUME', () => {
+    expect(switchoverStages(SOURCE, DESTINATION, 1764151200004945)).toEqual({
+      'device-save-ms': 1.596, 'discard-ms': 0.368, 'package-bytes': 12935, 'listen-ms': 1.136, 'load-ms': 0.622,
+    });
   });
 
   it('a stage whose events are missing is null: a precopy run, a log QEMU never wrote', () => {
-    expect(switchoverStages(['3001@1764151200.000059:savevm_state_complete_precopy '], [], 1764151200002266)).toEqual({ 'device-save-ms': null, 'listen-ms': null, 'load-ms': null });
+    const none = { 'device-save-ms': null, 'discard-ms': null, 'package-bytes': null, 'listen-ms': null, 'load-ms': null };
+    expect(switchoverStages(['3001@1764151200.000059:savevm_state_complete_precopy '], [], 1764151200002266)).toEqual(none);
     expect(switchoverStages(SOURCE, DESTINATION, null)['load-ms']).toBeNull();
-    expect(readSwitchover('/nonexistent/source.log', '/nonexistent/destination.log', null)).toEqual({ 'device-save-ms': null, 'listen-ms': null, 'load-ms': null });
+    // No discard commands before the package: no discard stage, the package still counted.
+    expect(switchoverStages(SOURCE, DESTINATION.slice(2), null)['discard-ms']).toBeNull();
+    expect(switchoverStages(SOURCE, DESTINATION.slice(2), null)['package-bytes']).toBe(12935);
+    expect(readSwitchover('/nonexistent/source.log', '/nonexistent/destination.log', null)).toEqual(none);
   });
 });
-

@@ -140,18 +140,19 @@ describe('reproduce real', () => {
 });
 
 describe('reproduce real on the recorded KVM matrix (examples/real-kvm-2026-11-27)', () => {
-  it('the 1 GiB guest at 1 Gbit/s, postcopy from the start: the sequential writer agrees on six figures, not the downtime', async () => {
+  it('the 1 GiB guest at 1 Gbit/s, postcopy from the start: the sequential writer agrees on all seven figures', async () => {
     const r = await cli('reproduce', 'real', 'examples/real-kvm-2026-11-27/postcopy-1g-cap', '--host', 'examples/host-2026-11-27.yaml', '--json');
     expect(r.code).toBe(0);
     const rows = JSON.parse(r.out) as { params: Record<string, string>; metric: string; agrees: boolean; real: { median: number }; model: number }[];
     const seq = rows.filter((x) => x.params['workload.kind'] === 'sequential');
     expect(seq.map((x) => `${x.metric} ${x.agrees}`)).toEqual([
-      'total-time true', 'downtime false', 'transferred true', 'postcopy requests true', 'blocktime true', 'request p50 true', 'request p99 true',
+      'total-time true', 'downtime true', 'transferred true', 'postcopy requests true', 'blocktime true', 'request p50 true', 'request p99 true',
     ]);
-    // The model's downtime is QEMU's traced stages without the switchover commands' wait under Nagle.
-    expect(seq.find((x) => x.metric === 'downtime')!.model).toBeCloseTo(2.95, 2);
+    // QEMU's traced stages, and the package held under Nagle until the first page after the
+    // 1 GiB chunk's dirty-log clear (0.81 ms) takes it along.
+    expect(seq.find((x) => x.metric === 'downtime')!.model).toBeCloseTo(4.70, 2);
     // The real runs as recorded: 2,251 ms, 26 requests, QEMU's blocktime 1,265 ms.
     expect(seq.filter((x) => ['total-time', 'postcopy requests', 'blocktime'].includes(x.metric)).map((x) => x.real.median)).toEqual([2250.648, 26, 1265]);
-    expect(rows.filter((x) => x.agrees)).toHaveLength(15);
+    expect(rows.filter((x) => x.agrees)).toHaveLength(18);
   });
 });

@@ -162,3 +162,36 @@ describe('QEMU ending a hybrid migration as precopy', () => {
     expect(down(hybrid)).toBe(down(new Emulator(idle('xen', 'precopy')).run()));
   });
 });
+
+describe('QEMU\'s switchover commands under Nagle', () => {
+  // A 4 MiB idle guest at 1 Gbit/s; pages outstanding: one, or all 1 024.
+  const run = (transitionBytes: number, outstanding: number, delayedAckNs = 40_000_000, clearPerPageNs = 0) => {
+    const emu = new Emulator({
+      memory: { pages: 1024, outstanding: outstanding === 1024 ? { kind: 'all' } : { kind: 'ranges', ranges: [{ start: 0, count: outstanding }] } },
+      link: { delayedAckNs }, source: { policy: 'qemu', transitionBytes }, workload: { kind: 'idle' },
+      precopy: { clearPerPageNs }, limits: { stopAt: 'resume' },
+    }).run();
+    expect(checkRun(emu)).toEqual([]);
+    return (emu.resumedAt - emu.pausedAt) / 1e6;
+  };
+
+  it('a package under 32 KiB waits in the socket for the next 32 KiB QEMU writes, or for the delayed ACK', () => {
+    // 40 KB fills a segment: it goes at once (0.32 ms on the wire, the rest the pager's).
+    expect(run(40_000, 1)).toBeCloseTo(0.401, 3);
+    // 1 000 bytes and a single 4 KiB page after them: nothing more to push it out, so the
+    // destination's delayed ACK releases them, 40 ms (or 5 ms) after the stop.
+    expect(run(1_000, 1)).toBeCloseTo(40.062, 3);
+    expect(run(1_000, 1, 5_000_000)).toBeCloseTo(5.062, 3);
+    // With every page to send, the first 64-page record (256 KiB) follows at once and takes
+    // the package with it.
+    expect(run(1_000, 1024)).toBeCloseTo(0.092, 3);
+  });
+
+  it('the first page after the switch waits for its chunk\'s dirty-log clear, and the held package with it', () => {
+    // Postcopy with no precopy: the log is all set, the 4 MiB chunk's 1 024 pages cleared at
+    // 100 ns each before the first record goes.
+    expect(run(1_000, 1024, 40_000_000, 100) - run(1_000, 1024)).toBeCloseTo(0.1024, 4);
+    // A package that went on its own does not wait for it.
+    expect(run(40_000, 1024, 40_000_000, 100) - run(40_000, 1024)).toBeCloseTo(0, 4);
+  });
+});

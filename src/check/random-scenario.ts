@@ -121,6 +121,7 @@ export function randomScenario(seed: number): ScenarioInput {
       listenNs: cost(1_800_000),
       deviceLoadNs: cost(1_150_000),
       pageWorkNs: cost(200),
+      discardPrepareNs: cost(400_000),
     },
     mapper: {
       mapping: mappingKind === 'none' || mappingKind === 'all' ? { kind: mappingKind }

@@ -1,9 +1,7 @@
 import { placementOf, type Scenario } from '../scenario/schema.ts';
-import { RecordType, type StreamRecord } from '../stream/records.ts';
+import { QEMU_FILE_BUF_BYTES, RecordType, type StreamRecord } from '../stream/records.ts';
 import type { HostPages } from './host-pages.ts';
 
-/** QEMUFile's buffer (`IO_BUF_SIZE`): the listen thread reads the socket 32 KiB at a time. */
-export const READ_BUF_BYTES = 32_768;
 
 /**
  * What loading a record costs the pager's thread: eviction or discards at the switchover, then
@@ -44,7 +42,7 @@ export class Placement {
         : Math.ceil(rec.count / p.evictBatchPages) * p.evictBatchCallNs + rec.count * p.evictBatchPerPageNs;
     }
     // madvise(DONTNEED) per range (`ram_discard_range`); only pages held cost (count).
-    if (rec.type === RecordType.POSTCOPY_RAM_DISCARD) return rec.pushed * p.discardRangeNs + rec.count * p.discardPageNs;
+    if (rec.type === RecordType.POSTCOPY_RAM_DISCARD) return p.discardPrepareNs + rec.pushed * p.discardRangeNs + rec.count * p.discardPageNs;
     return 0;
   }
 
@@ -59,7 +57,7 @@ export class Placement {
       return data * p.recvPerPageNs + singles * p.loadPageNs + zeros * p.zeroLoadNs
         + (rec.batched > 0 ? p.batchLoadCallNs + rec.batched * p.batchLoadPerPageNs : 0);
     }
-    const read = Math.ceil(rec.bytes / READ_BUF_BYTES) * p.readCallNs + data * p.recvPerPageNs + rec.count * p.pageWorkNs;
+    const read = Math.ceil(rec.bytes / QEMU_FILE_BUF_BYTES) * p.readCallNs + data * p.recvPerPageNs + rec.count * p.pageWorkNs;
     const huge = this.hostPages;
     if (huge === null) return read + data * p.uffdCopyNs + zeros * p.uffdZeroPageNs;
     // A whole host page, zero or not, is one UFFDIO_COPY from QEMU's staging buffer.

@@ -7,6 +7,7 @@ import type { Scenario } from '../scenario/schema.ts';
 import { RECORD_HEADER_BYTES, pageDataBytes, qemuPagesBytes } from '../stream/records.ts';
 import type { Devices } from '../devices/devices.ts';
 import { Convergence } from './convergence.ts';
+import { DirtyClear } from './dirty-clear.ts';
 import { DirtyLog } from './dirty-log.ts';
 import { makeDirtier, type Dirtier } from './dirtying.ts';
 import { Multifd } from './multifd.ts';
@@ -61,6 +62,8 @@ export class Precopy {
   private readonly stale: Uint32Array;
   readonly zero: NextMember | null;
   readonly log: DirtyLog;
+  /** QEMU's lazy clear of the log (null: not modelled); the source goes on with it after the switch. */
+  readonly clear: DirtyClear | null;
   readonly convergence: Convergence;
   readonly stream: Link;
   readonly multifd: Multifd | null;
@@ -108,6 +111,7 @@ export class Precopy {
     this.remaining = pages;
     this.zero = drawZeroSet(pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges);
     this.log = new DirtyLog(pages, this.zero, this.stale);
+    this.clear = DirtyClear.of(s);
     this.dirtier = makeDirtier(s, k.work);
     if (this.zero !== null) this.dirtier.prime(this.zero);
     this.convergence = new Convergence(this.p, 0);
@@ -154,9 +158,9 @@ export class Precopy {
     this.dirtiedTo = t;
   }
 
-  /** Walks the log and write-protects each dirty page again. */
+  /** Walks the log and write-protects each dirty page again (unless the lazy clear does it). */
   private syncCost(dirty: number): number {
-    return Math.round(this.s.memory.pages * this.p.syncPerPageNs) + dirty * this.p.syncPerDirtyPageNs;
+    return Math.round(this.s.memory.pages * this.p.syncPerPageNs) + (this.clear === null ? dirty * this.p.syncPerDirtyPageNs : 0);
   }
 
   /** Dirty-bitmap sync at `now`: the log's pages join the bitmap. Returns its cost. */
@@ -172,7 +176,9 @@ export class Precopy {
     }
     const dirty = this.log.count, toSend = this.toSend;
     let fresh = 0;
+    const clear = this.clear;
     this.log.drain((w, bits) => {
+      clear?.dirtied(w, bits);
       const add = bits & ~toSend.word(w);
       if (add === 0) return;
       toSend.addBits(w, add);
@@ -292,7 +298,8 @@ export class Precopy {
     const max = mf ? s.multifd.packetPages : src.recordPages;
     const dataOnly = mf !== null && inThread;
     const set = this.sendSet;
-    if (this.toSend.next(set.cursor) >= pages) {
+    const first = this.toSend.next(set.cursor);
+    if (first >= pages) {
       // A round is complete: QEMU syncs the multifd channels and scans from the start again.
       set.cursor = 0;
       return this.schedule(mf ? this.syncChannels(now) : now);
@@ -304,7 +311,7 @@ export class Precopy {
     this.zeroPages += zeros;
     this.normalPages += n - zeros;
     // The migration thread: bookkeeping per page, and the zero check when it does detection.
-    let t = now + n * this.p.scanPageNs + (inThread ? zeros * src.zeroCheckNs : 0);
+    let t = now + n * this.p.scanPageNs + (inThread ? zeros * src.zeroCheckNs : 0) + (this.clear?.sendRange(first, set.cursor) ?? 0);
     if (mf === null) {
       // QEMUFile gathers pages and flushes one writev per 64 iovecs (32 data pages: a header and the data
       // each; the chunk here is recordPages); zero-page headers just fill its buffer.

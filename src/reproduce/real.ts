@@ -33,7 +33,7 @@ export const LOOPBACK = { rateMbps: 7_780, latencyNs: 4_473 };
  */
 export interface RealHost {
   wireMbps?: number;
-  costs?: Pick<ScenarioInput, 'pager' | 'link' | 'mapper' | 'multifd' | 'source'>;
+  costs?: Pick<ScenarioInput, 'pager' | 'link' | 'mapper' | 'multifd' | 'source' | 'precopy'>;
 }
 
 /**
@@ -48,7 +48,7 @@ export function readRealHost(path: string): NonNullable<RealHost['costs']> {
     if (e instanceof ScenarioError) throw new ScenarioError(`--host ${path}: ${e.path}`, e.detail);
     throw e;
   }
-  return { pager: doc.pager, link: doc.link, mapper: doc.mapper, multifd: doc.multifd, source: doc.source };
+  return { pager: doc.pager, link: doc.link, mapper: doc.mapper, multifd: doc.multifd, source: doc.source, precopy: doc.precopy };
 }
 
 /** What the model of one real run takes from that run's result. */
@@ -91,11 +91,11 @@ export function modelOfReal(input: ScenarioInput, facts: RealRunFacts, host: Rea
     link: { ...s.link, ...setFields(c.link, ['sendBufferBytes', 'receiveBufferBytes']), rateMbps: wireMbps, latencyNs },
     backChannel: { ...s.backChannel, rateMbps: wireMbps, latencyNs },
     pager: { ...input.pager, ...c.pager },
-    source: { ...input.source, maxPostcopyBandwidth: limit, ...setFields(c.source, ['deviceSaveNs', 'zeroCheckNs']) },
+    source: { ...input.source, maxPostcopyBandwidth: limit, ...setFields(c.source, ['deviceSaveNs', 'zeroCheckNs', 'transitionBytes']) },
     ...(s.preempt.enabled ? { preempt: { ...input.preempt, sender: urgentSender(facts.qemuVersion) } } : {}),
     mapper: { ...input.mapper, ...setFields(c.mapper, ['timerSlackNs']) },
     multifd: { ...input.multifd, ...setFields(c.multifd, ['handoffNs']) },
-    precopy: { ...input.precopy, maxBandwidth: limit },
+    precopy: { ...input.precopy, maxBandwidth: limit, ...setFields(c.precopy, ['clearPerPageNs']) },
     workload: {
       ...input.workload,
       // The firmware's random order visits every page once per pass.

@@ -93,7 +93,15 @@ export const precopySection = section({
     unit: 'ns',
     source: 'walking and copying the dirty log (`KVM_GET_DIRTY_LOG`, a bit per page) and merging it into the migration bitmap a 64-page word at a time: ~1 ns per page, 4.2 ms for 16 GiB',
   }),
-  syncPerDirtyPageNs: ns.default(20).meta({ unit: 'ns', source: 'write-protecting each dirty page again: an SPTE update per page, the TLB flush amortised over the batch' }),
+  syncPerDirtyPageNs: ns.default(20).meta({ unit: 'ns', source: 'write-protecting each dirty page again at the sync: an SPTE update per page, the TLB flush amortised over the batch. Not charged when clearPerPageNs is set: the clear does it then' }),
+  clearBitmapShift: int(6, 31).default(18).meta({
+    unit: 'shift',
+    source: 'QEMU\'s `clear-bitmap-shift` default (CLEAR_BITMAP_SHIFT_DEFAULT 18, migration.c): the dirty log is cleared in chunks of 2^shift pages, 2^18 = 1 GiB of 4 KiB pages',
+  }),
+  clearPerPageNs: z.number().min(0).max(1e6).default(0).meta({
+    unit: 'ns',
+    source: '0: not counted (syncPerDirtyPageNs write-protects at the sync instead). QEMU on KVM\'s manual protect clears a chunk\'s log lazily, just before the migration thread sends the chunk\'s first page (`migration_clear_memory_region_dirty_bitmap`), per page of the chunk dirty since its last clear; the log starts all set. Traced on the project\'s machine (QEMU 7.2, nested KVM; `migration_bitmap_clear_dirty` → the next `ram_save_page`): a 1 GiB chunk all set 0.78–0.85 ms, with 65,537 dirty pages 0.22 ms, ~3 ns a page (docs/real-qemu.md)',
+  }),
   scanPageNs: ns.default(100).meta({
     unit: 'ns',
     source: 'the migration thread\'s bookkeeping per page: find and clear its bit, look up its block, write its header; about one cache miss',

@@ -176,6 +176,10 @@ export const scenarioSchema = z.object({
       unit: 'ns', when: 'source.switchover: discard',
       source: 'one madvise(MADV_DONTNEED) per discard range (`ram_discard_range`): syscall entry, mmap lock, a page-table walk that skips empty tables, one TLB flush: ~2 µs (1.6 µs over one populated page on the project\'s machine, `live --calibrate` `discard_call_4k`)',
     }),
+    discardPrepareNs: ns.default(0).meta({
+      unit: 'ns', when: 'source.switchover: discard',
+      source: '0: not counted. Once, at the first discard command: QEMU\'s `postcopy_ram_prepare_discard` turns THP off over each RAM block (madvise NOHUGEPAGE) before the ranges are dropped; the discard commands took 0.37 ms at the destination of a 1 GiB guest on the project\'s machine (`real.switchover` discard-ms, docs/real-qemu.md)',
+    }),
     discardPageNs: ns.default(100).meta({
       unit: 'ns', when: 'source.switchover: discard',
       source: 'per page the destination holds in a discarded range (sent before the switchover, dirtied since): clearing its PTE and freeing the page, ~100 ns; pages it never received cost nothing. Measured on the project\'s machine: 147–164 ns a 4 KiB page, 7–11 ns per 4 KiB of huge pages, which is how QEMU holds what precopy wrote (it sets NOHUGEPAGE only at the first discard: postcopy-ram.c; `live --calibrate` `discard_thp_per_4k`)',

@@ -6,7 +6,7 @@ import { NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { IntQueue } from '../kernel/int-queue.ts';
 import {
-  RECORD_HEADER_BYTES, RecordType, discardBytes, pageDataBytes, pfnListBytes, streamRecord, type BackRecord, type StreamRecord,
+  QEMU_FILE_BUF_BYTES, RECORD_HEADER_BYTES, RecordType, discardBytes, pageDataBytes, pfnListBytes, streamRecord, type BackRecord, type StreamRecord,
 } from '../stream/records.ts';
 import { PfnSlab } from '../stream/slab.ts';
 import { makePolicy } from './make-policy.ts';
@@ -14,6 +14,7 @@ import { RateLimit } from './rate-limit.ts';
 import type { PushPolicy } from './policy.ts';
 import type { PreemptChannel } from '../link/preempt.ts';
 import type { Precopy } from '../precopy/precopy.ts';
+import type { DirtyClear } from '../precopy/dirty-clear.ts';
 
 /**
  * QEMU's switchover (`ram_postcopy_send_discard_bitmap`): instead of a list of every outstanding
@@ -72,6 +73,8 @@ export class Source {
   private readonly params: Scenario['source'];
   /** QEMU ≥ 8.1's preempt: the return-path thread sends requested pages itself (preempt.sender). */
   private readonly urgentByReturnPath: boolean;
+  /** The delayed ACK that releases held switchover commands; −1: nothing is held (not QEMU, or nothing outstanding). */
+  private readonly holdAckNs: number;
   /** Rebuilt from the destination's received bitmap on recovery (NextMember only shrinks). */
   unsent: NextMember;
   private policy: PushPolicy;
@@ -96,6 +99,16 @@ export class Source {
   /** A double from the start, as preemptCpuFreeAt and completeAt: see Kernel.now. */
   private writeDoneAt = NaN;
   private readonly stepKind: number;
+  /**
+   * QEMU's switchover commands under Nagle (its main channel keeps it on): the last write before
+   * the stop left a small segment the destination has not acknowledged (it delays its ACKs,
+   * answering on the return path), so the commands wait in the socket until QEMU's next buffer
+   * fills a segment (32 KiB more) or the delayed ACK comes (link.delayedAckNs); what is written
+   * meanwhile waits with them. null: nothing held.
+   */
+  private held: StreamRecord[] | null = null;
+  private heldBytes = 0;
+  private readonly holdKind: number;
   /** Bumped when the connection fails: steps the stopped loop had scheduled are then stale. */
   private loop = 0;
   private preemptCpuFreeAt = NaN;
@@ -118,6 +131,8 @@ export class Source {
     private readonly alloc: Alloc = FRESH,
     /** null: the RFC's POSTCOPY_PFNS list. */
     private readonly discard: DiscardPlan | null = null,
+    /** QEMU's lazy clear of the dirty log, left by precopy (null: not modelled). */
+    private readonly clear: DirtyClear | null = null,
   ) {
     this.writeDoneAt = this.preemptCpuFreeAt = 0;
     this.completeAt = -1;
@@ -130,11 +145,21 @@ export class Source {
     this.stepKind = kernel.register((loop) => {
       if (loop === this.loop) this.step();
     });
+    this.holdKind = kernel.register((loop) => {
+      if (loop === this.loop) this.releaseHeld(this.kernel.now);
+    });
+    // Only a switch to postcopy sends them: a precopy that completes ends on its own stream.
+    this.holdAckNs = this.params.policy === 'qemu' && memory.outstandingAtStart > 0 ? scenario.link.delayedAckNs : -1;
     this.limit = this.params.maxPostcopyBandwidth > 0 ? new RateLimit(this.params.maxPostcopyBandwidth) : null;
   }
 
   /** Pauses the guest at the source and starts postcopy (time 0 of the run). */
   start(): void {
+    if (this.holdAckNs >= 0) {
+      this.held = [];
+      this.heldBytes = 0;
+      this.kernel.at(this.kernel.now + this.holdAckNs, this.holdKind, this.loop);
+    }
     this.write(streamRecord(RecordType.POSTCOPY_BEGIN, RECORD_HEADER_BYTES, 0), 0);
   }
 
@@ -152,9 +177,10 @@ export class Source {
     }
   }
 
-  /** The connection failed (postcopy-paused): the loop stops until `recover`. */
+  /** The connection failed (postcopy-paused): the loop stops until `recover`; what the socket held is gone. */
   pause(): void {
     this.loop++;
+    this.held = null;
     this.idle = false;
     this.stalled = false;
   }
@@ -311,7 +337,7 @@ export class Source {
       // every channel (`migration_transferred_bytes`) against it; 7.2 only the main channel's.
       if (!byMigrationThread) this.limit?.add(record.bytes);
       // The preempt thread has its own CPU; its records go out one after another.
-      const t = Math.max(this.kernel.now, byMigrationThread ? this.writeDoneAt : this.preemptCpuFreeAt) + this.buildNs(n, zeros);
+      const t = Math.max(this.kernel.now, byMigrationThread ? this.writeDoneAt : this.preemptCpuFreeAt) + this.buildNs(n, zeros) + this.clearNs(record);
       if (byMigrationThread) this.writeDoneAt = t;
       else this.preemptCpuFreeAt = t;
       p.deliver(record, p.channel.send(t, record.bytes));
@@ -374,7 +400,14 @@ export class Source {
   /** Writes a page record, counting it against the rate limit, built after `leadNs` of other work. */
   private writePages(record: StreamRecord, n: number, zeros: number, leadNs = 0): void {
     this.limit?.add(record.bytes);
-    this.write(record, leadNs + this.buildNs(n, zeros));
+    this.write(record, leadNs + this.buildNs(n, zeros) + this.clearNs(record));
+  }
+
+  /** The dirty-log clears due before the record's pages go (QEMU's migration thread, per 1 GiB chunk). */
+  private clearNs(record: StreamRecord): number {
+    const clear = this.clear, pfns = record.pfns!, at = record.at;
+    if (clear === null) return 0;
+    return record.run ? clear.sendRange(pfns[at]!, pfns[at + record.count - 1]! + 1) : clear.sendPages(pfns, at, record.count);
   }
 
   /** A PAGE_DATA record for the `n` pfns just put in the slab, of which `zeros` are zero pages. */
@@ -398,10 +431,24 @@ export class Source {
   /** Builds for `cpuNs`, writes, and loops again when the blocking write returns. */
   private write(record: StreamRecord, cpuNs: number): void {
     const t = this.kernel.now + cpuNs;
-    this.host.deliver(record, this.link.send(t, record.bytes));
+    const held = this.held;
+    if (held === null) this.host.deliver(record, this.link.send(t, record.bytes));
+    else {
+      held.push(record);
+      this.heldBytes += record.bytes;
+      if (this.heldBytes >= QEMU_FILE_BUF_BYTES) this.releaseHeld(t);
+    }
     this.writeDoneAt = t;
     if (this.link.windowOpen) this.kernel.at(this.link.writableAt(t), this.stepKind, this.loop);
     else this.stalled = true;
+  }
+
+  /** The held records go on the wire at `t`, in order. */
+  private releaseHeld(t: number): void {
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    for (const r of held) this.host.deliver(r, this.link.send(t, r.bytes));
   }
 
   /** The destination read from the stream: a stalled write may return now. */

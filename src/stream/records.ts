@@ -22,6 +22,9 @@ export const enum RecordType {
 
 export const RECORD_HEADER_BYTES = 8;
 
+/** QEMUFile's buffer (`IO_BUF_SIZE`): QEMU reads and writes its stream 32 KiB at a time. */
+export const QEMU_FILE_BUF_BYTES = 32_768;
+
 /** No pfns or ranges: a back-channel record that carries none (COMPLETE, LAZY_XFER_NEXT, a FAULT without ranges). */
 export const NO_PFNS = new Int32Array(0);
 /** {u32 count; u32 reserved} before a pfn list. */

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
 
 /** One QEMU thread's CPU over a run's migration (Linux schedstat: time on a CPU, time runnable but waiting for one). */
 export interface ThreadCpu {
@@ -13,6 +13,9 @@ export interface ThreadCpu {
 }
 
 interface Seen {
+  /** Its schedstat, open while the thread lives (−1 once it is gone). */
+  fd: number;
+  pid: number;
   side: string;
   name: string;
   tid: number;
@@ -28,6 +31,9 @@ interface Seen {
 /** Threads that ran less than this over the window are left out of the result. */
 const MIN_CPU_MS = 0.1;
 
+/** New threads are looked for every this many samples (a thread's counters start at 0, so none is lost). */
+const LIST_EVERY = 8;
+
 function read(path: string): string | null {
   try {
     return readFileSync(path, 'utf8');
@@ -39,16 +45,21 @@ function read(path: string): string | null {
 /**
  * Samples the CPU of every thread of some processes from /proc (`/proc/PID/task/TID/schedstat`)
  * every `everyMs` between start() and stop(). A thread that exits keeps its last sample, so up
- * to `everyMs` of its last work is not counted. Each sample reads one small file per thread
- * (its name once), so the sampling itself costs well under 1 % of a CPU.
+ * to `everyMs` of its last work is not counted. Each sample is one pread() per thread of its
+ * schedstat, kept open (a listing of the threads every LIST_EVERY samples), so that the sampling
+ * takes little of the CPUs the QEMUs it measures run on.
  */
 export class ThreadClock {
   private readonly seen = new Map<string, Seen>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private first = true;
   private startMs = 0;
+  private samples = 0;
+  private readonly buf = Buffer.alloc(128);
+  /** Each process's main thread's name, which a new thread bears until it names itself. */
+  private readonly names = new Map<number, string>();
 
-  constructor(private readonly procs: readonly { side: string; pid: number }[], private readonly everyMs = 2) {}
+  constructor(private readonly procs: readonly { side: string; pid: number }[], private readonly everyMs = 5) {}
 
   start(): void {
     this.startMs = performance.now();
@@ -62,6 +73,7 @@ export class ThreadClock {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     this.sample();
+    for (const s of this.seen.values()) this.close(s);
     const ms = (ns: number) => Math.round(ns / 1e3) / 1e3;
     return [...this.seen.values()]
       .map((s) => ({ side: s.side, name: s.name, tid: s.tid, 'cpu-ms': ms(s.run - s.run0), 'runqueue-ms': ms(s.wait - s.wait0), 'alive-ms': Math.round((s.to - s.from) * 1e3) / 1e3 }))
@@ -69,20 +81,33 @@ export class ThreadClock {
       .sort((a, b) => b['cpu-ms'] - a['cpu-ms']);
   }
 
-  private readonly names = new Map<number, string>();
-
-  /** The main thread's name, which a new thread inherits until it names itself. */
-  private processName(pid: number): string {
-    let n = this.names.get(pid);
-    if (n === undefined) {
-      n = read(`/proc/${pid}/comm`)?.trim() ?? '';
-      this.names.set(pid, n);
-    }
-    return n;
-  }
-
   private sample(): void {
     const now = performance.now();
+    if (this.samples++ % LIST_EVERY === 0) this.list(now);
+    for (const s of this.seen.values()) {
+      if (s.fd < 0) continue;
+      let n: number;
+      try {
+        n = readSync(s.fd, this.buf, 0, this.buf.length, 0);
+      } catch {
+        n = 0;
+      }
+      if (n <= 0) {
+        this.close(s); // the thread exited
+        continue;
+      }
+      const [run, wait] = this.buf.toString('latin1', 0, n).split(' ').map(Number) as [number, number];
+      s.run = run;
+      s.wait = wait;
+      s.to = now;
+      // A new thread names itself after it starts (QEMU's qemu_thread_create): until then it
+      // bears the process's name, so read it again.
+      if (s.name === this.names.get(s.pid) && s.tid !== s.pid) s.name = read(`/proc/${s.pid}/task/${s.tid}/comm`)?.trim() ?? '?';
+    }
+  }
+
+  /** Opens the threads not seen yet; their counters count from now (from 0 for those started since start()). */
+  private list(now: number): void {
     for (const { side, pid } of this.procs) {
       let tids: string[];
       try {
@@ -90,23 +115,26 @@ export class ThreadClock {
       } catch {
         continue; // the process is gone
       }
+      if (!this.names.has(pid)) this.names.set(pid, read(`/proc/${pid}/comm`)?.trim() ?? '');
       for (const tid of tids) {
         const key = `${pid}/${tid}`;
-        const stat = read(`/proc/${pid}/task/${tid}/schedstat`);
-        if (stat === null) continue;
-        const [run, wait] = stat.split(' ').map(Number) as [number, number];
-        let s = this.seen.get(key);
-        if (s === undefined) {
-          s = { side, name: '', tid: Number(tid), run0: this.first ? run : 0, wait0: this.first ? wait : 0, run, wait, from: this.first ? this.startMs : now, to: now };
-          this.seen.set(key, s);
+        if (this.seen.has(key)) continue;
+        let fd: number;
+        try {
+          fd = openSync(`/proc/${pid}/task/${tid}/schedstat`, 'r');
+        } catch {
+          continue;
         }
-        // A new thread names itself after it starts (QEMU's qemu_thread_create): until then it
-        // bears the process's name, so read it again.
-        if (s.name === '' || (s.name === this.processName(pid) && tid !== String(pid))) s.name = read(`/proc/${pid}/task/${tid}/comm`)?.trim() ?? '?';
-        s.run = run;
-        s.wait = wait;
-        s.to = now;
+        const stat = read(`/proc/${pid}/task/${tid}/schedstat`) ?? '0 0';
+        const [run, wait] = stat.split(' ').map(Number) as [number, number];
+        const name = read(`/proc/${pid}/task/${tid}/comm`)?.trim() ?? '?';
+        this.seen.set(key, { fd, pid, side, name, tid: Number(tid), run0: this.first ? run : 0, wait0: this.first ? wait : 0, run, wait, from: this.first ? this.startMs : now, to: now });
       }
     }
+  }
+
+  private close(s: Seen): void {
+    if (s.fd >= 0) closeSync(s.fd);
+    s.fd = -1;
   }
 }

@@ -55,13 +55,21 @@ function logLines(path: string): Iterable<string> {
 }
 
 /** The trace events the switchover stages come from, for the source's and the destination's command lines. */
-export const SOURCE_SWITCHOVER_EVENTS = ['savevm_state_complete_precopy', 'savevm_send_postcopy_run'];
-export const DESTINATION_SWITCHOVER_EVENTS = ['loadvm_postcopy_handle_listen'];
+export const SOURCE_SWITCHOVER_EVENTS = ['savevm_state_complete_precopy', 'migration_bitmap_sync_start', 'migration_bitmap_sync_end', 'savevm_send_postcopy_run'];
+export const DESTINATION_SWITCHOVER_EVENTS = ['loadvm_postcopy_ram_handle_discard', 'loadvm_handle_cmd_packaged', 'loadvm_postcopy_handle_listen'];
 
 /** QEMU's own switchover stages at a switch to postcopy, ms (null where a stage's events are missing). */
 export interface SwitchoverStages {
-  /** The non-RAM device state saved at the source: its last `savevm_state_complete_precopy` → `savevm_send_postcopy_run`. */
+  /**
+   * The source's stop work but the final sync: its first `savevm_state_complete_precopy` (the vCPU
+   * registers fetched through KVM, the iterables) → `savevm_send_postcopy_run` (the device state
+   * saved into the package), less the dirty-bitmap sync between (`migration_bitmap_sync_start` → `_end`).
+   */
   'device-save-ms': number | null;
+  /** The destination's discard commands: the first `loadvm_postcopy_ram_handle_discard` (it turns THP off over RAM first) → the package (`loadvm_handle_cmd_packaged`). */
+  'discard-ms': number | null;
+  /** The package's bytes (MIG_CMD_PACKAGED: POSTCOPY_LISTEN, the device state, POSTCOPY_RUN). */
+  'package-bytes': number | null;
   /** POSTCOPY_LISTEN at the destination (userfaultfd registered, listen thread started): `loadvm_postcopy_handle_listen` enter → return. */
   'listen-ms': number | null;
   /** Its return → the destination's RESUME event: the device state loaded, the vCPU state put, `vm_start`. */
@@ -70,29 +78,46 @@ export interface SwitchoverStages {
 
 const EVENT = /^\d+@(\d+)\.(\d{6}):(\w+) ?(.*)$/;
 
+/** Each log line's event: µs since the epoch, name, arguments. */
+function* events(lines: Iterable<string>): Iterable<{ us: number; name: string; args: string }> {
+  for (const line of lines) {
+    const m = EVENT.exec(line);
+    if (m) yield { us: Number(m[1]) * 1e6 + Number(m[2]), name: m[3]!, args: m[4]! };
+  }
+}
+
 /** The stages from both logs' lines (the log backend's `TID@SECONDS.MICROS:EVENT ARGS`) and the RESUME event's µs. */
 export function switchoverStages(source: Iterable<string>, destination: Iterable<string>, resumeUs: number | null): SwitchoverStages {
-  let completeUs: number | null = null, saveMs: number | null = null, listenUs: number | null = null, listenMs: number | null = null, returnUs: number | null = null;
-  for (const line of source) {
-    const m = EVENT.exec(line);
-    if (!m) continue;
-    const us = Number(m[1]) * 1e6 + Number(m[2]);
-    if (m[3] === 'savevm_state_complete_precopy') completeUs = us;
-    else if (m[3] === 'savevm_send_postcopy_run' && completeUs !== null && saveMs === null) saveMs = (us - completeUs) / 1000;
+  let firstUs: number | null = null, syncUs: number | null = null, syncedUs = 0, saveMs: number | null = null;
+  for (const e of events(source)) {
+    if (saveMs !== null) break;
+    if (e.name === 'savevm_state_complete_precopy') firstUs ??= e.us;
+    else if (e.name === 'migration_bitmap_sync_start' && firstUs !== null) syncUs = e.us;
+    else if (e.name === 'migration_bitmap_sync_end' && syncUs !== null) {
+      syncedUs += e.us - syncUs;
+      syncUs = null;
+    } else if (e.name === 'savevm_send_postcopy_run' && firstUs !== null) saveMs = (e.us - firstUs - syncedUs) / 1000;
   }
-  for (const line of destination) {
-    const m = EVENT.exec(line);
-    if (!m || m[3] !== 'loadvm_postcopy_handle_listen') continue;
-    const us = Number(m[1]) * 1e6 + Number(m[2]);
-    if (m[4] === 'enter') listenUs = us;
-    else if (m[4] === 'return' && listenUs !== null && listenMs === null) {
-      listenMs = (us - listenUs) / 1000;
-      returnUs = us;
+  let discardUs: number | null = null, discardMs: number | null = null, packageBytes: number | null = null;
+  let listenUs: number | null = null, listenMs: number | null = null, returnUs: number | null = null;
+  for (const e of events(destination)) {
+    if (e.name === 'loadvm_postcopy_ram_handle_discard') discardUs ??= e.us;
+    else if (e.name === 'loadvm_handle_cmd_packaged' && packageBytes === null) {
+      packageBytes = Number.parseInt(e.args, 10);
+      if (discardUs !== null) discardMs = (e.us - discardUs) / 1000;
+    } else if (e.name === 'loadvm_postcopy_handle_listen') {
+      if (e.args === 'enter') listenUs = e.us;
+      else if (e.args === 'return' && listenUs !== null && listenMs === null) {
+        listenMs = (e.us - listenUs) / 1000;
+        returnUs = e.us;
+      }
     }
   }
   const round = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
   return {
     'device-save-ms': round(saveMs),
+    'discard-ms': round(discardMs),
+    'package-bytes': packageBytes !== null && Number.isFinite(packageBytes) ? packageBytes : null,
     'listen-ms': round(listenMs),
     'load-ms': round(returnUs !== null && resumeUs !== null && resumeUs >= returnUs ? (resumeUs - returnUs) / 1000 : null),
   };
