@@ -33,7 +33,7 @@ function observation(): RealObservation {
       events: [ev('MIGRATION', T0 - 80_000, { status: 'setup' }), ev('RESUME', T0 + 18_025), ev('MIGRATION', T0 + 1_092_415, { status: 'completed' })],
     },
     faults: { latenciesNs: [1_000, 3_000, 171_000, 46_163_000, 48_409_000], unanswered: 0, firstAtUs: T0 + 19_000 },
-    switchover: { 'device-save-ms': 1.3, 'discard-ms': 0.37, 'package-bytes': 12935, 'listen-ms': 1.8, 'load-ms': 1.15 }, guest: { passesAtSource: 12, passesAtDestination: 212, pageNs: 3912.4 },
+    switchover: { 'device-save-ms': 1.3, 'sync-ms': 0.19, 'discard-ms': 0.37, 'package-bytes': 12935, 'listen-ms': 1.8, 'load-ms': 1.15 }, guest: { passesAtSource: 12, passesAtDestination: 212, pageNs: 3912.4 },
     threads: [{ side: 'destination', name: 'postcopy/listen', tid: 4242, 'cpu-ms': 130.9, 'runqueue-ms': 29.8, 'alive-ms': 165.2 }],
   };
 }
@@ -58,7 +58,7 @@ describe('real run → the emulator\'s JSON shape', () => {
     expect(r.real['entered-postcopy']).toBe(true);
     expect(r.real['qemu-total-time']).toBe(1092);
     expect(r.real.guest).toEqual({ 'passes-at-source': 12, 'passes-at-destination': 212, 'page-ns': 3912 });
-    expect(r.real.switchover).toEqual({ 'device-save-ms': 1.3, 'discard-ms': 0.37, 'package-bytes': 12935, 'listen-ms': 1.8, 'load-ms': 1.15 });
+    expect(r.real.switchover).toEqual({ 'device-save-ms': 1.3, 'sync-ms': 0.19, 'discard-ms': 0.37, 'package-bytes': 12935, 'listen-ms': 1.8, 'load-ms': 1.15 });
     expect(r.real.threads).toEqual([{ side: 'destination', name: 'postcopy/listen', tid: 4242, 'cpu-ms': 130.9, 'runqueue-ms': 29.8, 'alive-ms': 165.2 }]);
   });
 

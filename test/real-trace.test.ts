@@ -58,12 +58,12 @@ describe('both sides\' trace logs → QEMU\'s switchover stages', () => {
 
   it('device save from the first complete_precopy to the run command less the sync, the discards to the package, listen enter → return, its return → RESUME', () => {
     expect(switchoverStages(SOURCE, DESTINATION, 1764151200004945)).toEqual({
-      'device-save-ms': 1.596, 'discard-ms': 0.368, 'package-bytes': 12935, 'listen-ms': 1.136, 'load-ms': 0.622,
+      'device-save-ms': 1.596, 'sync-ms': 0.163, 'discard-ms': 0.368, 'package-bytes': 12935, 'listen-ms': 1.136, 'load-ms': 0.622,
     });
   });
 
   it('a stage whose events are missing is null: a precopy run, a log QEMU never wrote', () => {
-    const none = { 'device-save-ms': null, 'discard-ms': null, 'package-bytes': null, 'listen-ms': null, 'load-ms': null };
+    const none = { 'device-save-ms': null, 'sync-ms': null, 'discard-ms': null, 'package-bytes': null, 'listen-ms': null, 'load-ms': null };
     expect(switchoverStages(['3001@1764151200.000059:savevm_state_complete_precopy '], [], 1764151200002266)).toEqual(none);
     expect(switchoverStages(SOURCE, DESTINATION, null)['load-ms']).toBeNull();
     // No discard commands before the package: no discard stage, the package still counted.

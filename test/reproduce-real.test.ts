@@ -150,7 +150,7 @@ describe('reproduce real on the recorded KVM matrix (examples/real-kvm-2026-11-2
     ]);
     // QEMU's traced stages, and the package held under Nagle until the first page after the
     // 1 GiB chunk's dirty-log clear (0.81 ms) takes it along.
-    expect(seq.find((x) => x.metric === 'downtime')!.model).toBeCloseTo(4.70, 2);
+    expect(seq.find((x) => x.metric === 'downtime')!.model).toBeCloseTo(5.52, 2);
     // The real runs as recorded: 2,251 ms, 26 requests, QEMU's blocktime 1,265 ms.
     expect(seq.filter((x) => ['total-time', 'postcopy requests', 'blocktime'].includes(x.metric)).map((x) => x.real.median)).toEqual([2250.648, 26, 1265]);
     expect(rows.filter((x) => x.agrees)).toHaveLength(18);

@@ -122,6 +122,7 @@ export function randomScenario(seed: number): ScenarioInput {
       deviceLoadNs: cost(1_150_000),
       pageWorkNs: cost(200),
       discardPrepareNs: cost(400_000),
+      discardSpanPageNs: chance(0.5) ? 0 : 1,
     },
     mapper: {
       mapping: mappingKind === 'none' || mappingKind === 'all' ? { kind: mappingKind }

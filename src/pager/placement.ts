@@ -41,8 +41,9 @@ export class Placement {
         ? rec.count * p.evictPerPfnNs
         : Math.ceil(rec.count / p.evictBatchPages) * p.evictBatchCallNs + rec.count * p.evictBatchPerPageNs;
     }
-    // madvise(DONTNEED) per range (`ram_discard_range`); only pages held cost (count).
-    if (rec.type === RecordType.POSTCOPY_RAM_DISCARD) return p.discardPrepareNs + rec.pushed * p.discardRangeNs + rec.count * p.discardPageNs;
+    // THP off over RAM first, then madvise(DONTNEED) per range (`ram_discard_range`): a walk of
+    // every page it spans (batched), the pages held (count) freed.
+    if (rec.type === RecordType.POSTCOPY_RAM_DISCARD) return p.discardPrepareNs + rec.pushed * p.discardRangeNs + Math.round(rec.batched * p.discardSpanPageNs) + rec.count * p.discardPageNs;
     return 0;
   }
 

@@ -95,8 +95,9 @@ export class Precopy {
   startAt = -1;
   /** Pages sent before the switch and dirtied since: the destination's copy is stale. */
   discardedPages = 0;
-  /** Runs of dirty pages the destination discards at the switch. */
+  /** Runs of dirty pages the destination discards at the switch, and the pages they span. */
   discardRanges = 0;
+  discardSpan = 0;
 
   /** Stop-and-copy milestones for the downtime breakdown. */
   readonly stopAt: StopMilestones = { devicesStopped: -1, ramSent: -1, devicesSent: -1, drained: -1 };
@@ -400,6 +401,7 @@ export class Precopy {
     for (let g = this.toSend.next(0); g < this.s.memory.pages; g = this.toSend.next(g + 1)) {
       if (g !== prev + 1) this.discardRanges++;
       prev = g;
+      this.discardSpan++;
       if (this.sentBefore(g)) this.discardedPages++;
     }
     if (this.discardRanges === 0 || this.p.policy === 'xen') return now;

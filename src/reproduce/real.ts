@@ -95,7 +95,7 @@ export function modelOfReal(input: ScenarioInput, facts: RealRunFacts, host: Rea
     ...(s.preempt.enabled ? { preempt: { ...input.preempt, sender: urgentSender(facts.qemuVersion) } } : {}),
     mapper: { ...input.mapper, ...setFields(c.mapper, ['timerSlackNs']) },
     multifd: { ...input.multifd, ...setFields(c.multifd, ['handoffNs']) },
-    precopy: { ...input.precopy, maxBandwidth: limit, ...setFields(c.precopy, ['clearPerPageNs']) },
+    precopy: { ...input.precopy, maxBandwidth: limit, ...setFields(c.precopy, ['clearPerPageNs', 'syncPerPageNs']) },
     workload: {
       ...input.workload,
       // The firmware's random order visits every page once per pass.

@@ -69,7 +69,7 @@ const fault = z.discriminatedUnion('kind', [
 export const PREP_HYPERCALL_NS = 1_500;
 /** pager.notifyNs and pager.drainPerRequestNs unset: Xen's event channel and ring, or userfaultfd's wake-up and uffd_msg read (see their fields). */
 const XEN_NOTIFY_NS = 2_000, UFFD_NOTIFY_NS = 14_500, XEN_DRAIN_NS = 200, UFFD_DRAIN_NS = 1_700;
-const TRACED = 'QEMU 7.2.22, `pc`, one vCPU, on the project\'s machine (nested KVM): `real.switchover` of 18 real postcopy runs at 1 Gbit/s (2026-11-27, examples/real-kvm-2026-11-27/switchover-1g; docs/real-qemu.md, "Where the downtime goes"; examples/host-2026-11-27.yaml)';
+const TRACED = 'QEMU 7.2.22, `pc`, one vCPU, on the project\'s machine (nested KVM): `real.switchover` of 36 real postcopy runs of 1 and 4 GiB guests at 1 Gbit/s (2026-11-27, examples/real-kvm-2026-11-27/switchover-1g and -4g; docs/real-qemu.md, "Where the downtime goes"; examples/host-2026-11-27.yaml)';
 
 const EVICT_BATCH = 'RFC v2 `process_postcopy_pfns`: one `xc_mem_paging_populate_evicted` call (one XENMEM_paging_op hypercall, split by Xen\'s continuations) per POSTCOPY_PFNS record';
 // A range load is the fix under test: no implementation exists, so its costs are the per-page
@@ -136,11 +136,11 @@ export const scenarioSchema = z.object({
     perRecordNs: ns.default(5_000).meta({ unit: 'ns', source: 'one foreign-map call for the batch plus one `write()` syscall, a few µs' }),
     deviceSaveNs: ns.default(0).meta({
       unit: 'ns',
-      source: `0: not counted. The source's save of the non-RAM device state once the guest is stopped (\`qemu_savevm_state_complete_precopy\`: the vCPU's registers through KVM ioctls and ~25 device vmstates), before the package goes out: the stop's first \`savevm_state_complete_precopy\` → \`savevm_send_postcopy_run\`, less the final dirty-bitmap sync between, 1.39 ms, the median of 18 (1.30–2.58 ms), ${TRACED}`,
+      source: `0: not counted. The source's save of the non-RAM device state once the guest is stopped (\`qemu_savevm_state_complete_precopy\`: the vCPU's registers through KVM ioctls and ~25 device vmstates), before the package goes out: the stop's first \`savevm_state_complete_precopy\` → \`savevm_send_postcopy_run\`, less the final dirty-bitmap sync between, 1.42 ms, the median of 36 (1.29–2.48 ms), ${TRACED}`,
     }),
     transitionBytes: int(0, 2 ** 40).default(65_536).meta({
       unit: 'bytes',
-      source: 'Xen\'s HVM CPU context and the records that precede the transition: tens of KiB. QEMU\'s package (MIG_CMD_PACKAGED: POSTCOPY_LISTEN, the device state, POSTCOPY_RUN) of a `pc` guest with one vCPU was 12,935 bytes on the project\'s machine (`real.switchover` package-bytes); under 32 KiB it waits for the pages after it under Nagle',
+      source: 'Xen\'s HVM CPU context and the records that precede the transition: tens of KiB. QEMU\'s package (MIG_CMD_PACKAGED: POSTCOPY_LISTEN, the device state, POSTCOPY_RUN) of a `pc` guest with one vCPU was 12,935 bytes on the project\'s machine (`real.switchover` package-bytes, 1 and 4 GiB); under 32 KiB it waits for the pages after it under Nagle',
     }),
     maxPostcopyBandwidth: int(0, 2 ** 50).default(0).meta({
       unit: 'bytes/s',
@@ -169,11 +169,11 @@ export const scenarioSchema = z.object({
     }),
     listenNs: ns.default(0).meta({
       unit: 'ns',
-      source: `0: not counted. With pages still outstanding, the destination's POSTCOPY_LISTEN: userfaultfd registered over guest RAM and the listen thread started and waited for (\`loadvm_postcopy_handle_listen\` enter → return), 1.04 ms, the median of 18 (0.28–13.9 ms: idle guests 8.9 ms, whose zero-page threads leave the main thread waiting for a CPU, writers 0.39), ${TRACED}`,
+      source: `0: not counted. With pages still outstanding, the destination's POSTCOPY_LISTEN: userfaultfd registered over guest RAM and the listen thread started and waited for (\`loadvm_postcopy_handle_listen\` enter → return), 1.71 ms, the median of 36 (0.23–9.03 ms: idle guests 4–4.7 ms, whose zero-page threads leave the main thread waiting for a CPU, writers 0.67–1.71), ${TRACED}`,
     }),
     deviceLoadNs: ns.default(0).meta({
       unit: 'ns',
-      source: `0: not counted. The destination's device-state load, vCPU state put through KVM (\`cpu_synchronize_all_post_init\`) and \`vm_start\` before the guest runs: POSTCOPY_LISTEN's return → the RESUME event, 0.71 ms, the median of 18 (0.51–4.72 ms); a precopy's last RAM section → RESUME took 0.92–0.96 ms, ${TRACED}`,
+      source: `0: not counted. The destination's device-state load, vCPU state put through KVM (\`cpu_synchronize_all_post_init\`) and \`vm_start\` before the guest runs: POSTCOPY_LISTEN's return → the RESUME event, 0.93 ms, the median of 36 (0.48–4.37 ms); a precopy's last RAM section → RESUME took 0.92–0.96 ms, ${TRACED}`,
     }),
     discardRangeNs: ns.default(2_000).meta({
       unit: 'ns', when: 'source.switchover: discard',
@@ -181,7 +181,11 @@ export const scenarioSchema = z.object({
     }),
     discardPrepareNs: ns.default(0).meta({
       unit: 'ns', when: 'source.switchover: discard',
-      source: '0: not counted. Once, at the first discard command: QEMU\'s `postcopy_ram_prepare_discard` turns THP off over each RAM block (madvise NOHUGEPAGE) before the ranges are dropped; the discard commands took 0.38 ms (median of 18, 0.24–1.79) at the destination of a 1 GiB guest on the project\'s machine (`real.switchover` discard-ms, docs/real-qemu.md)',
+      source: '0: not counted. Once, at the first discard command: QEMU\'s `postcopy_ram_prepare_discard` turns THP off over each RAM block (madvise NOHUGEPAGE) before the ranges are dropped. From QEMU\'s own discard stage on the project\'s machine (`real.switchover` discard-ms, 0.41 ms for 1 GiB and 1.21 ms for 4 GiB, medians of 18 each): 0.14 ms besides the 1.0 ns per page the ranges span (`discardSpanPageNs`)',
+    }),
+    discardSpanPageNs: z.number().min(0).max(1e6).default(0).meta({
+      unit: 'ns', when: 'source.switchover: discard',
+      source: '0: not counted. Per page a discard range spans, held or not: madvise(MADV_DONTNEED) walks the range. From QEMU\'s own discard stage on the project\'s machine (`real.switchover` discard-ms, postcopy from the start, every page in the ranges, none held): 0.41 ms for 1 GiB, 1.21 ms for 4 GiB (medians of 18 each), 1.0 ns a page and 0.14 ms besides (`discardPrepareNs`)',
     }),
     discardPageNs: ns.default(100).meta({
       unit: 'ns', when: 'source.switchover: discard',

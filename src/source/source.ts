@@ -23,6 +23,8 @@ import type { DirtyClear } from '../precopy/dirty-clear.ts';
  */
 export interface DiscardPlan {
   ranges: number;
+  /** The pages the ranges span, and those of them the destination holds. */
+  span: number;
   populated: number;
   bytes: number;
 }
@@ -36,12 +38,12 @@ export interface DiscardPlan {
 export function discardPlan(s: Scenario, memory: GuestMemory, pre: Precopy | null): DiscardPlan {
   if (pre !== null) {
     const bytes = s.precopy.policy === 'xen' ? discardBytes(pre.discardRanges) : 0;
-    return { ranges: pre.discardRanges, populated: pre.discardedPages, bytes };
+    return { ranges: pre.discardRanges, span: pre.discardSpan, populated: pre.discardedPages, bytes };
   }
   const set = memory.unasked;
   let ranges = 0;
   for (let g = set.next(0); g < set.size; g = set.next(set.nextGap(g))) ranges++;
-  return { ranges, populated: s.memory.outstanding.kind === 'all' ? 0 : memory.outstandingAtStart, bytes: discardBytes(ranges) };
+  return { ranges, span: memory.outstandingAtStart, populated: s.memory.outstanding.kind === 'all' ? 0 : memory.outstandingAtStart, bytes: discardBytes(ranges) };
 }
 
 /** Where the source's main-stream records go. */
@@ -235,7 +237,7 @@ export class Source {
       if (d !== null && d.ranges > 0 && !this.discardSent) {
         // One record for every discard command: they go out back to back before the package.
         this.discardSent = true;
-        this.write(streamRecord(RecordType.POSTCOPY_RAM_DISCARD, d.bytes, d.populated, null, 0, 0, 0, d.ranges), 0);
+        this.write(streamRecord(RecordType.POSTCOPY_RAM_DISCARD, d.bytes, d.populated, null, 0, d.span, 0, d.ranges), 0);
       } else if (d === null && this.pfnsAnnounced < total) {
         const n = Math.min(this.params.pfnBatch, total - this.pfnsAnnounced);
         this.pfnsAnnounced += n;

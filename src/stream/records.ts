@@ -46,7 +46,7 @@ export interface StreamRecord {
   count: number;
   /** PAGE_DATA: the pfns are one ascending run, pfns[at] + 0 … count − 1 (a background scan's). */
   run: boolean;
-  /** Non-zero pages that came from range requests. */
+  /** PAGE_DATA: non-zero pages that came from range requests; RAM_DISCARD: the pages the ranges span. */
   batched: number;
   /** Zero pages sent as a marker (their pfn entry only). */
   zeros: number;

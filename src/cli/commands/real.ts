@@ -71,7 +71,7 @@ export function registerReal(cmd: Command, out: (s: string) => void, fail: () =>
       out(`QEMU ${r['qemu-version']} (${r.accel}), entered postcopy: ${r['entered-postcopy'] ? 'yes' : 'no'}, STOP→RESUME ${r['stop-to-resume-ms'] ?? '-'} ms, guest passes ${r.guest['passes-at-source']} → ${r.guest['passes-at-destination']} (verified)${r.guest['page-ns'] === null ? '' : `, ${r.guest['page-ns']} ns a page alone`}\n`);
       const sw = r.switchover;
       if (sw['device-save-ms'] !== null || sw['listen-ms'] !== null) {
-        out(`switchover (QEMU's trace): device save ${sw['device-save-ms'] ?? '-'} ms, discards ${sw['discard-ms'] ?? '-'} ms, package ${sw['package-bytes'] ?? '-'} bytes, listen ${sw['listen-ms'] ?? '-'} ms, load to RESUME ${sw['load-ms'] ?? '-'} ms\n`);
+        out(`switchover (QEMU's trace): device save ${sw['device-save-ms'] ?? '-'} ms, final sync ${sw['sync-ms'] ?? '-'} ms, discards ${sw['discard-ms'] ?? '-'} ms, package ${sw['package-bytes'] ?? '-'} bytes, listen ${sw['listen-ms'] ?? '-'} ms, load to RESUME ${sw['load-ms'] ?? '-'} ms\n`);
       }
       // The busiest threads: CPU, and (in brackets) runnable but waiting for a CPU.
       const busy = r.threads.slice(0, 4).map((t) => `${t.side} ${t.name} ${t['cpu-ms']} (${t['runqueue-ms']})`);

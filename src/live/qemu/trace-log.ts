@@ -66,6 +66,8 @@ export interface SwitchoverStages {
    * saved into the package), less the dirty-bitmap sync between (`migration_bitmap_sync_start` → `_end`).
    */
   'device-save-ms': number | null;
+  /** The final dirty-bitmap sync at the stop (`migration_bitmap_sync_start` → `_end`). */
+  'sync-ms': number | null;
   /** The destination's discard commands: the first `loadvm_postcopy_ram_handle_discard` (it turns THP off over RAM first) → the package (`loadvm_handle_cmd_packaged`). */
   'discard-ms': number | null;
   /** The package's bytes (MIG_CMD_PACKAGED: POSTCOPY_LISTEN, the device state, POSTCOPY_RUN). */
@@ -88,15 +90,15 @@ function* events(lines: Iterable<string>): Iterable<{ us: number; name: string; 
 
 /** The stages from both logs' lines (the log backend's `TID@SECONDS.MICROS:EVENT ARGS`) and the RESUME event's µs. */
 export function switchoverStages(source: Iterable<string>, destination: Iterable<string>, resumeUs: number | null): SwitchoverStages {
-  let firstUs: number | null = null, syncUs: number | null = null, syncedUs = 0, saveMs: number | null = null;
+  let firstUs: number | null = null, syncUs: number | null = null, syncedUs: number | null = null, saveMs: number | null = null;
   for (const e of events(source)) {
     if (saveMs !== null) break;
     if (e.name === 'savevm_state_complete_precopy') firstUs ??= e.us;
     else if (e.name === 'migration_bitmap_sync_start' && firstUs !== null) syncUs = e.us;
     else if (e.name === 'migration_bitmap_sync_end' && syncUs !== null) {
-      syncedUs += e.us - syncUs;
+      syncedUs = (syncedUs ?? 0) + e.us - syncUs;
       syncUs = null;
-    } else if (e.name === 'savevm_send_postcopy_run' && firstUs !== null) saveMs = (e.us - firstUs - syncedUs) / 1000;
+    } else if (e.name === 'savevm_send_postcopy_run' && firstUs !== null) saveMs = (e.us - firstUs - (syncedUs ?? 0)) / 1000;
   }
   let discardUs: number | null = null, discardMs: number | null = null, packageBytes: number | null = null;
   let listenUs: number | null = null, listenMs: number | null = null, returnUs: number | null = null;
@@ -116,6 +118,7 @@ export function switchoverStages(source: Iterable<string>, destination: Iterable
   const round = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
   return {
     'device-save-ms': round(saveMs),
+    'sync-ms': saveMs === null || syncedUs === null ? null : round(syncedUs / 1000),
     'discard-ms': round(discardMs),
     'package-bytes': packageBytes !== null && Number.isFinite(packageBytes) ? packageBytes : null,
     'listen-ms': round(listenMs),
