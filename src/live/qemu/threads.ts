@@ -86,19 +86,12 @@ export class ThreadClock {
     if (this.samples++ % LIST_EVERY === 0) this.list(now);
     for (const s of this.seen.values()) {
       if (s.fd < 0) continue;
-      let n: number;
-      try {
-        n = readSync(s.fd, this.buf, 0, this.buf.length, 0);
-      } catch {
-        n = 0;
-      }
-      if (n <= 0) {
+      const stat = this.stat(s.fd);
+      if (stat === null) {
         this.close(s); // the thread exited
         continue;
       }
-      const [run, wait] = this.buf.toString('latin1', 0, n).split(' ').map(Number) as [number, number];
-      s.run = run;
-      s.wait = wait;
+      [s.run, s.wait] = stat;
       s.to = now;
       // A new thread names itself after it starts (QEMU's qemu_thread_create): until then it
       // bears the process's name, so read it again.
@@ -125,12 +118,24 @@ export class ThreadClock {
         } catch {
           continue;
         }
-        const stat = read(`/proc/${pid}/task/${tid}/schedstat`) ?? '0 0';
-        const [run, wait] = stat.split(' ').map(Number) as [number, number];
+        const [run, wait] = this.stat(fd) ?? [0, 0];
         const name = read(`/proc/${pid}/task/${tid}/comm`)?.trim() ?? '?';
         this.seen.set(key, { fd, pid, side, name, tid: Number(tid), run0: this.first ? run : 0, wait0: this.first ? wait : 0, run, wait, from: this.first ? this.startMs : now, to: now });
       }
     }
+  }
+
+  /** Time on a CPU and time waiting for one, ns (schedstat's first two fields); null once the thread is gone. */
+  private stat(fd: number): [number, number] | null {
+    let n: number;
+    try {
+      n = readSync(fd, this.buf, 0, this.buf.length, 0);
+    } catch {
+      return null;
+    }
+    if (n <= 0) return null;
+    const [run, wait] = this.buf.toString('latin1', 0, n).split(' ');
+    return [Number(run), Number(wait)];
   }
 
   private close(s: Seen): void {
