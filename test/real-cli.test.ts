@@ -72,7 +72,7 @@ replications: 3
         scenario: s, qemuVersion: '7.2.22', accel: 'kvm', uncapped: false, commandLines: { source: [], destination: [] },
         source: { info: { status: 'completed', downtime: 2, ram: { transferred: 4096 } }, events: [] },
         destination: { info: { status: 'completed' }, events: [] },
-        faults: { latenciesNs: [], unanswered: 0, firstAtUs: null }, switchover: { 'device-save-ms': null, 'sync-ms': null, 'discard-ms': null, 'package-bytes': null, 'listen-ms': null, 'load-ms': null }, guest: { passesAtSource: 1, passesAtDestination: 3, pageNs: null }, threads: [],
+        faults: { latenciesNs: [], unanswered: 0, firstAtUs: null }, switchover: { 'device-save-ms': null, 'sync-ms': null, 'discard-ms': null, 'package-bytes': null, 'listen-ms': null, 'load-ms': null }, guest: { passesAtSource: 1, passesAtDestination: 3, pageNs: null }, threads: [], sockets: { samples: 0, 'busy-samples': 0, 'send-q-p50': null, 'send-q-max': null, 'recv-q-p50': null, 'ahead-p50': null },
       });
     };
     const out = join(dir, 'out');

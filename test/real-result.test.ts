@@ -35,6 +35,7 @@ function observation(): RealObservation {
     faults: { latenciesNs: [1_000, 3_000, 171_000, 46_163_000, 48_409_000], unanswered: 0, firstAtUs: T0 + 19_000 },
     switchover: { 'device-save-ms': 1.3, 'sync-ms': 0.19, 'discard-ms': 0.37, 'package-bytes': 12935, 'listen-ms': 1.8, 'load-ms': 1.15 }, guest: { passesAtSource: 12, passesAtDestination: 212, pageNs: 3912.4 },
     threads: [{ side: 'destination', name: 'postcopy/listen', tid: 4242, 'cpu-ms': 130.9, 'runqueue-ms': 29.8, 'alive-ms': 165.2 }],
+    sockets: { samples: 440, 'busy-samples': 52, 'send-q-p50': 3_276_800, 'send-q-max': 4_204_012, 'recv-q-p50': 131_072, 'ahead-p50': 3_407_872 },
   };
 }
 
@@ -59,6 +60,7 @@ describe('real run → the emulator\'s JSON shape', () => {
     expect(r.real['qemu-total-time']).toBe(1092);
     expect(r.real.guest).toEqual({ 'passes-at-source': 12, 'passes-at-destination': 212, 'page-ns': 3912 });
     expect(r.real.switchover).toEqual({ 'device-save-ms': 1.3, 'sync-ms': 0.19, 'discard-ms': 0.37, 'package-bytes': 12935, 'listen-ms': 1.8, 'load-ms': 1.15 });
+    expect(r.real.sockets['ahead-p50']).toBe(3_407_872);
     expect(r.real.threads).toEqual([{ side: 'destination', name: 'postcopy/listen', tid: 4242, 'cpu-ms': 130.9, 'runqueue-ms': 29.8, 'alive-ms': 165.2 }]);
   });
 

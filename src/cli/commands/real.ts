@@ -76,6 +76,8 @@ export function registerReal(cmd: Command, out: (s: string) => void, fail: () =>
       // The busiest threads: CPU, and (in brackets) runnable but waiting for a CPU.
       const busy = r.threads.slice(0, 4).map((t) => `${t.side} ${t.name} ${t['cpu-ms']} (${t['runqueue-ms']})`);
       if (busy.length > 0) out(`threads, CPU ms (waiting for a CPU): ${busy.join(', ')}\n`);
+      const q = r.sockets;
+      if (q['ahead-p50'] !== null) out(`socket queues while streaming (median of ${q['busy-samples']} samples): Send-Q ${q['send-q-p50']} + Recv-Q ${q['recv-q-p50']} = ${q['ahead-p50']} bytes ahead, Send-Q at most ${q['send-q-max']}\n`);
       if (o.out) out(`${join(o.out, 'result.json')}\n`);
       for (const w of report.emulator.warnings.slice(1)) process.stderr.write(`postcopy-emu: warning: ${w}\n`);
     });

@@ -10,6 +10,7 @@ import { USERFAULTFD_MISSING, type Accel } from './prereq.ts';
 import { QemuProcess, freePort } from './processes.ts';
 import { Qmp, QmpCommandError } from './qmp.ts';
 import { realReport, type RealReport } from './result.ts';
+import { SocketSampler } from './sockets.ts';
 import { ThreadClock } from './threads.ts';
 import { readSwitchover, readTraceLog } from './trace-log.ts';
 
@@ -54,8 +55,9 @@ function checkGuest(g: GuestState, where: string): void {
 class Run {
   readonly procs: QemuProcess[] = [];
   readonly qmps: Qmp[] = [];
-  /** Samples the QEMUs' threads while the migration runs. */
+  /** Sample the QEMUs' threads and the migration connection's queues while the migration runs. */
   clock: ThreadClock | null = null;
+  sockets: SocketSampler | null = null;
   private readonly deadline: number;
   constructor(private readonly timeoutMs: number) {
     this.deadline = Date.now() + timeoutMs;
@@ -145,7 +147,8 @@ export async function runReal(scenario: Scenario, o: RealRunOptions): Promise<Re
   const dir = mkdtempSync(join(tmpdir(), 'pce-real-'));
   const run = new Run(o.timeoutMs);
   try {
-    const plan = realPlan(scenario, { ...o, dir, port: await freePort() });
+    const port = await freePort();
+    const plan = realPlan(scenario, { ...o, dir, port });
     writeFileSync(plan.files.firmware, firmwareImage(plan.firmware));
     const source = new QemuProcess('source', plan.source);
     const destination = new QemuProcess('destination', plan.destination);
@@ -169,6 +172,8 @@ export async function runReal(scenario: Scenario, o: RealRunOptions): Promise<Re
 
     const clock = (run.clock = new ThreadClock([{ side: 'source', pid: source.pid ?? -1 }, { side: 'destination', pid: destination.pid ?? -1 }]));
     clock.start();
+    const sockets = (run.sockets = new SocketSampler(port));
+    sockets.start();
     const migrateAt = Date.now();
     await src.execute('migrate', { uri: plan.uri }, QMP_TIMEOUT_MS);
     await switchover(run, plan, src, migrateAt);
@@ -182,6 +187,7 @@ export async function runReal(scenario: Scenario, o: RealRunOptions): Promise<Re
       return over(s) ? s : undefined;
     });
     const threads = clock.stop();
+    const queues = sockets.stop();
     if (dstInfo.status !== 'completed') throw new RealRunError(`the destination's migration ${String(dstInfo.status)}: ${String(dstInfo['error-desc'] ?? 'QEMU gave no reason')}`);
 
     // The guest runs at the destination and, a writer, checks every page in a pass begun after
@@ -215,11 +221,13 @@ export async function runReal(scenario: Scenario, o: RealRunOptions): Promise<Re
       switchover: readSwitchover(plan.files.sourceTrace, plan.files.trace, dst.events.find((e) => e.event === 'RESUME')?.atUs ?? null),
       guest: { passesAtSource: atSource.passes, passesAtDestination: atDestination.passes, pageNs },
       threads,
+      sockets: queues,
     });
   } catch (e) {
     throw run.explain(e);
   } finally {
     run.clock?.stop();
+    run.sockets?.stop();
     for (const q of run.qmps) q.close();
     await Promise.all(run.procs.map((p) => p.kill()));
     rmSync(dir, { recursive: true, force: true });

@@ -3,6 +3,7 @@ import { measuredReport } from '../measured.ts';
 import type { Scenario } from '../../scenario/schema.ts';
 import type { Accel } from './prereq.ts';
 import type { QmpEvent } from './qmp.ts';
+import type { SocketQueues } from './sockets.ts';
 import type { ThreadCpu } from './threads.ts';
 import type { FaultLatencies, SwitchoverStages } from './trace-log.ts';
 
@@ -28,6 +29,8 @@ export interface RealObservation {
   guest: { passesAtSource: number; passesAtDestination: number; pageNs: number | null };
   /** Both QEMUs' threads from \`migrate\` to completion: CPU time and time waiting for a CPU. */
   threads: ThreadCpu[];
+  /** The migration connection's queues while the source streamed. */
+  sockets: SocketQueues;
 }
 
 export interface RealSection {
@@ -44,6 +47,7 @@ export interface RealSection {
   guest: { 'passes-at-source': number; 'passes-at-destination': number; 'page-ns': number | null };
   switchover: SwitchoverStages;
   threads: ThreadCpu[];
+  sockets: SocketQueues;
   events: { source: QmpEvent[]; destination: QmpEvent[] };
   'query-migrate': { source: Json; destination: Json };
 }
@@ -139,6 +143,7 @@ export function realReport(o: RealObservation): RealReport {
       guest: { 'passes-at-source': o.guest.passesAtSource, 'passes-at-destination': o.guest.passesAtDestination, 'page-ns': o.guest.pageNs === null ? null : Math.round(o.guest.pageNs) },
       switchover: o.switchover,
       threads: o.threads,
+      sockets: o.sockets,
       events: { source: src.events, destination: dst.events },
       'query-migrate': { source: src.info, destination: dst.info },
     },
