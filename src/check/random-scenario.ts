@@ -211,6 +211,9 @@ function addLifecycle(seed: number, s: ScenarioInput): ScenarioInput {
       maxTimeNs: r.int(1_000_000, 100_000_000),
       autoConverge: r.float() < 0.3,
       setupNs: r.int(0, 2_000_000),
+      // QEMU's lazy clear of the dirty log, in small chunks so a guest has several.
+      clearBitmapShift: r.int(6, 12),
+      clearPerPageNs: r.float() < 0.5 ? 0 : r.int(1, 20),
     },
     multifd: policy === 'qemu' && r.float() < 0.4
       ? { channels: r.int(1, 4), packetPages: r.int(1, 128), wire: r.float() < 0.5 ? 'shared' : 'per-channel', compression: (['none', 'zlib', 'zstd'] as const)[r.int(0, 2)] }
