@@ -58,6 +58,7 @@ export class Placement {
       return data * p.recvPerPageNs + singles * p.loadPageNs + zeros * p.zeroLoadNs
         + (rec.batched > 0 ? p.batchLoadCallNs + rec.batched * p.batchLoadPerPageNs : 0);
     }
+    // The socket's reads, then the thread's own work on every page.
     const read = Math.ceil(rec.bytes / QEMU_FILE_BUF_BYTES) * p.readCallNs + data * p.recvPerPageNs + rec.count * p.pageWorkNs;
     const huge = this.hostPages;
     if (huge === null) return read + data * p.uffdCopyNs + zeros * p.uffdZeroPageNs;

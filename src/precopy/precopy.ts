@@ -401,9 +401,10 @@ export class Precopy {
     for (let g = this.toSend.next(0); g < this.s.memory.pages; g = this.toSend.next(g + 1)) {
       if (g !== prev + 1) this.discardRanges++;
       prev = g;
-      this.discardSpan++;
       if (this.sentBefore(g)) this.discardedPages++;
     }
+    // The ranges are the pages still to send.
+    this.discardSpan = this.remaining;
     if (this.discardRanges === 0 || this.p.policy === 'xen') return now;
     this.writeMain(now, this.discardRanges * 16 + Math.ceil(this.discardRanges / 12) * RECORD_HEADER_BYTES);
     return this.stream.writableAt(now);

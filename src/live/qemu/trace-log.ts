@@ -7,7 +7,18 @@ import { readLines } from '../../io/read.ts';
  * tree of requested pages (add) and leaves it when the page is placed (del). The log backend
  * writes `TID@SECONDS.MICROS:EVENT ARGS`.
  */
-const LINE = /^\d+@(\d+)\.(\d{6}):postcopy_page_req_(add|del) .*?(0x[0-9a-f]+|\(nil\))/;
+const EVENT = /^\d+@(\d+)\.(\d{6}):(\w+) ?(.*)$/;
+
+/** A page request's host address, the first in its arguments. */
+const ADDR = /0x[0-9a-f]+|\(nil\)/;
+
+/** Each log line's event: µs since the epoch, name, arguments; other lines (QEMU's warnings) are skipped. */
+function* events(lines: Iterable<string>): Iterable<{ us: number; name: string; args: string }> {
+  for (const line of lines) {
+    const m = EVENT.exec(line);
+    if (m) yield { us: Number(m[1]) * 1e6 + Number(m[2]), name: m[3]!, args: m[4]! };
+  }
+}
 
 export interface FaultLatencies {
   /** Request → page placed, ns, in the order the pages were placed. */
@@ -18,24 +29,24 @@ export interface FaultLatencies {
   firstAtUs: number | null;
 }
 
-/** Parses the log's lines; other lines (QEMU's warnings) are skipped. */
+/** Parses the log's lines; other events and lines are skipped. */
 export function parseTraceLines(lines: Iterable<string>): FaultLatencies {
   const open = new Map<string, number>();
   const latenciesNs: number[] = [];
   let firstAtUs: number | null = null;
-  for (const line of lines) {
-    const m = LINE.exec(line);
-    if (!m) continue;
-    const atUs = Number(m[1]) * 1e6 + Number(m[2]);
-    const addr = m[4]!;
-    if (m[3] === 'add') {
-      firstAtUs ??= atUs;
-      open.set(addr, atUs);
+  for (const e of events(lines)) {
+    const add = e.name === 'postcopy_page_req_add';
+    if (!add && e.name !== 'postcopy_page_req_del') continue;
+    const addr = ADDR.exec(e.args)?.[0];
+    if (addr === undefined) continue;
+    if (add) {
+      firstAtUs ??= e.us;
+      open.set(addr, e.us);
     } else {
       const from = open.get(addr);
       if (from === undefined) continue;
       open.delete(addr);
-      latenciesNs.push((atUs - from) * 1000);
+      latenciesNs.push((e.us - from) * 1000);
     }
   }
   return { latenciesNs, unanswered: open.size, firstAtUs };
@@ -76,16 +87,6 @@ export interface SwitchoverStages {
   'listen-ms': number | null;
   /** Its return → the destination's RESUME event: the device state loaded, the vCPU state put, `vm_start`. */
   'load-ms': number | null;
-}
-
-const EVENT = /^\d+@(\d+)\.(\d{6}):(\w+) ?(.*)$/;
-
-/** Each log line's event: µs since the epoch, name, arguments. */
-function* events(lines: Iterable<string>): Iterable<{ us: number; name: string; args: string }> {
-  for (const line of lines) {
-    const m = EVENT.exec(line);
-    if (m) yield { us: Number(m[1]) * 1e6 + Number(m[2]), name: m[3]!, args: m[4]! };
-  }
 }
 
 /** The stages from both logs' lines (the log backend's `TID@SECONDS.MICROS:EVENT ARGS`) and the RESUME event's µs. */
