@@ -109,6 +109,42 @@ function warm(name: string, inputExpr: string): object {
   };
 }
 
+/** Sums V8's `--trace-opt --trace-deopt` lines: TurboFan compiles, their ms (prepare + execute + finalize), deopts. */
+function jitFigures(trace: string): { compiles: number; compileMs: number; deopts: number } {
+  let compiles = 0, compileMs = 0, deopts = 0;
+  for (const line of trace.split('\n')) {
+    const m = /^\[completed compiling .* took ([\d.]+), ([\d.]+), ([\d.]+) ms\]/.exec(line);
+    if (m) {
+      compiles++;
+      compileMs += Number(m[1]) + Number(m[2]) + Number(m[3]);
+    } else if (line.startsWith('[bailout (kind:')) deopts++;
+  }
+  return { compiles, compileMs: Math.round(compileMs), deopts };
+}
+
+/**
+ * Issue #13's warm-up: what V8's optimising compiler does for one run in a fresh process (or a
+ * sweep's one worker), with one compile thread (`--v8-pool-size=1`, so a compile's time is its
+ * CPU). A first run lasts about as long as its compiles take: until then the hot functions run
+ * in the interpreter and Sparkplug, 14-28 times slower than their optimised code.
+ */
+function jit(name: string, args: string[]): object {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, ['--v8-pool-size=1', '--trace-opt', '--trace-deopt', ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const wallMs = Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
+  if (r.status !== 0) throw new Error(`${name} failed: ${r.stderr}`);
+  const ran = /RUN_MS (\d+(\.\d+)?)/.exec(r.stdout);
+  return { case: `jit: ${name}`, ...jitFigures(r.stdout), wallMs: ran ? Math.round(Number(ran[1])) : wallMs, note: ran ? 'wallMs: the run alone' : 'wallMs: the whole sweep' };
+}
+
+/** One run of `inputExpr` in a fresh bare process, its wall time printed as RUN_MS. */
+function firstRunScript(inputExpr: string): string[] {
+  return ['--input-type=module', '-e', `const { Emulator, presetInput, readScenarioFile } = await import(${distUrl('library')});
+    const input = ${inputExpr}, t = process.hrtime.bigint();
+    new Emulator(input).run();
+    console.log('RUN_MS', Number(process.hrtime.bigint() - t) / 1e6);`];
+}
+
 /** The built CLI: the cases that measure what a user runs spawn it. */
 const bin = fileURLToPath(new URL('../bin/postcopy-emu.mjs', import.meta.url));
 
@@ -122,7 +158,7 @@ const cpuMs = (from: NodeJS.CpuUsage) => {
  * 64 runs of the xen-2017 storm: 4 ring sizes × 2 request kinds × 2 link rates × 4 replications
  * (256 with 16: a sweep long enough for two workers' warm-up to pay off).
  */
-function sweep(runs: 64 | 256, jobs: number): object {
+function sweepSpec(runs: 64 | 256): { dir: string; spec: string } {
   const dir = mkdtempSync(join(tmpdir(), 'pce-bench-'));
   const spec = join(dir, 'sweep.json');
   writeFileSync(spec, JSON.stringify({
@@ -131,6 +167,11 @@ function sweep(runs: 64 | 256, jobs: number): object {
     replications: runs / 16,
     seed: 1,
   }));
+  return { dir, spec };
+}
+
+function sweep(runs: 64 | 256, jobs: number): object {
+  const { dir, spec } = sweepSpec(runs);
   // The built CLI, as a user runs it: its workers load the built bundle, not the sources through tsx.
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, [bin, 'sweep', spec, '--out', join(dir, 'out'), '--jobs', String(jobs)], { encoding: 'utf8' });
@@ -140,6 +181,16 @@ function sweep(runs: 64 | 256, jobs: number): object {
   rmSync(dir, { recursive: true });
   const events = records.reduce((n, rec) => n + (rec.result?.emulator.events ?? 0), 0);
   return { case: `sweep-${runs} --jobs ${jobs}`, runs: records.length, events, wallMs: Math.round(s * 1000), eventsPerSec: Math.round(events / s) };
+}
+
+/** The 64-run sweep's one worker with `--jobs 1`: what each worker of `--jobs 2` compiles too. */
+function jitSweep(): object {
+  const { dir, spec } = sweepSpec(64);
+  try {
+    return jit('sweep-64 --jobs 1, its worker', [bin, 'sweep', spec, '--out', join(dir, 'out'), '--jobs', '1']);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
 }
 
 /**
@@ -274,6 +325,7 @@ function liveVsModel({ limitBytesPerSec = 0, wireMbps = 0 } = {}): object {
 
 const which = process.argv[2];
 const storm16 = { ...presetInput('xen-2017-pure'), memory: { pages: 4_194_304 } };
+const stormFile = `readScenarioFile(${JSON.stringify(fileURLToPath(new URL('storm-131072.yaml', import.meta.url)))})`;
 /** Issue #13's scale targets: the pure storm at 10 Gbit/s both ways, 16 GiB to 1 TiB (storm-16g-10g … storm-1024g-10g). */
 const storm10g = /^storm-(16|64|256|1024)g-10g$/.exec(which ?? '');
 function stormAt10g(gib: number): ScenarioInput {
@@ -288,7 +340,10 @@ function stormAt10g(gib: number): ScenarioInput {
 const out = which === 'kernel' ? kernelOnly()
   : which === 'xen-2017-pure' ? scenario(which, presetInput(which))
   : which === 'warm-xen-2017-pure' ? warm('xen-2017-pure', "presetInput('xen-2017-pure')")
-  : which === 'warm-storm-131072' ? warm('storm-131072', `readScenarioFile(${JSON.stringify(fileURLToPath(new URL('storm-131072.yaml', import.meta.url)))})`)
+  : which === 'warm-storm-131072' ? warm('storm-131072', stormFile)
+  : which === 'jit-xen-2017-pure' ? jit('xen-2017-pure, first run', firstRunScript("presetInput('xen-2017-pure')"))
+  : which === 'jit-storm-131072' ? jit('storm-131072, first run', firstRunScript(stormFile))
+  : which === 'jit-sweep-64' ? jitSweep()
   : which === 'storm-16g' ? scenario(which, storm16)
   : storm10g ? scenario(which, stormAt10g(Number(storm10g[1])))
   : which === 'storm-16g-range' ? scenario(which, { ...storm16, mapper: { ...storm16.mapper, request: 'range' } })
