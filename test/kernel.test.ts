@@ -277,6 +277,21 @@ describe('Kernel', () => {
   });
 });
 
+describe('Kernel.runTo', () => {
+  it('stops at the horizon or once `events` reaches the cap, whichever first, and goes on from there', () => {
+    const k = new Kernel();
+    const fired: number[] = [];
+    const kind = k.register((a) => fired.push(a));
+    for (let i = 1; i <= 6; i++) k.at(i * 10, kind, i);
+    k.runTo(1e15, undefined, 2);
+    expect([fired, k.now, k.events, k.pending, k.isHalted]).toEqual([[1, 2], 20, 2, 4, false]);
+    k.runTo(45, undefined, 10);
+    expect([fired, k.now, k.events]).toEqual([[1, 2, 3, 4], 40, 4]);
+    k.runTo(1e15);
+    expect([fired, k.now, k.events, k.pending]).toEqual([[1, 2, 3, 4, 5, 6], 60, 6, 0]);
+  });
+});
+
 describe('WorkBudget', () => {
   it('takes items while they last, then says why once spent; Kernel.limit gives maxEvents × 4 and halts on it', () => {
     const why: string[] = [];

@@ -57,7 +57,7 @@ export function soakSeed(seed: number, hooks: SoakHooks = {}, alloc: Alloc = FRE
   try {
     emu = new Emulator(scenario(seed), alloc);
     const k = emu.kernel, horizon = emu.scenario.limits.horizonNs;
-    while (k.nextTime() <= horizon && k.events < maxEvents && k.step());
+    k.runTo(horizon, undefined, maxEvents);
     // Read before settle(): the core it builds for a run the horizon cut before the handover
     // (a precopy done, its devices not yet) schedules its own start at once.
     const running = k.pending > 0 && k.nextTime() <= horizon, idle = k.pending === 0;

@@ -126,13 +126,16 @@ export class Kernel {
   }
 
   /**
-   * Processes events due at or before `horizon` until none is left or the run is halted (one
-   * call per event fewer than step()); `tick` hears the time every 65 536 events.
+   * Processes events due at or before `horizon` until none is left, the run is halted or
+   * `events` reaches `maxEvents` (one call per event fewer than step()); `tick` hears the time
+   * every 65 536 events. One loop for every caller: a caller's own loop around step() had the
+   * handlers it met first inlined and was deoptimised by each new one (a soak worker compiled
+   * its loop eight times).
    */
-  runTo(horizon: number, tick?: (now: number) => void): void {
+  runTo(horizon: number, tick?: (now: number) => void, maxEvents = Infinity): void {
     const q = this.queue;
     let n = 0;
-    while (!this.halted && q.peekTime() <= horizon && this.admit(q.peekTime()) && q.pop()) {
+    while (!this.halted && q.peekTime() <= horizon && this.events < maxEvents && this.admit(q.peekTime()) && q.pop()) {
       this.now = q.time;
       this.events++;
       this.handlers[q.kind]!(q.arg);
