@@ -10,7 +10,7 @@
  * Issue #13: the ring-bound storm against the SimPy peer, whole process, and the ratio; the pure
  * storm at 10 Gbit/s from 16 GiB to 1 TiB (≤ 10 s, ≤ 8 B of RSS a page, wall time linear in size);
  * `warm-*`: 24 runs in one process, the first against the fourth and the events/s of runs 17–24;
- * `jit-*`: TurboFan's compiles (their CPU ms with one compile thread) and deopts in a first run and in
+ * `jit-*`: TurboFan's compiles (their ms on the one compile thread) and deopts in a first run and in
  * a sweep worker, what the warm-up and the second job pay.
  * `npm run bench -- NAME...` runs only the named cases (`startup` for the start-up rows).
  */

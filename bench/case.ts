@@ -124,9 +124,10 @@ function jitFigures(trace: string): { compiles: number; compileMs: number; deopt
 
 /**
  * Issue #13's warm-up: what V8's optimising compiler does for one run in a fresh process (or a
- * sweep's one worker), with one compile thread (`--v8-pool-size=1`, so a compile's time is its
- * CPU). A first run lasts about as long as its compiles take: until then the hot functions run
- * in the interpreter and Sparkplug, 14-28 times slower than their optimised code.
+ * sweep's one worker), with one compile thread (`--v8-pool-size=1`: the compiles run one after
+ * another, so their time is about their CPU on a quiet host). A first run lasts about as long as
+ * its compiles take: until then the hot functions run in the interpreter and Sparkplug, 14-28
+ * times slower than their optimised code.
  */
 function jit(name: string, args: string[]): object {
   const t0 = process.hrtime.bigint();
