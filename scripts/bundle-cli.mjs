@@ -60,7 +60,9 @@ const externalImport = {
 async function bundle(out, entryPoints, minify, scripts) {
   // Minified: the CLI and its workers start faster. Not: the library's names stay readable in
   // its users' stack traces, and keepNames keeps `.name` where esbuild renames (`ScenarioError.name`).
-  const shape = minify ? { minify: true } : { minifyWhitespace: true, minifySyntax: true, keepNames: true };
+  // Short lines either way: node prints the source line an uncaught exception was thrown at, and
+  // a bundle on a few long lines put ~300 KB of code on the terminal.
+  const shape = { ...(minify ? { minify: true } : { minifyWhitespace: true, minifySyntax: true, keepNames: true }), lineLimit: 120 };
   const { outputFiles, metafile } = await build({
     entryPoints,
     outdir: out,

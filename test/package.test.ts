@@ -68,6 +68,16 @@ describe('the installed package', () => {
     expect(JSON.parse(r.stdout)).toEqual({ status: 'completed', total: 4_194_304, presets: 31, error: 'ScenarioError' });
   });
 
+  it('an uncaught error of the library prints its message and a short source line, not a line of the bundle', () => {
+    // Node shows the source line an uncaught exception was thrown at: a bundle on a few long
+    // lines put ~100 KB of code on the terminal.
+    writeFileSync(join(project, 'bad.mjs'), "import { Emulator } from 'postcopy-emu';\nnew Emulator({ memory: { pages: 1024 }, ring: { capacity: 0 } });\n");
+    const r = sh(process.execPath, ['bad.mjs'], project);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/ScenarioError: ring\.capacity: Too small: expected number to be >=1/);
+    expect(Math.max(...r.stderr.split('\n').map((l) => l.length))).toBeLessThanOrEqual(200);
+  });
+
   it('type-checks from strict TypeScript (nodenext, noUncheckedIndexedAccess, library checks on)', () => {
     writeFileSync(join(project, 'use.ts'), [
       "import { Emulator, buildReport, type RunReport, type ScenarioInput } from 'postcopy-emu';",
