@@ -290,6 +290,13 @@ describe('Kernel.runTo', () => {
     k.runTo(1e15);
     expect([fired, k.now, k.events, k.pending]).toEqual([[1, 2, 3, 4, 5, 6], 60, 6, 0]);
   });
+
+  it('rejects a horizon that is not a time, a tick that is not a function and a negative cap', () => {
+    const k = new Kernel();
+    expect(() => k.runTo(Number.NaN)).toThrow(/Kernel\.runTo\.horizon: must be a time in ns, got NaN/);
+    expect(() => k.runTo(10, 'x' as unknown as () => void)).toThrow(/Kernel\.runTo\.tick: must be a function/);
+    expect(() => k.runTo(10, undefined, -1)).toThrow(/Kernel\.runTo\.maxEvents: must be a count of events, 0 or more \(Infinity: no cap\), got -1/);
+  });
 });
 
 describe('WorkBudget', () => {

@@ -134,6 +134,9 @@ export class Kernel {
    * its loop eight times).
    */
   runTo(horizon: number, tick?: (now: number) => void, maxEvents = Infinity): void {
+    argCheck(typeof horizon === 'number' && !Number.isNaN(horizon), 'Kernel.runTo.horizon', `must be a time in ns, got ${String(horizon)}`);
+    argCheck(tick === undefined || typeof tick === 'function', 'Kernel.runTo.tick', 'must be a function (now: number) => void, or left out');
+    argCheck(typeof maxEvents === 'number' && maxEvents >= 0, 'Kernel.runTo.maxEvents', `must be a count of events, 0 or more (Infinity: no cap), got ${String(maxEvents)}`);
     const q = this.queue;
     let n = 0;
     while (!this.halted && q.peekTime() <= horizon && this.events < maxEvents && this.admit(q.peekTime()) && q.pop()) {
