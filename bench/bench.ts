@@ -20,7 +20,7 @@ import { peerRows } from './peer.ts';
 import { startupRows } from './startup.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const all = ['startup', 'peer', 'kernel', 'xen-2017-pure', 'warm-xen-2017-pure', 'warm-storm-131072', 'jit-xen-2017-pure', 'jit-storm-131072', 'jit-sweep-64', 'storm-16g', 'storm-16g-range', 'storm-16g-10g', 'storm-64g-10g', 'storm-256g-10g', 'storm-1024g-10g', 'qemu-2022-stress-precopy', 'qemu-2022-stress-multifd', 'calibration', 'calibration-memory', 'calibration-cpus', 'sweep-64-j1', 'sweep-64-j2', 'sweep-256-j1', 'sweep-256-j2', 'soak-10000', 'live-idle', 'live-random', 'live-preempt', 'live-rtt', 'live-vs-model', 'live-vs-model-limited', 'live-vs-model-wire'];
+const all = ['startup', 'peer', 'kernel', 'xen-2017-pure', 'warm-xen-2017-pure', 'warm-storm-131072', 'jit-xen-2017-pure', 'jit-storm-131072', 'jit-sweep-64', 'jit-soak-2000', 'storm-16g', 'storm-16g-range', 'storm-16g-10g', 'storm-64g-10g', 'storm-256g-10g', 'storm-1024g-10g', 'qemu-2022-stress-precopy', 'qemu-2022-stress-multifd', 'calibration', 'calibration-memory', 'calibration-cpus', 'sweep-64-j1', 'sweep-64-j2', 'sweep-256-j1', 'sweep-256-j2', 'soak-10000', 'live-idle', 'live-random', 'live-preempt', 'live-rtt', 'live-vs-model', 'live-vs-model-limited', 'live-vs-model-wire'];
 const picked = process.argv.slice(2);
 const cases = picked.length > 0 ? all.filter((c) => picked.includes(c)) : all;
 const rows: Record<string, unknown>[] = [];
