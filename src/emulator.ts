@@ -1,7 +1,7 @@
 import { Core } from './core.ts';
 import { Emitter, type EmulatorEvents } from './events.ts';
 import type { MigrationStatus } from './faults/recovery.ts';
-import { intArg } from './io/args.ts';
+import { argCheck, intArg } from './io/args.ts';
 import { PostcopyEmuError } from './io/errors.ts';
 import { makeDevices, type Devices } from './devices/devices.ts';
 import { Kernel } from './kernel/kernel.ts';
@@ -281,6 +281,8 @@ export class Emulator {
   }
 
   runUntil(t: number): void {
+    // The message is built only for a bad argument: a stepping caller calls this often.
+    if (typeof t !== 'number' || Number.isNaN(t)) argCheck(false, 'Emulator.runUntil.t', `must be a time in ns, got ${String(t)}`);
     this.kernel.runUntil(t);
   }
 
@@ -289,6 +291,7 @@ export class Emulator {
    * happen. `onProgress` hears the simulated time every 65 536 events.
    */
   run(onProgress?: (nowNs: number) => void): this {
+    argCheck(onProgress === undefined || typeof onProgress === 'function', 'Emulator.run.onProgress', 'must be a function (nowNs: number) => void, or left out');
     const k = this.kernel, horizon = this.scenario.limits.horizonNs;
     k.runTo(horizon, onProgress);
     // Cut by the horizon: the run was watched until then (downtime so far is at least that).

@@ -80,20 +80,8 @@ describe('EventQueue', () => {
     ]);
   });
 
-  it('an initial capacity of 0 still holds events', () => {
-    // Either reject capacity 0 up front or grow from it; silently dropping events is wrong.
-    let q: EventQueue;
-    try {
-      q = new EventQueue(0);
-    } catch {
-      return;
-    }
-    q.push(5, 1, 2);
-    q.push(3, 1, 1);
-    expect(drain(q)).toEqual([
-      [3, 1, 1],
-      [5, 1, 2],
-    ]);
+  it('an initial capacity below 1 is refused at once (not events silently dropped later)', () => {
+    expect(() => new EventQueue(0)).toThrow('EventQueue.initialCapacity: must be an integer in 1..16777216, got 0');
   });
 
   it('random pushes pop sorted by time with stable ties (property)', () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
-  Emulator, FaultRing, GuestMemory, Kernel, Link, PostcopyEmuError, RequestKind, ScenarioError, encodeTrace, importCsv, importLackey,
-  outstandingSet, parseScenario,
+  Convergence, CounterPoll, DeviceFsm, DirtyLog, Emulator, EventQueue, FaultRing, GuestMemory, Kernel, LatencyLog, Link, Multifd, NextMember,
+  PostcopyEmuError, RequestKind, ScenarioError, buildReport, checkRun, decodeTrace, encodeTrace, importCsv, importLackey, makeDevices,
+  makeDirtier, makePolicy, nextState, outstandingSet, parseScenario, traceStats,
 } from '../src/index.ts';
 import { Rng } from '../src/kernel/rng.ts';
 import { thrown } from './throws.ts';
@@ -31,6 +32,7 @@ describe('the library checks its arguments at the boundary, with one error class
 
   it('FaultRing: capacity, vCPUs, kinds and gfns as the ring stores them', () => {
     expect(typed(() => new FaultRing({ capacity: 0, vcpus: 1, blackEye: false })).message).toBe('FaultRing.capacity: must be an integer in 1..16777216, got 0');
+    expect(typed(() => new FaultRing(8 as never)).message).toBe('FaultRing.options: must be an object { capacity, vcpus, blackEye }, got 8');
     const ring = new FaultRing({ capacity: 2, vcpus: 1, blackEye: false });
     expect(typed(() => ring.putForeign(RequestKind.PAGE, 2.5)).field).toBe('FaultRing.putForeign.gfn');
     expect(typed(() => ring.putForeign(7 as RequestKind, 1)).field).toBe('FaultRing.putForeign.kind');
@@ -56,6 +58,9 @@ describe('the library checks its arguments at the boundary, with one error class
     expect(typed(() => emu.vcpus.touch(1, 5, true)).message).toBe('Vcpus.touch.vcpu: must be an integer in 0..0, got 1');
     expect(typed(() => emu.vcpus.touch(0, 2.5, true)).field).toBe('Vcpus.touch.gfn');
     expect(typed(() => emu.foreignFault(60, 8)).message).toBe('Emulator.foreignFault.count: must be an integer in 1..4, got 8');
+    expect(typed(() => emu.runUntil('x' as never)).message).toBe('Emulator.runUntil.t: must be a time in ns, got x');
+    expect(typed(() => emu.kernel.runUntil(Number.NaN)).field).toBe('Kernel.runUntil.t');
+    expect(typed(() => emu.run(5 as never)).message).toBe('Emulator.run.onProgress: must be a function (nowNs: number) => void, or left out');
   });
 
   it('traces: the encoder and the importers check what they are given', () => {
@@ -64,5 +69,38 @@ describe('the library checks its arguments at the boundary, with one error class
     expect(typed(() => encodeTrace({ ...t, pageSize: 4096, gfns: new Int32Array(2) })).field).toBe('encodeTrace.trace');
     expect(typed(() => importLackey([], { pageSize: 4096, ips: 1e-300 })).message).toBe('importLackey.ips: must be a number in 1000..1000000000000, got 1e-300');
     expect(typed(() => importCsv(['0,1,r'], { pageSize: 4096, maxRecords: 0 })).field).toBe('importCsv.maxRecords');
+    expect(typed(() => importCsv(['0,1,r'], undefined as never)).message).toBe('importCsv.options: must be an object { pageSize, maxRecords? }, got undefined');
+    expect(typed(() => traceStats(null as never)).field).toBe('traceStats.trace');
+    expect(typed(() => decodeTrace(new Uint8Array(3))).message).toMatch(/^\(a buffer\): not a pctrace file: 3 bytes/);
+  });
+
+  it('the building blocks: a wrong argument is a PostcopyEmuError naming it, not a TypeError inside or a silent default', () => {
+    const s = parseScenario({});
+    const emu = new Emulator({ memory: { pages: 64 } });
+    const cases: [() => unknown, string][] = [
+      [() => new NextMember(-3), 'NextMember.size'],
+      [() => new Rng(1.5, 'x'), 'Rng.seed'],
+      [() => new Rng(1, 5 as never), 'Rng.name'],
+      [() => new EventQueue(0), 'EventQueue.initialCapacity'],
+      [() => new LatencyLog().add(Number.NaN), 'LatencyLog.add.ns'],
+      [() => buildReport({} as never), 'buildReport.emu'],
+      [() => checkRun(null as never), 'checkRun.emu'],
+      [() => makePolicy(s.source, null as never), 'makePolicy.unsent'],
+      [() => makePolicy({ ...s.source, policy: 'nope' as never }, new NextMember(8)), 'makePolicy.params.policy'],
+      [() => outstandingSet({ kind: 'nope' } as never, 16, new Rng(1, 'x')), 'outstandingSet.spec.kind'],
+      [() => nextState(9 as never, 0 as never), 'nextState.from'],
+      [() => new DeviceFsm('gpu' as never, {} as never), 'DeviceFsm.kind'],
+      [() => new Convergence(null as never, 0), 'Convergence.params'],
+      [() => new Link(null as never), 'Link.params'],
+      [() => new Multifd(s, {} as never), 'Multifd.stream'],
+      [() => makeDirtier(undefined as never), 'makeDirtier.scenario'],
+      [() => makeDevices(s, 0, 'x' as never), 'makeDevices.arc'],
+      [() => new DirtyLog(64, null, new Uint32Array(1)), 'DirtyLog.stale'],
+      [() => new CounterPoll(emu.kernel, 0, () => ({}) as never), 'CounterPoll.intervalNs'],
+    ];
+    expect(cases.map(([f]) => typed(f).field)).toEqual(cases.map(([, field]) => field));
+    // What they were given right still works.
+    expect(makePolicy(s.source, new NextMember(8)).name).toBe('xen');
+    expect(new DirtyLog(64, null, new Uint32Array(2)).count).toBe(0);
   });
 });

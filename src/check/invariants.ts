@@ -1,5 +1,6 @@
+import { argCheck } from '../io/args.ts';
 import { DeviceState as D, isArc } from '../devices/fsm.ts';
-import type { Emulator } from '../emulator.ts';
+import { Emulator } from '../emulator.ts';
 import { PageState } from '../memory/guest-memory.ts';
 
 /**
@@ -8,6 +9,7 @@ import { PageState } from '../memory/guest-memory.ts';
  * violations found; an empty list means the run is sound.
  */
 export function checkRun(emu: Emulator): string[] {
+  argCheck(emu instanceof Emulator, 'checkRun.emu', 'must be an Emulator (new Emulator(input), stepped or run)');
   const out: string[] = [...emu.livenessViolations];
   const { memory, ring, vcpus, source, pager, scenario } = emu;
   if (ring.maxOccupancy > ring.capacity) out.push(`ring held ${ring.maxOccupancy} requests, capacity ${ring.capacity}`);

@@ -1,3 +1,4 @@
+import { argCheck, numArg, objArg } from '../io/args.ts';
 import { Rng } from '../kernel/rng.ts';
 import { UNBOUNDED, type WorkBudget } from '../kernel/work.ts';
 import type { DirtyLog } from '../precopy/dirty-log.ts';
@@ -352,6 +353,9 @@ export type DeviceArc = { time: number; device: string; side: 'source' | 'destin
 
 /** Builds the devices of a scenario, or null when it has none; `arc` hears every FSM arc. */
 export function makeDevices(s: Scenario, backLatencyNs: number, arc: (e: DeviceArc) => void, work: WorkBudget = UNBOUNDED): Devices | null {
+  objArg('makeDevices.scenario', s, 'a parsed scenario (parseScenario(input))');
+  numArg('makeDevices.backLatencyNs', backLatencyNs, 0, Number.MAX_SAFE_INTEGER);
+  argCheck(typeof arc === 'function', 'makeDevices.arc', 'must be a function that hears each FSM arc');
   if (s.devices.length === 0) return null;
   const dev = new Devices(s, backLatencyNs, work);
   for (const d of dev.list) {

@@ -1,4 +1,4 @@
-import { argCheck, intArg } from '../io/args.ts';
+import { argCheck, intArg, objArg } from '../io/args.ts';
 
 // The VFIO migration uAPI v2 device state machine (include/uapi/linux/vfio.h, enum
 // vfio_device_mig_state) and the kernel's rule for a request that is not one arc
@@ -91,6 +91,8 @@ for (let from = 1; from < N; from++) {
  * there; ERROR when the request is illegal (the kernel then returns -EINVAL, state unchanged).
  */
 export function nextState(from: DeviceState, to: DeviceState): DeviceState {
+  intArg('nextState.from', from, 0, N - 1);
+  intArg('nextState.to', to, 0, N - 1);
   return NEXT[from * N + to] as DeviceState;
 }
 
@@ -189,6 +191,9 @@ export class DeviceFsm {
     readonly field = 'device',
     initial: DeviceState = S.RUNNING,
   ) {
+    argCheck(kind === 'vf' || kind === 'virtio-vf', 'DeviceFsm.kind', `must be vf or virtio-vf, got ${String(kind)}`);
+    objArg('DeviceFsm.arcNs', arcNs, 'the arcs\' costs ({ preCopy, quiesce, stop, stopCopyEnd, resuming, resume }, ns)');
+    intArg('DeviceFsm.initial', initial, 0, N - 1);
     this.state = initial;
   }
 

@@ -27,6 +27,12 @@ export function pageSizeArg(field: string, v: unknown): number {
   return n;
 }
 
+/** An object (a parsed scenario or one of its sections, an options bag): `what` says which. */
+export function objArg<T>(field: string, v: T, what: string): T {
+  if (typeof v !== 'object' || v === null) throw new PostcopyEmuError(field, `${field}: must be ${what}, got ${String(v)}`);
+  return v;
+}
+
 /** Any other condition, named the same way. */
 export function argCheck(ok: boolean, field: string, what: string): void {
   if (!ok) throw new PostcopyEmuError(field, `${field}: ${what}`);

@@ -134,9 +134,9 @@ export class Kernel {
    * its loop eight times).
    */
   runTo(horizon: number, tick?: (now: number) => void, maxEvents = Infinity): void {
-    argCheck(typeof horizon === 'number' && !Number.isNaN(horizon), 'Kernel.runTo.horizon', `must be a time in ns, got ${String(horizon)}`);
+    if (typeof horizon !== 'number' || Number.isNaN(horizon)) argCheck(false, 'Kernel.runTo.horizon', `must be a time in ns, got ${String(horizon)}`);
     argCheck(tick === undefined || typeof tick === 'function', 'Kernel.runTo.tick', 'must be a function (now: number) => void, or left out');
-    argCheck(typeof maxEvents === 'number' && maxEvents >= 0, 'Kernel.runTo.maxEvents', `must be a count of events, 0 or more (Infinity: no cap), got ${String(maxEvents)}`);
+    if (!(typeof maxEvents === 'number' && maxEvents >= 0)) argCheck(false, 'Kernel.runTo.maxEvents', `must be a count of events, 0 or more (Infinity: no cap), got ${String(maxEvents)}`);
     const q = this.queue;
     let n = 0;
     while (!this.halted && q.peekTime() <= horizon && this.events < maxEvents && this.admit(q.peekTime()) && q.pop()) {
@@ -149,6 +149,7 @@ export class Kernel {
 
   /** Processes every event up to and including time `t`, then sets the clock to `t`. */
   runUntil(t: number): void {
+    if (typeof t !== 'number' || Number.isNaN(t)) argCheck(false, 'Kernel.runUntil.t', `must be a time in ns, got ${String(t)}`);
     while (!this.halted && this.queue.peekTime() <= t) this.step();
     if (!this.halted && t > this.now) this.now = t;
   }

@@ -1,3 +1,4 @@
+import { intArg } from '../io/args.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 
 /**
@@ -20,7 +21,7 @@ export class EventQueue {
   /** `alloc`: where the heap's arrays come from (an Arena in sweep and soak workers: no fresh pages a run). */
   constructor(initialCapacity = 1024, private readonly alloc: Alloc = FRESH) {
     this.time = this.arg = 0;
-    initialCapacity = Math.max(1, initialCapacity);
+    intArg('EventQueue.initialCapacity', initialCapacity, 1, 2 ** 24);
     this.t = alloc.float64(initialCapacity);
     this.s = alloc.float64(initialCapacity);
     this.k = alloc.int32(initialCapacity);

@@ -1,3 +1,4 @@
+import { argCheck, intArg } from '../io/args.ts';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
@@ -19,6 +20,8 @@ export class Rng {
   private readonly g: RandomGenerator;
 
   constructor(seed: number, name: string) {
+    intArg('Rng.seed', seed, Number.MIN_SAFE_INTEGER);
+    argCheck(typeof name === 'string', 'Rng.name', 'must be the stream\'s name (a string)');
     this.g = xoroshiro128plus(streamSeed(seed, name));
   }
 

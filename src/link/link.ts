@@ -1,4 +1,4 @@
-import { intArg, numArg } from '../io/args.ts';
+import { intArg, numArg, objArg } from '../io/args.ts';
 import type { LinkParams } from '../scenario/schema.ts';
 
 /** A rate the schema allows (1 kbit/s … 10 Tbit/s: a zero rate would send in infinite time) and a latency. */
@@ -34,7 +34,8 @@ export class Link {
 
   constructor(readonly params: LinkParams) {
     this.wireFreeAt = this.lastArrival = this.unread = this.bytesPayload = this.bytesOnWire = 0;
-    checkSpeed('Link', params?.rateMbps, params.latencyNs);
+    objArg('Link.params', params, "a link section (parseScenario(input).link or .backChannel)");
+    checkSpeed('Link', params.rateMbps, params.latencyNs);
     intArg('Link.params.mtuBytes', params.mtuBytes, 576, 65535);
     intArg('Link.params.ipTcpHeaderBytes', params.ipTcpHeaderBytes, 0, params.mtuBytes - 1);
     intArg('Link.params.frameOverheadBytes', params.frameOverheadBytes, 0, 4096);

@@ -1,4 +1,4 @@
-import { argCheck, intArg, pageSizeArg } from '../io/args.ts';
+import { argCheck, intArg, pageSizeArg, objArg } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
 import type { Range } from '../scenario/schema.ts';
 import type { Rng } from '../kernel/rng.ts';
@@ -261,6 +261,8 @@ export function outstandingSet(
   pages: number,
   rng: Rng,
 ): OutstandingSet {
+  objArg('outstandingSet.spec', spec, "a memory.outstanding section ({ kind: 'all' | 'ranges' | 'fraction', ... })");
+  intArg('outstandingSet.pages', pages, 1, 2 ** 30);
   switch (spec.kind) {
     case 'all':
       return { forEachRange: (fn) => fn(0, pages) };
@@ -283,4 +285,5 @@ export function outstandingSet(
         },
       };
   }
+  throw new PostcopyEmuError('outstandingSet.spec.kind', `outstandingSet.spec.kind: must be all, ranges or fraction, got ${String((spec as { kind: unknown }).kind)}`);
 }

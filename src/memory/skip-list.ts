@@ -1,3 +1,4 @@
+import { intArg } from '../io/args.ts';
 import { FRESH, type Alloc } from './arena.ts';
 
 /** Index of the lowest set bit of a non-zero 32-bit word. */
@@ -48,6 +49,7 @@ export class NextMember {
 
   /** Every index 0..size−1 is a member, or none when `full` is false. */
   constructor(readonly size: number, alloc: Alloc = FRESH, full = true) {
+    intArg('NextMember.size', size, 0, 2 ** 30);
     const nw = (size + 31) >>> 5;
     this.words = alloc.int32(nw);
     this.summary = alloc.int32((nw + 31) >>> 5);

@@ -1,3 +1,4 @@
+import { numArg } from '../io/args.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 
 /** QEMU's postcopy-latency-dist: bucket N holds [2^N µs, 2^(N+1) µs); the last takes the rest. */
@@ -28,6 +29,8 @@ export class LatencyLog {
   }
 
   add(ns: number): void {
+    // One compare on the hot path (a fault's latency): the message only for a bad argument.
+    if (!(ns >= 0)) numArg('LatencyLog.add.ns', ns, 0, Infinity);
     if (this.count === this.values.length) {
       const v = this.alloc.float64(this.values.length * 2);
       v.set(this.values);

@@ -1,5 +1,6 @@
+import { argCheck, numArg } from '../io/args.ts';
 import type { Core } from '../core.ts';
-import type { Kernel } from '../kernel/kernel.ts';
+import { Kernel } from '../kernel/kernel.ts';
 import type { MigrationStatus } from '../faults/recovery.ts';
 import type { Precopy } from '../precopy/precopy.ts';
 
@@ -28,6 +29,9 @@ export class CounterPoll {
   private round = 0;
 
   constructor(private readonly kernel: Kernel, private readonly intervalNs: number, private readonly read: () => Omit<CounterSample, 't-ms'>) {
+    argCheck(kernel instanceof Kernel, 'CounterPoll.kernel', 'must be the Kernel whose clock it samples');
+    numArg('CounterPoll.intervalNs', intervalNs, 1, Number.MAX_SAFE_INTEGER);
+    argCheck(typeof read === 'function', 'CounterPoll.read', 'must be a function returning the counters');
     this.kind = kernel.register((round) => {
       if (round !== this.round) return;
       this.sample();

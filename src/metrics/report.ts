@@ -1,4 +1,5 @@
-import type { Emulator } from '../emulator.ts';
+import { argCheck } from '../io/args.ts';
+import { Emulator } from '../emulator.ts';
 import type { MigrationStatus } from '../faults/recovery.ts';
 import { devicesSection, downtimeBreakdown } from './devices.ts';
 import { counterSamples, precopyFigures, precopySection, ramCounters, statusHistory } from './lifecycle.ts';
@@ -13,6 +14,7 @@ export type { MigrationStatus };
  * `emulator.host`.
  */
 export function buildReport(emu: Emulator) {
+  argCheck(emu instanceof Emulator, 'buildReport.emu', 'must be an Emulator (new Emulator(input), stepped or run)');
   const { kernel, memory, ring, pager, source, mapper, vcpus, latency, stream, backChannel, scenario } = emu;
   const end = kernel.now;
   const cdf = latency.percentiles(CDF_QUANTILES);

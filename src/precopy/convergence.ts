@@ -1,3 +1,4 @@
+import { numArg, objArg } from '../io/args.ts';
 import type { Scenario } from '../scenario/schema.ts';
 
 /** QEMU's BUFFER_DELAY: counters and the rate limit work in 100 ms windows. */
@@ -32,6 +33,8 @@ export class Convergence {
   private highCount = 0;
 
   constructor(private readonly p: Scenario['precopy'], start: number) {
+    objArg('Convergence.params', p, "a parsed scenario's precopy section (parseScenario(input).precopy)");
+    numArg('Convergence.start', start, 0, Number.MAX_SAFE_INTEGER);
     this.windowStart = start;
     this.periodStart = start;
   }

@@ -1,4 +1,5 @@
-import { popcount32, type NextMember } from '../memory/skip-list.ts';
+import { argCheck, intArg } from '../io/args.ts';
+import { NextMember, popcount32 } from '../memory/skip-list.ts';
 
 /**
  * The hypervisor's dirty log (KVM's dirty bitmap, Xen's log-dirty shadow bitmap): pages the guest
@@ -21,6 +22,9 @@ export class DirtyLog {
     /** One bit per page: written since the destination last received it. */
     private readonly stale: Uint32Array,
   ) {
+    intArg('DirtyLog.pages', pages, 1, 2 ** 30);
+    argCheck(zero === null || zero instanceof NextMember, 'DirtyLog.zero', 'must be a NextMember of the zero pages, or null');
+    argCheck(stale instanceof Uint32Array && stale.length >= (pages + 31) >>> 5, 'DirtyLog.stale', 'must be a Uint32Array with a bit per page');
     this.words = new Uint32Array((pages + 31) >>> 5);
     this.dirtyWords = new Int32Array(this.words.length);
   }

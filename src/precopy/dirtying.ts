@@ -1,3 +1,4 @@
+import { objArg } from '../io/args.ts';
 import { Rng } from '../kernel/rng.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { AccessPattern } from '../workload/access.ts';
@@ -160,6 +161,7 @@ const NONE: Dirtier = { advance: () => {}, prime: () => {} };
 
 /** `work`: the run's bound on work inside events (Kernel.work). */
 export function makeDirtier(s: Scenario, work: WorkBudget = UNBOUNDED): Dirtier {
+  objArg('makeDirtier.scenario', s, "a parsed scenario (parseScenario(input))");
   const d = s.precopy.dirtying, pageSize = s.memory.pageSize;
   switch (d.kind) {
     case 'none':

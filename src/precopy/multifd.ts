@@ -1,3 +1,4 @@
+import { argCheck, objArg } from '../io/args.ts';
 import { Link } from '../link/link.ts';
 import type { Scenario } from '../scenario/schema.ts';
 
@@ -28,6 +29,8 @@ export class Multifd {
   busyNs = 0;
 
   constructor(s: Scenario, stream: Link) {
+    objArg('Multifd.scenario', s, "a parsed scenario (parseScenario(input))");
+    argCheck(stream instanceof Link, 'Multifd.stream', 'must be the Link of the main stream');
     this.p = s.multifd;
     this.channels = s.multifd.channels;
     this.freeAt = new Float64Array(this.channels);

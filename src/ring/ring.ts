@@ -80,7 +80,8 @@ export class FaultRing {
   constructor(readonly options: RingOptions, private readonly clock: Clock = { now: 0 }) {
     this.fullSince = -1;
     this.timeFullNs = 0;
-    const cap = intArg('FaultRing.capacity', options?.capacity, 1, 2 ** 24);
+    if (typeof options !== 'object' || options === null) argCheck(false, 'FaultRing.options', `must be an object { capacity, vcpus, blackEye }, got ${String(options)}`);
+    const cap = intArg('FaultRing.capacity', options.capacity, 1, 2 ** 24);
     intArg('FaultRing.vcpus', options.vcpus, 0, 2 ** 16);
     argCheck(typeof clock?.now === 'number', 'FaultRing.clock', 'must be an object with a numeric `now` (ns)');
     this.capacity = cap;

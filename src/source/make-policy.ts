@@ -1,4 +1,6 @@
-import type { NextMember } from '../memory/skip-list.ts';
+import { PostcopyEmuError } from '../io/errors.ts';
+import { argCheck, objArg } from '../io/args.ts';
+import { NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { AdaptiveChunkPush, LazyPagesPush } from './adaptive-chunk.ts';
 import { BubblingPush } from './bubbling.ts';
@@ -7,6 +9,8 @@ import { PrefaultPush } from './prefault.ts';
 
 /** The push policy a scenario's `source` section asks for (docs/policies.md). */
 export function makePolicy(params: Scenario['source'], unsent: NextMember): PushPolicy {
+  objArg('makePolicy.params', params, "a parsed scenario's source section (parseScenario(input).source)");
+  argCheck(unsent instanceof NextMember, 'makePolicy.unsent', 'must be a NextMember: the pages not sent yet');
   switch (params.policy) {
     case 'xen':
       return new XenPush(unsent, 'xen', true);
@@ -27,4 +31,5 @@ export function makePolicy(params: Scenario['source'], unsent: NextMember): Push
     case 'lazy-pages':
       return new LazyPagesPush(unsent, params.chunkMinPages, params.chunkMaxPages);
   }
+  throw new PostcopyEmuError('makePolicy.params.policy', `makePolicy.params.policy: unknown policy "${String(params.policy)}" (\`postcopy-emu fields source.policy\` lists them)`);
 }

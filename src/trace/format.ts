@@ -58,6 +58,7 @@ export function gfnSpan(t: Trace): number {
 
 /** Records, distinct pages and duration (time of the last record), for summaries. */
 export function traceStats(t: Trace): { records: number; pages: number; span: number; durationNs: number } {
+  argCheck(typeof t === 'object' && t !== null && t.gfns instanceof Int32Array && t.times instanceof Float64Array, 'traceStats.trace', 'must be a Trace { pageSize, times, gfns, ops } (readTrace, decodeTrace or an import)');
   // Sorting a copy counts distinct gfns without a span-sized bitmap (a CSV gfn may be 2^31).
   const sorted = t.gfns.slice().sort();
   let pages = 0;
@@ -123,7 +124,7 @@ function readHeader(buf: Uint8Array, file: string) {
   return h;
 }
 
-export function decodeTrace(buf: Uint8Array, file: string): Trace {
+export function decodeTrace(buf: Uint8Array, file = '(a buffer)'): Trace {
   const h = readHeader(buf, file);
   const fail = (detail: string): never => {
     throw new TraceFormatError(file, detail);

@@ -1,4 +1,4 @@
-import { intArg, numArg, pageSizeArg } from '../io/args.ts';
+import { intArg, numArg, pageSizeArg, objArg } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { doubled } from '../memory/arena.ts';
 import { MAX_GFN, MAX_TRACE_RECORDS, TraceOp, type Trace } from './format.ts';
@@ -83,6 +83,7 @@ const OPS: Record<string, TraceOp> = { r: TraceOp.READ, read: TraceOp.READ, w: T
  */
 /** The options a caller gave, checked (the CLI checks its flags the same way). */
 function checkOptions(fn: string, o: CsvOptions): void {
+  objArg(`${fn}.options`, o, 'an object { pageSize, maxRecords? }');
   pageSizeArg(`${fn}.pageSize`, o.pageSize);
   if (o.maxRecords !== undefined) intArg(`${fn}.maxRecords`, o.maxRecords, 1, MAX_TRACE_RECORDS);
 }
