@@ -1,8 +1,9 @@
+import { argCheck, objArg } from './io/args.ts';
 import type { EmulatorEvents } from './events.ts';
 import { Recovery } from './faults/recovery.ts';
 import { livenessBoundNs } from './faults/liveness.ts';
 import { FaultSchedule } from './faults/schedule.ts';
-import type { Kernel } from './kernel/kernel.ts';
+import { Kernel } from './kernel/kernel.ts';
 import { IopfDma } from './devices/iopf.ts';
 import { Rng } from './kernel/rng.ts';
 import { InFlight } from './link/in-flight.ts';
@@ -78,6 +79,9 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
     warnings: string[],
     alloc: Alloc,
   ) {
+    argCheck(kernel instanceof Kernel, 'Core.kernel', 'must be the run\'s Kernel');
+    objArg('Core.scenario', scenario, 'a parsed scenario (parseScenario(input))');
+    objArg('Core.handover', h, 'what the switchover hands over ({ outstanding, zero, precopy })');
     const s = scenario, k = kernel;
     this.resumedAt = this.startedAt = this.transitionAt = -1;
     this.latency = new LatencyLog(alloc);

@@ -1,5 +1,5 @@
 import { Core } from './core.ts';
-import { Emitter, type EmulatorEvents } from './events.ts';
+import { EMULATOR_EVENTS, Emitter, type EmulatorEventMap, type EmulatorEvents } from './events.ts';
 import type { MigrationStatus } from './faults/recovery.ts';
 import { argCheck, intArg } from './io/args.ts';
 import { PostcopyEmuError } from './io/errors.ts';
@@ -55,7 +55,7 @@ const BEYOND = 'times past 2^53 ns (104 days) never come';
 export class Emulator {
   readonly scenario: Scenario;
   readonly kernel: Kernel;
-  readonly events: EmulatorEvents = new Emitter();
+  readonly events: EmulatorEvents = new Emitter<EmulatorEventMap>(EMULATOR_EVENTS);
   /** The precopy phase (precopy and hybrid modes), or null in postcopy mode. */
   readonly precopy: Precopy | null;
   /** The VM's passthrough devices (docs/devices.md), or null when it has none. */

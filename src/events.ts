@@ -1,4 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
+import { argCheck } from './io/args.ts';
 import type { DeviceArc } from './devices/devices.ts';
 import type { MigrationStatus } from './faults/recovery.ts';
 
@@ -38,7 +39,19 @@ type Listener<T extends EventEmitter.ValidEventTypes, E extends Names<T>> = Even
 export class Emitter<T extends EventEmitter.ValidEventTypes> extends EventEmitter<T> {
   observed = false;
 
+  /** `names`: the events there are (a listener for another name is a typo that would never fire). */
+  constructor(private readonly names: readonly Names<T>[]) {
+    super();
+  }
+
+  /** The event is one of `names` and the listener a function: else a PostcopyEmuError naming them. */
+  private checked(method: string, event: unknown, fn: unknown): void {
+    argCheck(this.names.includes(event as Names<T>), `events.${method}.event`, `must be one of ${this.names.join(', ')}, got ${String(event)}`);
+    argCheck(typeof fn === 'function', `events.${method}.listener`, 'must be a function');
+  }
+
   override on<E extends Names<T>>(event: E, fn: Listener<T, E>, context?: unknown): this {
+    this.checked('on', event, fn);
     super.on(event, fn, context);
     this.observed = true;
     return this;
@@ -49,6 +62,7 @@ export class Emitter<T extends EventEmitter.ValidEventTypes> extends EventEmitte
   }
 
   override once<E extends Names<T>>(event: E, fn: Listener<T, E>, context?: unknown): this {
+    this.checked('once', event, fn);
     super.once(event, fn, context);
     this.observed = true;
     return this;
@@ -72,3 +86,10 @@ export class Emitter<T extends EventEmitter.ValidEventTypes> extends EventEmitte
 }
 
 export type EmulatorEvents = Emitter<EmulatorEventMap>;
+
+/** Every event of EmulatorEventMap: a Record of its keys, so the compiler holds the list and the map alike. */
+const EVENT_NAMES: Record<keyof EmulatorEventMap, true> = {
+  fault: true, 'ring-full': true, forward: true, 'page-loaded': true, 'vcpu-blocked': true, 'vcpu-resumed': true,
+  'guest-resumed': true, status: true, device: true, sync: true, complete: true,
+};
+export const EMULATOR_EVENTS = Object.keys(EVENT_NAMES) as (keyof EmulatorEventMap)[];

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
-  Convergence, CounterPoll, DeviceFsm, DirtyLog, Emulator, EventQueue, FaultRing, GuestMemory, Kernel, LatencyLog, Link, Multifd, NextMember,
-  PostcopyEmuError, RequestKind, ScenarioError, buildReport, checkRun, decodeTrace, encodeTrace, importCsv, importLackey, makeDevices,
-  makeDirtier, makePolicy, nextState, outstandingSet, parseScenario, traceStats,
+  Convergence, Core, CounterPoll, Device, DeviceFsm, Devices, DirtyLog, DmaWriter, Emulator, EventQueue, FaultRing, GuestMemory, Kernel,
+  LatencyLog, Link, Mapper, Multifd, NextMember, Pager, PostcopyEmuError, Precopy, RequestKind, ScenarioError, Source, Vcpus, buildReport,
+  checkRun, decodeTrace, encodeTrace, importCsv, importLackey, makeDevices, makeDirtier, makePolicy, nextState, outstandingSet, parseScenario,
+  traceStats,
 } from '../src/index.ts';
 import { Rng } from '../src/kernel/rng.ts';
 import { thrown } from './throws.ts';
@@ -97,6 +98,17 @@ describe('the library checks its arguments at the boundary, with one error class
       [() => makeDevices(s, 0, 'x' as never), 'makeDevices.arc'],
       [() => new DirtyLog(64, null, new Uint32Array(1)), 'DirtyLog.stale'],
       [() => new CounterPoll(emu.kernel, 0, () => ({}) as never), 'CounterPoll.intervalNs'],
+      [() => new Pager(emu.kernel, emu.memory, {} as never, s, {} as never), 'Pager.ring'],
+      [() => new Source({} as never, emu.memory, emu.stream, s, {} as never), 'Source.kernel'],
+      [() => new Vcpus(emu.kernel, emu.memory, emu.ring, s, null as never), 'Vcpus.host'],
+      [() => new Mapper(emu.kernel, emu.memory, emu.ring, s, {} as never, {} as never), 'Mapper.rng'],
+      [() => new Core(emu.kernel, emu.events, null as never, {} as never, false, [], undefined as never), 'Core.scenario'],
+      [() => new Devices(s, -1), 'Devices.backLatencyNs'],
+      [() => new Device(null as never, 'vf0', 0, s), 'Device.spec'],
+      [() => new DmaWriter({ region: [{ start: 60, count: 8 }], bytesPerSec: 1e6 } as never, 4096, 64, new Rng(1, 'dma')), 'DmaWriter.spec.region'],
+      [() => new Precopy(s, null as never, {} as never), 'Precopy.kernel'],
+      [() => emu.events.on('page-load' as never, () => {}), 'events.on.event'],
+      [() => emu.events.once('fault', 5 as never), 'events.once.listener'],
     ];
     expect(cases.map(([f]) => typed(f).field)).toEqual(cases.map(([, field]) => field));
     // What they were given right still works.

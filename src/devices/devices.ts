@@ -52,6 +52,8 @@ export class Device {
   loadedAt = -1;
 
   constructor(readonly spec: ResolvedDevice, readonly name: string, i: number, s: Scenario, work: WorkBudget = UNBOUNDED) {
+    objArg('Device.spec', spec, 'a device section with its defaults (deviceDefaults(parseScenario(input).devices[i]))');
+    objArg('Device.scenario', s, 'a parsed scenario (parseScenario(input))');
     const field = `devices.${i}`;
     this.src = new DeviceFsm(spec.kind, spec.arcNs, spec.preCopy, field);
     // The destination's device waits in STOP for a state to resume.
@@ -163,6 +165,8 @@ export class Devices {
 
   /** `work`: the run's bound on work inside events (Kernel.work), for the devices' DMA. */
   constructor(s: Scenario, private readonly backLatencyNs: number, work: WorkBudget = UNBOUNDED) {
+    objArg('Devices.scenario', s, 'a parsed scenario (parseScenario(input))');
+    numArg('Devices.backLatencyNs', backLatencyNs, 0, Number.MAX_SAFE_INTEGER);
     this.list = s.devices.map((d, i) => new Device(deviceDefaults(d), deviceName(d, i), i, s, work));
     this.load = new LoadThreads(s.migration.deviceLoadThreads);
     this.ackNeeded = s.migration.switchoverAck && this.list.some((d) => d.initialToLoad > 0);

@@ -1,4 +1,5 @@
-import type { Rng } from '../kernel/rng.ts';
+import { argCheck, intArg, numArg, objArg, pageSizeArg } from '../io/args.ts';
+import { Rng } from '../kernel/rng.ts';
 import { popcount32 } from '../memory/skip-list.ts';
 import type { DirtyLog } from '../precopy/dirty-log.ts';
 import { UNBOUNDED, type WorkBudget } from '../kernel/work.ts';
@@ -114,14 +115,19 @@ export class DmaWriter {
 
   /** `work`: the run's bound on work inside events (Kernel.work): each write drawn, each pending run kept. */
   constructor(readonly spec: DmaSpec, private readonly pageSize: number, pages: number, private readonly rng: Rng, private readonly work: WorkBudget = UNBOUNDED) {
+    objArg('DmaWriter.spec', spec, "a device's dma section (parseScenario(input).devices[i].dma)");
+    pageSizeArg('DmaWriter.pageSize', pageSize);
+    intArg('DmaWriter.pages', pages, 1, 2 ** 30);
+    argCheck(rng instanceof Rng, 'DmaWriter.rng', 'must be the Rng its writes are drawn from');
+    numArg('DmaWriter.spec.bytesPerSec', spec.bytesPerSec, Number.MIN_VALUE, Infinity);
+    argCheck(Array.isArray(spec.region), 'DmaWriter.spec.region', 'must be a list of { start, count } ranges');
     const reach = normalizeRanges(spec.region), r = normalizeRanges(spec.buffers ?? spec.region);
-    for (const x of reach) if (x.start < 0 || x.start + x.count > pages) throw new RangeError(`dma region ${x.start}+${x.count} outside ${pages} pages`);
+    for (const x of reach) argCheck(x.start >= 0 && x.start + x.count <= pages, 'DmaWriter.spec.region', `${x.start}+${x.count} lies outside the ${pages} pages`);
     for (const x of r) {
-      if (!reach.some((y) => y.start <= x.start && x.start + x.count <= y.start + y.count)) throw new RangeError(`dma buffers ${x.start}+${x.count} outside the region`);
+      argCheck(reach.some((y) => y.start <= x.start && x.start + x.count <= y.start + y.count), 'DmaWriter.spec.buffers', `${x.start}+${x.count} lies outside the region`);
     }
     this.reach = reach;
     this.reachPages = reach.reduce((s, x) => s + x.count, 0);
-    if (!(spec.bytesPerSec > 0) || !(pageSize > 0)) throw new RangeError('dma bytesPerSec and pageSize must be > 0');
     this.lo = Int32Array.from(r, (x) => x.start);
     this.hi = Int32Array.from(r, (x) => x.start + x.count);
     this.off = new Float64Array(r.length);

@@ -1,10 +1,11 @@
+import { checkWiring } from '../io/wiring.ts';
 import { InFlight } from '../link/in-flight.ts';
 import { QemuBlocktime } from '../metrics/blocktime.ts';
 import type { LatencyLog } from '../metrics/latency.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
-import type { FaultRing } from '../ring/ring.ts';
+import { FaultRing } from '../ring/ring.ts';
 import { drainPerRequestNsOf, faultThreadOf, notifyNsOf, placementOf, wakeAtOf, type Scenario } from '../scenario/schema.ts';
 import { NO_PFNS, RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
 import { FaultThread } from './fault-thread.ts';
@@ -119,6 +120,7 @@ export class Pager implements PreemptHost {
     private readonly host: PagerHost,
     alloc: Alloc = FRESH,
   ) {
+    checkWiring('Pager', kernel, memory, scenario, host, ['ring', ring, FaultRing, 'the FaultRing it drains']);
     this.evictionNs = this.busyNs = this.jobEndsAt = this.jobCost = 0;
     this.params = scenario.pager;
     this.pullsChunks = scenario.source.policy === 'lazy-pages';

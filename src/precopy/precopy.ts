@@ -1,4 +1,5 @@
-import type { Kernel } from '../kernel/kernel.ts';
+import { argCheck, objArg } from '../io/args.ts';
+import { Kernel } from '../kernel/kernel.ts';
 import { Rng } from '../kernel/rng.ts';
 import { Link } from '../link/link.ts';
 import { drawZeroSet } from '../memory/guest-memory.ts';
@@ -104,6 +105,9 @@ export class Precopy {
   private dmaTo = 0;
 
   constructor(scenario: Scenario, private readonly kernel: Kernel, private readonly hooks: PrecopyHooks, private readonly devices: Devices | null = null) {
+    objArg('Precopy.scenario', scenario, 'a parsed scenario (parseScenario(input))');
+    argCheck(kernel instanceof Kernel, 'Precopy.kernel', 'must be the run\'s Kernel');
+    objArg('Precopy.hooks', hooks, 'the object that hears precopy\'s events (PrecopyHooks)');
     const s = (this.s = scenario), pages = s.memory.pages, k = kernel;
     this.p = s.precopy;
     this.sendSet = new SendSet(pages);

@@ -1,5 +1,6 @@
+import { checkWiring } from '../io/wiring.ts';
 import type { Kernel } from '../kernel/kernel.ts';
-import type { Link } from '../link/link.ts';
+import { Link } from '../link/link.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 import { NextMember } from '../memory/skip-list.ts';
@@ -136,6 +137,7 @@ export class Source {
     /** QEMU's lazy clear of the dirty log, left by precopy (null: not modelled). */
     private readonly clear: DirtyClear | null = null,
   ) {
+    checkWiring('Source', kernel, memory, scenario, host, ['link', link, Link, 'the stream\'s Link']);
     this.writeDoneAt = this.preemptCpuFreeAt = 0;
     this.completeAt = -1;
     this.params = scenario.source;

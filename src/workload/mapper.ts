@@ -1,7 +1,9 @@
+import { argCheck } from '../io/args.ts';
+import { checkWiring } from '../io/wiring.ts';
 import type { Kernel } from '../kernel/kernel.ts';
-import type { Rng } from '../kernel/rng.ts';
+import { Rng } from '../kernel/rng.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
-import { EBUSY, RequestKind, type FaultRing } from '../ring/ring.ts';
+import { EBUSY, FaultRing, RequestKind } from '../ring/ring.ts';
 import type { Range, Scenario } from '../scenario/schema.ts';
 
 /** What the mapper tells the rest of the destination. */
@@ -65,6 +67,8 @@ export class Mapper {
     rng: Rng,
     private readonly host: MapperHost,
   ) {
+    checkWiring('Mapper', kernel, memory, scenario, host, ['ring', ring, FaultRing, 'the FaultRing its requests go to']);
+    argCheck(rng instanceof Rng, 'Mapper.rng', 'must be the Rng its mapping order is drawn from');
     this.doneAt = -1;
     this.params = scenario.mapper;
     this.mappings = planMappings(scenario, rng);

@@ -1,9 +1,10 @@
+import { checkWiring } from '../io/wiring.ts';
 import { intArg } from '../io/args.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 import { Rng } from '../kernel/rng.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
-import { RequestKind, type FaultRing } from '../ring/ring.ts';
+import { FaultRing, RequestKind } from '../ring/ring.ts';
 import { placementOf, type Scenario } from '../scenario/schema.ts';
 import { AccessPattern } from './access.ts';
 
@@ -96,6 +97,7 @@ export class Vcpus {
     private readonly host: VcpuHost,
     alloc: Alloc = FRESH,
   ) {
+    checkWiring('Vcpus', kernel, memory, scenario, host, ['ring', ring, FaultRing, 'the FaultRing its faults go to']);
     const w = scenario.workload;
     this.n = w.vcpus;
     this.state = new Uint8Array(this.n);
