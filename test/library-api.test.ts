@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   Convergence, Core, CounterPoll, Device, DeviceFsm, Devices, DirtyLog, DmaWriter, Emulator, EventQueue, FaultRing, GuestMemory, Kernel,
-  LatencyLog, Link, Mapper, Multifd, NextMember, Pager, PostcopyEmuError, Precopy, RequestKind, ScenarioError, Source, Vcpus, buildReport,
-  checkRun, decodeTrace, encodeTrace, importCsv, importLackey, makeDevices, makeDirtier, makePolicy, nextState, outstandingSet, parseScenario,
-  traceStats,
+  LatencyLog, Link, Mapper, Multifd, NextMember, Pager, PostcopyEmuError, Precopy, RequestKind, ScenarioError, Source, Vcpus, applySets,
+  buildReport, checkRun, decodeTrace, encodeTrace, importCsv, importLackey, makeDevices, makeDirtier, makePolicy, nextState, outstandingSet,
+  parseScenario, readScenarioFile, traceStats,
 } from '../src/index.ts';
 import { Rng } from '../src/kernel/rng.ts';
 import { thrown } from './throws.ts';
@@ -109,10 +109,25 @@ describe('the library checks its arguments at the boundary, with one error class
       [() => new Precopy(s, null as never, {} as never), 'Precopy.kernel'],
       [() => emu.events.on('page-load' as never, () => {}), 'events.on.event'],
       [() => emu.events.once('fault', 5 as never), 'events.once.listener'],
+      [() => new NextMember(64).add(64), 'NextMember.add.i'],
+      [() => new NextMember(64).remove(2.5), 'NextMember.remove.i'],
+      [() => new NextMember(64).addRange(Number.NaN, 5), 'NextMember.addRange'],
+      [() => new NextMember(64).removeRange(0, 65), 'NextMember.removeRange'],
+      [() => new Link(s.link).send(0, -5), 'Link.send.bytes'],
+      [() => new Link(s.link).send(Number.NaN, 5), 'Link.send.now'],
+      [() => new LatencyLog().percentiles([50, 101]), 'LatencyLog.percentiles.ps'],
+      [() => applySets({}, [5 as never]), 'applySets.sets'],
+      [() => readScenarioFile(5 as never), 'readScenarioFile.path'],
+      [() => encodeTrace(null as never), 'encodeTrace.trace'],
     ];
     expect(cases.map(([f]) => typed(f).field)).toEqual(cases.map(([, field]) => field));
     // What they were given right still works.
     expect(makePolicy(s.source, new NextMember(8)).name).toBe('xen');
+    const set = new NextMember(64, undefined, false);
+    set.addRange(10, 5); // an empty range: nothing
+    set.addRange(0, 64);
+    set.remove(63);
+    expect([set.next(0), set.next(63), set.countIn(0, 64)]).toEqual([0, 64, 63]);
     expect(new DirtyLog(64, null, new Uint32Array(2)).count).toBe(0);
   });
 });

@@ -97,6 +97,9 @@ export class Link {
 
   /** Queues a record at `now`; returns its arrival time at the far end. */
   send(now: number, bytes: number): number {
+    // Two compares a record; the messages only for a bad argument.
+    if (!(now >= 0)) numArg('Link.send.now', now, 0, Number.MAX_SAFE_INTEGER);
+    if (!(bytes >= 0)) numArg('Link.send.bytes', bytes, 0, Number.MAX_SAFE_INTEGER);
     const start = Math.max(now, this.wireFreeAt);
     const wire = this.wireBytes(bytes);
     this.wireFreeAt = start + Math.ceil(wire * this.nsPerByte);

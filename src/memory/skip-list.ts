@@ -1,4 +1,5 @@
 import { intArg } from '../io/args.ts';
+import { PostcopyEmuError } from '../io/errors.ts';
 import { FRESH, type Alloc } from './arena.ts';
 
 /** Index of the lowest set bit of a non-zero 32-bit word. */
@@ -102,6 +103,7 @@ export class NextMember {
 
   /** Adds from..to−1: whole words at once, and the summary bits of every word it touches. */
   addRange(from: number, to: number): void {
+    if (!(from >= 0 && to <= this.size)) this.outside('addRange', from, to);
     if (from >= to) return;
     setSpan(this.words, from, to);
     setSpan(this.summary, from >>> 5, ((to - 1) >>> 5) + 1);
@@ -109,6 +111,7 @@ export class NextMember {
 
   /** Removes from..to−1, a word at a time. */
   removeRange(from: number, to: number): void {
+    if (!(from >= 0 && to <= this.size)) this.outside('removeRange', from, to);
     for (let i = from; i < to; i = nextWord(i)) this.removeBits(i >>> 5, spanBits(i, to));
   }
 
@@ -117,6 +120,7 @@ export class NextMember {
   }
 
   remove(i: number): void {
+    if (!(i >= 0 && i < this.size) || (i | 0) !== i) intArg('NextMember.remove.i', i, 0, this.size - 1);
     const words = this.words, summary = this.summary, w = i >>> 5;
     const left = words[w]! & ~(1 << (i & 31));
     words[w] = left;
@@ -125,9 +129,15 @@ export class NextMember {
   }
 
   add(i: number): void {
+    if (!(i >= 0 && i < this.size) || (i | 0) !== i) intArg('NextMember.add.i', i, 0, this.size - 1);
     const w = i >>> 5;
     this.words[w]! |= 1 << (i & 31);
     this.summary[w >>> 5]! |= 1 << (w & 31);
+  }
+
+  /** A range a mutator was given that is not inside 0..size (the checks above cost two compares a call). */
+  private outside(method: string, from: number, to: number): never {
+    throw new PostcopyEmuError(`NextMember.${method}`, `NextMember.${method}: ${from}..${to} must lie within 0..${this.size}`);
   }
 
   /** Members 32w..32w+31 as the bits of a word: word-at-a-time set operations. */

@@ -1,4 +1,4 @@
-import { numArg } from '../io/args.ts';
+import { argCheck, numArg } from '../io/args.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 
 /** QEMU's postcopy-latency-dist: bucket N holds [2^N µs, 2^(N+1) µs); the last takes the rest. */
@@ -58,6 +58,7 @@ export class LatencyLog {
 
   /** Nearest-rank percentiles (p in 0..100) of all recorded latencies. */
   percentiles(ps: number[]): number[] {
+    argCheck(Array.isArray(ps) && ps.every((p) => p >= 0 && p <= 100), 'LatencyLog.percentiles.ps', 'must be a list of percentiles, each 0..100');
     const n = this.count;
     if (n === 0) return ps.map(() => 0);
     // Every fault of a ring-bound storm may wait exactly as long: then no sort is needed.

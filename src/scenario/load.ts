@@ -1,3 +1,4 @@
+import { argCheck } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { readBounded } from '../io/read.ts';
 import YAML from 'yaml';
@@ -22,6 +23,7 @@ export const MAX_SCENARIO_BYTES = 4 * 2 ** 20;
  * the file's other fields override it.
  */
 export function readScenarioFile(path: string): ScenarioInput {
+  argCheck(typeof path === 'string', 'readScenarioFile.path', 'must be a file\'s path (a string)');
   let text: string;
   try {
     text = readBounded(path, MAX_SCENARIO_BYTES, 'scenario file').toString('utf8');
@@ -68,6 +70,7 @@ function isPlain(v: unknown): v is Json {
  * validated by the schema afterwards, so a bad path or value names its field.
  */
 export function applySets(input: ScenarioInput, sets: readonly string[]): ScenarioInput {
+  argCheck(Array.isArray(sets) && sets.every((x) => typeof x === 'string'), 'applySets.sets', 'must be a list of "path=value" strings');
   const root = structuredClone(input) as Json;
   for (const set of sets) {
     const eq = set.indexOf('=');

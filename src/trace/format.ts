@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { argCheck, intArg, pageSizeArg } from '../io/args.ts';
+import { argCheck, intArg, objArg, pageSizeArg } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { packageRoot } from '../io/package.ts';
 import { readBounded } from '../io/read.ts';
@@ -68,6 +68,7 @@ export function traceStats(t: Trace): { records: number; pages: number; span: nu
 }
 
 export function encodeTrace(t: Trace): Buffer {
+  objArg('encodeTrace.trace', t, 'a Trace { pageSize, times, gfns, ops }');
   pageSizeArg('encodeTrace.pageSize', t.pageSize);
   const n = t.gfns.length;
   argCheck(t.times.length === n && t.ops.length === n, 'encodeTrace.trace', `times, gfns and ops must have one entry per record (${t.times.length}, ${n}, ${t.ops.length})`);
