@@ -1,4 +1,4 @@
-import { argCheck, intArg, pageSizeArg, objArg } from '../io/args.ts';
+import { argCheck, intArg, objArg, pageSizeArg } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
 import type { Range } from '../scenario/schema.ts';
 import type { Rng } from '../kernel/rng.ts';

@@ -1,4 +1,4 @@
-import { intArg, numArg, pageSizeArg, objArg } from '../io/args.ts';
+import { intArg, numArg, objArg, pageSizeArg } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { doubled } from '../memory/arena.ts';
 import { MAX_GFN, MAX_TRACE_RECORDS, TraceOp, type Trace } from './format.ts';
