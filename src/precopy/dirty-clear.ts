@@ -10,10 +10,8 @@ import type { Scenario } from '../scenario/schema.ts';
  */
 export class DirtyClear {
   private readonly pending: Float64Array;
-  private readonly shift: number;
 
-  private constructor(private readonly pages: number, shift: number, private readonly perPageNs: number) {
-    this.shift = shift;
+  private constructor(private readonly pages: number, private readonly shift: number, private readonly perPageNs: number) {
     this.pending = new Float64Array(Math.ceil(pages / 2 ** shift));
     for (let c = 0; c < this.pending.length; c++) this.pending[c] = this.chunkSize(c);
   }
