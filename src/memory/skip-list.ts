@@ -18,7 +18,9 @@ const upTo = (b: number) => (b === 31 ? ~0 : (1 << (b + 1)) - 1);
 /** The bits of index i's word from i up to `to` (exclusive) or the word's end. */
 const spanBits = (i: number, to: number) => {
   const lo = i & 31, n = Math.min(32 - lo, to - i);
-  return n === 32 ? ~0 : ((1 << n) - 1) << lo;
+  // n is 1..32 (i < to): the top n bits of ~0 shifted down, no branch. With one, the partial
+  // word's arm, first taken after a storm's whole words had the function optimised, deoptimised it.
+  return (~0 >>> (32 - n)) << lo;
 };
 /** The first index of the word after index i's: the step of a word-at-a-time range loop. */
 const nextWord = (i: number) => (i | 31) + 1;
@@ -83,8 +85,15 @@ export class NextMember {
    */
   complementInto(out: Int32Array): void {
     const words = this.words, nw = words.length, tail = this.size & 31;
-    for (let w = 0; w < nw; w++) {
-      const bits = ~words[w]! & (w === nw - 1 && tail !== 0 ? (1 << tail) - 1 : -1);
+    // A partial last word first, outside the loop: met at the loop's end, its compare had no
+    // type feedback when the loop had been optimised on-stack, and deoptimised it.
+    const whole = tail === 0 ? nw : nw - 1;
+    if (whole < nw) {
+      const bits = ~words[whole]! & ((1 << tail) - 1);
+      if (bits !== 0) out[whole] = bits;
+    }
+    for (let w = 0; w < whole; w++) {
+      const bits = ~words[w]!;
       if (bits !== 0) out[w] = bits;
     }
   }

@@ -342,7 +342,10 @@ export class Pager implements PreemptHost {
   }
 
   private maybeComplete(): void {
-    if (this.transitioned && !this.completeSent && this.memory.pending === 0) {
+    // Every field read at each call: one read only once the others let it through (the end of
+    // the run) had no type feedback and deoptimised the caller it was inlined in.
+    const transitioned = this.transitioned, sent = this.completeSent, left = this.memory.pending;
+    if (transitioned && !sent && left === 0) {
       this.completeSent = true;
       this.host.sendBack(control(RecordType.POSTCOPY_COMPLETE));
     }

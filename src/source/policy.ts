@@ -53,12 +53,25 @@ export class XenPush implements PushPolicy {
   }
 
   nextBackground(): number {
-    const n = this.unsent.size;
-    let g = this.unsent.next(this.cursor < n ? this.cursor : n);
-    if (g >= n) g = this.unsent.next(0);
-    if (g >= n) return -1;
+    const g = this.scan(this.cursor);
+    if (g >= this.unsent.size) return -1;
     this.cursor = g + 1;
     return g;
+  }
+
+  /**
+   * The first unsent pfn from `from` on, wrapping once to pfn 0; unsent.size or more when none.
+   * One call site for both searches: the wrap's own call, reached only when the scan passes the
+   * end of memory, had no type feedback when takeBackground was optimised and deoptimised it twice
+   * in a storm's first run (a recompile each).
+   */
+  protected scan(from: number): number {
+    const unsent = this.unsent, n = unsent.size;
+    for (let f = from < n ? from : n; ; f = 0) {
+      // Both compares every time: one first met at the wrap would deoptimise the same way.
+      const g = unsent.next(f), last = f === 0;
+      if (g < n || last) return g;
+    }
   }
 
   takeBackground(slab: PfnSlab, max: number): number {
@@ -67,8 +80,7 @@ export class XenPush implements PushPolicy {
     if (max === 0) return 0;
     const unsent = this.unsent, n = unsent.size;
     let taken = 0;
-    let g = unsent.next(this.cursor < n ? this.cursor : n);
-    if (g >= n) g = unsent.next(0);
+    let g = this.scan(this.cursor);
     while (taken < max && g < n) {
       // The members of g's word from g on, lowest first, then one removal for all of them.
       const w = g >>> 5;
@@ -94,10 +106,7 @@ export class XenPush implements PushPolicy {
       }
       unsent.removeBits(w, took);
       this.cursor = g + 1;
-      if (taken < max) {
-        g = unsent.next(this.cursor);
-        if (g >= n) g = unsent.next(0);
-      }
+      if (taken < max) g = this.scan(this.cursor);
     }
     return taken;
   }
