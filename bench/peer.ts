@@ -1,22 +1,24 @@
 /**
  * The SimPy peer (issue 13): the same ring-bound storm as a plain SimPy 2 script a researcher
- * would write, whole process against whole process, median of 5. Needs Debian's python3-simpy
+ * would write, whole process against whole process, in turn (see peerRows). Needs Debian's python3-simpy
  * and the script in ../shared/peers/ (the project's shared folder beside the checkout).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { medianMs } from './startup.ts';
+import { middle, wallMs } from './startup.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const script = `${root}../shared/peers/simpy_storm.py`;
 const python = '/usr/bin/python3';
 
 /**
- * Rows for 131,072 and 524,288 faults: the emulator's wall, SimPy's, and the ratio. Where the
- * environment sets NODE_EXTRA_CA_CERTS (this VM: the system's CA bundle, which node parses before
- * any script runs, 80–130 ms a start), the emulator is measured again without it, as on a machine
- * that does not set it: the difference is node's, not the emulator's.
+ * Rows for 131,072 and 524,288 faults: the emulator's wall, SimPy's, and the ratio. The two run
+ * in turn, five times, and the ratio is the median of the five pairs': this VM's speed drifts by
+ * tens of percent within a minute, which five of one and then five of the other turned into the
+ * ratio. Where the environment sets NODE_EXTRA_CA_CERTS (this VM: the system's CA bundle, which
+ * node parses before any script runs, 80–130 ms a start), the emulator runs a third time in each
+ * turn without it, as on a machine that does not set it: the difference is node's, not the emulator's.
  */
 export function peerRows(): { case: string; wallMs: number; ratio?: number }[] {
   if (!existsSync(script) || spawnSync(python, ['-c', 'import SimPy']).status !== 0) {
@@ -27,14 +29,20 @@ export function peerRows(): { case: string; wallMs: number; ratio?: number }[] {
   return [131_072, 524_288].flatMap((pages) => {
     const storm = ['--set', `memory.pages=${pages}`, '--set', `mapper.mapping={kind: buckets, bucketPages: 8, count: ${pages / 8}}`];
     const args = [`${root}bin/postcopy-emu.mjs`, 'run', 'bench/storm-131072.yaml', ...storm];
-    const emu = medianMs(args);
-    const emuBare = certs === undefined ? undefined : medianMs(args, 5, process.execPath, bare);
-    const peer = medianMs([script, String(pages), '8', '1e9', '50', '2'], 5, python);
-    const ratio = (ms: number) => Math.round((ms / peer) * 100) / 100;
+    const emu: number[] = [], emuBare: number[] = [], peer: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      emu.push(wallMs(args));
+      if (certs !== undefined) emuBare.push(wallMs(args, process.execPath, bare));
+      peer.push(wallMs([script, String(pages), '8', '1e9', '50', '2'], python));
+    }
+    const row = (name: string, ms: number[]) => ({
+      case: `peer: postcopy-emu storm-${pages}${name}`, wallMs: Math.round(middle(ms)),
+      ratio: Math.round(middle(ms.map((x, i) => x / peer[i]!)) * 100) / 100,
+    });
     return [
-      { case: `peer: postcopy-emu storm-${pages}`, wallMs: emu, ratio: ratio(emu) },
-      ...(emuBare === undefined ? [] : [{ case: `peer: postcopy-emu storm-${pages} without NODE_EXTRA_CA_CERTS`, wallMs: emuBare, ratio: ratio(emuBare) }]),
-      { case: `peer: simpy_storm.py ${pages}`, wallMs: peer },
+      row('', emu),
+      ...(certs === undefined ? [] : [row(' without NODE_EXTRA_CA_CERTS', emuBare)]),
+      { case: `peer: simpy_storm.py ${pages}`, wallMs: Math.round(middle(peer)) },
     ];
   });
 }

@@ -11,16 +11,20 @@ const bin = `${root}bin/postcopy-emu.mjs`;
 /** What `import 'postcopy-emu'` loads. */
 const packageEntry = new URL((JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { main: string }).main, `file://${root}`).href;
 
-/** Median wall ms of `runs` fresh processes of `args` (node, or another program; `env`: its environment). */
+/** Wall ms of one fresh process of `args` (node, or another program; `env`: its environment). */
+export function wallMs(args: string[], program = process.execPath, env = process.env): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(program, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env });
+  if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr}`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+/** The middle value (the upper middle of an even count). */
+export const middle = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+/** Median wall ms of `runs` fresh processes of `args` (see wallMs). */
 export function medianMs(args: string[], runs = 5, program = process.execPath, env = process.env): number {
-  const ms: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync(program, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env });
-    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr}`);
-  }
-  return Math.round(ms.sort((a, b) => a - b)[runs >> 1]!);
+  return Math.round(middle(Array.from({ length: runs }, () => wallMs(args, program, env))));
 }
 
 /**
