@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import type { LiveReport } from '../src/live/live.ts';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { pooledP50 } from './pooled.ts';
+import { median } from '../src/metrics/latency.ts';
 
 // Paths built at run time: the types come from the sources, the code from dist/ (`npm run build`).
 const built = (path: string) => import(new URL(`../dist/${path}.js`, import.meta.url).href);
@@ -197,15 +198,14 @@ function sweepPairs(runs: 64 | 256, pairs: number): object[] {
     one.push(sweepOnce(runs, 1));
     if (i % 2 === 0) two.push(sweepOnce(runs, 2));
   }
-  const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   const row = (jobs: number, all: ReturnType<typeof sweepOnce>[], extra: object) => {
-    const s = mid(all.map((x) => x.s));
+    const s = median(all.map((x) => x.s));
     return { case: `sweep-${runs} --jobs ${jobs}`, runs: all[0]!.runs, events: all[0]!.events, wallMs: Math.round(s * 1000), eventsPerSec: Math.round(all[0]!.events / s), ...extra };
   };
   return [
     row(1, one, { note: `${pairs} runs, in turn with --jobs 2: ${one.map((x) => Math.round(x.s * 1000)).join(' / ')} ms` }),
     row(2, two, {
-      ratio: Math.round(mid(one.map((x, i) => x.s / two[i]!.s)) * 100) / 100,
+      ratio: Math.round(median(one.map((x, i) => x.s / two[i]!.s)) * 100) / 100,
       note: `${two.map((x) => Math.round(x.s * 1000)).join(' / ')} ms; ratio: the speed-up, --jobs 1 / --jobs 2, median of the ${pairs} pairs`,
     }),
   ];
@@ -338,7 +338,6 @@ function liveVsModel({ limitBytesPerSec = 0, wireMbps = 0 } = {}): object {
   const explained = live.map((l) => (l.sent === null || l.received === null ? null
     : model(['--set', `link.sendBufferBytes=${queuedAhead(l.sent, l.received)}`]).p50));
   rmSync(dir, { recursive: true });
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
   const total = median(live.map((l) => l.total)), p50 = median(live.map((l) => l.p50)), pooled = pooledP50(live);
   const pct = (m: number, l: number) => `${m >= l ? '+' : ''}${Math.round((m / l - 1) * 100)} %`;
   return {

@@ -6,7 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { middle, wallMs } from './startup.ts';
+import { median } from '../src/metrics/latency.ts';
+import { wallMs } from './startup.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const script = `${root}../shared/peers/simpy_storm.py`;
@@ -36,13 +37,13 @@ export function peerRows(): { case: string; wallMs: number; ratio?: number }[] {
       peer.push(wallMs([script, String(pages), '8', '1e9', '50', '2'], python));
     }
     const row = (name: string, ms: number[]) => ({
-      case: `peer: postcopy-emu storm-${pages}${name}`, wallMs: Math.round(middle(ms)),
-      ratio: Math.round(middle(ms.map((x, i) => x / peer[i]!)) * 100) / 100,
+      case: `peer: postcopy-emu storm-${pages}${name}`, wallMs: Math.round(median(ms)),
+      ratio: Math.round(median(ms.map((x, i) => x / peer[i]!)) * 100) / 100,
     });
     return [
       row('', emu),
       ...(certs === undefined ? [] : [row(' without NODE_EXTRA_CA_CERTS', emuBare)]),
-      { case: `peer: simpy_storm.py ${pages}`, wallMs: Math.round(middle(peer)) },
+      { case: `peer: simpy_storm.py ${pages}`, wallMs: Math.round(median(peer)) },
     ];
   });
 }

@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { median } from '../src/metrics/latency.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = `${root}bin/postcopy-emu.mjs`;
@@ -19,12 +20,9 @@ export function wallMs(args: string[], program = process.execPath, env = process
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
-/** The middle value (the upper middle of an even count). */
-export const middle = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-
 /** Median wall ms of `runs` fresh processes of `args` (see wallMs). */
 export function medianMs(args: string[], runs = 5, program = process.execPath, env = process.env): number {
-  return Math.round(middle(Array.from({ length: runs }, () => wallMs(args, program, env))));
+  return Math.round(median(Array.from({ length: runs }, () => wallMs(args, program, env))));
 }
 
 /**

@@ -124,9 +124,9 @@ export class GuestMemory {
   markRequestedRange(from: number, to: number): number {
     this.range('markRequestedRange', from, to);
     // Nothing after the loop: a long range's loop is optimised on-stack in its first call, before
-    // any code after it ran, and that code, without type feedback, deoptimised it. In a sweep that
-    // was every range run's first request (48 deopts in a 64-run sweep's worker). Without an
-    // OUTSTANDING page in the range (none changes below) the removal changes nothing.
+    // any code after it ran, and that code, without type feedback, deoptimised it (2 to 48 times
+    // in a 64-run sweep's worker, over its range runs). Without an OUTSTANDING page in the range
+    // (none changes below) the removal changes nothing.
     this.unasked.removeRange(from, to);
     const state = this.state;
     let n = 0;
