@@ -7,8 +7,9 @@ export const LATENCY_BUCKETS = 24;
 /** Count and percentiles of latencies, ns. */
 export interface LatencySummary { count: number; p50: number; p90: number; p99: number }
 
-/** The middle value of `values` (the upper middle of an even count); `values` is left as it was. */
-export const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1]!;
+/** The middle value of `values` (of an even count the upper middle, or the lower with `lower`); `values` is left as it was. */
+export const median = (values: readonly number[], lower = false): number =>
+  [...values].sort((a, b) => a - b)[(values.length - (lower ? 1 : 0)) >> 1]!;
 
 /** Every fault latency (ns) in a growable typed array, plus QEMU's log2-µs histogram. */
 export class LatencyLog {

@@ -1,4 +1,4 @@
-import { argCheck, intArg } from '../io/args.ts';
+import { argCheck, intArg, objArg } from '../io/args.ts';
 import { doubled } from '../memory/arena.ts';
 
 /** Ring request kinds: Xen's single-gfn page-in, the range-population fix, and a drop. */
@@ -80,7 +80,7 @@ export class FaultRing {
   constructor(readonly options: RingOptions, private readonly clock: Clock = { now: 0 }) {
     this.fullSince = -1;
     this.timeFullNs = 0;
-    if (typeof options !== 'object' || options === null) argCheck(false, 'FaultRing.options', `must be an object { capacity, vcpus, blackEye }, got ${String(options)}`);
+    objArg('FaultRing.options', options, 'an object { capacity, vcpus, blackEye }');
     const cap = intArg('FaultRing.capacity', options.capacity, 1, 2 ** 24);
     intArg('FaultRing.vcpus', options.vcpus, 0, 2 ** 16);
     argCheck(typeof clock?.now === 'number', 'FaultRing.clock', 'must be an object with a numeric `now` (ns)');

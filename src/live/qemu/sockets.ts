@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { median } from '../../metrics/latency.ts';
 import { QEMU_FILE_BUF_BYTES } from '../../stream/records.ts';
 
 /** What the migration connection held, sampled while QEMU sent (bytes). */
@@ -33,11 +34,8 @@ export function connectionQueues(text: string, port: number): { send: number; re
   return send < 0 || recv < 0 ? null : { send, recv };
 }
 
-const median = (xs: number[]) => {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[(s.length - 1) >> 1]!;
-};
+/** The lower middle of the samples, null without any. */
+const middle = (xs: number[]) => (xs.length === 0 ? null : median(xs, true));
 
 /**
  * Samples the migration connection's queues (/proc/net/tcp: Send-Q at the source, Recv-Q at
@@ -64,10 +62,10 @@ export class SocketSampler {
     return {
       samples: this.samples,
       'busy-samples': this.send.length,
-      'send-q-p50': median(this.send),
+      'send-q-p50': middle(this.send),
       'send-q-max': this.send.length > 0 ? Math.max(...this.send) : null,
-      'recv-q-p50': median(this.recv),
-      'ahead-p50': median(ahead),
+      'recv-q-p50': middle(this.recv),
+      'ahead-p50': middle(ahead),
     };
   }
 
