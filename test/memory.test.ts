@@ -510,6 +510,39 @@ describe('LatencyLog', () => {
     expect(l.percentiles([50, 100])).toEqual([1500, 3000]);
     expect(l.sum).toBe((3000 * 3001) / 2);
   });
+
+  it('counts a long log of few values by value: 10,000 latencies of 3 values', () => {
+    const l = new LatencyLog();
+    // 5,000 × 7 µs, 3,000 × 2 µs, 2,000 × 9 µs, interleaved.
+    for (let i = 0; i < 10_000; i++) l.add(i % 5 < 2 ? 7000 : i % 5 < 4 ? [2000, 7000, 9000][i % 3]! : 9000);
+    const counts = new Map<number, number>();
+    for (let i = 0; i < 10_000; i++) {
+      const v = i % 5 < 2 ? 7000 : i % 5 < 4 ? [2000, 7000, 9000][i % 3]! : 9000;
+      counts.set(v, (counts.get(v) ?? 0) + 1);
+    }
+    const twos = counts.get(2000)!, sevens = counts.get(7000)!;
+    expect(twos + sevens + counts.get(9000)!).toBe(10_000);
+    // Nearest rank r = ceil(p·n/100): the rank just inside and just past each value's end.
+    const p = (rank: number) => (rank / 10_000) * 100;
+    expect(l.percentiles([0, p(twos), p(twos + 1), p(twos + sevens), p(twos + sevens + 1), 100])).toEqual([2000, 2000, 7000, 7000, 9000, 9000]);
+  });
+
+  it('gives the values a plain sort gives, for few and for many distinct values (fast-check)', () => {
+    const value = fc.oneof(fc.constantFrom(0, -0, 466_900, 455_900, 1e12, Infinity), fc.nat({ max: 2 ** 40 }), fc.double({ min: 0, max: 1e9, noNaN: true }));
+    fc.assert(fc.property(
+      fc.array(value, { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 9000 }), fc.array(fc.double({ min: 0, max: 100, noNaN: true }), { maxLength: 25 }), fc.boolean(),
+      (pool, n, ps, many) => {
+        const l = new LatencyLog();
+        const all = Array.from({ length: n }, (_, i) => (many ? i * 1.5 + pool[i % pool.length]! : pool[(i * 7919) % pool.length]!));
+        for (const v of all) l.add(v);
+        const sorted = Float64Array.from(all).sort();
+        // And the ranks on either side of where the value changes, where an off-by-one shows.
+        const edges = [...sorted.keys()].filter((i) => i > 0 && !Object.is(sorted[i], sorted[i - 1])).slice(0, 20);
+        const qs = [...ps, ...edges.flatMap((i) => [(i / n) * 100, ((i + 1) / n) * 100])];
+        expect(l.percentiles(qs)).toEqual(qs.map((q) => sorted[Math.max(0, Math.ceil((q / 100) * n) - 1)]));
+      },
+    ), { numRuns: 60, seed: 13 });
+  });
 });
 
 describe('Arena', () => {
