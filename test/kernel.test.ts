@@ -355,6 +355,15 @@ describe('Rng', () => {
     expect(Math.abs(m - mean) / mean).toBeLessThan(0.05);
   });
 
+  it('exp(0) is 0 and takes its draw: the stream after it is where a float() would leave it', () => {
+    const a = new Rng(3, 'think'), b = new Rng(3, 'think');
+    expect([a.exp(0), a.exp(0), a.exp(0)]).toEqual([0, 0, 0]);
+    b.float();
+    b.float();
+    b.float();
+    expect([a.exp(5000), a.int(0, 1e6)]).toEqual([b.exp(5000), b.int(0, 1e6)]);
+  });
+
   it('roundHalfUp is Math.round bit for bit, at the edges where floor(v + 0.5) is not', () => {
     // 0.5 − 2^-54 + 0.5 rounds to 1; −0 must stay −0; from 2^52 on, v + 0.5 ties to even.
     const edges = [0, -0, 0.5 - 2 ** -54, 0.5, 1 - 2 ** -53, 1.5, 2.5, -2.5, 2 - 2 ** -52, 2 ** 52 - 0.5, 2 ** 52 + 1, 2 ** 53 - 1, NaN, Infinity, -Infinity];
