@@ -105,15 +105,15 @@ function firstAbove(ends: Int32Array, r: number): number {
  * keys (6 ms). Past DISTINCT_MAX different values the count gives up: the caller sorts them all.
  */
 const DISTINCT_MAX = 4096;
-/** Slots of the table: a power of two, at most half full. */
-const SLOTS = 8192;
+/** Slots of the table: 2^13, at most half full. */
+const SLOT_BITS = 13, SLOTS = 1 << SLOT_BITS;
 /** Below this many values the sort is already quick. */
 const DISTINCT_FROM = 4096;
 let slotKeys = new Float64Array(0), slotCounts = new Int32Array(0), slotWords = new Uint32Array(0);
 
 /** The slot that holds the value of bits hi:lo, or the empty one it goes to (linear probing). */
 function slotOf(lo: number, hi: number): number {
-  let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) >>> 19;
+  let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) >>> (32 - SLOT_BITS);
   while (slotCounts[h] !== 0 && (slotWords[2 * h] !== lo || slotWords[2 * h + 1] !== hi)) h = (h + 1) & (SLOTS - 1);
   return h;
 }
