@@ -51,6 +51,15 @@ describe('the packed tarball', () => {
     ]);
   });
 
+  it('types whose imports name the built .js files, not TypeScript sources it does not ship', () => {
+    const installed = join(project, 'node_modules', 'postcopy-emu');
+    const declarations = files.filter((f) => f.endsWith('.d.ts'));
+    const imports = declarations.flatMap((f) => [...readFileSync(join(installed, f), 'utf8').matchAll(/(?:from |import\()['"](\.{1,2}\/[^'"]*)['"]/g)].map((m) => m[1]!));
+    expect(declarations.length).toBeGreaterThan(50);
+    expect(imports).toContain('./emulator.js');
+    expect(imports.filter((i) => !i.endsWith('.js'))).toEqual([]);
+  });
+
   it('installs with no TypeScript loader among its dependencies', () => {
     expect(readdirSync(join(project, 'node_modules'))).not.toContain('tsx');
   });
