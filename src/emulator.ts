@@ -1,7 +1,7 @@
 import { Core } from './core.ts';
 import { EMULATOR_EVENTS, Emitter, type EmulatorEventMap, type EmulatorEvents } from './events.ts';
 import type { MigrationStatus } from './faults/recovery.ts';
-import { argCheck, intArg } from './io/args.ts';
+import { argCheck, intArg, timeArg } from './io/args.ts';
 import { PostcopyEmuError } from './io/errors.ts';
 import { makeDevices, type Devices } from './devices/devices.ts';
 import { Kernel } from './kernel/kernel.ts';
@@ -281,8 +281,7 @@ export class Emulator {
   }
 
   runUntil(t: number): void {
-    // The message is built only for a bad argument: a stepping caller calls this often.
-    if (typeof t !== 'number' || Number.isNaN(t)) argCheck(false, 'Emulator.runUntil.t', `must be a time in ns, got ${String(t)}`);
+    timeArg('Emulator.runUntil.t', t);
     this.kernel.runUntil(t);
   }
 

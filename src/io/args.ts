@@ -33,6 +33,11 @@ export function objArg<T>(field: string, v: T, what: string): T {
   return v;
 }
 
+/** A time in ns: any number but NaN (±Infinity bounds a run). The message is built only for a bad one. */
+export function timeArg(field: string, v: unknown): void {
+  if (typeof v !== 'number' || Number.isNaN(v)) throw new PostcopyEmuError(field, `${field}: must be a time in ns, got ${String(v)}`);
+}
+
 /** Any other condition, named the same way. */
 export function argCheck(ok: boolean, field: string, what: string): void {
   if (!ok) throw new PostcopyEmuError(field, `${field}: ${what}`);

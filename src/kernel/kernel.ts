@@ -1,4 +1,4 @@
-import { argCheck, intArg } from '../io/args.ts';
+import { argCheck, intArg, timeArg } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
 import { EventQueue } from './queue.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
@@ -134,7 +134,7 @@ export class Kernel {
    * its loop eight times).
    */
   runTo(horizon: number, tick?: (now: number) => void, maxEvents = Infinity): void {
-    if (typeof horizon !== 'number' || Number.isNaN(horizon)) argCheck(false, 'Kernel.runTo.horizon', `must be a time in ns, got ${String(horizon)}`);
+    timeArg('Kernel.runTo.horizon', horizon);
     argCheck(tick === undefined || typeof tick === 'function', 'Kernel.runTo.tick', 'must be a function (now: number) => void, or left out');
     if (!(typeof maxEvents === 'number' && maxEvents >= 0)) argCheck(false, 'Kernel.runTo.maxEvents', `must be a count of events, 0 or more (Infinity: no cap), got ${String(maxEvents)}`);
     const q = this.queue;
@@ -149,7 +149,7 @@ export class Kernel {
 
   /** Processes every event up to and including time `t`, then sets the clock to `t`. */
   runUntil(t: number): void {
-    if (typeof t !== 'number' || Number.isNaN(t)) argCheck(false, 'Kernel.runUntil.t', `must be a time in ns, got ${String(t)}`);
+    timeArg('Kernel.runUntil.t', t);
     while (!this.halted && this.queue.peekTime() <= t) this.step();
     if (!this.halted && t > this.now) this.now = t;
   }
