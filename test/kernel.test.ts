@@ -3,6 +3,9 @@ import fc from 'fast-check';
 import { EventQueue } from '../src/kernel/queue.ts';
 import { Kernel } from '../src/kernel/kernel.ts';
 import { Rng, roundHalfUp, streamSeed } from '../src/kernel/rng.ts';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { WorkBudget } from '../src/kernel/work.ts';
 
 /** Pops everything as [time, kind, arg] triples. */
@@ -362,6 +365,29 @@ describe('Rng', () => {
     b.float();
     b.float();
     expect([a.exp(5000), a.int(0, 1e6)]).toEqual([b.exp(5000), b.int(0, 1e6)]);
+  });
+
+  it('draws pure-rand\'s values: xoroshiro128+, uniformFloat64 and uniformInt, in any mix, at the range edges', () => {
+    // A draw: float, chance(p), or int over a range (sizes 1, 2, 3, 2^32 − 1, 2^32, past 2^32).
+    const draw = fc.oneof(
+      fc.constant({ kind: 'float' as const }),
+      fc.record({ kind: fc.constant('chance' as const), p: fc.double({ min: 0, max: 1, noNaN: true }) }),
+      fc.record({
+        kind: fc.constant('int' as const),
+        from: fc.integer({ min: -1e6, max: 1e6 }),
+        span: fc.oneof(fc.constantFrom(0, 1, 2, 2 ** 32 - 2, 2 ** 32 - 1, 2 ** 32, 2 ** 40), fc.integer({ min: 0, max: 2 ** 31 }), fc.nat()),
+      }),
+    );
+    fc.assert(fc.property(fc.integer(), fc.string({ maxLength: 8 }), fc.array(draw, { minLength: 1, maxLength: 60 }), (seed, name, steps) => {
+      const r = new Rng(seed, name), g = xoroshiro128plus(streamSeed(seed, name));
+      for (const d of steps) {
+        if (d.kind === 'float') expect(r.float()).toBe(uniformFloat64(g));
+        else if (d.kind === 'chance') expect(r.chance(d.p)).toBe(uniformFloat64(g) < d.p);
+        else expect(r.int(d.from, d.from + d.span)).toBe(uniformInt(g, d.from, d.from + d.span));
+      }
+      // And the streams stay in step after the mix.
+      expect(r.float()).toBe(uniformFloat64(g));
+    }), { numRuns: 2_000 });
   });
 
   it('roundHalfUp is Math.round bit for bit, at the edges where floor(v + 0.5) is not', () => {

@@ -1,8 +1,6 @@
 import { argCheck, intArg } from '../io/args.ts';
-import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
-import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
-import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
 
 /** FNV-1a over the stream name, mixed with the run seed: one independent stream per component. */
 export function streamSeed(seed: number, name: string): number {
@@ -15,19 +13,45 @@ export function streamSeed(seed: number, name: string): number {
   return h | 0;
 }
 
-/** A seeded random stream owned by one component. */
+/**
+ * A seeded random stream owned by one component: pure-rand's xoroshiro128+ and its uniform
+ * distributions, value for value (test/rng.test.ts holds them against pure-rand's own), stepped on
+ * this object's fields. pure-rand's draw is three calls deep (distribution, generator object,
+ * step); in the vCPUs' loop V8's inlining budget ran out before the steps, and a guest that never
+ * thinks spent most of each touch in those calls (docs/benchmark.md). Here each draw is one call.
+ */
 export class Rng {
-  private readonly g: RandomGenerator;
+  // The generator's state as pure-rand lays it out (its xoroshiro128plus(seed)).
+  private s01: number;
+  private s00: number;
+  private s11: number;
+  private s10: number;
 
   constructor(seed: number, name: string) {
     intArg('Rng.seed', seed, Number.MIN_SAFE_INTEGER);
     argCheck(typeof name === 'string', 'Rng.name', 'must be the stream\'s name (a string)');
-    this.g = xoroshiro128plus(streamSeed(seed, name));
+    const s = streamSeed(seed, name);
+    this.s01 = -1;
+    this.s00 = ~s;
+    this.s11 = s | 0;
+    this.s10 = 0;
   }
 
-  /** Uniform in [0, 1). */
+  /** One step of xoroshiro128+: a signed 32-bit output. */
+  private next(): number {
+    const s00 = this.s00, s01 = this.s01, a0 = this.s10 ^ s00, a1 = this.s11 ^ s01;
+    const out = (s00 + this.s10) | 0;
+    this.s00 = (s00 << 24) ^ (s01 >>> 8) ^ a0 ^ (a0 << 16);
+    this.s01 = (s01 << 24) ^ (s00 >>> 8) ^ a1 ^ ((a1 << 16) | (a0 >>> 16));
+    this.s10 = (a1 << 5) ^ (a0 >>> 27);
+    this.s11 = (a0 << 5) ^ (a1 >>> 27);
+    return out;
+  }
+
+  /** Uniform in [0, 1): 26 bits of one step above 27 of the next (pure-rand's uniformFloat64). */
   float(): number {
-    return uniformFloat64(this.g);
+    const high = this.next() & 0x3ffffff;
+    return high * 2 ** -26 + (this.next() & 0x7ffffff) * 2 ** -53;
   }
 
   /**
@@ -35,12 +59,31 @@ export class Rng {
    * boolean comes back from a call V8 did not inline without a heap number for the double.
    */
   chance(p: number): boolean {
-    return uniformFloat64(this.g) < p;
+    return this.float() < p;
   }
 
-  /** Uniform integer in [from, to], both included. */
+  /**
+   * Uniform integer in [from, to], both included: pure-rand's uniformInt, which rejects the steps
+   * past the last whole multiple of the range. Ranges past 2^32 go to pure-rand itself, on this
+   * stream's state.
+   */
   int(from: number, to: number): number {
-    return uniformInt(this.g, from, to);
+    const size = to - from + 1;
+    if (size > 2 ** 32) return this.large(from, to);
+    const limit = size > 2 ? Math.floor(2 ** 32 / size) * size : 2 ** 32;
+    // pure-rand's step + 2^31, as an unsigned 32-bit integer (flipping the top bit adds 2^31),
+    // and its remainder taken as one (the outer >>> 0 tells V8 so): an integer division, where
+    // a remainder of doubles runs x87's fprem.
+    let v = (this.next() ^ 0x80000000) >>> 0;
+    while (v >= limit) v = (this.next() ^ 0x80000000) >>> 0;
+    return (size === 2 ** 32 ? v : (v % (size >>> 0)) >>> 0) + from;
+  }
+
+  private large(from: number, to: number): number {
+    const g = xoroshiro128plusFromState([this.s01, this.s00, this.s11, this.s10]);
+    const v = uniformInt(g, from, to);
+    [this.s01, this.s00, this.s11, this.s10] = g.getState() as [number, number, number, number];
+    return v;
   }
 
   /**

@@ -219,12 +219,13 @@ export class Vcpus {
     // A touch deferred from the last slice is examined first, at its own time.
     let g = this.gfn[v]!;
     let w = this.write[v] === 1;
-    if (g < 0) {
-      if (this.idle) return;
-      g = pattern.next();
-      w = pattern.isWrite();
-    }
+    if (g < 0 && this.idle) return;
     for (let i = 0; i < SLICE_ACCESSES; i++) {
+      // One call site for each draw: V8 inlines each site's draws anew, within one budget.
+      if (g < 0) {
+        g = pattern.next();
+        w = pattern.isWrite();
+      }
       if (mem.state[g] !== PageState.READY) {
         if (t === this.kernel.now) return this.fault(v, g, w);
         this.defer(v, g, w, t);
@@ -247,10 +248,10 @@ export class Vcpus {
       }
       // A touch takes at least 1 ns, so a slice always moves the clock forward.
       t += Math.max(1, pattern.thinkNs());
-      g = pattern.next();
-      w = pattern.isWrite();
+      g = -1;
     }
-    this.defer(v, g, w, t);
+    // The next slice draws its first touch (the stream is this vCPU's alone: the same draws).
+    this.defer(v, -1, false, t);
   }
 
   private defer(v: number, g: number, w: boolean, t: number): void {
