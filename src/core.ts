@@ -303,7 +303,8 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
       this.recovery.resumeReceived();
       return;
     }
-    if (rec.type === RecordType.POSTCOPY_TRANSITION && !this.switchedOver) {
+    // switchedOver first: read at every record, its V8 feedback exists when the transition comes.
+    if (!this.switchedOver && rec.type === RecordType.POSTCOPY_TRANSITION) {
       this.switchedOver = true;
       this.transitionAt = this.kernel.now;
     }

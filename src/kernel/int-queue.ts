@@ -1,6 +1,7 @@
 /** A FIFO of int32 values in one growable typed array: no per-item allocation. */
 export class IntQueue {
-  private a = new Int32Array(64);
+  /** Empty until the first push grows it: the growth then has V8 type feedback from every run's start. */
+  private a = new Int32Array(0);
   private head = 0;
   private tail = 0;
 
@@ -52,7 +53,7 @@ export class IntQueue {
   private makeRoom(): void {
     const n = this.tail - this.head;
     if (n * 2 + 3 > this.a.length) {
-      const a = new Int32Array(this.a.length * 2);
+      const a = new Int32Array(Math.max(64, this.a.length * 2));
       a.set(this.a.subarray(this.head, this.tail));
       this.a = a;
     } else this.a.copyWithin(0, this.head, this.tail);

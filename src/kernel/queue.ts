@@ -45,7 +45,8 @@ export class EventQueue {
     while (i > 0) {
       const p = (i - 1) >> 1;
       const pt = t[p]!;
-      if (pt < time || (pt === time && s[p]! < seq)) break;
+      // Every queued event has a smaller sequence than this one: a tie in time keeps it below.
+      if (pt <= time) break;
       t[i] = pt; s[i] = s[p]!; k[i] = k[p]!; a[i] = a[p]!;
       i = p;
     }

@@ -11,6 +11,8 @@ export interface LatencySummary { count: number; p50: number; p90: number; p99: 
 export const median = (values: readonly number[], lower = false): number =>
   [...values].sort((a, b) => a - b)[(values.length - (lower ? 1 : 0)) >> 1]!;
 
+const NONE = new Float64Array(0);
+
 /** Every fault latency (ns) in a growable typed array, plus QEMU's log2-µs histogram. */
 export class LatencyLog {
   private values: Float64Array;
@@ -26,14 +28,16 @@ export class LatencyLog {
   /** `alloc`: where the values' arrays come from (see Arena). */
   constructor(private readonly alloc: Alloc = FRESH) {
     this.sum = this.max = 0;
-    this.values = alloc.float64(1024);
+    // Empty until the first add, which grows it: the growth's path then has V8 type feedback
+    // from every run's first latency, not only from a run long enough to fill 1,024.
+    this.values = NONE;
   }
 
   add(ns: number): void {
     // One compare on the hot path (a fault's latency): the message only for a bad argument.
     if (!(ns >= 0)) numArg('LatencyLog.add.ns', ns, 0, Infinity);
     if (this.count === this.values.length) {
-      const v = this.alloc.float64(this.values.length * 2);
+      const v = this.alloc.float64(Math.max(1024, this.values.length * 2));
       v.set(this.values);
       this.values = v;
     }
@@ -109,12 +113,16 @@ const DISTINCT_MAX = 4096;
 const SLOT_BITS = 13, SLOTS = 1 << SLOT_BITS;
 /** Below this many values the sort is already quick. */
 const DISTINCT_FROM = 4096;
-let slotKeys = new Float64Array(0), slotCounts = new Int32Array(0), slotWords = new Uint32Array(0);
+// The bits as signed words: V8 holds every int32 as a small integer, where an unsigned word past
+// 2^31 came as a heap number and deoptimised the code built for the first, smaller ones.
+let slotKeys = new Float64Array(0), slotCounts = new Int32Array(0), slotWords = new Int32Array(0);
 
 /** The slot that holds the value of bits hi:lo, or the empty one it goes to (linear probing). */
 function slotOf(lo: number, hi: number): number {
-  let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) >>> (32 - SLOT_BITS);
-  while (slotCounts[h] !== 0 && (slotWords[2 * h] !== lo || slotWords[2 * h + 1] !== hi)) h = (h + 1) & (SLOTS - 1);
+  // Stepped once before the first look, so the probe's step has V8 type feedback from the start.
+  let h = (Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) >>> (32 - SLOT_BITS)) - 1;
+  do h = (h + 1) & (SLOTS - 1);
+  while (slotCounts[h] !== 0 && (slotWords[2 * h] !== lo || slotWords[2 * h + 1] !== hi));
   return h;
 }
 
@@ -123,10 +131,10 @@ function distinctRanked(values: Float64Array, n: number): Ranked | null {
   if (slotKeys.length === 0) {
     slotKeys = new Float64Array(SLOTS);
     slotCounts = new Int32Array(SLOTS);
-    slotWords = new Uint32Array(slotKeys.buffer);
+    slotWords = new Int32Array(slotKeys.buffer);
   }
   slotCounts.fill(0);
-  const words = new Uint32Array(values.buffer, values.byteOffset, 2 * n);
+  const words = new Int32Array(values.buffer, values.byteOffset, 2 * n);
   let distinct = 0;
   for (let i = 0; i < n; i++) {
     const h = slotOf(words[2 * i]!, words[2 * i + 1]!);
@@ -140,7 +148,7 @@ function distinctRanked(values: Float64Array, n: number): Ranked | null {
   for (let h = 0, j = 0; h < SLOTS; h++) if (slotCounts[h] !== 0) keys[j++] = slotKeys[h]!;
   // The native order of all the values (−0 before 0), each key then counted.
   keys.sort();
-  const ends = new Int32Array(distinct), keyWords = new Uint32Array(keys.buffer);
+  const ends = new Int32Array(distinct), keyWords = new Int32Array(keys.buffer);
   for (let j = 0, total = 0; j < distinct; j++) ends[j] = total += slotCounts[slotOf(keyWords[2 * j]!, keyWords[2 * j + 1]!)]!;
   return { n, keys, ends };
 }

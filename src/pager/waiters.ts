@@ -3,6 +3,8 @@ import { FRESH, doubled, type Alloc } from '../memory/arena.ts';
 /** pfns per chunk of list heads: 4 KiB of Int32, one page of memory. */
 const HEAD_BITS = 10;
 const HEAD_CHUNK = 1 << HEAD_BITS;
+const NO_INTS = new Int32Array(0);
+const NO_DOUBLES = new Float64Array(0);
 
 /** Who hears the requests a load releases (an object's method: the same function in every run). */
 export interface WaitTarget {
@@ -41,7 +43,6 @@ export class Waiters {
   /** Each entry's add order (shared with the range entries). */
   private order: Float64Array;
   private freeHead = -1;
-  private used = 0;
   private clock = 0;
   /** The range entries 0..ranges−1: request, pages from..to−1, pages still awaited, add order. */
   private rReq = new Int32Array(8);
@@ -59,26 +60,17 @@ export class Waiters {
     this.head = new Array<Int32Array | undefined>(Math.ceil(pages / HEAD_CHUNK)).fill(undefined);
     this.chunkWaits = alloc.int32(this.head.length);
     this.waited = alloc.int32((pages + 31) >>> 5);
-    this.req = alloc.int32(64);
-    this.next = alloc.int32(64);
-    this.order = alloc.float64(64);
-    // The first pool starts on the free list, in the order `used` would hand it out: a run's
-    // first adds then take the path of the later ones, whose V8 type feedback exists.
-    for (let e = 0; e < 64; e++) this.next[e] = e + 1 < 64 ? e + 1 : -1;
-    this.freeHead = 0;
-    this.used = 64;
+    // Empty until the first add grows the pool: the growth then has V8 type feedback from every
+    // run's first wait, not only from a run with more than a pool's worth at once.
+    this.req = this.next = NO_INTS;
+    this.order = NO_DOUBLES;
   }
 
   /** `request` waits for page gfn. */
   add(gfn: number, request: number): void {
-    let e: number;
-    if (this.freeHead >= 0) {
-      e = this.freeHead;
-      this.freeHead = this.next[e]!;
-    } else {
-      if (this.used === this.req.length) this.resize(this.req.length * 2);
-      e = this.used++;
-    }
+    if (this.freeHead < 0) this.grow();
+    const e = this.freeHead;
+    this.freeHead = this.next[e]!;
     this.req[e] = request;
     this.order[e] = this.clock++;
     const w = gfn >>> 5, bit = 1 << (gfn & 31), c = gfn >>> HEAD_BITS;
@@ -232,9 +224,13 @@ export class Waiters {
     this.rOrder = doubled(this.rOrder);
   }
 
-  private resize(size: number): void {
+  /** The free list is empty: doubles the pool (64 at first), its new entries the free list in order. */
+  private grow(): void {
+    const old = this.req.length, size = Math.max(64, old * 2);
     const r = this.alloc.int32(size); r.set(this.req); this.req = r;
     const n = this.alloc.int32(size); n.set(this.next); this.next = n;
     const o = this.alloc.float64(size); o.set(this.order); this.order = o;
+    for (let e = old; e < size; e++) n[e] = e + 1 < size ? e + 1 : -1;
+    this.freeHead = old;
   }
 }
