@@ -1,6 +1,9 @@
 import { intArg } from '../io/args.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 
+const NO_DOUBLES = new Float64Array(0);
+const NO_INTS = new Int32Array(0);
+
 /**
  * Binary min-heap of events on parallel typed arrays, ordered by (time, sequence).
  * No per-event objects: an event is (time ns, kind, argument); `pop()` leaves the
@@ -19,13 +22,13 @@ export class EventQueue {
   arg = NaN;
 
   /** `alloc`: where the heap's arrays come from (an Arena in sweep and soak workers: no fresh pages a run). */
-  constructor(initialCapacity = 1024, private readonly alloc: Alloc = FRESH) {
+  constructor(private readonly initialCapacity = 1024, private readonly alloc: Alloc = FRESH) {
     this.time = this.arg = 0;
     intArg('EventQueue.initialCapacity', initialCapacity, 1, 2 ** 24);
-    this.t = alloc.float64(initialCapacity);
-    this.s = alloc.float64(initialCapacity);
-    this.k = alloc.int32(initialCapacity);
-    this.a = alloc.float64(initialCapacity);
+    // Empty until the first push grows them to initialCapacity: the growth then has V8 type
+    // feedback from every run's first event, not only from a run that outgrew the heap.
+    this.t = this.s = this.a = NO_DOUBLES;
+    this.k = NO_INTS;
   }
 
   get size(): number {
@@ -77,7 +80,7 @@ export class EventQueue {
   }
 
   private grow(): void {
-    const cap = this.t.length * 2, al = this.alloc;
+    const cap = Math.max(this.initialCapacity, this.t.length * 2), al = this.alloc;
     const t = al.float64(cap); t.set(this.t); this.t = t;
     const s = al.float64(cap); s.set(this.s); this.s = s;
     const k = al.int32(cap); k.set(this.k); this.k = k;
