@@ -11,6 +11,8 @@ interface Gate {
   path: string[];
   key: string[];
   values: string[];
+  /** Where `path` has its list's `[]`, or −1. */
+  list: number;
 }
 
 type Def = { type: string; shape?: Record<string, z.ZodType>; innerType?: z.ZodType; element?: z.ZodType };
@@ -21,7 +23,7 @@ function collect(t: z.ZodType, path: string[], out: Gate[]): void {
   const m = when ? /^([\w.]+): (.+)$/.exec(when) : null;
   if (m) {
     const key = m[1]!.split('.');
-    out.push({ path, key: key.length > 1 ? key : [...path.slice(0, -1), ...key], values: m[2]!.split(', ') });
+    out.push({ path, key: key.length > 1 ? key : [...path.slice(0, -1), ...key], values: m[2]!.split(', '), list: path.indexOf('[]') });
   }
   const d = def(t);
   if (d.innerType) collect(d.innerType, path, out);
@@ -35,10 +37,11 @@ let gates: Gate[] | null = null;
 /** `path` with a list's `[]` as item `i`. */
 const at = (path: string[], i: number) => path.map((k) => (k === '[]' ? String(i) : k));
 
-function lookup(o: unknown, path: string[]): unknown {
-  for (const k of path) {
+/** The value at the first `n` keys of `path` in `o` (undefined where a section is missing). */
+function lookup(o: unknown, path: string[], n = path.length): unknown {
+  for (let i = 0; i < n; i++) {
     if (typeof o !== 'object' || o === null) return undefined;
-    o = (o as Record<string, unknown>)[k];
+    o = (o as Record<string, unknown>)[path[i]!];
   }
   return o;
 }
@@ -54,17 +57,19 @@ export function ignoredFields(input: unknown, s: Scenario): string[] {
     collect(scenarioSchema, [], out);
     return out;
   })();
-  // The choices as this run makes them: the policy's where a setting is unset, a device's
-  // kind-dependent fields (pacing, partialContexts) as its kind sets them.
-  const root = { ...s, devices: s.devices.map(deviceDefaults), pager: { ...s.pager, placement: placementOf(s) }, source: { ...s.source, switchover: switchoverOf(s) } };
+  // The choices as this run makes them, built at the first gated field the input gives (most
+  // give none; a sweep or soak runs this for every run): the policy's where a setting is unset,
+  // a device's kind-dependent fields (pacing, partialContexts) as its kind sets them.
+  let root: unknown = null;
   const warnings: string[] = [];
   for (const g of gates) {
-    const list = g.path.indexOf('[]');
-    const items = list < 0 ? [-1] : (lookup(input, g.path.slice(0, list)) as unknown[] | undefined)?.map((_, i) => i) ?? [];
-    for (const i of items) {
-      const path = at(g.path, i), key = at(g.key, i);
-      const parent = lookup(input, path.slice(0, -1));
+    const items = g.list < 0 ? 1 : (lookup(input, g.path, g.list) as unknown[] | undefined)?.length ?? 0;
+    for (let i = 0; i < items; i++) {
+      const path = g.list < 0 ? g.path : at(g.path, i);
+      const parent = lookup(input, path, path.length - 1);
       if (typeof parent !== 'object' || parent === null || !Object.hasOwn(parent, path.at(-1)!)) continue;
+      root ??= { ...s, devices: s.devices.map(deviceDefaults), pager: { ...s.pager, placement: placementOf(s) }, source: { ...s.source, switchover: switchoverOf(s) } };
+      const key = g.list < 0 ? g.key : at(g.key, i);
       const actual = lookup(root, key);
       if (actual === undefined || g.values.includes(String(actual))) continue;
       warnings.push(`${path.join('.')} is ignored: it applies with ${key.join('.')} ${g.values.join(' or ')}, and this run has ${String(actual)}`);
