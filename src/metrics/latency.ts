@@ -28,8 +28,9 @@ export class LatencyLog {
   /** `alloc`: where the values' arrays come from (see Arena). */
   constructor(private readonly alloc: Alloc = FRESH) {
     this.sum = this.max = 0;
-    // Empty until the first add, which grows it: the growth's path then has V8 type feedback
-    // from every run's first latency, not only from a run long enough to fill 1,024.
+    // Empty until the first add, which grows it, and doubled from 16: the growth's path then has
+    // V8 type feedback from every run's first latencies (V8 gives a function its feedback only
+    // after its first few calls), not only from a run long enough to fill a large array.
     this.values = NONE;
   }
 
@@ -37,7 +38,7 @@ export class LatencyLog {
     // One compare on the hot path (a fault's latency): the message only for a bad argument.
     if (!(ns >= 0)) numArg('LatencyLog.add.ns', ns, 0, Infinity);
     if (this.count === this.values.length) {
-      const v = this.alloc.float64(Math.max(1024, this.values.length * 2));
+      const v = this.alloc.float64(Math.max(16, this.values.length * 2));
       v.set(this.values);
       this.values = v;
     }

@@ -12,11 +12,14 @@ const NONE = new Int32Array(0);
  */
 export class PfnSlab {
   /**
-   * Allocated by the first push, so that every run's first push takes the renewal path: taken
-   * first when a full array had to grow, after the optimiser had compiled the callers, it
-   * deoptimised four of them in a storm's first run.
+   * Allocated by the first push, 64 pfns, then doubled at each renewal up to `size`: every run's
+   * first pushes take the renewal path, several times (V8 gives a function its type feedback only
+   * after its first few calls). Taken first when a full array had to grow, after the optimiser
+   * had compiled the callers, it deoptimised four of them in a storm's first run.
    */
   data: Int32Array = NONE;
+  /** The next fresh array's length (at most `size`). */
+  private grown: number;
   private start = 0;
   private end = 0;
   /** One past the last pfn pushed while the pending pfns are one ascending run; −1 once they are not. */
@@ -31,7 +34,9 @@ export class PfnSlab {
   private spare: Int32Array | null = null;
 
   /** `alloc`: where its arrays come from (an Arena reuses them run after run). */
-  constructor(private readonly alloc: Alloc = FRESH, private readonly size = 1 << 14) {}
+  constructor(private readonly alloc: Alloc = FRESH, private readonly size = 1 << 14) {
+    this.grown = Math.min(64, size);
+  }
 
   /** Pfns pushed since the last `take`. */
   get pending(): number {
@@ -81,7 +86,8 @@ export class PfnSlab {
     // Sized for the pending pfns alone, a run longer than `size` (a range request in records of
     // up to 65,536 pages) never fitted, and pushRun renewed for ever.
     const spare = need * 2 <= this.size ? this.spare : null;
-    const data = spare ?? this.alloc.int32(Math.max(this.size, need * 2));
+    const data = spare ?? this.alloc.int32(Math.max(this.grown, need * 2));
+    this.grown = Math.min(this.size, this.grown * 2);
     if (spare !== null) this.spare = null;
     data.set(this.data.subarray(this.start, this.end));
     if (this.unreleased > 0) this.retired.set(this.data, this.unreleased);
