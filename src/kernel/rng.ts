@@ -15,10 +15,11 @@ export function streamSeed(seed: number, name: string): number {
 
 /**
  * A seeded random stream owned by one component: pure-rand's xoroshiro128+ and its uniform
- * distributions, value for value (test/rng.test.ts holds them against pure-rand's own), stepped on
- * this object's fields. pure-rand's draw is three calls deep (distribution, generator object,
- * step); in the vCPUs' loop V8's inlining budget ran out before the steps, and a guest that never
- * thinks spent most of each touch in those calls (docs/benchmark.md). Here each draw is one call.
+ * distributions, value for value (test/kernel.test.ts holds them against pure-rand's own),
+ * stepped on this object's fields. pure-rand's draw is three calls deep (distribution, generator
+ * object, step); in the vCPUs' loop V8's inlining budget ran out before the steps, and a guest
+ * that never thinks spent most of each touch in those calls (docs/benchmark.md). Here each draw
+ * is one call.
  */
 export class Rng {
   // The generator's state as pure-rand lays it out (its xoroshiro128plus(seed)).
