@@ -74,8 +74,9 @@ interface Slot<In, Out> {
 /**
  * A pool of worker threads, each running `module` (see startWorker; it answers every message
  * with one reply, in order); p-queue hands the messages out in order, at most DEPTH per worker.
- * A crashed worker is replaced: the message it was running is answered by `crashed(error)`, the
- * ones queued behind it go to the replacement, so one bad job never stops the rest. Results
+ * A worker that crashes (or exits) is replaced: the message it was running is answered by
+ * `crashed(error)`, the ones queued behind it go to the replacement, so one bad job never stops
+ * the rest. Results
  * depend only on the messages, never on the pool's size.
  */
 export class WorkerPool<In, Out> {
@@ -83,6 +84,8 @@ export class WorkerPool<In, Out> {
   private readonly all: Worker[] = [];
   private readonly queue: PQueue;
   private readonly module: BundledWorker | URL;
+  /** terminate() or close() was called: a worker's exit then is the pool's doing. */
+  private stopping = false;
 
   constructor(module: BundledWorker | URL, jobs: number, private readonly crashed: (message: In, error: Error) => Out) {
     this.module = module;
@@ -104,8 +107,15 @@ export class WorkerPool<In, Out> {
 
   private listen(slot: Slot<In, Out>): void {
     const w = slot.worker!;
+    let error: Error | null = null;
     w.on('message', (reply: Out) => slot.pending.shift()!.resolve(reply));
-    w.on('error', (e: Error) => {
+    // An uncaught exception comes as 'error' on the worker's internal port, and may overtake the
+    // replies it posted before it died (taken there, a crash on message 3 was once pinned on 2,
+    // and 2's late reply answered 3). 'exit' comes after Node has delivered all of them, so the
+    // message still first in line then is the one the worker died running.
+    w.on('error', (e: Error) => (error = e));
+    w.on('exit', (code: number) => {
+      if (this.stopping) return;
       const failed = slot.pending.shift();
       // Replaced only for a message: a module that fails to load is not restarted in a loop.
       if (!failed) {
@@ -114,7 +124,7 @@ export class WorkerPool<In, Out> {
       }
       const next = this.start(slot);
       for (const p of slot.pending) next.postMessage(p.message);
-      failed.resolve(this.crashed(failed.message, e));
+      failed.resolve(this.crashed(failed.message, error ?? new Error(`the worker exited with code ${code}`)));
     });
   }
 
@@ -142,12 +152,14 @@ export class WorkerPool<In, Out> {
 
   /** Stops at once: queued messages are dropped and the workers terminated mid-job. */
   async terminate(): Promise<void> {
+    this.stopping = true;
     this.queue.clear();
     await Promise.all(this.all.map((w) => w.terminate()));
   }
 
   async close(): Promise<void> {
     await this.queue.onIdle();
+    this.stopping = true;
     await Promise.all(this.all.map((w) => w.terminate()));
   }
 }
