@@ -200,6 +200,14 @@ parentPort!.on('message', (n: number) => {
 });
 `;
 
+/** A worker that answers n with 10·n and ends its thread with exit code 7 on 2, no error thrown. */
+const EXITING_WORKER = `import { parentPort } from 'node:worker_threads';
+parentPort!.on('message', (n: number) => {
+  if (n === 2) process.exit(7);
+  parentPort!.postMessage(n * 10);
+});
+`;
+
 /** Writes a worker module into a temporary directory (.mts: outside the project no package.json says it is ESM). */
 function workerFile(name: string, code: string): string {
   const module = join(mkdtempSync(join(tmpdir(), 'pce-pool-')), `${name}.mts`);
@@ -224,12 +232,7 @@ describe('the worker pool', () => {
   });
 
   it('answers the message a worker exited on by crashed(), with its exit code', async () => {
-    const module = workerFile('exiting-worker', `import { parentPort } from 'node:worker_threads';
-parentPort!.on('message', (n: number) => {
-  if (n === 2) process.exit(7);
-  parentPort!.postMessage(n * 10);
-});
-`);
+    const module = workerFile('exiting-worker', EXITING_WORKER);
     const pool = new WorkerPool<number, number | string>(pathToFileURL(module), 1, (n, e) => `${n}: ${e.message}`);
     try {
       expect(await Promise.all([1, 2, 3].map((n) => pool.run(n)))).toEqual([10, '2: the worker exited with code 7', 30]);

@@ -1,7 +1,9 @@
+import { NO_INT32S } from '../memory/arena.ts';
+
 /** A FIFO of int32 values in one growable typed array: no per-item allocation. */
 export class IntQueue {
   /** Empty until the first push grows it: the growth then has V8 type feedback from every run's start. */
-  private a = new Int32Array(0);
+  private a = NO_INT32S;
   private head = 0;
   private tail = 0;
 

@@ -1,8 +1,5 @@
 import { intArg } from '../io/args.ts';
-import { FRESH, type Alloc } from '../memory/arena.ts';
-
-const NO_DOUBLES = new Float64Array(0);
-const NO_INTS = new Int32Array(0);
+import { FRESH, NO_FLOAT64S, NO_INT32S, type Alloc } from '../memory/arena.ts';
 
 /**
  * Binary min-heap of events on parallel typed arrays, ordered by (time, sequence).
@@ -27,8 +24,8 @@ export class EventQueue {
     intArg('EventQueue.initialCapacity', initialCapacity, 1, 2 ** 24);
     // Empty until the first push grows them to initialCapacity: the growth then has V8 type
     // feedback from every run's first event, not only from a run that outgrew the heap.
-    this.t = this.s = this.a = NO_DOUBLES;
-    this.k = NO_INTS;
+    this.t = this.s = this.a = NO_FLOAT64S;
+    this.k = NO_INT32S;
   }
 
   get size(): number {

@@ -5,6 +5,13 @@ export interface Alloc {
   float64(n: number): Float64Array;
 }
 
+/**
+ * Empty arrays for the structures that allocate at their first use, so that their growth path
+ * runs (and gets V8's type feedback) in every run. Shared: nothing writes to an empty array.
+ */
+export const NO_INT32S = new Int32Array(0);
+export const NO_FLOAT64S = new Float64Array(0);
+
 /** Fresh arrays every time: safe when several emulators live at once (the default). */
 export const FRESH: Alloc = {
   uint8: (n) => new Uint8Array(n),

@@ -1,5 +1,5 @@
 import { argCheck, numArg } from '../io/args.ts';
-import { FRESH, type Alloc } from '../memory/arena.ts';
+import { FRESH, NO_FLOAT64S, type Alloc } from '../memory/arena.ts';
 
 /** QEMU's postcopy-latency-dist: bucket N holds [2^N µs, 2^(N+1) µs); the last takes the rest. */
 export const LATENCY_BUCKETS = 24;
@@ -10,8 +10,6 @@ export interface LatencySummary { count: number; p50: number; p90: number; p99: 
 /** The middle value of `values` (of an even count the upper middle, or the lower with `lower`); `values` is left as it was. */
 export const median = (values: readonly number[], lower = false): number =>
   [...values].sort((a, b) => a - b)[(values.length - (lower ? 1 : 0)) >> 1]!;
-
-const NONE = new Float64Array(0);
 
 /** Every fault latency (ns) in a growable typed array, plus QEMU's log2-µs histogram. */
 export class LatencyLog {
@@ -31,7 +29,7 @@ export class LatencyLog {
     // Empty until the first add, which grows it, and doubled from 16: the growth's path then has
     // V8 type feedback from every run's first latencies (V8 gives a function its feedback only
     // after its first few calls), not only from a run long enough to fill a large array.
-    this.values = NONE;
+    this.values = NO_FLOAT64S;
   }
 
   add(ns: number): void {

@@ -1,10 +1,8 @@
-import { FRESH, doubled, type Alloc } from '../memory/arena.ts';
+import { FRESH, NO_FLOAT64S, NO_INT32S, doubled, type Alloc } from '../memory/arena.ts';
 
 /** pfns per chunk of list heads: 4 KiB of Int32, one page of memory. */
 const HEAD_BITS = 10;
 const HEAD_CHUNK = 1 << HEAD_BITS;
-const NO_INTS = new Int32Array(0);
-const NO_DOUBLES = new Float64Array(0);
 
 /** Who hears the requests a load releases (an object's method: the same function in every run). */
 export interface WaitTarget {
@@ -62,8 +60,8 @@ export class Waiters {
     this.waited = alloc.int32((pages + 31) >>> 5);
     // Empty until the first add grows the pool: the growth then has V8 type feedback from every
     // run's first wait, not only from a run with more than a pool's worth at once.
-    this.req = this.next = NO_INTS;
-    this.order = NO_DOUBLES;
+    this.req = this.next = NO_INT32S;
+    this.order = NO_FLOAT64S;
   }
 
   /** `request` waits for page gfn. */

@@ -1,7 +1,5 @@
-import { FRESH, type Alloc } from '../memory/arena.ts';
+import { FRESH, NO_INT32S, type Alloc } from '../memory/arena.ts';
 
-/** The array before the first push: nothing is written to it. */
-const NONE = new Int32Array(0);
 
 /**
  * Append-only pfn storage shared by the records one writer builds: a record keeps (data, at,
@@ -17,7 +15,7 @@ export class PfnSlab {
    * after its first few calls). Taken first when a full array had to grow, after the optimiser
    * had compiled the callers, it deoptimised four of them in a storm's first run.
    */
-  data: Int32Array = NONE;
+  data: Int32Array = NO_INT32S;
   /** The next fresh array's length (at most `size`). */
   private grown: number;
   private start = 0;
