@@ -152,8 +152,8 @@ class Pattern implements Dirtier {
         t += Math.max(1, p.thinkNs()) / share;
       }
       this.clocks[v] = t;
+      this.work.left = left;
     }
-    this.work.left = left;
   }
 }
 
