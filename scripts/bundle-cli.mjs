@@ -6,14 +6,14 @@
 // (dist/library-bundle/index.cjs, names kept) and the package's entry that exports it,
 // dist/library.js: a plain import of dist/index.js reads ~200 ES modules, zod's locales among
 // them, and compiles them all (225 ms). It then runs a few commands and a library run on them to
-// make each script's code cache (SCRIPT.cache): a command, a worker or a library user neither
+// make each script's code cache (SCRIPT.V8-VERSION.cache): a command, a worker or a library user neither
 // parses nor compiles what those ran, and `presets` reads only main.cjs and its small cache. vega
 // and vega-lite (the report) stay in node_modules.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { build, transform } from 'esbuild';
-import { BUNDLED_WORKERS, workerChunk } from '../dist/io/bundle.js';
+import { BUNDLED_WORKERS, codeCacheFile, workerChunk } from '../dist/io/bundle.js';
 
 /**
  * zod's 40-odd message locales (260 KB of its 450 KB, parsed at every start) are re-exported as
@@ -155,4 +155,4 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-for (const [file, script] of [...cli.scripts, ...libraryBundle.scripts]) writeFileSync(`${file}.cache`, script.createCachedData());
+for (const [file, script] of [...cli.scripts, ...libraryBundle.scripts]) writeFileSync(codeCacheFile(file), script.createCachedData());

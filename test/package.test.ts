@@ -15,8 +15,22 @@ const dir = mkdtempSync(join(tmpdir(), 'postcopy-emu-package-'));
 const project = join(dir, 'project');
 const bin = join(project, 'node_modules', '.bin', 'postcopy-emu');
 let files: string[] = [];
+/** The code caches are named for the V8 that made them (dist/io/bundle.js). */
+const v8 = process.versions.v8;
 
 const sh = (cmd: string, args: string[], cwd: string) => spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 120_000 });
+
+/** A small hybrid run. */
+const SMALL_RUN = ['run', '--preset', 'xen-2017-hybrid', '--set', 'memory.pages=4096', '--set', 'memory.outstanding={kind: all}',
+  '--set', 'workload.region={start: 0, count: 1024}'];
+
+/** SMALL_RUN through the installed CLI bundle; prints whether V8 rejected each script's code cache. */
+const bundleRun = () => sh(process.execPath, ['--input-type=module', '-e', [
+  `const { loadCli } = await import(${JSON.stringify(join(project, 'node_modules', 'postcopy-emu', 'dist', 'cli', 'bundle.js'))});`,
+  'const { main, scripts } = loadCli();',
+  `await main(['node', 'postcopy-emu', ...${JSON.stringify(SMALL_RUN)}], () => {});`,
+  'console.log([...scripts].map(([file, s]) => `${file.split("/").at(-1)} ${s.cachedDataRejected}`).join(", "));',
+].join('\n')], project);
 
 beforeAll(() => {
   if (!existsSync(join(repo, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)');
@@ -46,8 +60,8 @@ describe('the packed tarball', () => {
     const stray = files.filter((f) => /^(src|test|bench|\.ci)\//.test(f) || f.endsWith('.png') || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
     expect(stray).toEqual([]);
     expect(files.filter((f) => f.startsWith('dist/') && !/\.(js|d\.ts|js\.map)$/.test(f)).sort()).toEqual([
-      'dist/cli-bundle/commands.cjs', 'dist/cli-bundle/commands.cjs.cache', 'dist/cli-bundle/main.cjs', 'dist/cli-bundle/main.cjs.cache',
-      'dist/library-bundle/index.cjs', 'dist/library-bundle/index.cjs.cache',
+      'dist/cli-bundle/commands.cjs', `dist/cli-bundle/commands.cjs.${v8}.cache`, 'dist/cli-bundle/main.cjs', `dist/cli-bundle/main.cjs.${v8}.cache`,
+      'dist/library-bundle/index.cjs', `dist/library-bundle/index.cjs.${v8}.cache`,
     ]);
   });
 
@@ -133,16 +147,21 @@ describe('the installed package', () => {
   });
 
   it('loads its CLI bundle with the code caches the build made', () => {
-    const bundle = join(project, 'node_modules', 'postcopy-emu', 'dist', 'cli', 'bundle.js');
-    const r = sh(process.execPath, ['--input-type=module', '-e', [
-      `const { loadCli } = await import(${JSON.stringify(bundle)});`,
-      'const { main, scripts } = loadCli();',
-      "await main(['node', 'postcopy-emu', 'run', '--preset', 'xen-2017-hybrid', '--set', 'memory.pages=4096', '--set', 'memory.outstanding={kind: all}',",
-      "  '--set', 'workload.region={start: 0, count: 1024}'], () => {});",
-      'console.log([...scripts].map(([file, s]) => `${file.split("/").at(-1)} ${s.cachedDataRejected}`).join(", "));',
-    ].join('\n')], project);
+    const r = bundleRun();
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('main.cjs false, commands.cjs false\n');
+  });
+
+  it('a node the build did not make caches for writes its own as a command ends, and uses it', () => {
+    const folder = join(project, 'node_modules', 'postcopy-emu', 'dist', 'cli-bundle');
+    const caches = () => readdirSync(folder).filter((f) => !f.endsWith('.cjs')).sort();
+    for (const f of caches()) rmSync(join(folder, f));
+    // `presets` reads main.cjs only: its cache appears, commands.cjs's does not yet.
+    expect(sh(bin, ['presets'], dir).status).toBe(0);
+    expect(caches()).toEqual([`main.cjs.${v8}.cache`]);
+    expect(sh(bin, SMALL_RUN, dir).status).toBe(0);
+    expect(caches()).toEqual([`commands.cjs.${v8}.cache`, `main.cjs.${v8}.cache`]);
+    expect(bundleRun().stdout).toBe('main.cjs false, commands.cjs false\n');
   });
 
   it('runs every kind of command from the bundle: workers, the report (vega), inputs, traces', () => {

@@ -6,19 +6,29 @@
  * of a sweep worker's start). Node 20 caches no ES modules, so the scripts are tables of CommonJS
  * module functions run through vm.Script: main.cjs (what every command loads) and commands.cjs
  * (the modules commands and worker threads load when they run); the library's index.cjs.
+ * A cache holds one V8's code: each is named for its V8 (`main.cjs.11.3.244.8-node.19.cache`), and
+ * a node the build's cache was not made by writes its own when its process ends (below).
  */
 import { createRequire } from 'node:module';
 import type * as Fs from 'node:fs';
 import type * as Path from 'node:path';
 import type * as Vm from 'node:vm';
 import type * as Url from 'node:url';
+import type * as WorkerThreads from 'node:worker_threads';
 
 // require: the ES module facades of node:fs and node:vm would read every export (fs's lazy streams among them).
 const require = createRequire(import.meta.url);
-const { readFileSync } = require('node:fs') as typeof Fs;
+const { existsSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs') as typeof Fs;
 const { join } = require('node:path') as typeof Path;
 const { Script } = require('node:vm') as typeof Vm;
 const { fileURLToPath, pathToFileURL } = require('node:url') as typeof Url;
+const { isMainThread } = require('node:worker_threads') as typeof WorkerThreads;
+
+/**
+ * The code cache of a bundle's script for the V8 running: V8 rejects a cache another version made
+ * (its header names the version), so each node reads and writes its own.
+ */
+export const codeCacheFile = (script: string): string => `${script}.${process.versions.v8}.cache`;
 
 /**
  * The two bundles, each a folder of scripts in the order they are loaded (a chunk the ones loaded
@@ -51,8 +61,8 @@ export interface Bundle {
 
 /**
  * Opens the bundle; each script is read and run when a chunk it holds is first required (the
- * build makes their code caches from `scripts`). A missing cache, or one V8 rejects (another node
- * or V8 flags), only means compiling from source.
+ * build makes their code caches from `scripts`). A missing cache, or one V8 rejects (V8 flags),
+ * only means compiling from source.
  */
 export function loadBundle(which: keyof typeof BUNDLES = 'cli'): Bundle {
   const { dir, scripts: files } = BUNDLES[which];
@@ -65,13 +75,14 @@ export function loadBundle(which: keyof typeof BUNDLES = 'cli'): Bundle {
   const load = (file: string) => {
     let cachedData: Buffer | undefined;
     try {
-      cachedData = readFileSync(`${file}.cache`);
+      cachedData = readFileSync(codeCacheFile(file));
     } catch {
-      // None: compiled from source.
+      // None for this node: compiled from source.
     }
     // The scripts are ASCII (the build checks), which latin1 reads exactly and twice as fast as UTF-8.
     const script = new Script(readFileSync(file, 'latin1'), { filename: file, cachedData });
     scripts.set(file, script);
+    if (cachedData === undefined) cacheAtExit(file, script);
     for (const [name, factory] of Object.entries(script.runInThisContext() as Record<string, Factory>)) factories.set(name, factory);
   };
 
@@ -91,4 +102,26 @@ export function loadBundle(which: keyof typeof BUNDLES = 'cli'): Bundle {
   };
 
   return { require: (chunk) => requireAny(`./${chunk}`), scripts };
+}
+
+/**
+ * A node other than the build's compiles the bundle at every start (~80 ms of a `run` on Node 24).
+ * When the main thread's process ends, the scripts it read without a cache get one for this node,
+ * with what the process compiled. The worker threads do not write (their pool ends them without an
+ * exit of their own). The file appears whole (a rename) or not at all: a package folder the user
+ * cannot write to keeps compiling from source.
+ */
+function cacheAtExit(file: string, script: Vm.Script): void {
+  if (!isMainThread) return;
+  process.once('exit', () => {
+    const target = codeCacheFile(file), temporary = `${target}.${process.pid}.tmp`;
+    // The build writes its own; another process may have written one meanwhile.
+    if (existsSync(target)) return;
+    try {
+      writeFileSync(temporary, script.createCachedData());
+      renameSync(temporary, target);
+    } catch {
+      rmSync(temporary, { force: true });
+    }
+  });
 }

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import PQueue from 'p-queue';
 import { packageRoot } from '../io/package.ts';
-import type { BundledWorker } from '../io/bundle.ts';
+import { codeCacheFile, type BundledWorker } from '../io/bundle.ts';
 
 /** The build's last output (scripts/bundle-cli.mjs writes it after everything else). */
-const BUILT = 'dist/cli-bundle/commands.cjs.cache';
+const BUILT = codeCacheFile('dist/cli-bundle/commands.cjs');
 
 /**
  * Running from the TS sources (tests, bench), workers too run their TS through tsx, unless a
