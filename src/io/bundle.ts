@@ -6,7 +6,7 @@
  * of a sweep worker's start). Node 20 caches no ES modules, so the scripts are tables of CommonJS
  * module functions run through vm.Script: main.cjs (what every command loads) and commands.cjs
  * (the modules commands and worker threads load when they run); the library's index.cjs.
- * A cache holds one V8's code: each is named for its V8 (`main.cjs.11.3.244.8-node.19.cache`), and
+ * A cache holds one V8's code: each is named for its V8 (`main.cjs.11.3.244.8-node.38.cache`), and
  * a node the build's cache was not made by writes its own when its process ends (below).
  */
 import { createRequire } from 'node:module';

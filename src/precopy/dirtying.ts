@@ -152,6 +152,8 @@ class Pattern implements Dirtier {
         t += Math.max(1, p.thinkNs()) / share;
       }
       this.clocks[v] = t;
+      // Here, not after the outer loop: that store had no type feedback in the code V8 compiled
+      // on stack replacement, and deoptimised it at every sync (docs/benchmark.md).
       this.work.left = left;
     }
   }
