@@ -76,8 +76,7 @@ interface Slot<In, Out> {
  * with one reply, in order); p-queue hands the messages out in order, at most DEPTH per worker.
  * A worker that crashes (or exits) is replaced: the message it was running is answered by
  * `crashed(error)`, the ones queued behind it go to the replacement, so one bad job never stops
- * the rest. Results
- * depend only on the messages, never on the pool's size.
+ * the rest. Results depend only on the messages, never on the pool's size.
  */
 export class WorkerPool<In, Out> {
   private readonly slots: Slot<In, Out>[] = [];
