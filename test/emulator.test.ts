@@ -533,7 +533,7 @@ describe('think times', () => {
   it('constant think times are exactly thinkNs; exponential ones vary around it', () => {
     const pattern = (think: 'constant' | 'exponential') =>
       new AccessPattern(parseScenario({ memory: { pages: 64 }, workload: { kind: 'sequential', vcpus: 1, thinkNs: 5000, think } }), 0, new Rng(1, 'vcpu-0'));
-    const draws = (p: AccessPattern) => Array.from({ length: 1000 }, () => p.thinkNs());
+    const draws = (p: AccessPattern) => Array.from({ length: 1000 }, () => p.think[p.take()]!);
     expect(new Set(draws(pattern('constant')))).toEqual(new Set([5000]));
     const exp = draws(pattern('exponential'));
     expect(new Set(exp).size).toBeGreaterThan(900);
@@ -547,11 +547,11 @@ describe('shuffled workload', () => {
     const s = parseScenario({ memory: { pages: 2048 }, workload: { kind: 'shuffled', vcpus: 1, region: { start: 100, count: 1000 } } });
     const p = new AccessPattern(s, 0, new Rng(7, 'vcpu-0'));
     const seen = new Uint16Array(1000);
-    for (let i = 0; i < 3000; i++) seen[p.next() - 100]!++;
+    for (let i = 0; i < 3000; i++) seen[p.gfn[p.take()]! - 100]!++;
     expect(seen.every((n) => n === 3)).toBe(true);
     const again = new AccessPattern(s, 0, new Rng(7, 'vcpu-0'));
     const other = new AccessPattern(s, 0, new Rng(8, 'vcpu-0'));
-    const first = (a: AccessPattern) => Array.from({ length: 8 }, () => a.next());
+    const first = (a: AccessPattern) => Array.from({ length: 8 }, () => a.gfn[a.take()]!);
     const a = first(again);
     expect(a).toEqual(first(new AccessPattern(s, 0, new Rng(7, 'vcpu-0'))));
     expect(a).not.toEqual(first(other));

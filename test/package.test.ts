@@ -46,7 +46,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the packed tarball', () => {
-  it('holds the built JS, its types, README, LICENSE, docs and the shipped traces only', () => {
+  it('holds the built JS and WebAssembly, its types, README, LICENSE, docs and the shipped traces only', () => {
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/index.d.ts');
     expect(files).toContain('dist/library.js');
@@ -61,7 +61,7 @@ describe('the packed tarball', () => {
     expect(stray).toEqual([]);
     expect(files.filter((f) => f.startsWith('dist/') && !/\.(js|d\.ts|js\.map)$/.test(f)).sort()).toEqual([
       'dist/cli-bundle/commands.cjs', `dist/cli-bundle/commands.cjs.${v8}.cache`, 'dist/cli-bundle/main.cjs', `dist/cli-bundle/main.cjs.${v8}.cache`,
-      'dist/library-bundle/index.cjs', `dist/library-bundle/index.cjs.${v8}.cache`,
+      'dist/library-bundle/index.cjs', `dist/library-bundle/index.cjs.${v8}.cache`, 'dist/wasm/draws.wasm',
     ]);
   });
 

@@ -49,6 +49,14 @@ export class Rng {
     return out;
   }
 
+  /**
+   * The generator's state, as pure-rand lays it out: for a stream that goes on elsewhere (the
+   * guest's touches, drawn in WebAssembly: src/workload/draws.ts). This object's draws then stop.
+   */
+  words(): [number, number, number, number] {
+    return [this.s01, this.s00, this.s11, this.s10];
+  }
+
   /** Uniform in [0, 1): 26 bits of one step above 27 of the next (pure-rand's uniformFloat64). */
   float(): number {
     const high = this.next() & 0x3ffffff;

@@ -146,10 +146,10 @@ class Pattern implements Dirtier {
       let t = this.clocks[v]!;
       while (t < to) {
         if (--left < 0) return this.work.spent('the guest\'s touches in precopy');
-        const g = p.next();
-        if (p.isWrite()) log.mark(g);
+        const at = p.take();
+        if (p.write[at] === 1) log.mark(p.gfn[at]!);
         // Throttling stretches the time between touches: the vCPU sleeps (1 − share) of it.
-        t += Math.max(1, p.thinkNs()) / share;
+        t += Math.max(1, p.think[at]!) / share;
       }
       this.clocks[v] = t;
       // Here, not after the outer loop: that store had no type feedback in the code V8 compiled

@@ -1,87 +1,91 @@
 import type { Rng } from '../kernel/rng.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { loadTrace, type Trace } from '../trace/format.ts';
-import { lcgMask, lcgNext } from './lcg.ts';
+import { BATCH, DrawnKind, fillTouches, type DrawnPattern } from './draws.ts';
+import { lcgMask } from './lcg.ts';
+
+const DRAWN: Partial<Record<Scenario['workload']['kind'], DrawnKind>> = {
+  sequential: DrawnKind.SEQUENTIAL,
+  memtest: DrawnKind.SEQUENTIAL,
+  random: DrawnKind.RANDOM,
+  shuffled: DrawnKind.SHUFFLED,
+  'hot-set': DrawnKind.HOT_SET,
+};
 
 /**
  * One vCPU's stream of page touches: sequential (each vCPU sweeps its own slice of the region),
- * uniform random over the region, shuffled (every page once per pass, in an LCG order), or a hot set (a working set at the start of the region hit
- * with probability hotProbability, the rest uniform). memtest is a write-only sequential sweep.
- * trace replays a recorded trace in a loop from the start of the region, each vCPU from its own
- * offset, with the trace's gaps as think times (docs/traces.md).
+ * uniform random over the region, shuffled (every page once per pass, in an LCG order), or a hot
+ * set (a working set at the start of the region hit with probability hotProbability, the rest
+ * uniform). memtest is a write-only sequential sweep. trace replays a recorded trace in a loop
+ * from the start of the region, each vCPU from its own offset, with the trace's gaps as think
+ * times (docs/traces.md).
+ *
+ * A touch is its page, then whether it writes, then the think time after it, drawn in that order
+ * from the vCPU's own stream whenever the touch happens: drawing them ahead gives the same
+ * touches. They are drawn BATCH at a time, in WebAssembly (src/workload/draws.ts), where a touch
+ * of a random pattern costs about half what it did in JavaScript (docs/benchmark.md); take()
+ * hands them out one by one.
  */
-export class AccessPattern {
-  private readonly lo: number;
-  private readonly count: number;
-  private cursor: number;
-  private readonly kind: Scenario['workload']['kind'];
-  private readonly hotPages: number;
-  private readonly hotProbability: number;
+export class AccessPattern implements DrawnPattern {
+  /** The drawn touches: page, write (1) or read (0), think time after it (ns; the caller adds the 1 ns floor). */
+  readonly gfn = new Int32Array(BATCH);
+  readonly write = new Uint8Array(BATCH);
+  readonly think = new Float64Array(BATCH);
+  /** The current touch's index in the arrays (the one take() returned last). */
+  at = BATCH - 1;
+  readonly kind: DrawnKind;
+  readonly lo: number;
+  readonly count: number;
+  readonly hotPages: number;
+  readonly hotProbability: number;
   readonly writeFraction: number;
-  private readonly meanThinkNs: number;
-  private readonly constantThink: boolean;
+  readonly meanThinkNs: number;
+  readonly constantThink: boolean;
+  readonly lcgMask: number;
+  /** pure-rand's four words of the stream, the sequential cursor and the shuffled order's value. */
+  private readonly state = new Int32Array(6);
   private readonly trace: Trace | null;
-  /** `shuffled`: the LCG's state and mask (src/workload/lcg.ts). */
-  private lcg = 0;
-  private readonly lcgMask: number;
-  /** The op of the trace record last returned by next(). */
-  private traceOp = 0;
+  /** trace: the record the next touch replays. */
+  private cursor: number;
 
-  constructor(scenario: Scenario, vcpu: number, private readonly rng: Rng) {
+  constructor(scenario: Scenario, vcpu: number, rng: Rng) {
     const w = scenario.workload;
     const region = w.region ?? { start: 0, count: scenario.memory.pages };
     this.lo = region.start;
-    this.kind = w.kind;
+    this.kind = DRAWN[w.kind] ?? DrawnKind.SEQUENTIAL;
     this.trace = w.kind === 'trace' ? loadTrace(w.trace!) : null;
     this.count = this.trace ? this.trace.gfns.length : region.count;
     this.cursor = Math.floor((vcpu * this.count) / w.vcpus);
     this.lcgMask = w.kind === 'shuffled' ? lcgMask(this.count) : 0;
     // Each vCPU enters the order at its own place, as a guest found mid-pass.
-    if (w.kind === 'shuffled') this.lcg = rng.int(0, this.count - 1);
+    const lcg = w.kind === 'shuffled' ? rng.int(0, this.count - 1) : 0;
     this.hotPages = Math.min(w.hotPages, region.count);
     this.hotProbability = w.hotProbability;
     this.writeFraction = w.kind === 'memtest' ? 1 : w.writeFraction;
     this.meanThinkNs = w.thinkNs;
     this.constantThink = w.think === 'constant';
+    this.state.set([...rng.words(), this.cursor, lcg]);
   }
 
-  /** Think time before the next touch: the trace's gap (the caller adds the 1 ns floor), else thinkNs, constant or exponential. */
-  thinkNs(): number {
-    if (this.trace === null) return this.constantThink ? this.meanThinkNs : this.rng.exp(this.meanThinkNs);
-    const c = this.cursor;
-    return c === 0 ? 0 : this.trace.times[c]! - this.trace.times[c - 1]!;
-  }
-
-  /** The next gfn touched. */
-  next(): number {
-    switch (this.kind) {
-      case 'sequential':
-      case 'memtest': {
-        const g = this.lo + this.cursor;
-        this.cursor = this.cursor + 1 === this.count ? 0 : this.cursor + 1;
-        return g;
-      }
-      case 'random':
-        return this.lo + this.rng.int(0, this.count - 1);
-      case 'shuffled':
-        return this.lo + (this.lcg = lcgNext(this.lcg, this.lcgMask, this.count));
-      case 'hot-set':
-        // One draw site for both sets: each site of a draw is a copy of the generator's step
-        // for V8 to inline, and the vCPUs' loop has room for few.
-        return this.lo + this.rng.int(0, (this.rng.chance(this.hotProbability) ? this.hotPages : this.count) - 1);
-      case 'trace': {
-        const c = this.cursor, t = this.trace!;
-        this.cursor = c + 1 === this.count ? 0 : c + 1;
-        this.traceOp = t.ops[c]!;
-        return this.lo + t.gfns[c]!;
-      }
-      case 'idle':
-        return -1;
+  /** Moves to the next touch and returns its index in the arrays. */
+  take(): number {
+    if (++this.at === BATCH) {
+      if (this.trace === null) fillTouches(this, this.state, this.gfn, this.write, this.think);
+      else this.replay(this.trace);
+      this.at = 0;
     }
+    return this.at;
   }
 
-  isWrite(): boolean {
-    if (this.trace !== null) return this.traceOp === 1;
-    return this.writeFraction >= 1 || (this.writeFraction > 0 && this.rng.chance(this.writeFraction));
+  /** The next BATCH records of the trace, from the cursor on. */
+  private replay(t: Trace): void {
+    for (let i = 0; i < BATCH; i++) {
+      const c = this.cursor;
+      this.cursor = c + 1 === this.count ? 0 : c + 1;
+      this.gfn[i] = this.lo + t.gfns[c]!;
+      this.write[i] = t.ops[c] === 1 ? 1 : 0;
+      // The gap to the record after this one (none after the last: the loop starts again).
+      this.think[i] = this.cursor === 0 ? 0 : t.times[this.cursor]! - t.times[this.cursor - 1]!;
+    }
   }
 }

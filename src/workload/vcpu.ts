@@ -54,6 +54,8 @@ export class Vcpus {
   readonly state: Uint8Array;
   private readonly gfn: Int32Array;
   private readonly write: Uint8Array;
+  /** The think time after the vCPU's current touch: its stream's, or 0 for a touch driven by hand. */
+  private readonly thinkAfter: Float64Array;
   private readonly since: Float64Array;
   /** Generation of each vCPU's scheduled slice: a superseded slice event is ignored. */
   private readonly generation: Float64Array;
@@ -103,6 +105,7 @@ export class Vcpus {
     this.state = new Uint8Array(this.n);
     this.gfn = new Int32Array(this.n).fill(-1);
     this.write = new Uint8Array(this.n);
+    this.thinkAfter = new Float64Array(this.n);
     this.since = new Float64Array(this.n);
     this.generation = new Float64Array(this.n);
     this.blockedNs = new Float64Array(this.n);
@@ -160,6 +163,7 @@ export class Vcpus {
       }
       return true;
     }
+    this.thinkAfter[v] = 0;
     this.fault(v, gfn, write);
     return false;
   }
@@ -214,44 +218,47 @@ export class Vcpus {
   private step(v: number): void {
     if (this.state[v] !== VcpuState.RUNNING) return;
     this.host.placeDue();
-    const mem = this.memory, pattern = this.patterns[v]!, touched = this.touched;
-    let t = this.kernel.now;
+    const mem = this.memory, present = mem.state, p = this.patterns[v]!, touched = this.touched, now = this.kernel.now;
     // A touch deferred from the last slice is examined first, at its own time.
     let g = this.gfn[v]!;
     let w = this.write[v] === 1;
-    if (g < 0 && this.idle) return;
-    for (let i = 0; i < SLICE_ACCESSES; i++) {
-      // One call site for each draw: V8 inlines each site's draws anew, within one budget.
+    let think = this.thinkAfter[v]!;
+    // An idle guest only finishes the touch it was driven to (library API): nothing follows.
+    const slice = !this.idle ? SLICE_ACCESSES : g < 0 ? 0 : 1;
+    // The slice's counts, added to the fields once (the loop then stores nothing but pages' bits).
+    let t = now, done = 0, minor = 0, writes = 0;
+    for (; done < slice; done++) {
       if (g < 0) {
-        g = pattern.next();
-        w = pattern.isWrite();
+        const at = p.take();
+        g = p.gfn[at]!;
+        w = p.write[at] === 1;
+        think = p.think[at]!;
       }
-      if (mem.state[g] !== PageState.READY) {
-        if (t === this.kernel.now) return this.fault(v, g, w);
-        this.defer(v, g, w, t);
-        return;
+      if (present[g] !== PageState.READY) break;
+      const bit = 1 << (g & 31), word = g >>> 5;
+      if ((touched[word]! & bit) === 0) {
+        touched[word]! |= bit;
+        minor++;
       }
-      const bit = 1 << (g & 31);
-      if ((touched[g >>> 5]! & bit) === 0) {
-        touched[g >>> 5]! |= bit;
-        this.minorPages++;
-      }
-      this.accesses++;
       if (w) {
         mem.writeReady(g);
-        this.writes++;
-      }
-      if (this.idle) {
-        // An idle guest only finishes the touch it was driven to (library API): nothing follows.
-        this.gfn[v] = -1;
-        return;
+        writes++;
       }
       // A touch takes at least 1 ns, so a slice always moves the clock forward.
-      t += Math.max(1, pattern.thinkNs());
+      t += Math.max(1, think);
       g = -1;
     }
+    this.accesses += done;
+    this.minorPages += minor;
+    this.writes += writes;
+    if (g >= 0) {
+      // A missing page: it faults now, or is examined again at its own time.
+      this.thinkAfter[v] = think;
+      if (t === now) return this.fault(v, g, w);
+      return this.defer(v, g, w, t);
+    }
     // The next slice draws its first touch (the stream is this vCPU's alone: the same draws).
-    this.defer(v, -1, false, t);
+    if (!this.idle) this.defer(v, -1, false, t);
   }
 
   private defer(v: number, g: number, w: boolean, t: number): void {
