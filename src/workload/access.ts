@@ -1,7 +1,7 @@
 import type { Rng } from '../kernel/rng.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { loadTrace, type Trace } from '../trace/format.ts';
-import { BATCH, DrawnKind, fillTouches, type DrawnPattern } from './draws.ts';
+import { AREA_BYTES, BATCH, DrawnKind, GFN_AT, STATE_AT, THINK_AT, WRITE_AT, fillTouches, type DrawnPattern } from './draws.ts';
 import { lcgMask } from './lcg.ts';
 
 const DRAWN: Partial<Record<Scenario['workload']['kind'], DrawnKind>> = {
@@ -27,10 +27,12 @@ const DRAWN: Partial<Record<Scenario['workload']['kind'], DrawnKind>> = {
  * hands them out one by one.
  */
 export class AccessPattern implements DrawnPattern {
+  /** The drawn touches and the stream's state, in one block that fills copy in and out whole. */
+  private readonly block = new Uint8Array(AREA_BYTES);
   /** The drawn touches: page, write (1) or read (0), think time after it (ns; the caller adds the 1 ns floor). */
-  readonly gfn = new Int32Array(BATCH);
-  readonly write = new Uint8Array(BATCH);
-  readonly think = new Float64Array(BATCH);
+  readonly gfn = new Int32Array(this.block.buffer, GFN_AT, BATCH);
+  readonly write = new Uint8Array(this.block.buffer, WRITE_AT, BATCH);
+  readonly think = new Float64Array(this.block.buffer, THINK_AT, BATCH);
   /** The current touch's index in the arrays (the one take() returned last). */
   at = BATCH - 1;
   readonly kind: DrawnKind;
@@ -42,8 +44,6 @@ export class AccessPattern implements DrawnPattern {
   readonly meanThinkNs: number;
   readonly constantThink: boolean;
   readonly lcgMask: number;
-  /** pure-rand's four words of the stream, the sequential cursor and the shuffled order's value. */
-  private readonly state = new Int32Array(6);
   private readonly trace: Trace | null;
   /** trace: the record the next touch replays. */
   private cursor: number;
@@ -64,13 +64,14 @@ export class AccessPattern implements DrawnPattern {
     this.writeFraction = w.kind === 'memtest' ? 1 : w.writeFraction;
     this.meanThinkNs = w.thinkNs;
     this.constantThink = w.think === 'constant';
-    this.state.set([...rng.words(), this.cursor, lcg]);
+    // pure-rand's four words of the stream, the sequential cursor and the shuffled order's value.
+    new Int32Array(this.block.buffer, STATE_AT, 6).set([...rng.words(), this.cursor, lcg]);
   }
 
   /** Moves to the next touch and returns its index in the arrays. */
   take(): number {
     if (++this.at === BATCH) {
-      if (this.trace === null) fillTouches(this, this.state, this.gfn, this.write, this.think);
+      if (this.trace === null) fillTouches(this, this.block);
       else this.replay(this.trace);
       this.at = 0;
     }

@@ -31,18 +31,21 @@ interface Exports {
   fill(kind: number, lo: number, count: number, hotPages: number, mask: number, hotProbability: number, writeFraction: number, meanNs: number, constant: number): void;
 }
 
-/** The module's exports and views of its area: made once per thread, at the first fill. */
-interface Draws {
-  fill: Exports['fill'];
-  think: Float64Array;
-  gfn: Int32Array;
-  state: Int32Array;
-  write: Uint8Array;
-}
+/**
+ * The layout of wasm/draws.ts's area, which a pattern's own block copies: the think times (f64),
+ * the pages (i32), the stream's state (i32: pure-rand's four words, the sequential cursor, the
+ * shuffled order's value) and the writes (u8).
+ */
+export const THINK_AT = 0;
+export const GFN_AT = THINK_AT + 8 * BATCH;
+export const STATE_AT = GFN_AT + 4 * BATCH;
+export const WRITE_AT = STATE_AT + 4 * 6;
+export const AREA_BYTES = WRITE_AT + BATCH;
 
-let draws: Draws | null = null;
+/** The module's fill and its area: made once per thread, at the first fill. */
+let draws: { fill: Exports['fill']; area: Uint8Array } | null = null;
 
-function instantiate(): Draws {
+function instantiate(): NonNullable<typeof draws> {
   const file = `${packageRoot}dist/wasm/draws.wasm`;
   let bytes: Uint8Array<ArrayBuffer>;
   try {
@@ -52,27 +55,18 @@ function instantiate(): Draws {
   }
   // Liftoff compiles the whole module in about a millisecond; its code runs at once.
   const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { log: Math.log, round: Math.round } });
-  const x = exports as unknown as Exports, at = x.area(), buffer = x.memory.buffer;
-  // The module never grows its memory, so the views stay valid.
-  return {
-    fill: x.fill,
-    think: new Float64Array(buffer, at, BATCH),
-    gfn: new Int32Array(buffer, at + 8 * BATCH, BATCH),
-    state: new Int32Array(buffer, at + 12 * BATCH, 6),
-    write: new Uint8Array(buffer, at + 12 * BATCH + 24, BATCH),
-  };
+  const x = exports as unknown as Exports;
+  // The module never grows its memory, so the view stays valid.
+  return { fill: x.fill, area: new Uint8Array(x.memory.buffer, x.area(), AREA_BYTES) };
 }
 
 /**
- * Draws BATCH touches of pattern `p` from `state` (pure-rand's four words of the stream, the
- * sequential cursor, the shuffled order's value), which it advances, into the three arrays.
+ * Draws BATCH touches of pattern `p` into `block` (AREA_BYTES laid out as the module's area),
+ * from the stream's state there, which it advances.
  */
-export function fillTouches(p: DrawnPattern, state: Int32Array, gfn: Int32Array, write: Uint8Array, think: Float64Array): void {
+export function fillTouches(p: DrawnPattern, block: Uint8Array): void {
   const d = draws ?? (draws = instantiate());
-  d.state.set(state);
+  d.area.set(block);
   d.fill(p.kind, p.lo, p.count, p.hotPages, p.lcgMask, p.hotProbability, p.writeFraction, p.meanThinkNs, p.constantThink ? 1 : 0);
-  state.set(d.state);
-  gfn.set(d.gfn);
-  write.set(d.write);
-  think.set(d.think);
+  block.set(d.area);
 }
