@@ -46,12 +46,16 @@ let s1: i64 = 0;
   return <f64>high * 1.4901161193847656e-8 + <f64>(next() & 0x7ffffff) * 1.1102230246251565e-16;
 }
 
-/** Uniform in [0, size), size ≤ 2^31: a step past the last whole multiple of size is drawn again. */
-@inline function below(size: u32): u32 {
-  const limit: u64 = size > 2 ? (<u64>0x100000000 / <u64>size) * <u64>size : 0x100000000;
-  let v = <u64><u32>(next() ^ 0x80000000);
-  while (v >= limit) v = <u64><u32>(next() ^ 0x80000000);
-  return <u32>(v % <u64>size);
+/** The steps below this are uniform over [0, size): the last whole multiple of size, or 2^32. */
+@inline function limitOf(size: u32): u64 {
+  return size > 2 ? (<u64>0x100000000 / <u64>size) * <u64>size : 0x100000000;
+}
+
+/** Uniform in [0, size), size ≤ 2^31: a step at or past `limit` (limitOf(size)) is drawn again. */
+@inline function below(size: u32, limit: u64): u32 {
+  let v = <u32>(next() ^ 0x80000000);
+  while (<u64>v >= limit) v = <u32>(next() ^ 0x80000000);
+  return v % size;
 }
 
 /** Math.round for v ≥ 0.5 below 2^52, where floor(v + 0.5) is exact; Math.round itself elsewhere. */
@@ -76,6 +80,8 @@ export function fill(kind: i32, lo: i32, count: u32, hotPages: u32, mask: i32, h
   s1 = (<i64>load<i32>(STATE, 8) << 32) | <i64>load<u32>(STATE, 12);
   let cursor = load<i32>(STATE, 16);
   let lcg = load<i32>(STATE, 20);
+  // Divisions once a fill, not once a touch.
+  const countLimit = limitOf(count), hotLimit = limitOf(hotPages);
   for (let i = 0; i < BATCH; i++) {
     let g: i32;
     if (kind == SEQUENTIAL) {
@@ -87,17 +93,20 @@ export function fill(kind: i32, lo: i32, count: u32, hotPages: u32, mask: i32, h
       while (<u32>lcg >= count);
       g = lcg;
     } else {
-      g = <i32>below(kind == HOT_SET && float() < hotProbability ? hotPages : count);
+      const hot = kind == HOT_SET && float() < hotProbability;
+      g = <i32>below(hot ? hotPages : count, hot ? hotLimit : countLimit);
     }
     store<i32>(GFN + (<usize>i << 2), lo + g);
     store<u8>(WRITE + <usize>i, writeFraction >= 1 || (writeFraction > 0 && float() < writeFraction) ? 1 : 0);
-    let think = meanNs;
-    if (!constant) {
-      // Drawn even of mean 0, so the stream stays in step.
-      const u = float();
-      think = meanNs == 0 ? 0 : roundHalfUp(-meanNs * jsLog(1 - u));
+    // An exponential think time's uniform draw (taken even of mean 0, so the stream stays in
+    // step); its logarithm is taken below, outside the loop that steps the stream.
+    store<f64>(THINK + (<usize>i << 3), constant ? meanNs : float());
+  }
+  if (!constant) {
+    for (let i = 0; i < BATCH; i++) {
+      const at = THINK + (<usize>i << 3);
+      store<f64>(at, meanNs == 0 ? 0 : roundHalfUp(-meanNs * jsLog(1 - load<f64>(at))));
     }
-    store<f64>(THINK + (<usize>i << 3), think);
   }
   store<i32>(STATE, <i32>(s0 >> 32));
   store<i32>(STATE, <i32>s0, 4);
