@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { packageRoot } from '../io/package.ts';
+import { instantiateWasm } from '../io/wasm.ts';
 
 /** Touches per fill (wasm/draws.ts's BATCH). */
 export const BATCH = 64;
@@ -46,16 +45,7 @@ export const AREA_BYTES = WRITE_AT + BATCH;
 let draws: { fill: Exports['fill']; area: Uint8Array } | null = null;
 
 function instantiate(): NonNullable<typeof draws> {
-  const file = `${packageRoot}dist/wasm/draws.wasm`;
-  let bytes: Uint8Array<ArrayBuffer>;
-  try {
-    bytes = new Uint8Array(readFileSync(file));
-  } catch {
-    throw new Error(`${file} is missing: \`npm run build\` compiles it from wasm/draws.ts`);
-  }
-  // Liftoff compiles the whole module in about a millisecond; its code runs at once.
-  const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { log: Math.log, round: Math.round } });
-  const x = exports as unknown as Exports;
+  const x = instantiateWasm('draws', { env: { log: Math.log, round: Math.round } }) as unknown as Exports;
   // The module never grows its memory, so the view stays valid.
   return { fill: x.fill, area: new Uint8Array(x.memory.buffer, x.area(), AREA_BYTES) };
 }
