@@ -131,6 +131,7 @@ describe('library API walk-through (1 vCPU, 4-slot ring, 256 pages)', () => {
     expect(emu.vcpus.touch(0, 17, false)).toBe(false);
     emu.run();
     expect(blocked).toEqual([17]);
+    expect(emu.vcpus.accesses).toBe(1);
     expect(emu.vcpuFaults).toBe(1);
     expect(emu.ring.puts).toBe(1);
     expect(emu.ring.occupancy).toBe(0);

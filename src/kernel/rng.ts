@@ -50,8 +50,9 @@ export class Rng {
   }
 
   /**
-   * The generator's state, as pure-rand lays it out: for a stream that goes on elsewhere (the
-   * guest's touches, drawn in WebAssembly: src/workload/draws.ts). This object's draws then stop.
+   * The generator's state, as pure-rand lays it out, for a stream that goes on elsewhere (the
+   * guest's touches, drawn in WebAssembly: src/workload/draws.ts). Nothing draws from this
+   * object after.
    */
   words(): [number, number, number, number] {
     return [this.s01, this.s00, this.s11, this.s10];

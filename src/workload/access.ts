@@ -52,6 +52,7 @@ export class AccessPattern implements DrawnPattern {
     const w = scenario.workload;
     const region = w.region ?? { start: 0, count: scenario.memory.pages };
     this.lo = region.start;
+    // trace replays its records in JavaScript, idle draws nothing: their kind is never drawn.
     this.kind = DRAWN[w.kind] ?? DrawnKind.SEQUENTIAL;
     this.trace = w.kind === 'trace' ? loadTrace(w.trace!) : null;
     this.count = this.trace ? this.trace.gfns.length : region.count;

@@ -257,8 +257,9 @@ export class Vcpus {
       if (t === now) return this.fault(v, g, w);
       return this.defer(v, g, w, t);
     }
+    if (this.idle) this.gfn[v] = -1;
     // The next slice draws its first touch (the stream is this vCPU's alone: the same draws).
-    if (!this.idle) this.defer(v, -1, false, t);
+    else this.defer(v, -1, false, t);
   }
 
   private defer(v: number, g: number, w: boolean, t: number): void {
