@@ -142,7 +142,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
       placeDue: () => this.placeDue(),
     }, d.dma, d.priCredits, new Rng(s.seed, `iopf-${i}`)) : null));
     this.iopf = iopf.some((d) => d !== null) ? iopf : null;
-    this.vcpus = new Vcpus(k, this.memory, this.ring, s, this, alloc);
+    this.vcpus = new Vcpus(k, this.memory, this.ring, s, this);
   }
 
   // The components' hosts (PagerHost, SourceHost, MapperHost, VcpuHost) are the core's methods,

@@ -132,7 +132,7 @@ export class Emulator {
         this.poll?.sample();
         this.handover(startAt, () => this.buildCore(pre.postcopy ? members(pre.toSend) : NOTHING, pre.zero));
       },
-    }, dev));
+    }, dev, alloc));
     this.stopMilestones = pre.stopAt;
     this.readCounters = () => precopyCounters(pre);
     this.poll = pollNs > 0 ? new CounterPoll(k, pollNs, () => this.readCounters!()) : null;

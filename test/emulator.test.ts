@@ -9,6 +9,7 @@ import { ScenarioError } from '../src/scenario/error.ts';
 import { PostcopyEmuError } from '../src/io/errors.ts';
 import { VcpuState } from '../src/workload/vcpu.ts';
 import { AccessPattern } from '../src/workload/access.ts';
+import { Space } from '../src/memory/space.ts';
 import { Rng } from '../src/kernel/rng.ts';
 import { parseScenario } from '../src/scenario/validate.ts';
 
@@ -533,7 +534,7 @@ describe('library touches on a running vCPU', () => {
 describe('think times', () => {
   it('constant think times are exactly thinkNs; exponential ones vary around it', () => {
     const pattern = (think: 'constant' | 'exponential') =>
-      new AccessPattern(parseScenario({ memory: { pages: 64 }, workload: { kind: 'sequential', vcpus: 1, thinkNs: 5000, think } }), 0, new Rng(1, 'vcpu-0'));
+      new AccessPattern(parseScenario({ memory: { pages: 64 }, workload: { kind: 'sequential', vcpus: 1, thinkNs: 5000, think } }), 0, new Rng(1, 'vcpu-0'), new Space());
     const draws = (p: AccessPattern) => Array.from({ length: 1000 }, () => p.think[p.take()]!);
     expect(new Set(draws(pattern('constant')))).toEqual(new Set([5000]));
     const exp = draws(pattern('exponential'));
@@ -546,15 +547,15 @@ describe('think times', () => {
 describe('shuffled workload', () => {
   it('visits every page of the region once per pass, from a seeded place in the firmware\'s LCG order', () => {
     const s = parseScenario({ memory: { pages: 2048 }, workload: { kind: 'shuffled', vcpus: 1, region: { start: 100, count: 1000 } } });
-    const p = new AccessPattern(s, 0, new Rng(7, 'vcpu-0'));
+    const p = new AccessPattern(s, 0, new Rng(7, 'vcpu-0'), new Space());
     const seen = new Uint16Array(1000);
     for (let i = 0; i < 3000; i++) seen[p.gfn[p.take()]! - 100]!++;
     expect(seen.every((n) => n === 3)).toBe(true);
-    const again = new AccessPattern(s, 0, new Rng(7, 'vcpu-0'));
-    const other = new AccessPattern(s, 0, new Rng(8, 'vcpu-0'));
+    const again = new AccessPattern(s, 0, new Rng(7, 'vcpu-0'), new Space());
+    const other = new AccessPattern(s, 0, new Rng(8, 'vcpu-0'), new Space());
     const first = (a: AccessPattern) => Array.from({ length: 8 }, () => a.gfn[a.take()]!);
     const a = first(again);
-    expect(a).toEqual(first(new AccessPattern(s, 0, new Rng(7, 'vcpu-0'))));
+    expect(a).toEqual(first(new AccessPattern(s, 0, new Rng(7, 'vcpu-0'), new Space())));
     expect(a).not.toEqual(first(other));
   });
 });

@@ -61,7 +61,7 @@ describe('the packed tarball', () => {
     expect(stray).toEqual([]);
     expect(files.filter((f) => f.startsWith('dist/') && !/\.(js|d\.ts|js\.map)$/.test(f)).sort()).toEqual([
       'dist/cli-bundle/commands.cjs', `dist/cli-bundle/commands.cjs.${v8}.cache`, 'dist/cli-bundle/main.cjs', `dist/cli-bundle/main.cjs.${v8}.cache`,
-      'dist/library-bundle/index.cjs', `dist/library-bundle/index.cjs.${v8}.cache`, 'dist/wasm/draws.wasm',
+      'dist/library-bundle/index.cjs', `dist/library-bundle/index.cjs.${v8}.cache`, 'dist/wasm/touches.wasm',
     ]);
   });
 

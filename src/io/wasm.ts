@@ -17,12 +17,16 @@ function mtime(path: string): number {
   }
 }
 
+const modules = new Map<string, WebAssembly.Module>();
+
 /**
- * Instantiates the built module dist/wasm/NAME.wasm (compiled from wasm/NAME.ts) with `imports`.
+ * The built module dist/wasm/NAME.wasm (compiled from wasm/NAME.ts), compiled once per thread.
  * Liftoff, V8's baseline compiler for WebAssembly, compiles a small module whole in about a
  * millisecond, and its code runs at once.
  */
-export function instantiateWasm(name: string, imports: WebAssembly.Imports): WebAssembly.Exports {
+export function wasmModule(name: string): WebAssembly.Module {
+  let m = modules.get(name);
+  if (m) return m;
   const file = `${packageRoot}dist/wasm/${name}.wasm`;
   if (fromSource && mtime(file) < mtime(`${packageRoot}wasm/${name}.ts`)) {
     execFileSync(process.execPath, [`${packageRoot}scripts/build-wasm.mjs`], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -33,5 +37,6 @@ export function instantiateWasm(name: string, imports: WebAssembly.Imports): Web
   } catch {
     throw new Error(`${file} is missing: \`npm run build\` compiles it from wasm/${name}.ts`);
   }
-  return new WebAssembly.Instance(new WebAssembly.Module(bytes), imports).exports;
+  modules.set(name, (m = new WebAssembly.Module(bytes)));
+  return m;
 }

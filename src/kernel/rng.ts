@@ -51,7 +51,7 @@ export class Rng {
 
   /**
    * The generator's state, as pure-rand lays it out, for a stream that goes on elsewhere (the
-   * guest's touches, drawn in WebAssembly: src/workload/draws.ts). Nothing draws from this
+   * guest's touches, drawn in WebAssembly: src/workload/access.ts). Nothing draws from this
    * object after.
    */
   words(): [number, number, number, number] {

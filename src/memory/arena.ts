@@ -1,8 +1,12 @@
+import { Space } from './space.ts';
+
 /** Where per-page and growing typed arrays come from. Every array handed out is zero-filled. */
 export interface Alloc {
   uint8(n: number): Uint8Array;
   int32(n: number): Int32Array;
   float64(n: number): Float64Array;
+  /** The memory the guest's touches are run in (WebAssembly): a run's own, or the Arena's. */
+  space(): Space;
 }
 
 /**
@@ -17,6 +21,7 @@ export const FRESH: Alloc = {
   uint8: (n) => new Uint8Array(n),
   int32: (n) => new Int32Array(n),
   float64: (n) => new Float64Array(n),
+  space: () => new Space(),
 };
 
 /** `a` copied into an array of its kind twice as long: a growing array that no Arena holds. */
@@ -39,10 +44,17 @@ export class Arena implements Alloc {
   /** Buffers not taken since the last reset, by size. */
   private free: ArrayBuffer[] = [];
   private taken: ArrayBuffer[] = [];
+  private own: Space | null = null;
 
   reset(): void {
     this.free = this.free.concat(this.taken).sort((a, b) => a.byteLength - b.byteLength);
     this.taken = [];
+    this.own?.reset();
+  }
+
+  /** One Space for every run, reset with the arena: its memory stays faulted in, as the buffers do. */
+  space(): Space {
+    return (this.own ??= new Space());
   }
 
   uint8(n: number): Uint8Array {

@@ -3,6 +3,7 @@ import { PostcopyEmuError } from '../io/errors.ts';
 import type { Range } from '../scenario/schema.ts';
 import type { Rng } from '../kernel/rng.ts';
 import { FRESH, type Alloc } from './arena.ts';
+import type { Space } from './space.ts';
 import { NextMember } from './skip-list.ts';
 
 /**
@@ -27,6 +28,8 @@ export const enum PageState {
  * since: a byte per page touched only by a write, so a storm never touches it.
  */
 export class GuestMemory {
+  /** Where the page states and write counts live: the guest's touches run there (WebAssembly). */
+  readonly space: Space;
   readonly state: Uint8Array;
   /** Pages whose source version is 2 (outstanding at the start); the rest are version 1. */
   private readonly sourceNewer: NextMember;
@@ -47,8 +50,9 @@ export class GuestMemory {
     intArg('GuestMemory.pages', pages, 1, 2 ** 30);
     pageSizeArg('GuestMemory.pageSize', pageSize);
     argCheck(typeof outstanding?.forEachRange === 'function', 'GuestMemory.outstanding', 'must be an OutstandingSet (outstandingSet(…))');
-    this.state = alloc.uint8(pages);
-    this.writes = alloc.uint8(pages);
+    this.space = alloc.space();
+    this.state = this.space.uint8(pages);
+    this.writes = this.space.uint8(pages);
     const unasked = (this.unasked = new NextMember(pages, alloc, false));
     // Whole runs at a time (ranges may overlap: filling twice changes nothing).
     outstanding.forEachRange((from, to) => {
@@ -58,6 +62,11 @@ export class GuestMemory {
     this.sourceNewer = NextMember.copyOf(unasked, alloc);
     this.hasSourceCopy = NextMember.complementOf(unasked, alloc);
     this.pending = this.outstandingAtStart = unasked.count();
+  }
+
+  /** Where the write counts are in the space (the vCPUs' slices write them there). */
+  get writesAt(): number {
+    return this.writes.byteOffset;
   }
 
   /** The page's content version at the source. */

@@ -3,6 +3,7 @@ import { Rng } from '../kernel/rng.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { AccessPattern } from '../workload/access.ts';
 import { UNBOUNDED, type WorkBudget } from '../kernel/work.ts';
+import { FRESH, type Alloc } from '../memory/arena.ts';
 import type { NextMember } from '../memory/skip-list.ts';
 import type { DirtyLog } from './dirty-log.ts';
 
@@ -130,10 +131,11 @@ class Pattern implements Dirtier {
   private readonly patterns: AccessPattern[];
   private readonly clocks: number[];
 
-  constructor(scenario: Scenario, private readonly work: WorkBudget) {
+  constructor(scenario: Scenario, private readonly work: WorkBudget, alloc: Alloc) {
     const n = scenario.workload.kind === 'idle' ? 0 : scenario.workload.vcpus;
+    const space = n > 0 ? alloc.space() : null;
     // Streams of their own: the destination's vCPUs draw from theirs after the switch.
-    this.patterns = Array.from({ length: n }, (_, v) => new AccessPattern(scenario, v, new Rng(scenario.seed, `source-vcpu${v}`)));
+    this.patterns = Array.from({ length: n }, (_, v) => new AccessPattern(scenario, v, new Rng(scenario.seed, `source-vcpu${v}`), space!));
     this.clocks = new Array<number>(n).fill(0);
   }
 
@@ -161,15 +163,15 @@ class Pattern implements Dirtier {
 
 const NONE: Dirtier = { advance: () => {}, prime: () => {} };
 
-/** `work`: the run's bound on work inside events (Kernel.work). */
-export function makeDirtier(s: Scenario, work: WorkBudget = UNBOUNDED): Dirtier {
+/** `work`: the run's bound on work inside events (Kernel.work); `alloc`: see `new Emulator`. */
+export function makeDirtier(s: Scenario, work: WorkBudget = UNBOUNDED, alloc: Alloc = FRESH): Dirtier {
   objArg('makeDirtier.scenario', s, "a parsed scenario (parseScenario(input))");
   const d = s.precopy.dirtying, pageSize = s.memory.pageSize;
   switch (d.kind) {
     case 'none':
       return NONE;
     case 'workload':
-      return new Pattern(s, work);
+      return new Pattern(s, work, alloc);
     case 'stress':
       return new Stress(d.start, d.workers, d.bytesPerWorker, pageSize, d.pageNs);
     case 'fio':

@@ -2,6 +2,7 @@ import { argCheck, objArg } from '../io/args.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import { Rng } from '../kernel/rng.ts';
 import { Link } from '../link/link.ts';
+import { FRESH, type Alloc } from '../memory/arena.ts';
 import { drawZeroSet } from '../memory/guest-memory.ts';
 import { popcount32, type NextMember } from '../memory/skip-list.ts';
 import type { Scenario } from '../scenario/schema.ts';
@@ -104,7 +105,7 @@ export class Precopy {
   readonly stopAt: StopMilestones = { devicesStopped: -1, ramSent: -1, devicesSent: -1, drained: -1 };
   private dmaTo = 0;
 
-  constructor(scenario: Scenario, private readonly kernel: Kernel, private readonly hooks: PrecopyHooks, private readonly devices: Devices | null = null) {
+  constructor(scenario: Scenario, private readonly kernel: Kernel, private readonly hooks: PrecopyHooks, private readonly devices: Devices | null = null, alloc: Alloc = FRESH) {
     objArg('Precopy.scenario', scenario, 'a parsed scenario (parseScenario(input))');
     argCheck(kernel instanceof Kernel, 'Precopy.kernel', 'must be the run\'s Kernel');
     objArg('Precopy.hooks', hooks, 'the object that hears precopy\'s events (PrecopyHooks)');
@@ -117,7 +118,7 @@ export class Precopy {
     this.zero = drawZeroSet(pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges);
     this.log = new DirtyLog(pages, this.zero, this.stale);
     this.clear = DirtyClear.of(s);
-    this.dirtier = makeDirtier(s, k.work);
+    this.dirtier = makeDirtier(s, k.work, alloc);
     if (this.zero !== null) this.dirtier.prime(this.zero);
     this.convergence = new Convergence(this.p, 0);
     this.stream = new Link(s.link);

@@ -1,7 +1,7 @@
 import { checkWiring } from '../io/wiring.ts';
 import { intArg } from '../io/args.ts';
 import type { Kernel } from '../kernel/kernel.ts';
-import { FRESH, type Alloc } from '../memory/arena.ts';
+import { SLICE_DONE } from '../memory/space.ts';
 import { Rng } from '../kernel/rng.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
 import { FaultRing, RequestKind } from '../ring/ring.ts';
@@ -97,7 +97,6 @@ export class Vcpus {
     private readonly ring: FaultRing,
     scenario: Scenario,
     private readonly host: VcpuHost,
-    alloc: Alloc = FRESH,
   ) {
     checkWiring('Vcpus', kernel, memory, scenario, host, ['ring', ring, FaultRing, 'the FaultRing its faults go to']);
     const w = scenario.workload;
@@ -110,10 +109,10 @@ export class Vcpus {
     this.generation = new Float64Array(this.n);
     this.blockedNs = new Float64Array(this.n);
     // Built before the run: the outstanding pages are exactly the unasked ones.
-    this.touched = alloc.int32((memory.pages + 31) >>> 5);
+    this.touched = memory.space.int32((memory.pages + 31) >>> 5);
     memory.unasked.complementInto(this.touched);
     const rngs = Array.from({ length: this.n }, (_, v) => new Rng(scenario.seed, `vcpu${v}`));
-    this.patterns = rngs.map((rng, v) => new AccessPattern(scenario, v, rng));
+    this.patterns = rngs.map((rng, v) => new AccessPattern(scenario, v, rng, memory.space));
     this.prefetch = w.prefetchPages;
     this.perHostPage = (scenario.memory.hostPageSize ?? scenario.memory.pageSize) / scenario.memory.pageSize;
     this.idle = w.kind === 'idle';
@@ -218,35 +217,28 @@ export class Vcpus {
   private step(v: number): void {
     if (this.state[v] !== VcpuState.RUNNING) return;
     this.host.placeDue();
-    const mem = this.memory, present = mem.state, p = this.patterns[v]!, touched = this.touched, now = this.kernel.now;
+    const mem = this.memory, space = mem.space, p = this.patterns[v]!, now = this.kernel.now;
     // A touch deferred from the last slice is examined first, at its own time.
     let g = this.gfn[v]!;
-    let w = this.write[v] === 1;
+    let w = this.write[v]!;
     let think = this.thinkAfter[v]!;
     // An idle guest only finishes the touch it was driven to (library API): nothing follows.
     const slice = !this.idle ? SLICE_ACCESSES : g < 0 ? 0 : 1;
-    // The slice's counts, added to the fields once (the loop then stores nothing but pages' bits).
+    // The slice runs in WebAssembly (wasm/touches.ts), on the pages' states and write counts and
+    // the first-touch bits in the same memory; a trace's block is replayed here when it runs out.
     let t = now, done = 0, minor = 0, writes = 0;
-    for (; done < slice; done++) {
-      if (g < 0) {
-        const at = p.take();
-        g = p.gfn[at]!;
-        w = p.write[at] === 1;
-        think = p.think[at]!;
-      }
-      if (present[g] !== PageState.READY) break;
-      const bit = 1 << (g & 31), word = g >>> 5;
-      if ((touched[word]! & bit) === 0) {
-        touched[word]! |= bit;
-        minor++;
-      }
-      if (w) {
-        mem.writeReady(g);
-        writes++;
-      }
-      // A touch takes at least 1 ns, so a slice always moves the clock forward.
-      t += Math.max(1, think);
-      g = -1;
+    for (;;) {
+      const status = space.slice(p.block, mem.state.byteOffset, mem.writesAt, this.touched.byteOffset, g, w, think, t, slice - done);
+      const times = space.resultTime, counts = space.resultCounts;
+      t = times[0]!;
+      think = times[1]!;
+      done += counts[0]!;
+      minor += counts[1]!;
+      writes += counts[2]!;
+      g = counts[3]!;
+      w = counts[4]!;
+      if (status === SLICE_DONE) break;
+      p.replayed();
     }
     this.accesses += done;
     this.minorPages += minor;
@@ -254,8 +246,8 @@ export class Vcpus {
     if (g >= 0) {
       // A missing page: it faults now, or is examined again at its own time.
       this.thinkAfter[v] = think;
-      if (t === now) return this.fault(v, g, w);
-      return this.defer(v, g, w, t);
+      if (t === now) return this.fault(v, g, w === 1);
+      return this.defer(v, g, w === 1, t);
     }
     if (this.idle) this.gfn[v] = -1;
     // The next slice draws its first touch (the stream is this vCPU's alone: the same draws).

@@ -4,6 +4,8 @@ import { Rng } from '../src/kernel/rng.ts';
 import { parseScenario } from '../src/scenario/validate.ts';
 import type { Scenario } from '../src/scenario/schema.ts';
 import { AccessPattern } from '../src/workload/access.ts';
+import { Arena } from '../src/memory/arena.ts';
+import { Space } from '../src/memory/space.ts';
 import { lcgMask, lcgNext } from '../src/workload/lcg.ts';
 
 type Touch = [gfn: number, write: number, think: number];
@@ -52,19 +54,21 @@ describe('AccessPattern (touches drawn in WebAssembly)', () => {
       sequential: [[600, 0, 129], [601, 0, 1459], [602, 1, 1533], [664, 0, 150], [665, 0, 2586], [666, 0, 89]],
     };
     for (const [kind, touches] of Object.entries(expected)) {
-      const t = drawn(new AccessPattern(scenario(kind), 1, new Rng(42, 'vcpu1')), 67);
+      const t = drawn(new AccessPattern(scenario(kind), 1, new Rng(42, 'vcpu1'), new Space()), 67);
       expect([...t.slice(0, 3), ...t.slice(64)], kind).toEqual(touches);
     }
   });
 
   it('a constant think time is thinkNs exactly; a write fraction of 1 (memtest) writes every touch', () => {
-    const t = drawn(new AccessPattern(scenario('memtest', { think: 'constant', thinkNs: 777 }), 0, new Rng(1, 'v')), 200);
+    const t = drawn(new AccessPattern(scenario('memtest', { think: 'constant', thinkNs: 777 }), 0, new Rng(1, 'v'), new Space()), 200);
     expect(new Set(t.map((x) => x[2]))).toEqual(new Set([777]));
     expect(t.every((x) => x[1] === 1)).toBe(true);
     expect(t.slice(0, 3).map((x) => x[0])).toEqual([100, 101, 102]);
   });
 
   it('matches the patterns drawn one by one in JavaScript, over many batches and stream states', () => {
+    // One space for every case, reset between them, as an Arena's runs share one.
+    const space = new Space();
     fc.assert(fc.property(
       fc.record({
         kind: fc.constantFrom('sequential', 'memtest', 'random', 'shuffled', 'hot-set'),
@@ -79,14 +83,43 @@ describe('AccessPattern (touches drawn in WebAssembly)', () => {
         think: fc.constantFrom('exponential', 'constant'),
       }),
       (c) => {
+        space.reset();
         const s = parseScenario({
           memory: { pages: 4096 },
           workload: { kind: c.kind, vcpus: 4, region: { start: c.start, count: c.count }, hotPages: c.hotPages,
             hotProbability: c.hotProbability, writeFraction: c.writeFraction, thinkNs: c.thinkNs, think: c.think },
         });
         const n = 64 * 5 + 3;
-        expect(drawn(new AccessPattern(s, c.vcpu, new Rng(c.seed, 'v')), n)).toEqual(reference(s, c.vcpu, new Rng(c.seed, 'v'), n));
+        expect(drawn(new AccessPattern(s, c.vcpu, new Rng(c.seed, 'v'), space), n)).toEqual(reference(s, c.vcpu, new Rng(c.seed, 'v'), n));
       },
     ), { numRuns: 150 });
+  });
+});
+
+describe('Space (the memory the touches run in)', () => {
+  it('keeps every view valid as it grows, and hands out zeroed, 8-aligned arrays', () => {
+    const space = new Space();
+    const a = space.uint8(100);
+    a[99] = 7;
+    const b = space.int32(3 * 65536); // grows the memory by several WebAssembly pages
+    b[0] = 5;
+    expect(space.memory.buffer.byteLength).toBeGreaterThan(4 * 3 * 65536);
+    expect(a[99]).toBe(7);
+    a[98] = 8;
+    expect(new Uint8Array(space.memory.buffer, a.byteOffset, 100)[98]).toBe(8);
+    expect(b.byteOffset % 8).toBe(0);
+    expect(b.byteOffset).toBeGreaterThanOrEqual(a.byteOffset + 100);
+  });
+
+  it('an Arena keeps one space for its runs, and a reset gives its memory out again zeroed', () => {
+    const arena = new Arena();
+    const first = arena.space();
+    const x = first.uint8(64);
+    x.fill(9);
+    arena.reset();
+    expect(arena.space()).toBe(first);
+    const y = first.uint8(64);
+    expect(y.byteOffset).toBe(x.byteOffset);
+    expect([...y].every((v) => v === 0)).toBe(true);
   });
 });

@@ -1,0 +1,73 @@
+import { wasmModule } from '../io/wasm.ts';
+
+interface TouchesExports {
+  heapBase(): number;
+  result(): number;
+  fill(block: number): void;
+  slice(block: number, state: number, writes: number, touched: number, g: number, w: number, think: number, t: number, limit: number): number;
+}
+
+/** slice()'s answer when it ran its touches; else a trace's block ran out (REPLAY). */
+export const SLICE_DONE = 0;
+
+/** WebAssembly's page size: a memory grows by whole ones. */
+const WASM_PAGE = 65536;
+
+/**
+ * A run's memory for what the guest's touches read and write in WebAssembly (wasm/touches.ts):
+ * the page states and write counts, the vCPUs' first-touch bits, the access patterns' blocks.
+ * Arrays come from it as views, bump-allocated; it grows as they are taken and never shrinks.
+ * The memory is shared: growing it leaves every view valid (an ordinary WebAssembly memory
+ * detaches them), and JavaScript reads views of it as fast as its own arrays (measured:
+ * docs/benchmark.md). An Arena keeps one Space for its runs and resets it with them.
+ */
+export class Space {
+  readonly memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+  /** The outcome of the last slice: its time and think time; its counts and the touch it stopped at. */
+  readonly resultTime: Float64Array;
+  readonly resultCounts: Int32Array;
+  readonly fill: (block: number) => void;
+  readonly slice: TouchesExports['slice'];
+  private readonly base: number;
+  private top: number;
+  /** Below this, bytes were taken before a reset and may not be zero. */
+  private used: number;
+
+  constructor() {
+    const x = new WebAssembly.Instance(wasmModule('touches'), { env: { memory: this.memory, log: Math.log, round: Math.round } }).exports as unknown as TouchesExports;
+    this.fill = x.fill;
+    this.slice = x.slice;
+    this.base = this.top = this.used = align8(x.heapBase());
+    const r = x.result();
+    this.resultTime = new Float64Array(this.memory.buffer, r, 2);
+    this.resultCounts = new Int32Array(this.memory.buffer, r + 16, 5);
+  }
+
+  /** `bytes` zeroed bytes, 8-aligned: their offset in the memory. */
+  take(bytes: number): number {
+    const at = this.top, end = at + bytes, size = this.memory.buffer.byteLength;
+    if (end > size) this.memory.grow(Math.ceil((end - size) / WASM_PAGE));
+    if (at < this.used) new Uint8Array(this.memory.buffer, at, Math.min(end, this.used) - at).fill(0);
+    this.top = align8(end);
+    this.used = Math.max(this.used, end);
+    return at;
+  }
+
+  uint8(n: number): Uint8Array {
+    const at = this.take(n);
+    // The buffer after take(), which may have grown the memory.
+    return new Uint8Array(this.memory.buffer, at, n);
+  }
+
+  int32(n: number): Int32Array {
+    const at = this.take(4 * n);
+    return new Int32Array(this.memory.buffer, at, n);
+  }
+
+  /** Every array taken from it before is invalid after this (an Arena's next run). */
+  reset(): void {
+    this.top = this.base;
+  }
+}
+
+const align8 = (n: number) => Math.ceil(n / 8) * 8;
