@@ -4,6 +4,8 @@ import { Rng } from '../src/kernel/rng.ts';
 import { parseScenario } from '../src/scenario/validate.ts';
 import type { Scenario } from '../src/scenario/schema.ts';
 import { AccessPattern } from '../src/workload/access.ts';
+import { Emulator } from '../src/emulator.ts';
+import { presetInput } from '../src/scenario/load.ts';
 import { Arena } from '../src/memory/arena.ts';
 import { Space } from '../src/memory/space.ts';
 import { lcgMask, lcgNext } from '../src/workload/lcg.ts';
@@ -41,8 +43,10 @@ function reference(s: Scenario, vcpu: number, rng: Rng, n: number): Touch[] {
   });
 }
 
-const scenario = (kind: string, extra: object = {}) =>
-  parseScenario({ memory: { pages: 4096 }, workload: { kind, vcpus: 2, thinkNs: 1000, writeFraction: 0.5, hotPages: 16, region: { start: 100, count: 1000 }, ...extra } });
+const scenario = (kind: string, extra: object = {}) => parseScenario({
+  memory: { pages: 4096 },
+  workload: { kind, vcpus: 2, thinkNs: 1000, writeFraction: 0.5, hotPages: 16, region: { start: 100, count: 1000 }, ...extra },
+});
 
 describe('AccessPattern (touches drawn in WebAssembly)', () => {
   it('draws the touches the JavaScript patterns drew before it: touches 0–2 and 64–66 of vCPU 1, seed 42', () => {
@@ -121,5 +125,21 @@ describe('Space (the memory the touches run in)', () => {
     const y = first.uint8(64);
     expect(y.byteOffset).toBe(x.byteOffset);
     expect([...y].every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('vCPU slices (in WebAssembly, on the run\'s Space)', () => {
+  it('count the touches, writes, faults and first touches the JavaScript slices counted (38bbf29)', () => {
+    const random = { memory: { pages: 4096 }, workload: { kind: 'random', vcpus: 2, thinkNs: 500, writeFraction: 0.5 }, ring: { capacity: 4 }, limits: { stopAt: 'complete' } };
+    const cases: [string, object, number[]][] = [
+      ['random', random, [427, 204, 11, 404, 11, 316]],
+      ['hot-set, no think time', { ...random, workload: { kind: 'hot-set', vcpus: 3, hotPages: 64, thinkNs: 0 } }, [151303, 75631, 25, 3972, 25, 2723]],
+      // 8,385 touches of a trace: JavaScript replays its records into the block every 64, mid-slice.
+      ['trace-hashtable', presetInput('trace-hashtable'), [8385, 3592, 8, 1702, 8, 439]],
+    ];
+    for (const [name, input, expected] of cases) {
+      const e = new Emulator(input).run(), v = e.vcpus;
+      expect([v.accesses, v.writes, v.faults, v.minorPages, v.networkPages, e.kernel.events], name).toEqual(expected);
+    }
   });
 });

@@ -4,7 +4,8 @@ interface TouchesExports {
   heapBase(): number;
   result(): number;
   fill(block: number): void;
-  slice(block: number, state: number, writes: number, touched: number, g: number, w: number, think: number, t: number, limit: number): number;
+  slice(block: number, state: number, writes: number, touched: number, g: number, w: number, think: number, t: number,
+    limit: number): number;
 }
 
 /** slice()'s answer when it ran its touches; else a trace's block ran out (REPLAY). */
@@ -34,7 +35,8 @@ export class Space {
   private used: number;
 
   constructor() {
-    const x = new WebAssembly.Instance(wasmModule('touches'), { env: { memory: this.memory, log: Math.log, round: Math.round } }).exports as unknown as TouchesExports;
+    const imports = { env: { memory: this.memory, log: Math.log, round: Math.round } };
+    const x = new WebAssembly.Instance(wasmModule('touches'), imports).exports as unknown as TouchesExports;
     this.fill = x.fill;
     this.slice = x.slice;
     this.base = this.top = this.used = align8(x.heapBase());
