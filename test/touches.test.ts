@@ -143,3 +143,11 @@ describe('vCPU slices (in WebAssembly, on the run\'s Space)', () => {
     }
   });
 });
+
+describe('precopy dirtier advances (in WebAssembly)', () => {
+  it('writes the pages the JavaScript dirtier wrote (38bbf29): a trace replayed mid-advance, 4,096 pages handed back at a time', () => {
+    const base = presetInput('trace-hashtable');
+    const e = new Emulator({ ...base, migration: { mode: 'precopy' }, precopy: { dirtying: { kind: 'workload' } } }).run();
+    expect([e.status, e.kernel.events, e.precopy!.log.writes, e.precopy!.pagesSent]).toEqual(['completed', 244, 1925516, 7884]);
+  });
+});

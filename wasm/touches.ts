@@ -199,3 +199,59 @@ export function slice(b: usize, state: usize, writes: usize, touched: usize, g: 
   store<i32>(RESULT + R_WRITE, w);
   return status;
 }
+
+// advance()'s outcome: the vCPU's clock and the work budget left after its touches, and how
+// many pages it wrote to `out`.
+const ADVANCED = memory.data(24, 8);
+
+/** Where the outcome of an advance is. */
+export function advanced(): usize {
+  return ADVANCED;
+}
+
+/** advance() reached `to`. */
+const REACHED = 0;
+/** The work budget ran out (the run stops: src/kernel/work.ts). */
+const SPENT = 2;
+/** `out` is full: JavaScript marks those pages and calls again. */
+const FULL = 3;
+
+/**
+ * The precopy dirtier's touches of the pattern at `b` (src/precopy/dirtying.ts): from time `t`
+ * while t < `to`, each a unit of the work budget `left` and, throttled, `share` of the vCPU's
+ * time; the pages written go to `out` (i32), at most `cap` of them, in order.
+ */
+export function advance(b: usize, t: f64, to: f64, share: f64, left: f64, out: usize, cap: i32): i32 {
+  let n = 0, status = REACHED;
+  while (t < to) {
+    if (n == cap) {
+      status = FULL;
+      break;
+    }
+    let at = load<i32>(b + AT) + 1;
+    if (at == BATCH && load<i32>(b + KIND) == TRACE) {
+      status = REPLAY;
+      break;
+    }
+    left -= 1;
+    if (left < 0) {
+      status = SPENT;
+      break;
+    }
+    if (at == BATCH) {
+      fill(b);
+      at = 0;
+    }
+    store<i32>(b + AT, at);
+    if (load<u8>(b + WRITE + <usize>at)) {
+      store<i32>(out + (<usize>n << 2), load<i32>(b + GFN + (<usize>at << 2)));
+      n++;
+    }
+    // Throttling stretches the time between touches: the vCPU sleeps (1 − share) of it.
+    t += max<f64>(1, load<f64>(b + THINK + (<usize>at << 3))) / share;
+  }
+  store<f64>(ADVANCED, t);
+  store<f64>(ADVANCED + 8, left);
+  store<i32>(ADVANCED + 16, n);
+  return status;
+}

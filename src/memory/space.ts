@@ -6,10 +6,21 @@ interface TouchesExports {
   fill(block: number): void;
   slice(block: number, state: number, writes: number, touched: number, g: number, w: number, think: number, t: number,
     limit: number): number;
+  advanced(): number;
+  advance(block: number, t: number, to: number, share: number, left: number, out: number, cap: number): number;
 }
 
-/** slice()'s answer when it ran its touches; else a trace's block ran out (REPLAY). */
-export const SLICE_DONE = 0;
+/** slice()'s and advance()'s answers (wasm/touches.ts). */
+export const enum Touches {
+  /** slice(): it ran its touches; advance(): it reached its end. */
+  DONE = 0,
+  /** A trace's block ran out: JavaScript replays the next records into it and calls again. */
+  REPLAY = 1,
+  /** advance(): the work budget ran out. */
+  SPENT = 2,
+  /** advance(): its list of pages written is full: JavaScript marks them and calls again. */
+  FULL = 3,
+}
 
 /** WebAssembly's page size: a memory grows by whole ones. */
 const WASM_PAGE = 65536;
@@ -27,8 +38,12 @@ export class Space {
   /** The outcome of the last slice: its time and think time; its counts and the touch it stopped at. */
   readonly resultTime: Float64Array;
   readonly resultCounts: Int32Array;
+  /** The outcome of the last advance: the clock and the work budget left; the pages written. */
+  readonly advancedTimes: Float64Array;
+  readonly advancedCount: Int32Array;
   readonly fill: (block: number) => void;
   readonly slice: TouchesExports['slice'];
+  readonly advance: TouchesExports['advance'];
   private readonly base: number;
   private top: number;
   /** Below this, bytes were taken before a reset and may not be zero. */
@@ -39,10 +54,14 @@ export class Space {
     const x = new WebAssembly.Instance(wasmModule('touches'), imports).exports as unknown as TouchesExports;
     this.fill = x.fill;
     this.slice = x.slice;
+    this.advance = x.advance;
     this.base = this.top = this.used = align8(x.heapBase());
     const r = x.result();
     this.resultTime = new Float64Array(this.memory.buffer, r, 2);
     this.resultCounts = new Int32Array(this.memory.buffer, r + 16, 5);
+    const a = x.advanced();
+    this.advancedTimes = new Float64Array(this.memory.buffer, a, 2);
+    this.advancedCount = new Int32Array(this.memory.buffer, a + 16, 1);
   }
 
   /** `bytes` zeroed bytes, 8-aligned: their offset in the memory. */

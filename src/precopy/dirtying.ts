@@ -4,6 +4,7 @@ import type { Scenario } from '../scenario/schema.ts';
 import { AccessPattern } from '../workload/access.ts';
 import { UNBOUNDED, type WorkBudget } from '../kernel/work.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
+import { Touches, type Space } from '../memory/space.ts';
 import type { NextMember } from '../memory/skip-list.ts';
 import type { DirtyLog } from './dirty-log.ts';
 
@@ -39,6 +40,9 @@ function cycleRuns(cursor: number, steps: number, cycle: number, fn: (from: numb
   }
   return (cursor + steps) % cycle;
 }
+
+/** Pages an advance hands back to be marked at a time. */
+const OUT = 4096;
 
 /** Time budget carried between intervals so a slow rate still advances: whole steps only. */
 class Pace {
@@ -130,32 +134,39 @@ class Fio implements Dirtier {
 class Pattern implements Dirtier {
   private readonly patterns: AccessPattern[];
   private readonly clocks: number[];
+  private readonly space: Space;
+  /** The pages an advance wrote, in order, OUT at a time. */
+  private readonly written: Int32Array;
 
   constructor(scenario: Scenario, private readonly work: WorkBudget, alloc: Alloc) {
     const n = scenario.workload.kind === 'idle' ? 0 : scenario.workload.vcpus;
-    const space = n > 0 ? alloc.space() : null;
+    const space = (this.space = alloc.space());
     // Streams of their own: the destination's vCPUs draw from theirs after the switch.
-    this.patterns = Array.from({ length: n }, (_, v) => new AccessPattern(scenario, v, new Rng(scenario.seed, `source-vcpu${v}`), space!));
+    this.patterns = Array.from({ length: n }, (_, v) => new AccessPattern(scenario, v, new Rng(scenario.seed, `source-vcpu${v}`), space));
     this.clocks = new Array<number>(n).fill(0);
+    this.written = space.int32(n > 0 ? OUT : 0);
   }
 
   prime(): void {}
 
   advance(_from: number, to: number, share: number, log: DirtyLog): void {
+    const space = this.space, written = this.written, times = space.advancedTimes;
     let left = this.work.left;
     for (let v = 0; v < this.patterns.length; v++) {
       const p = this.patterns[v]!;
       let t = this.clocks[v]!;
-      while (t < to) {
-        if (--left < 0) return this.work.spent('the guest\'s touches in precopy');
-        const at = p.take();
-        if (p.write[at] === 1) log.mark(p.gfn[at]!);
-        // Throttling stretches the time between touches: the vCPU sleeps (1 − share) of it.
-        t += Math.max(1, p.think[at]!) / share;
+      // The touches run in WebAssembly (wasm/touches.ts); the pages they wrote are marked here.
+      for (;;) {
+        const status = space.advance(p.block, t, to, share, left, written.byteOffset, OUT);
+        t = times[0]!;
+        left = times[1]!;
+        const n = space.advancedCount[0]!;
+        for (let i = 0; i < n; i++) log.mark(written[i]!);
+        if (status === Touches.DONE) break;
+        if (status === Touches.SPENT) return this.work.spent('the guest\'s touches in precopy');
+        if (status === Touches.REPLAY) p.replayed();
       }
       this.clocks[v] = t;
-      // Here, not after the outer loop: that store had no type feedback in the code V8 compiled
-      // on stack replacement, and deoptimised it at every sync (docs/benchmark.md).
       this.work.left = left;
     }
   }

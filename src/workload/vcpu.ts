@@ -1,7 +1,7 @@
 import { checkWiring } from '../io/wiring.ts';
 import { intArg } from '../io/args.ts';
 import type { Kernel } from '../kernel/kernel.ts';
-import { SLICE_DONE } from '../memory/space.ts';
+import { Touches } from '../memory/space.ts';
 import { Rng } from '../kernel/rng.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
 import { FaultRing, RequestKind } from '../ring/ring.ts';
@@ -237,7 +237,7 @@ export class Vcpus {
       writes += counts[2]!;
       g = counts[3]!;
       w = counts[4]!;
-      if (status === SLICE_DONE) break;
+      if (status === Touches.DONE) break;
       p.replayed();
     }
     this.accesses += done;
