@@ -56,7 +56,7 @@ export class GuestMemory {
     const unasked = (this.unasked = new NextMember(pages, alloc, false));
     // Whole runs at a time (ranges may overlap: filling twice changes nothing).
     outstanding.forEachRange((from, to) => {
-      this.state.fill(PageState.OUTSTANDING, from, to);
+      this.space.fill(this.state, PageState.OUTSTANDING, from, to);
       unasked.addRange(from, to);
     });
     this.sourceNewer = NextMember.copyOf(unasked, alloc);
@@ -220,7 +220,7 @@ export class GuestMemory {
     }
     const ready = this.hasSourceCopy.firstIn(from, to);
     if (ready < to) throw new Error(`invariant: page ${ready} loaded twice`);
-    state.fill(PageState.READY, from, to);
+    this.space.fill(state, PageState.READY, from, to);
     // Paging-in and requested pages already left `unasked`: removing them again changes nothing.
     this.unasked.removeRange(from, to);
     this.hasSourceCopy.addRange(from, to);

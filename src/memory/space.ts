@@ -2,6 +2,7 @@ import { wasmModule } from '../io/wasm.ts';
 
 interface TouchesExports {
   heapBase(): number;
+  fillBytes(at: number, value: number, n: number): void;
   result(): number;
   fill(block: number): void;
   slice(block: number, state: number, writes: number, touched: number, g: number, w: number, think: number, t: number,
@@ -41,7 +42,9 @@ export class Space {
   /** The outcome of the last advance: the clock and the work budget left; the pages written. */
   readonly advancedTimes: Float64Array;
   readonly advancedCount: Int32Array;
-  readonly fill: (block: number) => void;
+  /** Draws the next touches of the pattern whose block is at `block` (wasm/touches.ts's fill). */
+  readonly draw: (block: number) => void;
+  private readonly fillBytes: TouchesExports['fillBytes'];
   readonly slice: TouchesExports['slice'];
   readonly advance: TouchesExports['advance'];
   private readonly base: number;
@@ -52,7 +55,8 @@ export class Space {
   constructor() {
     const imports = { env: { memory: this.memory, log: Math.log, round: Math.round } };
     const x = new WebAssembly.Instance(wasmModule('touches'), imports).exports as unknown as TouchesExports;
-    this.fill = x.fill;
+    this.draw = x.fill;
+    this.fillBytes = x.fillBytes;
     this.slice = x.slice;
     this.advance = x.advance;
     this.base = this.top = this.used = align8(x.heapBase());
@@ -68,7 +72,7 @@ export class Space {
   take(bytes: number): number {
     const at = this.top, end = at + bytes, size = this.memory.buffer.byteLength;
     if (end > size) this.memory.grow(Math.ceil((end - size) / WASM_PAGE));
-    if (at < this.used) new Uint8Array(this.memory.buffer, at, Math.min(end, this.used) - at).fill(0);
+    if (at < this.used) this.fillBytes(at, 0, Math.min(end, this.used) - at);
     this.top = align8(end);
     this.used = Math.max(this.used, end);
     return at;
@@ -83,6 +87,11 @@ export class Space {
   int32(n: number): Int32Array {
     const at = this.take(4 * n);
     return new Int32Array(this.memory.buffer, at, n);
+  }
+
+  /** view.fill(value, from, to) for a view of this space, as a memset. */
+  fill(view: Uint8Array, value: number, from: number, to: number): void {
+    this.fillBytes(view.byteOffset + from, value, to - from);
   }
 
   /** Every array taken from it before is invalid after this (an Arena's next run). */

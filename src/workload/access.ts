@@ -96,7 +96,7 @@ export class AccessPattern {
   take(): number {
     let at = this.words[AT]! + 1;
     if (at === BATCH) {
-      if (this.trace === null) this.space.fill(this.block);
+      if (this.trace === null) this.space.draw(this.block);
       else this.replay(this.trace);
       at = 0;
     }
