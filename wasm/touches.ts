@@ -134,21 +134,19 @@ export function fill(b: usize): void {
   store<i32>(b + STATE + 20, lcg);
 }
 
-// A slice's outcome, read by JavaScript (src/memory/space.ts's SliceResult): the touches done,
-// those that were a page's first touch, those that wrote, the time after them, and the touch it
-// stopped at (page −1 when none) with its write and think time.
-const RESULT = memory.data(40, 8);
-const R_T = 0; // f64
-const R_THINK = 8; // f64
-const R_DONE = 16; // i32
-const R_MINOR = 20; // i32
-const R_WRITES = 24; // i32
-const R_GFN = 28; // i32
-const R_WRITE = 32; // i32
+// The outcome of a slice or an advance, read by JavaScript (src/memory/space.ts): two f64, then
+// i32 counts. A slice's: the time after its touches and the think time of the touch it stopped
+// at; the touches done, those that were a page's first touch, those that wrote, and the touch it
+// stopped at (page −1 when none) with its write. An advance's: the vCPU's clock and the work
+// budget left; the pages it wrote to `out`.
+const OUTCOME = memory.data(40, 8);
+const O_T = 0; // f64
+const O_SECOND = 8; // f64
+const O_COUNTS = 16; // i32 × 5
 
-/** Where the outcome of a slice is. */
-export function result(): usize {
-  return RESULT;
+/** Where the outcome of a slice or an advance is. */
+export function outcome(): usize {
+  return OUTCOME;
 }
 
 /** A slice ran its touches (or `limit` of them). */
@@ -198,23 +196,14 @@ export function slice(b: usize, state: usize, writes: usize, touched: usize, g: 
     g = -1;
     done++;
   }
-  store<f64>(RESULT + R_T, t);
-  store<f64>(RESULT + R_THINK, think);
-  store<i32>(RESULT + R_DONE, done);
-  store<i32>(RESULT + R_MINOR, minor);
-  store<i32>(RESULT + R_WRITES, written);
-  store<i32>(RESULT + R_GFN, g);
-  store<i32>(RESULT + R_WRITE, w);
+  store<f64>(OUTCOME + O_T, t);
+  store<f64>(OUTCOME + O_SECOND, think);
+  store<i32>(OUTCOME + O_COUNTS, done);
+  store<i32>(OUTCOME + O_COUNTS + 4, minor);
+  store<i32>(OUTCOME + O_COUNTS + 8, written);
+  store<i32>(OUTCOME + O_COUNTS + 12, g);
+  store<i32>(OUTCOME + O_COUNTS + 16, w);
   return status;
-}
-
-// advance()'s outcome: the vCPU's clock and the work budget left after its touches, and how
-// many pages it wrote to `out`.
-const ADVANCED = memory.data(24, 8);
-
-/** Where the outcome of an advance is. */
-export function advanced(): usize {
-  return ADVANCED;
 }
 
 /** advance() reached `to`. */
@@ -258,8 +247,8 @@ export function advance(b: usize, t: f64, to: f64, share: f64, left: f64, out: u
     // Throttling stretches the time between touches: the vCPU sleeps (1 − share) of it.
     t += max<f64>(1, load<f64>(b + THINK + (<usize>at << 3))) / share;
   }
-  store<f64>(ADVANCED, t);
-  store<f64>(ADVANCED + 8, left);
-  store<i32>(ADVANCED + 16, n);
+  store<f64>(OUTCOME + O_T, t);
+  store<f64>(OUTCOME + O_SECOND, left);
+  store<i32>(OUTCOME + O_COUNTS, n);
   return status;
 }

@@ -50,9 +50,9 @@ export class Rng {
   }
 
   /**
-   * The generator's state, as pure-rand lays it out, for a stream that goes on elsewhere (the
-   * guest's touches, drawn in WebAssembly: src/workload/access.ts). Nothing draws from this
-   * object after.
+   * The generator's state, as pure-rand lays it out: for pure-rand's own draw of a large range,
+   * and for a stream that goes on elsewhere (the guest's touches, drawn in WebAssembly:
+   * src/workload/access.ts; nothing then draws from this object).
    */
   words(): [number, number, number, number] {
     return [this.s01, this.s00, this.s11, this.s10];
@@ -90,7 +90,7 @@ export class Rng {
   }
 
   private large(from: number, to: number): number {
-    const g = xoroshiro128plusFromState([this.s01, this.s00, this.s11, this.s10]);
+    const g = xoroshiro128plusFromState(this.words());
     const v = uniformInt(g, from, to);
     [this.s01, this.s00, this.s11, this.s10] = g.getState() as [number, number, number, number];
     return v;

@@ -3,11 +3,10 @@ import { wasmModule } from '../io/wasm.ts';
 interface TouchesExports {
   heapBase(): number;
   fillBytes(at: number, value: number, n: number): void;
-  result(): number;
+  outcome(): number;
   fill(block: number): void;
   slice(block: number, state: number, writes: number, touched: number, g: number, w: number, think: number, t: number,
     limit: number): number;
-  advanced(): number;
   advance(block: number, t: number, to: number, share: number, left: number, out: number, cap: number): number;
 }
 
@@ -36,12 +35,13 @@ const WASM_PAGE = 65536;
  */
 export class Space {
   readonly memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
-  /** The outcome of the last slice: its time and think time; its counts and the touch it stopped at. */
-  readonly resultTime: Float64Array;
-  readonly resultCounts: Int32Array;
-  /** The outcome of the last advance: the clock and the work budget left; the pages written. */
-  readonly advancedTimes: Float64Array;
-  readonly advancedCount: Int32Array;
+  /**
+   * The outcome of the last slice or advance (wasm/touches.ts lays it out). A slice's: its time
+   * and the think time of the touch it stopped at; its touches, first touches and writes, and that
+   * touch's page and write. An advance's: the clock and the work budget left; the pages written.
+   */
+  readonly outcomeTimes: Float64Array;
+  readonly outcomeCounts: Int32Array;
   /** Draws the next touches of the pattern whose block is at `block` (wasm/touches.ts's fill). */
   readonly draw: (block: number) => void;
   private readonly fillBytes: TouchesExports['fillBytes'];
@@ -60,12 +60,9 @@ export class Space {
     this.slice = x.slice;
     this.advance = x.advance;
     this.base = this.top = this.used = align8(x.heapBase());
-    const r = x.result();
-    this.resultTime = new Float64Array(this.memory.buffer, r, 2);
-    this.resultCounts = new Int32Array(this.memory.buffer, r + 16, 5);
-    const a = x.advanced();
-    this.advancedTimes = new Float64Array(this.memory.buffer, a, 2);
-    this.advancedCount = new Int32Array(this.memory.buffer, a + 16, 1);
+    const o = x.outcome();
+    this.outcomeTimes = new Float64Array(this.memory.buffer, o, 2);
+    this.outcomeCounts = new Int32Array(this.memory.buffer, o + 16, 5);
   }
 
   /** `bytes` zeroed bytes, 8-aligned: their offset in the memory. */

@@ -150,7 +150,7 @@ class Pattern implements Dirtier {
   prime(): void {}
 
   advance(_from: number, to: number, share: number, log: DirtyLog): void {
-    const space = this.space, written = this.written, times = space.advancedTimes;
+    const space = this.space, written = this.written, times = space.outcomeTimes;
     let left = this.work.left;
     for (let v = 0; v < this.patterns.length; v++) {
       const p = this.patterns[v]!;
@@ -160,7 +160,7 @@ class Pattern implements Dirtier {
         const status = space.advance(p.block, t, to, share, left, written.byteOffset, OUT);
         t = times[0]!;
         left = times[1]!;
-        const n = space.advancedCount[0]!;
+        const n = space.outcomeCounts[0]!;
         for (let i = 0; i < n; i++) log.mark(written[i]!);
         if (status === Touches.DONE) break;
         if (status === Touches.SPENT) return this.work.spent('the guest\'s touches in precopy');

@@ -1,6 +1,5 @@
 import { FRESH, NO_INT32S, type Alloc } from '../memory/arena.ts';
 
-
 /**
  * Append-only pfn storage shared by the records one writer builds: a record keeps (data, at,
  * count) into it instead of an array of its own, so building a record allocates no array.

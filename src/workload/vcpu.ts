@@ -229,7 +229,7 @@ export class Vcpus {
     let t = now, done = 0, minor = 0, writes = 0;
     for (;;) {
       const status = space.slice(p.block, mem.state.byteOffset, mem.writesAt, this.touched.byteOffset, g, w, think, t, slice - done);
-      const times = space.resultTime, counts = space.resultCounts;
+      const times = space.outcomeTimes, counts = space.outcomeCounts;
       t = times[0]!;
       think = times[1]!;
       done += counts[0]!;
