@@ -167,6 +167,22 @@ describe('GuestMemory outstanding sets', () => {
   it('kind fraction 1 makes every page pending', () => {
     expect(memory(100, { kind: 'fraction', fraction: 1 }).pending).toBe(100);
   });
+
+  it('every page outstanding reads the same whether one range or several cover it (the whole guest skips the passes over the words)', () => {
+    const whole = memory(70, { kind: 'ranges', ranges: [{ start: 0, count: 70 }] });
+    const pieces = memory(70, { kind: 'ranges', ranges: [{ start: 0, count: 40 }, { start: 33, count: 37 }] });
+    for (const m of [whole, pieces]) {
+      expect(m.pending).toBe(70);
+      expect(m.outstandingAtStart).toBe(70);
+      expect(Array.from({ length: 70 }, (_, g) => m.destVersion(g))).toEqual(new Array(70).fill(0));
+      expect(m.pendingIn(0, 70)).toBe(70);
+      expect(m.firstPendingIn(5, 70)).toBe(5);
+    }
+    whole.loadRun(10, 50);
+    expect(whole.pendingIn(0, 70)).toBe(30);
+    expect(whole.destVersion(10)).toBe(2);
+    expect(whole.firstPendingIn(10, 70)).toBe(50);
+  });
 });
 
 describe('GuestMemory transitions', () => {

@@ -54,14 +54,18 @@ export class GuestMemory {
     this.state = this.space.uint8(pages);
     this.writes = this.space.uint8(pages);
     const unasked = (this.unasked = new NextMember(pages, alloc, false));
+    let whole = false;
     // Whole runs at a time (ranges may overlap: filling twice changes nothing).
     outstanding.forEachRange((from, to) => {
       this.space.fill(this.state, PageState.OUTSTANDING, from, to);
       unasked.addRange(from, to);
+      whole ||= from === 0 && to === pages;
     });
     this.sourceNewer = NextMember.copyOf(unasked, alloc);
-    this.hasSourceCopy = NextMember.complementOf(unasked, alloc);
-    this.pending = this.outstandingAtStart = unasked.count();
+    // Every page outstanding (a storm): nothing holds the source's copy and the count is known,
+    // without two passes over the words (140 ms of a 1 TiB guest's 370 ms construction).
+    this.hasSourceCopy = whole ? new NextMember(pages, alloc, false) : NextMember.complementOf(unasked, alloc);
+    this.pending = this.outstandingAtStart = whole ? pages : unasked.count();
   }
 
   /** Where the write counts are in the space (the vCPUs' slices write them there). */

@@ -108,9 +108,10 @@ export class Vcpus {
     this.since = new Float64Array(this.n);
     this.generation = new Float64Array(this.n);
     this.blockedNs = new Float64Array(this.n);
-    // Built before the run: the outstanding pages are exactly the unasked ones.
+    // Built before the run: the outstanding pages are exactly the unasked ones (none is touched
+    // when every page is: no pass over the words).
     this.touched = memory.space.int32((memory.pages + 31) >>> 5);
-    memory.unasked.complementInto(this.touched);
+    if (memory.outstandingAtStart < memory.pages) memory.unasked.complementInto(this.touched);
     const rngs = Array.from({ length: this.n }, (_, v) => new Rng(scenario.seed, `vcpu${v}`));
     this.patterns = rngs.map((rng, v) => new AccessPattern(scenario, v, rng, memory.space));
     this.prefetch = w.prefetchPages;
