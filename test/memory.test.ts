@@ -112,6 +112,33 @@ describe('NextMember', () => {
       { numRuns: 300, seed: 11 },
     );
   });
+
+  it('addRange and removeRange agree with a naive model, for spans of a few words and of many (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2500 }),
+        fc.array(fc.record({ add: fc.boolean(), from: fc.nat(), len: fc.nat({ max: 1200 }) }), { minLength: 1, maxLength: 12 }),
+        (size, ops) => {
+          const n = new NextMember(size, undefined, false);
+          const model = new Uint8Array(size);
+          for (const { add, from, len } of ops) {
+            const f = from % size, t = Math.min(size, f + len);
+            if (add) n.addRange(f, t);
+            else n.removeRange(f, t);
+            model.fill(add ? 1 : 0, f, t);
+          }
+          const members = [...model.keys()].filter((i) => model[i] === 1);
+          expect(n.count()).toBe(members.length);
+          expect(n.countIn(0, size)).toBe(members.length);
+          // next() walks the members through the summary words: every one in order, then the end.
+          const walked: number[] = [];
+          for (let i = n.next(0); i < size; i = n.next(i + 1)) walked.push(i);
+          expect(walked).toEqual(members);
+        },
+      ),
+      { numRuns: 200, seed: 12 },
+    );
+  });
 });
 
 function memory(pages: number, spec: Parameters<typeof outstandingSet>[0], seed = 1): GuestMemory {

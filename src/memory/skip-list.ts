@@ -34,7 +34,10 @@ function setSpan(words: Int32Array, from: number, to: number): void {
     return;
   }
   words[first]! |= spanBits(from, (first + 1) << 5);
-  words.fill(-1, first + 1, last);
+  // fill() is a call into V8's runtime (C++), even for no words: a record's two or three words
+  // have at most one between them, stored here; fill() only for a long range.
+  if (last - first > 16) words.fill(-1, first + 1, last);
+  else for (let w = first + 1; w < last; w++) words[w] = -1;
   words[last]! |= spanBits(last << 5, to);
 }
 
