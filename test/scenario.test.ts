@@ -8,7 +8,8 @@ import { parseScenario } from '../src/scenario/validate.ts';
 import { applySets, merge, presetInput, readScenarioFile } from '../src/scenario/load.ts';
 import { ignoredFields } from '../src/scenario/applies.ts';
 import { presets } from '../src/scenario/presets.ts';
-import type { ScenarioInput } from '../src/scenario/schema.ts';
+import { scenarioSchema, type ScenarioInput } from '../src/scenario/schema.ts';
+import { randomScenario } from '../src/check/random-scenario.ts';
 
 const scenarioError = (fn: () => unknown) => thrown(ScenarioError, fn);
 
@@ -32,6 +33,15 @@ describe('parseScenario defaults', () => {
     expect(s.workload.region).toBeUndefined();
     expect(s.name).toBe('custom');
     expect(s.seed).toBe(1);
+  });
+
+  it('returns zod\'s parse key for key and in its order (rebuilt as ordinary objects)', () => {
+    for (const input of [presetInput('xen-2017-pure'), randomScenario(5), randomScenario(77)]) {
+      const zod = scenarioSchema.parse(input, { jitless: true }), s = parseScenario(input);
+      expect(s).toStrictEqual(zod);
+      expect(JSON.stringify(s)).toBe(JSON.stringify(zod));
+      expect(Object.keys(s.pager)).toEqual(Object.keys(zod.pager));
+    }
   });
 
   it('keeps given values and defaults the rest of the section', () => {

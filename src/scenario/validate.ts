@@ -72,7 +72,22 @@ export function parseScenario(input: unknown): Scenario {
   checkFaults(s);
   checkLifecycle(s);
   checkDevices(s, inMemory);
-  return s;
+  return ordinary(s);
+}
+
+/**
+ * `v` with every object rebuilt by a spread. zod adds a parsed object's fields one at a time,
+ * and V8 keeps an object that got more than ~16 that way as a dictionary: each read of a field
+ * is then a hash lookup outside the optimised code. The pager's section (23 fields, read for
+ * every record's cost) and precopy's (20) were such; a spread copy is an ordinary object
+ * (docs/benchmark.md).
+ */
+function ordinary<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(ordinary) as T;
+  if (v === null || typeof v !== 'object') return v;
+  const o = { ...v } as Record<string, unknown>;
+  for (const k in o) o[k] = ordinary(o[k]);
+  return o as T;
 }
 
 /** Dirtying workloads fit in memory; mode-specific fields are not given to the wrong mode. */
