@@ -75,19 +75,37 @@ export function parseScenario(input: unknown): Scenario {
   return ordinary(s);
 }
 
+/** Objects with more fields than this are rebuilt (see `ordinary`). */
+const FAST_FIELDS = 16;
+
 /**
- * `v` with every object rebuilt by a spread. zod adds a parsed object's fields one at a time,
- * and V8 keeps an object that got more than ~16 that way as a dictionary: each read of a field
- * is then a hash lookup outside the optimised code. The pager's section (23 fields, read for
- * every record's cost) and precopy's (20) were such; a spread copy is an ordinary object
- * (docs/benchmark.md).
+ * `v` with its objects of more than FAST_FIELDS fields rebuilt by a spread (and what holds
+ * them, copied; the rest shared). zod adds a parsed object's fields one at a time, and V8 kept
+ * some of those objects as dictionaries (%HasFastProperties: the pager's section, 23–28 fields,
+ * precopy's, 20, a device's, 20–23; none of 16 or fewer): each read of a field is then a hash
+ * lookup outside the optimised code, and the pager's are read for every record. A spread copy
+ * is an ordinary object.
  */
 function ordinary<T>(v: T): T {
-  if (Array.isArray(v)) return v.map(ordinary) as T;
   if (v === null || typeof v !== 'object') return v;
-  const o = { ...v } as Record<string, unknown>;
-  for (const k in o) o[k] = ordinary(o[k]);
-  return o as T;
+  if (Array.isArray(v)) {
+    let out: unknown[] | null = null;
+    for (let i = 0; i < v.length; i++) {
+      const x = ordinary(v[i]);
+      if (x !== v[i]) (out ??= v.slice())[i] = x;
+    }
+    return (out ?? v) as T;
+  }
+  const o = v as Record<string, unknown>;
+  let fields = 0, out: Record<string, unknown> | null = null;
+  for (const k in o) {
+    fields++;
+    const x = o[k];
+    if (x === null || typeof x !== 'object') continue;
+    const y = ordinary(x);
+    if (y !== x) (out ??= { ...o })[k] = y;
+  }
+  return (out ?? (fields > FAST_FIELDS ? { ...o } : o)) as T;
 }
 
 /** Dirtying workloads fit in memory; mode-specific fields are not given to the wrong mode. */
