@@ -9,6 +9,7 @@ import { presetInput } from '../src/scenario/load.ts';
 import { Arena } from '../src/memory/arena.ts';
 import { Space } from '../src/memory/space.ts';
 import { lcgMask, lcgNext } from '../src/workload/lcg.ts';
+import { drawZeroSet } from '../src/memory/guest-memory.ts';
 
 type Touch = [gfn: number, write: number, think: number];
 
@@ -97,6 +98,33 @@ describe('AccessPattern (touches drawn in WebAssembly)', () => {
         expect(drawn(new AccessPattern(s, c.vcpu, new Rng(c.seed, 'v'), space), n)).toEqual(reference(s, c.vcpu, new Rng(c.seed, 'v'), n));
       },
     ), { numRuns: 150 });
+  });
+});
+
+/** drawZeroSet(16384, 0.25, seed 7)'s count and first six pages, as d325cb9's JavaScript loop drew them. */
+const GOLDEN_ZERO = [4088, 8, 10, 24, 26, 27, 28];
+
+describe('drawZeroSet (its draws in WebAssembly)', () => {
+  it('sets exactly the pages whose draw, one float() a page in order, is below the fraction (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3000 }), fc.double({ min: 1e-6, max: 1, noNaN: true }), fc.integer({ min: 1, max: 1e6 }), (pages, fraction, seed) => {
+        const zero = drawZeroSet(pages, fraction, new Rng(seed, 'zero-pages'))!;
+        const reference = new Rng(seed, 'zero-pages'), expected: number[] = [];
+        for (let g = 0; g < pages; g++) if (reference.float() < fraction) expected.push(g);
+        const got: number[] = [];
+        for (let g = zero.next(0); g < pages; g = zero.next(g + 1)) got.push(g);
+        expect(got).toEqual(expected);
+        expect(zero.count()).toBe(expected.length);
+      }),
+      { numRuns: 100, seed: 13 },
+    );
+  });
+
+  it('draws the zero pages of seed 7 at 16,384 pages and a quarter as before (count and first pages)', () => {
+    const zero = drawZeroSet(16384, 0.25, new Rng(7, 'zero-pages'))!;
+    const first: number[] = [];
+    for (let g = zero.next(0); g < 16384 && first.length < 6; g = zero.next(g + 1)) first.push(g);
+    expect([zero.count(), ...first]).toEqual(GOLDEN_ZERO);
   });
 });
 

@@ -134,6 +134,25 @@ export function fill(b: usize): void {
   store<i32>(b + STATE + 20, lcg);
 }
 
+/**
+ * The zero pages of a guest (src/memory/guest-memory.ts's drawZeroSet): one float() a page, in
+ * page order, from the stream whose state is at `state` (a pattern's STATE layout); page g's bit
+ * in the bitmap at `out` (32 pages a word) is set when its draw is below `fraction`.
+ */
+export function drawFraction(state: usize, out: usize, pages: i32, fraction: f64): void {
+  s0 = (<i64>load<i32>(state) << 32) | <i64>load<u32>(state + 4);
+  s1 = (<i64>load<i32>(state + 8) << 32) | <i64>load<u32>(state + 12);
+  let word = 0;
+  for (let g = 0; g < pages; g++) {
+    if (float() < fraction) word |= 1 << (g & 31);
+    if ((g & 31) == 31) {
+      store<i32>(out + (<usize>(g >>> 5) << 2), word);
+      word = 0;
+    }
+  }
+  if (pages & 31) store<i32>(out + (<usize>(pages >>> 5) << 2), word);
+}
+
 // The outcome of a slice or an advance, read by JavaScript (src/memory/space.ts): two f64, then
 // i32 counts. A slice's: the time after its touches and the think time of the touch it stopped
 // at; the touches done, those that were a page's first touch, those that wrote, and the touch it

@@ -258,13 +258,14 @@ export class GuestMemory {
 }
 
 /**
- * The zero pages: a `fraction` of the pages drawn from `rng`, plus every page of `ranges`
- * (null when there are none).
+ * The zero pages: a `fraction` of the pages drawn from `rng` (its stream goes on in
+ * WebAssembly: nothing draws from it after), plus every page of `ranges` (null when there are none).
  */
 export function drawZeroSet(pages: number, fraction: number, rng: Rng, ranges: readonly Range[] = [], alloc: Alloc = FRESH): NextMember | null {
   if (fraction <= 0 && ranges.length === 0) return null;
   const zero = new NextMember(pages, alloc, false);
-  if (fraction > 0) for (let g = 0; g < pages; g++) if (rng.float() < fraction) zero.add(g);
+  // One draw a page, in WebAssembly (a 16 GiB guest's 4 M draws were a tenth of its precopy run).
+  if (fraction > 0) zero.addAll(alloc.space().drawFraction(rng, pages, fraction));
   for (const r of ranges) zero.addRange(r.start, r.start + r.count);
   return zero;
 }

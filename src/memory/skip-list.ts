@@ -163,6 +163,11 @@ export class NextMember {
     if (bits !== 0) this.summary[w >>> 5]! |= 1 << (w & 31);
   }
 
+  /** Adds the members set in `bits`, a bitmap of this set's indexes (32 a word). */
+  addAll(bits: Int32Array): void {
+    for (let w = 0; w < bits.length; w++) if (bits[w] !== 0) this.addBits(w, bits[w]!);
+  }
+
   /** Removes the members whose bits are set in `bits` of word w. */
   removeBits(w: number, bits: number): void {
     const left = this.words[w]! & ~bits;

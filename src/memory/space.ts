@@ -1,4 +1,5 @@
 import { wasmModule } from '../io/wasm.ts';
+import type { Rng } from '../kernel/rng.ts';
 
 interface TouchesExports {
   heapBase(): number;
@@ -8,6 +9,7 @@ interface TouchesExports {
   slice(block: number, state: number, writes: number, touched: number, g: number, w: number, think: number, t: number,
     limit: number): number;
   advance(block: number, t: number, to: number, share: number, left: number, out: number, cap: number): number;
+  drawFraction(state: number, out: number, pages: number, fraction: number): void;
 }
 
 /** slice()'s and advance()'s answers (wasm/touches.ts). */
@@ -47,6 +49,7 @@ export class Space {
   private readonly fillBytes: TouchesExports['fillBytes'];
   readonly slice: TouchesExports['slice'];
   readonly advance: TouchesExports['advance'];
+  private readonly drawFractionAt: TouchesExports['drawFraction'];
   private readonly base: number;
   private top: number;
   /** Below this, bytes were taken before a reset and may not be zero. */
@@ -59,6 +62,7 @@ export class Space {
     this.fillBytes = x.fillBytes;
     this.slice = x.slice;
     this.advance = x.advance;
+    this.drawFractionAt = x.drawFraction;
     this.base = this.top = this.used = align8(x.heapBase());
     const o = x.outcome();
     this.outcomeTimes = new Float64Array(this.memory.buffer, o, 2);
@@ -89,6 +93,19 @@ export class Space {
   /** view.fill(value, from, to) for a view of this space, as a memset. */
   fill(view: Uint8Array, value: number, from: number, to: number): void {
     this.fillBytes(view.byteOffset + from, value, to - from);
+  }
+
+  /**
+   * A bitmap of `pages` bits, page g's set when its draw from `rng` (one float() a page, in page
+   * order) is below `fraction`: drawn in WebAssembly, where the stream goes on (nothing draws
+   * from `rng` after).
+   */
+  drawFraction(rng: Rng, pages: number, fraction: number): Int32Array {
+    const state = this.int32(4);
+    state.set(rng.words());
+    const out = this.int32((pages + 31) >>> 5);
+    this.drawFractionAt(state.byteOffset, out.byteOffset, pages, fraction);
+    return out;
   }
 
   /** Every array taken from it before is invalid after this (an Arena's next run). */
