@@ -57,6 +57,12 @@ export function fillBytes(at: usize, value: u8, n: usize): void {
 let s0: i64 = 0;
 let s1: i64 = 0;
 
+/** Takes up the stream whose state (pure-rand's four words, as Rng.words()) is at `at`. */
+@inline function loadStream(at: usize): void {
+  s0 = (<i64>load<i32>(at) << 32) | <i64>load<u32>(at + 4);
+  s1 = (<i64>load<i32>(at + 8) << 32) | <i64>load<u32>(at + 12);
+}
+
 /** One step of xoroshiro128+ (24, 16, 37): the low 32 bits of s0 + s1. */
 @inline function next(): i32 {
   const a = s0, x = s1 ^ a;
@@ -94,8 +100,7 @@ export function fill(b: usize): void {
   const kind = load<i32>(b + KIND), lo = load<i32>(b + LO), count = load<u32>(b + COUNT), hotPages = load<u32>(b + HOT_PAGES);
   const mask = load<i32>(b + MASK), hotProbability = load<f64>(b + HOT_PROBABILITY);
   const writeFraction = load<f64>(b + WRITE_FRACTION), meanNs = load<f64>(b + MEAN), constant = load<i32>(b + CONSTANT) != 0;
-  s0 = (<i64>load<i32>(b + STATE) << 32) | <i64>load<u32>(b + STATE + 4);
-  s1 = (<i64>load<i32>(b + STATE + 8) << 32) | <i64>load<u32>(b + STATE + 12);
+  loadStream(b + STATE);
   let cursor = load<i32>(b + STATE + 16);
   let lcg = load<i32>(b + STATE + 20);
   // Divisions once a fill, not once a touch.
@@ -140,8 +145,7 @@ export function fill(b: usize): void {
  * in the bitmap at `out` (32 pages a word) is set when its draw is below `fraction`.
  */
 export function drawFraction(state: usize, out: usize, pages: i32, fraction: f64): void {
-  s0 = (<i64>load<i32>(state) << 32) | <i64>load<u32>(state + 4);
-  s1 = (<i64>load<i32>(state + 8) << 32) | <i64>load<u32>(state + 12);
+  loadStream(state);
   let word = 0;
   for (let g = 0; g < pages; g++) {
     if (float() < fraction) word |= 1 << (g & 31);

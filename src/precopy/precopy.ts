@@ -115,7 +115,7 @@ export class Precopy {
     this.toSend = this.sendSet.toSend;
     this.stale = this.sendSet.stale;
     this.remaining = pages;
-    this.zero = drawZeroSet(pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges);
+    this.zero = drawZeroSet(pages, s.memory.zeroFraction, new Rng(s.seed, 'zero-pages'), s.memory.zeroRanges, alloc);
     this.log = new DirtyLog(pages, this.zero, this.stale);
     this.clear = DirtyClear.of(s);
     this.dirtier = makeDirtier(s, k.work, alloc);
