@@ -10,12 +10,20 @@ import { AdaptiveChunkPush } from '../src/source/adaptive-chunk.ts';
 import { BubblingPush } from '../src/source/bubbling.ts';
 import { XenPush, type PushPolicy } from '../src/source/policy.ts';
 import { PfnSlab } from '../src/stream/slab.ts';
+import { RecordType, pfnOf, streamRecord } from '../src/stream/records.ts';
 import { PrefaultPush } from '../src/source/prefault.ts';
 
 /** Acts as the source does: a requested page leaves the unsent set and is announced. */
 function request(policy: PushPolicy, unsent: NextMember, g: number): void {
   unsent.remove(g);
   policy.requested(g);
+}
+
+/** Ends the slab's record and reads its pfns as the destination does (pfnOf: a run's first + i). */
+function takePfns(slab: PfnSlab): number[] {
+  const n = slab.pending, at = slab.take();
+  const rec = streamRecord(RecordType.POSTCOPY_PAGE_DATA, 0, n, slab.data, at, 0, 0, 0, slab.takenRun);
+  return Array.from({ length: n }, (_, i) => pfnOf(rec, i));
 }
 
 /** The next `count` background pages (all of them when count is omitted), taking each. */
@@ -171,7 +179,8 @@ describe('takeBackground', () => {
             }
             const slab = new PfnSlab();
             const n = pb.takeBackground(slab, max);
-            expect(Array.from(slab.data.subarray(0, n))).toEqual(drain(pa, a, max));
+            expect(slab.pending).toBe(n);
+            expect(takePfns(slab)).toEqual(drain(pa, a, max));
             for (let p = 0; p < pages; p++) expect(b.has(p)).toBe(a.has(p));
           }
         },
@@ -221,11 +230,27 @@ describe('PfnSlab', () => {
   it('takes a run longer than its array whole, empty or not (it used to renew for ever)', () => {
     const slab = new PfnSlab(undefined, 8);
     slab.pushRun(100, 20);
-    expect([slab.take(), Array.from(slab.data.subarray(0, 20))]).toEqual([0, range(100, 120)]);
+    expect(takePfns(slab)).toEqual(range(100, 120));
     slab.push(5);
     slab.pushRun(6, 30);
-    const at = slab.take();
-    expect([slab.takenRun, Array.from(slab.data.subarray(at, at + 31))]).toEqual([true, range(5, 36)]);
+    expect([takePfns(slab), slab.takenRun]).toEqual([range(5, 36), true]);
+  });
+
+  it('stores a run\'s first pfn alone, and every pfn once a push breaks the run, across a renewal', () => {
+    const slab = new PfnSlab(undefined, 8);
+    slab.pushRun(40, 6);
+    const first = slab.data, at = slab.take();
+    expect([slab.takenRun, first[at], first[at + 1]]).toEqual([true, 40, 0]);
+    // A run the 8-slot array renews in the middle of, then broken by a single push and a run.
+    slab.pushRun(0, 6);
+    slab.pushRun(6, 4);
+    slab.push(100);
+    slab.pushRun(200, 2);
+    const data = slab.data, from = slab.take();
+    expect([slab.takenRun, Array.from(data.subarray(from, from + 13))]).toEqual([false, [...range(0, 10), 100, 200, 201]]);
+    slab.pushRun(7, 3);
+    slab.pushRun(20, 2);
+    expect(takePfns(slab)).toEqual([7, 8, 9, 20, 21]);
   });
 
   it('a range request larger than the slab, in records as large (source.recordPages 40,000), completes', () => {

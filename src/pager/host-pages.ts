@@ -1,5 +1,6 @@
 import type { Alloc } from '../memory/arena.ts';
 import { PageState, type GuestMemory } from '../memory/guest-memory.ts';
+import { pfnOf, type StreamRecord } from '../stream/records.ts';
 
 /**
  * Huge host pages (QEMU with 2 MiB or 1 GiB hugetlbfs): userfaultfd places a whole host page at
@@ -27,11 +28,11 @@ export class HostPages {
     return --this.missing[h]! === 0 ? h * this.pagesPerHostPage : -1;
   }
 
-  /** How many host pages the pages pfns[at..at+count) would complete, changing nothing. */
-  completedBy(pfns: Int32Array, at: number, count: number): number {
+  /** How many host pages a PAGE_DATA record's pages would complete, changing nothing. */
+  completedBy(rec: StreamRecord): number {
     let n = 0;
-    for (let i = at; i < at + count; i++) if (--this.missing[Math.floor(pfns[i]! / this.pagesPerHostPage)]! === 0) n++;
-    for (let i = at; i < at + count; i++) this.missing[Math.floor(pfns[i]! / this.pagesPerHostPage)]!++;
+    for (let i = 0; i < rec.count; i++) if (--this.missing[Math.floor(pfnOf(rec, i) / this.pagesPerHostPage)]! === 0) n++;
+    for (let i = 0; i < rec.count; i++) this.missing[Math.floor(pfnOf(rec, i) / this.pagesPerHostPage)]!++;
     return n;
   }
 

@@ -1,5 +1,5 @@
 import type { Kernel } from '../kernel/kernel.ts';
-import type { StreamRecord } from '../stream/records.ts';
+import { pfnOf, type StreamRecord } from '../stream/records.ts';
 import type { PagerHost } from './pager.ts';
 import { PlacementFront, arrivedBy } from './placement.ts';
 import type { Requests } from './requests.ts';
@@ -33,10 +33,10 @@ export class PageWiseLoad {
     const front = this.front;
     this.record = rec;
     front.begin(this.kernel.now, cost, rec);
-    const pfns = rec.pfns!, last = front.last;
+    const last = front.last;
     if (this.wakesPerPage && this.requests.live > 0) {
-      for (let i = 0; i < last; i++) if (this.requests.waitedOn(pfns[rec.at + i]!)) this.dueAt(i);
-    } else if (this.host.spinning()) for (let i = 0; i < last; i++) if (this.host.spinsOn(pfns[rec.at + i]!)) this.dueAt(i);
+      for (let i = 0; i < last; i++) if (this.requests.waitedOn(pfnOf(rec, i))) this.dueAt(i);
+    } else if (this.host.spinning()) for (let i = 0; i < last; i++) if (this.host.spinsOn(pfnOf(rec, i))) this.dueAt(i);
   }
 
   /** The record is done (or none was in progress): how many of its pages were placed before. */
@@ -49,8 +49,8 @@ export class PageWiseLoad {
   placeDue(): void {
     const front = this.front;
     if (this.kernel.now < front.nextAt) return;
-    const rec = this.record!, pfns = rec.pfns!, to = front.dueBy(this.kernel.now);
-    for (let i = front.placed; i < to; i++) this.place(pfns[rec.at + i]!);
+    const rec = this.record!, to = front.dueBy(this.kernel.now);
+    for (let i = front.placed; i < to; i++) this.place(pfnOf(rec, i));
     front.advance(to);
     if (this.wakesPerPage) this.requests.flush();
   }
@@ -77,9 +77,9 @@ export class PageWiseLoad {
   }
 
   private wakeWhenPlaced(gfn: number): void {
-    const rec = this.record!, pfns = rec.pfns!, front = this.front;
+    const rec = this.record!, front = this.front;
     for (let i = front.placed, last = front.last; i < last; i++) {
-      if (pfns[rec.at + i] === gfn) return this.dueAt(i);
+      if (pfnOf(rec, i) === gfn) return this.dueAt(i);
     }
   }
 

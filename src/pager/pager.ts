@@ -7,7 +7,7 @@ import { FRESH, type Alloc } from '../memory/arena.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
 import { FaultRing } from '../ring/ring.ts';
 import { drainPerRequestNsOf, faultThreadOf, notifyNsOf, placementOf, wakeAtOf, type Scenario } from '../scenario/schema.ts';
-import { NO_PFNS, RecordType, type BackRecord, type StreamRecord } from '../stream/records.ts';
+import { NO_PFNS, RecordType, pfnOf, type BackRecord, type StreamRecord } from '../stream/records.ts';
 import { FaultThread } from './fault-thread.ts';
 import { HostPages } from './host-pages.ts';
 import { PageWiseLoad } from './page-wise.ts';
@@ -280,15 +280,15 @@ export class Pager implements PreemptHost {
       this.transitioned = true;
       this.host.transition();
     } else if (rec.type === RecordType.POSTCOPY_PAGE_DATA) {
-      const pfns = rec.pfns!, huge = this.hostPages;
+      const huge = this.hostPages;
       // A background scan's record is one run: placed without looking at each pfn.
-      if (huge === null && rec.run) this.placeRun(pfns[rec.at]! + skip, pfns[rec.at]! + rec.received);
-      else for (let i = rec.at + skip, end = rec.at + rec.received; i < end; i++) {
-        const g = pfns[i]!;
+      if (huge === null && rec.run) this.placeRun(pfnOf(rec, skip), pfnOf(rec, rec.received));
+      else for (let i = skip, end = rec.received; i < end; i++) {
+        const g = pfnOf(rec, i);
         if (huge === null) {
           // Consecutive pfns (a background scan's) are placed as one run.
           let n = 1;
-          while (i + n < end && pfns[i + n] === g + n) n++;
+          while (i + n < end && pfnOf(rec, i + n) === g + n) n++;
           this.placeRun(g, g + n);
           i += n - 1;
         } else {

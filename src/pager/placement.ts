@@ -64,7 +64,7 @@ export class Placement {
     if (huge === null) return read + data * p.uffdCopyNs + zeros * p.uffdZeroPageNs;
     // A whole host page, zero or not, is one UFFDIO_COPY from QEMU's staging buffer.
     const perHostPage = p.uffdCopyNs + (huge.pagesPerHostPage - 1) * p.uffdCopyPerPageNs;
-    return read + huge.completedBy(rec.pfns!, rec.at, rec.count) * perHostPage;
+    return read + huge.completedBy(rec) * perHostPage;
   }
 }
 

@@ -1,6 +1,6 @@
 import type { InFlight } from '../link/in-flight.ts';
 import type { GuestMemory } from '../memory/guest-memory.ts';
-import { RecordType, type StreamRecord } from '../stream/records.ts';
+import { RecordType, pfnOf, type StreamRecord } from '../stream/records.ts';
 
 /**
  * Recovery's RECV_BITMAP (QEMU's MIG_RP_MSG_RECV_BITMAP): 1 for every page the destination has or
@@ -12,7 +12,7 @@ export function receivedMap(memory: GuestMemory, loading: readonly (StreamRecord
   const map = new Uint8Array(memory.pages);
   for (let g = 0; g < memory.pages; g++) if (memory.isSettled(g)) map[g] = 1;
   const mark = (rec: StreamRecord | null) => {
-    if (rec?.type === RecordType.POSTCOPY_PAGE_DATA) for (let i = 0; i < rec.received; i++) map[rec.pfns![rec.at + i]!] = 1;
+    if (rec?.type === RecordType.POSTCOPY_PAGE_DATA) for (let i = 0; i < rec.received; i++) map[pfnOf(rec, i)] = 1;
   };
   for (const rec of loading) mark(rec);
   for (const box of inboxes) for (let i = 0; i < box.length; i++) mark(box.at(i));

@@ -411,7 +411,7 @@ export class Source {
   private clearNs(record: StreamRecord): number {
     const clear = this.clear, pfns = record.pfns!, at = record.at;
     if (clear === null) return 0;
-    return record.run ? clear.sendRange(pfns[at]!, pfns[at + record.count - 1]! + 1) : clear.sendPages(pfns, at, record.count);
+    return record.run ? clear.sendRange(pfns[at]!, pfns[at]! + record.count) : clear.sendPages(pfns, at, record.count);
   }
 
   /** A PAGE_DATA record for the `n` pfns just put in the slab, of which `zeros` are zero pages. */

@@ -40,11 +40,14 @@ export interface StreamRecord {
   bytes: number;
   /** Sent on the preempt channel rather than the main stream. */
   preempt: boolean;
-  /** PAGE_DATA: the pfns carried are pfns[at..at+count) (a PfnSlab's array); else null. */
+  /** PAGE_DATA: the pfns carried are pfns[at..at+count) (a PfnSlab's array), or a run's (pfnOf); else null. */
   pfns: Int32Array | null;
   at: number;
   count: number;
-  /** PAGE_DATA: the pfns are one ascending run, pfns[at] + 0 … count − 1 (a background scan's). */
+  /**
+   * PAGE_DATA: the pfns are one ascending run, pfns[at] + 0 … count − 1 (a background scan's),
+   * of which the slab may have stored pfns[at] alone: read them with pfnOf.
+   */
   run: boolean;
   /** PAGE_DATA: non-zero pages that came from range requests; RAM_DISCARD: the pages the ranges span. */
   batched: number;
@@ -68,6 +71,12 @@ export interface StreamRecord {
 /** A stream record; every one is built here so they all share one shape. */
 export function streamRecord(type: RecordType, bytes: number, count: number, pfns: Int32Array | null = null, at = 0, batched = 0, zeros = 0, pushed = 0, run = false): StreamRecord {
   return { type, bytes, preempt: false, pfns, at, count, run, batched, zeros, pushed, epoch: 0, gapNs: 0, firstAt: 0, received: count };
+}
+
+/** Pfn i of a PAGE_DATA record: a run's first + i, whose others the slab did not store. */
+export function pfnOf(rec: StreamRecord, i: number): number {
+  const pfns = rec.pfns!;
+  return rec.run ? pfns[rec.at]! + i : pfns[rec.at + i]!;
 }
 
 /** A record in flight on the back-channel: pfns[pfnAt..+pfnCount) and ranges[rangeAt..+2·rangeCount). */
