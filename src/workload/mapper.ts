@@ -131,7 +131,10 @@ export class Mapper {
     this.walkStart = now + p.mapCallNs;
     this.walkEnd = now + cost;
     this.firstCall = false;
-    if (this.putRequests(this.lo) > 0) this.host.kick();
+    // Every page nobody has asked for yet is pending, so none lies before pendingFrom: the walk's
+    // search starts there, not at lo (a 2 GiB mapping's search from lo crossed hundreds of
+    // summary words a retry, the settled ones).
+    if (this.putRequests(this.pendingFrom) > 0) this.host.kick();
     this.retries++;
     // usleep's hrtimer fires at its hard expiry, expires + the thread's timer slack, unless
     // another timer interrupt comes first (schedule_hrtimeout_range: "expires+delta").
