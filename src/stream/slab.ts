@@ -8,8 +8,8 @@ import { FRESH, NO_INT32S, type Alloc } from '../memory/arena.ts';
  * old one, which nothing writes again until their reader released every one of them.
  * A record that is one ascending run (`takenRun`, StreamRecord.run) has its first pfn stored, the
  * others only if single pushes put them there: pushRun leaves them out while the pending pfns stay
- * one run, and writes them when a push breaks it. A background scan's records are runs of a
- * guest's every page, whose stores took a tenth of a warm xen-2017-pure run.
+ * one run, and writes them when a push breaks it. A background scan's records are runs over the
+ * guest's every page, whose stores were most of the source's work on a record (docs/benchmark.md).
  */
 export class PfnSlab {
   /**
@@ -25,7 +25,7 @@ export class PfnSlab {
   private end = 0;
   /** One past the last pfn pushed while the pending pfns are one ascending run; −1 once they are not. */
   private runEnd = -1;
-  /** The pending pfns after the first may be missing (a run pushRun continued): see fillRun. */
+  /** The pending pfns after the first may be missing (a run pushRun continued): `broken` stores them. */
   private partial = false;
   /** The record `take` ended was one ascending run of pfns (of which only the first is sure to be stored). */
   takenRun = false;
