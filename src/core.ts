@@ -117,7 +117,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
       deliver: (rec: StreamRecord, arrival: number) => {
         rec.epoch = this.recovery.epoch;
         this.preemptInFlight.push(rec);
-        k.at(arrival, preemptArriveKind, rec.epoch);
+        k.atInOrder(arrival, preemptArriveKind, rec.epoch);
       },
     };
     this.source = new Source(k, this.memory, this.stream, s, this, preemptPath, alloc, switchoverOf(s) === 'discard' ? discardPlan(s, this.memory, h.precopy) : null, h.precopy ? h.precopy.clear : DirtyClear.of(s));
@@ -217,7 +217,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
       at = Math.max(this.streamArrival, arrival - Math.ceil((rec.count - 1) * rec.gapNs));
     }
     this.streamArrival = arrival;
-    this.kernel.at(at, this.arriveKind, rec.epoch);
+    this.kernel.atInOrder(at, this.arriveKind, rec.epoch);
   }
 
   /** MapperHost and VcpuHost: the pager's event channel fires. */
@@ -322,7 +322,7 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
     const lost = !this.recovery.destinationConnected || (request && this.faults.loseFault());
     if (!lost) {
       this.backInFlight.push(rec);
-      k.at(this.backChannel.send(k.now, bytes), this.backArriveKind, this.recovery.epoch);
+      k.atInOrder(this.backChannel.send(k.now, bytes), this.backArriveKind, this.recovery.epoch);
     }
     if (request && this.events.observed && this.events.listenerCount('forward') > 0) {
       const pfns = Array.from(rec.pfns.subarray(rec.pfnAt, rec.pfnAt + rec.pfnCount));

@@ -98,6 +98,54 @@ describe('EventQueue', () => {
       { numRuns: 200, seed: 7 },
     );
   });
+
+  it('pushInOrder keeps one event of a kind in the heap: the order is (time, sequence) still, the size counts them all', () => {
+    const q = new EventQueue();
+    q.pushInOrder(5, 1, 10);
+    q.pushInOrder(7, 1, 11);
+    q.pushInOrder(6, 1, 12); // earlier than the kind's latest: into the heap as any event
+    q.push(7, 0, 13);
+    q.push(3, 0, 14);
+    expect(q.size).toBe(5);
+    expect(drain(q)).toEqual([[3, 0, 14], [5, 1, 10], [6, 1, 12], [7, 1, 11], [7, 0, 13]]);
+    expect(q.size).toBe(0);
+    expect(() => q.pushInOrder(1, -1, 0)).toThrow('EventQueue.pushInOrder.kind: must be an integer in 0..65535, got -1');
+    expect(() => q.push(1, 65536, 0)).toThrow('EventQueue.push.kind: must be an integer in 0..65535, got 65536');
+  });
+
+  it('pushInOrder\'s ring grows past 16 waiting events when it has wrapped, oldest first', () => {
+    const q = new EventQueue();
+    for (let i = 0; i < 10; i++) q.pushInOrder(i, 0, i);
+    for (let i = 0; i < 6; i++) q.pop();
+    for (let i = 10; i < 40; i++) q.pushInOrder(i, 0, i);
+    expect(q.size).toBe(34);
+    expect(drain(q).map((e) => e[2])).toEqual(Array.from({ length: 34 }, (_, i) => i + 6));
+  });
+
+  it('pushInOrder pops exactly as push under pushes and pops that never go back in time (property)', () => {
+    const op = fc.oneof(fc.constant(null), fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 3 })));
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 400, size: 'max' }), (ops) => {
+        const plain = new EventQueue(4), chained = new EventQueue(4);
+        let now = 0;
+        ops.forEach((o, i) => {
+          if (o === null) {
+            expect(chained.pop()).toBe(plain.pop());
+            expect([chained.time, chained.kind, chained.arg]).toEqual([plain.time, plain.kind, plain.arg]);
+            now = plain.time;
+          } else {
+            plain.push(now + o[0], o[1], i);
+            // Kinds 0 and 2 in order, 1 and 3 not.
+            if (o[1] % 2 === 0) chained.pushInOrder(now + o[0], o[1], i);
+            else chained.push(now + o[0], o[1], i);
+          }
+          expect(chained.size).toBe(plain.size);
+        });
+        expect(drain(chained)).toEqual(drain(plain));
+      }),
+      { numRuns: 150, seed: 11 },
+    );
+  });
 });
 
 describe('Kernel', () => {
@@ -105,6 +153,22 @@ describe('Kernel', () => {
     const k = new Kernel();
     expect(k.register(() => {})).toBe(0);
     expect(k.register(() => {})).toBe(1);
+  });
+
+  it('atInOrder: its events run with the others in (time, scheduling) order and count as pending', () => {
+    const k = new Kernel(), seen: string[] = [];
+    const arrive = k.register((a) => seen.push(`arrive ${a}@${k.now}`));
+    const tick = k.register((a) => seen.push(`tick ${a}@${k.now}`));
+    k.atInOrder(10, arrive, 1);
+    k.atInOrder(20, arrive, 2);
+    k.at(20, tick, 3);
+    k.atInOrder(30, arrive, 4);
+    k.atInOrder(15, arrive, 5);
+    expect(k.pending).toBe(5);
+    k.run();
+    expect(seen).toEqual(['arrive 1@10', 'arrive 5@15', 'arrive 2@20', 'tick 3@20', 'arrive 4@30']);
+    expect(() => k.atInOrder(35, 2)).toThrow('2 is not a registered event kind');
+    expect(() => k.atInOrder(-1, arrive)).toThrow('event at -1 ns is not an integer time from now (30 ns) to 2^53 ns');
   });
 
   it('step dispatches one event, advances the clock and counts it', () => {

@@ -81,6 +81,20 @@ export class Kernel {
    * gets there (a preempt share of 1e-12, a device read at 1e-9 bytes/s).
    */
   at(time: number, kind: number, arg = 0): void {
+    this.queue.push(this.when(time, kind), kind, arg);
+  }
+
+  /**
+   * at() for a kind whose events mostly come in time order (a connection's arrivals): the
+   * queue keeps only the earliest in its heap (EventQueue.pushInOrder). They run in the same
+   * order as at() would run them.
+   */
+  atInOrder(time: number, kind: number, arg = 0): void {
+    this.queue.pushInOrder(this.when(time, kind), kind, arg);
+  }
+
+  /** `time` checked as at() takes it, past 2^53 ns clamped; `kind` checked. */
+  private when(time: number, kind: number): number {
     if (time > Number.MAX_SAFE_INTEGER) {
       this.beyond++;
       time = Number.MAX_SAFE_INTEGER;
@@ -91,7 +105,7 @@ export class Kernel {
       throw new PostcopyEmuError('Kernel.at.time', `event at ${time} ns is not an integer time from now (${this.now} ns) to 2^53 ns`);
     }
     if (!(kind >= 0 && kind < this.handlers.length) || kind % 1 !== 0) throw new PostcopyEmuError('Kernel.at.kind', `${kind} is not a registered event kind`);
-    this.queue.push(time, kind, arg);
+    return time;
   }
 
   /** Schedules `kind(arg)` `delay` ns from now. */

@@ -2,9 +2,38 @@ import { intArg } from '../io/args.ts';
 import { FRESH, NO_FLOAT64S, NO_INT32S, type Alloc } from '../memory/arena.ts';
 
 /**
+ * The events of one in-order kind not in the heap yet, oldest first: (time, sequence, arg)
+ * triples in a power-of-two ring from `head`.
+ */
+class Chain {
+  buf: Float64Array = NO_FLOAT64S;
+  head = 0;
+  size = 0;
+  /** Whether the kind's earliest event is in the heap: the ring waits behind it. */
+  inHeap = false;
+  /** The time of the kind's latest event, in the heap or the ring (a double: see Kernel.now). */
+  last = NaN;
+
+  constructor(readonly kind: number) {
+    this.last = 0;
+  }
+}
+
+/** Kinds are below this; a chain's event in the heap has its chain's index + 1 above it. */
+const KINDS = 1 << 16;
+
+/** Out of line: push() stays small enough for V8 to inline where it is called. */
+function badKind(kind: number): void {
+  intArg('EventQueue.push.kind', kind, 0, KINDS - 1);
+}
+
+/**
  * Binary min-heap of events on parallel typed arrays, ordered by (time, sequence).
- * No per-event objects: an event is (time ns, kind, argument); `pop()` leaves the
- * popped event in `time`, `kind` and `arg`.
+ * No per-event objects: an event is (time ns, kind 0..65535, argument); `pop()` leaves the
+ * popped event in `time`, `kind` and `arg`. Events pushed with `pushInOrder` (a connection's
+ * arrivals, sixteen of which may be on their way) keep only their kind's earliest in the heap
+ * and the rest in a ring beside it, each with the sequence number it got when pushed: the pop
+ * order is the same, the heap shallower.
  */
 export class EventQueue {
   private t: Float64Array;
@@ -13,6 +42,11 @@ export class EventQueue {
   private a: Float64Array;
   private n = 0;
   private nextSeq = 0;
+  /** Per kind: its index in `chains`, or −1 (kinds past the end: none yet). */
+  private chainOf = NO_INT32S;
+  private readonly chains: Chain[] = [];
+  /** Events in the chains' rings. */
+  private waiting = 0;
   /** The last popped event (time and arg start as doubles: see Kernel.now). */
   time = NaN;
   kind = 0;
@@ -29,7 +63,7 @@ export class EventQueue {
   }
 
   get size(): number {
-    return this.n;
+    return this.n + this.waiting;
   }
 
   /** Time of the earliest event, or Infinity when empty. */
@@ -38,8 +72,40 @@ export class EventQueue {
   }
 
   push(time: number, kind: number, arg: number): void {
-    if (this.n === this.t.length) this.grow();
+    if (kind >>> 16 !== 0) badKind(kind);
+    this.insert(time, this.nextSeq++, kind, arg);
+  }
+
+  /**
+   * push() for a kind whose events mostly come in time order: while its earliest is in the
+   * heap, a later one waits in the kind's ring; one earlier than the kind's latest goes into the
+   * heap as push() puts it.
+   */
+  pushInOrder(time: number, kind: number, arg: number): void {
     const seq = this.nextSeq++;
+    const c = this.chainFor(kind);
+    if (!c.inHeap) {
+      c.inHeap = true;
+      c.last = time;
+      this.insert(time, seq, kind + (this.chainOf[kind]! + 1) * KINDS, arg);
+    } else if (time >= c.last) this.append(c, time, seq, arg);
+    else this.insert(time, seq, kind, arg);
+  }
+
+  private chainFor(kind: number): Chain {
+    if (kind < this.chainOf.length && this.chainOf[kind]! >= 0) return this.chains[this.chainOf[kind]!]!;
+    intArg('EventQueue.pushInOrder.kind', kind, 0, KINDS - 1);
+    if (kind >= this.chainOf.length) {
+      const c = new Int32Array(kind + 1).fill(-1);
+      c.set(this.chainOf);
+      this.chainOf = c;
+    }
+    this.chainOf[kind] = this.chains.push(new Chain(kind)) - 1;
+    return this.chains[this.chainOf[kind]!]!;
+  }
+
+  private insert(time: number, seq: number, kind: number, arg: number): void {
+    if (this.n === this.t.length) this.grow();
     let i = this.n++;
     const t = this.t, s = this.s, k = this.k, a = this.a;
     while (i > 0) {
@@ -57,23 +123,55 @@ export class EventQueue {
   pop(): boolean {
     if (this.n === 0) return false;
     const t = this.t, s = this.s, k = this.k, a = this.a;
-    this.time = t[0]!; this.kind = k[0]!; this.arg = a[0]!;
-    const n = --this.n;
+    const kind = k[0]!;
+    this.time = t[0]!; this.arg = a[0]!;
+    let n = this.n, lt: number, ls: number, lk: number, la: number;
+    const c = kind < KINDS ? null : this.chains[(kind >>> 16) - 1]!;
+    if (c !== null && c.size > 0) {
+      // The kind's next event takes the top's place: one sift down, no push.
+      const b = c.buf, j = c.head * 3;
+      lt = b[j]!; ls = b[j + 1]!; la = b[j + 2]!; lk = kind;
+      c.head = (c.head + 1) & (b.length / 3 - 1);
+      c.size--;
+      this.waiting--;
+    } else {
+      if (c !== null) c.inHeap = false;
+      n = --this.n;
+      lt = t[n]!; ls = s[n]!; lk = k[n]!; la = a[n]!;
+    }
+    this.kind = c === null ? kind : c.kind;
     if (n === 0) return true;
-    const lt = t[n]!, ls = s[n]!, lk = k[n]!, la = a[n]!;
     let i = 0;
     for (;;) {
-      let c = 2 * i + 1;
-      if (c >= n) break;
-      const r = c + 1;
-      if (r < n && (t[r]! < t[c]! || (t[r]! === t[c]! && s[r]! < s[c]!))) c = r;
-      const ct = t[c]!;
-      if (lt < ct || (lt === ct && ls < s[c]!)) break;
-      t[i] = ct; s[i] = s[c]!; k[i] = k[c]!; a[i] = a[c]!;
-      i = c;
+      let ch = 2 * i + 1;
+      if (ch >= n) break;
+      const r = ch + 1;
+      if (r < n && (t[r]! < t[ch]! || (t[r]! === t[ch]! && s[r]! < s[ch]!))) ch = r;
+      const ct = t[ch]!;
+      if (lt < ct || (lt === ct && ls < s[ch]!)) break;
+      t[i] = ct; s[i] = s[ch]!; k[i] = k[ch]!; a[i] = a[ch]!;
+      i = ch;
     }
     t[i] = lt; s[i] = ls; k[i] = lk; a[i] = la;
     return true;
+  }
+
+  /** Puts an in-order kind's event in its ring, behind the ones already there. */
+  private append(c: Chain, time: number, seq: number, arg: number): void {
+    let b = c.buf;
+    if (c.size * 3 === b.length) {
+      const nb = this.alloc.float64(Math.max(48, b.length * 2));
+      // Oldest first from 0: the part from head to the end, then the part that wrapped.
+      nb.set(b.subarray(c.head * 3));
+      nb.set(b.subarray(0, c.head * 3), b.length - c.head * 3);
+      c.buf = b = nb;
+      c.head = 0;
+    }
+    const j = ((c.head + c.size) & (b.length / 3 - 1)) * 3;
+    b[j] = time; b[j + 1] = seq; b[j + 2] = arg;
+    c.size++;
+    this.waiting++;
+    c.last = time;
   }
 
   private grow(): void {
