@@ -122,25 +122,36 @@ export class EventQueue {
   /** Removes the earliest event into (time, kind, arg); returns false when empty. */
   pop(): boolean {
     if (this.n === 0) return false;
-    const t = this.t, s = this.s, k = this.k, a = this.a;
-    const kind = k[0]!;
-    this.time = t[0]!; this.arg = a[0]!;
-    let n = this.n, lt: number, ls: number, lk: number, la: number;
-    const c = kind < KINDS ? null : this.chains[(kind >>> 16) - 1]!;
-    if (c !== null && c.size > 0) {
-      // The kind's next event takes the top's place: one sift down, no push.
+    const kind = this.k[0]!;
+    this.time = this.t[0]!; this.arg = this.a[0]!;
+    if (kind >= KINDS) return this.popChained(kind);
+    this.kind = kind;
+    const n = --this.n;
+    if (n > 0) this.siftDown(n, this.t[n]!, this.s[n]!, this.k[n]!, this.a[n]!);
+    return true;
+  }
+
+  /** pop() of a chain's event: the kind's next event, if any, takes the top's place (one sift down, no push). */
+  private popChained(kind: number): boolean {
+    const c = this.chains[(kind >>> 16) - 1]!;
+    this.kind = c.kind;
+    if (c.size > 0) {
       const b = c.buf, j = c.head * 3;
-      lt = b[j]!; ls = b[j + 1]!; la = b[j + 2]!; lk = kind;
       c.head = (c.head + 1) & (b.length / 3 - 1);
       c.size--;
       this.waiting--;
+      this.siftDown(this.n, b[j]!, b[j + 1]!, kind, b[j + 2]!);
     } else {
-      if (c !== null) c.inHeap = false;
-      n = --this.n;
-      lt = t[n]!; ls = s[n]!; lk = k[n]!; la = a[n]!;
+      c.inHeap = false;
+      const n = --this.n;
+      if (n > 0) this.siftDown(n, this.t[n]!, this.s[n]!, this.k[n]!, this.a[n]!);
     }
-    this.kind = c === null ? kind : c.kind;
-    if (n === 0) return true;
+    return true;
+  }
+
+  /** Puts event (lt, ls, lk, la) in the top's place of a heap of n and sifts it down. */
+  private siftDown(n: number, lt: number, ls: number, lk: number, la: number): void {
+    const t = this.t, s = this.s, k = this.k, a = this.a;
     let i = 0;
     for (;;) {
       let ch = 2 * i + 1;
@@ -153,7 +164,6 @@ export class EventQueue {
       i = ch;
     }
     t[i] = lt; s[i] = ls; k[i] = lk; a[i] = la;
-    return true;
   }
 
   /** Puts an in-order kind's event in its ring, behind the ones already there. */
