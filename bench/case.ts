@@ -19,7 +19,6 @@ import { median } from '../src/metrics/latency.ts';
 
 // Paths built at run time: the types come from the sources, the code from dist/ (`npm run build`).
 const built = (path: string) => import(new URL(`../dist/${path}.js`, import.meta.url).href);
-const { Emulator } = (await built('emulator')) as typeof import('../src/emulator.ts');
 const { Kernel } = (await built('kernel/kernel')) as typeof import('../src/kernel/kernel.ts');
 const { soak } = (await built('check/soak')) as typeof import('../src/check/soak.ts');
 const { queuedAhead } = (await built('live/calibrate')) as typeof import('../src/live/calibrate.ts');
@@ -39,30 +38,31 @@ function kernelOnly(): object {
   return { case: 'kernel', events: k.events, wallMs: Math.round(s * 1000), eventsPerSec: Math.round(k.events / s) };
 }
 
+/**
+ * One run of `input` in a fresh bare node process through the package's entry (dist/library.js,
+ * the bundle with its code cache), as `import 'postcopy-emu'` or the CLI runs it; until
+ * 2026-11-28 these rows ran in this tsx process on dist/'s ES modules, where the 16 GiB storm
+ * took 10-20 % longer (docs/benchmark.md). Peak RSS above the process's own after the import.
+ */
 function scenario(name: string, input: ScenarioInput): object {
-  const rss0 = process.memoryUsage().rss;
-  const t0 = process.hrtime.bigint();
-  const emu = new Emulator(input).run();
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  const peak = process.resourceUsage().maxRSS * 1024;
-  const pages = emu.memory.pages;
-  // Page operations: pages sent + pages loaded + guest accesses and writes; each kernel event batches many.
-  const pre = emu.precopy;
-  const pageOps = emu.source.pagesPushed + emu.source.pagesDemanded + emu.pager.pagesLoaded + emu.vcpus.accesses
-    + (pre ? pre.pagesSent + pre.log.writes : 0);
-  const events = emu.kernel.events;
-  return {
-    case: name,
-    pages,
-    status: emu.status,
-    downtimeMs: emu.resumedAt >= 0 ? Math.round((emu.resumedAt - emu.pausedAt) / 1e6) : undefined,
-    events,
-    wallMs: Math.round(s * 1000),
-    eventsPerSec: Math.round(events / s),
-    pageOpsPerSec: Math.round(pageOps / s),
-    peakRssMiB: Math.round(peak / 2 ** 20),
-    rssBytesPerPage: Math.round(((peak - rss0) / pages) * 10) / 10,
-  };
+  const script = `const { Emulator } = await import(${distUrl('library')});
+    const input = ${JSON.stringify(input)};
+    const rss0 = process.memoryUsage().rss, t0 = process.hrtime.bigint();
+    const emu = new Emulator(input).run();
+    const s = Number(process.hrtime.bigint() - t0) / 1e9, peak = process.resourceUsage().maxRSS * 1024;
+    // Page operations: pages sent + pages loaded + guest accesses and writes; each kernel event batches many.
+    const pre = emu.precopy;
+    const pageOps = emu.source.pagesPushed + emu.source.pagesDemanded + emu.pager.pagesLoaded + emu.vcpus.accesses
+      + (pre ? pre.pagesSent + pre.log.writes : 0);
+    const pages = emu.memory.pages, events = emu.kernel.events;
+    console.log(JSON.stringify({
+      pages, status: emu.status, downtimeMs: emu.resumedAt >= 0 ? Math.round((emu.resumedAt - emu.pausedAt) / 1e6) : undefined,
+      events, wallMs: Math.round(s * 1000), eventsPerSec: Math.round(events / s), pageOpsPerSec: Math.round(pageOps / s),
+      peakRssMiB: Math.round(peak / 2 ** 20), rssBytesPerPage: Math.round(((peak - rss0) / pages) * 10) / 10,
+    }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`${name} failed: ${r.stderr}`);
+  return { case: name, ...(JSON.parse(r.stdout.trim()) as object) };
 }
 
 /** A built module's URL, quoted for a script. */
