@@ -301,8 +301,22 @@ export class Source {
     const zero = this.params.zeroPageDetection !== 'none' ? this.memory.zero : null;
     let n = 0, batched = 0, zeros = 0;
     while (n < max && q.size > 0) {
-      const end = q.get(1), fromRange = q.get(2);
-      let g = unsent.next(q.get(0));
+      const start = q.get(0), end = q.get(1), fromRange = q.get(2);
+      if (end === start + 1) {
+        // A page request (a storm's every one): its page alone, without a run's searches.
+        if (unsent.has(start)) {
+          slab.pushRun(start, 1);
+          unsent.remove(start);
+          if (!preempt) policy.requested(start);
+          const z = zero !== null && zero.has(start) ? 1 : 0;
+          zeros += z;
+          batched += (1 - z) * fromRange;
+          n++;
+        }
+        q.drop(3);
+        continue;
+      }
+      let g = unsent.next(start);
       // A run of unsent pfns at a time: a range request's pages mostly are one.
       while (g < end && n < max) {
         const stop = unsent.nextGap(g, Math.min(end, g + max - n));
