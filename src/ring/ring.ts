@@ -175,7 +175,8 @@ export class FaultRing {
   take(): number {
     if (this.queuedCount === 0) return -1;
     const id = this.fifo[this.head]!;
-    this.head = (this.head + 1) % this.capacity;
+    // A compare, not `%`: an integer division by a capacity V8 cannot know (~10 ns a request).
+    this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
     this.queuedCount--;
     return id;
   }
@@ -292,7 +293,8 @@ export class FaultRing {
     this.counts[id] = count;
     this.producers[id] = producer;
     this.putTimes[id] = this.clock.now;
-    this.fifo[(this.head + this.queuedCount) % this.capacity] = id;
+    const at = this.head + this.queuedCount;
+    this.fifo[at < this.capacity ? at : at - this.capacity] = id;
     this.queuedCount++;
     this.puts++;
     const occ = this.capacity - this.freeTop;
