@@ -49,4 +49,16 @@ describe('zero pages', () => {
     expect(buildReport(emu).ram.duplicate).toBe(146);
     expect(() => new Emulator({ memory: { pages: 64, zeroRanges: [{ start: 60, count: 8 }] } })).toThrow('memory.zeroRanges.0: range [60, 68) must lie within memory.pages (64)');
   });
+
+  it('a one-page range request is loaded by the batched call, unless its page is zero', () => {
+    // The device model maps zero page 0, then data page 4, each a range request of one page.
+    const busy = (request: 'page' | 'range') => new Emulator({
+      memory: { pages: 8, zeroRanges: [{ start: 0, count: 4 }] }, source: { policy: 'demand' },
+      mapper: { mapping: { kind: 'ranges', ranges: [{ start: 0, count: 1 }, { start: 4, count: 1 }] }, order: 'sequential', request },
+      workload: { kind: 'idle' }, limits: { stopAt: 'resume' },
+    }).run().pager.busyNs;
+    // Page 4 alone changes: batchLoadCallNs 7 500 + batchLoadPerPageNs 600 instead of loadPageNs 6 400.
+    expect(busy('page')).toBe(36_300);
+    expect(busy('range') - busy('page')).toBe(7_500 + 600 - 6_400);
+  });
 });
