@@ -176,7 +176,10 @@ export class FaultRing {
     if (this.queuedCount === 0) return -1;
     const id = this.fifo[this.head]!;
     // A compare, not `%`: an integer division by a capacity V8 cannot know (~10 ns a request).
-    this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
+    // Its arms hold no load or arithmetic: one first reached in a later run (a sweep's next ring
+    // size) would have no V8 type feedback and deoptimise the code compiled without it.
+    const h = this.head + 1;
+    this.head = h === this.capacity ? 0 : h;
     this.queuedCount--;
     return id;
   }
@@ -293,8 +296,8 @@ export class FaultRing {
     this.counts[id] = count;
     this.producers[id] = producer;
     this.putTimes[id] = this.clock.now;
-    const at = this.head + this.queuedCount;
-    this.fifo[at < this.capacity ? at : at - this.capacity] = id;
+    const at = this.head + this.queuedCount, cap = this.capacity;
+    this.fifo[at - (at < cap ? 0 : cap)] = id;
     this.queuedCount++;
     this.puts++;
     const occ = this.capacity - this.freeTop;
