@@ -103,13 +103,13 @@ export class Core implements PagerHost, MapperHost, VcpuHost {
     // Arrivals carry the connection epoch they were sent in: after a cut they are stale.
     this.arriveKind = k.register((epoch) => {
       if (epoch === this.recovery.epoch) this.arrived(this.inFlight.shift());
-    });
+    }, true);
     const preemptArriveKind = k.register((epoch) => {
       if (epoch === this.recovery.epoch) this.arrived(this.preemptInFlight.shift());
-    });
+    }, true);
     this.backArriveKind = k.register((epoch) => {
       if (epoch === this.recovery.epoch) this.backArrived();
-    });
+    }, true);
     this.pager = new Pager(k, this.memory, this.ring, s, this, alloc);
     this.preempt = s.preempt.enabled ? new PreemptChannel(this.stream, s.preempt.share) : null;
     const preemptPath = this.preempt && {

@@ -101,6 +101,7 @@ describe('EventQueue', () => {
 
   it('pushInOrder keeps one event of a kind in the heap: the order is (time, sequence) still, the size counts them all', () => {
     const q = new EventQueue();
+    q.inOrder(1);
     q.pushInOrder(5, 1, 10);
     q.pushInOrder(7, 1, 11);
     q.pushInOrder(6, 1, 12); // earlier than the kind's latest: into the heap as any event
@@ -109,12 +110,15 @@ describe('EventQueue', () => {
     expect(q.size).toBe(5);
     expect(drain(q)).toEqual([[3, 0, 14], [5, 1, 10], [6, 1, 12], [7, 1, 11], [7, 0, 13]]);
     expect(q.size).toBe(0);
-    expect(() => q.pushInOrder(1, -1, 0)).toThrow('EventQueue.pushInOrder.kind: must be an integer in 0..65535, got -1');
+    expect(() => q.pushInOrder(1, 0, 0)).toThrow('kind 0 was not marked inOrder');
+    expect(() => q.pushInOrder(1, 9, 0)).toThrow('kind 9 was not marked inOrder');
+    expect(() => q.inOrder(-1)).toThrow('EventQueue.inOrder.kind: must be an integer in 0..65535, got -1');
     expect(() => q.push(1, 65536, 0)).toThrow('EventQueue.push.kind: must be an integer in 0..65535, got 65536');
   });
 
   it('pushInOrder\'s ring grows past 16 waiting events when it has wrapped, oldest first', () => {
     const q = new EventQueue();
+    q.inOrder(0);
     for (let i = 0; i < 10; i++) q.pushInOrder(i, 0, i);
     for (let i = 0; i < 6; i++) q.pop();
     for (let i = 10; i < 40; i++) q.pushInOrder(i, 0, i);
@@ -127,6 +131,8 @@ describe('EventQueue', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 400, size: 'max' }), (ops) => {
         const plain = new EventQueue(4), chained = new EventQueue(4);
+        chained.inOrder(0);
+        chained.inOrder(2);
         let now = 0;
         ops.forEach((o, i) => {
           if (o === null) {
@@ -155,9 +161,9 @@ describe('Kernel', () => {
     expect(k.register(() => {})).toBe(1);
   });
 
-  it('atInOrder: its events run with the others in (time, scheduling) order and count as pending', () => {
+  it('a kind registered inOrder: atInOrder\'s events run with the others in (time, scheduling) order and count as pending', () => {
     const k = new Kernel(), seen: string[] = [];
-    const arrive = k.register((a) => seen.push(`arrive ${a}@${k.now}`));
+    const arrive = k.register((a) => seen.push(`arrive ${a}@${k.now}`), true);
     const tick = k.register((a) => seen.push(`tick ${a}@${k.now}`));
     k.atInOrder(10, arrive, 1);
     k.atInOrder(20, arrive, 2);
@@ -168,6 +174,8 @@ describe('Kernel', () => {
     k.run();
     expect(seen).toEqual(['arrive 1@10', 'arrive 5@15', 'arrive 2@20', 'tick 3@20', 'arrive 4@30']);
     expect(() => k.atInOrder(35, 2)).toThrow('2 is not a registered event kind');
+    expect(() => k.atInOrder(35, tick)).toThrow(`kind ${tick} was not marked inOrder`);
+    expect(() => k.register(() => {}, 1 as unknown as boolean)).toThrow('Kernel.register.inOrder: must be true or false, or left out');
     expect(() => k.atInOrder(-1, arrive)).toThrow('event at -1 ns is not an integer time from now (30 ns) to 2^53 ns');
   });
 

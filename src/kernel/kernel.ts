@@ -67,11 +67,17 @@ export class Kernel {
     return false;
   }
 
-  /** Registers a handler; the returned kind is what `at`/`after` schedule. */
-  register(handler: EventHandler): number {
+  /**
+   * Registers a handler; the returned kind is what `at`/`after` schedule. `inOrder`: its events
+   * mostly come in time order and are scheduled with `atInOrder`.
+   */
+  register(handler: EventHandler, inOrder = false): number {
     argCheck(typeof handler === 'function', 'Kernel.register.handler', 'must be a function (arg: number) => void');
+    argCheck(typeof inOrder === 'boolean', 'Kernel.register.inOrder', 'must be true or false, or left out');
     this.handlers.push(handler);
-    return this.handlers.length - 1;
+    const kind = this.handlers.length - 1;
+    if (inOrder) this.queue.inOrder(kind);
+    return kind;
   }
 
   /**
@@ -85,9 +91,9 @@ export class Kernel {
   }
 
   /**
-   * at() for a kind whose events mostly come in time order (a connection's arrivals): the
-   * queue keeps only the earliest in its heap (EventQueue.pushInOrder). They run in the same
-   * order as at() would run them.
+   * at() for a kind registered `inOrder` (a connection's arrivals): the queue keeps only the
+   * earliest in its heap (EventQueue.pushInOrder). They run in the same order as at() would run
+   * them.
    */
   atInOrder(time: number, kind: number, arg = 0): void {
     this.queue.pushInOrder(this.when(time, kind), kind, arg);

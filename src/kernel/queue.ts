@@ -1,4 +1,5 @@
 import { intArg } from '../io/args.ts';
+import { PostcopyEmuError } from '../io/errors.ts';
 import { FRESH, NO_FLOAT64S, NO_INT32S, type Alloc } from '../memory/arena.ts';
 
 /**
@@ -27,6 +28,10 @@ function badKind(kind: number): void {
   intArg('EventQueue.push.kind', kind, 0, KINDS - 1);
 }
 
+function notInOrder(kind: number): never {
+  throw new PostcopyEmuError('EventQueue.pushInOrder.kind', `kind ${kind} was not marked inOrder`);
+}
+
 /**
  * Binary min-heap of events on parallel typed arrays, ordered by (time, sequence).
  * No per-event objects: an event is (time ns, kind 0..65535, argument); `pop()` leaves the
@@ -42,7 +47,7 @@ export class EventQueue {
   private a: Float64Array;
   private n = 0;
   private nextSeq = 0;
-  /** Per kind: its index in `chains`, or −1 (kinds past the end: none yet). */
+  /** Per kind: its index in `chains`, or −1 (kinds past the end: −1 too). */
   private chainOf = NO_INT32S;
   private readonly chains: Chain[] = [];
   /** Events in the chains' rings. */
@@ -77,31 +82,34 @@ export class EventQueue {
   }
 
   /**
-   * push() for a kind whose events mostly come in time order: while its earliest is in the
-   * heap, a later one waits in the kind's ring; one earlier than the kind's latest goes into the
-   * heap as push() puts it.
+   * Events of `kind` mostly come in time order (a connection's arrivals): pushInOrder keeps
+   * them in a ring beside the heap. Called before the run (Kernel.register), so that the hot
+   * path never builds a ring: a path first taken in optimised code deoptimises it.
    */
-  pushInOrder(time: number, kind: number, arg: number): void {
-    const seq = this.nextSeq++;
-    const c = this.chainFor(kind);
-    if (!c.inHeap) {
-      c.inHeap = true;
-      c.last = time;
-      this.insert(time, seq, kind + (this.chainOf[kind]! + 1) * KINDS, arg);
-    } else if (time >= c.last) this.append(c, time, seq, arg);
-    else this.insert(time, seq, kind, arg);
-  }
-
-  private chainFor(kind: number): Chain {
-    if (kind < this.chainOf.length && this.chainOf[kind]! >= 0) return this.chains[this.chainOf[kind]!]!;
-    intArg('EventQueue.pushInOrder.kind', kind, 0, KINDS - 1);
+  inOrder(kind: number): void {
+    intArg('EventQueue.inOrder.kind', kind, 0, KINDS - 1);
     if (kind >= this.chainOf.length) {
       const c = new Int32Array(kind + 1).fill(-1);
       c.set(this.chainOf);
       this.chainOf = c;
     }
-    this.chainOf[kind] = this.chains.push(new Chain(kind)) - 1;
-    return this.chains[this.chainOf[kind]!]!;
+    if (this.chainOf[kind]! < 0) this.chainOf[kind] = this.chains.push(new Chain(kind)) - 1;
+  }
+
+  /**
+   * push() for a kind marked `inOrder`: while its earliest is in the heap, a later one waits in
+   * the kind's ring; one earlier than the kind's latest goes into the heap as push() puts it.
+   */
+  pushInOrder(time: number, kind: number, arg: number): void {
+    const ci = kind < this.chainOf.length ? this.chainOf[kind]! : -1;
+    if (ci < 0) notInOrder(kind);
+    const seq = this.nextSeq++, c = this.chains[ci]!;
+    if (!c.inHeap) {
+      c.inHeap = true;
+      c.last = time;
+      this.insert(time, seq, kind + (ci + 1) * KINDS, arg);
+    } else if (time >= c.last) this.append(c, time, seq, arg);
+    else this.insert(time, seq, kind, arg);
   }
 
   private insert(time: number, seq: number, kind: number, arg: number): void {
