@@ -161,6 +161,14 @@ describe('Kernel', () => {
     expect(k.register(() => {})).toBe(1);
   });
 
+  it('refuses a kind past the queue\'s 65,536 at registration, not when it is scheduled', () => {
+    const k = new Kernel(), h = () => {};
+    for (let i = 0; i < 65_536; i++) k.register(h);
+    k.at(0, 65_535);
+    expect(k.pending).toBe(1);
+    expect(() => k.register(h)).toThrow('at most 65536 event kinds (a run registers a few dozen)');
+  });
+
   it('a kind registered inOrder: atInOrder\'s events run with the others in (time, scheduling) order and count as pending', () => {
     const k = new Kernel(), seen: string[] = [];
     const arrive = k.register((a) => seen.push(`arrive ${a}@${k.now}`), true);

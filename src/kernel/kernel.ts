@@ -1,6 +1,6 @@
 import { argCheck, intArg, timeArg } from '../io/args.ts';
 import { PostcopyEmuError } from '../io/errors.ts';
-import { EventQueue } from './queue.ts';
+import { EventQueue, KINDS } from './queue.ts';
 import { FRESH, type Alloc } from '../memory/arena.ts';
 import { UNBOUNDED, WORK_PER_EVENT, WorkBudget } from './work.ts';
 
@@ -74,6 +74,7 @@ export class Kernel {
   register(handler: EventHandler, inOrder = false): number {
     argCheck(typeof handler === 'function', 'Kernel.register.handler', 'must be a function (arg: number) => void');
     argCheck(typeof inOrder === 'boolean', 'Kernel.register.inOrder', 'must be true or false, or left out');
+    if (this.handlers.length === KINDS) throw new PostcopyEmuError('Kernel.register', `at most ${KINDS} event kinds (a run registers a few dozen)`);
     this.handlers.push(handler);
     const kind = this.handlers.length - 1;
     if (inOrder) this.queue.inOrder(kind);

@@ -21,7 +21,7 @@ class Chain {
 }
 
 /** Kinds are below this; a chain's event in the heap has its chain's index + 1 above it. */
-const KINDS = 1 << 16;
+export const KINDS = 1 << 16;
 
 /** Out of line: push() stays small enough for V8 to inline where it is called. */
 function badKind(kind: number): void {
