@@ -90,7 +90,10 @@ export class XenPush implements PushPolicy {
         // words in a row as the record holds, without a search between them (and no read past
         // the last word: V8 deoptimises a typed array's first read out of bounds).
         let words = 1;
-        while (max - taken - 32 * words >= 32 && (w + words + 1) << 5 <= n && unsent.word(w + words) === -1) unsent.removeBits(w + words++, -1);
+        while (max - taken - 32 * words >= 32 && (w + words + 1) << 5 <= n && unsent.word(w + words) === -1) {
+          unsent.removeBits(w + words, -1);
+          words++;
+        }
         slab.pushRun(w << 5, 32 * words);
         taken += 32 * words;
         took = -1;
