@@ -11,7 +11,9 @@
  * storm at 10 Gbit/s from 16 GiB to 1 TiB (≤ 10 s, ≤ 8 B of RSS a page, wall time linear in size);
  * `warm-*`: 24 runs in one process, the first against the fourth and the events/s of runs 17–24;
  * `jit-*`: TurboFan's compiles (their ms on the one compile thread) and deopts in a first run and in
- * a sweep worker, what the warm-up and the second job pay.
+ * a sweep worker, what the warm-up and the second job pay. Below the table: the speed-up the sweep
+ * command's own start-up leaves two jobs (Amdahl, with and without each worker's compiles), and the
+ * first/fourth ratio a run's cold construction leaves with no warm-up in the simulation.
  * `npm run bench -- NAME...` runs only the named cases (`startup` for the start-up rows).
  */
 import { spawnSync } from 'node:child_process';
@@ -46,9 +48,21 @@ console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const r of rows) console.log(line(cols.map((c) => cell(r[c]))));
 const cal = rows.find((r) => String(r.case).startsWith('calibration: CPU'))?.ratio as number | undefined;
 const mem = rows.find((r) => String(r.case).startsWith('calibration: memory'))?.ratio as number | undefined;
+const compileMs = rows.find((r) => r.case === 'jit: sweep-64 --jobs 1, its worker')?.compileMs as number | undefined;
 for (const runs of [64, 256]) {
   const up = rows.find((r) => r.case === `sweep-${runs} --jobs 2`)?.ratio as number | undefined;
-  if (up) console.log(`${runs === 64 ? '\n' : ''}sweep-${runs} speed-up with 2 jobs: ${up.toFixed(2)}×${cal ? ` (a CPU-only loop: ${cal.toFixed(2)}×)` : ''}${mem ? ` (a memory fill: ${mem.toFixed(2)}×)` : ''}`);
+  if (!up) continue;
+  console.log(`${runs === 64 ? '\n' : ''}sweep-${runs} speed-up with 2 jobs: ${up.toFixed(2)}×${cal ? ` (a CPU-only loop: ${cal.toFixed(2)}×)` : ''}${mem ? ` (a memory fill: ${mem.toFixed(2)}×)` : ''}`);
+  // Amdahl: the command's start-up (the same sweep on 64-page guests) is paid once either way.
+  const one = rows.find((r) => r.case === `sweep-${runs} --jobs 1`)!.wallMs as number;
+  const start = rows.find((r) => r.case === `sweep-${runs} --jobs 1, 64-page guests`)!.wallMs as number;
+  const half = start + (one - start) / 2;
+  console.log(`  at most ${(one / half).toFixed(2)}× with everything but the command's ${start} ms start-up halved`
+    + (runs === 64 && compileMs ? `; about ${(one / (half + compileMs)).toFixed(2)}× with each worker's ${compileMs} ms of TurboFan compiles on its own core` : ''));
+}
+for (const r of rows.filter((x) => String(x.case).startsWith('warm: '))) {
+  const [first, fourth] = r.buildMs as [number, number];
+  console.log(`${String(r.case).slice(6).replace(/ \(.*/, '')}: first / fourth ${r.ratio}×; with no warm-up in the simulation ${r.noWarmUp}×, and at 5 M events/s ${r.atTarget}× (building the Emulator: ${first} ms in run 1, ${fourth} ms in run 4)`);
 }
 const soakRow = rows.find((r) => r.case === 'soak-10000 --jobs 2');
 if (soakRow) {

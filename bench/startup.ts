@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { median } from '../src/metrics/latency.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = `${root}bin/postcopy-emu.mjs`;
+/** The built CLI: the cases that measure what a user runs spawn it. */
+export const bin = `${root}bin/postcopy-emu.mjs`;
 /** What `import 'postcopy-emu'` loads. */
 const packageEntry = new URL((JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { main: string }).main, `file://${root}`).href;
 
