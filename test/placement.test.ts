@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkRun } from '../src/check/invariants.ts';
 import { Emulator } from '../src/emulator.ts';
-import { Placement, PlacementFront, arrivedBy } from '../src/pager/placement.ts';
+import { Placement, PlacementFront, cutAt } from '../src/pager/placement.ts';
 import { placementOf, scenarioSchema, type ScenarioInput } from '../src/scenario/schema.ts';
 import { RecordType, streamRecord } from '../src/stream/records.ts';
 
@@ -153,15 +153,23 @@ describe('the placement front (PlacementFront)', () => {
   });
 
   it('a cut loses the pages still on the wire', () => {
-    const rec = record(3_300);
-    expect([999, 1_000, 4_299, 4_300, 20_000].map((t) => arrivedBy(rec, t))).toEqual([0, 1, 1, 2, 4]);
-    expect(arrivedBy(record(0), 0)).toBe(4);
+    expect([999, 1_000, 4_299, 4_300, 20_000].map((t) => cutAt(record(3_300), t))).toEqual([0, 1, 1, 2, 4]);
+    expect(cutAt(record(0), 0)).toBe(4);
     const f = front(3_300);
     f.advance(f.dueBy(5_000));
-    f.lose(arrivedBy(rec, 5_000));
+    f.lose(cutAt(record(3_300), 5_000));
     // Pages 0 and 1 came; page 1 is placed by 4 400, page 2 never.
     expect(f.placed).toBe(2);
     expect(f.nextAt).toBe(Infinity);
     expect(f.dueBy(1e9)).toBe(2);
+  });
+
+  it('a second cut never brings back the pages the first lost (soak seed 250836)', () => {
+    const rec = record(3_300);
+    expect(cutAt(rec, 4_300)).toBe(2);
+    // The pager still waits on the record when the link is cut again, later than page 3's time.
+    expect(cutAt(rec, 20_000)).toBe(2);
+    expect(cutAt(rec, 2_000)).toBe(1);
+    expect(rec.received).toBe(1);
   });
 });

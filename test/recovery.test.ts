@@ -115,6 +115,19 @@ describe('link cut while QEMU reads a record as it comes', () => {
     expect(whole.inFlightAtCut).toBe(1024);
     expect(page.inFlightAtCut).toBe(985);
   });
+
+  it('a second cut while the first is down keeps the record\'s lost pages lost (soak seed 250836)', () => {
+    // 0.4 ms into the pause, the pager still waits in recv() for the cut record's last page: the
+    // pages the first cut lost must not arrive from the record's old timing.
+    const again = runWithCut({ source: { policy: 'qemu' }, pager: { wakeAt: 'page' }, faults: [
+      { kind: 'link-cut', at: CUT, durationNs: DOWN }, { kind: 'link-cut', at: CUT + 400_000, durationNs: DOWN },
+    ] });
+    expect(again.emu.finished).toBe(true);
+    expect(checkRun(again.emu)).toEqual([]);
+    expectEveryPageNewest(again.emu);
+    expect(again.inFlightAtCut).toBe(985);
+    expect(again.emu.recovery.resentPages).toBe(985);
+  });
 });
 
 describe('link cut with no socket buffers', () => {

@@ -173,3 +173,11 @@ describe('a run the horizon cuts between precopy and the handover', () => {
     expect(soakSeed(35362, { scenario: () => scenario })).toEqual({ violations: [], events: 413 });
   });
 });
+
+describe('a second link cut just after recovery re-queued a cut record\'s lost pages', () => {
+  it('sends each of them once more: none arrives from the record\'s old timing (seed 250836)', () => {
+    // Before the fix the second cut gave back 8 of the 29 pages the first had lost, counted as re-sent and never sent.
+    const scenario = readScenarioFile(join(import.meta.dirname, 'soak-250836.yaml'));
+    expect(soakSeed(250836, { scenario: () => scenario })).toEqual({ violations: [], events: 3048 });
+  });
+});

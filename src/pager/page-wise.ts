@@ -1,7 +1,7 @@
 import type { Kernel } from '../kernel/kernel.ts';
 import { pfnOf, type StreamRecord } from '../stream/records.ts';
 import type { PagerHost } from './pager.ts';
-import { PlacementFront, arrivedBy } from './placement.ts';
+import { PlacementFront, cutAt } from './placement.ts';
 import type { Requests } from './requests.ts';
 
 /**
@@ -73,7 +73,7 @@ export class PageWiseLoad {
   lose(now: number): void {
     this.placeDue();
     const rec = this.record;
-    if (rec !== null && rec.gapNs > 0) this.front.lose((rec.received = arrivedBy(rec, now)));
+    if (rec !== null && rec.gapNs > 0) this.front.lose(cutAt(rec, now));
   }
 
   private wakeWhenPlaced(gfn: number): void {

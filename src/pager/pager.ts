@@ -11,7 +11,7 @@ import { NO_PFNS, RecordType, pfnOf, type BackRecord, type StreamRecord } from '
 import { FaultThread } from './fault-thread.ts';
 import { HostPages } from './host-pages.ts';
 import { PageWiseLoad } from './page-wise.ts';
-import { Placement, arrivedBy } from './placement.ts';
+import { Placement, cutAt } from './placement.ts';
 import { PreemptLoader, type PreemptHost } from './preempt-loader.ts';
 import { receivedMap } from './received-map.ts';
 import { Requests } from './requests.ts';
@@ -379,10 +379,7 @@ export class Pager implements PreemptHost {
   lose(now: number): void {
     if (!this.readsAsItComes) return;
     this.inProgress.lose(now);
-    for (let i = 0; i < this.inbox.length; i++) {
-      const rec = this.inbox.at(i);
-      rec.received = arrivedBy(rec, now);
-    }
+    for (let i = 0; i < this.inbox.length; i++) cutAt(this.inbox.at(i), now);
   }
 
   /** Recovery's RECV_BITMAP (received-map.ts). */

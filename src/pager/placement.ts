@@ -154,10 +154,14 @@ function arrivalOf(firstAt: number, gapNs: number, i: number): number {
   return Math.ceil(firstAt + i * gapNs);
 }
 
-/** How many of a record's pages have arrived by `now`: all of a record that arrives whole. */
-export function arrivedBy(rec: StreamRecord, now: number): number {
-  if (rec.gapNs === 0) return rec.count;
-  let n = 0;
-  while (n < rec.count && arrivalOf(rec.firstAt, rec.gapNs, n) <= now) n++;
-  return n;
+/**
+ * A cut at `now`: the record keeps the pages that had arrived by then (all of a record that
+ * arrives whole), and never more than an earlier cut left it, for a page lost on the wire never
+ * comes (a second cut while the pager still waits on the record counted them again). Returns
+ * how many it keeps.
+ */
+export function cutAt(rec: StreamRecord, now: number): number {
+  let n = rec.count;
+  if (rec.gapNs > 0) for (n = 0; n < rec.count && arrivalOf(rec.firstAt, rec.gapNs, n) <= now;) n++;
+  return (rec.received = Math.min(rec.received, n));
 }
