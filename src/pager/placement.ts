@@ -161,7 +161,8 @@ function arrivalOf(firstAt: number, gapNs: number, i: number): number {
  * how many it keeps.
  */
 export function cutAt(rec: StreamRecord, now: number): number {
-  let n = rec.count;
-  if (rec.gapNs > 0) for (n = 0; n < rec.count && arrivalOf(rec.firstAt, rec.gapNs, n) <= now;) n++;
+  let n = 0;
+  if (rec.gapNs === 0) n = rec.count;
+  else while (n < rec.count && arrivalOf(rec.firstAt, rec.gapNs, n) <= now) n++;
   return (rec.received = Math.min(rec.received, n));
 }
