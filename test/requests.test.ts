@@ -10,7 +10,7 @@ import { FaultRing, RequestKind } from '../src/ring/ring.ts';
 import { RecordType, streamRecord, type BackRecord } from '../src/stream/records.ts';
 
 /** 16 pages, all outstanding; a host that logs what the requests do. */
-function setup(notifyNs = 2000) {
+function setup(notifyNs = 2000, perHostPage = 1) {
   const kernel = new Kernel();
   const memory = new GuestMemory(16, 4096, { forEachRange: (fn) => fn(0, 16) });
   const ring = new FaultRing({ capacity: 4, vcpus: 1, blackEye: false }, kernel);
@@ -31,12 +31,25 @@ function setup(notifyNs = 2000) {
     spinsOn: () => false,
     spinning: () => false,
   };
-  const requests = new Requests(kernel, memory, ring, notifyNs, host, FRESH);
+  const requests = new Requests(kernel, memory, ring, notifyNs, host, FRESH, null, perHostPage);
   const run = () => { while (kernel.step()); };
   return { kernel, memory, ring, requests, log, run, host };
 }
 
 describe('Requests', () => {
+  it('asks for the whole host pages a request lies in (soak seed 807409)', () => {
+    // Huge host pages of 4 guest pages: a page request on 5 asks for 4..7, a range 6..9 for the
+    // host pages it spans, 4..11 (8..11 newly); the page request waits on its page alone.
+    const { ring, requests, log } = setup(2000, 4);
+    expect(requests.book(ring.putForeign(RequestKind.PAGE, 5), false)).toBe(5);
+    ring.take();
+    expect(requests.book(ring.putForeign(RequestKind.RANGE, 6, 4), false)).toBe(-1);
+    ring.take();
+    expect([requests.live, requests.pfnsRequested]).toEqual([5, 8]);
+    requests.send(RecordType.POSTCOPY_FAULT);
+    expect(log.sent).toEqual(['POSTCOPY_FAULT pfns  ranges 4,4,4,8']);
+  });
+
   it('books a page request, sends its pfn once, and answers it with one notify after the page lands', () => {
     const { memory, ring, requests, log, run } = setup();
     const a = ring.putForeign(RequestKind.PAGE, 5);

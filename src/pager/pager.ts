@@ -130,7 +130,7 @@ export class Pager implements PreemptHost {
     this.doneKind = kernel.register(() => this.jobDone());
     const faultThread = faultThreadOf(scenario);
     this.blocktime = faultThread ? new QemuBlocktime(scenario.workload.vcpus, alloc) : null;
-    this.requests = new Requests(kernel, memory, ring, notifyNsOf(scenario), host, alloc, this.blocktime);
+    this.requests = new Requests(kernel, memory, ring, notifyNsOf(scenario), host, alloc, this.blocktime, perHost);
     this.preempt = scenario.preempt.enabled ? new PreemptLoader(kernel, this.params.wakeNs, this) : null;
     this.drainNs = drainPerRequestNsOf(scenario);
     this.faultThread = faultThread

@@ -51,6 +51,8 @@ export class Requests implements WaitTarget {
     alloc: Alloc,
     /** QEMU's blocktime, with its fault thread: it reads the vCPUs' faults through book(). */
     private readonly blocktime: QemuBlocktime | null = null,
+    /** Guest pages per host page: the source is asked for whole host pages. */
+    private readonly perHostPage = 1,
   ) {
     this.waiters = new Waiters(memory.pages, alloc);
     this.faultPfns = new PfnSlab(alloc);
@@ -112,16 +114,23 @@ export class Requests implements WaitTarget {
     }
     this.remaining[id] = waits;
     if (waits > 0) this.blocktime?.begin(ring.producerOf(id), this.kernel.now);
-    // ...and goes to the source if it holds a page not requested before (or `again`, any it waits on).
-    const fresh = kind === RequestKind.RANGE ? mem.markRequestedRange(gfn, end) : mem.markRequested(gfn) ? 1 : 0;
+    // ...and goes to the source if it holds a page not requested before (or `again`, any it waits
+    // on). Huge host pages are asked for whole, whoever faulted (a vCPU's request is already one,
+    // the mapper's and a device's are not): userfaultfd places a host page whole, and QEMU's fault
+    // thread asks for the host page a fault lies in (`postcopy_request_page`). A piece nobody asked
+    // for would keep the page from completing, for ever under a pull-driven source (soak seed 807409).
+    const per = this.perHostPage;
+    const from = per > 1 ? gfn - (gfn % per) : gfn, to = per > 1 ? Math.min(mem.pages, Math.ceil(end / per) * per) : end;
+    const single = kind === RequestKind.PAGE && to - from === 1;
+    const fresh = single ? (mem.markRequested(gfn) ? 1 : 0) : mem.markRequestedRange(from, to);
     this.pfnsRequested += fresh;
     // The request that asks for a page first waits on it until it settles, like every later one.
     if (fresh > 0 && kind === RequestKind.PAGE) this.askedAt[id] = this.kernel.now;
     if (fresh > 0 || (again && waits > 0)) {
-      if (kind === RequestKind.PAGE) this.faultPfns.push(gfn);
+      if (single) this.faultPfns.push(gfn);
       else {
-        this.faultRanges.push(gfn);
-        this.faultRanges.push(count);
+        this.faultRanges.push(from);
+        this.faultRanges.push(to - from);
       }
     }
     if (waits === 0) this.respond(id);
