@@ -174,6 +174,29 @@ describe('a run the horizon cuts between precopy and the handover', () => {
   });
 });
 
+describe('a run that stops moving pages before it finished', () => {
+  // Every request lost on the back-channel: the device model's map call retries for ever while
+  // CRIU's daemon waits for them, so the kernel never runs dry and no event cap is reached.
+  const lost = (policy: 'lazy-pages' | 'demand') => soakSeed(1, { scenario: () => ({
+    memory: { pages: 256 },
+    source: { policy },
+    mapper: { mapping: { kind: 'all' } },
+    workload: { kind: 'idle', vcpus: 1 },
+    faults: [{ kind: 'backchannel-loss', at: 0, durationNs: 20_000_000_000, probability: 1 }],
+    limits: { horizonNs: 2_000_000_000 },
+  }) });
+
+  it('is a stall when no page moved in the second half of the horizon', () => {
+    expect(lost('lazy-pages')).toEqual({ violations: [
+      'stall: no page sent or loaded from 1000000000 ns to the horizon, 2000000000 ns, before the run finished (source done false, guest resumed false, ring occupancy 240, wait queue 0, pages pending 240)',
+    ], events: 9866 });
+  });
+
+  it('is not one under demand paging, where a page nobody asks for never comes', () => {
+    expect(lost('demand').violations).toEqual([]);
+  });
+});
+
 describe('a second link cut just after recovery re-queued a cut record\'s lost pages', () => {
   it('sends each of them once more: none arrives from the record\'s old timing (seed 250836)', () => {
     // Before the fix the second cut gave back 8 of the 29 pages the first had lost, counted as re-sent and never sent.

@@ -48,8 +48,11 @@ export const scenarioCommand = (seed: number): string => `postcopy-emu soak --fr
 /**
  * Runs one seed's scenario to its end (finished, limits.stopAt, the horizon or `maxEvents`),
  * then the invariant checker and the liveness rule: a run that ran out of things to do before
- * it finished is a deadlock, one that ran out of events a livelock. Returns the violations
- * (empty when sound) and the events processed; never throws. `alloc`: see `new Emulator`.
+ * it finished is a deadlock, one that ran out of events a livelock, and one still going at the
+ * horizon that moved no page in its second half a stall (a map call retried for ever on a page
+ * that never came hid there), but under `demand`, where pages nobody asks for never come.
+ * Returns the violations (empty when sound) and the events processed; never throws. `alloc`:
+ * see `new Emulator`.
  */
 export function soakSeed(seed: number, hooks: SoakHooks = {}, alloc: Alloc = FRESH): { violations: string[]; events: number } {
   const { scenario = randomScenario, check = checkRun, maxEvents = SOAK_MAX_EVENTS } = hooks;
@@ -57,10 +60,13 @@ export function soakSeed(seed: number, hooks: SoakHooks = {}, alloc: Alloc = FRE
   try {
     emu = new Emulator(scenario(seed), alloc);
     const k = emu.kernel, horizon = emu.scenario.limits.horizonNs;
+    k.runTo(Math.floor(horizon / 2), undefined, maxEvents);
+    const movedByHalf = pagesMoved(emu);
     k.runTo(horizon, undefined, maxEvents);
     // Read before settle(): the core it builds for a run the horizon cut before the handover
     // (a precopy done, its devices not yet) schedules its own start at once.
     const running = k.pending > 0 && k.nextTime() <= horizon, idle = k.pending === 0;
+    const stalled = !running && !idle && pagesMoved(emu) === movedByHalf;
     emu.settle();
     const violations = check(emu);
     // A failed migration (connection lost, recovery off) ends there by design; a precopy phase
@@ -72,6 +78,8 @@ export function soakSeed(seed: number, hooks: SoakHooks = {}, alloc: Alloc = FRE
         violations.push(`livelock: still running after ${k.events} events at ${k.now} ns simulated`);
       } else if (idle && !quiescentByDesign(emu)) {
         violations.push(`deadlock: nothing left to happen at ${k.now} ns before the run finished (${stateOf(emu)})`);
+      } else if (stalled && emu.scenario.source.policy !== 'demand') {
+        violations.push(`stall: no page sent or loaded from ${Math.floor(horizon / 2)} ns to the horizon, ${horizon} ns, before the run finished (${stateOf(emu)})`);
       }
     }
     return { violations, events: k.events };
@@ -85,6 +93,13 @@ export function soakSeed(seed: number, hooks: SoakHooks = {}, alloc: Alloc = FRE
  * A pull-only source (demand) sends nothing nobody asked for: once the guest runs and nobody
  * waits, a quiet run that never completes is the policy, not a deadlock.
  */
+/** Pages sent (precopy's and the core's) and loaded or dropped at the destination so far. */
+function pagesMoved(emu: Emulator): number {
+  const pre = emu.precopy?.pagesSent ?? 0;
+  if (!emu.switchedOver) return pre;
+  return pre + emu.source.pagesPushed + emu.source.pagesDemanded + emu.pager.pagesLoaded + emu.pager.pagesDiscarded;
+}
+
 function quiescentByDesign(emu: Emulator): boolean {
   return emu.scenario.source.policy === 'demand' && emu.resumedAt >= 0 && emu.ring.occupancy === 0
     && emu.vcpus.blockedAtStop.length === 0 && !emu.mapper.active && emu.pager.waiting === 0;
