@@ -39,7 +39,7 @@ describe('the device model on huge host pages', () => {
       workload: { kind: 'idle', vcpus: 1 },
       limits: { horizonNs: 1_000_000_000 },
     });
-    const forwarded: { pfns: number[]; ranges: number[] }[] = [];
+    const forwarded: { pfns: readonly number[]; ranges: readonly number[] }[] = [];
     emu.events.on('forward', (e) => forwarded.push({ pfns: e.pfns, ranges: e.ranges }));
     emu.run();
     expect([emu.status, emu.finished, emu.kernel.now, emu.mapper.retries]).toEqual(['completed', true, 3_405_844, 10]);

@@ -89,10 +89,6 @@ export function soakSeed(seed: number, hooks: SoakHooks = {}, alloc: Alloc = FRE
   }
 }
 
-/**
- * A pull-only source (demand) sends nothing nobody asked for: once the guest runs and nobody
- * waits, a quiet run that never completes is the policy, not a deadlock.
- */
 /** Pages sent (precopy's and the core's) and loaded or dropped at the destination so far. */
 function pagesMoved(emu: Emulator): number {
   const pre = emu.precopy?.pagesSent ?? 0;
@@ -100,6 +96,10 @@ function pagesMoved(emu: Emulator): number {
   return pre + emu.source.pagesPushed + emu.source.pagesDemanded + emu.pager.pagesLoaded + emu.pager.pagesDiscarded;
 }
 
+/**
+ * A pull-only source (demand) sends nothing nobody asked for: once the guest runs and nobody
+ * waits, a quiet run that never completes is the policy, not a deadlock.
+ */
 function quiescentByDesign(emu: Emulator): boolean {
   return emu.scenario.source.policy === 'demand' && emu.resumedAt >= 0 && emu.ring.occupancy === 0
     && emu.vcpus.blockedAtStop.length === 0 && !emu.mapper.active && emu.pager.waiting === 0;
