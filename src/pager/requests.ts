@@ -114,27 +114,36 @@ export class Requests implements WaitTarget {
     }
     this.remaining[id] = waits;
     if (waits > 0) this.blocktime?.begin(ring.producerOf(id), this.kernel.now);
-    // ...and goes to the source if it holds a page not requested before (or `again`, any it waits
-    // on). Huge host pages are asked for whole, whoever faulted (a vCPU's request is already one,
-    // the mapper's and a device's are not): userfaultfd places a host page whole, and QEMU's fault
-    // thread asks for the host page a fault lies in (`postcopy_request_page`). A piece nobody asked
-    // for would keep the page from completing, for ever under a pull-driven source (soak seed 807409).
-    const per = this.perHostPage;
-    const from = per > 1 ? gfn - (gfn % per) : gfn, to = per > 1 ? Math.min(mem.pages, Math.ceil(end / per) * per) : end;
-    const single = kind === RequestKind.PAGE && to - from === 1;
-    const fresh = single ? (mem.markRequested(gfn) ? 1 : 0) : mem.markRequestedRange(from, to);
+    // ...and goes to the source if it holds a page not requested before (or `again`, any it waits on).
+    if (this.perHostPage > 1) this.askWhole(id, kind, gfn, end, again && waits > 0);
+    else this.ask(id, kind, gfn, end, kind === RequestKind.RANGE ? mem.markRequestedRange(gfn, end) : mem.markRequested(gfn) ? 1 : 0, again && waits > 0);
+    if (waits === 0) this.respond(id);
+    return waitedOn;
+  }
+
+  /** Request `id` asks the source for from..to−1, of which `fresh` pages for the first time. */
+  private ask(id: number, kind: RequestKind, from: number, to: number, fresh: number, again: boolean): void {
     this.pfnsRequested += fresh;
     // The request that asks for a page first waits on it until it settles, like every later one.
     if (fresh > 0 && kind === RequestKind.PAGE) this.askedAt[id] = this.kernel.now;
-    if (fresh > 0 || (again && waits > 0)) {
-      if (single) this.faultPfns.push(gfn);
-      else {
-        this.faultRanges.push(from);
-        this.faultRanges.push(to - from);
-      }
+    if (fresh === 0 && !again) return;
+    if (kind === RequestKind.PAGE && to - from === 1) this.faultPfns.push(from);
+    else {
+      this.faultRanges.push(from);
+      this.faultRanges.push(to - from);
     }
-    if (waits === 0) this.respond(id);
-    return waitedOn;
+  }
+
+  /**
+   * ask() on huge host pages: for the whole host pages gfn..end−1 lies in, whoever faulted (a
+   * vCPU's request is one already, the mapper's and a device's are not). userfaultfd places a host
+   * page whole, and QEMU's fault thread asks for the host page a fault lies in
+   * (`postcopy_request_page`); a piece nobody asked for kept its page from completing, for ever
+   * under a pull-driven source (soak seed 807409).
+   */
+  private askWhole(id: number, kind: RequestKind, gfn: number, end: number, again: boolean): void {
+    const per = this.perHostPage, from = gfn - (gfn % per), to = Math.min(this.memory.pages, Math.ceil(end / per) * per);
+    this.ask(id, kind, from, to, this.memory.markRequestedRange(from, to), again);
   }
 
   /** Page g settled: answers whoever waits for it; with `queued`, its unread faults too. */
