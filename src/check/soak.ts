@@ -59,8 +59,8 @@ export function soakSeed(seed: number, hooks: SoakHooks = {}, alloc: Alloc = FRE
   let emu: Emulator | undefined;
   try {
     emu = new Emulator(scenario(seed), alloc);
-    const k = emu.kernel, horizon = emu.scenario.limits.horizonNs;
-    k.runTo(Math.floor(horizon / 2), undefined, maxEvents);
+    const k = emu.kernel, horizon = emu.scenario.limits.horizonNs, half = Math.floor(horizon / 2);
+    k.runTo(half, undefined, maxEvents);
     const movedByHalf = pagesMoved(emu);
     k.runTo(horizon, undefined, maxEvents);
     // Read before settle(): the core it builds for a run the horizon cut before the handover
@@ -79,7 +79,7 @@ export function soakSeed(seed: number, hooks: SoakHooks = {}, alloc: Alloc = FRE
       } else if (idle && !quiescentByDesign(emu)) {
         violations.push(`deadlock: nothing left to happen at ${k.now} ns before the run finished (${stateOf(emu)})`);
       } else if (stalled && emu.scenario.source.policy !== 'demand') {
-        violations.push(`stall: no page sent or loaded from ${Math.floor(horizon / 2)} ns to the horizon, ${horizon} ns, before the run finished (${stateOf(emu)})`);
+        violations.push(`stall: no page sent or loaded from ${half} ns to the horizon, ${horizon} ns, before the run finished (${stateOf(emu)})`);
       }
     }
     return { violations, events: k.events };

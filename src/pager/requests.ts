@@ -115,8 +115,9 @@ export class Requests implements WaitTarget {
     this.remaining[id] = waits;
     if (waits > 0) this.blocktime?.begin(ring.producerOf(id), this.kernel.now);
     // ...and goes to the source if it holds a page not requested before (or `again`, any it waits on).
-    if (this.perHostPage > 1) this.askWhole(id, kind, gfn, end, again && waits > 0);
-    else this.ask(id, kind, gfn, end, kind === RequestKind.RANGE ? mem.markRequestedRange(gfn, end) : mem.markRequested(gfn) ? 1 : 0, again && waits > 0);
+    const askAgain = again && waits > 0;
+    if (this.perHostPage > 1) this.askWhole(id, kind, gfn, end, askAgain);
+    else this.ask(id, kind, gfn, end, kind === RequestKind.RANGE ? mem.markRequestedRange(gfn, end) : mem.markRequested(gfn) ? 1 : 0, askAgain);
     if (waits === 0) this.respond(id);
     return waitedOn;
   }
